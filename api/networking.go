@@ -1,0 +1,317 @@
+package api
+
+// Gateway is networking.istio.io Gateway: the ports and hosts an ingress
+// gateway proxy, chosen by Selector, serves.
+type Gateway struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta  `json:"metadata"`
+	Spec     GatewaySpec `json:"spec"`
+}
+
+// GatewaySpec is the body of a Gateway.
+type GatewaySpec struct {
+	// Selector picks the gateway proxies by their labels.
+	Selector map[string]string `json:"selector,omitempty"`
+	Servers  []Server          `json:"servers"`
+}
+
+// Server is one port of a Gateway and the hosts it serves there.
+type Server struct {
+	Port  Port     `json:"port"`
+	Hosts []string `json:"hosts"`
+	Name  string   `json:"name,omitempty"`
+	Bind  string   `json:"bind,omitempty"`
+	TLS   *struct {
+		HTTPSRedirect bool     `json:"httpsRedirect,omitempty"`
+		_             struct{} `lanemesh:"unsupported=mode"`
+		_             struct{} `lanemesh:"unsupported=credentialName"`
+		_             struct{} `lanemesh:"unsupported=serverCertificate"`
+		_             struct{} `lanemesh:"unsupported=privateKey"`
+		_             struct{} `lanemesh:"unsupported=caCertificates"`
+	} `json:"tls,omitempty"`
+	_ struct{} `lanemesh:"unsupported=defaultEndpoint"`
+}
+
+// Port is a Gateway or ServiceEntry port.
+type Port struct {
+	Number     uint32 `json:"number"`
+	Protocol   string `json:"protocol,omitempty"`
+	Name       string `json:"name,omitempty"`
+	TargetPort uint32 `json:"targetPort,omitempty"`
+}
+
+// VirtualService is networking.istio.io VirtualService: how requests for
+// some hosts are routed.
+type VirtualService struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta         `json:"metadata"`
+	Spec     VirtualServiceSpec `json:"spec"`
+}
+
+// VirtualServiceSpec is the body of a VirtualService.
+type VirtualServiceSpec struct {
+	Hosts []string `json:"hosts"`
+	// Gateways binds the routes to gateways ("ns/name" or "name" in the
+	// VirtualService's namespace) and, with the reserved name "mesh", to
+	// every sidecar. Empty means "mesh".
+	Gateways []string    `json:"gateways,omitempty"`
+	HTTP     []HTTPRoute `json:"http,omitempty"`
+	ExportTo []string    `json:"exportTo,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=tcp"`
+	_ struct{} `lanemesh:"unsupported=tls"`
+}
+
+// HTTPRoute is one rule of a VirtualService. Rules are tried in order and the
+// first whose Match matches wins; an empty Match matches everything.
+type HTTPRoute struct {
+	Name    string                 `json:"name,omitempty"`
+	Match   []HTTPMatchRequest     `json:"match,omitempty"`
+	Route   []HTTPRouteDestination `json:"route,omitempty"`
+	Rewrite *HTTPRewrite           `json:"rewrite,omitempty"`
+	Timeout *Duration              `json:"timeout,omitempty"`
+	Retries *HTTPRetry             `json:"retries,omitempty"`
+	Fault   *HTTPFaultInjection    `json:"fault,omitempty"`
+	Headers *Headers               `json:"headers,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=redirect"`
+	_ struct{} `lanemesh:"unsupported=directResponse"`
+	_ struct{} `lanemesh:"unsupported=delegate"`
+	_ struct{} `lanemesh:"unsupported=mirror"`
+	_ struct{} `lanemesh:"unsupported=mirrors"`
+	_ struct{} `lanemesh:"unsupported=mirrorPercentage"`
+	_ struct{} `lanemesh:"unsupported=corsPolicy"`
+}
+
+// HTTPMatchRequest is one set of conditions; all set fields must hold.
+type HTTPMatchRequest struct {
+	Name           string                 `json:"name,omitempty"`
+	URI            *StringMatch           `json:"uri,omitempty"`
+	Scheme         *StringMatch           `json:"scheme,omitempty"`
+	Method         *StringMatch           `json:"method,omitempty"`
+	Authority      *StringMatch           `json:"authority,omitempty"`
+	Headers        map[string]StringMatch `json:"headers,omitempty"`
+	WithoutHeaders map[string]StringMatch `json:"withoutHeaders,omitempty"`
+	QueryParams    map[string]StringMatch `json:"queryParams,omitempty"`
+	Port           uint32                 `json:"port,omitempty"`
+	// SourceLabels restricts the rule to callers whose workload has these
+	// labels. It is resolved when a sidecar's configuration is compiled,
+	// never from the request.
+	SourceLabels    map[string]string `json:"sourceLabels,omitempty"`
+	SourceNamespace string            `json:"sourceNamespace,omitempty"`
+	Gateways        []string          `json:"gateways,omitempty"`
+	IgnoreURICase   bool              `json:"ignoreUriCase,omitempty"`
+
+	_ struct{} `lanemesh:"ignored=statPrefix"`
+}
+
+// StringMatch matches a string exactly, by prefix, or by an RE2 regular
+// expression that must match the whole string. Exactly one is set.
+type StringMatch struct {
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
+
+// HTTPRouteDestination is a weighted destination, with ASM's fallback.
+type HTTPRouteDestination struct {
+	Destination Destination `json:"destination"`
+	Weight      int32       `json:"weight,omitempty"`
+	Headers     *Headers    `json:"headers,omitempty"`
+	// Fallback names the destination that takes the request when
+	// Destination has no healthy endpoint (Alibaba Cloud Service Mesh's
+	// traffic-lane extension).
+	Fallback *Fallback `json:"fallback,omitempty"`
+}
+
+// Fallback is ASM's `fallback: {target: {host, subset}}`.
+type Fallback struct {
+	Target Destination `json:"target"`
+}
+
+// Destination is a service host, an optional subset and an optional port.
+type Destination struct {
+	Host   string        `json:"host"`
+	Subset string        `json:"subset,omitempty"`
+	Port   *PortSelector `json:"port,omitempty"`
+}
+
+// PortSelector picks a port of the destination service by number.
+type PortSelector struct {
+	Number uint32 `json:"number"`
+}
+
+// HTTPRewrite rewrites the path prefix or the authority before forwarding.
+type HTTPRewrite struct {
+	URI       string `json:"uri,omitempty"`
+	Authority string `json:"authority,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=uriRegexRewrite"`
+}
+
+// HTTPRetry is a route's retry policy.
+type HTTPRetry struct {
+	Attempts      int32     `json:"attempts"`
+	PerTryTimeout *Duration `json:"perTryTimeout,omitempty"`
+	RetryOn       string    `json:"retryOn,omitempty"`
+
+	_ struct{} `lanemesh:"ignored=retryRemoteLocalities"`
+}
+
+// HTTPFaultInjection delays or aborts a share of requests, to rehearse
+// failures.
+type HTTPFaultInjection struct {
+	Delay *struct {
+		Percentage *Percent  `json:"percentage,omitempty"`
+		FixedDelay *Duration `json:"fixedDelay"`
+		Percent    int32     `json:"percent,omitempty"`
+	} `json:"delay,omitempty"`
+	Abort *struct {
+		Percentage *Percent `json:"percentage,omitempty"`
+		HTTPStatus int32    `json:"httpStatus"`
+
+		_ struct{} `lanemesh:"unsupported=grpcStatus"`
+		_ struct{} `lanemesh:"unsupported=http2Error"`
+	} `json:"abort,omitempty"`
+}
+
+// Headers manipulates request and response headers.
+type Headers struct {
+	Request  *HeaderOperations `json:"request,omitempty"`
+	Response *HeaderOperations `json:"response,omitempty"`
+}
+
+// HeaderOperations sets, adds and removes headers.
+type HeaderOperations struct {
+	Set    map[string]string `json:"set,omitempty"`
+	Add    map[string]string `json:"add,omitempty"`
+	Remove []string          `json:"remove,omitempty"`
+}
+
+// DestinationRule is networking.istio.io DestinationRule: the subsets of a
+// host and the policy for traffic to it.
+type DestinationRule struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta          `json:"metadata"`
+	Spec     DestinationRuleSpec `json:"spec"`
+}
+
+// DestinationRuleSpec is the body of a DestinationRule.
+type DestinationRuleSpec struct {
+	Host          string         `json:"host"`
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+	Subsets       []Subset       `json:"subsets,omitempty"`
+	ExportTo      []string       `json:"exportTo,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=workloadSelector"`
+}
+
+// Subset is a named group of a host's endpoints, chosen by labels.
+type Subset struct {
+	Name          string            `json:"name"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	TrafficPolicy *TrafficPolicy    `json:"trafficPolicy,omitempty"`
+}
+
+// TrafficPolicy is load balancing, connection limits and outlier detection.
+type TrafficPolicy struct {
+	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=tls"`
+	_ struct{} `lanemesh:"unsupported=portLevelSettings"`
+	_ struct{} `lanemesh:"unsupported=tunnel"`
+	_ struct{} `lanemesh:"unsupported=proxyProtocol"`
+}
+
+// LoadBalancer picks the algorithm: ROUND_ROBIN, LEAST_REQUEST, RANDOM.
+type LoadBalancer struct {
+	Simple string `json:"simple,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=consistentHash"`
+	_ struct{} `lanemesh:"unsupported=localityLbSetting"`
+	_ struct{} `lanemesh:"unsupported=warmupDurationSecs"`
+}
+
+// ConnectionPool limits connections and requests to a host.
+type ConnectionPool struct {
+	TCP *struct {
+		MaxConnections int32     `json:"maxConnections,omitempty"`
+		ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
+
+		_ struct{} `lanemesh:"ignored=tcpKeepalive"`
+		_ struct{} `lanemesh:"ignored=maxConnectionDuration"`
+	} `json:"tcp,omitempty"`
+	HTTP *struct {
+		HTTP1MaxPendingRequests  int32     `json:"http1MaxPendingRequests,omitempty"`
+		HTTP2MaxRequests         int32     `json:"http2MaxRequests,omitempty"`
+		MaxRequestsPerConnection int32     `json:"maxRequestsPerConnection,omitempty"`
+		MaxRetries               int32     `json:"maxRetries,omitempty"`
+		IdleTimeout              *Duration `json:"idleTimeout,omitempty"`
+
+		_ struct{} `lanemesh:"ignored=h2UpgradePolicy"`
+		_ struct{} `lanemesh:"ignored=useClientProtocol"`
+		_ struct{} `lanemesh:"ignored=maxConcurrentStreams"`
+	} `json:"http,omitempty"`
+}
+
+// OutlierDetection ejects endpoints that keep failing.
+type OutlierDetection struct {
+	Consecutive5xxErrors           *uint32   `json:"consecutive5xxErrors,omitempty"`
+	ConsecutiveGatewayErrors       *uint32   `json:"consecutiveGatewayErrors,omitempty"`
+	ConsecutiveLocalOriginFailures *uint32   `json:"consecutiveLocalOriginFailures,omitempty"`
+	SplitExternalLocalOriginErrors bool      `json:"splitExternalLocalOriginErrors,omitempty"`
+	Interval                       *Duration `json:"interval,omitempty"`
+	BaseEjectionTime               *Duration `json:"baseEjectionTime,omitempty"`
+	MaxEjectionPercent             int32     `json:"maxEjectionPercent,omitempty"`
+	MinHealthPercent               int32     `json:"minHealthPercent,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=consecutiveErrors"`
+}
+
+// ServiceEntry is networking.istio.io ServiceEntry: a service lanemesh's
+// registry does not otherwise know, with static endpoints or a selector over
+// WorkloadEntries.
+type ServiceEntry struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta       `json:"metadata"`
+	Spec     ServiceEntrySpec `json:"spec"`
+}
+
+// ServiceEntrySpec is the body of a ServiceEntry.
+type ServiceEntrySpec struct {
+	Hosts            []string            `json:"hosts"`
+	Addresses        []string            `json:"addresses,omitempty"`
+	Ports            []Port              `json:"ports,omitempty"`
+	Location         string              `json:"location,omitempty"`
+	Resolution       string              `json:"resolution,omitempty"`
+	Endpoints        []WorkloadEntrySpec `json:"endpoints,omitempty"`
+	WorkloadSelector *struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"workloadSelector,omitempty"`
+	ExportTo []string `json:"exportTo,omitempty"`
+
+	_ struct{} `lanemesh:"ignored=subjectAltNames"`
+}
+
+// WorkloadEntry is networking.istio.io WorkloadEntry: one workload outside
+// the local runner (a VM, a process started by hand).
+type WorkloadEntry struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta        `json:"metadata"`
+	Spec     WorkloadEntrySpec `json:"spec"`
+}
+
+// WorkloadEntrySpec is the body of a WorkloadEntry, and a ServiceEntry's
+// inline endpoint.
+type WorkloadEntrySpec struct {
+	Address string            `json:"address"`
+	Ports   map[string]uint32 `json:"ports,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Weight  uint32            `json:"weight,omitempty"`
+
+	_ struct{} `lanemesh:"ignored=network"`
+	_ struct{} `lanemesh:"ignored=locality"`
+	_ struct{} `lanemesh:"ignored=serviceAccount"`
+}

@@ -1,0 +1,137 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Level is how serious a Diagnostic is.
+type Level int
+
+// Levels, most serious first.
+const (
+	Error Level = iota
+	Warning
+	Info
+)
+
+func (l Level) String() string {
+	switch l {
+	case Error:
+		return "Error"
+	case Warning:
+		return "Warning"
+	default:
+		return "Info"
+	}
+}
+
+// MarshalText renders the level as in messages ("Error", "Warning").
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// Codes. Istio's analyzer codes where Istio has one, LMxxxx where it has not.
+const (
+	CodeSyntax           = "LM0001"  // the file is not YAML/JSON, or cannot be read
+	CodeUnknownKind      = "LM0002"  // kind or apiVersion lanemesh does not accept
+	CodeUnsupported      = "LM0003"  // a valid Istio field lanemesh does not implement
+	CodeDuplicate        = "LM0004"  // the same object twice
+	CodeFallback         = "LM0005"  // a fallback that cannot work
+	CodeSchema           = "IST0106" // a field has a wrong type, value or is missing
+	CodeNotFound         = "IST0101" // a referenced object does not exist
+	CodeConflictingVS    = "IST0109" // two VirtualServices claim one host on one gateway
+	CodeSubsetNoWorkload = "IST0173" // a subset or sourceLabels selects no workload
+	CodeHostNotFound     = "IST0101"
+)
+
+// Diagnostic is one finding about the configuration: where it is (file,
+// line, object, field path), what is wrong and what to do about it.
+type Diagnostic struct {
+	Level     Level  `json:"level"`
+	Code      string `json:"code"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Field     string `json:"field,omitempty"`
+	Message   string `json:"message"`
+	// Hint says what to do.
+	Hint string `json:"hint,omitempty"`
+}
+
+// String renders the diagnostic in istioctl analyze's format, followed by
+// the place in the file and the hint:
+//
+//	Error [IST0101] (VirtualService mockb.istio-system) vs.yaml:14 spec.http[0].route[0].destination: Referenced ... not found: "...". Define ...
+func (d Diagnostic) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s [%s]", d.Level, d.Code)
+	if d.Kind != "" {
+		fmt.Fprintf(&b, " (%s %s)", d.Kind, d.objectName())
+	}
+	if d.File != "" {
+		b.WriteString(" " + d.File)
+		if d.Line > 0 {
+			fmt.Fprintf(&b, ":%d", d.Line)
+		}
+	}
+	if d.Field != "" {
+		b.WriteString(" " + d.Field)
+	}
+	b.WriteString(": " + d.Message)
+	if d.Hint != "" {
+		b.WriteString(". " + strings.ToUpper(d.Hint[:1]) + d.Hint[1:])
+	}
+	return b.String()
+}
+
+func (d Diagnostic) objectName() string {
+	switch {
+	case d.Name == "":
+		return "<unnamed>"
+	case d.Namespace == "":
+		return d.Name
+	default:
+		return d.Name + "." + d.Namespace
+	}
+}
+
+// Error lets a Diagnostic travel as an error.
+func (d Diagnostic) Error() string { return d.String() }
+
+// Diagnostics is a list of findings.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any finding is an Error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Level == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returns only the Error findings.
+func (ds Diagnostics) Errors() Diagnostics {
+	var out Diagnostics
+	for _, d := range ds {
+		if d.Level == Error {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Err returns nil when there are no errors, else an error listing them.
+func (ds Diagnostics) Err() error {
+	errs := ds.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(errs))
+	for i, d := range errs {
+		lines[i] = d.String()
+	}
+	return fmt.Errorf("%d configuration error(s):\n%s", len(errs), strings.Join(lines, "\n"))
+}

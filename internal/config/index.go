@@ -1,0 +1,196 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/lanemesh/lanemesh/api"
+)
+
+// ClusterDomain is the DNS suffix of Kubernetes service names.
+const ClusterDomain = "svc.cluster.local"
+
+// FQDN resolves a host as Istio does: a short name ("mockb") is a service in
+// namespace ns ("mockb.<ns>.svc.cluster.local"); anything with a dot, and the
+// wildcard "*", is taken as written. Hosts are lower-cased.
+func FQDN(host, ns string) string {
+	host = strings.ToLower(host)
+	if host == "*" || strings.Contains(host, ".") {
+		return host
+	}
+	return host + "." + ns + "." + ClusterDomain
+}
+
+// HostMatches reports whether the concrete host h is covered by pattern p,
+// which may be "*" or start with "*." as in Istio.
+func HostMatches(p, h string) bool {
+	switch {
+	case p == "*":
+		return true
+	case strings.HasPrefix(p, "*"):
+		return strings.HasSuffix(h, p[1:])
+	default:
+		return p == h
+	}
+}
+
+// SubsetOf reports whether every label in sel is in labels with the same
+// value. An empty selector selects everything.
+func SubsetOf(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Service is a host the mesh can route to, from a Kubernetes Service or a
+// ServiceEntry.
+type Service struct {
+	Host      string // FQDN
+	Namespace string
+	Ports     []ServicePort
+	// Selector picks the workloads behind the service; nil for a
+	// ServiceEntry with inline endpoints.
+	Selector map[string]string
+	// Endpoints are a ServiceEntry's inline endpoints.
+	Endpoints []api.WorkloadEntrySpec
+	Source    *api.ObjectMeta
+}
+
+// ServicePort is one port of a Service: the port clients call and the port
+// the workload listens on.
+type ServicePort struct {
+	Name       string
+	Port       uint32
+	TargetPort api.IntOrString
+	Protocol   string
+}
+
+// Hosts returns every service host the configuration defines, from
+// Kubernetes Services and ServiceEntries, keyed by FQDN. A ServiceEntry with
+// several hosts yields one Service per host.
+func (c *Config) Hosts() map[string]*Service {
+	out := map[string]*Service{}
+	for _, s := range c.Services {
+		svc := &Service{Host: FQDN(s.Metadata.Name, s.Metadata.Namespace), Namespace: s.Metadata.Namespace,
+			Selector: s.Spec.Selector, Source: &s.Metadata}
+		if svc.Selector == nil {
+			svc.Selector = map[string]string{}
+		}
+		for _, p := range s.Spec.Ports {
+			tp := p.TargetPort
+			if tp.IsZero() {
+				tp = api.IntOrString{Int: int32(p.Port)}
+			}
+			svc.Ports = append(svc.Ports, ServicePort{Name: p.Name, Port: p.Port, TargetPort: tp, Protocol: p.Protocol})
+		}
+		out[svc.Host] = svc
+	}
+	for _, se := range c.ServiceEntries {
+		for _, h := range se.Spec.Hosts {
+			svc := &Service{Host: FQDN(h, se.Metadata.Namespace), Namespace: se.Metadata.Namespace,
+				Endpoints: se.Spec.Endpoints, Source: &se.Metadata}
+			if se.Spec.WorkloadSelector != nil {
+				svc.Selector = se.Spec.WorkloadSelector.Labels
+			}
+			for _, p := range se.Spec.Ports {
+				tp := api.IntOrString{Int: int32(p.Number)}
+				if p.TargetPort != 0 {
+					tp.Int = int32(p.TargetPort)
+				}
+				svc.Ports = append(svc.Ports, ServicePort{Name: p.Name, Port: p.Number, TargetPort: tp, Protocol: p.Protocol})
+			}
+			if _, dup := out[svc.Host]; !dup {
+				out[svc.Host] = svc
+			}
+		}
+	}
+	return out
+}
+
+// Workload is a workload the configuration describes: the pod template of a
+// Deployment (with its replica count) or a WorkloadEntry.
+type Workload struct {
+	Kind      string // "Deployment" or "WorkloadEntry"
+	Name      string
+	Namespace string
+	Labels    map[string]string
+	Replicas  int32
+	Source    *api.ObjectMeta
+}
+
+// Workloads returns the workloads the configuration describes.
+func (c *Config) Workloads() []Workload {
+	var out []Workload
+	for _, d := range c.Deployments {
+		out = append(out, Workload{Kind: "Deployment", Name: d.Metadata.Name, Namespace: d.Metadata.Namespace,
+			Labels: d.Spec.Template.Metadata.Labels, Replicas: d.Spec.ReplicaCount(), Source: &d.Metadata})
+	}
+	for _, w := range c.WorkloadEntries {
+		out = append(out, Workload{Kind: "WorkloadEntry", Name: w.Metadata.Name, Namespace: w.Metadata.Namespace,
+			Labels: w.Spec.Labels, Replicas: 1, Source: &w.Metadata})
+	}
+	return out
+}
+
+// DestinationRule returns the DestinationRule for host as seen from a
+// client in namespace clientNS: Istio's lookup order is the client's
+// namespace, then the service's, then any other (in namespace/name order).
+// It returns nil when none applies.
+func (c *Config) DestinationRule(host, clientNS, serviceNS string) *api.DestinationRule {
+	var best *api.DestinationRule
+	bestRank := 4
+	for _, dr := range c.DestinationRules {
+		if FQDN(dr.Spec.Host, dr.Metadata.Namespace) != host {
+			continue
+		}
+		rank := 3
+		switch dr.Metadata.Namespace {
+		case clientNS:
+			rank = 1
+		case serviceNS:
+			rank = 2
+		}
+		if rank < bestRank {
+			best, bestRank = dr, rank
+		}
+	}
+	return best
+}
+
+// Subset returns the named subset of dr, or nil.
+func Subset(dr *api.DestinationRule, name string) *api.Subset {
+	if dr == nil {
+		return nil
+	}
+	for i := range dr.Spec.Subsets {
+		if dr.Spec.Subsets[i].Name == name {
+			return &dr.Spec.Subsets[i]
+		}
+	}
+	return nil
+}
+
+// Replace puts each object of other into c, replacing any object of the same
+// kind, namespace and name, as `kubectl apply` does.
+func (c *Config) Replace(other *Config) {
+	for _, obj := range other.Objects() {
+		c.Remove(obj)
+		c.add(obj)
+	}
+}
+
+// Remove deletes the object of the same kind, namespace and name as obj, and
+// reports whether there was one.
+func (c *Config) Remove(obj any) bool {
+	list := c.listOf(obj)
+	key := metaOf(obj).Key()
+	for i := range list.Len() {
+		if metaOf(list.Index(i).Interface()).Key() == key {
+			list.Set(reflectDelete(list, i))
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,253 @@
+// Package config reads lanemesh's configuration — Istio's traffic kinds with
+// ASM's fallback, and the Kubernetes kinds local mode runs — strictly, and
+// analyzes it.
+//
+// Parse and Analyze are pure: they take bytes and objects and return objects
+// and Diagnostics, with no I/O, clock or globals, so that `lanemesh analyze`,
+// `lanemesh apply` and the control plane's reload all judge a configuration
+// the same way. ReadPaths is the one place that touches the file system.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/lanemesh/lanemesh/api"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a set of objects, each kind sorted by namespace and name.
+type Config struct {
+	Gateways         []*api.Gateway
+	VirtualServices  []*api.VirtualService
+	DestinationRules []*api.DestinationRule
+	ServiceEntries   []*api.ServiceEntry
+	WorkloadEntries  []*api.WorkloadEntry
+	Services         []*api.Service
+	Deployments      []*api.Deployment
+}
+
+// kind says how to read one accepted kind.
+type kind struct {
+	versions []string // accepted apiVersions
+	new      func() any
+}
+
+var istioVersions = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
+
+// kinds is the table of accepted kinds. It is read-only.
+var kinds = map[string]kind{
+	"Gateway":         {istioVersions, func() any { return new(api.Gateway) }},
+	"VirtualService":  {istioVersions, func() any { return new(api.VirtualService) }},
+	"DestinationRule": {istioVersions, func() any { return new(api.DestinationRule) }},
+	"ServiceEntry":    {istioVersions, func() any { return new(api.ServiceEntry) }},
+	"WorkloadEntry":   {istioVersions, func() any { return new(api.WorkloadEntry) }},
+	"Service":         {[]string{"v1"}, func() any { return new(api.Service) }},
+	"Deployment":      {[]string{"apps/v1"}, func() any { return new(api.Deployment) }},
+}
+
+// Kinds returns the accepted kinds, sorted.
+func Kinds() []string {
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dns1123 is the shape of a Kubernetes object name or namespace.
+var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// Parse reads every YAML or JSON document in data (named file in messages)
+// and appends the objects it decodes to c. Objects with errors are left out;
+// each error is a Diagnostic naming file, line, object and field.
+func (c *Config) Parse(file string, data []byte) Diagnostics {
+	var diags Diagnostics
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return diags
+		}
+		if err != nil {
+			line, msg := syntaxLine(err)
+			return append(diags, Diagnostic{Level: Error, Code: CodeSyntax, File: file,
+				Line: line, Message: "invalid YAML: " + msg,
+				Hint: "fix the syntax; nothing from the rest of this file was read"})
+		}
+		if len(doc.Content) == 0 {
+			continue // an empty document between two "---"
+		}
+		diags = append(diags, c.parseObject(file, doc.Content[0])...)
+	}
+}
+
+func (c *Config) parseObject(file string, root *yaml.Node) Diagnostics {
+	head := Diagnostic{Level: Error, File: file, Line: root.Line}
+	if root.Kind != yaml.MappingNode {
+		head.Code, head.Message = CodeSchema, "expected an object with apiVersion, kind, metadata and spec, got "+describe(root)
+		return Diagnostics{head}
+	}
+	apiVersion, k := scalarField(root, "apiVersion"), scalarField(root, "kind")
+	if meta := mappingField(root, "metadata"); meta != nil {
+		head.Name, head.Namespace = scalarField(meta, "name"), scalarField(meta, "namespace")
+	}
+	if head.Namespace == "" {
+		head.Namespace = "default"
+	}
+	head.Kind = k
+	info, ok := kinds[k]
+	if !ok {
+		head.Code, head.Field = CodeUnknownKind, "kind"
+		head.Message = fmt.Sprintf("unknown kind %q", k)
+		head.Hint = "lanemesh accepts " + strings.Join(Kinds(), ", ")
+		return Diagnostics{head}
+	}
+	if !contains(info.versions, apiVersion) {
+		head.Code, head.Field = CodeUnknownKind, "apiVersion"
+		head.Message = fmt.Sprintf("apiVersion %q is not accepted for %s", apiVersion, k)
+		head.Hint = "use " + strings.Join(info.versions, " or ")
+		return Diagnostics{head}
+	}
+	obj := info.new()
+	d := newDecoder()
+	d.decode(root, reflect.ValueOf(obj).Elem(), "")
+	var diags Diagnostics
+	for _, e := range d.errs {
+		diag := head
+		diag.Code, diag.Line, diag.Field, diag.Message, diag.Hint = e.code, e.line, e.path, e.msg, e.hint
+		diags = append(diags, diag)
+	}
+	meta := metaOf(obj)
+	if meta.Namespace == "" {
+		meta.Namespace = "default"
+	}
+	meta.Source = api.Source{File: file, Line: root.Line, Fields: d.lines}
+	diags = append(diags, checkMeta(head, meta)...)
+	if diags.HasErrors() {
+		return diags
+	}
+	if dup := c.add(obj); dup != nil {
+		head.Code, head.Message = CodeDuplicate, fmt.Sprintf("%s %s is defined twice", k, meta.Key())
+		head.Hint = fmt.Sprintf("the first is at %s:%d; keep one", dup.Source.File, dup.Source.Line)
+		return append(diags, head)
+	}
+	return diags
+}
+
+func checkMeta(head Diagnostic, meta *api.ObjectMeta) Diagnostics {
+	var diags Diagnostics
+	for _, f := range []struct{ path, value string }{{"metadata.name", meta.Name}, {"metadata.namespace", meta.Namespace}} {
+		if dns1123.MatchString(f.value) && len(f.value) <= 253 {
+			continue
+		}
+		d := head
+		d.Code, d.Field, d.Line = CodeSchema, f.path, meta.Source.LineOf(f.path)
+		d.Message = fmt.Sprintf("%q is not a valid name", f.value)
+		d.Hint = "use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+		diags = append(diags, d)
+	}
+	return diags
+}
+
+// metaOf returns the metadata of an api object.
+func metaOf(obj any) *api.ObjectMeta {
+	return reflect.ValueOf(obj).Elem().FieldByName("Metadata").Addr().Interface().(*api.ObjectMeta)
+}
+
+// add appends obj to its kind's list, or returns the metadata of an object
+// of the same kind, namespace and name that is already there.
+func (c *Config) add(obj any) *api.ObjectMeta {
+	list := c.listOf(obj)
+	key := metaOf(obj).Key()
+	for i := range list.Len() {
+		if m := metaOf(list.Index(i).Interface()); m.Key() == key {
+			return m
+		}
+	}
+	list.Set(reflect.Append(list, reflect.ValueOf(obj)))
+	sortByKey(list)
+	return nil
+}
+
+// listOf returns the slice field of c that holds objects like obj.
+func (c *Config) listOf(obj any) reflect.Value {
+	cv := reflect.ValueOf(c).Elem()
+	for i := range cv.NumField() {
+		if cv.Field(i).Type().Elem() == reflect.TypeOf(obj) {
+			return cv.Field(i)
+		}
+	}
+	panic(fmt.Sprintf("config: no list for %T", obj)) // kinds and Config disagree: a programming error
+}
+
+// reflectDelete returns list without element i.
+func reflectDelete(list reflect.Value, i int) reflect.Value {
+	return reflect.AppendSlice(list.Slice(0, i), list.Slice(i+1, list.Len()))
+}
+
+func sortByKey(list reflect.Value) {
+	sort.SliceStable(list.Interface(), func(i, j int) bool {
+		return metaOf(list.Index(i).Interface()).Key() < metaOf(list.Index(j).Interface()).Key()
+	})
+}
+
+// Objects returns every object in c, in a stable order (kind, then
+// namespace/name).
+func (c *Config) Objects() []any {
+	var out []any
+	cv := reflect.ValueOf(c).Elem()
+	for i := range cv.NumField() {
+		for j := range cv.Field(i).Len() {
+			out = append(out, cv.Field(i).Index(j).Interface())
+		}
+	}
+	return out
+}
+
+func scalarField(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.ScalarNode {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+func mappingField(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.MappingNode {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// syntaxLine splits a yaml.v3 syntax error ("yaml: line 7: mapping values
+// are not allowed in this context") into its line and its message.
+func syntaxLine(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr != nil {
+		return 0, msg
+	}
+	_, rest, _ := strings.Cut(msg, ": ")
+	return line, rest
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

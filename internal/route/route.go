@@ -1,0 +1,212 @@
+// Package route is the data plane's compiled route table and its pure Decide.
+//
+// New compiles one Envoy v3 RouteConfiguration, as RDS delivers it, into a Table of matchers
+// prepared ahead of time; Table.Decide picks the virtual host, route and cluster for one request.
+// The HTTP proxy calls Decide on every request and `lanemesh explain` calls the very same
+// function, so what explain prints is what the proxy does.
+//
+// The contract:
+//
+//   - Decide is pure. It does no I/O and reads no clock, environment or package state; the only
+//     randomness, the weighted-cluster pick, comes in as the rnd argument, so any decision can
+//     be replayed.
+//   - A Table never changes after New returns and is safe for concurrent use without locks. The
+//     proxy swaps whole tables behind an atomic pointer when a new configuration arrives.
+//   - New rejects whatever it cannot honour exactly as Envoy would (matcher kinds it does not
+//     implement, actions other than routing to a cluster, bad regexes, weights summing to zero,
+//     invalid protos). The error names the virtual host and route, wraps ErrInvalid or
+//     ErrUnsupported, and is what the proxy sends back as the NACK; the last good table stays
+//     in force. Ignoring a matcher instead would route requests where Envoy would not.
+//   - Decide does not allocate for path, header and query matchers of any kind. It allocates
+//     only to lower-case an authority that has upper-case letters, to join a header that
+//     appears several times, and to decode a percent-encoded query parameter.
+//
+// The semantics are Envoy's (config/route/v3): virtual host by domain (exact, then the longest
+// suffix wildcard, then the longest prefix wildcard, then "*"); routes in order, first match wins;
+// header matchers with Envoy's rules for missing and inverted headers; weighted clusters picked
+// by rnd modulo the total weight over cumulative weights.
+package route
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+)
+
+// Errors returned by New wrap one of these, so callers can tell a configuration that is wrong
+// from one that is valid Envoy but beyond what this data plane implements yet.
+var (
+	// ErrInvalid marks a configuration that Envoy would reject too (bad regex, zero total weight,
+	// duplicate domain, failed proto validation).
+	ErrInvalid = errors.New("invalid")
+	// ErrUnsupported marks a valid Envoy configuration that uses a feature this table does not
+	// implement (redirects, direct responses, cluster_header, runtime fractions, ...).
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// Request is what Decide looks at. The proxy fills it from an *http.Request without copying
+// headers; the explain CLI builds one from its flags.
+type Request struct {
+	Method    string      // "GET"; matched by ":method" header matchers
+	Authority string      // Host header / absolute-URL host, may include ":port"
+	Path      string      // request-target path including the raw query, e.g. "/mock?a=b"
+	Header    http.Header // request headers with canonical keys, as net/http stores them; may be nil
+}
+
+// Decision is the outcome of Decide. The zero value means no virtual host matched.
+type Decision struct {
+	Route       *Route // nil when nothing matched (Envoy flag NR, 404)
+	Cluster     string // chosen cluster ("" when Route is nil)
+	VirtualHost string // name of the matched virtual host ("" if no virtual host matched)
+}
+
+// Route is one compiled envoy Route. It is read-only: the proxy reads Action for timeouts,
+// retries and rewrites, and must not modify it or Envoy.
+type Route struct {
+	VirtualService string               // from lanemesh route metadata, "ns/name" ("" if absent)
+	RouteIndex     int                  // index of the http route inside the VirtualService (-1 if absent)
+	Name           string               // envoy route name
+	Action         *routev3.RouteAction // the original action
+	Envoy          *routev3.Route       // the original route
+
+	path    pathMatcher
+	headers []headerMatcher
+	queries []queryMatcher
+	pick    picker
+}
+
+// matches reports whether the request satisfies every matcher of the route (they are ANDed).
+func (rt *Route) matches(r *Request, path, query string) bool {
+	if !rt.path.match(path) {
+		return false
+	}
+	for i := range rt.headers {
+		if !rt.headers[i].match(r) {
+			return false
+		}
+	}
+	for i := range rt.queries {
+		if !rt.queries[i].match(query) {
+			return false
+		}
+	}
+	return true
+}
+
+// picker chooses the cluster for a matched route: either the single RouteAction.cluster, or one
+// of the weighted clusters. Zero-weight clusters are dropped at New since they are never chosen.
+type picker struct {
+	cluster  string   // single cluster; used when weighted is empty
+	weighted []string // weighted cluster names, weight > 0
+	ends     []uint64 // cumulative weights: weighted[i] owns [ends[i-1], ends[i])
+}
+
+// choose mirrors Envoy's WeightedClusterEntry selection: rnd modulo the total weight, then the
+// first cluster whose cumulative range holds it.
+func (p *picker) choose(rnd uint32) string {
+	if len(p.weighted) == 0 {
+		return p.cluster
+	}
+	v := uint64(rnd) % p.ends[len(p.ends)-1]
+	for i, end := range p.ends {
+		if v < end {
+			return p.weighted[i]
+		}
+	}
+	return p.weighted[len(p.weighted)-1] // unreachable: v < total
+}
+
+// virtualHost is a compiled envoy VirtualHost.
+type virtualHost struct {
+	name   string
+	routes []*Route
+}
+
+// wildcardGroup holds every wildcard domain of one length, keyed by the domain without its
+// '*'. Groups are sorted longest first, so the first hit is the longest wildcard, and each group
+// costs one map lookup however many virtual hosts there are.
+type wildcardGroup struct {
+	length int
+	hosts  map[string]*virtualHost
+}
+
+// Table is an immutable compiled route table; see the package comment for its contract.
+// Build it with New; the zero value matches nothing.
+type Table struct {
+	name       string
+	ignorePort bool
+	exact      map[string]*virtualHost
+	suffixes   []wildcardGroup // "*.example.com" → ".example.com", longest first
+	prefixes   []wildcardGroup // "foo.*" → "foo.", longest first
+	catchAll   *virtualHost    // domain "*"
+	clusters   []string        // sorted, deduplicated
+}
+
+// Name returns the RouteConfiguration's name.
+func (t *Table) Name() string { return t.name }
+
+// Clusters returns, sorted and without duplicates, every cluster name a decision can carry.
+// Weighted clusters with weight 0 are left out because Decide never returns them. The result is
+// a fresh copy the caller may keep.
+func (t *Table) Clusters() []string {
+	return append([]string(nil), t.clusters...)
+}
+
+// Decide returns the route and cluster for r. rnd selects among weighted clusters and is
+// ignored otherwise; pass a uniformly random value. r must not be nil.
+func (t *Table) Decide(r *Request, rnd uint32) Decision {
+	vh := t.virtualHost(r.Authority)
+	if vh == nil {
+		return Decision{}
+	}
+	path, query := splitTarget(r.Path)
+	for _, rt := range vh.routes {
+		if rt.matches(r, path, query) {
+			return Decision{Route: rt, Cluster: rt.pick.choose(rnd), VirtualHost: vh.name}
+		}
+	}
+	return Decision{VirtualHost: vh.name}
+}
+
+// virtualHost implements Envoy's RouteMatcher::findVirtualHost.
+func (t *Table) virtualHost(authority string) *virtualHost {
+	host := authority
+	if t.ignorePort {
+		host = stripPort(host)
+	}
+	host = asciiLower(host)
+	if vh, ok := t.exact[host]; ok {
+		return vh
+	}
+	for _, g := range t.suffixes {
+		// A wildcard must cover at least one character: "*.foo.com" does not match ".foo.com".
+		if g.length < len(host) {
+			if vh, ok := g.hosts[host[len(host)-g.length:]]; ok {
+				return vh
+			}
+		}
+	}
+	for _, g := range t.prefixes {
+		if g.length < len(host) {
+			if vh, ok := g.hosts[host[:g.length]]; ok {
+				return vh
+			}
+		}
+	}
+	return t.catchAll
+}
+
+// stripPort removes a trailing ":port" like Envoy's HeaderUtility::getPortStart: everything from
+// the last ':' unless that colon is inside an IPv6 literal ("[::1]" keeps its colons).
+func stripPort(host string) string {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 {
+		return host
+	}
+	if j := strings.LastIndexByte(host, ']'); j > i {
+		return host
+	}
+	return host[:i]
+}
