@@ -10,12 +10,16 @@ import (
 
 // Load reads every path (a file, a directory searched recursively for
 // .yaml, .yml and .json files, or "-" for stdin) and parses what it finds.
-// It is the only function in this package that does I/O.
+// As with `kubectl apply -f a -f b`, an object in a later path replaces the
+// same object from an earlier one; within one path, an object defined twice
+// is an error. Load is the only function in this package that does I/O.
 func Load(paths []string, stdin io.Reader) (*Config, Diagnostics) {
 	c := &Config{}
 	var diags Diagnostics
 	for _, p := range paths {
-		diags = append(diags, c.loadPath(p, stdin)...)
+		layer := &Config{}
+		diags = append(diags, layer.loadPath(p, stdin)...)
+		c.Replace(layer)
 	}
 	return c, diags
 }

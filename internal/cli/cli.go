@@ -1,0 +1,69 @@
+// Package cli holds lanemesh's subcommands. Each is built by a function
+// taking its streams, so tests run them with (args, stdin, stdout, stderr)
+// and no globals.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // the command ran and the answer is "no" (errors found, request would fail)
+	ExitUsage  = 2 // bad flags or arguments, unreadable input
+)
+
+// exitError carries an exit code through cobra; its message, if any, has
+// already been printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageError marks an error as the user's invocation being wrong.
+type usageError struct{ error }
+
+// Main runs lanemesh with args and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "lanemesh:", err)
+		return ExitUsage
+	default:
+		// Cobra's own errors (unknown flag, missing argument) are usage.
+		fmt.Fprintln(stderr, "lanemesh:", err)
+		return ExitUsage
+	}
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lanemesh",
+		Short: "lanemesh isolates versioned call chains into traffic lanes",
+		Long: `lanemesh is a service mesh for traffic lanes: a request that enters lane v2
+(chosen at the ingress gateway by a header such as x-asm-prefer-tag: v2) stays
+on v2 services end to end, and falls back to a designated version when a
+lane's version of a service is unavailable. It reads Istio's DestinationRule,
+VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr))
+	return root
+}

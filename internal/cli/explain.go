@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/explain"
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+type explainFlags struct {
+	files        []string
+	gateway      string
+	sourceLabels string
+	namespace    string
+	headers      []string
+	method       string
+	output       string
+	chain        bool
+}
+
+func newExplain(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var f explainFlags
+	cmd := &cobra.Command{
+		Use:   "explain -f PATH... (--gateway NS/NAME | --source-labels k=v,...) [-H 'k: v']... URL",
+		Short: "Show where a request would go, and why",
+		Long: `explain compiles the configuration for one proxy — an ingress gateway, or the
+sidecar of a workload with the given labels — and runs the data plane's own
+route decision on the request: which VirtualService rule matched, the
+destination and its fallback, the cluster and its endpoints. With --chain it
+follows the call each serving pod makes (its upstream_url, as the sample app
+does) through that pod's sidecar, to the end of the chain.
+
+Endpoints are those of the configuration's Deployments and WorkloadEntries, at
+the addresses lanemesh up would give them on a fresh start.
+
+Exit status: 0 the request would be forwarded, 1 it would fail (404 NR, 503
+NC/UH) or the configuration has errors, 2 usage or I/O failure.`,
+		Example: `  lanemesh explain -f examples/traffic-lanes --gateway istio-system/ingressgateway \
+      -H 'x-asm-prefer-tag: v2' --chain http://gateway/mock
+  lanemesh explain -f examples/traffic-lanes --source-labels app=mocka,version=v2 \
+      -o json http://mockb:8000/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExplain(f, args[0], stdin, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.files, "filename", "f", nil, "file, directory or - (repeatable)")
+	fl.StringVar(&f.gateway, "gateway", "", "explain at this gateway (NS/NAME of a Gateway object)")
+	fl.StringVar(&f.sourceLabels, "source-labels", "", "explain at the sidecar of a workload with these labels (k=v,...)")
+	fl.StringVarP(&f.namespace, "namespace", "n", "default", "namespace of the workload (with --source-labels)")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	fl.StringVarP(&f.method, "request", "X", "GET", "request method")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	fl.BoolVar(&f.chain, "chain", false, "follow the call chain through the serving pods")
+	return cmd
+}
+
+func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(f.files) == 0 {
+		return usageError{fmt.Errorf("explain needs at least one -f PATH")}
+	}
+	if (f.gateway == "") == (f.sourceLabels == "") {
+		return usageError{fmt.Errorf("give exactly one of --gateway NS/NAME or --source-labels k=v,...")}
+	}
+	if f.output != "text" && f.output != "json" {
+		return usageError{fmt.Errorf("-o must be text or json, not %q", f.output)}
+	}
+	req, err := explain.Request(f.method, rawURL, f.headers)
+	if err != nil {
+		return usageError{err}
+	}
+	c, diags := loadAndAnalyze(f.files, stdin)
+	if diags.HasErrors() {
+		printDiagnostics(stderr, diags.Errors(), "text", f.files)
+		fmt.Fprintln(stderr, "lanemesh: the configuration has errors; fix them first (lanemesh analyze shows them all)")
+		return exitFor(diags)
+	}
+	proxy, name, err := proxyFor(c, f)
+	if err != nil {
+		return usageError{err}
+	}
+	instances := registry.FromConfig(c)
+	var hops []explain.Hop
+	if f.chain {
+		hops, err = explain.Chain(c, instances, proxy, name, req, rawURL)
+	} else {
+		res := compile.Compile(c, instances, proxy)
+		var r *explain.Result
+		r, err = explain.Explain(res, explain.RouteConfigFor(res, proxy.Role, req.Authority), req)
+		if r != nil {
+			hops = []explain.Hop{{From: name, URL: rawURL, Result: r}}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := printExplain(stdout, f, hops); err != nil {
+		return err
+	}
+	if last := hops[len(hops)-1]; last.Result.Status != 0 {
+		return exitError{ExitFailed}
+	}
+	return nil
+}
+
+// proxyFor builds the proxy identity the flags name, and its display name.
+func proxyFor(c *config.Config, f explainFlags) (compile.Proxy, string, error) {
+	if f.gateway != "" {
+		ns, name, ok := strings.Cut(f.gateway, "/")
+		if !ok {
+			ns, name = "default", f.gateway
+		}
+		var known []string
+		for _, gw := range c.Gateways {
+			if gw.Metadata.Namespace == ns && gw.Metadata.Name == name {
+				return compile.Proxy{Role: compile.Gateway, Namespace: ns, Labels: gw.Spec.Selector}, "gateway " + ns + "/" + name, nil
+			}
+			known = append(known, gw.Metadata.Key())
+		}
+		return compile.Proxy{}, "", fmt.Errorf("no Gateway %s/%s in the configuration (known: %s)", ns, name, strings.Join(known, ", "))
+	}
+	labels, err := parseLabels(f.sourceLabels)
+	if err != nil {
+		return compile.Proxy{}, "", err
+	}
+	return compile.Proxy{Role: compile.Sidecar, Namespace: f.namespace, Labels: labels},
+		fmt.Sprintf("sidecar %s{%s}", f.namespace, f.sourceLabels), nil
+}
+
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("invalid label %q in --source-labels: write k=v,k2=v2", kv)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+func printExplain(w io.Writer, f explainFlags, hops []explain.Hop) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // cluster names contain '>'
+		if f.chain {
+			return enc.Encode(hops)
+		}
+		return enc.Encode(hops[0].Result)
+	}
+	if f.chain {
+		_, err := io.WriteString(w, explain.FormatChain(hops))
+		return err
+	}
+	printResult(w, f, hops[0])
+	return nil
+}
+
+func printResult(w io.Writer, f explainFlags, h explain.Hop) {
+	r := h.Result
+	row := func(k, v string) { fmt.Fprintf(w, "%-16s%s\n", k+":", v) }
+	row("Proxy", h.From)
+	req := f.method + " " + h.URL
+	if len(f.headers) > 0 {
+		req += " [" + strings.Join(f.headers, "; ") + "]"
+	}
+	row("Request", req)
+	if r.VirtualHost != "" {
+		row("Virtual host", r.VirtualHost)
+	}
+	if r.VirtualService != "" {
+		rule := fmt.Sprintf("%s, rule %d", r.VirtualService, r.RouteIndex)
+		if r.RouteName != "" {
+			rule += " (" + r.RouteName + ")"
+		}
+		row("VirtualService", rule)
+	}
+	if d := r.Destination; d != nil {
+		row("Destination", fmt.Sprintf("%s subset %q port %d", d.Host, d.Subset, d.Port))
+		fb := "none"
+		if r.Fallback != nil {
+			fb = fmt.Sprintf("%s subset %q", r.Fallback.Host, r.Fallback.Subset)
+		}
+		row("Fallback", fb)
+	}
+	if r.Cluster != "" {
+		row("Cluster", r.Cluster)
+	}
+	if r.ServedBy != "" && r.ServedBy != r.Cluster {
+		row("Served by", r.ServedBy)
+	}
+	if len(r.Endpoints) > 0 {
+		eps := make([]string, len(r.Endpoints))
+		for i, e := range r.Endpoints {
+			health := "healthy"
+			if !e.Healthy {
+				health = "unhealthy"
+			}
+			eps[i] = fmt.Sprintf("%s (%s, %s)", e.Address, e.Pod, health)
+		}
+		sort.Strings(eps)
+		row("Endpoints", strings.Join(eps, ", "))
+	}
+	result := r.Reason
+	if r.Status != 0 {
+		result = fmt.Sprintf("%d %s: %s", r.Status, r.Flag, r.Reason)
+	}
+	row("Result", result)
+}

@@ -1,0 +1,196 @@
+package compile
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+
+	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// builder holds one compilation: indexes over the configuration built once,
+// and the clusters made so far.
+type builder struct {
+	cfg   *config.Config
+	proxy Proxy
+	// services are the hosts visible to the proxy, sorted by host.
+	services []*config.Service
+	hosts    map[string]*config.Service
+	drs      map[string][]*api.DestinationRule // by FQDN host, namespace/name order
+	pods     map[string]*podIndex              // by namespace
+
+	clusters  map[string]*clusterv3.Cluster
+	endpoints map[string]*endpointv3.ClusterLoadAssignment
+}
+
+func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *builder {
+	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: map[string][]*api.DestinationRule{},
+		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
+		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
+	for host, svc := range c.Hosts() {
+		if visible(svc.Source, exportTo(c, svc), p.Namespace) {
+			b.hosts[host] = svc
+			b.services = append(b.services, svc)
+		}
+	}
+	sort.Slice(b.services, func(i, j int) bool { return b.services[i].Host < b.services[j].Host })
+	for _, dr := range c.DestinationRules {
+		if visible(&dr.Metadata, dr.Spec.ExportTo, p.Namespace) {
+			h := config.FQDN(dr.Spec.Host, dr.Metadata.Namespace)
+			b.drs[h] = append(b.drs[h], dr)
+		}
+	}
+	for _, in := range instances {
+		idx := b.pods[in.Namespace]
+		if idx == nil {
+			idx = &podIndex{byLabel: map[string][]int{}}
+			b.pods[in.Namespace] = idx
+		}
+		idx.add(in)
+	}
+	return b
+}
+
+// exportTo returns the exportTo list of the object behind a service.
+func exportTo(c *config.Config, svc *config.Service) []string {
+	for _, se := range c.ServiceEntries {
+		if &se.Metadata == svc.Source {
+			return se.Spec.ExportTo
+		}
+	}
+	return nil
+}
+
+// visible applies Istio's exportTo: empty or "*" is every namespace, "." the
+// object's own, anything else a namespace name.
+func visible(meta *api.ObjectMeta, exportTo []string, ns string) bool {
+	if len(exportTo) == 0 {
+		return true
+	}
+	for _, e := range exportTo {
+		if e == "*" || e == ns || (e == "." && meta.Namespace == ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// destinationRule picks the DestinationRule for host as Istio does: the
+// proxy's namespace first, then the service's, then the first other.
+func (b *builder) destinationRule(host string) *api.DestinationRule {
+	list := b.drs[host]
+	if len(list) == 0 {
+		return nil
+	}
+	svcNS := ""
+	if svc := b.hosts[host]; svc != nil {
+		svcNS = svc.Namespace
+	}
+	for _, ns := range []string{b.proxy.Namespace, svcNS} {
+		for _, dr := range list {
+			if dr.Metadata.Namespace == ns {
+				return dr
+			}
+		}
+	}
+	return list[0]
+}
+
+// podIndex finds a namespace's instances by label without scanning them all,
+// so that compiling for 10,000 services stays linear.
+type podIndex struct {
+	all     []registry.Instance
+	byLabel map[string][]int // "key=value" → indexes into all
+}
+
+func (x *podIndex) add(in registry.Instance) {
+	i := len(x.all)
+	x.all = append(x.all, in)
+	for k, v := range in.Labels {
+		x.byLabel[k+"="+v] = append(x.byLabel[k+"="+v], i)
+	}
+}
+
+// selectPods returns the instances of namespace ns whose labels contain
+// every label of sel and of subset, in registry order.
+func (b *builder) selectPods(ns string, sel, subset map[string]string) []registry.Instance {
+	x := b.pods[ns]
+	if x == nil {
+		return nil
+	}
+	want := map[string]string{}
+	for k, v := range sel {
+		want[k] = v
+	}
+	for k, v := range subset {
+		if old, ok := want[k]; ok && old != v {
+			return nil
+		}
+		want[k] = v
+	}
+	candidates := x.smallestPosting(want)
+	var out []registry.Instance
+	for _, i := range candidates {
+		if config.SubsetOf(want, x.all[i].Labels) {
+			out = append(out, x.all[i])
+		}
+	}
+	return out
+}
+
+// smallestPosting returns the shortest list of candidates for a selector:
+// the posting list of its rarest label, or every instance for an empty one.
+func (x *podIndex) smallestPosting(want map[string]string) []int {
+	if len(want) == 0 {
+		all := make([]int, len(x.all))
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	var best []int
+	first := true
+	for k, v := range want {
+		p := x.byLabel[k+"="+v]
+		if first || len(p) < len(best) {
+			best, first = p, false
+		}
+	}
+	return best
+}
+
+// ClusterName is Istio's name for the cluster of a service port and subset:
+// "outbound|8000|v2|mockb.default.svc.cluster.local" (subset empty for all
+// endpoints).
+func ClusterName(port uint32, subset, host string) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+}
+
+// FallbackClusterName names the aggregate cluster that tries primary, then
+// fallback: "<primary>><fallback>".
+func FallbackClusterName(primary, fallback string) string {
+	return primary + ">" + fallback
+}
+
+// SplitFallbackName returns the members of a FallbackClusterName, or ok
+// false for any other name.
+func SplitFallbackName(name string) (primary, fallback string, ok bool) {
+	return strings.Cut(name, ">")
+}
+
+// ParseClusterName splits a ClusterName into its port, subset and host.
+func ParseClusterName(name string) (port uint32, subset, host string, ok bool) {
+	parts := strings.Split(name, "|")
+	if len(parts) != 4 || parts[0] != "outbound" {
+		return 0, "", "", false
+	}
+	if _, err := fmt.Sscanf(parts[1], "%d", &port); err != nil {
+		return 0, "", "", false
+	}
+	return port, parts[2], parts[3], true
+}

@@ -1,0 +1,267 @@
+package compile
+
+import (
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/config"
+)
+
+// Defaults where the configuration says nothing; Istio's unless noted.
+const (
+	defaultConnectTimeout = 10 * time.Second
+	// allOrNothing is the overprovisioning factor (in percent) that makes a
+	// priority level count as fully healthy while any endpoint is healthy.
+	allOrNothing = 100_000_000
+	// AggregateClusterType is the Envoy extension name of aggregate clusters.
+	AggregateClusterType = "envoy.clusters.aggregate"
+	httpProtocolOptions  = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+)
+
+// addServiceClusters adds, for every visible service port, the cluster of
+// all its endpoints and one per subset of its DestinationRule.
+func (b *builder) addServiceClusters() {
+	for _, svc := range b.services {
+		dr := b.destinationRule(svc.Host)
+		for _, port := range svc.Ports {
+			var policy *api.TrafficPolicy
+			if dr != nil {
+				policy = dr.Spec.TrafficPolicy
+			}
+			b.addCluster(svc, port, "", nil, policy)
+			if dr == nil {
+				continue
+			}
+			for _, s := range dr.Spec.Subsets {
+				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, s.TrafficPolicy))
+			}
+		}
+	}
+}
+
+func (b *builder) addCluster(svc *config.Service, port config.ServicePort, subset string, labels map[string]string, policy *api.TrafficPolicy) {
+	name := ClusterName(port.Port, subset, svc.Host)
+	if _, dup := b.clusters[name]; dup {
+		return // a DestinationRule naming one subset twice; the analyzer says so
+	}
+	b.clusters[name] = edsCluster(name, policy)
+	b.endpoints[name] = &endpointv3.ClusterLoadAssignment{
+		ClusterName: name,
+		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: b.lbEndpoints(svc, port, labels)}},
+		Policy:      &endpointv3.ClusterLoadAssignment_Policy{OverprovisioningFactor: wrapperspb.UInt32(allOrNothing)},
+	}
+}
+
+// lbEndpoints lists the endpoints of a service port restricted to a
+// subset's labels, with their health.
+func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subset map[string]string) []*endpointv3.LbEndpoint {
+	var out []*endpointv3.LbEndpoint
+	if svc.Selector != nil {
+		for _, in := range b.selectPods(svc.Namespace, svc.Selector, subset) {
+			if p, ok := targetPort(port, in.Ports); ok {
+				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name))
+			}
+		}
+	}
+	for _, e := range svc.Endpoints {
+		if !config.SubsetOf(subset, e.Labels) {
+			continue
+		}
+		p := uint32(port.TargetPort.Int)
+		if n, ok := e.Ports[port.Name]; ok {
+			p = n
+		}
+		out = append(out, lbEndpoint(e.Address, p, true, ""))
+	}
+	return out
+}
+
+// targetPort resolves a service port's targetPort against an instance's
+// named ports.
+func targetPort(port config.ServicePort, named map[string]uint32) (uint32, bool) {
+	if port.TargetPort.Str == "" {
+		return uint32(port.TargetPort.Int), true
+	}
+	p, ok := named[port.TargetPort.Str]
+	return p, ok
+}
+
+func lbEndpoint(addr string, port uint32, healthy bool, pod string) *endpointv3.LbEndpoint {
+	status := corev3.HealthStatus_HEALTHY
+	if !healthy {
+		status = corev3.HealthStatus_UNHEALTHY
+	}
+	ep := &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
+		HealthStatus:   status,
+	}
+	if pod != "" {
+		ep.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			MetadataKey: {Fields: map[string]*structpb.Value{"pod": structpb.NewStringValue(pod)}},
+		}}
+	}
+	return ep
+}
+
+func socketAddress(addr string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address: addr, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port}}}}
+}
+
+// edsCluster is a cluster whose endpoints come over ADS, with the traffic
+// policy of its DestinationRule (and subset).
+func edsCluster(name string, policy *api.TrafficPolicy) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
+		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
+		LbPolicy:             clusterv3.Cluster_LEAST_REQUEST, // Istio's default
+	}
+	if policy == nil {
+		return c
+	}
+	if lb := policy.LoadBalancer; lb != nil {
+		switch lb.Simple {
+		case "ROUND_ROBIN":
+			c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
+		case "RANDOM":
+			c.LbPolicy = clusterv3.Cluster_RANDOM
+		}
+	}
+	applyConnectionPool(c, policy.ConnectionPool)
+	c.OutlierDetection = outlierDetection(policy.OutlierDetection)
+	return c
+}
+
+func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
+	if cp == nil {
+		return
+	}
+	th := &clusterv3.CircuitBreakers_Thresholds{}
+	if t := cp.TCP; t != nil {
+		if t.ConnectTimeout != nil {
+			c.ConnectTimeout = durationpb.New(t.ConnectTimeout.Duration)
+		}
+		th.MaxConnections = optUint32(t.MaxConnections)
+	}
+	if h := cp.HTTP; h != nil {
+		th.MaxPendingRequests = optUint32(h.HTTP1MaxPendingRequests)
+		th.MaxRequests = optUint32(h.HTTP2MaxRequests)
+		th.MaxRetries = optUint32(h.MaxRetries)
+		opts := &corev3.HttpProtocolOptions{MaxRequestsPerConnection: optUint32(h.MaxRequestsPerConnection)}
+		if h.IdleTimeout != nil {
+			opts.IdleTimeout = durationpb.New(h.IdleTimeout.Duration)
+		}
+		c.TypedExtensionProtocolOptions = map[string]*anyMsg{httpProtocolOptions: mustAny(&httpv3.HttpProtocolOptions{
+			CommonHttpProtocolOptions: opts,
+			UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}},
+		})}
+	}
+	c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
+}
+
+func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {
+	if od == nil {
+		return nil
+	}
+	out := &clusterv3.OutlierDetection{
+		Consecutive_5Xx:                optUint32p(od.Consecutive5xxErrors),
+		ConsecutiveGatewayFailure:      optUint32p(od.ConsecutiveGatewayErrors),
+		ConsecutiveLocalOriginFailure:  optUint32p(od.ConsecutiveLocalOriginFailures),
+		SplitExternalLocalOriginErrors: od.SplitExternalLocalOriginErrors,
+		MaxEjectionPercent:             optUint32(od.MaxEjectionPercent),
+	}
+	if od.ConsecutiveGatewayErrors != nil {
+		out.EnforcingConsecutiveGatewayFailure = wrapperspb.UInt32(100) // Envoy's default is 0: off
+	}
+	if od.Interval != nil {
+		out.Interval = durationpb.New(od.Interval.Duration)
+	}
+	if od.BaseEjectionTime != nil {
+		out.BaseEjectionTime = durationpb.New(od.BaseEjectionTime.Duration)
+	}
+	return out
+}
+
+// mergePolicy returns base with the fields a subset's policy sets replaced,
+// as Istio merges subset and DestinationRule policies.
+func mergePolicy(base, over *api.TrafficPolicy) *api.TrafficPolicy {
+	switch {
+	case over == nil:
+		return base
+	case base == nil:
+		return over
+	}
+	m := *base
+	if over.LoadBalancer != nil {
+		m.LoadBalancer = over.LoadBalancer
+	}
+	if over.ConnectionPool != nil {
+		m.ConnectionPool = over.ConnectionPool
+	}
+	if over.OutlierDetection != nil {
+		m.OutlierDetection = over.OutlierDetection
+	}
+	return &m
+}
+
+// fallbackCluster returns the aggregate cluster that tries primary, then
+// fallback, adding it to the snapshot. Both members must exist; otherwise
+// it returns primary, which then fails as its own route would.
+func (b *builder) fallbackCluster(primary, fallback string) string {
+	if b.clusters[primary] == nil || b.clusters[fallback] == nil || primary == fallback {
+		return primary
+	}
+	name := FallbackClusterName(primary, fallback)
+	if b.clusters[name] == nil {
+		b.clusters[name] = &clusterv3.Cluster{
+			Name: name,
+			ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
+				Name:        AggregateClusterType,
+				TypedConfig: mustAny(&aggregatev3.ClusterConfig{Clusters: []string{primary, fallback}}),
+			}},
+			ConnectTimeout: durationpb.New(defaultConnectTimeout),
+			LbPolicy:       clusterv3.Cluster_CLUSTER_PROVIDED,
+		}
+	}
+	return name
+}
+
+// AggregateMembers returns the ordered members of an aggregate cluster, or
+// nil for any other cluster.
+func AggregateMembers(c *clusterv3.Cluster) []string {
+	ct := c.GetClusterType()
+	if ct == nil || ct.GetName() != AggregateClusterType {
+		return nil
+	}
+	var cfg aggregatev3.ClusterConfig
+	if err := ct.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
+		return nil
+	}
+	return cfg.GetClusters()
+}
+
+func optUint32(v int32) *wrapperspb.UInt32Value {
+	if v <= 0 {
+		return nil
+	}
+	return wrapperspb.UInt32(uint32(v))
+}
+
+func optUint32p(v *uint32) *wrapperspb.UInt32Value {
+	if v == nil {
+		return nil
+	}
+	return wrapperspb.UInt32(*v)
+}

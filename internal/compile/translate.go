@@ -1,0 +1,339 @@
+package compile
+
+import (
+	"sort"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/config"
+)
+
+// Istio's retry policy when a route sets none.
+const (
+	defaultRetryOn  = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+	defaultAttempts = 2
+)
+
+// translate compiles a VirtualService's HTTP rules for one scope. Each match
+// entry becomes its own Envoy route (entries are ORed); entries that cannot
+// apply to this proxy in this scope are left out.
+func (b *builder) translate(vs *api.VirtualService, sc scope) []*routev3.Route {
+	var out []*routev3.Route
+	for i := range vs.Spec.HTTP {
+		hr := &vs.Spec.HTTP[i]
+		matches := hr.Match
+		if len(matches) == 0 {
+			matches = []api.HTTPMatchRequest{{}}
+		}
+		var action *routev3.RouteAction
+		for _, m := range matches {
+			if !b.applies(vs, m, sc) {
+				continue
+			}
+			if action == nil {
+				action = b.routeAction(vs, hr, sc)
+			}
+			r := &routev3.Route{
+				Name:     hr.Name,
+				Match:    routeMatch(m),
+				Action:   &routev3.Route_Route{Route: action},
+				Metadata: routeMetadata(vs, i),
+			}
+			addHeaderOps(r, hr.Headers)
+			if len(hr.Route) == 1 {
+				addHeaderOps(r, hr.Route[0].Headers)
+			}
+			if f := fault(hr.Fault); f != nil {
+				r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(f)}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// applies resolves the parts of a match that depend on the proxy, not the
+// request: port, sourceLabels, sourceNamespace and gateways.
+func (b *builder) applies(vs *api.VirtualService, m api.HTTPMatchRequest, sc scope) bool {
+	switch {
+	case m.Port != 0 && m.Port != sc.port:
+		return false
+	case !config.SubsetOf(m.SourceLabels, b.proxy.Labels):
+		return false
+	case m.SourceNamespace != "" && m.SourceNamespace != b.proxy.Namespace:
+		return false
+	case len(m.Gateways) > 0 && !contains(boundGateways(vs, m.Gateways), sc.gateway):
+		return false
+	}
+	return true
+}
+
+func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
+	rm := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+	if u := m.URI; u != nil {
+		switch {
+		case u.Exact != "":
+			rm.PathSpecifier = &routev3.RouteMatch_Path{Path: u.Exact}
+		case u.Prefix != "":
+			rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: u.Prefix}
+		case u.Regex != "":
+			rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: u.Regex}}
+		}
+	}
+	if m.IgnoreURICase {
+		rm.CaseSensitive = wrapperspb.Bool(false)
+	}
+	for _, p := range []struct {
+		name string
+		sm   *api.StringMatch
+	}{{":method", m.Method}, {":authority", m.Authority}, {":scheme", m.Scheme}} {
+		if p.sm != nil {
+			rm.Headers = append(rm.Headers, headerMatcher(p.name, *p.sm, false))
+		}
+	}
+	for _, name := range sortedKeys(m.Headers) {
+		rm.Headers = append(rm.Headers, headerMatcher(name, m.Headers[name], false))
+	}
+	for _, name := range sortedKeys(m.WithoutHeaders) {
+		rm.Headers = append(rm.Headers, headerMatcher(name, m.WithoutHeaders[name], true))
+	}
+	for _, name := range sortedKeys(m.QueryParams) {
+		qm := &routev3.QueryParameterMatcher{Name: name}
+		if sm := stringMatcher(m.QueryParams[name]); sm != nil {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: sm}
+		} else {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
+		}
+		rm.QueryParameters = append(rm.QueryParameters, qm)
+	}
+	return rm
+}
+
+// headerMatcher matches a header by a StringMatch; an empty StringMatch
+// means "present", as in Istio.
+func headerMatcher(name string, sm api.StringMatch, invert bool) *routev3.HeaderMatcher {
+	hm := &routev3.HeaderMatcher{Name: strings.ToLower(name), InvertMatch: invert}
+	if s := stringMatcher(sm); s != nil {
+		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: s}
+	} else {
+		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
+	}
+	return hm
+}
+
+func stringMatcher(sm api.StringMatch) *matcherv3.StringMatcher {
+	switch {
+	case sm.Exact != "":
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sm.Exact}}
+	case sm.Prefix != "":
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: sm.Prefix}}
+	case sm.Regex != "":
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: sm.Regex}}}
+	}
+	return nil
+}
+
+// routeAction compiles a rule's destinations, timeout, retries and rewrite.
+func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scope) *routev3.RouteAction {
+	clusters := make([]*routev3.WeightedCluster_ClusterWeight, len(hr.Route))
+	total := uint32(0)
+	for i, d := range hr.Route {
+		clusters[i] = &routev3.WeightedCluster_ClusterWeight{Name: b.destinationCluster(vs, d, sc), Weight: wrapperspb.UInt32(uint32(max(d.Weight, 0)))}
+		total += clusters[i].Weight.Value
+		if len(hr.Route) > 1 && d.Headers != nil && d.Headers.Request != nil {
+			clusters[i].RequestHeadersToAdd, clusters[i].RequestHeadersToRemove = headerOps(d.Headers.Request)
+		}
+	}
+	if total == 0 { // weights omitted: share equally, as Istio does
+		for _, c := range clusters {
+			c.Weight = wrapperspb.UInt32(1)
+		}
+	}
+	var a *routev3.RouteAction
+	switch len(clusters) {
+	case 0:
+		a = &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: ""}}
+	case 1:
+		a = b.defaultAction(clusters[0].Name)
+	default:
+		a = b.defaultAction("")
+		a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{Clusters: clusters}}
+	}
+	if hr.Timeout != nil {
+		a.Timeout = durationpb.New(hr.Timeout.Duration)
+	}
+	if r := hr.Retries; r != nil {
+		a.RetryPolicy = retryPolicy(r)
+	}
+	if rw := hr.Rewrite; rw != nil {
+		a.PrefixRewrite = rw.URI
+		if rw.Authority != "" {
+			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Authority}
+		}
+	}
+	return a
+}
+
+// defaultAction routes to one cluster with Istio's defaults: no route
+// timeout, two retries on connection failures.
+func (b *builder) defaultAction(cluster string) *routev3.RouteAction {
+	return &routev3.RouteAction{
+		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+		Timeout:          durationpb.New(0),
+		RetryPolicy: &routev3.RetryPolicy{RetryOn: defaultRetryOn, NumRetries: wrapperspb.UInt32(defaultAttempts),
+			RetriableStatusCodes: []uint32{503}},
+	}
+}
+
+func retryPolicy(r *api.HTTPRetry) *routev3.RetryPolicy {
+	if r.Attempts <= 0 {
+		return nil
+	}
+	p := &routev3.RetryPolicy{RetryOn: r.RetryOn, NumRetries: wrapperspb.UInt32(uint32(r.Attempts))}
+	if p.RetryOn == "" {
+		p.RetryOn, p.RetriableStatusCodes = defaultRetryOn, []uint32{503}
+	}
+	if r.PerTryTimeout != nil {
+		p.PerTryTimeout = durationpb.New(r.PerTryTimeout.Duration)
+	}
+	return p
+}
+
+// destinationCluster names the cluster of a route destination, or the
+// aggregate of it and its fallback.
+func (b *builder) destinationCluster(vs *api.VirtualService, d api.HTTPRouteDestination, sc scope) string {
+	host := config.FQDN(d.Destination.Host, vs.Metadata.Namespace)
+	port := b.destinationPort(host, d.Destination.Port, sc)
+	name := ClusterName(port, d.Destination.Subset, host)
+	if d.Fallback == nil {
+		return name
+	}
+	t := d.Fallback.Target
+	fbHost := config.FQDN(t.Host, vs.Metadata.Namespace)
+	fbPort := port
+	if fbHost != host {
+		fbPort = b.destinationPort(fbHost, t.Port, scope{port: port})
+	}
+	return b.fallbackCluster(name, ClusterName(fbPort, t.Subset, fbHost))
+}
+
+// destinationPort picks the port of a destination: the one named, else the
+// service's only port, else the port being routed (a sidecar routing a
+// service to itself), else the service's first port.
+func (b *builder) destinationPort(host string, sel *api.PortSelector, sc scope) uint32 {
+	if sel != nil {
+		return sel.Number
+	}
+	svc := b.hosts[host]
+	switch {
+	case svc == nil || len(svc.Ports) == 0:
+		if sc.port != 0 {
+			return sc.port
+		}
+		return 80
+	case len(svc.Ports) == 1:
+		return svc.Ports[0].Port
+	}
+	for _, p := range svc.Ports {
+		if p.Port == sc.port {
+			return p.Port
+		}
+	}
+	return svc.Ports[0].Port
+}
+
+func routeMetadata(vs *api.VirtualService, index int) *corev3.Metadata {
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataKey: {Fields: map[string]*structpb.Value{
+		"virtualService": structpb.NewStringValue(vs.Metadata.Key()),
+		"routeIndex":     structpb.NewNumberValue(float64(index)),
+	}}}}
+}
+
+func addHeaderOps(r *routev3.Route, h *api.Headers) {
+	if h == nil {
+		return
+	}
+	if h.Request != nil {
+		add, remove := headerOps(h.Request)
+		r.RequestHeadersToAdd = append(r.RequestHeadersToAdd, add...)
+		r.RequestHeadersToRemove = append(r.RequestHeadersToRemove, remove...)
+	}
+	if h.Response != nil {
+		add, remove := headerOps(h.Response)
+		r.ResponseHeadersToAdd = append(r.ResponseHeadersToAdd, add...)
+		r.ResponseHeadersToRemove = append(r.ResponseHeadersToRemove, remove...)
+	}
+}
+
+// headerOps compiles set (overwrite) and add (append) operations, in name
+// order so the output is deterministic.
+func headerOps(ops *api.HeaderOperations) ([]*corev3.HeaderValueOption, []string) {
+	var add []*corev3.HeaderValueOption
+	for _, k := range sortedKeys(ops.Set) {
+		add = append(add, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Set[k]},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
+	}
+	for _, k := range sortedKeys(ops.Add) {
+		add = append(add, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Add[k]},
+			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
+	}
+	remove := make([]string, len(ops.Remove))
+	for i, k := range ops.Remove {
+		remove[i] = strings.ToLower(k)
+	}
+	return add, remove
+}
+
+// fault compiles Istio's fault injection to Envoy's per-route HTTPFault.
+func fault(f *api.HTTPFaultInjection) *faultv3.HTTPFault {
+	if f == nil || (f.Delay == nil && f.Abort == nil) {
+		return nil
+	}
+	out := &faultv3.HTTPFault{}
+	if d := f.Delay; d != nil && d.FixedDelay != nil {
+		out.Delay = &faultcommonv3.FaultDelay{
+			FaultDelaySecifier: &faultcommonv3.FaultDelay_FixedDelay{FixedDelay: durationpb.New(d.FixedDelay.Duration)},
+			Percentage:         percent(d.Percentage, d.Percent),
+		}
+	}
+	if a := f.Abort; a != nil {
+		out.Abort = &faultv3.FaultAbort{
+			ErrorType:  &faultv3.FaultAbort_HttpStatus{HttpStatus: uint32(a.HTTPStatus)},
+			Percentage: percent(a.Percentage, 0),
+		}
+	}
+	return out
+}
+
+// percent converts Istio's percentage (0–100, fractions allowed) to parts
+// per million; nothing set means 100%.
+func percent(p *api.Percent, legacy int32) *typev3.FractionalPercent {
+	v := 100.0
+	switch {
+	case p != nil:
+		v = p.Value
+	case legacy > 0:
+		v = float64(legacy)
+	}
+	return &typev3.FractionalPercent{Numerator: uint32(min(max(v, 0), 100) * 10_000), Denominator: typev3.FractionalPercent_MILLION}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,235 @@
+// Package explain answers "where would this request go, and why?" for one
+// proxy: it compiles the proxy's resources, runs the data plane's own route
+// decision (route.Table.Decide) on the request, and resolves the chosen
+// cluster to its fallback and endpoints. Because it uses the same compiler
+// and the same Decide as the proxy, the two cannot disagree.
+//
+// Explain is pure: it reads only the resources it is given.
+package explain
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+// Destination is a service host, subset and port.
+type Destination struct {
+	Host   string `json:"host"`
+	Subset string `json:"subset"`
+	Port   uint32 `json:"port,omitempty"`
+}
+
+// Endpoint is one endpoint of the cluster that would serve the request.
+type Endpoint struct {
+	Address string `json:"address"`
+	Healthy bool   `json:"healthy"`
+	Pod     string `json:"pod,omitempty"`
+}
+
+// Result is the answer for one request.
+type Result struct {
+	RouteConfig    string       `json:"routeConfig"`
+	VirtualHost    string       `json:"virtualHost,omitempty"`
+	VirtualService string       `json:"virtualService,omitempty"` // "ns/name"; empty for a default route
+	RouteIndex     int          `json:"routeIndex"`
+	RouteName      string       `json:"routeName,omitempty"`
+	Destination    *Destination `json:"destination"`
+	Fallback       *Destination `json:"fallback"`
+	// Cluster is the cluster the route names (an aggregate when it has a
+	// fallback); ServedBy is the member that would take the request now.
+	Cluster  string `json:"cluster,omitempty"`
+	ServedBy string `json:"servedBy,omitempty"`
+	// FellBack is true when the fallback serves because the destination
+	// has no healthy endpoint (the access log's FB flag).
+	FellBack  bool       `json:"fellBack"`
+	Endpoints []Endpoint `json:"endpoints"`
+	// Status and Flag are what the proxy would answer when it cannot
+	// forward (404 NR, 503 NC, 503 UH); zero and empty when it forwards.
+	Status int    `json:"status,omitempty"`
+	Flag   string `json:"flag,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// Request builds a route.Request from a URL and headers ("Name: value").
+func Request(method, rawURL string, headers []string) (*route.Request, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("invalid URL %q: write it as http://host[:port]/path", rawURL)
+	}
+	r := &route.Request{Method: method, Authority: u.Host, Path: u.RequestURI(), Header: map[string][]string{}}
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("invalid header %q: write it as 'Name: value'", h)
+		}
+		key := http.CanonicalHeaderKey(name)
+		r.Header[key] = append(r.Header[key], strings.TrimSpace(value))
+	}
+	return r, nil
+}
+
+// Explain decides req against res's route configuration routeName (see
+// RouteConfigFor) and follows the decision to endpoints.
+func Explain(res *compile.Resources, routeName string, req *route.Request) (*Result, error) {
+	out := &Result{RouteConfig: routeName, RouteIndex: -1, Endpoints: []Endpoint{}}
+	rc := findRoutes(res, routeName)
+	if rc == nil {
+		out.Status, out.Flag = 404, "NR"
+		out.Reason = fmt.Sprintf("the proxy has no route configuration %q: no listener serves this port", routeName)
+		return out, nil
+	}
+	table, err := route.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("route configuration %q: %w", routeName, err)
+	}
+	d := table.Decide(req, 0)
+	out.VirtualHost = d.VirtualHost
+	if d.Route == nil {
+		out.Status, out.Flag = 404, "NR"
+		out.Reason = noRouteReason(d.VirtualHost, req)
+		return out, nil
+	}
+	out.VirtualService, out.RouteIndex, out.RouteName = d.Route.VirtualService, d.Route.RouteIndex, d.Route.Name
+	out.Cluster = d.Cluster
+	follow(res, out)
+	return out, nil
+}
+
+func noRouteReason(vhost string, req *route.Request) string {
+	if vhost == "" {
+		return fmt.Sprintf("no virtual host matches authority %q; the proxy answers 404 NR", req.Authority)
+	}
+	return fmt.Sprintf("virtual host %s matched, but none of its routes matches %s %s with these headers; the proxy answers 404 NR", vhost, req.Method, req.Path)
+}
+
+// follow resolves out.Cluster to destination, fallback, the member that
+// would serve, and that member's endpoints.
+func follow(res *compile.Resources, out *Result) {
+	primary, fallback := out.Cluster, ""
+	if p, f, ok := compile.SplitFallbackName(out.Cluster); ok {
+		primary, fallback = p, f
+	}
+	out.Destination = destination(primary)
+	if fallback != "" {
+		fb := destination(fallback)
+		fb.Port = 0
+		out.Fallback = fb
+	}
+	if !hasCluster(res, primary) {
+		out.Status, out.Flag = 503, "NC"
+		out.Reason = fmt.Sprintf("cluster %s does not exist (is subset %q defined by a DestinationRule?); the proxy answers 503 NC", primary, out.Destination.Subset)
+		return
+	}
+	out.ServedBy = primary
+	eps := endpoints(res, primary)
+	switch {
+	case healthy(eps) > 0:
+		out.Reason = fmt.Sprintf("routed by %s; %d healthy endpoint(s)", ruleName(out), healthy(eps))
+	case fallback != "" && healthy(endpoints(res, fallback)) > 0:
+		out.ServedBy, out.FellBack, eps = fallback, true, endpoints(res, fallback)
+		out.Reason = fmt.Sprintf("routed by %s; %s has no healthy endpoint, so the fallback %s serves (FB)", ruleName(out), primary, fallback)
+	default:
+		out.Status, out.Flag = 503, "UH"
+		out.Reason = fmt.Sprintf("routed by %s, but no healthy endpoint is left; the proxy answers 503 UH", ruleName(out))
+	}
+	out.Endpoints = eps
+}
+
+func ruleName(out *Result) string {
+	if out.VirtualService == "" {
+		return "the default route of " + out.VirtualHost
+	}
+	return fmt.Sprintf("VirtualService %s rule %d", out.VirtualService, out.RouteIndex)
+}
+
+func destination(cluster string) *Destination {
+	port, subset, host, ok := compile.ParseClusterName(cluster)
+	if !ok {
+		return &Destination{Host: cluster}
+	}
+	return &Destination{Host: host, Subset: subset, Port: port}
+}
+
+func findRoutes(res *compile.Resources, name string) *routev3.RouteConfiguration {
+	for _, rc := range res.Routes {
+		if rc.Name == name {
+			return rc
+		}
+	}
+	return nil
+}
+
+func hasCluster(res *compile.Resources, name string) bool {
+	for _, c := range res.Clusters {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func endpoints(res *compile.Resources, cluster string) []Endpoint {
+	out := []Endpoint{}
+	for _, cla := range res.Endpoints {
+		if cla.ClusterName != cluster {
+			continue
+		}
+		for _, loc := range cla.Endpoints {
+			for _, ep := range loc.LbEndpoints {
+				out = append(out, endpoint(ep))
+			}
+		}
+	}
+	return out
+}
+
+func endpoint(ep *endpointv3.LbEndpoint) Endpoint {
+	sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+	e := Endpoint{
+		Address: fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()),
+		Healthy: ep.HealthStatus == corev3.HealthStatus_HEALTHY || ep.HealthStatus == corev3.HealthStatus_UNKNOWN,
+	}
+	if md := ep.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
+		e.Pod = md.Fields["pod"].GetStringValue()
+	}
+	return e
+}
+
+func healthy(eps []Endpoint) int {
+	n := 0
+	for _, e := range eps {
+		if e.Healthy {
+			n++
+		}
+	}
+	return n
+}
+
+// RouteConfigFor picks the route configuration a request to authority
+// reaches: the sidecar's one, or the gateway port's (the URL's port, or the
+// gateway's only port when the URL's is not one of them, as when `lanemesh
+// up` maps port 80 to 8080).
+func RouteConfigFor(res *compile.Resources, role compile.Role, authority string) string {
+	if role != compile.Gateway {
+		return compile.SidecarRoutes
+	}
+	port := uint32(80)
+	if _, p, ok := strings.Cut(authority, ":"); ok {
+		fmt.Sscanf(p, "%d", &port)
+	}
+	name := compile.GatewayRouteName(port)
+	if findRoutes(res, name) == nil && len(res.Routes) == 1 {
+		return res.Routes[0].Name
+	}
+	return name
+}

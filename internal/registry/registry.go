@@ -1,0 +1,78 @@
+// Package registry describes the workloads the mesh routes to: running
+// instances (pods of the local runner or Kubernetes, WorkloadEntries) with
+// their labels, address, named ports and health.
+//
+// The compiler reads Instances to build endpoints; health changes only
+// change Instances, never the configuration, so a flapping pod changes
+// endpoint assignments and nothing else.
+package registry
+
+import (
+	"fmt"
+
+	"github.com/lanemesh/lanemesh/internal/config"
+)
+
+// Instance is one running workload: a pod or a WorkloadEntry.
+type Instance struct {
+	Name      string // pod or WorkloadEntry name
+	Namespace string
+	// Owner is what made the instance: "Deployment/mocka-v2",
+	// "WorkloadEntry/vm-1".
+	Owner   string
+	Labels  map[string]string
+	Address string // IP address
+	// Ports maps port names to numbers (a container's named ports, a
+	// WorkloadEntry's ports). Unnamed container ports are keyed by their
+	// number in decimal.
+	Ports map[string]uint32
+	// Healthy is readiness: a pod that passed its readiness probe, a
+	// WorkloadEntry that passed its active health check.
+	Healthy bool
+}
+
+// FromConfig returns the instances a configuration describes when nothing is
+// running yet: every Deployment replica as a healthy pod with the loopback
+// address `lanemesh up` would give it on a fresh start (127.0.1.1,
+// 127.0.1.2, … in namespace/name order), and every WorkloadEntry as written.
+// `lanemesh explain` and the golden tests use it; a live registry replaces it.
+func FromConfig(c *config.Config) []Instance {
+	var out []Instance
+	n := 0
+	for _, d := range c.Deployments {
+		ports := map[string]uint32{}
+		for _, ctr := range d.Spec.Template.Spec.Containers {
+			for _, p := range ctr.Ports {
+				ports[fmt.Sprint(p.ContainerPort)] = p.ContainerPort
+				if p.Name != "" {
+					ports[p.Name] = p.ContainerPort
+				}
+			}
+		}
+		for i := range d.Spec.ReplicaCount() {
+			n++
+			out = append(out, Instance{
+				Name:      fmt.Sprintf("%s-%d", d.Metadata.Name, i),
+				Namespace: d.Metadata.Namespace,
+				Owner:     "Deployment/" + d.Metadata.Name,
+				Labels:    d.Spec.Template.Metadata.Labels,
+				Address:   LoopbackAddress(n),
+				Ports:     ports,
+				Healthy:   true,
+			})
+		}
+	}
+	for _, w := range c.WorkloadEntries {
+		out = append(out, Instance{Name: w.Metadata.Name, Namespace: w.Metadata.Namespace, Owner: "WorkloadEntry/" + w.Metadata.Name,
+			Labels: w.Spec.Labels, Address: w.Spec.Address, Ports: w.Spec.Ports, Healthy: true})
+	}
+	return out
+}
+
+// LoopbackAddress returns the n-th (1-based) pod address of local mode:
+// 127.0.1.1 … 127.0.1.250, 127.0.2.1, … Each pod gets its own address so
+// that "ip:" differs per pod, as in a cluster.
+func LoopbackAddress(n int) string {
+	n--
+	return fmt.Sprintf("127.0.%d.%d", 1+n/250, 1+n%250)
+}
