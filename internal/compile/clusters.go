@@ -1,6 +1,8 @@
 package compile
 
 import (
+	"fmt"
+	"sort"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -82,7 +84,17 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 		}
 		out = append(out, lbEndpoint(e.Address, p, true, ""))
 	}
+	// Sorted by address, so that the registry's order never changes the
+	// snapshot's bytes or version.
+	sort.SliceStable(out, func(i, j int) bool {
+		return endpointKey(out[i]) < endpointKey(out[j])
+	})
 	return out
+}
+
+func endpointKey(ep *endpointv3.LbEndpoint) string {
+	sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+	return fmt.Sprintf("%s:%05d", sa.GetAddress(), sa.GetPortValue())
 }
 
 // targetPort resolves a service port's targetPort against an instance's

@@ -1,0 +1,192 @@
+package compile_test
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+func load(t testing.TB, paths ...string) (*config.Config, []registry.Instance) {
+	t.Helper()
+	c, diags := config.Load(paths, nil)
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	return c, registry.FromConfig(c)
+}
+
+var (
+	base     = "../../examples/traffic-lanes"
+	fallback = "../../examples/traffic-lanes-fallback"
+	gateway  = compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+)
+
+func sidecar(app, version string) compile.Proxy {
+	return compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": version}}
+}
+
+// identities are every proxy of the tutorial.
+func identities() map[string]compile.Proxy {
+	out := map[string]compile.Proxy{"gateway": gateway}
+	for _, app := range []string{"mocka", "mockb", "mockc"} {
+		for _, v := range []string{"v1", "v2", "v3"} {
+			out[app+"-"+v] = sidecar(app, v)
+		}
+	}
+	return out
+}
+
+func TestSnapshotsAreConsistent(t *testing.T) {
+	for _, paths := range [][]string{{base}, {base, fallback}} {
+		c, in := load(t, paths...)
+		for name, p := range identities() {
+			res := compile.Compile(c, in, p)
+			if _, err := res.Snapshot(); err != nil {
+				t.Errorf("%v %s: %v", paths, name, err)
+			}
+			if len(res.Listeners) == 0 || len(res.Routes) == 0 || len(res.Clusters) == 0 {
+				t.Errorf("%v %s: empty resources: %d listeners, %d routes, %d clusters", paths, name, len(res.Listeners), len(res.Routes), len(res.Clusters))
+			}
+		}
+	}
+}
+
+// TestDeterministic compiles twice, the second time with the registry's
+// instances in reverse order: the bytes and the versions must not change.
+func TestDeterministic(t *testing.T) {
+	c, in := load(t, base, fallback)
+	rev := slices.Clone(in)
+	slices.Reverse(rev)
+	for name, p := range identities() {
+		a, b := compile.Compile(c, in, p), compile.Compile(c, rev, p)
+		if !bytes.Equal(marshal(t, a), marshal(t, b)) {
+			t.Errorf("%s: two compilations of the same input differ", name)
+		}
+		sa, _ := a.Snapshot()
+		sb, _ := b.Snapshot()
+		for typ := range sa.Resources {
+			if sa.Resources[typ].Version != sb.Resources[typ].Version {
+				t.Errorf("%s: type %d version %s != %s", name, typ, sa.Resources[typ].Version, sb.Resources[typ].Version)
+			}
+		}
+	}
+}
+
+func marshal(t *testing.T, r *compile.Resources) []byte {
+	var buf bytes.Buffer
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, m := range r.Listeners {
+		buf.Write(must(opts.Marshal(m)))
+	}
+	for _, m := range r.Routes {
+		buf.Write(must(opts.Marshal(m)))
+	}
+	for _, m := range r.Clusters {
+		buf.Write(must(opts.Marshal(m)))
+	}
+	for _, m := range r.Endpoints {
+		buf.Write(must(opts.Marshal(m)))
+	}
+	return buf.Bytes()
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestEndpointChangeKeepsRouteVersion: health lives beside config, so a pod
+// going unready changes only the endpoints' version.
+func TestEndpointChangeKeepsRouteVersion(t *testing.T) {
+	c, in := load(t, base, fallback)
+	before, _ := compile.Compile(c, in, sidecar("mocka", "v2")).Snapshot()
+	down := slices.Clone(in)
+	for i := range down {
+		if down[i].Name == "mockb-v2-0" {
+			down[i].Healthy = false
+		}
+	}
+	after, _ := compile.Compile(c, down, sidecar("mocka", "v2")).Snapshot()
+	for typ, res := range before.Resources {
+		changed := res.Version != after.Resources[typ].Version
+		if wantChange := types.ResponseType(typ) == types.Endpoint; changed != wantChange {
+			t.Errorf("type %d: version changed = %v, want %v", typ, changed, wantChange)
+		}
+	}
+}
+
+// TestSourceLabelsPerProxy: a caller's sidecar holds only the rules its
+// labels allow, so the first route for mockb is its own lane's.
+func TestSourceLabelsPerProxy(t *testing.T) {
+	c, in := load(t, base, fallback)
+	for _, tc := range []struct {
+		version, want string
+	}{
+		{"v1", "outbound|8000|v1|mockb.default.svc.cluster.local"},
+		{"v2", "outbound|8000|v2|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"},
+		{"v3", "outbound|8000|v3|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"},
+	} {
+		res := compile.Compile(c, in, sidecar("mocka", tc.version))
+		table, err := route.New(res.Routes[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, host := range []string{"mockb:8000", "mockb.default:8000", "mockb.default.svc.cluster.local:8000"} {
+			d := table.Decide(&route.Request{Method: "GET", Authority: host, Path: "/", Header: map[string][]string{}}, 0)
+			if d.Cluster != tc.want {
+				t.Errorf("caller %s → %s: cluster %q, want %q", tc.version, host, d.Cluster, tc.want)
+			}
+		}
+	}
+}
+
+func TestFallbackIsOrderedAggregate(t *testing.T) {
+	c, in := load(t, base, fallback)
+	res := compile.Compile(c, in, sidecar("mocka", "v2"))
+	name := "outbound|8000|v2|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"
+	for _, cl := range res.Clusters {
+		if cl.Name == name {
+			got := compile.AggregateMembers(cl)
+			want := []string{"outbound|8000|v2|mockb.default.svc.cluster.local", "outbound|8000|v1|mockb.default.svc.cluster.local"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("members %v, want %v", got, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("no aggregate cluster %s", name)
+}
+
+// TestRoutesNameOnlyExistingClusters: for an analyzer-clean configuration,
+// no route of any proxy can send to a cluster its snapshot lacks.
+func TestRoutesNameOnlyExistingClusters(t *testing.T) {
+	c, in := load(t, base, fallback)
+	for name, p := range identities() {
+		res := compile.Compile(c, in, p)
+		have := map[string]bool{}
+		for _, cl := range res.Clusters {
+			have[cl.Name] = true
+		}
+		for _, rc := range res.Routes {
+			table, err := route.New(rc)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, cl := range table.Clusters() {
+				if !have[cl] {
+					t.Errorf("%s: route configuration %s names cluster %q, absent from the snapshot", name, rc.Name, cl)
+				}
+			}
+		}
+	}
+}
