@@ -12,8 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxNodes bounds how many YAML nodes one object may expand to, so that an
-// alias bomb ("billion laughs") is rejected instead of eating the machine.
+// maxNodes bounds how many YAML nodes one file may expand to, so that an
+// alias bomb ("billion laughs"), or many of them, is rejected instead of
+// eating the machine.
 const maxNodes = 200_000
 
 // decoder turns a YAML node tree into an api type, strictly: an unknown
@@ -21,10 +22,11 @@ const maxNodes = 200_000
 // line and the field path. It records the line of every field it sees, so
 // that later checks can point at lines too.
 type decoder struct {
-	lines  map[string]int
-	errs   []fieldError
-	nodes  int
-	shapes map[reflect.Type]*shape
+	lines     map[string]int
+	errs      []fieldError
+	budget    *int // nodes left for the whole file, shared by its objects
+	exhausted bool // the budget ran out while decoding this object
+	shapes    map[reflect.Type]*shape
 }
 
 // fieldError is a decoding error at one field.
@@ -36,8 +38,8 @@ type fieldError struct {
 	code string
 }
 
-func newDecoder() *decoder {
-	return &decoder{lines: map[string]int{}, shapes: map[reflect.Type]*shape{}}
+func newDecoder(budget *int) *decoder {
+	return &decoder{lines: map[string]int{}, budget: budget, shapes: map[reflect.Type]*shape{}}
 }
 
 func (d *decoder) fail(n *yaml.Node, path, code, hint, format string, args ...any) {
@@ -46,9 +48,10 @@ func (d *decoder) fail(n *yaml.Node, path, code, hint, format string, args ...an
 
 // decode fills v (addressable) from n. path is the field path of n.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if d.nodes++; d.nodes > maxNodes {
-		if d.nodes == maxNodes+1 {
-			d.fail(n, path, CodeSchema, "split the object or remove YAML aliases", "object is too large (over %d YAML nodes once aliases are expanded)", maxNodes)
+	if *d.budget--; *d.budget < 0 {
+		if !d.exhausted {
+			d.exhausted = true
+			d.fail(n, path, CodeSchema, "split the file or remove YAML aliases", "file is too large (over %d YAML nodes once aliases are expanded)", maxNodes)
 		}
 		return
 	}
@@ -111,6 +114,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[key] = true
 		f, ok := sh.fields[key]
 		switch {
+		case k.Tag == "!!merge":
+			d.fail(k, path, CodeSchema, "write the fields out in full", "YAML merge keys (<<) are not supported")
+		case k.Kind != yaml.ScalarNode:
+			d.fail(k, path, CodeSchema, "", "field names must be plain strings, got %s", describe(k))
 		case !ok:
 			d.fail(k, fp, CodeSchema, suggest(key, sh.names), "unknown field %q", key)
 		case f.ignored:

@@ -31,16 +31,17 @@ func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
 // Codes. Istio's analyzer codes where Istio has one, LMxxxx where it has not.
 const (
-	CodeSyntax           = "LM0001"  // the file is not YAML/JSON, or cannot be read
-	CodeUnknownKind      = "LM0002"  // kind or apiVersion lanemesh does not accept
-	CodeUnsupported      = "LM0003"  // a valid Istio field lanemesh does not implement
-	CodeDuplicate        = "LM0004"  // the same object twice
-	CodeFallback         = "LM0005"  // a fallback that cannot work
-	CodeSchema           = "IST0106" // a field has a wrong type, value or is missing
-	CodeNotFound         = "IST0101" // a referenced object does not exist
-	CodeConflictingVS    = "IST0109" // two VirtualServices claim one host on one gateway
-	CodeSubsetNoWorkload = "IST0173" // a subset or sourceLabels selects no workload
-	CodeHostNotFound     = "IST0101"
+	CodeSyntax             = "LM0001"  // the file is not YAML/JSON, or cannot be read
+	CodeUnknownKind        = "LM0002"  // kind or apiVersion lanemesh does not accept
+	CodeUnsupported        = "LM0003"  // a valid Istio field lanemesh does not implement
+	CodeDuplicate          = "LM0004"  // the same object twice
+	CodeFallback           = "LM0005"  // a fallback that cannot work
+	CodeSchema             = "IST0106" // a field has a wrong type, value or is missing
+	CodeNotFound           = "IST0101" // a referenced object does not exist
+	CodeConflictingVS      = "IST0109" // two VirtualServices claim one host on one gateway
+	CodeSubsetNoWorkload   = "IST0173" // a subset or sourceLabels selects no workload
+	CodeHostNotFound       = "IST0101"
+	CodeVSHostNotInGateway = "IST0132" // a gateway-bound VirtualService host its Gateway does not serve
 )
 
 // Diagnostic is one finding about the configuration: where it is (file,

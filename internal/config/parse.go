@@ -70,6 +70,7 @@ var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 // each error is a Diagnostic naming file, line, object and field.
 func (c *Config) Parse(file string, data []byte) Diagnostics {
 	var diags Diagnostics
+	budget := maxNodes
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -83,14 +84,14 @@ func (c *Config) Parse(file string, data []byte) Diagnostics {
 				Line: line, Message: "invalid YAML: " + msg,
 				Hint: "fix the syntax; nothing from the rest of this file was read"})
 		}
-		if len(doc.Content) == 0 {
-			continue // an empty document between two "---"
+		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
+			continue // an empty document: a trailing "---", or only comments
 		}
-		diags = append(diags, c.parseObject(file, doc.Content[0])...)
+		diags = append(diags, c.parseObject(file, doc.Content[0], &budget)...)
 	}
 }
 
-func (c *Config) parseObject(file string, root *yaml.Node) Diagnostics {
+func (c *Config) parseObject(file string, root *yaml.Node, budget *int) Diagnostics {
 	head := Diagnostic{Level: Error, File: file, Line: root.Line}
 	if root.Kind != yaml.MappingNode {
 		head.Code, head.Message = CodeSchema, "expected an object with apiVersion, kind, metadata and spec, got "+describe(root)
@@ -118,7 +119,7 @@ func (c *Config) parseObject(file string, root *yaml.Node) Diagnostics {
 		return Diagnostics{head}
 	}
 	obj := info.new()
-	d := newDecoder()
+	d := newDecoder(budget)
 	d.decode(root, reflect.ValueOf(obj).Elem(), "")
 	var diags Diagnostics
 	for _, e := range d.errs {

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lanemesh/lanemesh/api"
+)
+
+// Analyze judges the meaning of a configuration that has decoded cleanly:
+// what `lanemesh analyze` reports beyond Parse. It checks that every
+// reference resolves (subsets, gateways, hosts, fallback targets), that
+// values Istio or Kubernetes would reject are caught here first (weights,
+// string matches, fault statuses, Deployment selectors, Service ports), and
+// that no two VirtualServices claim one host on one gateway.
+//
+// Analyze is pure: it reads only c, does no I/O, and does not change c. Its
+// result is deterministic and sorted by file, line, code and field, so that
+// the CLI, `lanemesh apply` and the control plane's reload print the same
+// findings in the same order. References to things lanemesh cannot see
+// (a host outside the configuration, a subset that selects no workload) are
+// Warnings, because they may live in a cluster lanemesh does not know;
+// everything that cannot work whatever the cluster holds is an Error.
+func Analyze(c *Config) Diagnostics {
+	a := newAnalyzer(c)
+	for _, vs := range c.VirtualServices {
+		a.virtualService(vs)
+	}
+	a.conflictingHosts()
+	for _, dr := range c.DestinationRules {
+		a.destinationRule(dr)
+	}
+	for _, gw := range c.Gateways {
+		a.gateway(gw)
+	}
+	for _, se := range c.ServiceEntries {
+		a.serviceEntry(se)
+	}
+	for _, s := range c.Services {
+		a.service(s)
+	}
+	for _, d := range c.Deployments {
+		a.deployment(d)
+	}
+	sortDiagnostics(a.diags)
+	return a.diags
+}
+
+// analyzer holds what every check looks things up in, computed once from
+// the configuration, and the findings so far. It lives for one Analyze call.
+type analyzer struct {
+	c         *Config
+	hosts     map[string]*Service     // c.Hosts(), by FQDN
+	workloads []Workload              // c.Workloads()
+	gateways  map[string]*api.Gateway // by "namespace/name"
+	diags     Diagnostics
+}
+
+func newAnalyzer(c *Config) *analyzer {
+	a := &analyzer{c: c, hosts: c.Hosts(), workloads: c.Workloads(), gateways: map[string]*api.Gateway{}}
+	for _, gw := range c.Gateways {
+		a.gateways[gw.Metadata.Key()] = gw
+	}
+	return a
+}
+
+// object is the object a finding is about: its kind and its metadata, which
+// carries the namespace, the name and the lines of its fields.
+type object struct {
+	kind string
+	meta *api.ObjectMeta
+}
+
+// has reports whether the field at path was written in the object's YAML,
+// even with an empty value (exact: ""), which the decoded struct cannot
+// tell from an absent field.
+func (o object) has(path string) bool {
+	_, ok := o.meta.Source.Fields[path]
+	return ok
+}
+
+// report records a finding about field of o. hint says what to do, in
+// lower case like the loader's hints; Diagnostic.String capitalises it.
+func (a *analyzer) report(lvl Level, o object, code, field, msg, hint string) {
+	a.diags = append(a.diags, Diagnostic{
+		Level: lvl, Code: code, File: o.meta.Source.File, Line: o.meta.Source.LineOf(field),
+		Kind: o.kind, Namespace: o.meta.Namespace, Name: o.meta.Name,
+		Field: field, Message: msg, Hint: hint,
+	})
+}
+
+func (a *analyzer) errorf(o object, code, field, msg, hint string) {
+	a.report(Error, o, code, field, msg, hint)
+}
+
+func (a *analyzer) warnf(o object, code, field, msg, hint string) {
+	a.report(Warning, o, code, field, msg, hint)
+}
+
+// sortDiagnostics orders findings by file, line, code and field. The
+// remaining keys only make ties deterministic.
+func sortDiagnostics(ds Diagnostics) {
+	slices.SortStableFunc(ds, func(x, y Diagnostic) int {
+		return cmp.Or(
+			cmp.Compare(x.File, y.File),
+			cmp.Compare(x.Line, y.Line),
+			cmp.Compare(x.Code, y.Code),
+			cmp.Compare(x.Field, y.Field),
+			cmp.Compare(x.Level, y.Level),
+			cmp.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name),
+			cmp.Compare(x.Message, y.Message),
+		)
+	})
+}
+
+// isWildcard reports whether host is a pattern ("*", "*.example.com")
+// rather than one service; wildcards name no single registry entry, so
+// "is it known" checks skip them.
+func isWildcard(host string) bool { return strings.Contains(host, "*") }
+
+// serviceNamespace returns the namespace of the service behind host: the
+// registry's when the host is known, else the one an FQDN spells
+// ("mockb.<ns>.svc.cluster.local"), else "".
+func (a *analyzer) serviceNamespace(host string) string {
+	if svc := a.hosts[host]; svc != nil {
+		return svc.Namespace
+	}
+	if name, ok := strings.CutSuffix(host, "."+ClusterDomain); ok {
+		if _, ns, ok := strings.Cut(name, "."); ok && !strings.Contains(ns, ".") {
+			return ns
+		}
+	}
+	return ""
+}
+
+// formatLabels renders labels as "{k1: v1, k2: v2}", sorted, the way they
+// are written in YAML.
+func formatLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + labels[k]
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// sortedKeys returns the keys of m in order, so that checks over maps
+// report in a stable order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// unknownHost warns that host, referenced at field, is no Service or
+// ServiceEntry the configuration defines. It is a Warning, as the service
+// may live in a cluster lanemesh does not see; wildcards are skipped.
+func (a *analyzer) unknownHost(o object, host, field string) {
+	if isWildcard(host) || a.hosts[host] != nil {
+		return
+	}
+	a.warnf(o, CodeHostNotFound, field, "Referenced host not found: "+strconv.Quote(host), a.hostHint(host, o.meta.Namespace))
+}
+
+// hostHint says what to do about an unknown host. The usual slip is a short
+// name ("mockb") in an object of another namespace than the service's
+// (the tutorial keeps its rules in istio-system): short names resolve in
+// the object's own namespace, so the hint names the FQDN that exists.
+func (a *analyzer) hostHint(host, ns string) string {
+	if short, ok := strings.CutSuffix(host, "."+ns+"."+ClusterDomain); ok {
+		var found []string
+		for h := range a.hosts {
+			if strings.HasPrefix(h, short+".") && strings.HasSuffix(h, "."+ClusterDomain) {
+				found = append(found, h)
+			}
+		}
+		if len(found) > 0 {
+			sort.Strings(found)
+			return fmt.Sprintf("write the full name, e.g. %s: a short name resolves in the object's namespace, %s", found[0], ns)
+		}
+	}
+	return "define a Service or ServiceEntry for " + host + ", or fix the host name"
+}
