@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"regexp"
 	"sort"
 	"strings"
 
@@ -75,6 +76,25 @@ func (b *builder) applies(vs *api.VirtualService, m api.HTTPMatchRequest, sc sco
 		return false
 	case len(m.Gateways) > 0 && !contains(boundGateways(vs, m.Gateways), sc.gateway):
 		return false
+	case m.Scheme != nil && !matchesStatic(*m.Scheme, "http"):
+		// lanemesh's listeners speak plain HTTP, so the scheme is known
+		// when compiling and the proxy need not match on it.
+		return false
+	}
+	return true
+}
+
+// matchesStatic evaluates a StringMatch against a value known at compile
+// time. An invalid regex matches nothing (the analyzer reports it).
+func matchesStatic(sm api.StringMatch, v string) bool {
+	switch {
+	case sm.Exact != "":
+		return sm.Exact == v
+	case sm.Prefix != "":
+		return strings.HasPrefix(v, sm.Prefix)
+	case sm.Regex != "":
+		re, err := regexp.Compile("^(?:" + sm.Regex + ")$")
+		return err == nil && re.MatchString(v)
 	}
 	return true
 }
@@ -97,7 +117,7 @@ func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 	for _, p := range []struct {
 		name string
 		sm   *api.StringMatch
-	}{{":method", m.Method}, {":authority", m.Authority}, {":scheme", m.Scheme}} {
+	}{{":method", m.Method}, {":authority", m.Authority}} {
 		if p.sm != nil {
 			rm.Headers = append(rm.Headers, headerMatcher(p.name, *p.sm, false))
 		}

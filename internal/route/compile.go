@@ -18,7 +18,9 @@ const MetadataNamespace = "lanemesh"
 
 // New compiles rc into a Table. It returns an error wrapping ErrInvalid or ErrUnsupported for
 // anything Decide could not honour exactly as Envoy would; the message names the virtual host and
-// route and is meant to be sent back verbatim as the xDS NACK.
+// route and is meant to be sent back verbatim as the xDS NACK. The Table keeps pointers into rc
+// (Route.Action, Route.Envoy), so rc must not be modified afterwards; an xDS client decodes a
+// fresh message per update, which satisfies this.
 func New(rc *routev3.RouteConfiguration) (*Table, error) {
 	if rc == nil {
 		return nil, fmt.Errorf("%w: nil route configuration", ErrInvalid)
