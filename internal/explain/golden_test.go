@@ -126,4 +126,3 @@ func runScenario(t *testing.T, sc scenario) string {
 	}
 	return b.String()
 }
-
