@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	lanes    = "../../examples/traffic-lanes"
+	fallback = "../../examples/traffic-lanes-fallback"
+)
+
+// run runs lanemesh with args and returns exit code, stdout and stderr.
+func run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "vs.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const badSubset = `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: mockb
+  namespace: istio-system
+spec:
+  hosts: [mockb.default.svc.cluster.local]
+  http:
+  - route:
+    - destination:
+        host: mockb.default.svc.cluster.local
+        subset: v4
+`
+
+func TestAnalyzeExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+	}{
+		{"clean", []string{"analyze", "-f", lanes}, 0, "No validation issues"},
+		{"clean with fallback", []string{"analyze", "-f", lanes, "-f", fallback}, 0, "No validation issues"},
+		{"undefined subset", []string{"analyze", "-f", lanes, "-f", "BAD"}, 1,
+			`Error [IST0101] (VirtualService mockb.istio-system) BAD:12 spec.http[0].route[0].destination.subset: Referenced host+subset in destinationrule not found: "mockb.default.svc.cluster.local+v4"`},
+		{"missing file", []string{"analyze", "-f", "/nonexistent.yaml"}, 2, "cannot read"},
+		{"no -f", []string{"analyze"}, 2, ""},
+		{"bad -o", []string{"analyze", "-f", lanes, "-o", "xml"}, 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, badSubset)
+			for i, a := range tc.args {
+				tc.args[i] = strings.ReplaceAll(a, "BAD", bad)
+			}
+			code, out, errOut := run(t, "", tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			if want := strings.ReplaceAll(tc.stdout, "BAD", bad); !strings.Contains(out, want) {
+				t.Errorf("stdout does not contain %q:\n%s", want, out)
+			}
+		})
+	}
+}
+
+func TestAnalyzeStdinJSON(t *testing.T) {
+	code, out, _ := run(t, badSubset, "analyze", "-f", "-", "-o", "json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	var diags []map[string]any
+	if err := json.Unmarshal([]byte(out), &diags); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var codes []string
+	for _, d := range diags {
+		codes = append(codes, d["code"].(string)+" "+d["level"].(string)+" "+d["file"].(string))
+	}
+	if !strings.Contains(strings.Join(codes, ","), "IST0101 Error <stdin>") {
+		t.Errorf("codes %v, want an IST0101 Error from <stdin>", codes)
+	}
+}
+
+func TestExplainJSON(t *testing.T) {
+	code, out, errOut := run(t, "", "explain", "-f", lanes, "-f", fallback, "--source-labels", "app=mocka,version=v2", "-o", "json", "http://mockb:8000/")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		VirtualService string
+		RouteIndex     int
+		Destination    struct{ Host, Subset string }
+		Fallback       *struct{ Host, Subset string }
+		Cluster        string
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.VirtualService != "istio-system/mockb" || r.RouteIndex != 0 || r.Destination.Subset != "v2" ||
+		r.Fallback == nil || r.Fallback.Subset != "v1" || !strings.HasPrefix(r.Cluster, "outbound|8000|v2|mockb") {
+		t.Errorf("unexpected explanation: %+v\n%s", r, out)
+	}
+}
+
+func TestExplainNoRoute(t *testing.T) {
+	code, out, _ := run(t, "", "explain", "-f", lanes, "--gateway", "istio-system/ingressgateway", "-H", "x-asm-prefer-tag: v9", "http://gateway/mock")
+	if code != 1 || !strings.Contains(out, "404 NR") {
+		t.Errorf("exit %d, want 1 with 404 NR:\n%s", code, out)
+	}
+	code, out, _ = run(t, "", "explain", "-f", lanes, "-o", "json", "--gateway", "istio-system/ingressgateway", "http://gateway/mock")
+	if code != 1 || !strings.Contains(out, `"fallback": null`) || !strings.Contains(out, `"flag": "NR"`) {
+		t.Errorf("exit %d, want 1 with a JSON NR answer:\n%s", code, out)
+	}
+}
+
+func TestExplainUsage(t *testing.T) {
+	for name, args := range map[string][]string{
+		"no proxy":        {"explain", "-f", lanes, "http://x/"},
+		"both proxies":    {"explain", "-f", lanes, "--gateway", "a/b", "--source-labels", "a=b", "http://x/"},
+		"unknown gateway": {"explain", "-f", lanes, "--gateway", "istio-system/nope", "http://x/"},
+		"bad label":       {"explain", "-f", lanes, "--source-labels", "app", "http://x/"},
+		"bad header":      {"explain", "-f", lanes, "--source-labels", "app=a", "-H", "novalue", "http://x/"},
+		"bad url":         {"explain", "-f", lanes, "--source-labels", "app=a", "/relative"},
+	} {
+		code, _, errOut := run(t, "", args...)
+		if code != 2 || errOut == "" {
+			t.Errorf("%s: exit %d, stderr %q; want 2 with a message", name, code, errOut)
+		}
+	}
+}
+
+func TestExplainRefusesBrokenConfig(t *testing.T) {
+	code, _, errOut := run(t, "", "explain", "-f", lanes, "-f", writeFile(t, badSubset), "--source-labels", "app=a", "http://mockb:8000/")
+	if code != 1 || !strings.Contains(errOut, "IST0101") {
+		t.Errorf("exit %d, stderr %q; want 1 naming IST0101", code, errOut)
+	}
+}
