@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/api"
@@ -185,12 +186,27 @@ func (c *Config) Replace(other *Config) {
 // reports whether there was one.
 func (c *Config) Remove(obj any) bool {
 	list := c.listOf(obj)
-	key := metaOf(obj).Key()
-	for i := range list.Len() {
-		if metaOf(list.Index(i).Interface()).Key() == key {
-			list.Set(reflectDelete(list, i))
-			return true
-		}
+	i, found := find(list, metaOf(obj).Key())
+	if found {
+		list.Set(reflectDelete(list, i))
 	}
-	return false
+	return found
+}
+
+// Clone returns a copy of c whose lists can be changed without touching c.
+// The objects themselves are shared: treat them as immutable and replace
+// an object to change it.
+func (c *Config) Clone() *Config {
+	out := &Config{}
+	src, dst := reflect.ValueOf(c).Elem(), reflect.ValueOf(out).Elem()
+	for i := range src.NumField() {
+		dst.Field(i).Set(reflect.AppendSlice(reflect.Zero(src.Field(i).Type()), src.Field(i)))
+	}
+	return out
+}
+
+// Identify returns the kind, namespace and name of an object of c.
+func Identify(obj any) (kind, namespace, name string) {
+	m := metaOf(obj)
+	return reflect.TypeOf(obj).Elem().Name(), m.Namespace, m.Name
 }

@@ -164,19 +164,25 @@ func metaOf(obj any) *api.ObjectMeta {
 	return reflect.ValueOf(obj).Elem().FieldByName("Metadata").Addr().Interface().(*api.ObjectMeta)
 }
 
-// add appends obj to its kind's list, or returns the metadata of an object
-// of the same kind, namespace and name that is already there.
+// add inserts obj into its kind's sorted list, or returns the metadata of
+// the object of the same kind, namespace and name that is already there.
 func (c *Config) add(obj any) *api.ObjectMeta {
 	list := c.listOf(obj)
-	key := metaOf(obj).Key()
-	for i := range list.Len() {
-		if m := metaOf(list.Index(i).Interface()); m.Key() == key {
-			return m
-		}
+	i, found := find(list, metaOf(obj).Key())
+	if found {
+		return metaOf(list.Index(i).Interface())
 	}
-	list.Set(reflect.Append(list, reflect.ValueOf(obj)))
-	sortByKey(list)
+	list.Set(reflect.Append(list, reflect.Zero(list.Type().Elem())))
+	reflect.Copy(list.Slice(i+1, list.Len()), list.Slice(i, list.Len()-1))
+	list.Index(i).Set(reflect.ValueOf(obj))
 	return nil
+}
+
+// find returns where key is, or would be inserted, in a list sorted by
+// namespace/name.
+func find(list reflect.Value, key string) (int, bool) {
+	i := sort.Search(list.Len(), func(i int) bool { return metaOf(list.Index(i).Interface()).Key() >= key })
+	return i, i < list.Len() && metaOf(list.Index(i).Interface()).Key() == key
 }
 
 // listOf returns the slice field of c that holds objects like obj.
@@ -190,15 +196,12 @@ func (c *Config) listOf(obj any) reflect.Value {
 	panic(fmt.Sprintf("config: no list for %T", obj)) // kinds and Config disagree: a programming error
 }
 
-// reflectDelete returns list without element i.
+// reflectDelete returns a new list without element i; the old list's
+// backing array is left untouched, since clones may share it.
 func reflectDelete(list reflect.Value, i int) reflect.Value {
-	return reflect.AppendSlice(list.Slice(0, i), list.Slice(i+1, list.Len()))
-}
-
-func sortByKey(list reflect.Value) {
-	sort.SliceStable(list.Interface(), func(i, j int) bool {
-		return metaOf(list.Index(i).Interface()).Key() < metaOf(list.Index(j).Interface()).Key()
-	})
+	out := reflect.MakeSlice(list.Type(), 0, list.Len()-1)
+	out = reflect.AppendSlice(out, list.Slice(0, i))
+	return reflect.AppendSlice(out, list.Slice(i+1, list.Len()))
 }
 
 // Objects returns every object in c, in a stable order (kind, then
