@@ -64,6 +64,6 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr))
+	root.AddCommand(newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout))
 	return root
 }

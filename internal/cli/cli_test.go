@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +149,24 @@ func TestExplainRefusesBrokenConfig(t *testing.T) {
 	code, _, errOut := run(t, "", "explain", "-f", lanes, "-f", writeFile(t, badSubset), "--source-labels", "app=a", "http://mockb:8000/")
 	if code != 1 || !strings.Contains(errOut, "IST0101") {
 		t.Errorf("exit %d, stderr %q; want 1 naming IST0101", code, errOut)
+	}
+}
+
+func TestVerifyExitCodes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.Header.Get("x-asm-prefer-tag")
+		if v == "v3" {
+			v = "v2" // a leak
+		}
+		fmt.Fprintf(w, "-> mocka(version: %s, ip: 127.0.0.1)", v)
+	}))
+	defer srv.Close()
+	code, out, _ := run(t, "", "verify", "--lanes", "v1,v2", "-n", "5", srv.URL)
+	if code != 0 || !strings.Contains(out, "v2    5         5") {
+		t.Errorf("exit %d, want 0:\n%s", code, out)
+	}
+	code, out, _ = run(t, "", "verify", "--lanes", "v1,v3", "-n", "5", srv.URL)
+	if code != 1 || !strings.Contains(out, "lane v3, leaked") {
+		t.Errorf("exit %d, want 1 with a leak example:\n%s", code, out)
 	}
 }
