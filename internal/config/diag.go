@@ -29,6 +29,17 @@ func (l Level) String() string {
 // MarshalText renders the level as in messages ("Error", "Warning").
 func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText reads a level written by MarshalText.
+func (l *Level) UnmarshalText(b []byte) error {
+	for _, c := range []Level{Error, Warning, Info} {
+		if c.String() == string(b) {
+			*l = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown level %q", b)
+}
+
 // Codes. Istio's analyzer codes where Istio has one, LMxxxx where it has not.
 const (
 	CodeSyntax             = "LM0001"  // the file is not YAML/JSON, or cannot be read

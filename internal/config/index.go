@@ -210,3 +210,13 @@ func Identify(obj any) (kind, namespace, name string) {
 	m := metaOf(obj)
 	return reflect.TypeOf(obj).Elem().Name(), m.Namespace, m.Name
 }
+
+// Find returns the object of c with the same kind, namespace and name as
+// obj, or nil.
+func (c *Config) Find(obj any) any {
+	list := c.listOf(obj)
+	if i, found := find(list, metaOf(obj).Key()); found {
+		return list.Index(i).Interface()
+	}
+	return nil
+}

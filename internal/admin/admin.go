@@ -1,0 +1,244 @@
+// Package admin is the HTTP API of a running `lanemesh up`, which the
+// kubectl-like commands (apply, delete, get, scale, logs) talk to, the way
+// kubectl talks to a kube-apiserver.
+//
+// Every change goes through the control plane's Store, so an apply with
+// any error is rejected whole, with analyze's messages, and nothing
+// changes.
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/controlplane"
+)
+
+// maxBody bounds an applied document set.
+const maxBody = 16 << 20
+
+// Pod is a pod as `lanemesh get pods` shows it.
+type Pod struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Owner     string            `json:"owner"`
+	IP        string            `json:"ip"`
+	Phase     string            `json:"phase"`
+	Ready     bool              `json:"ready"`
+	Restarts  int               `json:"restarts"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// Workloads is the local runner, as the API sees it.
+type Workloads interface {
+	Pods() []Pod
+	Logs(namespace, pod string) ([]byte, error)
+}
+
+// Server serves the API. Proxies, if set, lists the proxies connected to
+// the control plane (any JSON-encodable value).
+type Server struct {
+	Store     *controlplane.Store
+	Workloads Workloads
+	Proxies   func() any
+}
+
+// Result is the answer to apply and delete.
+type Result struct {
+	// Changes says what happened to each object, kubectl-style:
+	// "virtualservice istio-system/mockb configured".
+	Changes     []string           `json:"changes,omitempty"`
+	Diagnostics config.Diagnostics `json:"diagnostics"`
+	Rejected    bool               `json:"rejected"`
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("POST /v1/apply", s.apply)
+	mux.HandleFunc("POST /v1/delete", s.delete)
+	mux.HandleFunc("GET /v1/objects/{kind}", s.objects)
+	mux.HandleFunc("POST /v1/scale", s.scale)
+	mux.HandleFunc("GET /v1/pods", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.pods()) })
+	mux.HandleFunc("GET /v1/logs", s.logs)
+	mux.HandleFunc("GET /v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
+		var list any = []any{}
+		if s.Proxies != nil {
+			list = s.Proxies()
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
+	return mux
+}
+
+// readConfig parses the request body as YAML or JSON documents, named by
+// the X-Filename header in messages.
+func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the request: %w", err)
+	}
+	name := r.Header.Get("X-Filename")
+	if name == "" {
+		name = "<request>"
+	}
+	c := &config.Config{}
+	return c, c.Parse(name, body), nil
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	in, diags, err := readConfig(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, Result{Rejected: true, Diagnostics: config.Diagnostics{{Level: config.Error, Code: config.IOCode, Message: err.Error()}}})
+		return
+	}
+	if diags.HasErrors() {
+		writeJSON(w, http.StatusUnprocessableEntity, Result{Rejected: true, Diagnostics: diags})
+		return
+	}
+	before, _ := s.Store.Config()
+	dryRun := r.URL.Query().Get("dryRun") == "true"
+	found, err := s.Store.Apply(in, dryRun)
+	res := Result{Diagnostics: append(diags, found...)}
+	if err != nil {
+		res.Rejected = true
+		writeJSON(w, http.StatusUnprocessableEntity, res)
+		return
+	}
+	for _, obj := range in.Objects() {
+		res.Changes = append(res.Changes, describeChange(before, obj, dryRun))
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// describeChange says "created", "configured" or "unchanged" as kubectl.
+func describeChange(before *config.Config, obj any, dryRun bool) string {
+	kind, ns, name := config.Identify(obj)
+	verb := "created"
+	if old := before.Find(obj); old != nil {
+		verb = "configured"
+		if specEqual(old, obj) {
+			verb = "unchanged"
+		}
+	}
+	if dryRun {
+		verb += " (dry run)"
+	}
+	return fmt.Sprintf("%s %s/%s %s", lower(kind), ns, name, verb)
+}
+
+func specEqual(a, b any) bool {
+	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	return reflect.DeepEqual(av.FieldByName("Spec").Interface(), bv.FieldByName("Spec").Interface()) &&
+		reflect.DeepEqual(av.FieldByName("Metadata").FieldByName("Labels").Interface(), bv.FieldByName("Metadata").FieldByName("Labels").Interface())
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	in, diags, err := readConfig(r)
+	if err != nil || diags.HasErrors() {
+		if err != nil {
+			diags = append(diags, config.Diagnostic{Level: config.Error, Code: config.IOCode, Message: err.Error()})
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, Result{Rejected: true, Diagnostics: diags})
+		return
+	}
+	before, _ := s.Store.Config()
+	found, err := s.Store.Delete(in, r.URL.Query().Get("dryRun") == "true")
+	res := Result{Diagnostics: found}
+	if err != nil {
+		res.Rejected = true
+		writeJSON(w, http.StatusUnprocessableEntity, res)
+		return
+	}
+	for _, obj := range in.Objects() {
+		if before.Find(obj) != nil {
+			kind, ns, name := config.Identify(obj)
+			res.Changes = append(res.Changes, fmt.Sprintf("%s %s/%s deleted", lower(kind), ns, name))
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// scaleRequest is the body of POST /v1/scale.
+type scaleRequest struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Replicas  int32  `json:"replicas"`
+}
+
+func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
+	var req scaleRequest
+	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<16)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid scale request: "+err.Error())
+		return
+	}
+	if req.Replicas < 0 {
+		writeError(w, http.StatusBadRequest, "replicas must not be negative")
+		return
+	}
+	found := false
+	_, err := s.Store.Update(func(next *config.Config) {
+		for i, d := range next.Deployments {
+			if d.Metadata.Namespace == req.Namespace && d.Metadata.Name == req.Name {
+				scaled := *d
+				scaled.Spec.Replicas = &req.Replicas
+				next.Deployments[i], found = &scaled, true
+			}
+		}
+	})
+	switch {
+	case !found:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("deployment %s/%s not found", req.Namespace, req.Name))
+	case err != nil:
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"result": fmt.Sprintf("deployment %s/%s scaled to %d", req.Namespace, req.Name, req.Replicas)})
+	}
+}
+
+func (s *Server) pods() []Pod {
+	if s.Workloads == nil {
+		return []Pod{}
+	}
+	return s.Workloads.Pods()
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	if s.Workloads == nil {
+		writeError(w, http.StatusNotFound, "no workloads run here")
+		return
+	}
+	b, err := s.Workloads.Logs(r.URL.Query().Get("namespace"), r.URL.Query().Get("pod"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+func lower(s string) string { return strings.ToLower(s) }
