@@ -77,19 +77,34 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// readConfig parses the request body as YAML or JSON documents, named by
-// the X-Filename header in messages.
+// readConfig parses the request body: a JSON {"files": [{"name",
+// "content"}]} as `lanemesh apply` sends, so messages name the user's
+// files; or raw YAML/JSON documents, named by the X-Filename header.
 func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the request: %w", err)
 	}
-	name := r.Header.Get("X-Filename")
-	if name == "" {
-		name = "<request>"
+	var files []config.File
+	if r.Header.Get("Content-Type") == "application/json" {
+		var req struct{ Files []config.File }
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, nil, fmt.Errorf("invalid request: %w", err)
+		}
+		files = req.Files
+	} else {
+		name := r.Header.Get("X-Filename")
+		if name == "" {
+			name = "<request>"
+		}
+		files = []config.File{{Name: name, Data: body}}
 	}
 	c := &config.Config{}
-	return c, c.Parse(name, body), nil
+	var diags config.Diagnostics
+	for _, f := range files {
+		diags = append(diags, c.Parse(f.Name, f.Data)...)
+	}
+	return c, diags, nil
 }
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {

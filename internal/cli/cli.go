@@ -64,6 +64,10 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout))
+	root.AddCommand(
+		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout),
+		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
+		newGet(stdout), newScale(stdout), newLogs(stdout),
+	)
 	return root
 }

@@ -8,66 +8,78 @@ import (
 	"strings"
 )
 
+// File is one configuration file's name and content.
+type File struct {
+	Name string `json:"name"`
+	Data []byte `json:"content"`
+}
+
 // Load reads every path (a file, a directory searched recursively for
 // .yaml, .yml and .json files, or "-" for stdin) and parses what it finds.
 // As with `kubectl apply -f a -f b`, an object in a later path replaces the
 // same object from an earlier one; within one path, an object defined twice
-// is an error. Load is the only function in this package that does I/O.
+// is an error.
 func Load(paths []string, stdin io.Reader) (*Config, Diagnostics) {
 	c := &Config{}
 	var diags Diagnostics
 	for _, p := range paths {
+		files, d := ReadFiles(p, stdin)
+		diags = append(diags, d...)
 		layer := &Config{}
-		diags = append(diags, layer.loadPath(p, stdin)...)
+		for _, f := range files {
+			diags = append(diags, layer.Parse(f.Name, f.Data)...)
+		}
 		c.Replace(layer)
 	}
 	return c, diags
 }
 
-func (c *Config) loadPath(p string, stdin io.Reader) Diagnostics {
+// ReadFiles reads one path as Load does, without parsing. It and Load are
+// the only functions in this package that do I/O.
+func ReadFiles(p string, stdin io.Reader) ([]File, Diagnostics) {
 	if p == "-" {
 		data, err := io.ReadAll(stdin)
 		if err != nil {
-			return Diagnostics{ioDiag("<stdin>", err)}
+			return nil, Diagnostics{ioDiag("<stdin>", err)}
 		}
-		return c.Parse("<stdin>", data)
+		return []File{{Name: "<stdin>", Data: data}}, nil
 	}
 	info, err := os.Stat(p)
 	if err != nil {
-		return Diagnostics{ioDiag(p, err)}
+		return nil, Diagnostics{ioDiag(p, err)}
 	}
 	if !info.IsDir() {
-		return c.parseFile(p)
+		return readFile(p)
 	}
+	var files []File
 	var diags Diagnostics
-	found := false
 	err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
 		if err != nil {
 			diags = append(diags, ioDiag(path, err))
 			return nil
 		}
 		if !e.IsDir() && isConfigFile(path) {
-			found = true
-			diags = append(diags, c.parseFile(path)...)
+			f, d := readFile(path)
+			files, diags = append(files, f...), append(diags, d...)
 		}
 		return nil
 	})
 	if err != nil {
 		diags = append(diags, ioDiag(p, err))
 	}
-	if !found && len(diags) == 0 {
+	if len(files) == 0 && len(diags) == 0 {
 		diags = append(diags, Diagnostic{Level: Warning, Code: CodeSyntax, File: p,
 			Message: "directory holds no .yaml, .yml or .json file", Hint: "check the path"})
 	}
-	return diags
+	return files, diags
 }
 
-func (c *Config) parseFile(path string) Diagnostics {
+func readFile(path string) ([]File, Diagnostics) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Diagnostics{ioDiag(path, err)}
+		return nil, Diagnostics{ioDiag(path, err)}
 	}
-	return c.Parse(path, data)
+	return []File{{Name: path, Data: data}}, nil
 }
 
 func isConfigFile(path string) bool {

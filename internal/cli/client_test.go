@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/controlplane"
+)
+
+// TestKubectlLikeCommands drives apply, get and scale against the real
+// admin API over a real socket.
+func TestKubectlLikeCommands(t *testing.T) {
+	store := controlplane.NewStore(nil)
+	srv := httptest.NewServer((&admin.Server{Store: store}).Handler())
+	defer srv.Close()
+	s := "--server=" + srv.URL
+
+	code, out, errOut := run(t, "", "apply", s, "-f", lanes)
+	if code != 0 || !strings.Contains(out, "virtualservice istio-system/mockb created") {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	_, before := store.Config()
+	code, _, errOut = run(t, "", "apply", s, "-f", writeFile(t, badSubset))
+	if code != 1 || !strings.Contains(errOut, "IST0101") || !strings.Contains(errOut, "nothing changed") {
+		t.Fatalf("bad apply: exit %d\n%s", code, errOut)
+	}
+	if _, after := store.Config(); after != before {
+		t.Fatal("rejected apply changed the store")
+	}
+	code, out, _ = run(t, "", "apply", s, "-f", fallback)
+	if code != 0 || !strings.Contains(out, "virtualservice istio-system/mockc configured") {
+		t.Fatalf("apply fallback: exit %d\n%s", code, out)
+	}
+	code, out, _ = run(t, "", "get", s, "vs", "-n", "istio-system")
+	if code != 0 || !strings.Contains(out, "swimlane-ingress-vs") || !strings.Contains(out, "istio-system/ingressgateway") {
+		t.Fatalf("get vs: exit %d\n%s", code, out)
+	}
+	code, out, _ = run(t, "", "scale", s, "deployment/mockb-v2", "--replicas", "0")
+	if code != 0 || out != "deployment default/mockb-v2 scaled to 0\n" {
+		t.Fatalf("scale: exit %d %q", code, out)
+	}
+	code, out, _ = run(t, "", "get", s, "deployments", "mockb-v2", "-o", "yaml")
+	if code != 0 || !strings.Contains(out, "replicas: 0") || !strings.Contains(out, "kind: Deployment") {
+		t.Fatalf("get -o yaml: exit %d\n%s", code, out)
+	}
+	if code, _, errOut = run(t, "", "get", s, "frobs"); code != 2 {
+		t.Fatalf("get frobs: exit %d %s", code, errOut)
+	}
+	if code, _, errOut = run(t, "", "get", "--server=http://127.0.0.1:1", "pods"); code == 0 || !strings.Contains(errOut, "lanemesh up") {
+		t.Fatalf("unreachable server: exit %d %s", code, errOut)
+	}
+}
