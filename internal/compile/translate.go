@@ -1,8 +1,9 @@
 package compile
 
 import (
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -122,13 +123,13 @@ func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 			rm.Headers = append(rm.Headers, headerMatcher(p.name, *p.sm, false))
 		}
 	}
-	for _, name := range sortedKeys(m.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
 		rm.Headers = append(rm.Headers, headerMatcher(name, m.Headers[name], false))
 	}
-	for _, name := range sortedKeys(m.WithoutHeaders) {
+	for _, name := range slices.Sorted(maps.Keys(m.WithoutHeaders)) {
 		rm.Headers = append(rm.Headers, headerMatcher(name, m.WithoutHeaders[name], true))
 	}
-	for _, name := range sortedKeys(m.QueryParams) {
+	for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
 		qm := &routev3.QueryParameterMatcher{Name: name}
 		if sm := stringMatcher(m.QueryParams[name]); sm != nil {
 			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: sm}
@@ -300,11 +301,11 @@ func addHeaderOps(r *routev3.Route, h *api.Headers) {
 // order so the output is deterministic.
 func headerOps(ops *api.HeaderOperations) ([]*corev3.HeaderValueOption, []string) {
 	var add []*corev3.HeaderValueOption
-	for _, k := range sortedKeys(ops.Set) {
+	for _, k := range slices.Sorted(maps.Keys(ops.Set)) {
 		add = append(add, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Set[k]},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
 	}
-	for _, k := range sortedKeys(ops.Add) {
+	for _, k := range slices.Sorted(maps.Keys(ops.Add)) {
 		add = append(add, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: ops.Add[k]},
 			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
 	}
@@ -347,13 +348,4 @@ func percent(p *api.Percent, legacy int32) *typev3.FractionalPercent {
 		v = float64(legacy)
 	}
 	return &typev3.FractionalPercent{Numerator: uint32(min(max(v, 0), 100) * 10_000), Denominator: typev3.FractionalPercent_MILLION}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -152,17 +152,6 @@ func formatLabels(labels map[string]string) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// sortedKeys returns the keys of m in order, so that checks over maps
-// report in a stable order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // unknownHost warns that host, referenced at field, is no Service or
 // ServiceEntry the configuration defines. It is a Warning, as the service
 // may live in a cluster lanemesh does not see; wildcards are skipped.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -43,7 +44,7 @@ func (a *analyzer) match(o object, m *api.HTTPMatchRequest, path string, bound [
 // An entry with none of exact, prefix and regex is Istio's "is present"
 // match and is accepted; a name must not be empty.
 func (a *analyzer) namedMatches(o object, ms map[string]api.StringMatch, path string) {
-	for _, name := range sortedKeys(ms) {
+	for _, name := range slices.Sorted(maps.Keys(ms)) {
 		field := path + "[" + strconv.Quote(name) + "]"
 		if strings.TrimSpace(name) == "" {
 			a.errorf(o, CodeSchema, field, "match name is empty", "write the header or query parameter name")
