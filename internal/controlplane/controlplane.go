@@ -1,0 +1,175 @@
+package controlplane
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+// Options configures a ControlPlane. Zero durations take the defaults.
+type Options struct {
+	Store  *Store
+	XDS    *xds.Server
+	Logger *slog.Logger
+	// Debounce is how long the control plane waits for a burst of changes
+	// to end before it pushes (default 10 ms); MaxDelay bounds that wait
+	// (default 100 ms).
+	Debounce, MaxDelay time.Duration
+	// AckTimeout bounds each make-before-break phase's wait for proxies
+	// to accept it (default 2 s); a proxy that does not answer in time
+	// gets the next phase anyway.
+	AckTimeout time.Duration
+}
+
+// ControlPlane compiles a snapshot per proxy identity from the Store's
+// configuration and the registry's instances, and pushes it over xDS.
+//
+// Proxies with equal identities share one compilation, so a thousand
+// sidecars with a few label sets cost a few compilations. Changes are
+// debounced; pushes are make-before-break (see push).
+type ControlPlane struct {
+	opts Options
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu        sync.Mutex
+	instances []registry.Instance
+	nodes     map[string]compile.Proxy // node id → identity
+	// served is what each identity's nodes were last given; a node that
+	// connects gets it at once.
+	served map[string]*served
+	// pushes counts completed pushes, for tests and status.
+	pushes uint64
+}
+
+// served is the resources last pushed to one identity.
+type served struct {
+	res  *compile.Resources
+	snap *cachev3.Snapshot
+}
+
+// New wires a control plane to its store and xDS server. It sets
+// opts.XDS.OnNode, so call it before the server serves.
+func New(opts Options) *ControlPlane {
+	if opts.Debounce == 0 {
+		opts.Debounce = 10 * time.Millisecond
+	}
+	if opts.MaxDelay == 0 {
+		opts.MaxDelay = 100 * time.Millisecond
+	}
+	if opts.AckTimeout == 0 {
+		opts.AckTimeout = 2 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cp := &ControlPlane{opts: opts, log: log, kick: make(chan struct{}, 1),
+		nodes: map[string]compile.Proxy{}, served: map[string]*served{}}
+	opts.XDS.OnNode = cp.nodeConnected
+	return cp
+}
+
+// Changed tells the control plane that the configuration changed; the
+// Store's onChange hook calls it.
+func (cp *ControlPlane) Changed() {
+	select {
+	case cp.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetInstances replaces the registry's view of running instances; the
+// local runner calls it on every readiness change.
+func (cp *ControlPlane) SetInstances(in []registry.Instance) {
+	cp.mu.Lock()
+	cp.instances = in
+	cp.mu.Unlock()
+	cp.Changed()
+}
+
+// Pushes returns how many pushes have completed.
+func (cp *ControlPlane) Pushes() uint64 {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.pushes
+}
+
+// nodeConnected serves a new node at once: from the identity's last push,
+// or by compiling for it.
+func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
+	key := xds.IdentityKey(p)
+	cp.mu.Lock()
+	cp.nodes[id] = p
+	s := cp.served[key]
+	cp.mu.Unlock()
+	if s == nil {
+		var err error
+		if s, err = cp.compile(p); err != nil {
+			cp.log.Error("cannot compile for a new proxy", "node", id, "err", err)
+			return
+		}
+		cp.mu.Lock()
+		cp.served[key] = s
+		cp.mu.Unlock()
+	}
+	if err := cp.opts.XDS.SetSnapshot(context.Background(), id, s.snap); err != nil {
+		cp.log.Error("cannot serve a new proxy", "node", id, "err", err)
+	}
+}
+
+func (cp *ControlPlane) compile(p compile.Proxy) (*served, error) {
+	cfg, _ := cp.opts.Store.Config()
+	cp.mu.Lock()
+	in := cp.instances
+	cp.mu.Unlock()
+	res := compile.Compile(cfg, in, p)
+	snap, err := res.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &served{res: res, snap: snap}, nil
+}
+
+// Run pushes changes until ctx is done.
+func (cp *ControlPlane) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cp.kick:
+		}
+		if !cp.debounce(ctx) {
+			return nil
+		}
+		cp.push(ctx)
+	}
+}
+
+// debounce waits until no change came for Debounce, or MaxDelay passed.
+func (cp *ControlPlane) debounce(ctx context.Context) bool {
+	deadline := time.NewTimer(cp.opts.MaxDelay)
+	defer deadline.Stop()
+	for {
+		quiet := time.NewTimer(cp.opts.Debounce)
+		select {
+		case <-ctx.Done():
+			quiet.Stop()
+			return false
+		case <-cp.kick:
+			quiet.Stop()
+		case <-quiet.C:
+			return true
+		case <-deadline.C:
+			quiet.Stop()
+			return true
+		}
+	}
+}
