@@ -4,9 +4,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -31,7 +35,11 @@ type usageError struct{ error }
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	// Long-running commands (up, proxy, controlplane, mock) stop cleanly on
+	// Ctrl-C and SIGTERM through this context.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	var ee exitError
 	var ue usageError
 	switch {
@@ -67,7 +75,7 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 	root.AddCommand(
 		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout),
 		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
-		newGet(stdout), newScale(stdout), newLogs(stdout),
+		newGet(stdout), newScale(stdout), newLogs(stdout), newMock(stderr),
 	)
 	return root
 }
