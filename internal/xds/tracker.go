@@ -1,0 +1,273 @@
+package xds
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+)
+
+// ProxyStatus is what the server knows about one node.
+type ProxyStatus struct {
+	ID string
+	// Proxy is the identity from the node's metadata, as of its latest
+	// stream.
+	Proxy compile.Proxy
+	// Connected is true while the node has at least one open stream.
+	Connected bool
+	// Acked maps a type URL to the last version the node accepted: the
+	// version_info of its latest request without error_detail. A version
+	// ending in RetrySuffix is a rejected one sent again (see SetSnapshot).
+	Acked map[string]string
+	// LastNACK is the node's most recent rejection, nil if it never
+	// rejected anything. It stays after later ACKs: compare Acked[TypeURL]
+	// with Version to see whether the node has moved on.
+	LastNACK *NACK
+}
+
+// NACK is one configuration a node rejected.
+type NACK struct {
+	TypeURL string
+	// Version is the version the node rejected, when the server knows it
+	// (the response its nonce names), else the request's version_info.
+	Version string
+	// Message is error_detail.message: the proxy's reason.
+	Message string
+	Time    time.Time
+}
+
+// tracker implements go-control-plane's callbacks: it records, per stream,
+// what was sent, and per node, what was accepted or rejected.
+type tracker struct {
+	logger *slog.Logger
+	onNode func() func(string, compile.Proxy) // reads Server.OnNode
+
+	mu      sync.Mutex
+	streams map[int64]*streamRecord
+	nodes   map[string]*nodeRecord
+}
+
+// streamRecord is one open stream.
+type streamRecord struct {
+	node string            // "" until the first request names the node
+	sent map[string]sentAt // by type URL: the latest response
+}
+
+type sentAt struct{ nonce, version string }
+
+type nodeRecord struct {
+	proxy    compile.Proxy
+	streams  int
+	acked    map[string]string
+	lastNACK *NACK
+	// rejected holds, by type URL, the NACKs the node has not yet moved
+	// past: no later response of that type has been answered.
+	rejected map[string]sentAt
+}
+
+var _ serverv3.Callbacks = (*tracker)(nil)
+
+func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy)) *tracker {
+	return &tracker{logger: logger, onNode: onNode, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{}}
+}
+
+// OnStreamOpen starts recording a stream.
+func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.streams[id] = &streamRecord{sent: map[string]sentAt{}}
+	return nil
+}
+
+// OnStreamClosed marks the stream's node disconnected once its last stream
+// is gone.
+func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.streams[id]
+	delete(t.streams, id)
+	if st == nil || st.node == "" {
+		return
+	}
+	if n := t.nodes[st.node]; n != nil {
+		n.streams--
+	}
+	t.logger.Info("xds: proxy disconnected", "node", st.node)
+}
+
+// OnStreamRequest identifies the node on its stream's first request and
+// records ACKs and NACKs. A node without a valid identity is refused with
+// InvalidArgument: nothing could be compiled for it.
+//
+// A NACK's version_info is the node's previous good version, which the
+// snapshot cache compares with the current one and, finding them different,
+// would answer with the very snapshot just rejected, and again after each
+// NACK. The request's version_info is therefore set to the rejected version
+// before the cache sees it, so the node gets its next response when the
+// snapshot changes, as Istio does.
+func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) error {
+	t.mu.Lock()
+	st := t.streams[id]
+	if st == nil { // not opened through OnStreamOpen: cannot happen
+		t.mu.Unlock()
+		return status.Error(codes.Internal, "unknown stream")
+	}
+	first := st.node == ""
+	var p compile.Proxy
+	if first {
+		var err error
+		if p, err = t.register(st, req.GetNode()); err != nil {
+			t.mu.Unlock()
+			t.logger.Warn("xds: refused node", "node", req.GetNode().GetId(), "err", err)
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	nack := t.record(st, req)
+	t.mu.Unlock()
+	if first {
+		t.logger.Info("xds: proxy connected", "node", st.node, "identity", IdentityKey(p))
+	}
+	if nack != nil {
+		t.logger.Warn("xds: proxy rejected configuration (NACK)", "node", st.node,
+			"type", nack.TypeURL, "version", nack.Version, "error", nack.Message)
+	}
+	if onNode := t.onNode(); first && onNode != nil {
+		onNode(st.node, p)
+	}
+	return nil
+}
+
+// register binds a stream to its node. t.mu is held.
+func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, error) {
+	if node.GetId() == "" {
+		return compile.Proxy{}, errNoNodeID
+	}
+	p, err := ProxyOf(node)
+	if err != nil {
+		return compile.Proxy{}, err
+	}
+	n := t.nodes[node.GetId()]
+	if n == nil {
+		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}}
+		t.nodes[node.GetId()] = n
+	}
+	n.proxy = p
+	n.proxy.Labels = maps.Clone(p.Labels) // p goes to OnNode, which may keep it
+	n.streams++
+	st.node = node.GetId()
+	return p, nil
+}
+
+// record notes an ACK or NACK and returns the NACK, if any. t.mu is held.
+func (t *tracker) record(st *streamRecord, req *discoveryv3.DiscoveryRequest) *NACK {
+	n := t.nodes[st.node]
+	typ := req.GetTypeUrl()
+	if req.GetErrorDetail() == nil {
+		if v := req.GetVersionInfo(); v != "" {
+			n.acked[typ] = v
+		}
+		// A request that answers another response than the NACKed one
+		// (or opens a new stream) moves past the rejection; one that only
+		// changes resource names after it does not.
+		if r, ok := n.rejected[typ]; ok && r.nonce != req.GetResponseNonce() {
+			delete(n.rejected, typ)
+		}
+		return nil
+	}
+	nack := &NACK{TypeURL: typ, Version: req.GetVersionInfo(), Message: req.GetErrorDetail().GetMessage(), Time: time.Now()}
+	if s, ok := st.sent[typ]; ok && s.nonce == req.GetResponseNonce() {
+		nack.Version = s.version
+		req.VersionInfo = s.version // see OnStreamRequest
+		n.rejected[typ] = s
+	}
+	n.lastNACK = nack
+	c := *nack
+	return &c
+}
+
+// rejected returns the versions a node has rejected and not moved past, by
+// type URL.
+func (t *tracker) rejected(id string) map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[id]
+	if n == nil || len(n.rejected) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(n.rejected))
+	for typ, r := range n.rejected {
+		out[typ] = r.version
+	}
+	return out
+}
+
+// OnStreamResponse remembers the latest response per type, so that a NACK
+// can be matched to the version it rejects.
+func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if st := t.streams[id]; st != nil {
+		st.sent[resp.GetTypeUrl()] = sentAt{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+	}
+}
+
+// OnDeltaStreamOpen refuses delta xDS: the tracker, and lanemesh's client,
+// speak state-of-the-world only, and a config a proxy rejects must never go
+// unrecorded.
+func (t *tracker) OnDeltaStreamOpen(context.Context, int64, string) error {
+	return status.Error(codes.Unimplemented, "lanemesh serves state-of-the-world xDS only; configure the proxy for SotW (GRPC, not DELTA_GRPC)")
+}
+
+// OnDeltaStreamClosed does nothing: delta streams are refused on open.
+func (t *tracker) OnDeltaStreamClosed(int64, *corev3.Node) {}
+
+// OnStreamDeltaRequest does nothing: delta streams are refused on open.
+func (t *tracker) OnStreamDeltaRequest(int64, *discoveryv3.DeltaDiscoveryRequest) error { return nil }
+
+// OnStreamDeltaResponse does nothing: delta streams are refused on open.
+func (t *tracker) OnStreamDeltaResponse(int64, *discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse) {
+}
+
+// OnFetchRequest allows unary fetches; they carry no ACKs to record.
+func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+
+// OnFetchResponse does nothing.
+func (t *tracker) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
+
+// forget drops a node's record unless it is connected.
+func (t *tracker) forget(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[id]; n != nil && n.streams == 0 {
+		delete(t.nodes, id)
+	}
+}
+
+// proxies returns copies of every node's record, sorted by id.
+func (t *tracker) proxies() []ProxyStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]ProxyStatus, 0, len(t.nodes))
+	for id, n := range t.nodes {
+		p := n.proxy
+		p.Labels = maps.Clone(p.Labels)
+		ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked)}
+		if n.lastNACK != nil {
+			c := *n.lastNACK
+			ps.LastNACK = &c
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
