@@ -96,6 +96,10 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 		ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, GatewayRouteName(p)))
 		rs = append(rs, b.gatewayRoutes(p, ports[p]))
 	}
+	// Sorted by name like every other kind, so xDS clients, which order
+	// resources by name, rebuild the same lists.
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Name < rs[j].Name })
 	return ls, rs
 }
 
