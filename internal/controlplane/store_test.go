@@ -2,7 +2,11 @@ package controlplane
 
 import (
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 )
@@ -97,4 +101,34 @@ func TestStoreNeverMutatesPublished(t *testing.T) {
 	if len(old.VirtualServices) != n || old.VirtualServices[0].Spec.HTTP[0].Route[0].Fallback != nil {
 		t.Fatal("a published configuration changed")
 	}
+}
+
+func TestWatchFilesKeepsLastGood(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lanes, _ := os.ReadFile("../../examples/traffic-lanes/dr-mock.yaml")
+	write("dr.yaml", string(lanes))
+	store := NewStore(nil)
+	if _, err := WatchFiles(t.Context(), store, []string{dir}, 10*time.Millisecond, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := store.Config(); len(c.DestinationRules) != 3 {
+		t.Fatalf("%d DestinationRules loaded, want 3", len(c.DestinationRules))
+	}
+	_, gen := store.Config()
+	write("dr.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\nspec: {hots: y}\n")
+	time.Sleep(100 * time.Millisecond) // several polls: a broken file must change nothing
+	if c, gen2 := store.Config(); gen2 != gen || len(c.DestinationRules) != 3 {
+		t.Fatalf("broken file changed the store (gen %d → %d)", gen, gen2)
+	}
+	write("dr.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: only}\nspec: {host: y}\n")
+	waitFor(t, "the new file's objects, the old ones deleted", func() bool {
+		c, _ := store.Config()
+		return len(c.DestinationRules) == 1 && c.DestinationRules[0].Metadata.Name == "only"
+	})
 }
