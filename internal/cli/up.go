@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lanemesh/lanemesh/internal/up"
+)
+
+func newUp(stdout, stderr io.Writer) *cobra.Command {
+	var o up.Options
+	var portMap []string
+	var accessLog, logLevel string
+	cmd := &cobra.Command{
+		Use:   "up [-f PATH]...",
+		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
+		Long: `up runs lanemesh's embedded default: a control plane, an ingress gateway (labels
+istio: ingressgateway) and a local runner that starts every Deployment replica
+as a pod with its own loopback address (127.0.x.y) and its own sidecar — the
+built-in mock app for image lanemesh/mock, otherwise the container's command.
+Services resolve by name; apps reach each other through their sidecars.
+
+The files are watched: edit them, or use lanemesh apply/delete/get/scale/logs
+against the admin API. Ctrl-C stops everything.`,
+		Example: "  lanemesh up -f examples/traffic-lanes\n  curl -H 'x-asm-prefer-tag: v2' http://127.0.0.1:8080/mock",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.Paths) == 0 {
+				return usageError{fmt.Errorf("up needs at least one -f PATH (try -f examples/traffic-lanes)")}
+			}
+			pm, err := parsePortMap(portMap)
+			if err != nil {
+				return usageError{err}
+			}
+			o.PortMap = pm
+			if o.Logger, err = newLogger(stderr, logLevel); err != nil {
+				return usageError{err}
+			}
+			if o.AccessLog, err = openLog(accessLog, stdout); err != nil {
+				return usageError{err}
+			}
+			o.Out = stdout
+			m, diags, err := up.Start(cmd.Context(), o)
+			if err != nil {
+				printDiagnostics(stderr, diags.Errors(), "text", o.Paths)
+				fmt.Fprintln(stderr, "lanemesh:", err)
+				return exitError{ExitFailed}
+			}
+			return m.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&o.Paths, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
+	fl.StringArrayVar(&portMap, "port-map", []string{"80=8080", "443=8443"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
+	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
+	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
+	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
+	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	return cmd
+}
+
+// parsePortMap reads PORT=[HOST:]PORT pairs; a bare port binds 127.0.0.1.
+func parsePortMap(pairs []string) (map[uint32]string, error) {
+	out := map[uint32]string{}
+	for _, p := range pairs {
+		from, to, ok := strings.Cut(p, "=")
+		port, err := strconv.ParseUint(from, 10, 16)
+		if !ok || err != nil || to == "" {
+			return nil, fmt.Errorf("invalid --port-map %q: write PORT=[HOST:]PORT, e.g. 80=8080", p)
+		}
+		if !strings.Contains(to, ":") {
+			to = "127.0.0.1:" + to
+		}
+		out[uint32(port)] = to
+	}
+	return out, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// openLog opens an access log destination: "" none, "-" stdout, else a
+// file appended to.
+func openLog(path string, stdout io.Writer) (io.Writer, error) {
+	switch path {
+	case "":
+		return nil, nil
+	case "-":
+		return stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, nil
+}

@@ -1,0 +1,337 @@
+// Package up runs a whole mesh on one machine — lanemesh's embedded
+// default: the control plane, an ingress gateway, and a local runner that
+// plays the part of a Kubernetes cluster for Deployments, with a sidecar
+// beside every pod, all fed by the same YAML a cluster would get.
+//
+// Everything talks as it would across machines: proxies get their
+// configuration from the control plane over xDS (gRPC on loopback), apps
+// reach each other through their sidecars, and the kubectl-like commands
+// reach the admin API over HTTP.
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/proxy"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+// GatewayLabels are the ingress gateway's labels: the tutorial's Gateway
+// selects `istio: ingressgateway`.
+var GatewayLabels = map[string]string{"istio": "ingressgateway"}
+
+// Options configures a mesh. Zero values take the defaults in brackets.
+type Options struct {
+	Paths []string // configuration files and directories, watched for changes
+	// PortMap maps Gateway server ports to the addresses the gateway binds,
+	// so that no root is needed [80 → 127.0.0.1:8080, 443 → 127.0.0.1:8443].
+	PortMap   map[uint32]string
+	Admin     string // the admin API [127.0.0.1:15000]
+	XDS       string // the control plane's xDS address [127.0.0.1:15010]
+	Logger    *slog.Logger
+	AccessLog io.Writer // every proxy's access log; nil = off
+	// Out receives the lines a user reads: the gateway URL and "ready".
+	Out io.Writer
+	// AddressBase shifts pod addresses (see local.Options.AddressBase).
+	AddressBase int
+	// DrainDelay is how long a pod leaving keeps serving after the mesh
+	// was told [1s]: long enough for every proxy to stop choosing it.
+	DrainDelay time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.PortMap == nil {
+		o.PortMap = map[uint32]string{80: "127.0.0.1:8080", 443: "127.0.0.1:8443"}
+	}
+	if o.Admin == "" {
+		o.Admin = "127.0.0.1:15000"
+	}
+	if o.XDS == "" {
+		o.XDS = "127.0.0.1:15010"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.DrainDelay == 0 {
+		o.DrainDelay = time.Second
+	}
+}
+
+// Mesh is a running mesh.
+type Mesh struct {
+	opts    Options
+	log     *slog.Logger
+	store   *controlplane.Store
+	cp      *controlplane.ControlPlane
+	xds     *xds.Server
+	xdsAddr string
+	runner  *local.Runner
+	gateway *proxy.Proxy
+	admin   *http.Server
+	adminLn net.Listener
+
+	mu        sync.Mutex
+	pods      []registry.Instance // from the runner
+	entries   []registry.Instance // probed WorkloadEntries
+	sidecars  map[string]*proxy.Proxy
+	deployGen uint64
+}
+
+// Start builds the mesh, loads the configuration (an error in it stops
+// Start with every message) and starts every part; it returns once all
+// listeners are bound. Run then serves until its context is done.
+func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error) {
+	opts.defaults()
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*proxy.Proxy{}}
+	m.xds = xds.NewServer(m.log.With("part", "xds"))
+	m.store = controlplane.NewStore(m.configChanged)
+	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
+	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
+		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, AddressBase: opts.AddressBase})
+	xdsLn, err := net.Listen("tcp", opts.XDS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("xds listener: %w", err)
+	}
+	m.xdsAddr = xdsLn.Addr().String()
+	go m.xds.Serve(xdsLn)
+	if m.adminLn, err = net.Listen("tcp", opts.Admin); err != nil {
+		m.xds.Stop()
+		return nil, nil, fmt.Errorf("admin listener: %w (is another lanemesh up running? pass --admin)", err)
+	}
+	diags, err := controlplane.WatchFiles(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"))
+	if err != nil {
+		m.xds.Stop()
+		m.adminLn.Close()
+		return nil, diags, err
+	}
+	if m.gateway, err = m.startGateway(ctx); err != nil {
+		m.xds.Stop()
+		m.adminLn.Close()
+		return nil, diags, err
+	}
+	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner},
+		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return m, diags, nil
+}
+
+// Run serves until ctx is done, then stops everything: pods (and their
+// sidecars), the gateway, the control plane.
+func (m *Mesh) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { m.cp.Run(ctx) })
+	wg.Go(func() { m.runner.Run(ctx) })
+	wg.Go(func() { m.admin.Serve(m.adminLn) })
+	wg.Go(func() { m.probeEntries(ctx) })
+	m.configChanged()
+	go m.announce(ctx)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.admin.Shutdown(shutdown)
+	wg.Wait()
+	m.xds.Stop()
+	return nil
+}
+
+// GatewayURL is the URL of the gateway's first HTTP port.
+func (m *Mesh) GatewayURL() string {
+	ports := make([]uint32, 0, len(m.opts.PortMap))
+	for p := range m.opts.PortMap {
+		ports = append(ports, p)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	for _, p := range ports {
+		if a := m.gateway.Addr(p); a != nil {
+			return "http://" + a.String()
+		}
+	}
+	return ""
+}
+
+// AdminURL is the admin API's URL.
+func (m *Mesh) AdminURL() string { return "http://" + m.adminLn.Addr().String() }
+
+// Store is the configuration in force.
+func (m *Mesh) Store() *controlplane.Store { return m.store }
+
+// Runner is the local runner.
+func (m *Mesh) Runner() *local.Runner { return m.runner }
+
+// announce prints the gateway URL and one ready line once the gateway has
+// its configuration and every pod is ready.
+func (m *Mesh) announce(ctx context.Context) {
+	for ctx.Err() == nil {
+		if m.gateway.Ready() && m.allPodsReady() {
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), len(m.runner.Pods()), m.xdsAddr)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (m *Mesh) allPodsReady() bool {
+	cfg, _ := m.store.Config()
+	want := 0
+	for _, d := range cfg.Deployments {
+		want += int(d.Spec.ReplicaCount())
+	}
+	ready := 0
+	for _, p := range m.runner.Pods() {
+		if p.Phase == local.Ready {
+			ready++
+		}
+	}
+	return ready >= want
+}
+
+// configChanged is the Store's hook: push to proxies, and converge pods.
+func (m *Mesh) configChanged() {
+	if m.cp != nil {
+		m.cp.Changed()
+	}
+	if m.runner == nil {
+		return
+	}
+	cfg, gen := m.store.Config()
+	m.mu.Lock()
+	stale := gen < m.deployGen
+	m.deployGen = gen
+	m.mu.Unlock()
+	if stale {
+		return
+	}
+	if err := m.runner.Apply(cfg.Deployments); err != nil {
+		m.log.Error("cannot run deployments", "err", err)
+	}
+	m.mu.Lock()
+	m.entries = workloadEntries(cfg)
+	m.mu.Unlock()
+}
+
+// podsChanged is the runner's hook.
+func (m *Mesh) podsChanged(pods []registry.Instance) {
+	m.mu.Lock()
+	m.pods = pods
+	all := append(append([]registry.Instance(nil), pods...), m.entries...)
+	m.mu.Unlock()
+	m.cp.SetInstances(all)
+}
+
+// probeEntries health-checks WorkloadEntries and publishes them with the
+// pods.
+func (m *Mesh) probeEntries(ctx context.Context) {
+	registry.Probe(ctx, time.Second, time.Second, func() []registry.Instance {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.entries
+	}, func(entries []registry.Instance) {
+		m.mu.Lock()
+		m.entries = entries
+		all := append(append([]registry.Instance(nil), m.pods...), entries...)
+		m.mu.Unlock()
+		m.cp.SetInstances(all)
+	})
+}
+
+func workloadEntries(c *config.Config) []registry.Instance {
+	var out []registry.Instance
+	for _, in := range registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries}) {
+		in.Healthy = false // until the first probe says otherwise
+		out = append(out, in)
+	}
+	return out
+}
+
+// startGateway starts the ingress gateway proxy and its xDS client.
+func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
+	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, AccessLog: m.opts.AccessLog,
+		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id)
+	return p, nil
+}
+
+// startSidecar is the runner's SidecarFunc: a sidecar proxy on the pod's
+// own address, fed by the control plane, alive as long as the pod.
+func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (string, error) {
+	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
+	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+		Logger: m.log.With("part", "sidecar", "pod", pod.Namespace+"/"+pod.Name),
+		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
+	if err != nil {
+		return "", fmt.Errorf("sidecar of %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	m.connect(ctx, p, "sidecar~"+pod.Namespace+"/"+pod.Name, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels})
+	if err := waitReady(ctx, p); err != nil {
+		return "", err
+	}
+	return "http://" + p.OutboundAddr().String(), nil
+}
+
+// connect runs a proxy and its xDS client until ctx is done.
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy) {
+	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: m.log.With("node", id),
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
+	go c.Run(ctx)
+	go func() {
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			m.log.Error("proxy stopped", "node", id, "err", err)
+		}
+	}()
+}
+
+// waitReady waits for a sidecar's first configuration, so its app never
+// starts with a proxy that would answer 404 NR.
+func waitReady(ctx context.Context, p *proxy.Proxy) error {
+	deadline := time.After(10 * time.Second)
+	for !p.Ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return errors.New("sidecar got no configuration within 10s")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// workloads adapts the runner to the admin API.
+type workloads struct{ r *local.Runner }
+
+func (w workloads) Pods() []admin.Pod {
+	var out []admin.Pod
+	for _, p := range w.r.Pods() {
+		out = append(out, admin.Pod{Name: p.Name, Namespace: p.Namespace, Owner: p.Owner, IP: p.IP,
+			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
+	return out
+}
+
+func (w workloads) Logs(ns, pod string) ([]byte, error) { return w.r.Logs(ns, pod) }
