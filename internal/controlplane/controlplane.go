@@ -47,6 +47,9 @@ type ControlPlane struct {
 	served map[string]*served
 	// pushes counts completed pushes, for tests and status.
 	pushes uint64
+	// converged is the newest configuration generation that every
+	// connected proxy has accepted.
+	converged uint64
 }
 
 // served is the resources last pushed to one identity.
@@ -102,6 +105,15 @@ func (cp *ControlPlane) Pushes() uint64 {
 	return cp.pushes
 }
 
+// Converged returns the newest Store generation that every connected proxy
+// has accepted: a change made at generation g is in force everywhere once
+// Converged() >= g.
+func (cp *ControlPlane) Converged() uint64 {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.converged
+}
+
 // nodeConnected serves a new node at once: from the identity's last push,
 // or by compiling for it.
 func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
@@ -126,16 +138,22 @@ func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
 }
 
 func (cp *ControlPlane) compile(p compile.Proxy) (*served, error) {
-	cfg, _ := cp.opts.Store.Config()
+	s, _, err := cp.compileAt(p)
+	return s, err
+}
+
+// compileAt compiles for p and says which Store generation it compiled.
+func (cp *ControlPlane) compileAt(p compile.Proxy) (*served, uint64, error) {
+	cfg, gen := cp.opts.Store.Config()
 	cp.mu.Lock()
 	in := cp.instances
 	cp.mu.Unlock()
 	res := compile.Compile(cfg, in, p)
 	snap, err := res.Snapshot()
 	if err != nil {
-		return nil, err
+		return nil, gen, err
 	}
-	return &served{res: res, snap: snap}, nil
+	return &served{res: res, snap: snap}, gen, nil
 }
 
 // Run pushes changes until ctx is done.

@@ -42,6 +42,9 @@ func (cp *ControlPlane) push(ctx context.Context) {
 	}
 	cp.mu.Unlock()
 
+	// The generation is read before compiling: whatever the compilations
+	// see is at least this new.
+	_, gen := cp.opts.Store.Config()
 	var phases [3][]target // make, break, final
 	for key, ids := range groups {
 		next, err := cp.compile(proxies[key])
@@ -59,11 +62,15 @@ func (cp *ControlPlane) push(ctx context.Context) {
 			}
 		}
 	}
+	allAccepted := true
 	for _, phase := range phases {
-		cp.publish(ctx, phase)
+		allAccepted = cp.publish(ctx, phase) && allAccepted
 	}
 	cp.mu.Lock()
 	cp.pushes++
+	if allAccepted && gen > cp.converged {
+		cp.converged = gen
+	}
 	cp.mu.Unlock()
 }
 
@@ -143,10 +150,10 @@ func mergeClusters(prev, next *compile.Resources) *compile.Resources {
 }
 
 // publish sets each target's snapshot on its nodes and waits until they
-// have all accepted it, or AckTimeout.
-func (cp *ControlPlane) publish(ctx context.Context, targets []target) {
+// have all accepted it, or AckTimeout; it reports whether they all did.
+func (cp *ControlPlane) publish(ctx context.Context, targets []target) bool {
 	if len(targets) == 0 {
-		return
+		return true
 	}
 	want := map[string]*cachev3.Snapshot{}
 	for _, t := range targets {
@@ -172,6 +179,7 @@ func (cp *ControlPlane) publish(ctx context.Context, targets []target) {
 	for id := range want {
 		cp.log.Warn("proxy did not accept a push in time; continuing", "node", id, "timeout", cp.opts.AckTimeout)
 	}
+	return len(want) == 0
 }
 
 // typeURLs are the four resource types a snapshot carries, by cache index.

@@ -172,6 +172,9 @@ func (m *Mesh) AdminURL() string { return "http://" + m.adminLn.Addr().String() 
 // Store is the configuration in force.
 func (m *Mesh) Store() *controlplane.Store { return m.store }
 
+// ControlPlane is the mesh's control plane.
+func (m *Mesh) ControlPlane() *controlplane.ControlPlane { return m.cp }
+
 // Runner is the local runner.
 func (m *Mesh) Runner() *local.Runner { return m.runner }
 
