@@ -141,7 +141,7 @@ func parseLabels(s string) (map[string]string, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("invalid label %q in --source-labels: write k=v,k2=v2", kv)
+			return nil, fmt.Errorf("invalid label %q in : write k=v,k2=v2", kv)
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}

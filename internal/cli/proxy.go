@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/proxy"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+type proxyFlags struct {
+	role, xds, id, namespace, labels string
+	static                           bool
+	files, portMap                   []string
+	outbound, admin                  string
+	accessLog, logLevel              string
+}
+
+func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var f proxyFlags
+	cmd := &cobra.Command{
+		Use:   "proxy --role gateway|sidecar (--xds ADDR | --static -f PATH...)",
+		Short: "Run a gateway or sidecar proxy",
+		Long: `proxy runs lanemesh's data plane: an ingress gateway, or the sidecar of one
+workload. It gets its configuration from a control plane over xDS (--xds),
+identified by its role, namespace and labels; or, with --static, compiles the
+files it is given once, for benchmarks and debugging.
+
+A gateway serves every HTTP port of the Gateways that select its labels
+(--port-map remaps them, e.g. 80=8080); a sidecar serves an outbound HTTP
+proxy listener (--outbound) for its app's HTTP_PROXY.`,
+		Example: "  lanemesh proxy --role gateway --xds 127.0.0.1:15010 --port-map 80=8080\n" +
+			"  lanemesh proxy --role sidecar --xds 127.0.0.1:15010 --labels app=mocka,version=v2 --outbound 127.0.1.2:15001",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runProxy(cmd, f, stdin, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.role, "role", "", "gateway or sidecar")
+	fl.StringVar(&f.xds, "xds", "", "control plane xDS address")
+	fl.BoolVar(&f.static, "static", false, "compile -f files once instead of using a control plane")
+	fl.StringArrayVarP(&f.files, "filename", "f", nil, "configuration (with --static)")
+	fl.StringVar(&f.id, "id", "", "node id (default ROLE~NAMESPACE/HOSTNAME-PID)")
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "the workload's namespace (default: default; istio-system for a gateway)")
+	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
+	fl.StringArrayVar(&f.portMap, "port-map", []string{"80=8080"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
+	fl.StringVar(&f.outbound, "outbound", "127.0.0.1:15001", "the sidecar's outbound listener")
+	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
+	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
+	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	return cmd
+}
+
+func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr io.Writer) error {
+	identity, err := proxyIdentity(f)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.static == (f.xds != "") {
+		return usageError{fmt.Errorf("give exactly one of --xds ADDR or --static -f PATH")}
+	}
+	pm, err := parsePortMap(f.portMap)
+	if err != nil {
+		return usageError{err}
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return usageError{err}
+	}
+	accessLog, err := openLog(f.accessLog, stdout)
+	if err != nil {
+		return usageError{err}
+	}
+	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
+		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels}})
+	if err != nil {
+		return err
+	}
+	if f.static {
+		c, diags := config.Load(f.files, stdin)
+		if diags.HasErrors() {
+			printDiagnostics(stderr, diags.Errors(), "text", f.files)
+			return exitFor(diags)
+		}
+		// Only WorkloadEntries have addresses without a runner.
+		instances := registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries})
+		if err := p.Apply(compile.Compile(c, instances, identity)); err != nil {
+			return fmt.Errorf("the compiled configuration was rejected: %w", err)
+		}
+	} else {
+		id := f.id
+		if id == "" {
+			host, _ := os.Hostname()
+			id = fmt.Sprintf("%s~%s/%s-%d", identity.Role, identity.Namespace, host, os.Getpid())
+		}
+		c := &xds.Client{Target: f.xds, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: log}
+		go c.Run(cmd.Context())
+	}
+	return p.Run(cmd.Context())
+}
+
+// proxyIdentity reads role, namespace and labels with their defaults.
+func proxyIdentity(f proxyFlags) (compile.Proxy, error) {
+	p := compile.Proxy{Role: compile.Role(f.role), Namespace: f.namespace}
+	switch p.Role {
+	case compile.Gateway:
+		if p.Namespace == "" {
+			p.Namespace = "istio-system"
+		}
+		if f.labels == "" {
+			p.Labels = map[string]string{"istio": "ingressgateway"}
+		}
+	case compile.Sidecar:
+		if p.Namespace == "" {
+			p.Namespace = "default"
+		}
+	default:
+		return p, fmt.Errorf("--role must be gateway or sidecar, not %q", f.role)
+	}
+	if f.labels != "" {
+		l, err := parseLabels(f.labels)
+		if err != nil {
+			return p, err
+		}
+		p.Labels = l
+	}
+	return p, nil
+}
