@@ -9,11 +9,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 func newGet(stdout io.Writer) *cobra.Command {
@@ -41,7 +43,7 @@ workloadentries (we), and proxies — with their xDS state and any rejected
 			case "pods", "pod", "po":
 				return getPods(&c, stdout, ns, name, output)
 			case "proxies", "proxy":
-				return getRaw(&c, stdout, "/v1/proxies", nil, output)
+				return getProxies(&c, stdout, output)
 			}
 			return getObjects(&c, stdout, args[0], ns, name, output)
 		},
@@ -63,6 +65,33 @@ func getRaw(c *client, w io.Writer, path string, q url.Values, output string) er
 	}
 	_, err := w.Write(raw)
 	return err
+}
+
+// getProxies lists the proxies connected to the control plane, with the
+// versions they accepted and their last rejection: a NACK is never silent.
+func getProxies(c *client, w io.Writer, output string) error {
+	if output == "json" || output == "yaml" {
+		return getRaw(c, w, "/v1/proxies", nil, output)
+	}
+	var list []xds.ProxyStatus
+	if _, err := c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONNECTED\tCDS\tLDS\tRDS\tEDS\tLAST NACK")
+	for _, p := range list {
+		nack := "-"
+		if n := p.LastNACK; n != nil {
+			nack = fmt.Sprintf("%s %s at %s: %s", shortType(n.TypeURL), n.Version, n.Time.Format("15:04:05"), n.Message)
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Connected, p.Acked[resourcev3.ClusterType],
+			p.Acked[resourcev3.ListenerType], p.Acked[resourcev3.RouteType], p.Acked[resourcev3.EndpointType], nack)
+	}
+	return tw.Flush()
+}
+
+func shortType(url string) string {
+	return url[strings.LastIndex(url, ".")+1:]
 }
 
 func getPods(c *client, w io.Writer, ns, name, output string) error {
