@@ -15,7 +15,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile("(?s)```sh\ngo run ./cmd/lanemesh ([^\n]*)\n```\n\n```\n(.*?)```")
+	re := regexp.MustCompile("(?s)```sh\ngo run ./cmd/lanemesh (explain [^\n]*)\n```\n\n```\n(.*?)```")
 	m := re.FindStringSubmatch(string(readme))
 	if m == nil {
 		t.Fatal("README has no quick-start command followed by its output")
