@@ -1,0 +1,109 @@
+// Package local is the runner behind `lanemesh up`: it plays the part of a
+// Kubernetes cluster for Deployments on one machine.
+//
+// Each replica is a local "pod" with its own loopback address
+// (registry.LoopbackAddress), so that pods of one service are told apart by
+// "ip:" as in a cluster, and with its own sidecar, started by a SidecarFunc
+// the caller supplies. A pod runs its container either as the built-in mock
+// app, in-process (image lanemesh/mock), or as a child process (command and
+// args). The runner probes readiness, restarts exited apps with back-off,
+// rolls pods over when a template changes and reports every change of the
+// pods' readiness to OnChange as the registry's Instances.
+//
+// Pod names are deterministic, "<deployment>-<n>" with n the smallest number
+// no live pod of the Deployment uses, and addresses are the smallest free
+// ones, so a fresh start names and places pods exactly as
+// registry.FromConfig predicts, and `lanemesh explain` agrees with `up`.
+package local
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// ErrNotFound is returned for a Deployment or pod the runner does not know.
+var ErrNotFound = errors.New("not found")
+
+// Phase is where a pod is in its life.
+type Phase string
+
+// A pod is Pending until its app runs (and while it waits to restart),
+// Running while its app runs but is not ready, Ready when it passes its
+// readiness probe, and Terminating from the moment it is told to stop.
+const (
+	Pending     Phase = "Pending"
+	Running     Phase = "Running"
+	Ready       Phase = "Ready"
+	Terminating Phase = "Terminating"
+)
+
+// PodInfo is what identifies a pod to its sidecar and to the mesh. It does
+// not change during the pod's life; Labels must not be modified.
+type PodInfo struct {
+	Name      string
+	Namespace string
+	Labels    map[string]string // the pod template's labels
+	IP        string            // the pod's own loopback address
+	Owner     string            // "Deployment/<name>"
+}
+
+// Pod is a snapshot of one pod, for `lanemesh get pods`.
+type Pod struct {
+	PodInfo
+	Phase    Phase
+	Restarts int    // how many times the app exited and was started again
+	LastExit string // why the app last exited, "" if it never has
+	Message  string // why the pod is not ready, "" when there is nothing to say
+	Created  time.Time
+}
+
+// SidecarFunc starts the sidecar of pod and returns the URL its app must use
+// as HTTP proxy. The sidecar must stop when ctx is done, which is when the
+// pod has stopped; it should release what it bound on pod.IP promptly, as a
+// later pod may get the same address. The runner calls it once per pod,
+// before the app first starts, and again after a back-off if it fails; it
+// should return promptly, since a pod cannot stop while the call runs.
+type SidecarFunc func(ctx context.Context, pod PodInfo) (proxyURL string, err error)
+
+// Options configures a Runner. The zero value runs pods without sidecars
+// and tells no one about them.
+type Options struct {
+	// Logger receives the runner's own messages (pods started, exited,
+	// restarted). Nil discards them. Apps' output goes to Runner.Logs.
+	Logger *slog.Logger
+	// Sidecar starts each pod's sidecar; nil means pods have none and their
+	// apps call upstreams directly.
+	Sidecar SidecarFunc
+	// OnChange receives the full list of instances whenever a pod appears,
+	// changes readiness or goes away. Calls come from one goroutine, in
+	// order, each with a fresh slice; a pod told to stop is only stopped
+	// after the call reporting it unready has returned, so OnChange should
+	// not block for long. Nil means no one is told.
+	OnChange func([]registry.Instance)
+	// GracePeriod is how long an app may take to stop after SIGTERM (or,
+	// for the in-process mock, to finish requests in flight) before it is
+	// killed. Zero means 10 seconds.
+	GracePeriod time.Duration
+	// DrainDelay is how long a pod keeps serving after OnChange has been
+	// told it is not ready, so that proxies fed asynchronously from
+	// OnChange stop choosing it before it goes away. Zero means none.
+	DrainDelay time.Duration
+	// AddressBase shifts pod addresses: pods get
+	// registry.LoopbackAddress(AddressBase+n) for n = 1, 2, … Zero gives
+	// the addresses registry.FromConfig predicts; two runners on one
+	// machine (or tests running in parallel) set it to stay apart.
+	AddressBase int
+}
+
+const defaultGrace = 10 * time.Second
+
+func (o Options) grace() time.Duration {
+	if o.GracePeriod <= 0 {
+		return defaultGrace
+	}
+	return o.GracePeriod
+}

@@ -1,0 +1,153 @@
+package local
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// pod is one replica. Its identity is fixed at creation; the fields marked
+// "r.mu" belong to the Runner's lock; stop is closed exactly once, by the
+// reconciler or by shutdown, after stopVersion is set.
+type pod struct {
+	info      PodInfo
+	owner     string            // namespace/name of the Deployment
+	hash      string            // template the pod was made from
+	container *api.Container    // nil when the template has none
+	ports     map[string]uint32 // named and numbered container ports, as registry.Instance has them
+	slot      int               // address number, released when the pod is gone
+	seq       int               // creation order
+	logs      *ringBuffer
+	stop      chan struct{}
+
+	stopVersion uint64 // r.mu until stop is closed; read-only after
+
+	phase    Phase     // r.mu
+	restarts int       // r.mu
+	lastExit string    // r.mu
+	message  string    // r.mu
+	created  time.Time // r.mu
+}
+
+// newPodLocked creates a pod of d with the smallest free ordinal and address.
+func (r *Runner) newPodLocked(d *deployment) *pod {
+	r.seq++
+	slot := r.addrs.take()
+	name := fmt.Sprintf("%s-%d", d.name, r.freeOrdinalLocked(d))
+	p := &pod{
+		info: PodInfo{
+			Name: name, Namespace: d.namespace, Labels: d.template.Metadata.Labels,
+			IP: registry.LoopbackAddress(r.opts.AddressBase + slot), Owner: "Deployment/" + d.name,
+		},
+		owner: d.key(), hash: d.hash, slot: slot, seq: r.seq,
+		logs: newRingBuffer(logLimit), stop: make(chan struct{}),
+		phase: Pending, created: time.Now(),
+	}
+	if cs := d.template.Spec.Containers; len(cs) > 0 {
+		p.container = &cs[0] // the deployment's private copy, never modified
+		p.ports = containerPorts(cs[0])
+		if len(cs) > 1 {
+			// Kubernetes would run every container; local mode runs one,
+			// so that a pod is one app with one address and one sidecar.
+			p.message = fmt.Sprintf("local mode runs only the first of %d containers", len(cs))
+			r.log.Warn(p.message, "pod", p.key())
+		}
+	}
+	r.pods[p.key()] = p
+	return p
+}
+
+func (p *pod) key() string { return p.info.Namespace + "/" + p.info.Name }
+
+// freeOrdinalLocked returns the smallest n such that no live pod of d
+// (terminating ones included) is named "<deployment>-<n>".
+func (r *Runner) freeOrdinalLocked(d *deployment) int {
+	used := map[string]bool{}
+	for _, p := range r.pods {
+		if p.owner == d.key() {
+			used[p.info.Name] = true
+		}
+	}
+	for n := 0; ; n++ {
+		if !used[d.name+"-"+strconv.Itoa(n)] {
+			return n
+		}
+	}
+}
+
+// containerPorts lists a container's ports as registry.FromConfig does.
+func containerPorts(c api.Container) map[string]uint32 {
+	out := map[string]uint32{}
+	for _, p := range c.Ports {
+		out[strconv.Itoa(int(p.ContainerPort))] = p.ContainerPort
+		if p.Name != "" {
+			out[p.Name] = p.ContainerPort
+		}
+	}
+	return out
+}
+
+func (p *pod) snapshotLocked() Pod {
+	return Pod{PodInfo: p.info, Phase: p.phase, Restarts: p.restarts, LastExit: p.lastExit, Message: p.message, Created: p.created}
+}
+
+// sleep waits for d, or until the pod is told to stop; it reports whether
+// the pod should go on.
+func (p *pod) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+// setPhase moves a pod that is not terminating to phase, with msg as its
+// message when msg is not empty, and tells OnChange when readiness changed.
+func (r *Runner) setPhase(p *pod, phase Phase, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p.phase == Terminating {
+		return // the reconciler decided; a late probe result must not revive it
+	}
+	if msg != "" || phase == Ready {
+		p.message = msg
+	}
+	if p.phase == phase {
+		return
+	}
+	wasReady := p.phase == Ready
+	p.phase = phase
+	if wasReady != (phase == Ready) {
+		r.changedLocked()
+		r.reconcileSoon() // a rollout may be waiting for this pod
+	}
+}
+
+// restarted counts an exit of the pod's app and says why it will restart.
+func (r *Runner) restarted(p *pod, err error, delay time.Duration) {
+	r.log.Warn("pod app exited", "pod", p.key(), "err", err, "restart_in", delay)
+	r.mu.Lock()
+	p.restarts++
+	p.lastExit = "exited"
+	if err != nil {
+		p.lastExit = err.Error()
+	}
+	r.mu.Unlock()
+	r.setPhase(p, Pending, fmt.Sprintf("back-off %v restarting the app", delay))
+}
+
+// removePod forgets a pod that has stopped and frees its address.
+func (r *Runner) removePod(p *pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pods, p.key())
+	r.addrs.release(p.slot)
+	r.changedLocked()
+	r.log.Info("pod stopped", "pod", p.key())
+}
