@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// adminHandler serves the admin listener:
+//
+//	/ready        200 once the first configuration is applied and listeners are up, else 503 (also while draining)
+//	/metrics      Prometheus metrics
+//	/config_dump  the resources in force, as protojson
+//	/clusters     clusters, endpoints, health, outlier state and counters, as JSON
+func (p *Proxy) adminHandler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !p.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.HandleFunc("GET /config_dump", p.serveConfigDump)
+	mux.HandleFunc("GET /clusters", p.serveClusters)
+	return mux
+}
+
+// serveConfigDump writes {"listeners": [...], "routes": [...], "clusters":
+// [...], "endpoints": [...]}, each resource as Envoy's JSON.
+func (p *Proxy) serveConfigDump(w http.ResponseWriter, _ *http.Request) {
+	res := p.state.Load().res
+	out := map[string][]json.RawMessage{"listeners": {}, "routes": {}, "clusters": {}, "endpoints": {}}
+	add := func(kind string, m proto.Message) error {
+		b, err := protojson.Marshal(m)
+		out[kind] = append(out[kind], b)
+		return err
+	}
+	var err error
+	for _, l := range res.Listeners {
+		err = errorsFirst(err, add("listeners", l))
+	}
+	for _, r := range res.Routes {
+		err = errorsFirst(err, add("routes", r))
+	}
+	for _, c := range res.Clusters {
+		err = errorsFirst(err, add("clusters", c))
+	}
+	for _, e := range res.Endpoints {
+		err = errorsFirst(err, add("endpoints", e))
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, out)
+}
+
+func errorsFirst(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// clusterView and endpointView are /clusters' JSON.
+type clusterView struct {
+	Name           string         `json:"name"`
+	Members        []string       `json:"members,omitempty"` // aggregate clusters, in fallback order
+	LbPolicy       string         `json:"lb_policy,omitempty"`
+	ActiveRequests int64          `json:"active_requests"`
+	ActiveRetries  int64          `json:"active_retries"`
+	Connections    int64          `json:"connections"`
+	Ejections      uint64         `json:"ejections_total"`
+	Endpoints      []endpointView `json:"endpoints,omitempty"`
+}
+
+type endpointView struct {
+	Address        string `json:"address"`
+	Pod            string `json:"pod,omitempty"`
+	EDSHealth      string `json:"eds_health"`
+	Healthy        bool   `json:"healthy"` // EDS-eligible and not ejected
+	Ejected        bool   `json:"ejected"`
+	EjectedForMS   int64  `json:"ejected_for_ms,omitempty"`
+	Ejections      uint64 `json:"ejections_total"`
+	Consecutive5xx uint32 `json:"consecutive_5xx"`
+	ConsecutiveGW  uint32 `json:"consecutive_gateway_failures"`
+	ConsecutiveLO  uint32 `json:"consecutive_local_origin_failures"`
+	ActiveRequests int64  `json:"active_requests"`
+}
+
+func (p *Proxy) serveClusters(w http.ResponseWriter, _ *http.Request) {
+	st := p.state.Load()
+	now := int64(time.Since(p.epoch))
+	views := make([]clusterView, 0, len(st.clusters))
+	for _, cl := range st.clusters {
+		v := clusterView{Name: cl.name, ActiveRequests: cl.stats.active.Load(), ActiveRetries: cl.stats.retries.Load(),
+			Connections: cl.stats.conns.Load(), Ejections: cl.stats.ejections.Load()}
+		if cl.aggregate {
+			for _, m := range cl.targets {
+				v.Members = append(v.Members, m.name)
+			}
+		} else {
+			v.LbPolicy = cl.lb.String()
+		}
+		for _, e := range cl.endpoints {
+			v.Endpoints = append(v.Endpoints, endpointViewOf(e, now))
+		}
+		views = append(views, v)
+	}
+	sort.Slice(views, func(i, j int) bool { return views[i].Name < views[j].Name })
+	writeJSON(w, map[string]any{"clusters": views})
+}
+
+func endpointViewOf(e *endpoint, now int64) endpointView {
+	h := e.host
+	v := endpointView{Address: e.addr, Pod: e.pod, EDSHealth: e.status.String(), Healthy: e.usable(now), Ejected: h.ejected(now),
+		Ejections: h.ejections.Load(), Consecutive5xx: h.consec5xx.Load(), ConsecutiveGW: h.consecGateway.Load(),
+		ConsecutiveLO: h.consecLocal.Load(), ActiveRequests: h.active.Load()}
+	if v.Ejected {
+		v.EjectedForMS = (h.ejectedUntil.Load() - now) / int64(time.Millisecond)
+	}
+	return v
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// upstreamCollector exports per-cluster gauges read at scrape time from
+// the snapshot in force, so the hot path does no metric work for them.
+type upstreamCollector struct {
+	p                                         *Proxy
+	conns, active, endpoints, ejected, ejects *prometheus.Desc
+}
+
+func newUpstreamCollector(p *Proxy) *upstreamCollector {
+	l := []string{"cluster"}
+	return &upstreamCollector{p: p,
+		conns:     prometheus.NewDesc("lanemesh_upstream_connections", "Open connections to the cluster's endpoints.", l, nil),
+		active:    prometheus.NewDesc("lanemesh_upstream_active_requests", "Requests in flight to the cluster.", l, nil),
+		endpoints: prometheus.NewDesc("lanemesh_upstream_healthy_endpoints", "Endpoints that may take requests (EDS-healthy and not ejected).", l, nil),
+		ejected:   prometheus.NewDesc("lanemesh_upstream_ejected_endpoints", "Endpoints ejected by outlier detection.", l, nil),
+		ejects:    prometheus.NewDesc("lanemesh_upstream_ejections_total", "Outlier ejections in the cluster.", l, nil),
+	}
+}
+
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.conns, c.active, c.endpoints, c.ejected, c.ejects} {
+		ch <- d
+	}
+}
+
+func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.p.state.Load()
+	now := int64(time.Since(c.p.epoch))
+	for _, cl := range st.clusters {
+		if cl.aggregate {
+			continue
+		}
+		healthy, ejected := 0, 0
+		for _, e := range cl.endpoints {
+			if e.usable(now) {
+				healthy++
+			}
+			if e.host.ejected(now) {
+				ejected++
+			}
+		}
+		s := cl.stats
+		ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.conns.Load()), cl.name)
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(s.active.Load()), cl.name)
+		ch <- prometheus.MustNewConstMetric(c.endpoints, prometheus.GaugeValue, float64(healthy), cl.name)
+		ch <- prometheus.MustNewConstMetric(c.ejected, prometheus.GaugeValue, float64(ejected), cl.name)
+		ch <- prometheus.MustNewConstMetric(c.ejects, prometheus.CounterValue, float64(s.ejections.Load()), cl.name)
+	}
+}

@@ -1,0 +1,84 @@
+package proxy
+
+// firstUsable returns the index of the first target, from index from on,
+// that has a usable endpoint at monotonic time now, or -1. For an aggregate
+// cluster this is the fallback decision: members are tried in order and a
+// member with no usable endpoint counts as empty. The scan stops at the
+// first usable endpoint, so a healthy primary costs one check.
+func (cl *cluster) firstUsable(from int, now int64) int {
+	for i := from; i < len(cl.targets); i++ {
+		for _, e := range cl.targets[i].endpoints {
+			if e.usable(now) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// pick chooses a usable endpoint of a non-aggregate cluster by its load
+// balancing policy, preferring one other than avoid (the endpoint a retry
+// is leaving); nil when none is usable.
+func (cl *cluster) pick(now int64, rnd func() uint32, avoid *endpoint) *endpoint {
+	n := len(cl.endpoints)
+	switch {
+	case n == 0:
+		return nil
+	case n == 1:
+		if e := cl.endpoints[0]; e.usable(now) {
+			return e
+		}
+		return nil
+	}
+	switch cl.lb {
+	case lbRoundRobin:
+		return cl.scan(int(cl.stats.rr.Add(1)%uint32(n)), now, avoid)
+	case lbRandom:
+		return cl.scan(int(rnd()%uint32(n)), now, avoid)
+	}
+	// LEAST_REQUEST: power of two choices. Two random usable endpoints,
+	// the one with fewer requests in flight wins.
+	a := cl.scan(int(rnd()%uint32(n)), now, avoid)
+	b := cl.scan(int(rnd()%uint32(n)), now, avoid)
+	if a == nil || b == nil {
+		return a
+	}
+	if b.host.active.Load() < a.host.active.Load() {
+		return b
+	}
+	return a
+}
+
+// scan returns the first usable endpoint at or after start (wrapping),
+// skipping avoid unless it is the only usable one. Skipping unusable
+// endpoints this way gives their share to the next usable one, which is
+// fine for the short time an endpoint stays ejected or unhealthy.
+func (cl *cluster) scan(start int, now int64, avoid *endpoint) *endpoint {
+	n := len(cl.endpoints)
+	var only *endpoint
+	for k := range n {
+		e := cl.endpoints[(start+k)%n]
+		if !e.usable(now) {
+			continue
+		}
+		if e != avoid {
+			return e
+		}
+		only = e
+	}
+	return only
+}
+
+// admit applies the circuit breakers of cl to one more request: at most
+// max_requests in flight, and at most max_pending beyond max_connections
+// (the requests that would wait for a connection). It counts the request
+// in; release counts it out.
+func (cl *cluster) admit() bool {
+	n := cl.stats.active.Add(1)
+	lim := cl.limits
+	if n > int64(lim.maxRequests) || n > int64(lim.maxConnections)+int64(lim.maxPending) {
+		cl.stats.active.Add(-1)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+)
+
+// The benchmarks measure whole round trips on loopback: client, proxy and
+// upstream run in this process, so ns/op and allocs/op include all three.
+// BenchmarkDirect is the floor (no proxy); BenchmarkReverseProxyBaseline is
+// a tuned net/http/httputil.ReverseProxy making the same header-based
+// choice; BenchmarkGateway is lanemesh's gateway with the tutorial's
+// routes. Compare them within one run, never against fixed numbers.
+
+// benchClient is a keep-alive client sized for RunParallel.
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}}
+}
+
+func runBench(b *testing.B, c *http.Client, rawURL, host string) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest("GET", rawURL, nil)
+		req.Host = host
+		req.Header.Set("X-Asm-Prefer-Tag", "v2")
+		for pb.Next() {
+			resp, err := c.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// pointAllAt sends every endpoint of res to srv.
+func pointAllAt(res *compile.Resources, srv *httptest.Server) {
+	host, port := (&upstream{srv: srv}).hostPort()
+	for _, cla := range res.Endpoints {
+		for _, loc := range cla.Endpoints {
+			for _, ep := range loc.LbEndpoints {
+				sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
+				sa.Address, sa.PortSpecifier = host, &corev3.SocketAddress_PortValue{PortValue: port}
+			}
+		}
+	}
+}
+
+// benchUpstream answers every request with a short body, as the tutorial's
+// mock app does, and records nothing, so that memory measurements see the
+// proxy only.
+func benchUpstream(b testing.TB) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "-> mocka(version: v2, ip: 127.0.0.1)")
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func BenchmarkDirect(b *testing.B) {
+	up := benchUpstream(b)
+	runBench(b, benchClient(), up.URL+"/mock", "gateway")
+}
+
+func BenchmarkGateway(b *testing.B) {
+	m := newMesh(b, lanesDir)
+	// Every endpoint is the same fast upstream, so only the proxy differs
+	// from the baseline.
+	res := m.resources(gatewayIdentity, nil)
+	pointAllAt(res, benchUpstream(b))
+	p := startProxy(b, Options{Role: compile.Gateway}, res)
+	runBench(b, benchClient(), gatewayURL(p, "/mock"), "gateway")
+}
+
+func BenchmarkReverseProxyBaseline(b *testing.B) {
+	up := benchUpstream(b)
+	target, _ := url.Parse(up.URL)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The same decision the gateway makes: lane header and path.
+			if pr.In.URL.Path == "/mock" && pr.In.Header.Get("X-Asm-Prefer-Tag") != "" {
+				pr.SetURL(target)
+			}
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true},
+	}
+	front := httptest.NewServer(rp)
+	b.Cleanup(front.Close)
+	runBench(b, benchClient(), front.URL+"/mock", "gateway")
+}

@@ -1,0 +1,185 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+// handler serves one bound listener. It looks its configuration up in the
+// current snapshot on every request, by bind address, so a listener that
+// keeps its socket across an update serves the new routes at once.
+type handler struct {
+	p    *Proxy
+	bind string
+}
+
+// exchange is one request's journey through the proxy. It lives on the
+// handler's stack; nothing keeps it after ServeHTTP returns.
+type exchange struct {
+	p     *Proxy
+	st    *state
+	w     http.ResponseWriter
+	r     *http.Request
+	start time.Time
+	now   int64 // monotonic ns since the proxy's epoch, for health checks
+
+	// What the access log and metrics report.
+	method, authority, path string
+	lane, requestID         string
+	status                  int
+	flags                   flags
+	rt                      *route.Route
+	plan                    *routePlan
+	clusterName             string   // the route's choice (an aggregate for fallback routes)
+	cluster                 *cluster // nil when it does not exist
+	served                  *cluster // the target of the last attempt
+	endpoint                *endpoint
+	attempts, retries       int
+	fellBack                bool // a fallback member took (or was sent) the request
+	abort                   bool // the response broke off; reset the downstream connection
+
+	// The request body, when it is small enough to replay.
+	body       []byte
+	replayable bool
+
+	// Counters held by the attempt in flight, released by release.
+	admitted  *cluster
+	retryHeld *cluster
+	tryCtx    context.Context // the attempt's context: route and per-try timeouts
+	cancelTry context.CancelFunc
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
+	x.now = int64(x.start.Sub(h.p.epoch))
+	x.serve(h.bind)
+	x.release()
+	x.p.observe(&x)
+	if x.abort {
+		// The response was cut short after its header went out, or the
+		// client is gone: resetting the connection is all that is left.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve routes the request and forwards it, or answers it itself.
+func (x *exchange) serve(bind string) {
+	if x.decide(bind) {
+		x.prepare()
+		x.forward()
+	}
+}
+
+// decide checks and routes the request: the listener's route table, the
+// route's plan and cluster, and the fault filter. It reports whether the
+// request is to be forwarded; otherwise it has been answered. It does not
+// allocate for a request that is forwarded.
+func (x *exchange) decide(bind string) bool {
+	r := x.r
+	x.method, x.authority, x.path = r.Method, r.Host, requestTarget(r)
+	if refused(r) {
+		x.generate(http.StatusBadRequest, flagDPE)
+		return false
+	}
+	// Hop-by-hop headers go before routing, as in Envoy: a header a client
+	// names in Connection is not the request's, and cannot steer it.
+	removeHopByHop(r.Header)
+	if v := r.Header[laneHeader]; len(v) > 0 {
+		x.lane = v[0]
+	}
+	lc := x.st.listeners[bind]
+	if lc == nil { // the listener was removed and is draining
+		x.generate(http.StatusNotFound, flagNR)
+		return false
+	}
+	rq := route.Request{Method: r.Method, Authority: r.Host, Path: x.path, Header: r.Header}
+	d := lc.table.Decide(&rq, x.p.rand())
+	if d.Route == nil {
+		x.generate(http.StatusNotFound, flagNR)
+		return false
+	}
+	x.rt, x.plan, x.clusterName = d.Route, x.st.plans[d.Route.Envoy], d.Cluster
+	if x.cluster = x.plan.single; x.cluster == nil {
+		x.cluster = x.st.clusters[d.Cluster]
+	}
+	if x.cluster == nil {
+		x.generate(x.plan.notFound, flagNC)
+		return false
+	}
+	return !lc.fault || !x.injectFault(lc)
+}
+
+// injectFault applies the route's fault (or the listener's default): a
+// delay, then perhaps an abort. It reports whether the request is done.
+func (x *exchange) injectFault(lc *listenerConfig) bool {
+	f := x.plan.fault
+	if f == nil {
+		f = lc.defaultFault
+	}
+	if f == nil {
+		return false
+	}
+	if f.delaySet && fires(f.delayPPM, x.p.rand()) {
+		x.flags |= flagDI
+		if !sleep(x.r.Context(), f.delay) {
+			x.clientGone()
+			return true
+		}
+	}
+	if f.abortSet && fires(f.abortPPM, x.p.rand()) {
+		x.generate(f.abort, flagFI)
+		return true
+	}
+	return false
+}
+
+// prepare turns the inbound request into the upstream one: proxy headers,
+// the route's header operations and rewrites. The inbound request is
+// modified in place (see the package comment).
+func (x *exchange) prepare() {
+	r, h := x.r, x.r.Header
+	var vals *[4]string // one allocation backs every value the proxy sets
+	if x.p.opts.Role == compile.Gateway {
+		vals = new([4]string)
+		vals[0], vals[1], vals[2] = clientIP(r.RemoteAddr), "http", r.Host
+		// Replaced, not appended: the gateway is the edge, and whatever a
+		// client claims about earlier hops is not to be trusted.
+		h["X-Forwarded-For"], h["X-Forwarded-Proto"], h["X-Forwarded-Host"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
+	}
+	if id := h["X-Request-Id"]; len(id) > 0 && id[0] != "" {
+		x.requestID = id[0]
+	} else {
+		if vals == nil {
+			vals = new([4]string)
+		}
+		vals[3] = x.p.newRequestID()
+		x.requestID, h["X-Request-Id"] = vals[3], vals[3:4:4]
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = noUserAgent // keeps Go's transport from adding its own
+	}
+	if ops, ok := x.plan.weighted[x.clusterName]; ok {
+		applyOps(h, ops.reqRemove, ops.reqAdd)
+	}
+	applyOps(h, x.plan.ops.reqRemove, x.plan.ops.reqAdd)
+	if x.plan.hostRewrite != "" {
+		r.Host = x.plan.hostRewrite
+	}
+	if x.plan.rewrite.enabled {
+		rewritePath(r.URL, x.plan.rewrite)
+	}
+	r.Trailer = nil // request trailers are not forwarded
+	r.Close = false // a client's "Connection: close" is about its own connection
+}
+
+// laneHeader is the tutorial's lane header. The proxy routes on it only as
+// the routes say; it reads it to put the lane in the access log.
+const laneHeader = "X-Asm-Prefer-Tag"
+
+// statusClientClosed is logged (never sent) when the client went away
+// before a response, as nginx does.
+const statusClientClosed = 499

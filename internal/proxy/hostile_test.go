@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+)
+
+// hostileCase is raw bytes sent to the gateway, what the gateway must
+// answer (first status; 0 means the connection is just closed), and what
+// the upstream may have seen (nil: nothing at all).
+type hostileCase struct {
+	name   string
+	raw    string
+	status int
+	also   string                         // the response must contain this too
+	check  func(t *testing.T, got []seen) // nil: the upstream must see nothing
+}
+
+// laneV1 routes a request to mocka-v1 and closes the connection after it;
+// laneV1Open keeps it open, for a request followed by another.
+const (
+	laneV1Open = "Host: gw\r\nX-Asm-Prefer-Tag: v1\r\n"
+	laneV1     = laneV1Open + "Connection: close\r\n"
+)
+
+func smuggledBody() string { return "GET /smuggled HTTP/1.1\r\n" + laneV1 + "\r\n" }
+
+// TestHostileInputs sends a corpus of malformed and hostile requests over
+// raw TCP. Each is rejected, or neutralised so that the upstream (which
+// records what it saw) receives one well-formed request and nothing
+// hidden in it.
+func TestHostileInputs(t *testing.T) {
+	m := newMesh(t, lanesDir)
+	p := startProxy(t, Options{Role: compile.Gateway, ReadHeaderTimeout: 300 * time.Millisecond}, m.resources(gatewayIdentity, nil))
+	up := m.pods["mocka-v1-0"]
+	for _, tc := range hostileCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.requests())
+			out := rawExchange(t, p.Addr(80), tc.raw)
+			if got := statusOf(out); got != tc.status || !strings.Contains(out, tc.also) {
+				t.Errorf("status %d, want %d and %q; response:\n%s", got, tc.status, tc.also, out)
+			}
+			got := up.requests()[before:]
+			for _, s := range got {
+				if strings.Contains(s.Path, "smuggled") {
+					t.Errorf("a smuggled request reached the upstream: %+v", s)
+				}
+			}
+			switch {
+			case tc.check != nil:
+				tc.check(t, got)
+			case len(got) != 0:
+				t.Errorf("the upstream saw %d request(s), want none: %+v", len(got), got)
+			}
+		})
+	}
+}
+
+func hostileCases() []hostileCase {
+	smuggled := smuggledBody()
+	return []hostileCase{
+		{name: "CL.TE: Transfer-Encoding wins, the tail is a request of its own that gets its own route (404 NR)",
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
+				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			status: 200, also: "HTTP/1.1 404 Not Found\r\n", check: oneRequest(func(t *testing.T, s seen) {
+				if s.Body != "" || len(s.TransferEncoding) != 0 {
+					t.Errorf("upstream got body %q, TE %v; want the empty chunked body", s.Body, s.TransferEncoding)
+				}
+			})},
+		{name: "TE.CL: the chunked body, smuggled request included, is forwarded as opaque bytes with its real length",
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled),
+			status: 200, check: oneRequest(func(t *testing.T, s seen) {
+				if s.Body != smuggled || s.ContentLength != int64(len(smuggled)) || len(s.TransferEncoding) != 0 {
+					t.Errorf("upstream got CL %d TE %v body %q", s.ContentLength, s.TransferEncoding, s.Body)
+				}
+			})},
+		{name: "two different Content-Lengths", status: 400,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+		{name: "bare LF after a chunk size", status: 400,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
+		{name: "a body that stalls is cut off after the header timeout", status: 408,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 10\r\n\r\nhalf!"},
+		{name: "unsupported transfer coding", status: 501,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
+		// RFC 9112 §5.2 lets a server replace obs-fold with spaces instead of
+		// rejecting it; net/http does, so the upstream gets one line.
+		{name: "obs-fold header line is unfolded", status: 200,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Folded: a\r\n b\r\n\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				if v := s.Header.Values("X-Folded"); len(v) != 1 || v[0] != "a b" {
+					t.Errorf("X-Folded %q, want one unfolded value", v)
+				}
+			})},
+		{name: "obs-fold hiding a Transfer-Encoding stays inside the folded value", status: 200,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "X-Pad: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				if s.Header.Get("X-Pad") != "a Transfer-Encoding: chunked" || len(s.TransferEncoding) != 0 || s.Body != "" {
+					t.Errorf("upstream saw X-Pad %q, TE %v, body %q", s.Header.Get("X-Pad"), s.TransferEncoding, s.Body)
+				}
+			})},
+		{name: "NUL in a header value", status: 400,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
+		{name: "Connection naming proxy-set headers cannot remove them", status: 200,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Forwarded-For: 6.6.6.6\r\nX-Request-Id: forged\r\nX-Forwarded-Proto: https\r\n" +
+				"Connection: x-forwarded-for, x-request-id, x-forwarded-proto, close\r\n\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				if xff := s.Header.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != "127.0.0.1" {
+					t.Errorf("X-Forwarded-For %q, want the proxy's 127.0.0.1 only", xff)
+				}
+				if id := s.Header.Get("X-Request-Id"); id == "" || id == "forged" {
+					t.Errorf("X-Request-Id %q, want a generated one", id)
+				}
+				if s.Header.Get("X-Forwarded-Proto") != "http" || s.Header.Get("Connection") != "" {
+					t.Errorf("upstream headers %v", s.Header)
+				}
+			})},
+		{name: "X-Forwarded-* from the client are replaced, not appended to", status: 200,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Forwarded-For: 6.6.6.6, 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n" +
+				"X-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				got := [][]string{s.Header.Values("X-Forwarded-For"), s.Header.Values("X-Forwarded-Host"), s.Header.Values("X-Forwarded-Proto")}
+				if fmt.Sprint(got) != "[[127.0.0.1] [gw] [http]]" {
+					t.Errorf("X-Forwarded-For, -Host, -Proto: %q", got)
+				}
+			})},
+		{name: "hop-by-hop and Connection-named headers are not forwarded", status: 200,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: x-secret, close\r\nX-Secret: 1\r\nProxy-Authorization: Basic eDp5\r\n" +
+				"Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: websocket\r\n\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				for _, h := range []string{"X-Secret", "Proxy-Authorization", "Keep-Alive", "Te", "Upgrade"} {
+					if s.Header.Get(h) != "" {
+						t.Errorf("%s reached the upstream: %v", h, s.Header)
+					}
+				}
+			})},
+		{name: "h2c upgrade", status: 400,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"},
+		{name: "CONNECT tunnel", status: 400,
+			raw: "CONNECT gw:443 HTTP/1.1\r\n" + laneV1 + "\r\n"},
+		{name: "oversized headers", status: 431,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
+		{name: "credentials in an absolute-form URL are not forwarded", status: 200,
+			raw: "GET http://user:secret@gw/mock HTTP/1.1\r\n" + laneV1 + "\r\n",
+			check: oneRequest(func(t *testing.T, s seen) {
+				if s.Header.Get("Authorization") != "" || s.Path != "/mock" {
+					t.Errorf("upstream saw %s with Authorization %q", s.Path, s.Header.Get("Authorization"))
+				}
+			})},
+	}
+}
+
+// oneRequest checks that the upstream saw exactly one request, then more.
+func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
+	return func(t *testing.T, got []seen) {
+		if len(got) != 1 {
+			t.Fatalf("the upstream saw %d requests, want 1: %+v", len(got), got)
+		}
+		more(t, got[0])
+	}
+}
+
+// TestSlowHeadersAreCutOff trickles a request's headers a byte at a time:
+// ReadHeaderTimeout closes the connection, and nothing reaches upstream.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	m := newMesh(t, lanesDir)
+	p := startProxy(t, Options{Role: compile.Gateway, ReadHeaderTimeout: 200 * time.Millisecond}, m.resources(gatewayIdentity, nil))
+	c, err := net.Dial("tcp", p.Addr(80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		buf := make([]byte, 512)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	req := "GET /mock HTTP/1.1\r\n" + laneV1Open + strings.Repeat("X-Slow: 1\r\n", 1000)
+	for i := 0; i < len(req); i++ {
+		select {
+		case <-closed:
+			for _, u := range m.pods {
+				if n := u.hits.Load(); n != 0 {
+					t.Errorf("%s saw %d requests", u.name, n)
+				}
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if _, err := c.Write([]byte{req[i]}); err != nil {
+			<-closed
+			return
+		}
+	}
+	t.Fatal("the trickled request was never cut off")
+}

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+)
+
+var gatewaySource = SourceInfo{Namespace: "istio-system", Name: "ingressgateway-0",
+	Labels: map[string]string{"app": "istio-ingressgateway", "version": "1.0"}}
+
+// TestMetrics checks lanemesh_requests_total and the duration histogram by
+// their labels, including a fallback-served request, and the upstream
+// gauges.
+func TestMetrics(t *testing.T) {
+	m := newMesh(t, lanesDir, fallbackDir)
+	reg := prometheus.NewRegistry()
+	id := sidecarIdentity("mocka", "v2")
+	p := startProxy(t, Options{Role: compile.Sidecar, Registry: reg, Source: SourceInfo{Namespace: "default", Name: "mocka-v2-0", Labels: id.Labels}},
+		m.resources(id, nil))
+	c := newClient(p.OutboundAddr())
+	for range 3 {
+		call(t, c, "GET", "http://mockb:8000/", "", nil)
+	}
+	m.pods["mockb-v2-0"].kill()
+	call(t, c, "GET", "http://mockb:8000/", "", nil)
+	call(t, c, "GET", "http://nowhere:8000/", "", nil)
+
+	series := counterSeries(t, reg, "lanemesh_requests_total")
+	const dst = `destination_service="mockb.default.svc.cluster.local",destination_subset=`
+	const src = `source_app="mocka",source_version="v2"`
+	want := map[string]float64{
+		`destination_service="unknown",destination_subset="",fallback="false",response_code="404",response_flags="NR",` + src: 1,
+		dst + `"v1",fallback="true",response_code="200",response_flags="FB",` + src:                                           1,
+		dst + `"v2",fallback="false",response_code="200",response_flags="-",` + src:                                           3,
+	}
+	if len(series) != len(want) {
+		t.Errorf("lanemesh_requests_total series %v, want %v", series, want)
+	}
+	for k, v := range want {
+		if series[k] != v {
+			t.Errorf("lanemesh_requests_total{%s} = %v, want %v", k, series[k], v)
+		}
+	}
+	if n := len(counterSeries(t, reg, "lanemesh_request_duration_seconds")); n != 3 {
+		t.Errorf("%d duration series, want 3", n)
+	}
+	got, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{} // "name cluster" → value
+	for _, mf := range got {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "cluster" {
+					key += " " + l.GetValue()
+				}
+			}
+			values[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"lanemesh_upstream_healthy_endpoints " + mockbV1: 1,
+		"lanemesh_upstream_ejected_endpoints " + mockbV1: 0,
+		"lanemesh_upstream_ejections_total " + mockbV1:   0,
+		"lanemesh_upstream_active_requests " + mockbV1:   0,
+		"lanemesh_upstream_connections " + mockbV1:       1, // the keep-alive connection of the fallback request
+	} {
+		if got, ok := values[key]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", key, got, ok, want)
+		}
+	}
+	if values["lanemesh_config_updates_total"] != 1 {
+		t.Errorf("lanemesh_config_updates_total = %v, want 1", values["lanemesh_config_updates_total"])
+	}
+}
+
+// TestAccessLog checks every field of an access log line.
+func TestAccessLog(t *testing.T) {
+	m := newMesh(t, lanesDir)
+	var log logBuffer
+	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource}, m.resources(gatewayIdentity, nil))
+	call(t, newClient(nil), "GET", gatewayURL(p, "/mock?x=1"), "gateway", map[string]string{"x-asm-prefer-tag": "v3", "x-request-id": "r-1"})
+	e := log.entries(t)[0]
+	_, port := m.pods["mocka-v3-0"].hostPort()
+	want := map[string]any{
+		"method": "GET", "authority": "gateway", "path": "/mock?x=1", "status": 200.0, "response_flags": "-",
+		"virtual_service": "istio-system/swimlane-ingress-vs", "route_index": 2.0, "route_name": "route-v3",
+		"route_cluster": "outbound|8000|v3|mocka.default.svc.cluster.local", "upstream_cluster": "outbound|8000|v3|mocka.default.svc.cluster.local",
+		"upstream_address": "127.0.0.1:" + itoa(port), "fallback": false, "attempts": 1.0, "lane": "v3", "request_id": "r-1",
+		"source_workload": "istio-system/ingressgateway-0",
+	}
+	for k, v := range want {
+		if e[k] != v {
+			t.Errorf("%s = %v, want %v", k, e[k], v)
+		}
+	}
+	if _, ok := e["time"].(string); !ok {
+		t.Error("no time")
+	}
+	if d, ok := e["duration_ms"].(float64); !ok || d < 0 {
+		t.Errorf("duration_ms %v", e["duration_ms"])
+	}
+	if _, ok := e["level"]; ok {
+		t.Error("access log lines carry no level")
+	}
+}
+
+func itoa(n uint32) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// TestAdmin checks /ready before and after the first update, /config_dump
+// and /clusters.
+func TestAdmin(t *testing.T) {
+	m := newMesh(t, lanesDir, fallbackDir)
+	p := startProxy(t, Options{Role: compile.Sidecar}, nil)
+	c := newClient(nil)
+	admin := "http://" + p.AdminAddr().String()
+	if status, _, _ := call(t, c, "GET", admin+"/ready", "", nil); status != 503 {
+		t.Errorf("/ready before any config: %d, want 503", status)
+	}
+	if err := p.Apply(m.resources(sidecarIdentity("mocka", "v2"), podDown("mockb-v3"))); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := call(t, c, "GET", admin+"/ready", "", nil); status != 200 {
+		t.Errorf("/ready after the first config: %d, want 200", status)
+	}
+	_, body, _ := call(t, c, "GET", admin+"/config_dump", "", nil)
+	var dump map[string][]map[string]any
+	if err := json.Unmarshal([]byte(body), &dump); err != nil {
+		t.Fatal(err)
+	}
+	if len(dump["listeners"]) != 1 || dump["listeners"][0]["name"] != compile.SidecarListener || len(dump["clusters"]) == 0 || len(dump["endpoints"]) == 0 {
+		t.Errorf("config_dump: %d listeners (%v), %d clusters, %d endpoints", len(dump["listeners"]), dump["listeners"], len(dump["clusters"]), len(dump["endpoints"]))
+	}
+	_, body, _ = call(t, c, "GET", admin+"/clusters", "", nil)
+	var cl struct{ Clusters []clusterView }
+	if err := json.Unmarshal([]byte(body), &cl); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]clusterView{}
+	for _, v := range cl.Clusters {
+		seen[v.Name] = v
+	}
+	if agg := seen[mockbAgg]; len(agg.Members) != 2 || agg.Members[0] != mockbV2 {
+		t.Errorf("/clusters aggregate: %+v", agg)
+	}
+	v3 := seen["outbound|8000|v3|mockb.default.svc.cluster.local"]
+	if len(v3.Endpoints) != 1 || v3.Endpoints[0].Healthy || v3.Endpoints[0].EDSHealth != "UNHEALTHY" || v3.Endpoints[0].Pod != "mockb-v3-0" || v3.LbPolicy != "LEAST_REQUEST" {
+		t.Errorf("/clusters v3: %+v", v3)
+	}
+}
+
+// TestDrain cancels Run while a request is in flight: /ready turns 503,
+// new connections are refused, and the in-flight request completes.
+func TestDrain(t *testing.T) {
+	m := newMesh(t, lanesDir)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	m.pods["mocka-v1-0"].answer(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		_, _ = w.Write([]byte("finished"))
+	})
+	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, AdminAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(m.resources(gatewayIdentity, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "ready", p.Ready)
+	url := gatewayURL(p, "/mock")
+	result := make(chan string, 1)
+	go func() {
+		_, body, _ := call(t, newClient(nil), "GET", url, "gw", map[string]string{"x-asm-prefer-tag": "v1"})
+		result <- body
+	}()
+	<-arrived
+	cancel()
+	waitFor(t, "draining", func() bool { return !p.Ready() })
+	waitFor(t, "the listener to stop accepting", func() bool {
+		_, err := http.Get(url)
+		return err != nil
+	})
+	close(release)
+	if body := <-result; body != "finished" {
+		t.Errorf("in-flight request got %q", body)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if err := p.Apply(m.resources(gatewayIdentity, nil)); err != ErrStopped {
+		t.Errorf("Apply after Run: %v, want ErrStopped", err)
+	}
+}
+
+// counterSeries returns the samples of a counter or histogram (its count)
+// by their labels, rendered sorted as name="value" pairs.
+func counterSeries(t *testing.T, reg prometheus.Gatherer, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() { // Gather sorts labels by name
+				labels = append(labels, l.GetName()+"="+strconv.Quote(l.GetValue()))
+			}
+			out[strings.Join(labels, ",")] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return out
+}

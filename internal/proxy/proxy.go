@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+)
+
+// ErrStopped is returned by Apply and Run once Run has drained the proxy.
+var ErrStopped = errors.New("proxy stopped")
+
+// Proxy is one gateway or sidecar. Build it with New, give it resources
+// with Apply (from the xDS client, any goroutine, any number of times) and
+// serve with Run. Apply and Run may be called in either order: listeners
+// bound by an Apply before Run start serving when Run starts.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	access  *slog.Logger // nil: no access log
+	rand    func() uint32
+	epoch   time.Time // monotonic origin of ejection times
+	state   atomic.Pointer[state]
+	store   *store
+	metrics *metrics
+	buffers sync.Pool // *[]byte, for response bodies
+
+	admin    *http.Server
+	adminLn  net.Listener
+	ready    atomic.Bool
+	draining atomic.Bool
+
+	mu        sync.Mutex // serialises Apply and Run's start and stop; never taken by requests
+	listeners map[string]*serving
+	applied   bool
+	running   bool
+	stopped   bool
+	bg        sync.WaitGroup // listeners being shut down after an update removed them
+}
+
+// New builds a proxy and binds its admin listener, if any, so that
+// AdminAddr is known at once; Run serves it and closes it when it returns.
+func New(opts Options) (*Proxy, error) {
+	opts = opts.withDefaults()
+	if opts.Role != compile.Gateway && opts.Role != compile.Sidecar {
+		return nil, fmt.Errorf("proxy role %q: want %q or %q", opts.Role, compile.Gateway, compile.Sidecar)
+	}
+	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: time.Now(), store: newStore(),
+		listeners: map[string]*serving{}}
+	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
+	p.state.Store(emptyState())
+	if opts.AccessLog != nil {
+		p.access = newAccessLogger(opts.AccessLog)
+	}
+	reg := opts.Registry
+	var gatherer prometheus.Gatherer
+	if reg == nil {
+		r := prometheus.NewRegistry()
+		reg, gatherer = r, r
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
+		gatherer = g
+	}
+	var err error
+	if p.metrics, err = newMetrics(reg, opts.Source); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := reg.Register(newUpstreamCollector(p)); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if opts.AdminAddr != "" {
+		if p.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		p.admin = &http.Server{Handler: p.adminHandler(gatherer), ReadHeaderTimeout: opts.ReadHeaderTimeout,
+			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	}
+	return p, nil
+}
+
+// Apply builds a snapshot of res, checks it, binds any new listener, and
+// swaps it in. An error is the NACK: the resources are rejected, with every
+// reason, and the previous snapshot stays in force. Listeners the update
+// drops stop accepting and drain in the background; one bound to the same
+// address as before keeps its socket.
+func (p *Proxy) Apply(res *compile.Resources) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return ErrStopped
+	}
+	b := &builder{res: res, opts: &p.opts, store: p.store}
+	next, err := b.build()
+	if err == nil {
+		err = p.bindNew(next)
+	}
+	if err != nil {
+		p.metrics.updates.WithLabelValues("rejected").Inc()
+		return fmt.Errorf("resources rejected: %w", err)
+	}
+	p.state.Store(next)
+	p.store.commit(next)
+	p.syncListeners(next)
+	p.applied = true
+	p.ready.Store(p.running)
+	p.metrics.updates.WithLabelValues("accepted").Inc()
+	for _, w := range b.warnings {
+		p.log.Warn(w)
+	}
+	p.log.Info("configuration applied", slog.Int("listeners", len(next.listeners)), slog.Int("routes", len(next.tables)),
+		slog.Int("clusters", len(next.clusters)))
+	return nil
+}
+
+// Ready reports whether the first configuration is applied and the
+// listeners are serving. It turns false when draining starts.
+func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
+
+// Run serves until ctx is done, then drains: listeners stop accepting,
+// in-flight requests get up to DrainTimeout to finish, idle upstream
+// connections are closed. It returns nil after a drain, ErrStopped if the
+// proxy already ran.
+func (p *Proxy) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.running || p.stopped {
+		p.mu.Unlock()
+		return ErrStopped
+	}
+	p.running = true
+	for _, s := range p.listeners {
+		s.start()
+	}
+	p.ready.Store(p.applied)
+	p.mu.Unlock()
+	adminDone := make(chan struct{})
+	if p.admin != nil {
+		go func() { defer close(adminDone); _ = p.admin.Serve(p.adminLn) }()
+	} else {
+		close(adminDone)
+	}
+	<-ctx.Done()
+	p.drain()
+	if p.admin != nil {
+		_ = p.admin.Close()
+	}
+	<-adminDone
+	return nil
+}
+
+// drain stops every listener, waits for in-flight requests up to
+// DrainTimeout, then closes what is left and the idle upstream connections.
+func (p *Proxy) drain() {
+	p.draining.Store(true)
+	p.mu.Lock()
+	p.stopped = true
+	servers := make([]*serving, 0, len(p.listeners))
+	for _, s := range p.listeners {
+		servers = append(servers, s)
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() { s.stop(ctx) })
+	}
+	wg.Wait()
+	p.bg.Wait()
+	p.store.closeIdle()
+	p.log.Info("drained")
+}
+
+// Addr returns the address the listener for a compiled port is bound to,
+// or nil. For a sidecar, SidecarListenerPort gives the outbound listener.
+func (p *Proxy) Addr(port uint32) net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, lc := range p.state.Load().listeners {
+		if lc.port == port {
+			if s := p.listeners[lc.bind]; s != nil {
+				return s.ln.Addr()
+			}
+		}
+	}
+	return nil
+}
+
+// OutboundAddr returns the address of a sidecar's outbound listener, or
+// nil before it is bound.
+func (p *Proxy) OutboundAddr() net.Addr {
+	return p.Addr(compile.SidecarListenerPort)
+}
+
+// AdminAddr returns the admin listener's address, or nil without one.
+func (p *Proxy) AdminAddr() net.Addr {
+	if p.adminLn == nil {
+		return nil
+	}
+	return p.adminLn.Addr()
+}

@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+)
+
+// respond relays an upstream response: end-to-end headers, the route's
+// response header operations, status, body (flushed as it arrives when its
+// length is unknown, so streams stay live) and trailers.
+func (x *exchange) respond(resp *http.Response) {
+	defer resp.Body.Close()
+	h := x.w.Header()
+	copyResponseHeader(h, resp.Header)
+	if ops, ok := x.plan.weighted[x.clusterName]; ok {
+		applyOps(h, ops.respRemove, ops.respAdd)
+	}
+	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
+	x.status = resp.StatusCode
+	x.w.WriteHeader(resp.StatusCode)
+	readErr, writeErr := x.copyBody(resp.Body, resp.ContentLength < 0)
+	switch {
+	case writeErr != nil:
+		x.flags |= flagDC
+	case readErr != nil && x.r.Context().Err() != nil:
+		x.flags |= flagDC
+		x.abort = true // a chunked response must not end cleanly when cut short
+	case readErr != nil:
+		// The upstream broke off mid-body, or a timeout cut it: too late
+		// for a retry or the fallback, since the client has part of this
+		// response.
+		if errors.Is(readErr, context.DeadlineExceeded) || x.tryCtx.Err() != nil {
+			x.flags |= flagUT
+		} else {
+			x.flags |= flagUC
+		}
+		x.abort = true
+	}
+	for k, vv := range resp.Trailer {
+		h[k] = vv
+	}
+}
+
+// copyBody copies body to the client through a pooled buffer, reporting
+// read (upstream) and write (downstream) errors apart.
+func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error) {
+	bp := x.p.buffers.Get().(*[]byte)
+	defer x.p.buffers.Put(bp)
+	buf := *bp
+	flusher, _ := x.w.(http.Flusher)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				return nil, werr
+			}
+			if flush && flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+}
+
+// failed answers a request no attempt could serve, by what went wrong last.
+func (x *exchange) failed(o outcome) {
+	switch o {
+	case outcomeConnect:
+		x.generate(http.StatusServiceUnavailable, flagUF)
+	case outcomeReset:
+		x.generate(http.StatusServiceUnavailable, flagUC)
+	case outcomeTimeout:
+		x.generate(http.StatusGatewayTimeout, flagUT)
+	case outcomeCancel:
+		x.clientGone()
+	default:
+		x.generate(http.StatusServiceUnavailable, flagUH)
+	}
+}
+
+// clientError answers a request whose body could not be read: 408 when
+// it did not arrive in time, nothing when the client went away, else 400.
+// net/http cancels the request's context on any connection read error, a
+// deadline included, so the deadline is checked first.
+func (x *exchange) clientError(err error) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		x.generate(http.StatusRequestTimeout, flagDPE)
+	case x.r.Context().Err() != nil:
+		x.clientGone()
+	default:
+		x.generate(http.StatusBadRequest, flagDPE)
+	}
+}
+
+// clientGone records a client that went away. There is nobody to answer,
+// and returning without a response would make net/http send an empty 200
+// on a half-closed connection, so the connection is reset instead.
+func (x *exchange) clientGone() {
+	x.flags |= flagDC
+	x.status = statusClientClosed
+	x.abort = true
+}
+
+// generate sends a response the proxy makes itself: the status, the flag
+// in x-lanemesh-flags, and a one-line body naming the flag. A refused
+// request also closes its connection, since what follows it on the wire
+// cannot be trusted.
+func (x *exchange) generate(status int, f flags) {
+	x.flags |= f
+	x.status = status
+	h := x.w.Header()
+	for k := range h { // anything set for a relayed response does not apply
+		delete(h, k)
+	}
+	body := reasons[f] + " (" + f.String() + ")\n"
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["X-Lanemesh-Flags"] = []string{f.String()}
+	if f == flagDPE {
+		h["Connection"] = []string{"close"}
+	}
+	x.w.WriteHeader(status)
+	_, _ = io.WriteString(x.w, body)
+}

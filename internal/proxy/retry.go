@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+// retryOn is a parsed retry_on list.
+type retryOn uint16
+
+const (
+	retry5xx retryOn = 1 << iota
+	retryGatewayError
+	retryReset
+	retryConnectFailure
+	retryRefusedStream
+	retryRetriable4xx
+	retryStatusCodes
+	retryGRPCCancelled
+	retryGRPCDeadline
+	retryGRPCResource
+	retryGRPCInternal
+	retryGRPCUnavailable
+)
+
+// retryTokens are the retry_on conditions Envoy defines. Those that cannot
+// happen on an HTTP/1.1 upstream (http3-post-connect-failure) or that need
+// a feature lanemesh leaves out (envoy-ratelimited) are accepted and never
+// fire; an unknown token is an error, since Envoy rejects it too.
+var retryTokens = map[string]retryOn{
+	"5xx": retry5xx, "gateway-error": retryGatewayError, "reset": retryReset, "reset-before-request": retryReset,
+	"connect-failure": retryConnectFailure, "refused-stream": retryRefusedStream, "retriable-4xx": retryRetriable4xx,
+	"retriable-status-codes": retryStatusCodes, "retriable-headers": 0, "envoy-ratelimited": 0, "http3-post-connect-failure": 0,
+	"cancelled": retryGRPCCancelled, "deadline-exceeded": retryGRPCDeadline, "resource-exhausted": retryGRPCResource,
+	"internal": retryGRPCInternal, "unavailable": retryGRPCUnavailable,
+}
+
+// retryPolicy is a compiled RetryPolicy; the zero value never retries.
+type retryPolicy struct {
+	num        int
+	on         retryOn
+	statuses   []uint32
+	perTry     time.Duration
+	base, most time.Duration // backoff: full jitter over base·2^n, capped at most
+}
+
+// Envoy's retry defaults.
+const (
+	defaultNumRetries  = 1
+	defaultBackoffBase = 25 * time.Millisecond
+)
+
+func buildRetry(rp *routev3.RetryPolicy) (retryPolicy, error) {
+	if rp == nil {
+		return retryPolicy{}, nil
+	}
+	switch {
+	case len(rp.GetRetriableHeaders()) > 0 || len(rp.GetRetriableRequestHeaders()) > 0:
+		return retryPolicy{}, fmt.Errorf("%w: retry_policy retriable_headers and retriable_request_headers are not supported", route.ErrUnsupported)
+	case rp.GetRetryPriority() != nil || len(rp.GetRetryOptionsPredicates()) > 0 || rp.GetRateLimitedRetryBackOff() != nil:
+		return retryPolicy{}, fmt.Errorf("%w: retry_policy retry_priority, retry_options_predicates and rate_limited_retry_back_off are not supported", route.ErrUnsupported)
+	}
+	for _, hp := range rp.GetRetryHostPredicate() {
+		// lanemesh always prefers another host on retry, which is what
+		// previous_hosts asks for; other predicates would be ignored.
+		if hp.GetName() != "envoy.retry_host_predicates.previous_hosts" {
+			return retryPolicy{}, fmt.Errorf("%w: retry host predicate %q is not supported", route.ErrUnsupported, hp.GetName())
+		}
+	}
+	p := retryPolicy{num: defaultNumRetries, statuses: rp.GetRetriableStatusCodes(), perTry: rp.GetPerTryTimeout().AsDuration()}
+	if rp.GetNumRetries() != nil {
+		p.num = int(rp.GetNumRetries().GetValue())
+	}
+	for tok := range strings.SplitSeq(rp.GetRetryOn(), ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			continue
+		}
+		bit, ok := retryTokens[tok]
+		if !ok {
+			return retryPolicy{}, fmt.Errorf("%w: retry_on %q is not a retry condition", route.ErrInvalid, tok)
+		}
+		p.on |= bit
+	}
+	p.base = durationOr(rp.GetRetryBackOff().GetBaseInterval().AsDuration(), defaultBackoffBase)
+	p.most = durationOr(rp.GetRetryBackOff().GetMaxInterval().AsDuration(), 10*p.base)
+	return p, nil
+}
+
+// retriable reports whether an attempt that ended with o (and, for a
+// response, status resp) meets one of the policy's conditions. HTTP/1.1 has
+// no stream refusal; a connection closed before any response byte is the
+// nearest event, so refused-stream retries it like reset.
+func (p *retryPolicy) retriable(o outcome, resp *http.Response) bool {
+	if p.num == 0 || p.on == 0 {
+		return false
+	}
+	switch o {
+	case outcomeConnect:
+		return p.on&(retryConnectFailure|retry5xx|retryGatewayError|retryReset|retryRefusedStream) != 0
+	case outcomeReset:
+		return p.on&(retryReset|retry5xx|retryRefusedStream) != 0
+	case outcomeTimeout:
+		return p.on&(retry5xx|retryGatewayError) != 0
+	case outcomeCancel:
+		return false
+	}
+	return p.retriableResponse(resp)
+}
+
+func (p *retryPolicy) retriableResponse(resp *http.Response) bool {
+	code := resp.StatusCode
+	switch {
+	case code >= 500 && p.on&retry5xx != 0:
+		return true
+	case (code == 502 || code == 503 || code == 504) && p.on&retryGatewayError != 0:
+		return true
+	case code == 409 && p.on&retryRetriable4xx != 0:
+		return true
+	}
+	if p.on&retryStatusCodes != 0 {
+		for _, s := range p.statuses {
+			if uint32(code) == s {
+				return true
+			}
+		}
+	}
+	if p.on&(retryGRPCCancelled|retryGRPCDeadline|retryGRPCResource|retryGRPCInternal|retryGRPCUnavailable) != 0 {
+		return p.retriableGRPC(resp.Header["Grpc-Status"])
+	}
+	return false
+}
+
+// retriableGRPC checks a grpc-status header against the gRPC conditions.
+func (p *retryPolicy) retriableGRPC(status []string) bool {
+	if len(status) == 0 {
+		return false
+	}
+	var bit retryOn
+	switch status[0] {
+	case "1":
+		bit = retryGRPCCancelled
+	case "4":
+		bit = retryGRPCDeadline
+	case "8":
+		bit = retryGRPCResource
+	case "13":
+		bit = retryGRPCInternal
+	case "14":
+		bit = retryGRPCUnavailable
+	}
+	return p.on&bit != 0
+}
+
+// backoff is Envoy's fully jittered exponential backoff before retry n
+// (1-based).
+func (p *retryPolicy) backoff(n int, rnd uint32) time.Duration {
+	ceiling := p.base << min(n-1, 16)
+	if ceiling <= 0 || ceiling > p.most {
+		ceiling = p.most
+	}
+	return time.Duration(uint64(rnd) * uint64(ceiling) >> 32)
+}
+
+// budgetAllows reports whether cluster cl may start another retry: active
+// retries stay under the retry budget (a share of active requests, with a
+// floor so that a quiet cluster can still retry) and under an explicit
+// max_retries circuit breaker. This is what keeps retries from multiplying
+// the load on a cluster that is already failing.
+func (cl *cluster) budgetAllows() bool {
+	lim := cl.limits
+	active := float64(cl.stats.active.Load())
+	allowed := max(uint32(active*lim.budgetPercent/100), lim.minRetryConcurrency)
+	if lim.maxRetries > 0 {
+		allowed = min(allowed, lim.maxRetries)
+	}
+	return cl.stats.retries.Load() < int64(allowed)
+}

@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+// state is one immutable configuration snapshot. Apply builds it completely,
+// checks it, and publishes it with one atomic store; nothing mutates it
+// afterwards, so the hot path reads it without locks. Mutable run-time
+// counters hang off it by pointer (clusterStats, hostStats) and live in the
+// store, which outlives snapshots.
+type state struct {
+	res       *compile.Resources
+	listeners map[string]*listenerConfig    // by bind address
+	tables    map[string]*route.Table       // by RouteConfiguration name
+	plans     map[*routev3.Route]*routePlan // by the route as delivered (route.Route.Envoy)
+	clusters  map[string]*cluster
+}
+
+// emptyState serves before the first Apply: no listeners, so nothing routes.
+func emptyState() *state {
+	return &state{res: &compile.Resources{}, listeners: map[string]*listenerConfig{},
+		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
+}
+
+// listenerConfig is one HTTP listener: where it binds and which route table
+// it serves.
+type listenerConfig struct {
+	name  string
+	port  uint32
+	bind  string
+	table *route.Table
+	// fault is true when the listener's filter chain has the fault filter;
+	// per-route faults apply only then, as in Envoy. defaultFault is the
+	// filter's own configuration, used by routes without one.
+	fault        bool
+	defaultFault *faultPlan
+}
+
+// lbPolicy is a cluster's load-balancing algorithm.
+type lbPolicy uint8
+
+const (
+	lbLeastRequest lbPolicy = iota // power of two choices, Istio's default
+	lbRoundRobin
+	lbRandom
+)
+
+func (l lbPolicy) String() string {
+	switch l {
+	case lbRoundRobin:
+		return "ROUND_ROBIN"
+	case lbRandom:
+		return "RANDOM"
+	}
+	return "LEAST_REQUEST"
+}
+
+// cluster is one upstream cluster of a snapshot. An aggregate cluster has no
+// endpoints of its own; targets lists its members in priority order. Any
+// other cluster is its own single target, so the forwarding code treats both
+// alike.
+type cluster struct {
+	name      string
+	aggregate bool
+	targets   []*cluster
+	endpoints []*endpoint
+	lb        lbPolicy
+	limits    limits
+	outlier   *outlierConfig // nil: no ejection
+	pool      *pool
+	stats     *clusterStats
+	// service and subset are the metric labels of traffic this cluster
+	// serves, parsed from the Istio cluster name.
+	service, subset string
+	connectTimeout  time.Duration
+}
+
+// endpoint is one upstream address of a cluster in a snapshot.
+type endpoint struct {
+	addr   string // host:port, dialled as is
+	pod    string // lanemesh endpoint metadata, for /clusters
+	status corev3.HealthStatus
+	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
+	// checked separately because it changes without a new snapshot.
+	eligible bool
+	host     *hostStats
+}
+
+// usable reports whether the endpoint may take a request at monotonic time
+// now (nanoseconds since the proxy's epoch).
+func (e *endpoint) usable(now int64) bool {
+	return e.eligible && !e.host.ejected(now)
+}
+
+// limits are a cluster's circuit breakers (default priority) and retry
+// budget. Zero fields take Envoy's defaults at build time, so every field
+// here is a real limit.
+type limits struct {
+	maxConnections, maxPending, maxRequests uint32
+	// maxRetries is the explicit max_retries threshold, 0 when unset; the
+	// budget below then decides alone.
+	maxRetries          uint32
+	budgetPercent       float64 // retries allowed as a share of active requests
+	minRetryConcurrency uint32
+}
+
+// Envoy's circuit-breaker and retry-budget defaults.
+const (
+	defaultMaxConnections      = 1024
+	defaultMaxPending          = 1024
+	defaultMaxRequests         = 1024
+	defaultBudgetPercent       = 20
+	defaultMinRetryConcurrency = 3
+)
