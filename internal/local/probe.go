@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"net"
 	"net/http"
@@ -171,7 +172,7 @@ func tcpCheck(addr string) func(context.Context) error {
 // success consecutive successes, unready again after failure consecutive
 // failures. The app starts unready.
 func (pr prober) run(ctx context.Context, report func(ready bool, msg string)) {
-	if !sleepCtx(ctx, pr.initialDelay) {
+	if !wait.Sleep(ctx, pr.initialDelay) {
 		return
 	}
 	ready, everReady := false, false
@@ -192,7 +193,7 @@ func (pr prober) run(ctx context.Context, report func(ready bool, msg string)) {
 			ready = ready && failures < pr.failure
 		}
 		report(ready, probeMessage(ready, err))
-		if !sleepCtx(ctx, pr.interval(everReady)) {
+		if !wait.Sleep(ctx, pr.interval(everReady)) {
 			return
 		}
 	}
@@ -210,20 +211,4 @@ func probeMessage(ready bool, err error) string {
 		return ""
 	}
 	return "readiness probe failed: " + err.Error()
-}
-
-// sleepCtx waits for d or until ctx is done, and reports whether ctx is
-// still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

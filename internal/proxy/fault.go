@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -96,19 +95,4 @@ func ppm(p *typev3.FractionalPercent) uint32 {
 // fires draws whether a fault with share ppm applies to this request.
 func fires(share uint32, rnd uint32) bool {
 	return share >= million || (share > 0 && rnd%million < share)
-}
-
-// sleep waits d or until ctx is done, reporting whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

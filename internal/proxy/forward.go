@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"net"
 	"net/http"
@@ -94,7 +95,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 		x.retries++
 		target.stats.retries.Add(1)
 		x.retryHeld = target
-		if !sleep(ctx, x.plan.retry.backoff(x.retries, x.p.rand())) {
+		if !wait.Sleep(ctx, x.plan.retry.backoff(x.retries, x.p.rand())) {
 			x.failed(outcomeCancel)
 			return nil
 		}

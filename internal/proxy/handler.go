@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"github.com/lanemesh/lanemesh/internal/wait"
 	"net/http"
 	"time"
 
@@ -125,7 +126,7 @@ func (x *exchange) injectFault(lc *listenerConfig) bool {
 	}
 	if f.delaySet && fires(f.delayPPM, x.p.rand()) {
 		x.flags |= flagDI
-		if !sleep(x.r.Context(), f.delay) {
+		if !wait.Sleep(x.r.Context(), f.delay) {
 			x.clientGone()
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"log/slog"
 	"maps"
@@ -123,9 +124,9 @@ func (c *Client) Run(ctx context.Context) error {
 		if progressed {
 			delay = minDelay
 		}
-		wait := jitter(delay)
-		c.logger().Warn("xds: stream to control plane broke; retrying", "target", c.Target, "err", err, "in", wait)
-		if !sleep(ctx, wait) {
+		pause := jitter(delay)
+		c.logger().Warn("xds: stream to control plane broke; retrying", "target", c.Target, "err", err, "in", pause)
+		if !wait.Sleep(ctx, pause) {
 			return nil
 		}
 		delay = min(2*delay, maxDelay)
@@ -254,16 +255,4 @@ func (c *Client) setError(err error) {
 // reconnect together.
 func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// sleep waits for d or until ctx is done, reporting whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
