@@ -1,0 +1,220 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// markdown renders the report as results.md.
+func markdown(rep *Report) string {
+	var b strings.Builder
+	r := rep.Run
+	fmt.Fprintf(&b, "# lanemesh benchmark results\n\n")
+	fmt.Fprintf(&b, "- run: %s, mode **%s** (%g s per measurement, fixed rate %g req/s, %d connections, %s)\n",
+		r.Started, r.Mode, r.DurationS, r.Rate, r.Conns, repeats(r.Repeat))
+	fmt.Fprintf(&b, "- machine: %d cores, %s; %s\n", r.Nproc, r.Kernel, r.Pinning)
+	fmt.Fprintf(&b, "- `uptime` at start: %s\n- `uptime` at end: %s\n", r.UptimeStart, r.UptimeEnd)
+	if la := loadAverage(r.UptimeStart); la > 0.5 {
+		fmt.Fprintf(&b, "- **warning: the machine was not idle** (load average %.2f at the start): other processes shared the cores, "+
+			"so absolute figures are noisy; compare ratios within this run, or rerun when `uptime` shows a load average under 0.3\n", la)
+	}
+	fmt.Fprintf(&b, "- versions: %s\n", versions(r.Versions))
+	fmt.Fprintf(&b, "- most time the hypervisor took from a core in any run (steal): %s\n", percent(runMaxSteal(rep)))
+	if r.ExtraComment != "" {
+		fmt.Fprintf(&b, "- note: %s\n", r.ExtraComment)
+	}
+	for _, sc := range rep.Scenarios {
+		fmt.Fprintf(&b, "\n## Scenario %s — %s\n\n", sc.ID, sc.Title)
+		if sc.Status != "measured" {
+			fmt.Fprintf(&b, "%s\n", sc.Status)
+			continue
+		}
+		closedLoop(&b, rep, sc)
+		fixedRate(&b, rep, sc)
+		summary(&b, sc)
+	}
+	return b.String()
+}
+
+func closedLoop(b *strings.Builder, rep *Report, sc *Scenario) {
+	fmt.Fprintf(b, "### Closed loop: wrk -t1 -c%d -d%gs, lanes v1/v2/v3 rotating\n\n", rep.Run.Conns, rep.Run.DurationS)
+	fmt.Fprintln(b, "| target | req/s | × HAProxy | × baseline | p50 | p99 | core 0: proxy / all | core 1 (load) | req/s per proxy core |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, t := range sc.Targets {
+		if t.Status != "ok" || t.Saturation == nil {
+			fmt.Fprintf(b, "| %s | %s | | | | | | | |\n", t.Label, notMeasured(t))
+			continue
+		}
+		s := t.Saturation
+		proxy, perCore := "—", "—"
+		if s.Proxy != nil {
+			proxy = percent(s.Proxy.CPUCores)
+			perCore = thousands(s.RPSPerProxyCore)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |\n", label(t), rpsRange(s),
+			ratio(t, "rps_vs_haproxy"), ratio(t, "rps_vs_baseline"), micros(s.P50), micros(s.P99),
+			proxy, coreBusy(s.Cores, 0), coreBusy(s.Cores, 1), perCore)
+	}
+	fmt.Fprintln(b)
+	stealNotes(b, sc)
+}
+
+// stealWarn is the share of a core taken by the hypervisor from which a
+// target's figures get a warning.
+const stealWarn = 0.05
+
+// label is the target's name in the tables, marked when the hypervisor
+// took enough CPU during its runs to distort them.
+func label(t *Target) string {
+	if t.MaxSteal >= stealWarn {
+		return t.Label + " ⚠"
+	}
+	return t.Label
+}
+
+// stealNotes explains the ⚠ marks under the first table.
+func stealNotes(b *strings.Builder, sc *Scenario) {
+	for _, t := range sc.Targets {
+		if t.MaxSteal >= stealWarn {
+			fmt.Fprintf(b, "⚠ %s: the hypervisor took up to %s of a core (steal) during its runs; its figures are less reliable, rerun to confirm.\n\n",
+				t.Label, percent(t.MaxSteal))
+		}
+	}
+}
+
+// rpsRange is the median req/s, with the range when there were several
+// repetitions.
+func rpsRange(s *Saturation) string {
+	if s.RPSMin == s.RPSMax {
+		return thousands(s.RPS)
+	}
+	return fmt.Sprintf("%s (%s–%s)", thousands(s.RPS), thousands(s.RPSMin), thousands(s.RPSMax))
+}
+
+// coreBusy formats how busy core i was, every process counted.
+func coreBusy(c *Cores, i int) string {
+	if c == nil || i >= len(c.Busy) {
+		return "—"
+	}
+	return percent(c.Busy[i])
+}
+
+func percent(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+
+// runMaxSteal is the largest share of a core the hypervisor took in any run.
+func runMaxSteal(rep *Report) float64 {
+	var m float64
+	for _, sc := range rep.Scenarios {
+		for _, t := range sc.Targets {
+			m = max(m, t.MaxSteal)
+		}
+	}
+	return m
+}
+
+func fixedRate(b *strings.Builder, rep *Report, sc *Scenario) {
+	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, latency from the scheduled send time\n\n", rep.Run.Rate, rep.Run.DurationS)
+	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | proxy CPU per 1k req/s | × HAProxy | × baseline | proxy RSS |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, t := range sc.Targets {
+		if t.Status != "ok" || t.FixedRate == nil {
+			fmt.Fprintf(b, "| %s | %s | | | | | | | |\n", t.Label, notMeasured(t))
+			continue
+		}
+		r := t.FixedRate
+		cpu, rss := "—", "—"
+		if r.Proxy != nil {
+			cpu = fmt.Sprintf("%.1f%% of a core", 100*r.CPUPer1k)
+			rss = fmt.Sprintf("%.1f MiB", float64(r.Proxy.RSSKB)/1024)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s | %s | %s |\n", label(t),
+			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
+			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu,
+			ratio(t, "cpu_per_1k_vs_haproxy"), ratio(t, "cpu_per_1k_vs_baseline"), rss)
+	}
+	fmt.Fprintln(b)
+}
+
+// summary spells out lanemesh's ratios, the figures the design asks for.
+func summary(b *strings.Builder, sc *Scenario) {
+	t := find(sc, "lanemesh")
+	fmt.Fprintln(b, "### lanemesh against its peers")
+	fmt.Fprintln(b)
+	if t == nil || t.Status != "ok" {
+		status := "not run"
+		if t != nil {
+			status = notMeasured(t)
+		}
+		fmt.Fprintf(b, "- lanemesh: %s\n", status)
+		if t != nil && t.Detail != "" {
+			fmt.Fprintf(b, "- %s\n", t.Detail)
+		}
+		return
+	}
+	for _, peer := range peers {
+		fmt.Fprintf(b, "- lanemesh / %s: rps = %s, CPU per 1k req/s = %s, p99 at fixed rate = %s, RSS = %s\n", peer,
+			ratio(t, "rps_vs_"+peer), ratio(t, "cpu_per_1k_vs_"+peer), ratio(t, "p99_vs_"+peer), ratio(t, "rss_vs_"+peer))
+	}
+}
+
+func notMeasured(t *Target) string {
+	if t.Status == "failed" {
+		return "**FAILED**: " + t.Note
+	}
+	return "not measured: " + t.Note
+}
+
+func ratio(t *Target, key string) string {
+	v, ok := t.Ratios[key]
+	if !ok {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}
+
+// micros formats a latency in µs, switching to ms from 1 ms on.
+func micros(us float64) string {
+	if us >= 1000 {
+		return fmt.Sprintf("%.2f ms", us/1000)
+	}
+	return fmt.Sprintf("%.0f µs", us)
+}
+
+// thousands formats n rounded, with thin separators: 12,345.
+func thousands(n float64) string {
+	s := fmt.Sprintf("%.0f", n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func versions(v map[string]string) string {
+	var parts []string
+	for _, k := range []string{"go", "nginx", "haproxy", "wrk", "lanemesh"} {
+		if v[k] != "" {
+			parts = append(parts, k+" "+v[k])
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// loadAverage is the 1-minute load average in an `uptime` line, or -1.
+func loadAverage(uptime string) float64 {
+	_, after, ok := strings.Cut(uptime, "load average:")
+	if !ok {
+		return -1
+	}
+	var la float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(strings.Split(after, ",")[0]), "%g", &la); err != nil {
+		return -1
+	}
+	return la
+}
+
+func repeats(n int) string {
+	if n <= 1 {
+		return "one repetition"
+	}
+	return fmt.Sprintf("%d interleaved repetitions, medians shown", n)
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.4: "1,234,567"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// measured is a target with three repetitions around rps and cpu.
+func measured(name string, rps, cpu float64) *Target {
+	t := &Target{Name: name, Label: name, Kind: "proxy", Status: "ok"}
+	for _, f := range []float64{1.1, 1, 0.5} {
+		t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: rps * f})
+		t.FixedRateRuns = append(t.FixedRateRuns, &FixedRate{Rate: 1000, OK: 1000, Achieved: 1000, CPUPer1k: cpu * f,
+			Latency: Latency{P99: 500}, Proxy: &Proc{RSSKB: 1024}})
+	}
+	t.Saturation, t.FixedRate = medianSaturation(t.SaturationRuns), medianFixedRate(t.FixedRateRuns)
+	return t
+}
+
+func TestRatiosAndCheck(t *testing.T) {
+	skipped := &Target{Name: "lanemesh", Label: "lanemesh", Kind: "proxy", Status: "skipped", Note: "not available yet"}
+	direct := measured("direct", 40000, 0)
+	direct.Kind = "direct"
+	a := &Scenario{ID: "A", Status: "measured", Targets: []*Target{
+		direct, measured("haproxy", 20000, 0.10), measured("nginx", 18000, 0.12),
+		measured("baseline", 10000, 0.20), skipped,
+	}}
+	rep := &Report{Scenarios: []*Scenario{a}}
+	computeRatios(rep)
+	if got := find(a, "nginx").Ratios["rps_vs_haproxy"]; got != 0.9 {
+		t.Errorf("nginx rps_vs_haproxy = %v, want 0.9", got)
+	}
+	if got := find(a, "nginx").Ratios["rps_vs_baseline"]; got != 1.8 {
+		t.Errorf("nginx rps_vs_baseline = %v, want 1.8", got)
+	}
+	if find(a, "direct").Ratios != nil || skipped.Ratios != nil {
+		t.Errorf("direct and skipped targets must have no ratios")
+	}
+	if s := find(a, "nginx").Saturation; s.RPS != 18000 || s.RPSMin != 9000 || s.RPSMax != 19800 {
+		t.Errorf("nginx median/min/max = %v/%v/%v, want 18000/9000/19800", s.RPS, s.RPSMin, s.RPSMax)
+	}
+	if got := find(a, "nginx").FixedRate.OK; got != 3000 {
+		t.Errorf("nginx ok = %d, want the sum 3000", got)
+	}
+	if p := checkReport(rep); len(p) != 0 {
+		t.Errorf("clean run: check = %v, want none", p)
+	}
+	md := markdown(rep)
+	if !strings.Contains(md, "lanemesh: not measured: not available yet") {
+		t.Errorf("markdown lacks the lanemesh placeholder:\n%s", md)
+	}
+
+	find(a, "nginx").FixedRate.Misrouted = 1
+	find(a, "haproxy").FixedRateRuns[2].Achieved = 900
+	skipped.Status = "failed"
+	if p := checkReport(rep); len(p) != 3 {
+		t.Errorf("misrouted, short of rate and failed: check = %v, want 3 problems", p)
+	}
+}
