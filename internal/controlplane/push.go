@@ -165,16 +165,25 @@ func (cp *ControlPlane) publish(ctx context.Context, targets []target) bool {
 			want[id] = t.snap
 		}
 	}
-	deadline := time.Now().Add(cp.opts.AckTimeout)
-	for len(want) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		for _, st := range cp.opts.XDS.Proxies() {
-			if snap, ok := want[st.ID]; ok && (!st.Connected || accepted(st, snap)) {
-				delete(want, st.ID)
+	deadline := time.NewTimer(cp.opts.AckTimeout)
+	defer deadline.Stop()
+	for len(want) > 0 {
+		changed := cp.opts.XDS.Changes() // taken before checking, so no change is missed
+		for id, snap := range want {
+			if st, ok := cp.opts.XDS.Status(id); !ok || !st.Connected || accepted(st, snap) {
+				delete(want, id)
 			}
 		}
-		if len(want) > 0 {
-			time.Sleep(2 * time.Millisecond)
+		if len(want) == 0 {
+			break
 		}
+		select {
+		case <-changed:
+			continue
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		break
 	}
 	for id := range want {
 		cp.log.Warn("proxy did not accept a push in time; continuing", "node", id, "timeout", cp.opts.AckTimeout)

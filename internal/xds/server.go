@@ -173,6 +173,18 @@ func (s *Server) ClearSnapshot(nodeID string) {
 	s.tracker.forget(nodeID)
 }
 
+// Status returns one node's status, and whether the node is known.
+func (s *Server) Status(nodeID string) (ProxyStatus, bool) {
+	return s.tracker.status(nodeID)
+}
+
+// Changes returns a channel that is closed at the next change of any
+// node's status (an ACK, a NACK, a disconnection). Take a new one after
+// each wake-up.
+func (s *Server) Changes() <-chan struct{} {
+	return s.tracker.changes()
+}
+
 // Proxies returns the status of every node that has connected, sorted by
 // node id.
 func (s *Server) Proxies() []ProxyStatus {

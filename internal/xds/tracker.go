@@ -55,6 +55,9 @@ type tracker struct {
 	mu      sync.Mutex
 	streams map[int64]*streamRecord
 	nodes   map[string]*nodeRecord
+	// changed is closed, and replaced, whenever a node's status changes,
+	// so a control plane can wait for ACKs instead of polling.
+	changed chan struct{}
 }
 
 // streamRecord is one open stream.
@@ -78,7 +81,44 @@ type nodeRecord struct {
 var _ serverv3.Callbacks = (*tracker)(nil)
 
 func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy)) *tracker {
-	return &tracker{logger: logger, onNode: onNode, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{}}
+	return &tracker{logger: logger, onNode: onNode, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{},
+		changed: make(chan struct{})}
+}
+
+// notify wakes everyone waiting on changed. t.mu is held.
+func (t *tracker) notify() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// changes returns a channel that is closed at the next status change.
+func (t *tracker) changes() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
+}
+
+// status returns a copy of one node's record.
+func (t *tracker) status(id string) (ProxyStatus, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[id]
+	if n == nil {
+		return ProxyStatus{}, false
+	}
+	return n.status(id), true
+}
+
+// status copies a node's record. t.mu is held.
+func (n *nodeRecord) status(id string) ProxyStatus {
+	p := n.proxy
+	p.Labels = maps.Clone(p.Labels)
+	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked)}
+	if n.lastNACK != nil {
+		c := *n.lastNACK
+		ps.LastNACK = &c
+	}
+	return ps
 }
 
 // OnStreamOpen starts recording a stream.
@@ -102,6 +142,7 @@ func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) {
 	if n := t.nodes[st.node]; n != nil {
 		n.streams--
 	}
+	t.notify()
 	t.logger.Info("xds: proxy disconnected", "node", st.node)
 }
 
@@ -133,6 +174,7 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 		}
 	}
 	nack := t.record(st, req)
+	t.notify()
 	t.mu.Unlock()
 	if first {
 		t.logger.Info("xds: proxy connected", "node", st.node, "identity", IdentityKey(p))
@@ -259,14 +301,7 @@ func (t *tracker) proxies() []ProxyStatus {
 	defer t.mu.Unlock()
 	out := make([]ProxyStatus, 0, len(t.nodes))
 	for id, n := range t.nodes {
-		p := n.proxy
-		p.Labels = maps.Clone(p.Labels)
-		ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked)}
-		if n.lastNACK != nil {
-			c := *n.lastNACK
-			ps.LastNACK = &c
-		}
-		out = append(out, ps)
+		out = append(out, n.status(id))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

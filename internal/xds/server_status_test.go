@@ -1,0 +1,48 @@
+package xds
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// TestChangesWakesOnAck: a control plane waiting on Changes learns of a
+// node's ACK without polling, and Status shows the accepted versions.
+func TestChangesWakesOnAck(t *testing.T) {
+	c, diags := config.Load([]string{"../../examples/traffic-lanes"}, nil)
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	p := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v1"}}
+	snap, err := compile.Compile(c, registry.FromConfig(c), p).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(nil)
+	srv.OnNode = func(id string, _ compile.Proxy) { srv.SetSnapshot(t.Context(), id, snap) }
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	changed := srv.Changes()
+	client := &Client{Target: lis.Addr().String(), Node: NodeFor("n1", p), Apply: func(*compile.Resources) error { return nil }}
+	go client.Run(t.Context())
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("no change notified within 10s")
+		}
+		changed = srv.Changes()
+		if st, ok := srv.Status("n1"); ok && len(st.Acked) == 4 {
+			return
+		}
+	}
+}
