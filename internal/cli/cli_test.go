@@ -170,3 +170,26 @@ func TestVerifyExitCodes(t *testing.T) {
 		t.Errorf("exit %d, want 1 with a leak example:\n%s", code, out)
 	}
 }
+
+// TestEmbeddedDefaultIsTheExample: `lanemesh up` with no -f runs exactly
+// examples/traffic-lanes, and it analyzes clean.
+func TestEmbeddedDefaultIsTheExample(t *testing.T) {
+	dir, err := writeEmbeddedDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for _, sub := range []string{"traffic-lanes", "traffic-lanes-fallback"} {
+		entries, _ := os.ReadDir(filepath.Join("../../examples", sub))
+		for _, e := range entries {
+			want, _ := os.ReadFile(filepath.Join("../../examples", sub, e.Name()))
+			got, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("embedded %s/%s differs from the example (%v)", sub, e.Name(), err)
+			}
+		}
+	}
+	if code, out, _ := run(t, "", "analyze", "-f", filepath.Join(dir, "traffic-lanes")); code != 0 {
+		t.Errorf("embedded default does not analyze clean:\n%s", out)
+	}
+}

@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lanemesh/lanemesh/examples"
 	"github.com/lanemesh/lanemesh/internal/up"
 )
 
@@ -26,13 +28,20 @@ as a pod with its own loopback address (127.0.x.y) and its own sidecar — the
 built-in mock app for image lanemesh/mock, otherwise the container's command.
 Services resolve by name; apps reach each other through their sidecars.
 
+Without -f it runs the embedded traffic-lanes tutorial (examples/traffic-lanes).
 The files are watched: edit them, or use lanemesh apply/delete/get/scale/logs
 against the admin API. Ctrl-C stops everything.`,
 		Example: "  lanemesh up -f examples/traffic-lanes\n  curl -H 'x-asm-prefer-tag: v2' http://127.0.0.1:8080/mock",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(o.Paths) == 0 {
-				return usageError{fmt.Errorf("up needs at least one -f PATH (try -f examples/traffic-lanes)")}
+				dir, err := writeEmbeddedDefault()
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				o.Paths = []string{filepath.Join(dir, examples.Default)}
+				fmt.Fprintf(stdout, "no -f given: running the embedded traffic-lanes tutorial from %s\n", o.Paths[0])
 			}
 			pm, err := parsePortMap(portMap)
 			if err != nil {
@@ -63,6 +72,21 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	return cmd
+}
+
+// writeEmbeddedDefault copies the embedded tutorial to a temporary
+// directory, which up then watches like any other (edit the files there, or
+// use lanemesh apply).
+func writeEmbeddedDefault() (string, error) {
+	dir, err := os.MkdirTemp("", "lanemesh-up-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.CopyFS(dir, examples.FS); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("writing the embedded tutorial: %w", err)
+	}
+	return dir, nil
 }
 
 // parsePortMap reads PORT=[HOST:]PORT pairs; a bare port binds 127.0.0.1.
