@@ -2,58 +2,22 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/leaktest"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // TestMain fails the package when goroutines started by the runner or the
 // in-process mock outlive the tests that started them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := checkLeaks("lanemesh/internal/local.", "lanemesh/internal/mock."); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// checkLeaks waits up to five seconds for every goroutine but the caller
-// whose stack mentions one of markers to end.
-func checkLeaks(markers ...string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
-		var leaked []string
-		for _, s := range stacks[1:] { // the first is this goroutine
-			for _, m := range markers {
-				if strings.Contains(s, m) {
-					leaked = append(leaked, s)
-					break
-				}
-			}
-		}
-		if len(leaked) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("leaked goroutines:\n%s", strings.Join(leaked, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	leaktest.Main(m, "lanemesh/internal/local.", "lanemesh/internal/mock.")
 }
 
 // waitTimeout bounds every wait on a condition, so a broken runner fails a
