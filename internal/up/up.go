@@ -40,11 +40,14 @@ type Options struct {
 	Paths []string // configuration files and directories, watched for changes
 	// PortMap maps Gateway server ports to the addresses the gateway binds,
 	// so that no root is needed [80 → 127.0.0.1:8080, 443 → 127.0.0.1:8443].
-	PortMap   map[uint32]string
-	Admin     string // the admin API [127.0.0.1:15000]
-	XDS       string // the control plane's xDS address [127.0.0.1:15010]
-	Logger    *slog.Logger
-	AccessLog io.Writer // every proxy's access log; nil = off
+	PortMap map[uint32]string
+	Admin   string // the admin API [127.0.0.1:15000]
+	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
+	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
+	GatewayAdmin string
+	XDS          string // the control plane's xDS address [127.0.0.1:15010]
+	Logger       *slog.Logger
+	AccessLog    io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
 	// AddressBase shifts pod addresses (see local.Options.AddressBase).
@@ -63,6 +66,12 @@ func (o *Options) defaults() {
 	}
 	if o.XDS == "" {
 		o.XDS = "127.0.0.1:15010"
+	}
+	switch o.GatewayAdmin {
+	case "":
+		o.GatewayAdmin = "127.0.0.1:15021"
+	case "-":
+		o.GatewayAdmin = ""
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -183,8 +192,12 @@ func (m *Mesh) Runner() *local.Runner { return m.runner }
 func (m *Mesh) announce(ctx context.Context) {
 	for ctx.Err() == nil {
 		if m.gateway.Ready() && m.allPodsReady() {
-			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), len(m.runner.Pods()), m.xdsAddr)
+			gwAdmin := "off"
+			if a := m.gateway.AdminAddr(); a != nil {
+				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
+			}
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s\ngateway admin: %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
 			return
 		}
 		select {
@@ -270,7 +283,7 @@ func workloadEntries(c *config.Config) []registry.Instance {
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, AccessLog: m.opts.AccessLog,
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
