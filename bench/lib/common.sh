@@ -3,6 +3,12 @@
 # processes the harness starts (each recorded by pid, stopped by pid, and
 # checked to be gone at the end).
 
+# CHAIN_RE is what a request through the tutorial's chain must answer, in
+# scenarios B and D: every hop in the request's lane ({lane}, filled in by
+# bench/load), whatever the pods' addresses.
+# shellcheck disable=SC2034 # used by the scenarios
+CHAIN_RE='^-> mocka\(version: {lane}, ip: [0-9.]+\)-> mockb\(version: {lane}, ip: [0-9.]+\)-> mockc\(version: {lane}, ip: [0-9.]+\)$'
+
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -106,4 +112,116 @@ wait_port() {
     sleep 0.05
   done
   return 1
+}
+
+# scenario_json ID TITLE STATUS [NOTE [FIELDS]] writes $RAW/ID/scenario.json:
+# STATUS is "measured" or "failed" (NOTE says why); FIELDS, if given, is
+# more JSON members for bench/report ('"hops":3,"rate":500').
+scenario_json() {
+  mkdir -p "$RAW/$1"
+  printf '{"id":%s,"title":%s,"status":%s,"note":%s%s}\n' "$(json_str "$1")" "$(json_str "$2")" \
+    "$(json_str "$3")" "$(json_str "${4:-}")" "${5:+,$5}" >"$RAW/$1/scenario.json"
+  if [[ $3 == failed ]]; then
+    log "FAILED: scenario $1: ${4:-}"
+    FAILURES+=("scenario $1: ${4:-}")
+  fi
+}
+
+# target_meta DIR NAME LABEL KIND STATUS [NOTE] writes a target's meta.json
+# below a scenario, as scenario A's a_meta does.
+target_meta() {
+  mkdir -p "$1"
+  printf '{"name":%s,"label":%s,"kind":%s,"status":%s,"note":%s}\n' "$(json_str "$2")" "$(json_str "$3")" \
+    "$(json_str "$4")" "$(json_str "$5")" "$(json_str "${6:-}")" >"$1/meta.json"
+  if [[ $5 == failed ]]; then
+    log "FAILED: $2: ${6:-}"
+    FAILURES+=("$2: ${6:-}")
+  fi
+}
+
+# wait_log LOG PATTERN [SECONDS] waits until a line of LOG matches the
+# extended regular expression PATTERN (a server's "ready" line).
+wait_log() {
+  local file=$1 pattern=$2 secs=${3:-30} i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -qE "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# other_bench_load lists what would disturb a measurement: wrk processes
+# (ours are never running at this point) and other runs of bench/run.sh:
+# processes executing the script (it is their argv[0] or argv[1]; a shell
+# merely waiting with "bench/run.sh" in a later argument is not a run),
+# other than this one, the subshells it forks, and what started it
+# (timeout, a CI shell).
+other_bench_load() {
+  local p q ancestors=" " argv
+  pgrep -a -x wrk || true
+  q=$(ppid_of $$)
+  while [[ -n $q && $q != 0 ]]; do
+    ancestors+="$q "
+    q=$(ppid_of "$q")
+  done
+  for p in $(pgrep -f 'bench/run\.sh' || true); do
+    [[ $ancestors == *" $p "* ]] && continue
+    mapfile -d '' -t argv <"/proc/$p/cmdline" 2>/dev/null || continue
+    [[ ${argv[0]:-} == *bench/run.sh || ${argv[1]:-} == *bench/run.sh ]] || continue
+    q=$p
+    while [[ -n $q && $q != 0 && $q != 1 && $q != "$$" ]]; do
+      q=$(ppid_of "$q")
+    done
+    [[ $q == "$$" ]] && continue
+    echo "$p ${argv[*]}"
+  done
+  return 0
+}
+
+# ppid_of PID prints PID's parent, nothing if it is gone.
+ppid_of() { awk '{print $4}' "/proc/$1/stat" 2>/dev/null || true; }
+
+# wait_idle waits, polling every 30 s for up to BENCH_IDLE_WAIT seconds
+# (default 900), until no other load generator or benchmark runs, so that
+# this run does not measure on top of someone else's. It runs before the
+# run and before every measurement.
+wait_idle() {
+  local waited=0 limit=${BENCH_IDLE_WAIT:-900} busy
+  while busy=$(other_bench_load) && [[ -n $busy ]]; do
+    ((waited < limit)) || die "other load still running after ${limit}s (BENCH_IDLE_WAIT): $busy"
+    log "waiting for other load to finish (polling every 30 s): ${busy//$'\n'/; }"
+    sleep 30
+    waited=$((waited + 30))
+  done
+}
+
+# DISTURBED lists the measurements at whose end other load was running.
+DISTURBED=()
+
+# check_disturbed NAME records NAME in DISTURBED if other load runs now,
+# which it may have done during the measurement that just ended.
+check_disturbed() {
+  local busy
+  busy=$(other_bench_load)
+  if [[ -n $busy ]]; then
+    log "WARN: other load was running at the end of $1: ${busy//$'\n'/; }"
+    DISTURBED+=("$1")
+  fi
+}
+
+# pods_of ROOT prints the pids below ROOT whose environment has every
+# NAME=VALUE given: a process pod of `lanemesh up` by its env (app=mockb
+# version=v2).
+pods_of() {
+  local root=$1 p kv ok
+  shift
+  for p in $("$OUT/load" proc -pid "$root" -pids 2>/dev/null); do
+    [[ $p == "$root" ]] && continue
+    ok=1
+    for kv in "$@"; do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "$kv" || ok=0
+    done
+    ((ok)) && echo "$p"
+  done
+  return 0
 }

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Installing and building what the harness needs, and recording versions.
 
-# ensure_packages installs the Debian packages that are missing.
+# ensure_packages installs the Debian packages that are missing. Only
+# scenario A needs them.
 ensure_packages() {
   local missing=() pkg
   for pkg in nginx haproxy wrk; do
@@ -19,18 +20,40 @@ ensure_packages() {
 # build_helpers builds the harness's Go programs into $OUT.
 build_helpers() {
   local helper
-  for helper in upstream baseline load report; do
+  for helper in upstream baseline load report converge chain; do
     (cd "$REPO" && go build -o "$OUT/$helper" "./bench/$helper") || die "go build ./bench/$helper failed"
   done
   log "built bench helpers into $OUT"
 }
 
-# version_json prints the versions of the tools as a JSON object.
+# ensure_lanemesh sets LM to the lanemesh binary under test: BENCH_LANEMESH,
+# or ./cmd/lanemesh built once per run into $OUT/lanemesh. It is false if
+# the build failed (see $LOGS/lanemesh.build.log).
+LM=
+LM_BUILD= # "", ok or failed
+ensure_lanemesh() {
+  if [[ -n $LANEMESH_BIN ]]; then
+    LM=$LANEMESH_BIN
+    return 0
+  fi
+  LM=$OUT/lanemesh
+  if [[ -z $LM_BUILD ]]; then
+    if (cd "$REPO" && go build -o "$LM" ./cmd/lanemesh) >"$LOGS/lanemesh.build.log" 2>&1; then
+      LM_BUILD=ok
+    else
+      LM_BUILD=failed
+    fi
+  fi
+  [[ $LM_BUILD == ok ]]
+}
+
+# version_json prints the versions of the tools as a JSON object; a tool
+# that is not installed (scenario A not run) is left out.
 version_json() {
-  local nginx haproxy wrk gov rev
-  nginx=$(nginx -v 2>&1 | sed 's|.*nginx/||')
-  haproxy=$(haproxy -v 2>/dev/null | awk 'NR==1{print $3}')
-  wrk=$(wrk -v 2>&1 | awk 'NR==1{print $2}' || true)
+  local nginx='' haproxy='' wrk='' gov rev
+  if command -v nginx >/dev/null; then nginx=$(nginx -v 2>&1 | sed 's|.*nginx/||'); fi
+  if command -v haproxy >/dev/null; then haproxy=$(haproxy -v 2>/dev/null | awk 'NR==1{print $3}'); fi
+  if command -v wrk >/dev/null; then wrk=$(wrk -v 2>&1 | awk 'NR==1{print $2}' || true); fi
   gov=$(go env GOVERSION)
   rev=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
   if [[ -n $(cd "$REPO" && git status --porcelain 2>/dev/null | grep -v '^?? bench/' || true) ]]; then

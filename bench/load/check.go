@@ -15,7 +15,9 @@ import (
 // none (a 4xx). It first waits, up to -wait, for the proxy to answer at all.
 //
 // With -expect BODY it checks a plain server instead (the no-proxy zero
-// line): every request must answer 200 with exactly BODY.
+// line): every request must answer 200 with exactly BODY. With -match RE
+// (a chain of mocks) the body must match RE, {lane} standing for the lane;
+// -plain skips the unrouted probes, for a target that answers every path.
 func cmdCheck(args []string) error {
 	fs := flag.NewFlagSet("check", flag.ExitOnError)
 	target := fs.String("url", "", "URL of the routed path, e.g. http://127.0.0.1:20010/mock (required)")
@@ -24,10 +26,16 @@ func cmdCheck(args []string) error {
 	n := fs.Int("n", 10, "requests per lane")
 	wait := fs.Duration("wait", 10*time.Second, "how long to wait for a first answer")
 	expect := fs.String("expect", "", "check a plain server: every answer must be this body")
+	match := fs.String("match", "", "every answer's body must match this regexp ({lane} is the lane)")
+	plain := fs.Bool("plain", false, "skip the unrouted probes (the target answers every path)")
 	fs.Parse(args)
 	lanes, err := splitLanes(*lanesFlag)
 	if err != nil || *target == "" {
 		return errors.Join(err, errors.New("-url is required"))
+	}
+	m, err := newMatcher(*app, *expect, *match, "", lanes)
+	if err != nil {
+		return err
 	}
 	c := newClient(1, 2*time.Second)
 	if err := waitReady(c, *target, lanes[0], *wait); err != nil {
@@ -35,21 +43,17 @@ func cmdCheck(args []string) error {
 	}
 	ctx := context.Background()
 	for _, lane := range lanes {
-		want := expectedBody(*app, lane)
-		if *expect != "" {
-			want = *expect
-		}
 		for i := 0; i < *n; i++ {
 			status, body, err := get(ctx, c, *target, lane)
 			if err != nil {
 				return fmt.Errorf("lane %s: %w", lane, err)
 			}
-			if status != 200 || body != want {
-				return fmt.Errorf("lane %s: got %d %q, want 200 %q (misrouted)", lane, status, body, want)
+			if status != 200 || m.judge(lane, body) != inLane {
+				return fmt.Errorf("lane %s: got %d %q, want 200 and %s (misrouted)", lane, status, body, m.want(lane))
 			}
 		}
 	}
-	if *expect == "" {
+	if *expect == "" && !*plain {
 		if err := checkNoRoute(c, *target); err != nil {
 			return err
 		}

@@ -3,7 +3,8 @@
 //
 //	load ports -n N                 print N free loopback TCP ports
 //	load check -url URL ...         prove a proxy routes each lane to its upstream
-//	load rate -url URL -rate R ...  open-loop fixed-rate load, latency from the scheduled time
+//	load rate -url URL -rate R ...  open-loop fixed-rate load, latency from the scheduled time;
+//	                                with -at, a kill or a command mid-run (failover)
 //	load measure -pid P -- CMD ...  run CMD (wrk) while measuring process P's CPU and RSS
 //	load proc -pid P                print the CPU time, RSS and pids of P's process tree
 //

@@ -25,13 +25,20 @@ type procSample struct {
 }
 
 // sampleTree reads /proc for root and all its descendants.
-func sampleTree(root int) (procSample, error) {
-	pids := descendants(root)
-	if len(pids) == 0 {
-		return procSample{}, fmt.Errorf("process %d is not running", root)
+func sampleTree(root int) (procSample, error) { return sampleTrees([]int{root}) }
+
+// sampleTrees reads /proc for several roots and all their descendants,
+// summed: a chain of separate processes measured as one.
+func sampleTrees(roots []int) (procSample, error) {
+	var s procSample
+	for _, root := range roots {
+		pids := descendants(root)
+		if len(pids) == 0 {
+			return procSample{}, fmt.Errorf("process %d is not running", root)
+		}
+		s.PIDs = append(s.PIDs, pids...)
 	}
-	s := procSample{PIDs: pids}
-	for _, pid := range pids {
+	for _, pid := range s.PIDs {
 		st, err := readStat(pid)
 		if err != nil {
 			continue // exited since the scan
@@ -40,6 +47,25 @@ func sampleTree(root int) (procSample, error) {
 		s.RSSKB += readRSS(pid)
 	}
 	return s, nil
+}
+
+// pidList is a flag of comma-separated process ids; "0" or "" is none.
+type pidList []int
+
+func (p *pidList) String() string { return strings.Trim(fmt.Sprint([]int(*p)), "[]") }
+
+func (p *pidList) Set(v string) error {
+	*p = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a pid: %q", f)
+		}
+		if n > 0 {
+			*p = append(*p, n)
+		}
+	}
+	return nil
 }
 
 type stat struct {

@@ -15,12 +15,13 @@ type rateResult struct {
 	Rate      float64 `json:"rate"`       // requests/s scheduled
 	DurationS float64 `json:"duration_s"` // measured window, warm-up excluded
 	Conns     int     `json:"conns"`
-	Scheduled int     `json:"scheduled"` // requests in the measured window
-	OK        int     `json:"ok"`        // 200 from the expected upstream
-	Errors    int     `json:"errors"`    // transport errors, timeouts, non-200
-	Misrouted int     `json:"misrouted"` // 200 from the wrong upstream
-	Dropped   int     `json:"dropped"`   // never sent: the run's deadline passed first
-	Achieved  float64 `json:"achieved_rps"`
+	Scheduled int     `json:"scheduled"`           // requests in the measured window
+	OK        int     `json:"ok"`                  // 200 from the expected upstream
+	FellBack  int     `json:"fell_back,omitempty"` // 200 from the fallback (-fallback-match)
+	Errors    int     `json:"errors"`              // transport errors, timeouts, non-200
+	Misrouted int     `json:"misrouted"`           // 200 from the wrong upstream
+	Dropped   int     `json:"dropped"`             // never sent: the run's deadline passed first
+	Achieved  float64 `json:"achieved_rps"`        // (OK + FellBack) / window
 	// Latency is measured from each request's scheduled send time, so a
 	// stalled proxy is charged for the requests queued behind the stall
 	// (no coordinated omission).
@@ -34,6 +35,10 @@ type rateResult struct {
 	Proxy *procWindow `json:"proxy,omitempty"`
 	// Cores is how busy each core was over the window.
 	Cores *coreWindow `json:"cores"`
+	// Event is what happened around the -at event (a kill, a command),
+	// and Timeline the run's answers in 100 ms bins, when -at is given.
+	Event    *eventResult `json:"event,omitempty"`
+	Timeline []timeBin    `json:"timeline,omitempty"`
 	// FirstError is one example error, for the log.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -60,16 +65,25 @@ type job struct {
 
 // outcome is one finished request.
 type outcome struct {
+	at, done     time.Time // scheduled, answered
 	latency, lag time.Duration
 	status       int
-	misrouted    bool
+	verdict      verdict // of a 200 answer
 	err          error
 }
+
+// failed reports whether the request got no good answer.
+func (o outcome) failed() bool { return o.err != nil || o.status != 200 || o.verdict == misrouted }
 
 // cmdRate runs open-loop load: request i is due at start + i/rate whatever
 // happened to the ones before it, lanes rotate v1, v2, v3, and up to -conns
 // requests are in flight. A warm-up at the same rate comes first and is
 // not counted.
+//
+// With -at, something is done to the system mid-window (-kill PID, or
+// -cmd COMMAND) and the result says what it did to the traffic: requests
+// lost, when the fallback (-fallback-match) first answered, when the lane's
+// own version answered again, and a 100 ms timeline.
 func cmdRate(args []string) error {
 	fs := flag.NewFlagSet("rate", flag.ExitOnError)
 	target := fs.String("url", "", "URL to load (required)")
@@ -80,21 +94,39 @@ func cmdRate(args []string) error {
 	lanesFlag := fs.String("lanes", "v1,v2,v3", "lanes to rotate through")
 	app := fs.String("app", "mocka", "app name in the upstream's body")
 	expect := fs.String("expect", "", "every answer must be this body (no-proxy line); default: the lane's upstream body")
-	pid := fs.Int("pid", 0, "proxy process to measure (its whole process tree); 0 for none")
+	match := fs.String("match", "", "every answer's body must match this regexp ({lane} is the lane), for a chain of mocks")
+	fallback := fs.String("fallback-match", "", "a body that fails -match but matches this regexp fell back (counted apart, not an error)")
+	var pids pidList
+	fs.Var(&pids, "pid", "process to measure, with its whole tree (comma-separated for several); 0 for none")
+	var ev eventSpec
+	fs.DurationVar(&ev.at, "at", 0, "time into the measured window of the event (-kill or -cmd); 0 for none")
+	fs.IntVar(&ev.kill, "kill", 0, "the event: SIGKILL this pid")
+	fs.StringVar(&ev.cmd, "cmd", "", "the event: run this shell command")
 	out := fs.String("out", "", "write the JSON result here instead of stdout")
 	fs.Parse(args)
 	lanes, err := splitLanes(*lanesFlag)
 	if err != nil || *target == "" || *rate <= 0 || *duration <= 0 {
 		return errors.Join(err, errors.New("-url, a positive -rate and -duration are required"))
 	}
+	if err := ev.check(*duration); err != nil {
+		return err
+	}
+	m, err := newMatcher(*app, *expect, *match, *fallback, lanes)
+	if err != nil {
+		return err
+	}
 	r := &rateRun{url: *target, rate: *rate, duration: *duration, warmup: *warmup, conns: *conns,
-		lanes: lanes, app: *app, expect: *expect, pid: *pid}
+		lanes: lanes, match: m, pids: pids, event: ev}
 	res, err := r.run()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("rate %s: %.0f rps for %v: ok %d, errors %d, misrouted %d, dropped %d; p50 %.0fµs p90 %.0fµs p99 %.0fµs\n",
-		res.URL, res.Rate, *duration, res.OK, res.Errors, res.Misrouted, res.Dropped, res.Latency.P50, res.Latency.P90, res.Latency.P99)
+	fmt.Printf("rate %s: %.0f rps for %v: ok %d, fell back %d, errors %d, misrouted %d, dropped %d; p50 %.0fµs p90 %.0fµs p99 %.0fµs\n",
+		res.URL, res.Rate, *duration, res.OK, res.FellBack, res.Errors, res.Misrouted, res.Dropped, res.Latency.P50, res.Latency.P90, res.Latency.P99)
+	if e := res.Event; e != nil {
+		fmt.Printf("event %s at %.0f ms: lost %d; first fell-back answer %.1f ms after it; back in lane %.1f ms after it\n",
+			e.What, e.AtMS, e.Lost, e.FirstFallbackMS, e.BackInLaneMS)
+	}
 	return writeJSON(*out, res)
 }
 
@@ -105,8 +137,9 @@ type rateRun struct {
 	duration, warmup time.Duration
 	conns            int
 	lanes            []string
-	app, expect      string
-	pid              int
+	match            *matcher
+	pids             pidList
+	event            eventSpec
 }
 
 func (r *rateRun) run() (*rateResult, error) {
@@ -132,6 +165,12 @@ func (r *rateRun) run() (*rateResult, error) {
 
 	sleepUntil := preciseSleeper()
 	start := time.Now()
+	fired := make(chan firedEvent, 1)
+	if r.event.at > 0 {
+		go func() { fired <- r.event.fire(start.Add(time.Duration(nWarm) * interval)) }()
+	} else {
+		close(fired)
+	}
 	var before procSample
 	var windowStart time.Time
 	var coresBefore coreTimes
@@ -154,7 +193,9 @@ func (r *rateRun) run() (*rateResult, error) {
 
 	res := &rateResult{URL: r.url, Rate: r.rate, DurationS: r.duration.Seconds(), Conns: r.conns, Scheduled: nMeasured, Cores: cores}
 	var lat, lag []time.Duration
+	var all []outcome
 	for o := range results {
+		all = append(all, o)
 		switch {
 		case o.err != nil && errors.Is(o.err, errDropped):
 			res.Dropped++
@@ -164,18 +205,24 @@ func (r *rateRun) run() (*rateResult, error) {
 			if res.FirstError == "" {
 				res.FirstError = fmt.Sprint(o.status, " ", o.err)
 			}
-		case o.misrouted:
+		case o.verdict == misrouted:
 			res.Misrouted++
+		case o.verdict == fellBack:
+			res.FellBack++
 		default:
 			res.OK++
 		}
 		lat = append(lat, o.latency)
 		lag = append(lag, o.lag)
 	}
-	res.Achieved = float64(res.OK) / r.duration.Seconds()
+	res.Achieved = float64(res.OK+res.FellBack) / r.duration.Seconds()
+	if f, ok := <-fired; ok {
+		res.Event = analyzeEvent(f, all)
+		res.Timeline = timeline(windowStart, all)
+	}
 	res.Latency = summarize(lat)
 	res.SendLag = summarize(lag)
-	if r.pid != 0 {
+	if len(r.pids) > 0 {
 		res.Proxy = windowBetween(before, after, wall)
 	}
 	return res, nil
@@ -197,25 +244,20 @@ func (r *rateRun) worker(ctx context.Context, c httpDoer, jobs <-chan job, resul
 		if !j.measured {
 			continue
 		}
-		want := r.expect
-		if want == "" {
-			want = expectedBody(r.app, j.lane)
+		done := time.Now()
+		o := outcome{at: j.at, done: done, latency: done.Sub(j.at), lag: sent.Sub(j.at), status: status, err: err}
+		if err == nil && status == 200 {
+			o.verdict = r.match.judge(j.lane, body)
 		}
-		results <- outcome{
-			latency:   time.Since(j.at),
-			lag:       sent.Sub(j.at),
-			status:    status,
-			misrouted: err == nil && status == 200 && body != want,
-			err:       err,
-		}
+		results <- o
 	}
 }
 
-// sample reads the proxy's process tree, or nothing without -pid.
+// sample reads the proxy's process trees, or nothing without -pid.
 func (r *rateRun) sample() procSample {
-	if r.pid == 0 {
+	if len(r.pids) == 0 {
 		return procSample{}
 	}
-	s, _ := sampleTree(r.pid)
+	s, _ := sampleTrees(r.pids)
 	return s
 }

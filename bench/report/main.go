@@ -8,12 +8,16 @@
 // target below it (NN-name/), holding meta.json from run.sh, and for each
 // repetition N sat.N.json from `load measure` around wrk and rate.N.json
 // from `load rate`. With several repetitions, the tables show medians.
+// Scenario C adds converge.N.json from bench/converge for each client count
+// N, and scenario D kill.json and scale.json from `load rate -at`.
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +35,11 @@ func main() {
 		os.Exit(2)
 	}
 	computeRatios(rep)
+	for _, sc := range rep.Scenarios {
+		if sc.ID == "B" {
+			computeChain(sc)
+		}
+	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 		fmt.Fprintf(os.Stderr, "report: %v\n", err)
@@ -72,6 +81,9 @@ func load(dir string) (*Report, error) {
 				return nil, err
 			}
 			sc.Targets = append(sc.Targets, t)
+		}
+		if err := loadExtras(filepath.Dir(sf), &sc); err != nil {
+			return nil, err
 		}
 		rep.Scenarios = append(rep.Scenarios, &sc)
 	}
@@ -140,6 +152,8 @@ func loadSaturation(path string) (*Saturation, error) {
 	}
 	return s, nil
 }
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)

@@ -10,8 +10,11 @@ func markdown(rep *Report) string {
 	var b strings.Builder
 	r := rep.Run
 	fmt.Fprintf(&b, "# lanemesh benchmark results\n\n")
-	fmt.Fprintf(&b, "- run: %s, mode **%s** (%g s per measurement, fixed rate %g req/s, %d connections, %s)\n",
-		r.Started, r.Mode, r.DurationS, r.Rate, r.Conns, repeats(r.Repeat))
+	fmt.Fprintf(&b, "- run: %s, mode **%s** (%g s per measurement, %s, %d connections, %s)\n",
+		r.Started, r.Mode, r.DurationS, rates(r), r.Conns, repeats(r.Repeat))
+	if len(r.Scenarios) > 0 {
+		fmt.Fprintf(&b, "- scenarios: %s\n", strings.Join(r.Scenarios, ", "))
+	}
 	fmt.Fprintf(&b, "- machine: %d cores, %s; %s\n", r.Nproc, r.Kernel, r.Pinning)
 	fmt.Fprintf(&b, "- `uptime` at start: %s\n- `uptime` at end: %s\n", r.UptimeStart, r.UptimeEnd)
 	if la := loadAverage(r.UptimeStart); la > 0.5 {
@@ -25,13 +28,26 @@ func markdown(rep *Report) string {
 	}
 	for _, sc := range rep.Scenarios {
 		fmt.Fprintf(&b, "\n## Scenario %s — %s\n\n", sc.ID, sc.Title)
-		if sc.Status != "measured" {
+		switch {
+		case sc.Status == "failed":
+			fmt.Fprintf(&b, "**FAILED**: %s\n", sc.Note)
+			continue
+		case sc.Status != "measured":
 			fmt.Fprintf(&b, "%s\n", sc.Status)
 			continue
 		}
-		closedLoop(&b, rep, sc)
-		fixedRate(&b, rep, sc)
-		summary(&b, sc)
+		switch sc.ID {
+		case "B":
+			chainMarkdown(&b, rep, sc)
+		case "C":
+			convergenceMarkdown(&b, sc)
+		case "D":
+			failoverMarkdown(&b, rep, sc)
+		default:
+			closedLoop(&b, rep, sc)
+			fixedRate(&b, rep, sc)
+			summary(&b, sc)
+		}
 	}
 	return b.String()
 }
@@ -210,6 +226,25 @@ func loadAverage(uptime string) float64 {
 		return -1
 	}
 	return la
+}
+
+// rates names the fixed rates of the scenarios that ran.
+func rates(r Run) string {
+	var parts []string
+	for _, id := range asked(r) {
+		switch id {
+		case "A":
+			parts = append(parts, fmt.Sprintf("A at %g req/s", r.Rate))
+		case "B":
+			parts = append(parts, fmt.Sprintf("B at %g req/s", r.ChainRate))
+		case "D":
+			parts = append(parts, fmt.Sprintf("D at %g req/s", r.FailoverRate))
+		}
+	}
+	if len(parts) == 0 {
+		return "no fixed-rate runs"
+	}
+	return "fixed rate " + strings.Join(parts, ", ")
 }
 
 func repeats(n int) string {

@@ -65,3 +65,48 @@ func TestRatiosAndCheck(t *testing.T) {
 		t.Errorf("misrouted, short of rate and failed: check = %v, want 3 problems", p)
 	}
 }
+
+func TestChainConvergenceFailover(t *testing.T) {
+	direct := measured("direct", 0, 0.5)
+	direct.Kind = "direct"
+	mesh := measured("lanemesh", 0, 0.8)
+	for _, r := range mesh.FixedRateRuns {
+		r.Latency = Latency{P50: 1300, P90: 2000, P99: 3500}
+	}
+	mesh.FixedRate = medianFixedRate(mesh.FixedRateRuns)
+	oneProc := measured("direct1", 0, 0.4)
+	oneProc.Kind = "direct"
+	for _, r := range oneProc.FixedRateRuns {
+		r.Latency = Latency{P50: 400, P90: 500, P99: 800}
+	}
+	oneProc.FixedRate = medianFixedRate(oneProc.FixedRateRuns)
+	b := &Scenario{ID: "B", Status: "measured", Hops: 3, Rate: 500, Targets: []*Target{direct, oneProc, mesh}}
+	computeChain(b)
+	if c := b.Chain.Direct; c == nil || c.AddedPerHopUS.P99 != 1000 || c.Ratios["p99"] != 7 {
+		t.Fatalf("chain = %+v, want +1000 µs per hop at p99 and 7× p99", c)
+	}
+	if c := b.Chain.OneProcess; c == nil || c.AddedPerHopUS.P50 != 300 {
+		t.Fatalf("one-process chain = %+v, want +300 µs per hop at p50", c)
+	}
+
+	c := &Scenario{ID: "C", Status: "measured", Changes: 2, Convergence: []*Convergence{{N: 1000,
+		Changes: []ConvergeChange{{AllMS: 150}, {AllMS: 250}}}}}
+	c.Convergence[0].Summary.AllP99MS = 250
+	if !strings.Contains(convergeTarget(c), "**not met**") {
+		t.Errorf("p99 250 ms at N=1000: %s", convergeTarget(c))
+	}
+
+	kill := &Failover{Name: "kill", OK: 900, FellBack: 100, Event: &Event{FirstFallbackMS: 5, LastInLaneMS: -1, BackInLaneMS: 1200}}
+	d := &Scenario{ID: "D", Status: "measured", Rate: 500, Failover: []*Failover{kill}}
+	rep := &Report{Run: Run{Scenarios: []string{"B", "C", "D"}, DurationS: 3}, Scenarios: []*Scenario{b, c, d}}
+	p := checkReport(rep)
+	if len(p) != 1 || !strings.Contains(p[0], "scale run is missing") {
+		t.Errorf("check = %v, want only the missing scale run", p)
+	}
+	md := markdown(rep)
+	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | ", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

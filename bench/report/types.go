@@ -13,8 +13,11 @@ type Run struct {
 	Repeat       int               `json:"repeat"`
 	DurationS    float64           `json:"duration_s"`
 	Rate         float64           `json:"rate"`
+	ChainRate    float64           `json:"chain_rate"`    // scenario B's fixed rate
+	FailoverRate float64           `json:"failover_rate"` // scenario D's
 	Conns        int               `json:"conns"`
-	Targets      []string          `json:"targets"` // scenario A's, as asked for
+	Targets      []string          `json:"targets"`   // scenario A's, as asked for
+	Scenarios    []string          `json:"scenarios"` // as asked for; none recorded means A–D
 	Nproc        int               `json:"nproc"`
 	UptimeStart  string            `json:"uptime_start"`
 	UptimeEnd    string            `json:"uptime_end"`
@@ -24,13 +27,28 @@ type Run struct {
 	ExtraComment string            `json:"comment,omitempty"`
 }
 
-// Scenario is one of the benchmark's scenarios; Status is "measured" or
-// says why it was not.
+// Scenario is one of the benchmark's scenarios; Status is "measured",
+// "failed" (Note says why) or says why it was not measured.
 type Scenario struct {
 	ID      string    `json:"id"`
 	Title   string    `json:"title"`
 	Status  string    `json:"status"`
+	Note    string    `json:"note,omitempty"`
 	Targets []*Target `json:"targets,omitempty"`
+
+	// Scenario B: the proxies on the mesh's path and how they were
+	// counted, the fixed rate, and the mesh's figures against the
+	// direct chain's.
+	Hops     int     `json:"hops,omitempty"`
+	HopsNote string  `json:"hops_note,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
+	Chain    *Chains `json:"chain,omitempty"`
+	// Scenario C: one result per client count, and how changes were made.
+	Changes     int            `json:"changes,omitempty"`
+	Trigger     string         `json:"trigger,omitempty"`
+	Convergence []*Convergence `json:"convergence,omitempty"`
+	// Scenario D: one run per way of taking mockb-v2 away.
+	Failover []*Failover `json:"failover,omitempty"`
 }
 
 // Target is one proxy (or the no-proxy line) in a scenario.

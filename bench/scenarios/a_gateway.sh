@@ -76,6 +76,7 @@ a_meta() {
 a_measure() {
   local pid=$1 url=$2 expect=${3:-} exp=()
   [[ -n $expect ]] && exp=(-expect "$expect")
+  wait_idle
   if ! "$OUT/load" check -url "$url" -n "$CHECK_N" "${exp[@]}" >>"$LOGS/$A_NAME.check.log" 2>&1; then
     a_meta failed "routing check failed: $(tail -1 "$LOGS/$A_NAME.check.log")"
     return 1
@@ -97,6 +98,7 @@ a_measure() {
     return 1
   fi
   tail -1 "$LOGS/$A_NAME.rate.log" >&2
+  check_disturbed "A/$A_NAME"
   a_meta ok
 }
 
@@ -147,7 +149,9 @@ a_baseline() {
 # otherwise the row says it is not available yet.
 a_lanemesh() {
   a_target lanemesh lanemesh proxy || return 0
-  local lm=${LANEMESH_BIN:-$OUT/lanemesh} cfg="$RUN/lanemesh"
+  local lm cfg="$RUN/lanemesh"
+  ensure_lanemesh || true
+  lm=$LM
   if ((A_REP == 1)) && ! a_lanemesh_prepare "$lm" "$cfg"; then
     return 0
   fi
@@ -155,14 +159,14 @@ a_lanemesh() {
     -f "$cfg" --port-map "80=127.0.0.1:$PORT_LANEMESH" --admin "127.0.0.1:$PORT_LANEMESH_ADMIN"
 }
 
-# a_lanemesh_prepare LM CFG builds lanemesh into LM (unless BENCH_LANEMESH
-# names a prebuilt binary), writes its config directory CFG, and proves with
-# analyze and explain that the config routes each lane to its upstream. It
-# is false, with the row written, if lanemesh cannot be measured.
+# a_lanemesh_prepare LM CFG checks that lanemesh was built into LM (unless
+# BENCH_LANEMESH names a prebuilt binary), writes its config directory CFG,
+# and proves with analyze and explain that the config routes each lane to
+# its upstream. It is false, with the row written, if lanemesh cannot be
+# measured.
 a_lanemesh_prepare() {
   local lm=$1 cfg=$2 lane port
-  if [[ -z $LANEMESH_BIN ]] &&
-    ! (cd "$REPO" && go build -o "$lm" ./cmd/lanemesh) >"$LOGS/lanemesh.build.log" 2>&1; then
+  if [[ $LM_BUILD == failed ]]; then
     a_meta failed "go build ./cmd/lanemesh failed, see $LOGS/lanemesh.build.log"
     return 1
   fi

@@ -1,0 +1,406 @@
+// Command converge measures how fast a lanemesh control plane brings N
+// proxies to a new configuration (scenario C of bench/run.sh).
+//
+// It connects N xds.Client instances to a running `lanemesh controlplane`,
+// each with its own node id and one of a few sidecar identities, and waits
+// until every one has its first configuration. It then toggles the
+// tutorial's fallback on and off K times by running
+// `lanemesh apply -f FILE --server ADMIN` (vs-mock-fallback.yaml, then
+// vs-mock.yaml, ...) and times, from the moment the apply command starts,
+// until each proxy's Apply is handed route configurations that use (or no
+// longer use) a fallback cluster. The next change waits until the previous
+// one reached every proxy, then no proxy was handed anything for -quiet and
+// the control plane used no CPU for as long (with -cp-pid): its
+// make-before-break push, and its handling of the ACKs, are over.
+//
+// The identities are the sidecars whose routes the change alters: mocka,
+// mockb and mockc in versions v2 and v3 (a v1 sidecar and the gateway route
+// no lane with a fallback, so the change gives them nothing new). The
+// result, as JSON, holds every change's "all N have it" time and per-proxy
+// percentiles, and the control plane's RSS and CPU read from /proc.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.xds, "xds", "127.0.0.1:15010", "the control plane's xDS address")
+	flag.StringVar(&o.admin, "admin", "http://127.0.0.1:15000", "the control plane's admin API, for lanemesh apply --server")
+	flag.StringVar(&o.lanemesh, "lanemesh", "lanemesh", "the lanemesh binary that runs apply")
+	flag.StringVar(&o.on, "on", "examples/traffic-lanes-fallback/vs-mock-fallback.yaml", "the change that turns fallback on")
+	flag.StringVar(&o.off, "off", "examples/traffic-lanes/vs-mock.yaml", "the change that turns it off again")
+	flag.IntVar(&o.n, "n", 100, "xDS clients (proxies)")
+	flag.IntVar(&o.changes, "changes", 10, "changes to time, alternately on and off")
+	flag.IntVar(&o.cpPID, "cp-pid", 0, "the control plane's pid, for its RSS and CPU; 0 to skip")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long a change may take to reach every proxy")
+	flag.DurationVar(&o.connectTimeout, "connect-timeout", time.Minute, "how long the first configuration may take to reach every proxy")
+	flag.DurationVar(&o.quiet, "quiet", 200*time.Millisecond, "after a change reached every proxy, wait until no proxy got anything, and the control plane used no CPU, for this long")
+	out := flag.String("out", "", "write the JSON result here instead of stdout")
+	flag.Parse()
+	res, err := run(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "converge:", err)
+		os.Exit(1)
+	}
+	s := res.Summary
+	fmt.Printf("converge n=%d: %d changes, all converged p50 %.1f ms p99 %.1f ms max %.1f ms; per proxy p50 %.1f ms p99 %.1f ms; missed %d; control plane RSS %d kB\n",
+		res.N, len(res.Changes), s.AllP50MS, s.AllP99MS, s.AllMaxMS, s.ProxyP50MS, s.ProxyP99MS, s.Missed, res.ControlPlane.RSSKB)
+	b, _ := json.MarshalIndent(res, "", "  ")
+	b = append(b, '\n')
+	if *out == "" {
+		os.Stdout.Write(b)
+	} else if err := os.WriteFile(*out, b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "converge:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	xds, admin, lanemesh, on, off string
+	n, changes, cpPID             int
+	timeout, connectTimeout       time.Duration
+	quiet                         time.Duration
+}
+
+// identities are the sidecars the fallback change reaches.
+var identities = func() []compile.Proxy {
+	var out []compile.Proxy
+	for _, app := range []string{"mocka", "mockb", "mockc"} {
+		for _, v := range []string{"v2", "v3"} {
+			out = append(out, compile.Proxy{Role: compile.Sidecar, Namespace: "default",
+				Labels: map[string]string{"app": app, "version": v}})
+		}
+	}
+	return out
+}()
+
+// result is the command's JSON output.
+type result struct {
+	N          int      `json:"n"`
+	Identities []string `json:"identities"`
+	Trigger    string   `json:"trigger"`
+	// ConnectMS is how long all N took to get their first configuration.
+	ConnectMS    float64        `json:"connect_ms"`
+	Changes      []change       `json:"changes"`
+	Summary      summary        `json:"summary"`
+	ControlPlane *controlPlane  `json:"control_plane,omitempty"`
+	Clients      clientsProcess `json:"clients"`
+}
+
+// change is one timed configuration change.
+type change struct {
+	Fallback bool    `json:"fallback"`  // turned on (true) or off
+	ApplyMS  float64 `json:"apply_ms"`  // the apply command, start to exit
+	AllMS    float64 `json:"all_ms"`    // until the last proxy had it
+	PushMS   float64 `json:"push_ms"`   // until the last proxy got its last update (all push phases)
+	ProxyP50 float64 `json:"proxy_p50"` // per-proxy times, ms
+	ProxyP99 float64 `json:"proxy_p99"`
+	Missed   int     `json:"missed"` // proxies that did not have it within -timeout
+}
+
+// summary is over all changes: AllP* of the per-change "all N" times,
+// ProxyP* of every proxy's time in every change.
+type summary struct {
+	AllP50MS   float64 `json:"all_p50_ms"`
+	AllP99MS   float64 `json:"all_p99_ms"`
+	AllMaxMS   float64 `json:"all_max_ms"`
+	ProxyP50MS float64 `json:"proxy_p50_ms"`
+	ProxyP99MS float64 `json:"proxy_p99_ms"`
+	ApplyP50MS float64 `json:"apply_p50_ms"`
+	PushP50MS  float64 `json:"push_p50_ms"`
+	Missed     int     `json:"missed"`
+}
+
+// controlPlane is the control plane process's memory and CPU.
+type controlPlane struct {
+	PID int `json:"pid"`
+	// ConnectedRSSKB is VmRSS once all N had their first configuration,
+	// RSSKB after the last change; PeakRSSKB is VmHWM, the most it ever
+	// held.
+	ConnectedRSSKB int64 `json:"connected_rss_kb"`
+	RSSKB          int64 `json:"rss_kb"`
+	PeakRSSKB      int64 `json:"peak_rss_kb"`
+	// CPUPerChangeMS is its CPU time over the changes, per change.
+	CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+}
+
+// clientsProcess is this process's own CPU per change: decoding and
+// applying N proxies' updates on the one core the harness gives it.
+type clientsProcess struct {
+	CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+}
+
+func run(o options) (*result, error) {
+	if o.n <= 0 || o.changes <= 0 {
+		return nil, errors.New("-n and -changes must be positive")
+	}
+	res := &result{N: o.n, Trigger: fmt.Sprintf("%s apply -f FILE --server %s (admin API)", o.lanemesh, o.admin)}
+	for _, p := range identities {
+		res.Identities = append(res.Identities, "sidecar "+p.Labels["app"]+"-"+p.Labels["version"])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := newTracker(o.n)
+	tr.begin(false, time.Now())
+	start := time.Now()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i := range o.n {
+		p := identities[i%len(identities)]
+		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
+		c := &xds.Client{Target: o.xds, Node: xds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+			Apply: func(r *compile.Resources) error { tr.seen(i, usesFallback(r), time.Now()); return nil }}
+		wg.Go(func() { _ = c.Run(ctx) })
+	}
+	if _, missed := tr.wait(o.connectTimeout); missed > 0 {
+		return nil, fmt.Errorf("%d of %d proxies got no configuration within %v", missed, o.n, o.connectTimeout)
+	}
+	res.ConnectMS = ms(time.Since(start))
+	connectedRSS, _ := memory(o.cpPID)
+
+	cpBefore, selfBefore := cpuSeconds(o.cpPID), cpuSeconds(os.Getpid())
+	var all, proxies, applies, pushes []float64
+	for k := range o.changes {
+		ch, times, err := o.change(tr, k%2 == 0)
+		if err != nil {
+			return nil, err
+		}
+		res.Changes = append(res.Changes, ch)
+		res.Summary.Missed += ch.Missed
+		all = append(all, ch.AllMS)
+		applies = append(applies, ch.ApplyMS)
+		proxies = append(proxies, times...)
+		pushes = append(pushes, ch.PushMS)
+	}
+	res.Summary.AllP50MS, res.Summary.AllP99MS, res.Summary.AllMaxMS = pct(all, 0.5), pct(all, 0.99), pct(all, 1)
+	res.Summary.ProxyP50MS, res.Summary.ProxyP99MS = pct(proxies, 0.5), pct(proxies, 0.99)
+	res.Summary.ApplyP50MS, res.Summary.PushP50MS = pct(applies, 0.5), pct(pushes, 0.5)
+	res.Clients.CPUPerChangeMS = 1000 * (cpuSeconds(os.Getpid()) - selfBefore) / float64(o.changes)
+	if o.cpPID != 0 {
+		rss, peak := memory(o.cpPID)
+		res.ControlPlane = &controlPlane{PID: o.cpPID, ConnectedRSSKB: connectedRSS, RSSKB: rss, PeakRSSKB: peak,
+			CPUPerChangeMS: 1000 * (cpuSeconds(o.cpPID) - cpBefore) / float64(o.changes)}
+	}
+	return res, nil
+}
+
+// change applies one change and times it to every proxy; times are each
+// proxy's, in ms.
+func (o options) change(tr *tracker, on bool) (change, []float64, error) {
+	file := o.off
+	if on {
+		file = o.on
+	}
+	t0 := time.Now()
+	tr.begin(on, t0)
+	out, err := exec.Command(o.lanemesh, "apply", "-f", file, "--server", o.admin).CombinedOutput()
+	ch := change{Fallback: on, ApplyMS: ms(time.Since(t0))}
+	if err != nil {
+		return ch, nil, fmt.Errorf("lanemesh apply -f %s: %w: %s", file, err, out)
+	}
+	times, missed := tr.wait(o.timeout)
+	var ts []float64
+	for _, t := range times {
+		if !t.IsZero() {
+			ts = append(ts, ms(t.Sub(t0)))
+		}
+	}
+	ch.Missed = missed
+	ch.AllMS, ch.ProxyP50, ch.ProxyP99 = pct(ts, 1), pct(ts, 0.5), pct(ts, 0.99)
+	ch.PushMS = ms(tr.quiet(o.quiet, o.timeout).Sub(t0))
+	idle(o.cpPID, o.quiet, o.timeout)
+	return ch, ts, nil
+}
+
+// usesFallback reports whether any route sends to an aggregate (fallback)
+// cluster: the effect of vs-mock-fallback.yaml on the chosen sidecars.
+func usesFallback(r *compile.Resources) bool {
+	for _, rc := range r.Routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				if routeUsesFallback(rt.GetRoute()) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func routeUsesFallback(a *routev3.RouteAction) bool {
+	if _, _, ok := compile.SplitFallbackName(a.GetCluster()); ok {
+		return true
+	}
+	for _, wc := range a.GetWeightedClusters().GetClusters() {
+		if _, _, ok := compile.SplitFallbackName(wc.GetName()); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// tracker records, for the change in progress, when each proxy first had
+// the wanted state.
+type tracker struct {
+	mu        sync.Mutex
+	want      bool
+	state     []bool      // each proxy's current state
+	known     []bool      // each proxy has had a configuration
+	at        []time.Time // when it reached want in this change
+	remaining int
+	done      chan struct{}
+	last      time.Time // the latest Apply of any proxy
+}
+
+func newTracker(n int) *tracker {
+	return &tracker{state: make([]bool, n), known: make([]bool, n), at: make([]time.Time, n)}
+}
+
+// begin starts waiting for every proxy to reach want; a proxy already
+// there counts from t0.
+func (t *tracker) begin(want bool, t0 time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.want, t.remaining, t.done = want, len(t.at), make(chan struct{})
+	for i := range t.at {
+		t.at[i] = time.Time{}
+		if t.known[i] && t.state[i] == want {
+			t.at[i] = t0
+			t.remaining--
+		}
+	}
+	if t.remaining == 0 {
+		close(t.done)
+	}
+}
+
+// seen is proxy i's Apply: it now has state on, as of now.
+func (t *tracker) seen(i int, on bool, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.state[i], t.known[i] = on, true
+	t.last = now
+	if on == t.want && t.at[i].IsZero() {
+		t.at[i] = now
+		if t.remaining--; t.remaining == 0 {
+			close(t.done)
+		}
+	}
+}
+
+// wait waits until every proxy reached the state or timeout passed, and
+// returns when each did (zero: not yet) and how many did not.
+func (t *tracker) wait(timeout time.Duration) ([]time.Time, int) {
+	t.mu.Lock()
+	done := t.done
+	t.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.at), t.remaining
+}
+
+// quiet waits until no proxy was handed anything for d (at most timeout)
+// and returns the time of the latest Apply.
+func (t *tracker) quiet(d, timeout time.Duration) time.Time {
+	deadline := time.Now().Add(timeout)
+	for {
+		t.mu.Lock()
+		last := t.last
+		t.mu.Unlock()
+		if wait := time.Until(last.Add(d)); wait > 0 && time.Now().Before(deadline) {
+			time.Sleep(wait)
+			continue
+		}
+		return last
+	}
+}
+
+// idle waits until process pid used at most one clock tick of CPU in a
+// window of d, or timeout passed; pid 0 returns at once.
+func idle(pid int, d, timeout time.Duration) {
+	if pid == 0 {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		before := cpuSeconds(pid)
+		time.Sleep(d)
+		if cpuSeconds(pid)-before <= 0.011 {
+			return
+		}
+	}
+}
+
+// pct is the nearest-rank quantile q of v (q = 1: the maximum), 0 for none.
+func pct(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[max(0, min(len(s)-1, i))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuSeconds is a process's utime+stime from /proc/PID/stat (USER_HZ 100),
+// 0 if it cannot be read.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	var u, st float64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &st)
+	return (u + st) / 100
+}
+
+// memory is a process's VmRSS and VmHWM in kB from /proc/PID/status.
+func memory(pid int) (rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		var n int64
+		fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &n)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			peak = n
+		}
+	}
+	return rss, peak
+}

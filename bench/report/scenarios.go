@@ -1,0 +1,419 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Chain is scenario B's comparison of the mesh with a direct chain at the
+// same fixed rate.
+type Chain struct {
+	// AddedPerHopUS is (mesh − direct) / hops at p50, p90 and p99.
+	AddedPerHopUS Latency `json:"added_per_hop_us"`
+	// Ratios are mesh / direct: "p50", "p90", "p99", "cpu_per_1k", "rss".
+	Ratios map[string]float64 `json:"ratios"`
+}
+
+// Chains are the mesh against each direct chain: three processes (the
+// issue's zero line) and one process (bench/chain, up's own structure).
+type Chains struct {
+	Direct     *Chain `json:"vs_direct,omitempty"`
+	OneProcess *Chain `json:"vs_one_process,omitempty"`
+}
+
+// Convergence is what bench/converge wrote for one client count.
+type Convergence struct {
+	N          int              `json:"n"`
+	Identities []string         `json:"identities"`
+	Trigger    string           `json:"trigger"`
+	ConnectMS  float64          `json:"connect_ms"`
+	Changes    []ConvergeChange `json:"changes"`
+	Summary    struct {
+		AllP50MS   float64 `json:"all_p50_ms"`
+		AllP99MS   float64 `json:"all_p99_ms"`
+		AllMaxMS   float64 `json:"all_max_ms"`
+		ProxyP50MS float64 `json:"proxy_p50_ms"`
+		ProxyP99MS float64 `json:"proxy_p99_ms"`
+		ApplyP50MS float64 `json:"apply_p50_ms"`
+		PushP50MS  float64 `json:"push_p50_ms"`
+		Missed     int     `json:"missed"`
+	} `json:"summary"`
+	ControlPlane *struct {
+		PID            int     `json:"pid"`
+		ConnectedRSSKB int64   `json:"connected_rss_kb"`
+		RSSKB          int64   `json:"rss_kb"`
+		PeakRSSKB      int64   `json:"peak_rss_kb"`
+		CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+	} `json:"control_plane,omitempty"`
+	Clients struct {
+		CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+	} `json:"clients"`
+}
+
+// ConvergeChange is one timed change.
+type ConvergeChange struct {
+	Fallback bool    `json:"fallback"`
+	ApplyMS  float64 `json:"apply_ms"`
+	AllMS    float64 `json:"all_ms"`
+	PushMS   float64 `json:"push_ms"`
+	ProxyP50 float64 `json:"proxy_p50"`
+	ProxyP99 float64 `json:"proxy_p99"`
+	Missed   int     `json:"missed"`
+}
+
+// convergeTargetMS is the issue's target: every one of 1,000 proxies has
+// a change within 200 ms, at p99 over changes.
+const (
+	convergeTargetMS = 200
+	convergeTargetN  = 1000
+)
+
+// Failover is one run of scenario D: `load rate -at` with its event.
+type Failover struct {
+	Name      string    `json:"name"` // "kill" or "scale"
+	Rate      float64   `json:"rate"`
+	DurationS float64   `json:"duration_s"`
+	Scheduled int       `json:"scheduled"`
+	OK        int       `json:"ok"`
+	FellBack  int       `json:"fell_back"`
+	Errors    int       `json:"errors"`
+	Misrouted int       `json:"misrouted"`
+	Dropped   int       `json:"dropped"`
+	Latency   Latency   `json:"latency"`
+	Event     *Event    `json:"event"`
+	Timeline  []TimeBin `json:"timeline,omitempty"`
+}
+
+// Event is what a failover event did to the traffic; times in ms from the
+// event, -1 for never.
+type Event struct {
+	What            string  `json:"what"`
+	AtMS            float64 `json:"at_ms"`
+	CmdMS           float64 `json:"cmd_ms,omitempty"`
+	Error           string  `json:"error,omitempty"`
+	Lost            int     `json:"lost"`
+	FellBack        int     `json:"fell_back"`
+	FirstFallbackMS float64 `json:"first_fallback_ms"`
+	LastInLaneMS    float64 `json:"last_in_lane_ms"`
+	BackInLaneMS    float64 `json:"back_in_lane_ms"`
+	NearEvent       Latency `json:"near_event"`
+}
+
+// TimeBin is the answers that arrived in 100 ms of a failover run.
+type TimeBin struct {
+	StartMS  int `json:"start_ms"`
+	InLane   int `json:"in_lane"`
+	FellBack int `json:"fell_back"`
+	Failed   int `json:"failed"`
+}
+
+// loadExtras reads a scenario's own files beside its targets: C's
+// converge.N.json and D's kill.json and scale.json.
+func loadExtras(dir string, sc *Scenario) error {
+	switch sc.ID {
+	case "C":
+		files, _ := filepath.Glob(filepath.Join(dir, "converge.*.json"))
+		for _, f := range files {
+			var c Convergence
+			if err := readJSON(f, &c); err != nil {
+				return err
+			}
+			sc.Convergence = append(sc.Convergence, &c)
+		}
+		sort.Slice(sc.Convergence, func(i, j int) bool { return sc.Convergence[i].N < sc.Convergence[j].N })
+	case "D":
+		for _, name := range []string{"kill", "scale"} {
+			var f Failover
+			err := readJSON(filepath.Join(dir, name+".json"), &f)
+			if err != nil && !isNotExist(err) {
+				return err
+			}
+			if err == nil {
+				f.Name = name
+				sc.Failover = append(sc.Failover, &f)
+			}
+		}
+	}
+	return nil
+}
+
+// computeChain fills scenario B's comparisons.
+func computeChain(sc *Scenario) {
+	sc.Chain = &Chains{Direct: compareChain(sc, "direct"), OneProcess: compareChain(sc, "direct1")}
+}
+
+// compareChain compares the mesh with one direct chain, nil if either was
+// not measured.
+func compareChain(sc *Scenario, name string) *Chain {
+	direct, mesh := find(sc, name), find(sc, "lanemesh")
+	if direct == nil || mesh == nil || direct.Status != "ok" || mesh.Status != "ok" || sc.Hops == 0 {
+		return nil
+	}
+	d, m := rate(direct), rate(mesh)
+	hops := float64(sc.Hops)
+	c := &Chain{Ratios: map[string]float64{},
+		AddedPerHopUS: Latency{P50: (m.Latency.P50 - d.Latency.P50) / hops,
+			P90: (m.Latency.P90 - d.Latency.P90) / hops, P99: (m.Latency.P99 - d.Latency.P99) / hops}}
+	addRatio(c.Ratios, "p50", m.Latency.P50, d.Latency.P50)
+	addRatio(c.Ratios, "p90", m.Latency.P90, d.Latency.P90)
+	addRatio(c.Ratios, "p99", m.Latency.P99, d.Latency.P99)
+	addRatio(c.Ratios, "cpu_per_1k", m.CPUPer1k, d.CPUPer1k)
+	addRatio(c.Ratios, "rss", float64(proc(m).RSSKB), float64(proc(d).RSSKB))
+	return c
+}
+
+// chainMarkdown renders scenario B.
+func chainMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
+	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, lane v1 (`x-asm-prefer-tag: v1`), latency from the scheduled send time\n\n",
+		sc.Rate, rep.Run.DurationS)
+	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | CPU per 1k req/s | RSS |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|")
+	for _, t := range sc.Targets {
+		if t.Status != "ok" || t.FixedRate == nil {
+			fmt.Fprintf(b, "| %s | %s | | | | | |\n", t.Label, notMeasured(t))
+			continue
+		}
+		r := t.FixedRate
+		cpu, rss := "—", "—"
+		if r.Proxy != nil {
+			cpu = fmt.Sprintf("%.1f%% of a core", 100*r.CPUPer1k)
+			rss = fmt.Sprintf("%.1f MiB", float64(r.Proxy.RSSKB)/1024)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s |\n", label(t),
+			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
+			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, rss)
+	}
+	if sc.Chain != nil {
+		chainRows(b, sc.Chain.Direct, "direct", sc.Hops)
+		chainRows(b, sc.Chain.OneProcess, "direct, one process", sc.Hops)
+	}
+	fmt.Fprintln(b)
+	stealNotes(b, sc)
+	if sc.HopsNote != "" {
+		fmt.Fprintf(b, "- Hops: %s\n", sc.HopsNote)
+	}
+	fmt.Fprintln(b, "- CPU and RSS: the mesh's figures are the whole `lanemesh up` process (control plane, gateway, nine sidecars,"+
+		" nine in-process mock apps, six of them idle); the direct chains' are their three `lanemesh mock` processes, or bench/chain's one."+
+		" All ran pinned to core 0.")
+	fmt.Fprintln(b, "- `lanemesh up` runs apps and proxies as goroutines of one process, so a hop costs it a goroutine switch where the"+
+		" three-process chain pays for switching processes on the one core; the one-process chain has up's structure without the"+
+		" proxies, and the per-hop figure against it is the proxies' own cost.")
+}
+
+// chainRows writes the ratio and per-hop rows against one direct chain.
+func chainRows(b *strings.Builder, c *Chain, name string, hops int) {
+	if c == nil {
+		return
+	}
+	x := func(k string) string {
+		if v, ok := c.Ratios[k]; ok {
+			return fmt.Sprintf("%.2f×", v)
+		}
+		return "—"
+	}
+	fmt.Fprintf(b, "| **mesh / %s** | %s | %s | %s | | %s | %s |\n", name, x("p50"), x("p90"), x("p99"), x("cpu_per_1k"), x("rss"))
+	fmt.Fprintf(b, "| **added per proxy hop** ((mesh − %s) / %d) | %s | %s | %s | | | |\n", name, hops,
+		signedMicros(c.AddedPerHopUS.P50), signedMicros(c.AddedPerHopUS.P90), signedMicros(c.AddedPerHopUS.P99))
+}
+
+// convergenceMarkdown renders scenario C.
+func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
+	fmt.Fprintf(b, "%d changes per client count, fallback toggled on and off; trigger: %s.\n\n", sc.Changes, sc.Trigger)
+	fmt.Fprintln(b, "| proxies | all have it: p50 | p99 | max | per proxy: p50 | p99 | apply command p50 | push done p50 | missed | first config to all |"+
+		" control plane RSS: connected / after / peak | control plane CPU per change | clients' CPU per change |")
+	fmt.Fprintln(b, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, c := range sc.Convergence {
+		s := c.Summary
+		rss, cpu := "—", "—"
+		if cp := c.ControlPlane; cp != nil {
+			rss = fmt.Sprintf("%s / %s / %s", mib(cp.ConnectedRSSKB), mib(cp.RSSKB), mib(cp.PeakRSSKB))
+			cpu = fmt.Sprintf("%.0f ms", cp.CPUPerChangeMS)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %.0f ms |\n", thousands(float64(c.N)),
+			millis(s.AllP50MS), millis(s.AllP99MS), millis(s.AllMaxMS), millis(s.ProxyP50MS), millis(s.ProxyP99MS),
+			millis(s.ApplyP50MS), millis(s.PushP50MS), s.Missed, millis(c.ConnectMS), rss, cpu, c.Clients.CPUPerChangeMS)
+	}
+	fmt.Fprintln(b)
+	if len(sc.Convergence) > 0 {
+		fmt.Fprintf(b, "- Identities: %s, spread round-robin over the clients; the change alters exactly these sidecars' routes.\n",
+			strings.Join(sc.Convergence[0].Identities, ", "))
+	}
+	fmt.Fprintln(b, "- Times run from the start of `lanemesh apply` (its own process start included: see *apply command*) to the"+
+		" client's Apply receiving routes that use (or stop using) the fallback cluster; *push done* is the last update any"+
+		" client got for the change (all make-before-break phases); the next change starts once no client got anything, and the"+
+		" control plane used no CPU, for 200 ms.")
+	for _, c := range sc.Convergence {
+		var on, off []float64
+		for _, ch := range c.Changes {
+			if ch.Fallback {
+				on = append(on, ch.AllMS)
+			} else {
+				off = append(off, ch.AllMS)
+			}
+		}
+		fmt.Fprintf(b, "- N=%s, all have it, median: fallback on %s (new aggregate clusters first, then the routes), off %s (routes first).\n",
+			thousands(float64(c.N)), millis(medianOf(on)), millis(medianOf(off)))
+	}
+	fmt.Fprintln(b, "- The control plane runs on one core (core 0). All clients share core 1, so their decoding is serialized there"+
+		" (*clients' CPU per change*), where real proxies each have their own CPU: at large N that part of the time is the harness's.")
+	fmt.Fprintln(b, convergeTarget(sc))
+}
+
+// convergeTarget says whether the issue's target was met.
+func convergeTarget(sc *Scenario) string {
+	for _, c := range sc.Convergence {
+		if c.N == convergeTargetN {
+			verdict := "**met**"
+			if c.Summary.AllP99MS > convergeTargetMS || c.Summary.Missed > 0 {
+				verdict = "**not met**"
+			}
+			return fmt.Sprintf("- Target (all %s proxies have a change within %d ms at p99): %s (p99 %s).",
+				thousands(convergeTargetN), convergeTargetMS, verdict, millis(c.Summary.AllP99MS))
+		}
+	}
+	return fmt.Sprintf("- Target (all %s proxies within %d ms at p99): not measured in this run (no N=%d).",
+		thousands(convergeTargetN), convergeTargetMS, convergeTargetN)
+}
+
+// failoverMarkdown renders scenario D.
+func failoverMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
+	fmt.Fprintf(b, "Lane v2 at %g req/s open loop for %g s; mockb-v2 taken away %s into the window. Times are from the event.\n\n",
+		sc.Rate, rep.Run.DurationS, eventAt(sc))
+	fmt.Fprintln(b, "| event | answers: in lane / fell back / lost | first answer from the fallback | last from mockb-v2 | back to mockb-v2 |"+
+		" latency in the second after: p99 / max | target: 0 lost |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|")
+	for _, f := range sc.Failover {
+		e := f.Event
+		if e == nil {
+			continue
+		}
+		what := map[string]string{"kill": "`kill -9` of the mockb-v2 process", "scale": "`lanemesh scale deployment/mockb-v2 --replicas 0`"}[f.Name]
+		if e.Error != "" {
+			what += " (**event failed**: " + e.Error + ")"
+		}
+		lost := f.Errors + f.Misrouted + f.Dropped
+		verdict := "**met**"
+		if lost > 0 {
+			verdict = "**not met**"
+		}
+		fmt.Fprintf(b, "| %s | %d / %d / %d | %s | %s | %s | %s / %s | %s |\n", what, f.OK, f.FellBack, lost,
+			sinceEvent(e.FirstFallbackMS), sinceEvent(e.LastInLaneMS), sinceEvent(e.BackInLaneMS),
+			micros(e.NearEvent.P99), micros(e.NearEvent.Max), verdict)
+	}
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "- *fell back*: the chain shows `mockb(version: v1` (the fallback); *lost*: anything but a 200 with the v2 chain"+
+		" or the fallback chain, including requests not sent by the deadline. *back to mockb-v2*: the first in-lane answer sent after"+
+		" the first fallback answer (the runner restarts a killed pod after a 1 s back-off; a scaled-down one stays away).")
+	for _, f := range sc.Failover {
+		if f.Event != nil && f.Event.CmdMS > 0 {
+			fmt.Fprintf(b, "- The %s command itself took %s (a process start and one admin API call).\n", f.Name, millis(f.Event.CmdMS))
+		}
+	}
+}
+
+func eventAt(sc *Scenario) string {
+	for _, f := range sc.Failover {
+		if f.Event != nil {
+			return millis(f.Event.AtMS)
+		}
+	}
+	return "—"
+}
+
+// checkChain lists scenario B's problems: a target not measured, or a
+// fixed-rate run that was not clean.
+func checkChain(sc *Scenario) []string {
+	var problems []string
+	for _, name := range []string{"direct", "direct1", "lanemesh"} {
+		t := find(sc, name)
+		switch {
+		case t == nil || t.Status == "":
+			problems = append(problems, fmt.Sprintf("B: %s was not measured", name))
+		case t.Status == "failed":
+			problems = append(problems, fmt.Sprintf("B: %s failed: %s", name, t.Note))
+		case t.Status == "ok":
+			problems = append(problems, prefixed("B: ", checkFixedRate(t))...)
+		}
+	}
+	return problems
+}
+
+// checkConvergence lists scenario C's problems: a proxy that never got a
+// change.
+func checkConvergence(sc *Scenario) []string {
+	if len(sc.Convergence) == 0 {
+		return []string{"C: no results"}
+	}
+	var problems []string
+	for _, c := range sc.Convergence {
+		if c.Summary.Missed > 0 || len(c.Changes) == 0 {
+			problems = append(problems, fmt.Sprintf("C: N=%d: %d proxies missed a change, %d changes timed", c.N, c.Summary.Missed, len(c.Changes)))
+		}
+	}
+	return problems
+}
+
+// checkFailover lists scenario D's problems: an event that failed or whose
+// fallback never answered. Lost requests are the figure under test, held
+// against the target in the table, not a failure of the run.
+func checkFailover(sc *Scenario) []string {
+	var problems []string
+	for _, name := range []string{"kill", "scale"} {
+		var f *Failover
+		for _, x := range sc.Failover {
+			if x.Name == name {
+				f = x
+			}
+		}
+		switch {
+		case f == nil || f.Event == nil:
+			problems = append(problems, fmt.Sprintf("D: the %s run is missing", name))
+		case f.Event.Error != "":
+			problems = append(problems, fmt.Sprintf("D: the %s event failed: %s", name, f.Event.Error))
+		case f.FellBack == 0:
+			problems = append(problems, fmt.Sprintf("D: after the %s no answer came from the fallback", name))
+		}
+	}
+	return problems
+}
+
+func medianOf(v []float64) float64 { return median(v, func(x float64) float64 { return x }) }
+
+func prefixed(p string, v []string) []string {
+	for i := range v {
+		v[i] = p + v[i]
+	}
+	return v
+}
+
+func millis(ms float64) string {
+	switch {
+	case ms >= 100:
+		return fmt.Sprintf("%.0f ms", ms)
+	case ms >= 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+	return fmt.Sprintf("%.2f ms", ms)
+}
+
+func sinceEvent(ms float64) string {
+	if ms < 0 {
+		return "never"
+	}
+	return "+" + millis(ms)
+}
+
+// signedMicros formats a latency difference: +120 µs, −35 µs, ±0 µs.
+func signedMicros(us float64) string {
+	switch {
+	case us <= -0.5:
+		return "−" + micros(-us)
+	case us < 0.5:
+		return "±0 µs"
+	}
+	return "+" + micros(us)
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }

@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# Scenario B — call chain through sidecars. The tutorial's lane v1,
+# gateway → mocka → mockb → mockc, run by `lanemesh up` with a sidecar beside
+# every pod, against the same three mock apps called directly: three
+# `lanemesh mock` processes, each with upstream_url pointing straight at the
+# next one and no HTTP_PROXY; and, since `up` runs apps and proxies as
+# goroutines of one process, the same three apps in one process
+# (bench/chain). All get the same open-loop fixed rate with
+# x-asm-prefer-tag: v1; the difference in latency, divided by the proxies on
+# the mesh's path, is the latency each proxy hop adds.
+#
+# Pinning: the system under test (all of `up`, or the three mocks) on core
+# 0, the load generator on core 1.
+
+B_DIR=  # raw results of this scenario
+B_HOPS= # proxies on the mesh's path, counted by lanemesh explain --chain
+
+scenario_b() {
+  B_DIR="$RAW/B"
+  local title="call chain through sidecars" rep
+  mkdir -p "$B_DIR"
+  if ! ensure_lanemesh; then
+    scenario_json B "$title" failed "go build ./cmd/lanemesh failed, see $LOGS/lanemesh.build.log"
+    return 0
+  fi
+  local cfg="$RUN/chain"
+  mkdir -p "$cfg"
+  cp "$REPO"/examples/traffic-lanes/*.yaml "$cfg/"
+  if ! b_count_hops "$cfg"; then
+    scenario_json B "$title" failed "lanemesh explain --chain did not show the v1 chain, see $LOGS/b.explain.log"
+    return 0
+  fi
+  local ports
+  read -r -a ports <<<"$("$OUT/load" ports -n 9)"
+  for ((rep = 1; rep <= REPEAT; rep++)); do
+    ((REPEAT == 1)) || log "scenario B: repetition $rep of $REPEAT"
+    b_direct "$rep" "${ports[@]:0:3}"
+    b_direct1 "$rep" "${ports[@]:6:3}"
+    b_mesh "$rep" "$cfg" "${ports[@]:3:3}"
+  done
+  scenario_json B "$title" measured "" \
+    "\"hops\":$B_HOPS,\"rate\":$CHAIN_RATE,\"hops_note\":$(json_str "$(b_hops_note)")"
+}
+
+# b_count_hops CFG counts the proxies a v1 request meets in the mesh: one
+# line of `lanemesh explain --chain` per proxy that routes it (the gateway,
+# then the sidecar of each app that calls the next one).
+b_count_hops() {
+  "$LM" explain -f "$1" --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v1' --chain \
+    http://gateway/mock >"$LOGS/b.explain.log" 2>&1 || return 1
+  B_HOPS=$(grep -cE '^(gateway|sidecar) ' "$LOGS/b.explain.log") || return 1
+  grep -q 'mockc-v1' "$LOGS/b.explain.log"
+}
+
+b_hops_note() {
+  printf '%s' "$B_HOPS proxies on the path, one per line of lanemesh explain --chain: $(
+    awk '{print $1, $2}' "$LOGS/b.explain.log" | paste -sd ',' - | sed 's/,/, /g'
+  ). mockc calls nothing, so its sidecar is not on the path, and lanemesh sidecars proxy outbound calls only (no inbound hop)."
+}
+
+# b_target REP NAME sets B_TDIR, the target's raw directory. It is false
+# if an earlier repetition failed the target.
+b_target() {
+  local n
+  case $2 in direct) n=01 ;; direct1) n=02 ;; *) n=03 ;; esac
+  B_TDIR="$B_DIR/$n-$2"
+  mkdir -p "$B_TDIR"
+  [[ $1 == 1 ]] || ! grep -q '"status":"failed"' "$B_TDIR/meta.json" 2>/dev/null
+}
+
+# b_measure REP NAME LABEL KIND URL PIDS CHECKARGS... checks the chain
+# answers in lane, then runs the fixed-rate load against URL, sampling the
+# processes PIDS (comma-separated). Logs go to $LOGS/b-NAME.*.
+b_measure() {
+  local rep=$1 tname=$2 label=$3 kind=$4 url=$5 pids=$6 name="b-$2"
+  shift 6
+  wait_idle
+  if ! "$OUT/load" check -url "$url" -match "$CHAIN_RE" -n "$CHECK_N" -wait 20s "$@" \
+    >>"$LOGS/$name.check.log" 2>&1; then
+    target_meta "$B_TDIR" "$tname" "$label" "$kind" failed "chain check failed: $(tail -1 "$LOGS/$name.check.log")"
+    return 1
+  fi
+  log "$name: chain ok; fixed rate $CHAIN_RATE req/s for ${DURATION}s"
+  if ! GOMAXPROCS=2 timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" "$OUT/load" rate -url "$url" -lanes v1 \
+    -match "$CHAIN_RE" -rate "$CHAIN_RATE" -duration "${DURATION}s" -warmup "$WARMUP" -conns "$CONNS" -pid "$pids" \
+    -out "$B_TDIR/rate.$rep.json" >>"$LOGS/$name.rate.log" 2>&1; then
+    target_meta "$B_TDIR" "$tname" "$label" "$kind" failed "fixed-rate run failed, see $LOGS/$name.rate.log"
+    return 1
+  fi
+  tail -1 "$LOGS/$name.rate.log" >&2
+  check_disturbed "B/$tname"
+  target_meta "$B_TDIR" "$tname" "$label" "$kind" ok
+}
+
+# b_direct REP PORT_A PORT_B PORT_C: the three mocks as plain processes,
+# mocka → mockb → mockc over 127.0.0.1, no proxy anywhere.
+b_direct() {
+  local rep=$1 pa=$2 pb=$3 pc=$4 label="direct chain (3 mock processes, no mesh)"
+  b_target "$rep" direct || return 0
+  b_mock b-mockc mockc "" "$pc"
+  b_mock b-mockb mockb "http://127.0.0.1:$pc/" "$pb"
+  b_mock b-mocka mocka "http://127.0.0.1:$pb/" "$pa"
+  local p ok=1
+  for p in "$pa" "$pb" "$pc"; do wait_port "$p" 10 || ok=0; done
+  if ((ok)); then
+    b_measure "$rep" direct "$label" direct "http://127.0.0.1:$pa/mock" \
+      "${LIVE[b-mocka]},${LIVE[b-mockb]},${LIVE[b-mockc]}" -lanes v1 -plain || true
+  else
+    target_meta "$B_TDIR" direct "$label" direct failed "a mock did not listen, see $LOGS/b-mock*.log"
+  fi
+  stop_bg b-mocka
+  stop_bg b-mockb
+  stop_bg b-mockc
+}
+
+# b_direct1 REP PORT_A PORT_B PORT_C: the three apps in one process
+# (bench/chain), the process structure of lanemesh up without its proxies.
+b_direct1() {
+  local rep=$1 pa=$2 pb=$3 pc=$4 label="direct chain (3 apps in one process, no mesh)"
+  b_target "$rep" direct1 || return 0
+  start_bg b-chain env GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$OUT/chain" \
+    -listen "127.0.0.1:$pa,127.0.0.1:$pb,127.0.0.1:$pc" -version v1
+  if wait_port "$pa" 10; then
+    b_measure "$rep" direct1 "$label" direct "http://127.0.0.1:$pa/mock" "${LIVE[b-chain]}" -lanes v1 -plain || true
+  else
+    target_meta "$B_TDIR" direct1 "$label" direct failed "bench/chain did not listen, see $LOGS/b-chain.log"
+  fi
+  stop_bg b-chain
+}
+
+# b_mock NAME APP UPSTREAM PORT starts one `lanemesh mock` of lane v1 on
+# the system-under-test core, with no proxy in its environment.
+b_mock() {
+  start_bg "$1" env -u HTTP_PROXY -u http_proxy -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy \
+    GOMAXPROCS=1 app="$2" version=v1 upstream_url="$3" \
+    taskset -c "$PROXY_CPU" "$LM" mock --bind "127.0.0.1:$4"
+}
+
+# b_mesh REP CFG PORT_GW PORT_ADMIN PORT_XDS: `lanemesh up` with the
+# tutorial's configuration, the whole mesh in one process on one core.
+b_mesh() {
+  local rep=$1 cfg=$2 gw=$3 admin=$4 xds=$5 name=b-lanemesh label="lanemesh up (gateway + sidecars)"
+  b_target "$rep" lanemesh || return 0
+  start_bg "$name" env GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$LM" up -f "$cfg" \
+    --port-map "80=127.0.0.1:$gw" --admin "127.0.0.1:$admin" --xds "127.0.0.1:$xds"
+  if wait_log "$LOGS/$name.log" '^ready: ' 60; then
+    b_measure "$rep" lanemesh "$label" proxy "http://127.0.0.1:$gw/mock" "${LIVE[$name]}" -lanes v1,v2,v3 || true
+  else
+    target_meta "$B_TDIR" lanemesh "$label" proxy failed "lanemesh up was not ready within 60 s, see $LOGS/$name.log"
+  fi
+  stop_bg "$name"
+}

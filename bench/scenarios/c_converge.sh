@@ -1,0 +1,62 @@
+# shellcheck shell=bash
+# Scenario C — control-plane convergence. A `lanemesh controlplane` serving
+# the tutorial's configuration to N xDS clients (bench/converge: N
+# xds.Client instances in one process, each its own node, spread over the
+# six sidecar identities the change reaches), and the time from
+# `lanemesh apply -f` of a change (fallback on, then off, ...) against the
+# control plane's admin API until each of the N has it. A fresh control
+# plane per N, so that its RSS is that of N proxies.
+#
+# Pinning: the control plane on core 0; the clients, and the apply command
+# they run, on core 1.
+
+scenario_c() {
+  local title="control-plane convergence" n sizes changes cfg="$RUN/converge"
+  mkdir -p "$RAW/C" "$cfg"
+  if ! ensure_lanemesh; then
+    scenario_json C "$title" failed "go build ./cmd/lanemesh failed, see $LOGS/lanemesh.build.log"
+    return 0
+  fi
+  cp "$REPO"/examples/traffic-lanes/*.yaml "$cfg/"
+  sizes=${BENCH_CONVERGE_N:-$( ((QUICK)) && echo 100 || echo "100 1000")}
+  changes=${BENCH_CONVERGE_CHANGES:-$( ((QUICK)) && echo 6 || echo 20)}
+  for n in $sizes; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_N takes positive integers, not '$n'"
+    if ! c_run "$n" "$changes" "$cfg"; then
+      scenario_json C "$title" failed "N=$n: $C_ERROR"
+      return 0
+    fi
+  done
+  scenario_json C "$title" measured "" "\"changes\":$changes,\"trigger\":$(json_str \
+    "lanemesh apply -f (vs-mock-fallback.yaml, then vs-mock.yaml, alternately) against the control plane's admin API; timed from the command's start")"
+}
+
+# c_run N CHANGES CFG starts a control plane on CFG, times CHANGES changes
+# to N clients into $RAW/C/converge.N.json, and stops it. It sets C_ERROR
+# and is false on failure.
+c_run() {
+  local n=$1 changes=$2 cfg=$3 ports name="c-controlplane-$1"
+  read -r -a ports <<<"$("$OUT/load" ports -n 2)"
+  start_bg "$name" env GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$LM" controlplane -f "$cfg" \
+    --xds "127.0.0.1:${ports[0]}" --admin "127.0.0.1:${ports[1]}"
+  if ! wait_log "$LOGS/$name.log" '^ready$' 30; then
+    C_ERROR="the control plane was not ready within 30 s, see $LOGS/$name.log"
+    stop_bg "$name"
+    return 1
+  fi
+  wait_idle
+  log "scenario C: $changes changes to $n proxies"
+  local ok=1
+  if ! timeout $((120 + 15 * changes)) taskset -c "$LOAD_CPU" "$OUT/converge" -n "$n" -changes "$changes" \
+    -xds "127.0.0.1:${ports[0]}" -admin "http://127.0.0.1:${ports[1]}" -lanemesh "$LM" -cp-pid "${LIVE[$name]}" \
+    -on "$REPO/examples/traffic-lanes-fallback/vs-mock-fallback.yaml" -off "$REPO/examples/traffic-lanes/vs-mock.yaml" \
+    -out "$RAW/C/converge.$n.json" >"$LOGS/c-converge-$n.log" 2>&1; then
+    C_ERROR="bench/converge failed: $(tail -1 "$LOGS/c-converge-$n.log")"
+    ok=0
+  else
+    head -1 "$LOGS/c-converge-$n.log" >&2
+    check_disturbed "C/N=$n"
+  fi
+  stop_bg "$name"
+  ((ok))
+}
