@@ -104,6 +104,9 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 		return nil, err
 	}
 	cl.pool = b.store.poolFor(cl.stats, settings)
+	for _, e := range cl.endpoints {
+		e.conns = cl.pool.host(e.addr)
+	}
 	return cl, nil
 }
 

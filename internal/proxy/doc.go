@@ -29,12 +29,17 @@
 //     UF, UC, UT, UO, URX, FI, DPE) in the status, a short text body and the
 //     x-lanemesh-flags header, and in the access log and metrics.
 //
-// Forwarding uses http.Transport.RoundTrip directly, one tuned Transport per
-// cluster, rather than httputil.ReverseProxy: retries, the fallback attempt,
-// per-try timeouts, circuit breakers and outlier detection all work per
-// attempt, which ReverseProxy's single RoundTrip does not expose, and
-// ReverseProxy clones every request's header map. The inbound request is
-// rewritten in place for the first attempt (net/http snapshots what it needs
-// from it before the handler runs, see Go issue 14940) and shallow-copied
-// for later attempts, so a plain GET costs no request allocation here.
+// Downstream, net/http's server parses and checks requests. Upstream, the
+// proxy speaks HTTP/1.1 itself, on the handler's goroutine (upstream.go,
+// response.go), over per-endpoint keep-alive pools (pool.go): it writes
+// the request from the inbound one (rewritten in place; net/http snapshots
+// what it needs before the handler runs, see Go issue 14940) and reads the
+// response on the same goroutine. http.Transport hands each request to two
+// goroutines per connection over channels, which at one core cost more
+// than the rest of the proxy; ReverseProxy on top of it would also hide the
+// attempts that retries, the fallback, per-try timeouts, circuit breakers
+// and outlier detection work on. Plain responses (a Content-Length and
+// ordinary headers) are parsed by a fast path; every other framing goes
+// through http.ReadResponse. A reused connection that fails before any
+// response byte is retried once on a fresh one, as net/http does.
 package proxy

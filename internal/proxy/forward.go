@@ -128,7 +128,7 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	}
 	x.tryCtx = tryCtx
 	e.host.active.Add(1)
-	resp, err := target.pool.transport.RoundTrip(x.outbound(tryCtx, e))
+	resp, err := x.send(tryCtx, e)
 	if err != nil {
 		o := x.classify(err, ctx, tryCtx)
 		x.p.record(target, e, o, 0, x.now)
@@ -138,41 +138,6 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	x.p.record(target, e, outcomeResponse, resp.StatusCode, x.now)
 	return resp, outcomeResponse
 }
-
-// outbound is the request for one attempt. The first attempt, when no
-// timeout needs its own context, is the inbound request itself, rewritten
-// in place; any other is a shallow copy, because the transport may still be
-// reading the previous attempt's request when the next one starts.
-func (x *exchange) outbound(ctx context.Context, e *endpoint) *http.Request {
-	r := x.r
-	if x.attempts == 1 && ctx == r.Context() {
-		r.URL.Scheme, r.URL.Host, r.URL.User = "http", e.addr, nil
-		r.Body = x.attemptBody(r.Body)
-		return r
-	}
-	out := r.WithContext(ctx)
-	u := *r.URL
-	u.Scheme, u.Host, u.User = "http", e.addr, nil
-	out.URL = &u
-	out.Body = x.attemptBody(r.Body)
-	return out
-}
-
-// attemptBody is a fresh reader over the buffered body, or the inbound
-// body itself when the request cannot be replayed.
-func (x *exchange) attemptBody(inbound io.ReadCloser) io.ReadCloser {
-	if x.body == nil {
-		return inbound
-	}
-	b := &replayBody{}
-	b.Reset(x.body)
-	return b
-}
-
-// replayBody is one attempt's reader over a buffered request body.
-type replayBody struct{ bytes.Reader }
-
-func (*replayBody) Close() error { return nil }
 
 // classify names what went wrong with an attempt that got no response.
 func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
@@ -241,11 +206,6 @@ func (x *exchange) readBody() error {
 	}
 	x.body = buf
 	r.ContentLength, r.TransferEncoding = int64(len(buf)), nil
-	r.GetBody = func() (io.ReadCloser, error) { // for the transport's own retry on a stale connection
-		b := &replayBody{}
-		b.Reset(buf)
-		return b, nil
-	}
 	delete(r.Header, "Expect") // the body is here already; nothing to wait for
 	return nil
 }

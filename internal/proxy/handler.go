@@ -43,9 +43,18 @@ type exchange struct {
 	fellBack                bool // a fallback member took (or was sent) the request
 	abort                   bool // the response broke off; reset the downstream connection
 
+	// values back the header values prepare sets, so that they cost no
+	// allocation of their own.
+	values [4]string
+
 	// The request body, when it is small enough to replay.
 	body       []byte
 	replayable bool
+
+	// The response being relayed and its body, kept here so that a plain
+	// response allocates neither.
+	head     http.Response
+	upstream upstreamBody
 
 	// Counters held by the attempt in flight, released by release.
 	admitted  *cluster
@@ -143,9 +152,8 @@ func (x *exchange) injectFault(lc *listenerConfig) bool {
 // modified in place (see the package comment).
 func (x *exchange) prepare() {
 	r, h := x.r, x.r.Header
-	var vals *[4]string // one allocation backs every value the proxy sets
+	vals := &x.values
 	if x.p.opts.Role == compile.Gateway {
-		vals = new([4]string)
 		vals[0], vals[1], vals[2] = clientIP(r.RemoteAddr), "http", r.Host
 		// Replaced, not appended: the gateway is the edge, and whatever a
 		// client claims about earlier hops is not to be trusted.
@@ -154,14 +162,8 @@ func (x *exchange) prepare() {
 	if id := h["X-Request-Id"]; len(id) > 0 && id[0] != "" {
 		x.requestID = id[0]
 	} else {
-		if vals == nil {
-			vals = new([4]string)
-		}
 		vals[3] = x.p.newRequestID()
 		x.requestID, h["X-Request-Id"] = vals[3], vals[3:4:4]
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = noUserAgent // keeps Go's transport from adding its own
 	}
 	if ops, ok := x.plan.weighted[x.clusterName]; ok {
 		applyOps(h, ops.reqRemove, ops.reqAdd)

@@ -7,11 +7,6 @@ import (
 	"strings"
 )
 
-// noUserAgent is an empty User-Agent value: net/http's transport sends no
-// User-Agent when the header is present but empty, and its own otherwise.
-// It is shared by every request and never written in place.
-var noUserAgent = []string{""}[:1:1]
-
 // isHopByHop reports whether a canonical header key is hop-by-hop by RFC
 // 9110 §7.6.1 (plus Proxy-*, which a client addresses to this proxy).
 func isHopByHop(k string) bool {

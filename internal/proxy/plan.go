@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -82,12 +83,21 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 	if a.GetPrefixRewrite() != "" {
 		plan.rewrite = rewrite{enabled: true, prefix: rt.GetMatch().GetPrefix() + rt.GetMatch().GetPathSeparatedPrefix(), to: a.GetPrefixRewrite()}
 	}
+	if err := checkHost(plan.hostRewrite); err != nil {
+		return nil, err
+	}
 	plan.ops = buildHeaderOps(rt.GetRequestHeadersToAdd(), rt.GetRequestHeadersToRemove(), rt.GetResponseHeadersToAdd(), rt.GetResponseHeadersToRemove())
+	if err := plan.ops.check(); err != nil {
+		return nil, err
+	}
 	for _, wc := range a.GetWeightedClusters().GetClusters() {
 		if len(wc.GetTypedPerFilterConfig()) > 0 || wc.GetHostRewriteLiteral() != "" {
 			return nil, fmt.Errorf("%w: weighted cluster %q: typed_per_filter_config and host_rewrite_literal are not supported", route.ErrUnsupported, wc.GetName())
 		}
 		ops := buildHeaderOps(wc.GetRequestHeadersToAdd(), wc.GetRequestHeadersToRemove(), wc.GetResponseHeadersToAdd(), wc.GetResponseHeadersToRemove())
+		if err := ops.check(); err != nil {
+			return nil, fmt.Errorf("weighted cluster %q: %w", wc.GetName(), err)
+		}
 		if !ops.empty() {
 			if plan.weighted == nil {
 				plan.weighted = map[string]headerOps{}
@@ -153,6 +163,33 @@ type headerOp struct {
 	value  string
 	vals   []string // []string{value} with capacity 1, shared by every request: never written in place
 	action corev3.HeaderValueOption_HeaderAppendAction
+}
+
+// check refuses header names and values that cannot be sent as they are:
+// the proxy writes upstream requests itself (see upstream.go) and does not
+// re-check what Apply accepted, so a CR or LF here would split the request.
+func (o headerOps) check() error {
+	for _, ops := range [][]headerOp{o.reqAdd, o.respAdd} {
+		for _, op := range ops {
+			if !validName(op.key) || !validValue(op.value) {
+				return fmt.Errorf("%w: header %q: %q is not a valid header field", route.ErrInvalid, op.key, op.value)
+			}
+		}
+	}
+	return nil
+}
+
+// checkHost refuses a host_rewrite_literal with a byte that cannot be in
+// a Host header: the set net/http's httpguts.ValidHostHeader allows.
+func checkHost(host string) error {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) < 0 {
+			return fmt.Errorf("%w: host_rewrite_literal %q is not a valid host", route.ErrInvalid, host)
+		}
+	}
+	return nil
 }
 
 func (o headerOps) empty() bool {

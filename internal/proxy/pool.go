@@ -3,8 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
-	"net/http"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -17,81 +16,287 @@ type poolSettings struct {
 	keepAlive       bool
 }
 
-// Upstream connection pool tuning. Go's default of 2 idle connections per
-// host would make a busy proxy open and close a connection for most
-// requests; 256 keeps a loaded upstream's connections warm.
+// Upstream connection pool tuning. A busy proxy keeps up to 256 idle
+// connections per endpoint warm, so that it does not open and close one for
+// most requests.
 const (
 	maxIdleConnsPerHost    = 256
 	defaultIdleConnTimeout = 90 * time.Second
 	tcpKeepAlive           = 30 * time.Second
-	maxResponseHeaderBytes = 1 << 20
-	ioBufferSize           = 16 << 10
 )
 
-// pool is a cluster's upstream connections: one http.Transport, HTTP/1.1
-// only, with the cluster's connect timeout, and a dialer that counts open
-// connections for metrics and /clusters.
+// pool is a cluster's upstream connections, one hostConns per endpoint
+// address. It replaces http.Transport: a request is written and its
+// response read on the handler's own goroutine (see upstream.go), where the
+// transport hands every request to two goroutines per connection over
+// channels, which is most of its cost when the proxy runs on one core.
 type pool struct {
-	settings  poolSettings
-	transport *http.Transport
+	settings poolSettings
+	stats    *clusterStats
+	epoch    time.Time // the proxy's monotonic origin, for idle times
+	dialer   net.Dialer
+	idle     time.Duration // settings.idleTimeout, or its default
+
+	mu      sync.Mutex // guards hosts and retired
+	hosts   map[string]*hostConns
+	retired bool
 }
 
-func newPool(cs *clusterStats, s poolSettings) *pool {
-	d := &net.Dialer{Timeout: s.connectTimeout, KeepAlive: tcpKeepAlive}
-	idle := s.idleTimeout
-	if idle <= 0 {
-		idle = defaultIdleConnTimeout
+func newPool(cs *clusterStats, s poolSettings, epoch time.Time) *pool {
+	return &pool{settings: s, stats: cs, epoch: epoch, idle: durationOr(s.idleTimeout, defaultIdleConnTimeout),
+		dialer: net.Dialer{Timeout: s.connectTimeout, KeepAlive: tcpKeepAlive}, hosts: map[string]*hostConns{}}
+}
+
+// host returns the connections to endpoint addr, creating them. It runs
+// while a snapshot is built, so that requests reach their connections
+// through the endpoint without a lookup.
+func (p *pool) host(addr string) *hostConns {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.hosts[addr]
+	if h == nil {
+		h = &hostConns{addr: addr, pool: p, closed: p.retired}
+		p.hosts[addr] = h
 	}
-	t := &http.Transport{
-		// Proxy stays nil: the data plane must never follow HTTP_PROXY from
-		// its own environment.
-		DialContext:            countingDialer(d, cs),
-		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
-		MaxConnsPerHost:        s.maxConnsPerHost,
-		IdleConnTimeout:        idle,
-		DisableKeepAlives:      !s.keepAlive,
-		DisableCompression:     true, // forward Accept-Encoding and bodies untouched
-		MaxResponseHeaderBytes: maxResponseHeaderBytes,
-		WriteBufferSize:        ioBufferSize,
-		ReadBufferSize:         ioBufferSize,
+	return h
+}
+
+// prune forgets the endpoints a new snapshot no longer names and closes
+// their idle connections; connections still carrying a request are closed
+// when it ends.
+func (p *pool) prune(keep map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, h := range p.hosts {
+		if !keep[addr] {
+			delete(p.hosts, addr)
+			h.shut()
+		}
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true) // upstreams speak HTTP/1.1
-	t.Protocols = &protocols
-	return &pool{settings: s, transport: t}
 }
 
 // retire closes the pool's idle connections once a newer snapshot stopped
-// using it. Connections still carrying a request are closed by the
-// transport's idle timeout after they finish.
+// using it; connections still carrying a request are closed when it ends.
 func (p *pool) retire() {
-	if p != nil {
-		p.transport.CloseIdleConnections()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retired = true
+	for _, h := range p.hosts {
+		h.shut()
 	}
 }
 
-// countingDialer wraps d so that cs.conns counts open connections.
-func countingDialer(d *net.Dialer, cs *clusterStats) func(context.Context, string, string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
+// closeIdle closes the idle connections, for drain. Unlike retire it
+// leaves the pool usable.
+func (p *pool) closeIdle() {
+	p.mu.Lock()
+	hosts := make([]*hostConns, 0, len(p.hosts))
+	for _, h := range p.hosts {
+		hosts = append(hosts, h)
+	}
+	p.mu.Unlock()
+	for _, h := range hosts {
+		h.closeIdle()
+	}
+}
+
+// now is monotonic nanoseconds since the proxy's epoch.
+func (p *pool) now() int64 { return int64(time.Since(p.epoch)) }
+
+// hostConns are the connections to one endpoint: the idle ones, most
+// recently used last, and a count of all open ones for the cluster's
+// max_connections circuit breaker.
+type hostConns struct {
+	addr string
+	pool *pool
+
+	mu      sync.Mutex
+	idle    []*upConn
+	open    int             // connections open or being dialled
+	waiters []chan struct{} // requests waiting for a connection under maxConnsPerHost
+	closed  bool            // pruned or retired: connections given back are closed
+	sweep   *time.Timer     // closes connections idle for longer than the idle timeout
+}
+
+// get returns an idle connection, or dials a new one; with fresh, always a
+// new one. Under max_connections it waits for a connection to come back or
+// close, as long as ctx allows.
+func (h *hostConns) get(ctx context.Context, fresh bool, now int64) (*upConn, error) {
+	h.mu.Lock()
+	for {
+		if !fresh {
+			if c := h.popIdle(now); c != nil {
+				h.mu.Unlock()
+				return c, nil
+			}
+		}
+		limit := h.pool.settings.maxConnsPerHost
+		if limit <= 0 || h.open < limit {
+			break
+		}
+		if fresh && len(h.idle) > 0 {
+			// Make room for the fresh connection: an idle one is likely as
+			// stale as the one that just failed.
+			c := h.idle[0]
+			h.idle = append(h.idle[:0], h.idle[1:]...)
+			h.closeLocked(c)
+			continue
+		}
+		if err := h.wait(ctx); err != nil {
 			return nil, err
 		}
-		cs.conns.Add(1)
-		return &countedConn{Conn: c, cs: cs}, nil
+	}
+	h.open++
+	h.mu.Unlock()
+	c, err := h.dial(ctx)
+	if err != nil {
+		h.mu.Lock()
+		h.open--
+		h.wakeOne()
+		h.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
+// popIdle takes the most recently used idle connection that has not been
+// idle too long, closing those that have. h.mu is held.
+func (h *hostConns) popIdle(now int64) *upConn {
+	for n := len(h.idle); n > 0; n = len(h.idle) {
+		c := h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		if now-c.idleSince < int64(h.pool.idle) {
+			return c
+		}
+		h.closeLocked(c)
+	}
+	return nil
+}
+
+// wait blocks, with h.mu released, until a connection slot may be free or
+// ctx is done. h.mu is held on entry and, when it returns nil, on return.
+func (h *hostConns) wait(ctx context.Context) error {
+	ch := make(chan struct{}, 1)
+	h.waiters = append(h.waiters, ch)
+	h.mu.Unlock()
+	select {
+	case <-ch:
+		h.mu.Lock()
+		return nil
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, w := range h.waiters {
+		if w == ch {
+			h.waiters = append(h.waiters[:i], h.waiters[i+1:]...)
+			return ctx.Err()
+		}
+	}
+	h.wakeOne() // ch was woken as ctx ended: pass the wake-up on
+	return ctx.Err()
+}
+
+// wakeOne lets the longest waiting request look for a connection again.
+// h.mu is held.
+func (h *hostConns) wakeOne() {
+	if len(h.waiters) > 0 {
+		h.waiters[0] <- struct{}{}
+		h.waiters = h.waiters[1:]
 	}
 }
 
-// countedConn decrements its cluster's connection count once, on Close.
-type countedConn struct {
-	net.Conn
-	cs     *clusterStats
-	closed atomic.Bool
+// dial opens a connection, counted in the cluster's connections.
+func (h *hostConns) dial(ctx context.Context) (*upConn, error) {
+	nc, err := h.pool.dialer.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, err
+	}
+	h.pool.stats.conns.Add(1)
+	return newUpConn(nc, h), nil
 }
 
-func (c *countedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.cs.conns.Add(-1)
+// put gives back a connection whose exchange ended cleanly, so the next
+// request can reuse it; a connection nobody may reuse is closed instead.
+func (h *hostConns) put(c *upConn) {
+	now := h.pool.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || len(h.idle) >= maxIdleConnsPerHost {
+		h.closeLocked(c)
+		return
 	}
-	return c.Conn.Close()
+	c.idleSince, c.used = now, true
+	h.idle = append(h.idle, c)
+	h.wakeOne()
+	if h.sweep == nil {
+		h.sweep = time.AfterFunc(h.pool.idle, h.sweepIdle)
+	} else if len(h.idle) == 1 {
+		h.sweep.Reset(h.pool.idle)
+	}
+}
+
+// sweepIdle closes connections idle for longer than the idle timeout, and
+// comes back while any are left.
+func (h *hostConns) sweepIdle() {
+	now := h.pool.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kept := h.idle[:0]
+	oldest := int64(-1)
+	for _, c := range h.idle {
+		if now-c.idleSince >= int64(h.pool.idle) {
+			h.closeLocked(c)
+			continue
+		}
+		if oldest < 0 {
+			oldest = c.idleSince
+		}
+		kept = append(kept, c)
+	}
+	clear(h.idle[len(kept):])
+	h.idle = kept
+	if oldest >= 0 && !h.closed {
+		h.sweep.Reset(time.Duration(oldest + int64(h.pool.idle) - now))
+	}
+}
+
+// closeIdle closes every idle connection.
+func (h *hostConns) closeIdle() { h.drop(false) }
+
+// shut closes the idle connections for good: connections given back later
+// are closed too.
+func (h *hostConns) shut() { h.drop(true) }
+
+func (h *hostConns) drop(shut bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = h.closed || shut
+	if h.sweep != nil {
+		h.sweep.Stop() // nothing idle is left to sweep; put arms it again
+	}
+	for _, c := range h.idle {
+		h.closeLocked(c)
+	}
+	clear(h.idle)
+	h.idle = h.idle[:0]
+}
+
+// release closes a connection that will not be reused.
+func (h *hostConns) release(c *upConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeLocked(c)
+}
+
+// closeLocked closes c and frees its slot. h.mu is held.
+func (h *hostConns) closeLocked(c *upConn) {
+	_ = c.conn.Close()
+	h.pool.stats.conns.Add(-1)
+	h.open--
+	h.wakeOne()
 }

@@ -33,6 +33,7 @@ type Proxy struct {
 	store   *store
 	metrics *metrics
 	buffers sync.Pool // *[]byte, for response bodies
+	dates   dateCache
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -54,7 +55,8 @@ func New(opts Options) (*Proxy, error) {
 	if opts.Role != compile.Gateway && opts.Role != compile.Sidecar {
 		return nil, fmt.Errorf("proxy role %q: want %q or %q", opts.Role, compile.Gateway, compile.Sidecar)
 	}
-	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: time.Now(), store: newStore(),
+	epoch := time.Now()
+	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: epoch, store: newStore(epoch),
 		listeners: map[string]*serving{}}
 	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
 	p.state.Store(emptyState())

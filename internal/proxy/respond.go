@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
+	"time"
 )
 
 // respond relays an upstream response: end-to-end headers, the route's
@@ -22,6 +24,9 @@ func (x *exchange) respond(resp *http.Response) {
 	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = x.p.dates.now()
 	}
 	x.status = resp.StatusCode
 	x.w.WriteHeader(resp.StatusCode)
@@ -49,8 +54,17 @@ func (x *exchange) respond(resp *http.Response) {
 }
 
 // copyBody copies body to the client through a pooled buffer, reporting
-// read (upstream) and write (downstream) errors apart.
+// read (upstream) and write (downstream) errors apart. A body that arrived
+// with its head, the common case, goes straight from the connection's
+// buffer instead.
 func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error) {
+	if b, ok := body.(*upstreamBody); ok {
+		if rest, ok := b.buffered(); ok {
+			_, writeErr = x.w.Write(rest)
+			b.consumed(len(rest))
+			return nil, writeErr
+		}
+	}
 	bp := x.p.buffers.Get().(*[]byte)
 	defer x.p.buffers.Put(bp)
 	buf := *bp
@@ -72,6 +86,29 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 			return err, nil
 		}
 	}
+}
+
+// dateCache holds the Date header value of the current second. net/http's
+// server formats one for every response that lacks it, which costs more
+// than the rest of writing the header; like nginx, the proxy formats one
+// per second instead.
+type dateCache struct {
+	v atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec  int64
+	vals []string // one value, capacity 1: shared, never written in place
+}
+
+func (d *dateCache) now() []string {
+	t := time.Now()
+	if v := d.v.Load(); v != nil && v.sec == t.Unix() {
+		return v.vals
+	}
+	v := &dateValue{sec: t.Unix(), vals: []string{t.UTC().Format(http.TimeFormat)}}
+	d.v.Store(v)
+	return v.vals
 }
 
 // failed answers a request no attempt could serve, by what went wrong last.

@@ -91,6 +91,7 @@ type endpoint struct {
 	// checked separately because it changes without a new snapshot.
 	eligible bool
 	host     *hostStats
+	conns    *hostConns // in the cluster's pool
 }
 
 // usable reports whether the endpoint may take a request at monotonic time

@@ -3,6 +3,7 @@ package proxy
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // store keeps what must survive configuration updates: per-cluster counters
@@ -13,12 +14,13 @@ import (
 // swap. Requests still running on an older snapshot may update a pruned
 // entry; that is harmless, nobody reads it again.
 type store struct {
+	epoch    time.Time  // the proxy's monotonic origin
 	mu       sync.Mutex // guards clusters and every clusterStats.hosts and .pool
 	clusters map[string]*clusterStats
 }
 
-func newStore() *store {
-	return &store{clusters: map[string]*clusterStats{}}
+func newStore(epoch time.Time) *store {
+	return &store{epoch: epoch, clusters: map[string]*clusterStats{}}
 }
 
 // clusterStats are a cluster's run-time counters. All fields the hot path
@@ -27,7 +29,7 @@ type clusterStats struct {
 	name    string
 	active  atomic.Int64  // requests in flight (admitted by the circuit breaker)
 	retries atomic.Int64  // retries in flight, for the retry budget
-	conns   atomic.Int64  // open upstream connections, counted by the dialer
+	conns   atomic.Int64  // open upstream connections, counted by the pool
 	rr      atomic.Uint32 // round-robin cursor
 	// ejectMu serialises ejection decisions, which need a consistent count
 	// of the cluster's ejected endpoints. Ejections are rare; successes and
@@ -90,7 +92,7 @@ func (s *store) poolFor(cs *clusterStats, settings poolSettings) *pool {
 	if cs.pool != nil && cs.pool.settings == settings {
 		return cs.pool
 	}
-	return newPool(cs, settings)
+	return newPool(cs, settings, s.epoch)
 }
 
 // commit makes the store match a snapshot that has just been published:
@@ -120,6 +122,9 @@ func (s *store) commit(st *state) {
 				delete(cs.hosts, addr)
 			}
 		}
+		if cl.pool != nil {
+			cl.pool.prune(keep)
+		}
 	}
 	for _, p := range retired {
 		p.retire()
@@ -132,7 +137,7 @@ func (s *store) closeIdle() {
 	defer s.mu.Unlock()
 	for _, cs := range s.clusters {
 		if cs.pool != nil {
-			cs.pool.transport.CloseIdleConnections()
+			cs.pool.closeIdle()
 		}
 	}
 }

@@ -1,0 +1,346 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Upstream HTTP/1.1 limits.
+const (
+	// maxResponseHeaderBytes bounds a response head (status line and
+	// header), as http.Transport's MaxResponseHeaderBytes did.
+	maxResponseHeaderBytes = 1 << 20
+	// max1xxResponses is how many informational responses may precede the
+	// final one, as in net/http.
+	max1xxResponses = 5
+	// connBufferSize is each upstream connection's read and write buffer.
+	// It holds a typical request or response head; bodies larger than it
+	// bypass it.
+	connBufferSize = 4 << 10
+)
+
+var (
+	errHeaderTooLarge = fmt.Errorf("upstream response header larger than %d bytes", maxResponseHeaderBytes)
+	errUnexpected1xx  = errors.New("upstream sent 101 Switching Protocols or too many 1xx responses")
+	errBodyClosed     = errors.New("read on a closed upstream response body")
+)
+
+// aLongTimeAgo is a deadline in the past: setting it on a connection makes
+// the reads and writes blocked on it return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// upConn is one upstream connection with its buffers. One exchange at a
+// time owns it; between exchanges it sits idle in its hostConns.
+type upConn struct {
+	conn net.Conn
+	host *hostConns
+	br   *bufio.Reader // reads and writes go through the upConn, which counts them
+	bw   *bufio.Writer
+	// limit is how many more bytes the reader may take: the header limit
+	// while a response head is read, unlimited for its body.
+	limit int64
+	// nwritten and nread count bytes since the current exchange began, to
+	// tell a connection the upstream had closed while it was idle (nothing
+	// went out, or nothing came back) from one that failed mid-exchange.
+	nwritten, nread int64
+	idleSince       int64 // monotonic ns since the proxy's epoch
+	used            bool  // it carried an exchange before, so the upstream may have closed it since
+	// interrupt unblocks the connection's I/O when an attempt's context
+	// ends; it is built once per connection, not once per request.
+	interrupt func()
+	// header is reused by every plain response head read on the
+	// connection (see readPlainHead): a response's Header is valid until
+	// its body is closed.
+	header http.Header
+}
+
+func newUpConn(nc net.Conn, h *hostConns) *upConn {
+	c := &upConn{conn: nc, host: h, limit: math.MaxInt64, header: make(http.Header, 8)}
+	c.br = bufio.NewReaderSize(c, connBufferSize)
+	c.bw = bufio.NewWriterSize(c, connBufferSize)
+	c.interrupt = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	return c
+}
+
+// Read reads from the connection within the current limit.
+func (c *upConn) Read(p []byte) (int, error) {
+	if c.limit <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > c.limit {
+		p = p[:c.limit]
+	}
+	n, err := c.conn.Read(p)
+	c.limit -= int64(n)
+	c.nread += int64(n)
+	return n, err
+}
+
+// Write writes to the connection.
+func (c *upConn) Write(p []byte) (int, error) {
+	n, err := c.conn.Write(p)
+	c.nwritten += int64(n)
+	return n, err
+}
+
+// send makes one attempt's exchange with endpoint e on the calling
+// goroutine: it writes the request and reads the response head. A reused
+// connection that fails before any response byte was probably closed by
+// the upstream while idle; the request then goes once more on a fresh
+// connection if it can be replayed, as net/http's transport does. The
+// response's body gives the connection back when it is closed.
+func (x *exchange) send(ctx context.Context, e *endpoint) (*http.Response, error) {
+	fresh := false
+	for {
+		c, err := e.conns.get(ctx, fresh, x.now)
+		if err != nil {
+			return nil, err
+		}
+		resp, stale, err := x.sendOn(ctx, c, e)
+		if err == nil || fresh || !stale || ctx.Err() != nil {
+			return resp, err
+		}
+		fresh = true
+	}
+}
+
+// sendOn sends the request on c and reads the response head. On failure c
+// is closed, and stale reports whether the failure looks like a connection
+// the upstream closed while idle, on which the request can be sent again.
+func (x *exchange) sendOn(ctx context.Context, c *upConn, e *endpoint) (resp *http.Response, stale bool, err error) {
+	stop := context.AfterFunc(ctx, c.interrupt)
+	c.nwritten, c.nread = 0, 0
+	var writer *streamingWriter
+	c.writeHead(x.r, x.body, e.addr, c.host.pool.settings.keepAlive)
+	switch {
+	case x.body != nil:
+		_, _ = c.bw.Write(x.body)
+		err = c.bw.Flush()
+	case x.r.Body != http.NoBody:
+		if err = c.bw.Flush(); err == nil {
+			writer = x.streamBody(c)
+		}
+	default:
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		stop()
+		c.host.release(c)
+		// If nothing went out, even a non-idempotent request is safe to
+		// send again; net/http's rule too.
+		return nil, c.used && c.nwritten == 0 && x.replayable, err
+	}
+	resp, err = x.readResponse(c)
+	if err == nil && !writer.sawHead() {
+		err = <-writer.result // the body failed first and interrupted the read
+	}
+	if err != nil {
+		stop()
+		c.host.release(c)
+		return nil, c.used && c.nread == 0 && x.replayable && idempotent(x.r), err
+	}
+	b := &x.upstream // readResponse set how the body is framed
+	b.c, b.stop, b.writer = c, stop, writer
+	b.reusable = !resp.Close && c.host.pool.settings.keepAlive
+	resp.Body = b
+	return resp, false, nil
+}
+
+// writeHead buffers the request line and header of r for the upstream.
+// Errors surface at the Flush that follows. Like net/http's Request.Write,
+// it writes the framing headers itself (body, when buffered, is the whole
+// body), leaves out an empty User-Agent, and sends Content-Length: 0 for
+// an empty body except on GET and HEAD, which many servers expect.
+// Header names and values are valid: net/http's server checked the
+// client's, and Apply checked the configuration's.
+func (c *upConn) writeHead(r *http.Request, body []byte, addr string, keepAlive bool) {
+	bw := c.bw
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	writeRequestURI(bw, r.URL)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	if r.Host != "" {
+		bw.WriteString(r.Host)
+	} else {
+		bw.WriteString(addr) // an HTTP/1.0 request may have no Host
+	}
+	bw.WriteString("\r\n")
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // framing is written below
+		case "User-Agent":
+			if len(vv) == 0 || vv[0] == "" {
+				continue
+			}
+			vv = vv[:1]
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	switch {
+	case body != nil:
+		writeContentLength(bw, int64(len(body)))
+	case r.Body == http.NoBody:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+	case r.ContentLength > 0:
+		writeContentLength(bw, r.ContentLength)
+	default:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if !keepAlive {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+func writeContentLength(bw *bufio.Writer, n int64) {
+	var num [20]byte
+	bw.WriteString("Content-Length: ")
+	bw.Write(strconv.AppendInt(num[:0], n, 10))
+	bw.WriteString("\r\n")
+}
+
+// writeRequestURI writes u.RequestURI() without building the string.
+func writeRequestURI(bw *bufio.Writer, u *url.URL) {
+	if u.Opaque != "" {
+		if strings.HasPrefix(u.Opaque, "//") {
+			bw.WriteString(u.Scheme)
+			bw.WriteByte(':')
+		}
+		bw.WriteString(u.Opaque)
+	} else if p := u.EscapedPath(); p != "" {
+		bw.WriteString(p)
+	} else {
+		bw.WriteByte('/')
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
+}
+
+// idempotent reports whether a request may be sent again after the
+// upstream may have seen it, by net/http's rule.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return r.Header["Idempotency-Key"] != nil || r.Header["X-Idempotency-Key"] != nil
+}
+
+// streamingWriter writes the body of a request too large to buffer (which
+// gets only one attempt) on its own goroutine, so that an upstream that
+// answers before reading all of it is heard, as with net/http's transport.
+// If the body cannot be read or written before the response head arrived,
+// it interrupts the connection so that the exchange fails at once rather
+// than wait for a response that may never come.
+type streamingWriter struct {
+	state  atomic.Uint32 // writing, then headRead or writeFailed, whichever comes first
+	result chan error    // the writer's error, sent once
+}
+
+const (
+	writing uint32 = iota
+	headRead
+	writeFailed
+)
+
+func (x *exchange) streamBody(c *upConn) *streamingWriter {
+	w := &streamingWriter{result: make(chan error, 1)}
+	r, buffers := x.r, &x.p.buffers
+	go func() {
+		bp := buffers.Get().(*[]byte)
+		defer buffers.Put(bp)
+		var err error
+		if r.ContentLength > 0 {
+			err = copyExactly(c.bw, r.Body, r.ContentLength, *bp)
+		} else {
+			err = copyChunked(c.bw, r.Body, *bp)
+		}
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		if err != nil && w.state.CompareAndSwap(writing, writeFailed) {
+			c.interrupt()
+		}
+		w.result <- err
+	}()
+	return w
+}
+
+// sawHead records that the response head arrived; false means the writer
+// failed first and the exchange is to be abandoned. A nil writer (the
+// request was written in line) always agrees.
+func (w *streamingWriter) sawHead() bool {
+	return w == nil || w.state.CompareAndSwap(writing, headRead)
+}
+
+// done reports whether the whole request went out.
+func (w *streamingWriter) done() bool {
+	if w == nil {
+		return true
+	}
+	select {
+	case err := <-w.result:
+		return err == nil
+	default:
+		return false
+	}
+}
+
+// copyExactly copies n bytes of src to bw.
+func copyExactly(bw *bufio.Writer, src io.Reader, n int64, buf []byte) error {
+	// writerOnly hides bw's ReadFrom, which would copy through its small
+	// buffer (or through a fresh 32 KiB one in net.TCPConn) instead of buf.
+	copied, err := io.CopyBuffer(writerOnly{bw}, io.LimitReader(src, n), buf)
+	if err == nil && copied < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// copyChunked copies src to bw in chunked transfer coding, one chunk per
+// read, flushed, so that a streamed body stays live.
+func copyChunked(bw *bufio.Writer, src io.Reader, buf []byte) error {
+	var size [16]byte
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			bw.Write(strconv.AppendInt(size[:0], int64(n), 16))
+			bw.WriteString("\r\n")
+			bw.Write(buf[:n])
+			bw.WriteString("\r\n")
+			if ferr := bw.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			_, _ = bw.WriteString("0\r\n\r\n")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+type writerOnly struct{ io.Writer }
