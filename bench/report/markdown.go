@@ -128,6 +128,15 @@ func runMaxSteal(rep *Report) float64 {
 	return m
 }
 
+// cpuAndRSS formats a fixed-rate run's CPU per 1k req/s and RSS, or "—"
+// when the target has no process of its own (the direct call).
+func cpuAndRSS(r *FixedRate) (cpu, rss string) {
+	if r.Proxy == nil {
+		return "—", "—"
+	}
+	return fmt.Sprintf("%.1f%% of a core", 100*r.CPUPer1k), fmt.Sprintf("%.1f MiB", float64(r.Proxy.RSSKB)/1024)
+}
+
 func fixedRate(b *strings.Builder, rep *Report, sc *Scenario) {
 	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, latency from the scheduled send time\n\n", rep.Run.Rate, rep.Run.DurationS)
 	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | proxy CPU per 1k req/s | × HAProxy | × baseline | proxy RSS |")
@@ -138,11 +147,7 @@ func fixedRate(b *strings.Builder, rep *Report, sc *Scenario) {
 			continue
 		}
 		r := t.FixedRate
-		cpu, rss := "—", "—"
-		if r.Proxy != nil {
-			cpu = fmt.Sprintf("%.1f%% of a core", 100*r.CPUPer1k)
-			rss = fmt.Sprintf("%.1f MiB", float64(r.Proxy.RSSKB)/1024)
-		}
+		cpu, rss := cpuAndRSS(r)
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s | %s | %s |\n", label(t),
 			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
 			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu,

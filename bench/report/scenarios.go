@@ -176,11 +176,7 @@ func chainMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
 			continue
 		}
 		r := t.FixedRate
-		cpu, rss := "—", "—"
-		if r.Proxy != nil {
-			cpu = fmt.Sprintf("%.1f%% of a core", 100*r.CPUPer1k)
-			rss = fmt.Sprintf("%.1f MiB", float64(r.Proxy.RSSKB)/1024)
-		}
+		cpu, rss := cpuAndRSS(r)
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s |\n", label(t),
 			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
 			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, rss)
