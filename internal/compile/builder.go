@@ -33,7 +33,7 @@ func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *build
 		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
 	for host, svc := range c.Hosts() {
-		if visible(svc.Source, exportTo(c, svc), p.Namespace) {
+		if visible(svc.Source, svc.ExportTo, p.Namespace) {
 			b.hosts[host] = svc
 			b.services = append(b.services, svc)
 		}
@@ -54,16 +54,6 @@ func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *build
 		idx.add(in)
 	}
 	return b
-}
-
-// exportTo returns the exportTo list of the object behind a service.
-func exportTo(c *config.Config, svc *config.Service) []string {
-	for _, se := range c.ServiceEntries {
-		if &se.Metadata == svc.Source {
-			return se.Spec.ExportTo
-		}
-	}
-	return nil
 }
 
 // visible applies Istio's exportTo: empty or "*" is every namespace, "." the

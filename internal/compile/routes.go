@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,7 +125,7 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 func (b *builder) meshVirtualServices() (map[string]*api.VirtualService, map[string]*api.VirtualService) {
 	exact, wild := map[string]*api.VirtualService{}, map[string]*api.VirtualService{}
 	for _, vs := range b.cfg.VirtualServices {
-		if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !contains(boundGateways(vs, vs.Spec.Gateways), mesh) {
+		if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), mesh) {
 			continue
 		}
 		for _, h := range vs.Spec.Hosts {
@@ -185,13 +186,4 @@ func (b *builder) domains(svc *config.Service, port uint32, bare bool) []string 
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

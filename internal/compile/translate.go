@@ -75,7 +75,7 @@ func (b *builder) applies(vs *api.VirtualService, m api.HTTPMatchRequest, sc sco
 		return false
 	case m.SourceNamespace != "" && m.SourceNamespace != b.proxy.Namespace:
 		return false
-	case len(m.Gateways) > 0 && !contains(boundGateways(vs, m.Gateways), sc.gateway):
+	case len(m.Gateways) > 0 && !slices.Contains(boundGateways(vs, m.Gateways), sc.gateway):
 		return false
 	case m.Scheme != nil && !matchesStatic(*m.Scheme, "http"):
 		// lanemesh's listeners speak plain HTTP, so the scheme is known

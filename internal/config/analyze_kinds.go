@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,7 +76,7 @@ func (a *analyzer) trafficPolicy(o object, tp *api.TrafficPolicy, path string) {
 	if tp == nil {
 		return
 	}
-	if lb := tp.LoadBalancer; lb != nil && lb.Simple != "" && !contains(loadBalancers, lb.Simple) {
+	if lb := tp.LoadBalancer; lb != nil && lb.Simple != "" && !slices.Contains(loadBalancers, lb.Simple) {
 		a.errorf(o, CodeSchema, path+".loadBalancer.simple", fmt.Sprintf("unknown load balancer %q", lb.Simple),
 			"use one of "+strings.Join(loadBalancers, ", "))
 	}

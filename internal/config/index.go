@@ -56,7 +56,10 @@ type Service struct {
 	Selector map[string]string
 	// Endpoints are a ServiceEntry's inline endpoints.
 	Endpoints []api.WorkloadEntrySpec
-	Source    *api.ObjectMeta
+	// ExportTo is the ServiceEntry's exportTo; nil (every namespace) for a
+	// Kubernetes Service.
+	ExportTo []string
+	Source   *api.ObjectMeta
 }
 
 // ServicePort is one port of a Service: the port clients call and the port
@@ -91,7 +94,7 @@ func (c *Config) Hosts() map[string]*Service {
 	for _, se := range c.ServiceEntries {
 		for _, h := range se.Spec.Hosts {
 			svc := &Service{Host: FQDN(h, se.Metadata.Namespace), Namespace: se.Metadata.Namespace,
-				Endpoints: se.Spec.Endpoints, Source: &se.Metadata}
+				Endpoints: se.Spec.Endpoints, ExportTo: se.Spec.ExportTo, Source: &se.Metadata}
 			if se.Spec.WorkloadSelector != nil {
 				svc.Selector = se.Spec.WorkloadSelector.Labels
 			}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -112,7 +113,7 @@ func (c *Config) parseObject(file string, root *yaml.Node, budget *int) Diagnost
 		head.Hint = "lanemesh accepts " + strings.Join(Kinds(), ", ")
 		return Diagnostics{head}
 	}
-	if !contains(info.versions, apiVersion) {
+	if !slices.Contains(info.versions, apiVersion) {
 		head.Code, head.Field = CodeUnknownKind, "apiVersion"
 		head.Message = fmt.Sprintf("apiVersion %q is not accepted for %s", apiVersion, k)
 		head.Hint = "use " + strings.Join(info.versions, " or ")
@@ -245,13 +246,4 @@ func syntaxLine(err error) (int, string) {
 	}
 	_, rest, _ := strings.Cut(msg, ": ")
 	return line, rest
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
