@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -91,7 +90,7 @@ func (e *entryList) configChanged() {
 		return
 	}
 	c, _ := e.store.Config()
-	in := registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries})
+	in := registry.WorkloadEntries(c)
 	e.mu.Lock()
 	e.cur = in
 	e.mu.Unlock()

@@ -90,7 +90,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 			return exitFor(diags)
 		}
 		// Only WorkloadEntries have addresses without a runner.
-		instances := registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries})
+		instances := registry.WorkloadEntries(c)
 		if err := p.Apply(compile.Compile(c, instances, identity)); err != nil {
 			return fmt.Errorf("the compiled configuration was rejected: %w", err)
 		}

@@ -62,6 +62,14 @@ func FromConfig(c *config.Config) []Instance {
 			})
 		}
 	}
+	return append(out, WorkloadEntries(c)...)
+}
+
+// WorkloadEntries returns the configuration's WorkloadEntries as healthy
+// instances: what a proxy compiled without a runner can reach, and what
+// Probe starts from.
+func WorkloadEntries(c *config.Config) []Instance {
+	var out []Instance
 	for _, w := range c.WorkloadEntries {
 		out = append(out, Instance{Name: w.Metadata.Name, Namespace: w.Metadata.Namespace, Owner: "WorkloadEntry/" + w.Metadata.Name,
 			Labels: w.Spec.Labels, Address: w.Spec.Address, Ports: w.Spec.Ports, Healthy: true})

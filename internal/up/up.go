@@ -273,7 +273,7 @@ func (m *Mesh) probeEntries(ctx context.Context) {
 
 func workloadEntries(c *config.Config) []registry.Instance {
 	var out []registry.Instance
-	for _, in := range registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries}) {
+	for _, in := range registry.WorkloadEntries(c) {
 		in.Healthy = false // until the first probe says otherwise
 		out = append(out, in)
 	}
