@@ -242,7 +242,7 @@ func (m *Mesh) configChanged() {
 		m.log.Error("cannot run deployments", "err", err)
 	}
 	m.mu.Lock()
-	m.entries = workloadEntries(cfg)
+	m.entries = workloadEntries(cfg, m.entries)
 	m.mu.Unlock()
 }
 
@@ -271,10 +271,19 @@ func (m *Mesh) probeEntries(ctx context.Context) {
 	})
 }
 
-func workloadEntries(c *config.Config) []registry.Instance {
+// workloadEntries lists the configuration's WorkloadEntries with the health
+// the prober last found for the same entry (same name and address), and
+// unhealthy until its first probe. Keeping known health matters: a change
+// that does not touch an entry must not mark it down, since the prober
+// only publishes when health changes.
+func workloadEntries(c *config.Config, known []registry.Instance) []registry.Instance {
+	healthy := map[string]bool{}
+	for _, in := range known {
+		healthy[in.Namespace+"/"+in.Name+"@"+in.Address] = in.Healthy
+	}
 	var out []registry.Instance
 	for _, in := range registry.WorkloadEntries(c) {
-		in.Healthy = false // until the first probe says otherwise
+		in.Healthy = healthy[in.Namespace+"/"+in.Name+"@"+in.Address]
 		out = append(out, in)
 	}
 	return out
