@@ -29,17 +29,26 @@
 //     UF, UC, UT, UO, URX, FI, DPE) in the status, a short text body and the
 //     x-lanemesh-flags header, and in the access log and metrics.
 //
-// Downstream, net/http's server parses and checks requests. Upstream, the
-// proxy speaks HTTP/1.1 itself, on the handler's goroutine (upstream.go,
-// response.go), over per-endpoint keep-alive pools (pool.go): it writes
-// the request from the inbound one (rewritten in place; net/http snapshots
-// what it needs before the handler runs, see Go issue 14940) and reads the
-// response on the same goroutine. http.Transport hands each request to two
-// goroutines per connection over channels, which at one core cost more
-// than the rest of the proxy; ReverseProxy on top of it would also hide the
-// attempts that retries, the fallback, per-try timeouts, circuit breakers
-// and outlier detection work on. Plain responses (a Content-Length and
-// ordinary headers) are parsed by a fast path; every other framing goes
-// through http.ReadResponse. A reused connection that fails before any
-// response byte is retried once on a fresh one, as net/http does.
+// Downstream, the proxy serves HTTP/1.1 itself (server.go, request.go,
+// writer.go): a plain request head, which is nearly every one, is parsed
+// on the connection's goroutine into a request and header map reused
+// across the connection, and answered through a buffered writer, one read
+// and one write per request. The first head that is not plain hands the
+// connection to net/http's server for the rest of its life, so every
+// oddity (chunked bodies, Expect, HTTP/1.0, folding, oversized heads) is
+// parsed, refused or served exactly as net/http does; the differential
+// test and fuzzer in request_test.go hold the fast path to net/http's
+// result. Upstream, the proxy speaks HTTP/1.1 itself too, on the
+// handler's goroutine (upstream.go, response.go), over per-endpoint
+// keep-alive pools (pool.go): it writes the request from the inbound one,
+// rewritten in place (neither server reads a request after its handler
+// returns, see Go issue 14940 for net/http), and reads the response on the
+// same goroutine. http.Transport hands each request to two goroutines per
+// connection over channels, which at one core cost more than the rest of
+// the proxy; ReverseProxy on top of it would also hide the attempts that
+// retries, the fallback, per-try timeouts, circuit breakers and outlier
+// detection work on. Plain responses (a Content-Length and ordinary
+// headers) are parsed by a fast path; every other framing goes through
+// http.ReadResponse. A reused connection that fails before any response
+// byte is retried once on a fresh one, as net/http does.
 package proxy

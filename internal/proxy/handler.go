@@ -63,17 +63,23 @@ type exchange struct {
 	cancelTry context.CancelFunc
 }
 
+// ServeHTTP serves the requests of connections handed to net/http.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveExchange(w, r) {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serveExchange serves one request. It reports whether the response was
+// cut short after its header went out, or the client is gone: then
+// closing the connection is all that is left.
+func (h *handler) serveExchange(w http.ResponseWriter, r *http.Request) (abort bool) {
 	x := exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
 	x.release()
 	x.p.observe(&x)
-	if x.abort {
-		// The response was cut short after its header went out, or the
-		// client is gone: resetting the connection is all that is left.
-		panic(http.ErrAbortHandler)
-	}
+	return x.abort
 }
 
 // serve routes the request and forwards it, or answers it itself.

@@ -16,10 +16,10 @@ import (
 type serving struct {
 	bind    string
 	ln      net.Listener
-	srv     *http.Server
+	srv     *server
 	log     *slog.Logger
 	started bool
-	done    chan struct{} // closed when Serve returns
+	done    chan struct{} // closed when serve returns
 	once    sync.Once
 }
 
@@ -51,17 +51,7 @@ func (p *Proxy) bindNew(next *state) error {
 // There is no read or write timeout for whole requests: bodies may stream
 // for as long as the route allows, and route timeouts bound them instead.
 func (p *Proxy) newServing(bind string, ln net.Listener) *serving {
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	srv := &http.Server{
-		Handler:                      &handler{p: p, bind: bind},
-		ReadHeaderTimeout:            p.opts.ReadHeaderTimeout,
-		IdleTimeout:                  p.opts.IdleTimeout,
-		MaxHeaderBytes:               p.opts.MaxHeaderBytes,
-		Protocols:                    &protocols,
-		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-	}
+	srv := newServer(&handler{p: p, bind: bind}, &p.opts, p.log, ln.Addr())
 	return &serving{bind: bind, ln: ln, srv: srv, log: p.log, done: make(chan struct{})}
 }
 
@@ -93,7 +83,7 @@ func (s *serving) start() {
 	s.log.Info("listener started", slog.String("address", s.ln.Addr().String()))
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", slog.String("address", s.bind), slog.Any("error", err))
 		}
 	}()
@@ -107,9 +97,8 @@ func (s *serving) stop(ctx context.Context) {
 			_ = s.ln.Close()
 			return
 		}
-		if err := s.srv.Shutdown(ctx); err != nil {
-			_ = s.srv.Close()
-		}
+		_ = s.ln.Close()
+		s.srv.shutdown(ctx)
 		<-s.done
 		s.log.Info("listener stopped", slog.String("address", s.ln.Addr().String()))
 	})

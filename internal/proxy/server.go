@@ -1,0 +1,496 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// server serves HTTP/1.1 on one listener.
+//
+// Requests with a plain head (see parsePlainRequest), which is nearly all
+// of them, are parsed and answered by the server's own loop on the
+// connection's goroutine: one read and one write per request, with the
+// connection's buffers and header maps reused from one request to the
+// next. net/http's server, by contrast, reads in the background during
+// every request (to notice a client that goes away) and hands the
+// connection between goroutines, which at one core costs about as much as
+// the proxy's own work. Here a request that is still in flight after
+// watchDelay gets that watch (see conn.watch); a fast one never pays it.
+//
+// The first request whose head is not plain hands the connection, with the
+// bytes read so far, to net/http's server for the rest of its life: net/http
+// stays the parser of everything unusual (chunked bodies, Expect, HTTP/1.0,
+// obs-fold, oversized or malformed heads), so what the proxy accepts and
+// refuses is what net/http accepts and refuses.
+type server struct {
+	h    *handler
+	opts *Options
+	log  *slog.Logger
+	std  *http.Server // serves the connections handed off
+	hand *handoff
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup // one per connection goroutine
+}
+
+// watchDelay is how long a request runs before the server starts watching
+// its client's connection for a hang-up.
+const watchDelay = time.Millisecond
+
+func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	std := &http.Server{
+		Handler:                      h,
+		ReadHeaderTimeout:            opts.ReadHeaderTimeout,
+		IdleTimeout:                  opts.IdleTimeout,
+		MaxHeaderBytes:               opts.MaxHeaderBytes,
+		Protocols:                    &protocols,
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{}}
+}
+
+// serve accepts connections until ln is closed.
+func (s *server) serve(ln net.Listener) error {
+	stdDone := make(chan error, 1)
+	go func() { stdDone <- s.std.Serve(s.hand) }()
+	defer func() { <-stdDone }()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				s.hand.Close()
+				return http.ErrServerClosed
+			}
+			// Out of file descriptors, say: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", slog.Any("error", err), slog.Duration("retry_in", backoff))
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		if !s.track(c) {
+			_ = nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// shutdown stops serving gracefully: the caller has closed the listener;
+// idle connections close now, busy ones after their response (which says
+// "Connection: close"). When ctx ends first, every connection is closed.
+func (s *server) shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+	s.mu.Unlock()
+	stdDone := make(chan struct{})
+	go func() {
+		if s.std.Shutdown(ctx) != nil {
+			_ = s.std.Close()
+		}
+		close(stdDone)
+	}()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	<-stdDone
+}
+
+// Connection states, for shutdown: an idle connection (waiting for a
+// request) may be closed at once; an active one finishes its response.
+const (
+	connActive uint32 = iota
+	connIdle
+	connClosed
+)
+
+// conn is one downstream connection served by the server's own loop.
+type conn struct {
+	s      *server
+	nc     net.Conn
+	remote string
+	state  atomic.Uint32
+	br     *bufio.Reader // reads through stashReader
+	bw     *bufio.Writer
+
+	// Reused by each request on the connection: the parsed request (copied
+	// with its context for the handler), its URL and header map, the
+	// header values' backing array, the body and the response writer.
+	tmpl   http.Request
+	url    url.URL
+	vals   []string
+	body   requestBody
+	w      responseWriter
+	cancel context.CancelFunc // the request's context
+
+	// The watch for a client hanging up mid-request; see watch.
+	timer    *time.Timer
+	wmu      sync.Mutex
+	armed    bool          // a request is in flight and its body was read
+	watching bool          // a watch read is blocked on the connection
+	watched  chan struct{} // closed when the watch read returns
+	stash    [1]byte       // a byte the watch read: the next request's first
+	stashed  bool
+
+	linger bool // the client may still be sending: see closeGently
+}
+
+// Downstream buffers are pooled: a connection holds them from accept to
+// close, and net/http's server, which gets some of the connections, has
+// pools of its own.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connBufferSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, connBufferSize) }}
+)
+
+func newConn(s *server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.state.Store(connActive)
+	c.br = readerPool.Get().(*bufio.Reader)
+	c.br.Reset(stashReader{c})
+	c.bw = writerPool.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	c.tmpl.Header = make(http.Header, 16)
+	c.w.header = make(http.Header, 16)
+	c.w.c = c
+	c.body.c = c
+	c.timer = time.AfterFunc(time.Hour, c.watch)
+	c.timer.Stop()
+	return c
+}
+
+// serve serves requests until the connection closes, fails, is handed to
+// net/http, or the server shuts down.
+func (c *conn) serve() {
+	handedOff := false
+	defer func() {
+		c.timer.Stop()
+		if c.linger {
+			c.closeGently()
+		}
+		if !handedOff {
+			_ = c.nc.Close()
+		}
+		c.br.Reset(nil)
+		c.bw.Reset(nil)
+		readerPool.Put(c.br)
+		writerPool.Put(c.bw)
+		c.s.untrack(c)
+	}()
+	for first := true; ; first = false {
+		verdict, ok := c.readRequest(first)
+		if !ok {
+			return
+		}
+		if verdict != headPlain {
+			handedOff = c.handOff()
+			return
+		}
+		if !c.serveRequest() {
+			return
+		}
+	}
+}
+
+// readRequest waits for the next request head and parses it into c.tmpl
+// if it is plain. The first request has the header timeout to arrive; the
+// next ones may be IdleTimeout away, and then get the header timeout from
+// their first byte. A connection that times out or closes meanwhile is
+// done (ok false), as with net/http.
+func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
+	wait := c.s.opts.IdleTimeout
+	if first {
+		wait = c.s.opts.ReadHeaderTimeout
+	}
+	if c.br.Buffered() == 0 && !c.stashed {
+		c.state.Store(connIdle)
+		if c.s.closing.Load() {
+			return 0, false
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		if _, err := c.br.Peek(1); err != nil {
+			return 0, false
+		}
+		if !c.state.CompareAndSwap(connIdle, connActive) {
+			return 0, false // shutdown closed it
+		}
+	}
+	headerDeadline := false
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		clear(c.tmpl.Header)
+		c.tmpl.URL = &c.url
+		size, vals, verdict := parsePlainRequest(buf, &c.tmpl, c.vals)
+		c.vals = vals
+		switch {
+		case verdict == headPlain:
+			_, _ = c.br.Discard(size)
+			return headPlain, true
+		case verdict == headNotPlain || c.br.Buffered() == c.br.Size():
+			return headNotPlain, true // net/http judges it, and a head too large for the buffer
+		case !headerDeadline && !first:
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout))
+			headerDeadline = true
+		}
+		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
+			return 0, false
+		}
+	}
+}
+
+// serveRequest runs the handler on the parsed request and finishes the
+// response. It reports whether the connection may carry another request.
+func (c *conn) serveRequest() bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.cancel = cancel
+	c.tmpl.RemoteAddr = c.remote
+	c.tmpl.Body = http.NoBody
+	if c.tmpl.ContentLength > 0 {
+		c.body.reset(c.tmpl.ContentLength)
+		c.tmpl.Body = &c.body
+		// Bodies stream for as long as the route allows; the handler sets
+		// a deadline of its own for those it buffers.
+		_ = c.nc.SetReadDeadline(time.Time{})
+	} else {
+		c.arm()
+	}
+	r := c.tmpl.WithContext(ctx)
+	c.w.reset(r)
+	abort := c.s.h.serveExchange(&c.w, r)
+	bodyLeft := c.tmpl.ContentLength > 0 && !c.body.finish() // before disarm: no body read arms it again
+	c.disarm()
+	if abort {
+		_ = c.bw.Flush() // what the response had so far, then the connection closes
+		return false
+	}
+	if c.w.finish(bodyLeft) != nil {
+		return false
+	}
+	if bodyLeft || c.w.closeAfter {
+		c.linger = bodyLeft || c.br.Buffered() > 0
+		return false
+	}
+	return true
+}
+
+// handOff gives the connection, and the bytes read from it so far, to
+// net/http's server. It reports whether net/http took it.
+func (c *conn) handOff() bool {
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), buffered...)}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	return c.s.hand.give(pc)
+}
+
+// Lingering before a close, as net/http does: closing a socket that still
+// has input unread makes the kernel reset the connection, and a reset can
+// destroy the response the client has not read yet.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// closeGently half-closes the connection, then reads and drops what the
+// client still sends until it closes too, or lingerTime or lingerBytes
+// runs out. The caller closes the connection.
+func (c *conn) closeGently() {
+	tcp, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tcp.CloseWrite()
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
+}
+
+// closeIfIdle closes the connection if it waits for a request; shutdown
+// calls it.
+func (c *conn) closeIfIdle() {
+	if c.state.CompareAndSwap(connIdle, connClosed) {
+		_ = c.nc.Close()
+	}
+}
+
+// The watch: net/http notices a client hanging up mid-request (and cancels
+// the request's context, which ends its upstream attempt) by reading the
+// connection in the background during every request. Here that read starts
+// only for a request still in flight after watchDelay, from the timer's
+// goroutine. Whatever it reads first is kept: a byte means the client sent
+// its next request early (the stash holds it for the next head); an error
+// means it is gone. disarm stops the read at the end of the request by
+// moving the read deadline into the past.
+
+// arm starts the watch clock for the request in flight, once nothing else
+// is to read from the connection during it. A client that has sent its
+// next request already is not watched: it is there, and reading ahead of
+// that request would take bytes the next head needs.
+func (c *conn) arm() {
+	if c.br.Buffered() > 0 || c.stashed {
+		return
+	}
+	c.wmu.Lock()
+	c.armed = true
+	c.wmu.Unlock()
+	c.timer.Reset(watchDelay)
+}
+
+// disarm ends the watch when the handler has returned.
+func (c *conn) disarm() {
+	c.wmu.Lock()
+	c.armed = false
+	watching := c.watching
+	if watching {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.wmu.Unlock()
+	c.timer.Stop()
+	if watching {
+		<-c.watched
+	}
+}
+
+// watch is the timer's function: it reads one byte from the connection
+// until the client sends something, goes away, or disarm interrupts it.
+func (c *conn) watch() {
+	c.wmu.Lock()
+	if !c.armed || c.watching {
+		c.wmu.Unlock()
+		return
+	}
+	c.watching, c.watched = true, make(chan struct{})
+	cancel := c.cancel
+	_ = c.nc.SetReadDeadline(time.Time{}) // under the lock, so disarm's deadline comes after
+	c.wmu.Unlock()
+	n, err := c.nc.Read(c.stash[:])
+	c.wmu.Lock()
+	c.stashed = n > 0
+	interrupted := !c.armed
+	c.watching = false
+	close(c.watched)
+	c.wmu.Unlock()
+	if err != nil && !interrupted {
+		cancel() // the client is gone
+	}
+}
+
+// stashReader is the connection as the request reader sees it: the byte
+// the watch read, if any, then the socket.
+type stashReader struct{ c *conn }
+
+func (s stashReader) Read(p []byte) (int, error) {
+	if c := s.c; c.stashed && len(p) > 0 {
+		p[0], c.stashed = c.stash[0], false
+		return 1, nil
+	}
+	return s.c.nc.Read(p)
+}
+
+// handoff is the listener through which net/http's server receives the
+// connections the server's own loop gives up.
+type handoff struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newHandoff(addr net.Addr) *handoff {
+	return &handoff{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case <-h.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error {
+	h.once.Do(func() { close(h.closed) })
+	return nil
+}
+
+func (h *handoff) Addr() net.Addr { return h.addr }
+
+// give hands c to net/http; false when the server is closed.
+func (h *handoff) give(c net.Conn) bool {
+	select {
+	case h.conns <- c:
+		return true
+	case <-h.closed:
+		return false
+	}
+}
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// CloseWrite lets net/http half-close the connection after an error
+// response, so the client reads the response before the connection resets.
+func (p *prefixConn) CloseWrite() error {
+	if cw, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return p.Conn.Close()
+}
