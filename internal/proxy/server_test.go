@@ -112,7 +112,7 @@ func TestNextRequestDuringSlowOne(t *testing.T) {
 	p, a := echoProxy(t, Options{})
 	a.answer(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(50 * watchDelay)
+			time.Sleep(4 * watchDelay)
 		}
 		_, _ = io.WriteString(w, r.URL.Path)
 	})
@@ -123,7 +123,7 @@ func TestNextRequestDuringSlowOne(t *testing.T) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: echo.test\r\n\r\n")
-	time.Sleep(10 * watchDelay) // the watch is reading by now
+	time.Sleep(2 * watchDelay) // the watch is reading by now
 	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: echo.test\r\n\r\n")
 	resps := readResponses(t, bufio.NewReader(c), 2)
 	for i, want := range []string{"/slow", "/next"} {
