@@ -181,5 +181,8 @@ func (ref *requestReference) parse(t *testing.T, head []byte) (*parsedRequest, i
 	out, _ := io.ReadAll(c)
 	ref.mu.Lock()
 	defer ref.mu.Unlock()
-	return ref.seen[c.LocalAddr().String()], statusOf(string(out))
+	key := c.LocalAddr().String()
+	seen := ref.seen[key]
+	delete(ref.seen, key) // a later connection may get the same port
+	return seen, statusOf(string(out))
 }
