@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -22,9 +20,9 @@ type Options struct {
 	// to end before it pushes (default 10 ms); MaxDelay bounds that wait
 	// (default 100 ms).
 	Debounce, MaxDelay time.Duration
-	// AckTimeout bounds each make-before-break phase's wait for proxies
-	// to accept it (default 2 s); a proxy that does not answer in time
-	// gets the next phase anyway.
+	// AckTimeout bounds how long a proxy is waited for to accept each
+	// make-before-break phase (default 2 s); a proxy that does not accept
+	// it in time gets the next phase anyway.
 	AckTimeout time.Duration
 }
 
@@ -52,10 +50,24 @@ type ControlPlane struct {
 	converged uint64
 }
 
-// served is the resources last pushed to one identity.
+// served is the resources last pushed to one identity, and the snapshot
+// its nodes share.
 type served struct {
 	res  *compile.Resources
-	snap *cachev3.Snapshot
+	snap *xds.Snapshot
+}
+
+// serve makes res ready to serve.
+func serve(res *compile.Resources) (*served, error) {
+	snap, err := res.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	xsnap, err := xds.NewSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	return &served{res: res, snap: xsnap}, nil
 }
 
 // New wires a control plane to its store and xDS server. It sets
@@ -132,9 +144,7 @@ func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
 		cp.served[key] = s
 		cp.mu.Unlock()
 	}
-	if err := cp.opts.XDS.SetSnapshot(context.Background(), id, s.snap); err != nil {
-		cp.log.Error("cannot serve a new proxy", "node", id, "err", err)
-	}
+	cp.opts.XDS.SetSnapshot(id, s.snap)
 }
 
 func (cp *ControlPlane) compile(p compile.Proxy) (*served, error) {
@@ -148,12 +158,8 @@ func (cp *ControlPlane) compileAt(p compile.Proxy) (*served, uint64, error) {
 	cp.mu.Lock()
 	in := cp.instances
 	cp.mu.Unlock()
-	res := compile.Compile(cfg, in, p)
-	snap, err := res.Snapshot()
-	if err != nil {
-		return nil, gen, err
-	}
-	return &served{res: res, snap: snap}, gen, nil
+	s, err := serve(compile.Compile(cfg, in, p))
+	return s, gen, err
 }
 
 // Run pushes changes until ctx is done.

@@ -2,14 +2,14 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -19,65 +19,124 @@ import (
 // result, make-before-break: when the new routes need clusters a node does
 // not have, it first gets the new clusters beside its old routes; when
 // clusters go away, it first gets the new routes beside the old clusters.
-// Each phase waits (up to AckTimeout) for the nodes to accept it, so no
-// proxy ever holds a route to a cluster it has not received, whatever order
-// its xDS client applies the types in.
+// A node gets each phase once it has accepted the one before (or after
+// AckTimeout), so no proxy ever holds a route to a cluster it has not
+// received, whatever order its xDS client applies the types in.
+//
+// Each node goes through the phases at its own pace: the guarantee is per
+// proxy, so a node does not wait for others to accept a phase, and the
+// push is over when the slowest node is.
 func (cp *ControlPlane) push(ctx context.Context) {
-	connected := map[string]bool{}
-	for _, st := range cp.opts.XDS.Proxies() {
-		connected[st.ID] = st.Connected
-	}
-	cp.mu.Lock()
-	for id := range cp.nodes {
-		if known, ok := connected[id]; ok && !known {
-			delete(cp.nodes, id) // gone; it is served afresh if it reconnects
-		}
-	}
-	groups := map[string][]string{} // identity key → node ids
-	proxies := map[string]compile.Proxy{}
-	for id, p := range cp.nodes {
-		key := xds.IdentityKey(p)
-		groups[key] = append(groups[key], id)
-		proxies[key] = p
-	}
-	cp.mu.Unlock()
-
+	groups, proxies := cp.connectedGroups()
 	// The generation is read before compiling: whatever the compilations
 	// see is at least this new.
 	_, gen := cp.opts.Store.Config()
-	var phases [3][]target // make, break, final
+	var wg sync.WaitGroup
+	var late atomic.Int64
 	for key, ids := range groups {
-		next, err := cp.compile(proxies[key])
+		phases, err := cp.phases(key, proxies[key])
 		if err != nil {
 			cp.log.Error("cannot compile", "identity", key, "err", err)
+			late.Add(1)
 			continue
 		}
-		cp.mu.Lock()
-		prev := cp.served[key]
-		cp.served[key] = next
-		cp.mu.Unlock()
-		for i, s := range transition(prev, next) {
-			if s != nil {
-				phases[i] = append(phases[i], target{ids: ids, snap: s.snap})
-			}
+		for _, id := range ids {
+			wg.Go(func() {
+				if !cp.roll(ctx, id, phases) {
+					late.Add(1)
+				}
+			})
 		}
 	}
-	allAccepted := true
-	for _, phase := range phases {
-		allAccepted = cp.publish(ctx, phase) && allAccepted
-	}
+	wg.Wait()
 	cp.mu.Lock()
 	cp.pushes++
-	if allAccepted && gen > cp.converged {
+	if late.Load() == 0 && gen > cp.converged {
 		cp.converged = gen
 	}
 	cp.mu.Unlock()
 }
 
-// target is a snapshot for some nodes.
-type target struct {
-	ids  []string
-	snap *cachev3.Snapshot
+// connectedGroups forgets the nodes that have disconnected (a node that
+// comes back is served afresh) and groups the others by identity key.
+func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies map[string]compile.Proxy) {
+	connected := map[string]bool{}
+	for _, st := range cp.opts.XDS.Proxies() {
+		connected[st.ID] = st.Connected
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	groups, proxies = map[string][]string{}, map[string]compile.Proxy{}
+	for id, p := range cp.nodes {
+		if known, ok := connected[id]; ok && !known {
+			delete(cp.nodes, id)
+			continue
+		}
+		key := xds.IdentityKey(p)
+		groups[key] = append(groups[key], id)
+		proxies[key] = p
+	}
+	return groups, proxies
+}
+
+// phases compiles for an identity, makes the result what its nodes are
+// served from now on, and returns the snapshots that take a node there
+// from the identity's previous result, in order.
+func (cp *ControlPlane) phases(key string, p compile.Proxy) ([]*xds.Snapshot, error) {
+	next, err := cp.compile(p)
+	if err != nil {
+		return nil, err
+	}
+	cp.mu.Lock()
+	prev := cp.served[key]
+	cp.served[key] = next
+	cp.mu.Unlock()
+	var out []*xds.Snapshot
+	for _, s := range transition(prev, next) {
+		if s != nil {
+			out = append(out, s.snap)
+		}
+	}
+	return out, nil
+}
+
+// roll gives a node each phase in turn, the next once it has accepted the
+// previous or AckTimeout passed, and reports whether it accepted them all
+// in time. It stops if ctx ends: giving the rest without waiting would
+// break make-before-break.
+func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xds.Snapshot) bool {
+	inTime := true
+	for _, snap := range phases {
+		cp.opts.XDS.SetSnapshot(id, snap)
+		switch cp.wait(ctx, id) {
+		case errLate:
+			cp.log.Warn("proxy did not accept a push in time; continuing", "node", id, "timeout", cp.opts.AckTimeout)
+			inTime = false
+		case errStopped:
+			return false
+		}
+	}
+	return inTime
+}
+
+var (
+	errLate    = errors.New("not accepted in time")
+	errStopped = errors.New("stopped")
+)
+
+// wait waits until the node is in step with its snapshot (or gone), up to
+// AckTimeout.
+func (cp *ControlPlane) wait(ctx context.Context, id string) error {
+	timer := time.NewTimer(cp.opts.AckTimeout)
+	defer timer.Stop()
+	select {
+	case <-cp.opts.XDS.Synced(id):
+		return nil
+	case <-timer.C:
+		return errLate
+	case <-ctx.Done():
+		return errStopped
+	}
 }
 
 // transition returns the snapshots that take nodes from prev to next:
@@ -101,11 +160,11 @@ func transition(prev, next *served) [3]*served {
 }
 
 func mustServe(res *compile.Resources) *served {
-	snap, err := res.Snapshot()
+	s, err := serve(res)
 	if err != nil {
 		return nil // a union of two consistent snapshots is consistent; skip the phase if not
 	}
-	return &served{res: res, snap: snap}
+	return s
 }
 
 // clusterDiff reports whether next has clusters prev lacks, and the
@@ -147,63 +206,4 @@ func mergeClusters(prev, next *compile.Resources) *compile.Resources {
 	sort.Slice(out.Clusters, func(i, j int) bool { return out.Clusters[i].Name < out.Clusters[j].Name })
 	sort.Slice(out.Endpoints, func(i, j int) bool { return out.Endpoints[i].ClusterName < out.Endpoints[j].ClusterName })
 	return out
-}
-
-// publish sets each target's snapshot on its nodes and waits until they
-// have all accepted it, or AckTimeout; it reports whether they all did.
-func (cp *ControlPlane) publish(ctx context.Context, targets []target) bool {
-	if len(targets) == 0 {
-		return true
-	}
-	want := map[string]*cachev3.Snapshot{}
-	for _, t := range targets {
-		for _, id := range t.ids {
-			if err := cp.opts.XDS.SetSnapshot(ctx, id, t.snap); err != nil {
-				cp.log.Error("cannot push", "node", id, "err", err)
-				continue
-			}
-			want[id] = t.snap
-		}
-	}
-	deadline := time.NewTimer(cp.opts.AckTimeout)
-	defer deadline.Stop()
-	for len(want) > 0 {
-		changed := cp.opts.XDS.Changes() // taken before checking, so no change is missed
-		for id, snap := range want {
-			if st, ok := cp.opts.XDS.Status(id); !ok || !st.Connected || accepted(st, snap) {
-				delete(want, id)
-			}
-		}
-		if len(want) == 0 {
-			break
-		}
-		select {
-		case <-changed:
-			continue
-		case <-deadline.C:
-		case <-ctx.Done():
-		}
-		break
-	}
-	for id := range want {
-		cp.log.Warn("proxy did not accept a push in time; continuing", "node", id, "timeout", cp.opts.AckTimeout)
-	}
-	return len(want) == 0
-}
-
-// typeURLs are the four resource types a snapshot carries, by cache index.
-var typeURLs = map[types.ResponseType]string{
-	types.Cluster: resourcev3.ClusterType, types.Endpoint: resourcev3.EndpointType,
-	types.Listener: resourcev3.ListenerType, types.Route: resourcev3.RouteType,
-}
-
-// accepted reports whether a node has ACKed every type of snap.
-func accepted(st xds.ProxyStatus, snap *cachev3.Snapshot) bool {
-	for typ, url := range typeURLs {
-		// A type with no resources is never requested, so never ACKed.
-		if r := snap.Resources[typ]; len(r.Items) > 0 && st.Acked[url] != r.Version {
-			return false
-		}
-	}
-	return true
 }

@@ -20,7 +20,7 @@ func parse(t *testing.T, yaml string) *config.Config {
 	return c
 }
 
-func loadExample(t *testing.T, paths ...string) *config.Config {
+func loadExample(t testing.TB, paths ...string) *config.Config {
 	t.Helper()
 	c, diags := config.Load(paths, nil)
 	if diags.HasErrors() {

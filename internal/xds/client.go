@@ -71,7 +71,8 @@ type Client struct {
 	// DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// DialOptions are added after the defaults (insecure credentials, the
-	// back-off above, keepalive), so they can override them.
+	// back-off above, keepalive, fixed flow-control windows), so they can
+	// override them.
 	DialOptions []grpc.DialOption
 
 	mu     sync.Mutex
@@ -199,6 +200,8 @@ func (c *Client) dialOptions() []grpc.DialOption {
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: clientKeepaliveTime, Timeout: clientKeepaliveTimeout, PermitWithoutStream: true}),
+		// Fixed windows: no BDP ping per response (see flowWindow).
+		grpc.WithStaticStreamWindowSize(flowWindow), grpc.WithStaticConnWindowSize(flowWindow),
 	}
 	return append(opts, c.DialOptions...)
 }
@@ -214,9 +217,12 @@ func (c *Client) backoff() (time.Duration, time.Duration) {
 	return lo, max(lo, hi)
 }
 
+// discardLogger is the logger of a Client without one.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 func (c *Client) logger() *slog.Logger {
 	if c.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return discardLogger
 	}
 	return c.Logger
 }

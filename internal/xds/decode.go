@@ -3,6 +3,8 @@ package xds
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -18,26 +20,48 @@ import (
 // decode; such a response is NACKed without reaching Apply.
 var ErrDecode = errors.New("cannot decode xDS response")
 
-// decode unpacks a response's resources by name. It is strict, as Envoy is:
-// a resource of another type, one that fails its proto validation rules, a
-// nameless one or a duplicate name rejects the whole response.
-func decode(k kind, resp *discoveryv3.DiscoveryResponse) (map[string]types.Resource, error) {
-	out := make(map[string]types.Resource, len(resp.GetResources()))
+// decode unpacks a response into the state of its type. It is strict, as
+// Envoy is: a resource of another type, one that fails its proto
+// validation rules, a nameless one or a duplicate name rejects the whole
+// response.
+//
+// A resource with the very bytes of one in prev, the type's last accepted
+// state, is taken from prev instead of being decoded and validated again:
+// a state-of-the-world response repeats every resource of its type, and a
+// change leaves most of them as they were.
+func decode(k kind, resp *discoveryv3.DiscoveryResponse, prev *typeState) (typeState, error) {
+	n := len(resp.GetResources())
+	st := typeState{have: true, version: resp.GetVersionInfo(),
+		items: make(map[string]types.Resource, n), wire: make(map[string]types.Resource, n)}
 	for i, a := range resp.GetResources() {
-		r, err := unpack(k, a)
+		r, err := prev.unpack(k, a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s resource #%d: %w", ErrDecode, k, i, err)
+			return typeState{}, fmt.Errorf("%w: %s resource #%d: %w", ErrDecode, k, i, err)
 		}
 		name := cachev3.GetResourceName(r)
-		switch _, dup := out[name]; {
+		switch _, dup := st.items[name]; {
 		case name == "":
-			return nil, fmt.Errorf("%w: %s resource #%d has no name", ErrDecode, k, i)
+			return typeState{}, fmt.Errorf("%w: %s resource #%d has no name", ErrDecode, k, i)
 		case dup:
-			return nil, fmt.Errorf("%w: %s resource %q appears twice", ErrDecode, k, name)
+			return typeState{}, fmt.Errorf("%w: %s resource %q appears twice", ErrDecode, k, name)
 		}
-		out[name] = r
+		st.items[name] = r
+		if a.GetTypeUrl() == typeURLs[k] {
+			st.wire[string(a.GetValue())] = r
+		}
 	}
-	return out, nil
+	st.names = slices.Sorted(maps.Keys(st.items))
+	st.refs = references(k, st.items)
+	return st, nil
+}
+
+// unpack decodes a resource of kind k, or returns the one t decoded from
+// the same bytes.
+func (t *typeState) unpack(k kind, a *anypb.Any) (types.Resource, error) {
+	if r, ok := t.wire[string(a.GetValue())]; ok && a.GetTypeUrl() == typeURLs[k] {
+		return r, nil
+	}
+	return unpack(k, a)
 }
 
 // unpack decodes one resource, unwrapping the discovery Resource envelope

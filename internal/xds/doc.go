@@ -1,11 +1,15 @@
 // Package xds is the wire between lanemesh's control plane and its proxies:
 // Envoy's xDS v3 API, state of the world, over gRPC. It holds both sides.
 //
-//   - Server is the control plane's side: go-control-plane's snapshot cache
-//     in ADS mode, served as the aggregated service and as separate CDS, LDS,
-//     RDS and EDS services. The control plane publishes one snapshot per
-//     node (compile.Resources.Snapshot) and learns of nodes through OnNode;
-//     the server records what each proxy ACKed and NACKed (Proxies).
+//   - Server is the control plane's side: go-control-plane's xDS server
+//     over a snapshot cache of lanemesh's own (watchCache) in ADS mode,
+//     served as the aggregated service and as separate CDS, LDS, RDS and
+//     EDS services. The control plane builds a Snapshot per proxy identity
+//     (compile.Resources.Snapshot, then NewSnapshot, which marshals it
+//     once), sets it on each node of the identity and learns of nodes
+//     through OnNode; the server records what each proxy ACKed and NACKed
+//     (Proxies) and says when a node is in step with its snapshot
+//     (Synced).
 //   - Client is the proxy's side: one ADS stream, wildcard CDS and LDS, EDS
 //     and RDS for the names those reference. It assembles complete
 //     compile.Resources and hands them to the proxy's Apply, whose verdict
@@ -30,14 +34,15 @@
 //     listener names and the endpoints of every EDS cluster are present. So
 //     whatever order responses arrive in, a listener never goes live
 //     without its routes, nor a cluster without its endpoints.
-//   - Not guaranteed: removals, and a snapshot set while the proxy has not
-//     yet answered the previous CDS response. go-control-plane sends CDS
-//     first when clusters go away too, so between the CDS response that
-//     drops a cluster and the RDS response that stops using it a route may
-//     name a missing cluster (503 NC) for one round trip; and an RDS
-//     response may overtake a CDS response whose watch was not yet open. A
-//     two-phase push (the union of old and new clusters first) would close
-//     both; it is left out.
+//   - Not guaranteed by this package alone: removals, and a snapshot set
+//     while the proxy has not yet answered the previous CDS response. The
+//     cache sends CDS first when clusters go away too, so between the CDS
+//     response that drops a cluster and the RDS response that stops using
+//     it a route may name a missing cluster (503 NC) for one round trip;
+//     and an RDS response may overtake a CDS response whose watch was not
+//     yet open. The control plane closes both with make-before-break
+//     phases (the union of old and new clusters first), giving each node
+//     the next phase only once Synced says it accepted the one before.
 //
 // # Rejections
 //

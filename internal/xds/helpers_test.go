@@ -140,9 +140,17 @@ func startServer(t *testing.T, addr string, onNode func(string, compile.Proxy)) 
 
 func (s *testServer) set(t *testing.T, node string, snap *cachev3.Snapshot) {
 	t.Helper()
-	if err := s.SetSnapshot(t.Context(), node, snap); err != nil {
+	s.SetSnapshot(node, mustSnapshot(t, snap))
+}
+
+// mustSnapshot marshals snap for serving.
+func mustSnapshot(t *testing.T, snap *cachev3.Snapshot) *Snapshot {
+	t.Helper()
+	out, err := NewSnapshot(snap)
+	if err != nil {
 		t.Fatal(err)
 	}
+	return out
 }
 
 // proxy returns the server's status of a node, ok false if unknown.

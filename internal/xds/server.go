@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
@@ -12,8 +13,6 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/log"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
@@ -30,14 +29,24 @@ import (
 // with GOAWAY "too_many_pings".
 const keepaliveMinTime = 10 * time.Second
 
-// Server is the control plane's side of xDS: a go-control-plane snapshot
-// cache in ADS mode behind a gRPC server that serves the aggregated service
-// and the separate CDS, LDS, RDS and EDS services, all state-of-the-world.
-// Delta xDS streams are refused.
+// flowWindow is the HTTP/2 flow-control window, per stream and per
+// connection, of both the server and the Client. It is fixed because
+// gRPC's default, dynamic windows probe bandwidth with a BDP ping on the
+// first DATA frame after each pause, which for xDS's small, bursty
+// messages is nearly every one, and the peer must answer each ping: a
+// ping and its answer, written and read on both sides, per message, at a
+// thousand proxies per change. xDS needs no bandwidth probing, and 1 MiB
+// holds a large configuration in one round trip.
+const flowWindow = 1 << 20
+
+// Server is the control plane's side of xDS: a snapshot cache in ADS mode
+// behind a gRPC server that serves the aggregated service and the separate
+// CDS, LDS, RDS and EDS services, all state-of-the-world. Delta xDS streams
+// are refused.
 //
 // The control plane owns what is served: it calls SetSnapshot per node id;
 // a node with no snapshot waits, connected, until it gets one. The server
-// only records what proxies did with their snapshots (Proxies).
+// only records what proxies did with their snapshots (Proxies, Synced).
 //
 // Create it with NewServer; the zero value is not usable. All methods are
 // safe for concurrent use.
@@ -51,10 +60,13 @@ type Server struct {
 	OnNode func(id string, p compile.Proxy)
 
 	logger  *slog.Logger
-	cache   cachev3.SnapshotCache
+	cache   *watchCache
 	grpc    *grpc.Server
 	tracker *tracker
 	cancel  context.CancelFunc
+	// setMu makes each SetSnapshot one step for the cache and the tracker,
+	// so that they agree on which snapshot a node has.
+	setMu sync.Mutex
 }
 
 // NewServer returns a server ready to Serve. A nil logger discards logs.
@@ -63,17 +75,17 @@ func NewServer(logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{logger: logger, cancel: cancel}
+	s := &Server{logger: logger, cancel: cancel, cache: newWatchCache()}
 	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode })
 	gcpLog := gcpLogger{logger}
-	s.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcpLog)
 	// WithOrderedADS makes every response of an ADS stream go through one
 	// queue, in the order the cache produces them (see the package comment
 	// on ordering); without it go-control-plane picks among ready types at
 	// random.
 	xs := serverv3.NewServer(ctx, s.cache, s.tracker, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog))
 	s.grpc = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-		MinTime: keepaliveMinTime, PermitWithoutStream: true}))
+		MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.StaticStreamWindowSize(flowWindow), grpc.StaticConnWindowSize(flowWindow))
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, xs)
 	clusterservice.RegisterClusterDiscoveryServiceServer(s.grpc, xs)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, xs)
@@ -97,22 +109,33 @@ func (s *Server) Stop() {
 }
 
 // SetSnapshot publishes snap to the node with this id and answers its open
-// watches for the types whose version changed. It refuses an inconsistent
-// snapshot: in ADS mode the cache only answers an EDS or RDS request that
-// names every resource of that type, so a snapshot whose endpoints or routes
-// do not match its clusters and listeners would leave the proxy waiting.
+// watches for the types whose version changed. It does not block: the
+// responses are queued on the node's streams. Give every node of an
+// identity the same Snapshot, so that its resources are marshaled once.
 //
 // A type the node rejected is sent again with the next snapshot that
 // changes anything else, even when its own version is unchanged; see
 // retryRejected.
-func (s *Server) SetSnapshot(ctx context.Context, nodeID string, snap *cachev3.Snapshot) error {
-	if err := snap.Consistent(); err != nil {
-		return fmt.Errorf("snapshot for node %q: %w", nodeID, err)
-	}
-	if err := s.cache.SetSnapshot(ctx, nodeID, s.retryRejected(nodeID, snap)); err != nil {
-		return fmt.Errorf("snapshot for node %q: %w", nodeID, err)
-	}
-	return nil
+func (s *Server) SetSnapshot(nodeID string, snap *Snapshot) {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	snap = s.retryRejected(nodeID, snap)
+	s.tracker.serve(nodeID, snap)
+	s.cache.set(nodeID, snap)
+}
+
+// Synced returns a channel that is closed once the node is in step with
+// its snapshot: it has ACKed, at the version it was sent, every type of it
+// that has resources. It is closed at once, or as soon as that happens,
+// for a node without an open stream: there is nobody to wait for. A node
+// given a new snapshot is in step only with the new one, so a channel
+// taken before a SetSnapshot may close only after the node accepted the
+// later snapshot.
+//
+// A node that rejects its snapshot is not in step until it gets one it
+// accepts, so wait on Synced with a deadline.
+func (s *Server) Synced(nodeID string) <-chan struct{} {
+	return s.tracker.synced(nodeID)
 }
 
 // RetrySuffix is appended to the version of a rejected type that
@@ -131,33 +154,29 @@ const RetrySuffix = "+retry"
 // change, and the proxy would wait for them forever. Sending them once more
 // with each change lets the proxy converge, at the cost of one repeated
 // NACK per change while the real fault remains, which is what Istio does.
-func (s *Server) retryRejected(nodeID string, snap *cachev3.Snapshot) *cachev3.Snapshot {
+func (s *Server) retryRejected(nodeID string, snap *Snapshot) *Snapshot {
 	rejected := s.tracker.rejected(nodeID)
 	if len(rejected) == 0 {
 		return snap
 	}
-	prev, err := s.cache.GetSnapshot(nodeID)
-	if err != nil || !changedBesides(prev, snap, rejected) {
+	prev := s.cache.get(nodeID)
+	if prev == nil || !changedBesides(prev, snap, rejected) {
 		return snap
 	}
-	out := &cachev3.Snapshot{Resources: snap.Resources} // copies the array; items are shared, read-only
+	retry := map[kind]string{}
 	for typ, v := range rejected {
-		if i := cachev3.GetResponseType(typ); i != types.UnknownType && out.Resources[i].Version == v {
-			out.Resources[i].Version = v + RetrySuffix
+		if k, ok := kindOf(typ); ok && snap.version(k) == v {
+			retry[k] = v + RetrySuffix
 		}
 	}
-	return out
+	return snap.withVersions(retry)
 }
 
 // changedBesides reports whether a type other than the skipped ones has a
 // different version in next than in prev.
-func changedBesides(prev cachev3.ResourceSnapshot, next *cachev3.Snapshot, skip map[string]string) bool {
-	for i := range types.UnknownType {
-		typ, err := cachev3.GetResponseTypeURL(i)
-		if err != nil {
-			continue
-		}
-		if _, ok := skip[typ]; !ok && prev.GetVersion(typ) != next.GetVersion(typ) {
+func changedBesides(prev, next *Snapshot, skip map[string]string) bool {
+	for k := range numKinds {
+		if _, ok := skip[typeURLs[k]]; !ok && prev.version(k) != next.version(k) {
 			return true
 		}
 	}
@@ -165,11 +184,11 @@ func changedBesides(prev cachev3.ResourceSnapshot, next *cachev3.Snapshot, skip 
 }
 
 // ClearSnapshot forgets the node's snapshot and, if it is not connected, its
-// status. It is meant for nodes that are gone: go-control-plane also drops a
+// status. It is meant for nodes that are gone: the cache also drops a
 // connected node's open watches, so such a node receives nothing more until
-// it reconnects.
+// it reconnects, and is not waited for (Synced).
 func (s *Server) ClearSnapshot(nodeID string) {
-	s.cache.ClearSnapshot(nodeID)
+	s.cache.clear(nodeID)
 	s.tracker.forget(nodeID)
 }
 

@@ -22,8 +22,9 @@ func TestChangesWakesOnAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	served := mustSnapshot(t, snap)
 	srv := NewServer(nil)
-	srv.OnNode = func(id string, _ compile.Proxy) { srv.SetSnapshot(t.Context(), id, snap) }
+	srv.OnNode = func(id string, _ compile.Proxy) { srv.SetSnapshot(id, served) }
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 package xds
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -98,12 +100,12 @@ func (s *session) handle(resp *discoveryv3.DiscoveryResponse) error {
 // accept decodes a response into the view and applies the view if it is
 // complete and new. On error the view is as it was before the response.
 func (s *session) accept(k kind, resp *discoveryv3.DiscoveryResponse) error {
-	items, err := decode(k, resp)
+	prev := s.st.received[k]
+	next, err := decode(k, resp, &prev)
 	if err != nil {
 		return err
 	}
-	prev := s.st.received[k]
-	s.st.received[k] = typeState{have: true, version: resp.GetVersionInfo(), items: items}
+	s.st.received[k] = next
 	if err := s.applyIfComplete(); err != nil {
 		s.st.received[k] = prev
 		return err
@@ -116,7 +118,7 @@ func (s *session) applyIfComplete() error {
 	res, key, ok := s.st.received.assemble()
 	switch {
 	case !ok:
-		s.c.logger().Debug("xds: waiting for referenced resources", s.st.received.versions()...)
+		s.logVersions(slog.LevelDebug, "xds: waiting for referenced resources", &s.st.received)
 		return nil
 	case key == s.st.appliedKey:
 		return nil
@@ -128,8 +130,18 @@ func (s *session) applyIfComplete() error {
 		return err
 	}
 	s.st.applied, s.st.appliedKey = s.st.received, key
-	s.c.logger().Info("xds: applied configuration", s.st.applied.versions()...)
+	s.logVersions(slog.LevelInfo, "xds: applied configuration", &s.st.applied)
 	return nil
+}
+
+// logVersions logs a view's versions, if anyone reads the level: building
+// them costs allocations on every response, a thousand times over in a
+// process that runs many clients.
+func (s *session) logVersions(level slog.Level, msg string, v *view) {
+	ctx := context.Background()
+	if l := s.c.logger(); l.Enabled(ctx, level) {
+		l.Log(ctx, level, msg, v.versions()...)
+	}
 }
 
 // sync re-subscribes EDS and RDS when the names the view references have

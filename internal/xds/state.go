@@ -37,12 +37,47 @@ func kindOf(typeURL string) (kind, bool) {
 	return kind(i), i >= 0
 }
 
-// typeState holds the resources of one type as of one response. Its items
-// map is never modified once built, so typeStates are copied freely.
+// typeState holds the resources of one type as of one response. It is
+// never modified once built, so typeStates are copied freely.
 type typeState struct {
 	have    bool // a response for this type has been accepted
 	version string
 	items   map[string]types.Resource // by resource name
+	names   []string                  // the items' names, sorted
+	// refs are, sorted, the names of the on-demand type these items
+	// reference: the EDS service names of clusters, the RDS route
+	// configuration names of listeners; nil for the other types. They
+	// are worked out once per response: the client needs them for every
+	// request it sends and every view it assembles, and finding a
+	// listener's route names means unmarshaling its HTTP connection
+	// manager.
+	refs []string
+	// wire holds the items by the bytes they were decoded from (those sent
+	// without a TTL envelope), so that the next response of the type
+	// decodes only what changed; see decode.
+	wire map[string]types.Resource
+}
+
+// references returns, sorted, the names of the on-demand type that items
+// of kind k reference, using go-control-plane's own reference walk, the
+// one Snapshot.Consistent checks, so that client and server agree on what
+// a complete set is.
+func references(k kind, items map[string]types.Resource) []string {
+	var on kind
+	switch k {
+	case clusters:
+		on = endpoints
+	case listeners:
+		on = routes
+	default:
+		return nil
+	}
+	withTTL := make(map[string]types.ResourceWithTTL, len(items))
+	for n, r := range items {
+		withTTL[n] = types.ResourceWithTTL{Resource: r}
+	}
+	refs := cachev3.GetResourceReferences(withTTL)[typeURLs[on]]
+	return slices.Sorted(maps.Keys(refs))
 }
 
 // view is one picture of all four types.
@@ -51,25 +86,15 @@ type view [numKinds]typeState
 // wanted returns, sorted, the names the client must subscribe to for an
 // on-demand type: the EDS service names of the view's EDS clusters, or the
 // RDS route configuration names of its listeners; nil for CDS and LDS,
-// which are wildcard. It uses go-control-plane's own reference walk, the
-// one Snapshot.Consistent checks, so client and server agree on what a
-// complete set is.
+// which are wildcard. The slice is shared: do not modify it.
 func (v *view) wanted(k kind) []string {
-	var from kind
 	switch k {
 	case endpoints:
-		from = clusters
+		return v[clusters].refs
 	case routes:
-		from = listeners
-	default:
-		return nil
+		return v[listeners].refs
 	}
-	withTTL := make(map[string]types.ResourceWithTTL, len(v[from].items))
-	for n, r := range v[from].items {
-		withTTL[n] = types.ResourceWithTTL{Resource: r}
-	}
-	refs := cachev3.GetResourceReferences(withTTL)[typeURLs[k]]
-	return slices.Sorted(maps.Keys(refs))
+	return nil
 }
 
 // assemble returns the view as compile.Resources, each kind sorted by name,
@@ -82,8 +107,8 @@ func (v *view) assemble() (res *compile.Resources, key string, ok bool) {
 		return nil, "", false
 	}
 	res = &compile.Resources{
-		Clusters:  pick[*clusterv3.Cluster](v[clusters].items, slices.Sorted(maps.Keys(v[clusters].items))),
-		Listeners: pick[*listenerv3.Listener](v[listeners].items, slices.Sorted(maps.Keys(v[listeners].items))),
+		Clusters:  pick[*clusterv3.Cluster](v[clusters].items, v[clusters].names),
+		Listeners: pick[*listenerv3.Listener](v[listeners].items, v[listeners].names),
 	}
 	edsNames, rdsNames := v.wanted(endpoints), v.wanted(routes)
 	if res.Endpoints, ok = pickAll[*endpointv3.ClusterLoadAssignment](v[endpoints].items, edsNames); !ok {

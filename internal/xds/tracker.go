@@ -56,8 +56,11 @@ type tracker struct {
 	streams map[int64]*streamRecord
 	nodes   map[string]*nodeRecord
 	// changed is closed, and replaced, whenever a node's status changes,
-	// so a control plane can wait for ACKs instead of polling.
+	// so a control plane can wait for ACKs instead of polling. watched
+	// says whether anyone took it since: if not, there is nobody to wake
+	// and no new channel to make, which is the case for most ACKs.
 	changed chan struct{}
+	watched bool
 }
 
 // streamRecord is one open stream.
@@ -76,6 +79,31 @@ type nodeRecord struct {
 	// rejected holds, by type URL, the NACKs the node has not yet moved
 	// past: no later response of that type has been answered.
 	rejected map[string]sentAt
+	// serving is the snapshot the node was last given, nil if none.
+	serving *Snapshot
+	// inStep is closed once the node has ACKed serving, or has no open
+	// stream; SetSnapshot replaces a closed one (see Server.Synced).
+	inStep chan struct{}
+}
+
+// closedChan is the answer of Synced for a node nobody waits for.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// settle closes inStep if the node is in step with what it is served or
+// has gone. t.mu is held.
+func (n *nodeRecord) settle() {
+	select {
+	case <-n.inStep:
+		return // already closed
+	default:
+	}
+	if n.streams == 0 || n.serving == nil || n.serving.inStep(n.acked) {
+		close(n.inStep)
+	}
 }
 
 var _ serverv3.Callbacks = (*tracker)(nil)
@@ -87,14 +115,18 @@ func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy)) 
 
 // notify wakes everyone waiting on changed. t.mu is held.
 func (t *tracker) notify() {
+	if !t.watched {
+		return
+	}
 	close(t.changed)
-	t.changed = make(chan struct{})
+	t.changed, t.watched = make(chan struct{}), false
 }
 
 // changes returns a channel that is closed at the next status change.
 func (t *tracker) changes() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.watched = true
 	return t.changed
 }
 
@@ -121,6 +153,34 @@ func (n *nodeRecord) status(id string) ProxyStatus {
 	return ps
 }
 
+// serve records the snapshot a node is given. An unknown node is not
+// recorded: it has never connected, and Synced does not wait for it.
+func (t *tracker) serve(id string, snap *Snapshot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[id]
+	if n == nil {
+		return
+	}
+	n.serving = snap
+	select {
+	case <-n.inStep: // in step with the previous snapshot: wait anew
+		n.inStep = make(chan struct{})
+	default: // waiters for the previous snapshot now wait for this one
+	}
+	n.settle()
+}
+
+// synced returns the channel that closes when the node is in step.
+func (t *tracker) synced(id string) <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[id]; n != nil {
+		return n.inStep
+	}
+	return closedChan
+}
+
 // OnStreamOpen starts recording a stream.
 func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
 	t.mu.Lock()
@@ -141,6 +201,7 @@ func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) {
 	}
 	if n := t.nodes[st.node]; n != nil {
 		n.streams--
+		n.settle()
 	}
 	t.notify()
 	t.logger.Info("xds: proxy disconnected", "node", st.node)
@@ -200,7 +261,7 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, 
 	}
 	n := t.nodes[node.GetId()]
 	if n == nil {
-		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}}
+		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}, inStep: closedChan}
 		t.nodes[node.GetId()] = n
 	}
 	n.proxy = p
@@ -224,6 +285,7 @@ func (t *tracker) record(st *streamRecord, req *discoveryv3.DiscoveryRequest) *N
 		if r, ok := n.rejected[typ]; ok && r.nonce != req.GetResponseNonce() {
 			delete(n.rejected, typ)
 		}
+		n.settle()
 		return nil
 	}
 	nack := &NACK{TypeURL: typ, Version: req.GetVersionInfo(), Message: req.GetErrorDetail().GetMessage(), Time: time.Now()}
@@ -286,13 +348,20 @@ func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest)
 // OnFetchResponse does nothing.
 func (t *tracker) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}
 
-// forget drops a node's record unless it is connected.
+// forget drops a node's record unless it is connected, and in any case
+// what it was served.
 func (t *tracker) forget(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if n := t.nodes[id]; n != nil && n.streams == 0 {
+	n := t.nodes[id]
+	if n == nil {
+		return
+	}
+	if n.streams == 0 {
 		delete(t.nodes, id)
 	}
+	n.serving = nil
+	n.settle()
 }
 
 // proxies returns copies of every node's record, sorted by id.

@@ -18,6 +18,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checkLeaks(t)
 			want, snap := compiled(t, p, nil, baseDir)
+			served := mustSnapshot(t, snap)
 			var mu sync.Mutex
 			var seen []compile.Proxy
 			var srv *testServer
@@ -25,9 +26,7 @@ func TestRoundTrip(t *testing.T) {
 				mu.Lock()
 				seen = append(seen, got)
 				mu.Unlock()
-				if err := srv.SetSnapshot(t.Context(), id, snap); err != nil {
-					t.Error(err)
-				}
+				srv.SetSnapshot(id, served)
 			})
 			r := &recorder{}
 			c, stopClient := startClient(t, srv.addr, NodeFor("proxy-1", p), r)

@@ -1,0 +1,99 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+// BenchmarkConverge times one configuration change, the tutorial's
+// fallback turned on or off (alternately), from Store.Apply until every one
+// of N in-process proxies has accepted it (Converged). It is scenario C of
+// bench/run.sh without the process boundaries: run it with -cpu 1 and
+// -cpuprofile to see where the control plane spends a change. The proxies'
+// own decoding shows up in the profile too, under xds.(*Client).
+func BenchmarkConverge(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("proxies=%d", n), func(b *testing.B) { benchConverge(b, n) })
+	}
+}
+
+func benchConverge(b *testing.B, n int) {
+	srv := xds.NewServer(nil)
+	var cp *ControlPlane
+	store := NewStore(func() { cp.Changed() })
+	cp = New(Options{Store: store, XDS: srv})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	base := loadExample(b, "../../examples/traffic-lanes")
+	if _, err := store.Apply(base, false); err != nil {
+		b.Fatal(err)
+	}
+	cp.SetInstances(registry.FromConfig(base))
+	ctx, cancel := context.WithCancel(b.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { cp.Run(ctx) })
+
+	var configured atomic.Int64
+	for i := range n {
+		p := benchIdentities[i%len(benchIdentities)]
+		var once sync.Once
+		c := &xds.Client{Target: lis.Addr().String(), Node: xds.NodeFor(fmt.Sprintf("bench-%d", i), p),
+			Apply: func(*compile.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
+		wg.Go(func() { c.Run(ctx) })
+	}
+	waitBench(b, "first configuration", func() bool { return configured.Load() == int64(n) })
+
+	changes := []*config.Config{
+		loadExample(b, "../../examples/traffic-lanes-fallback"),
+		{VirtualServices: base.VirtualServices},
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := store.Apply(changes[i%2], false); err != nil {
+			b.Fatal(err)
+		}
+		_, gen := store.Config()
+		waitBench(b, fmt.Sprintf("change %d", i), func() bool { return cp.Converged() >= gen })
+	}
+}
+
+// benchIdentities are the sidecars whose routes the fallback changes, as
+// in bench/converge.
+var benchIdentities = func() []compile.Proxy {
+	var out []compile.Proxy
+	for _, app := range []string{"mocka", "mockb", "mockc"} {
+		for _, v := range []string{"v2", "v3"} {
+			out = append(out, compile.Proxy{Role: compile.Sidecar, Namespace: "default",
+				Labels: map[string]string{"app": app, "version": v}})
+		}
+	}
+	return out
+}()
+
+// waitBench polls cond every millisecond for up to a minute.
+func waitBench(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
