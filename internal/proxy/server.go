@@ -162,15 +162,23 @@ type conn struct {
 	br     *bufio.Reader // reads through stashReader
 	bw     *bufio.Writer
 
-	// Reused by each request on the connection: the parsed request (copied
-	// with its context for the handler), its URL and header map, the
-	// header values' backing array, the body and the response writer.
-	tmpl   http.Request
+	// Reused by each request on the connection: the request, its URL and
+	// header map, the header values' backing array, the body and the
+	// response writer. Nothing keeps a request after its handler returns.
+	req    *http.Request
 	url    url.URL
 	vals   []string
+	length int64 // the request's Content-Length as received
 	body   requestBody
 	w      responseWriter
-	cancel context.CancelFunc // the request's context
+
+	// The context of every request on the connection, cancelled when the
+	// client is known to be gone or the connection ends. One per
+	// connection, not per request: a request's context matters only
+	// while the client is there, and a connection whose client is gone
+	// carries no more requests.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// The watch for a client hanging up mid-request; see watch.
 	timer    *time.Timer
@@ -199,7 +207,8 @@ func newConn(s *server, nc net.Conn) *conn {
 	c.br.Reset(stashReader{c})
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(nc)
-	c.tmpl.Header = make(http.Header, 16)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
 	c.w.c = c
 	c.body.c = c
@@ -213,6 +222,7 @@ func newConn(s *server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	handedOff := false
 	defer func() {
+		c.cancel()
 		c.timer.Stop()
 		if c.linger {
 			c.closeGently()
@@ -241,7 +251,7 @@ func (c *conn) serve() {
 	}
 }
 
-// readRequest waits for the next request head and parses it into c.tmpl
+// readRequest waits for the next request head and parses it into c.req
 // if it is plain. The first request has the header timeout to arrive; the
 // next ones may be IdleTimeout away, and then get the header timeout from
 // their first byte. A connection that times out or closes meanwhile is
@@ -267,9 +277,9 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 	headerDeadline := false
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
-		clear(c.tmpl.Header)
-		c.tmpl.URL = &c.url
-		size, vals, verdict := parsePlainRequest(buf, &c.tmpl, c.vals)
+		clear(c.req.Header)
+		c.req.URL = &c.url
+		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals)
 		c.vals = vals
 		switch {
 		case verdict == headPlain:
@@ -290,26 +300,23 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 // serveRequest runs the handler on the parsed request and finishes the
 // response. It reports whether the connection may carry another request.
 func (c *conn) serveRequest() bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c.cancel = cancel
-	c.tmpl.RemoteAddr = c.remote
-	c.tmpl.Body = http.NoBody
-	if c.tmpl.ContentLength > 0 {
-		c.body.reset(c.tmpl.ContentLength)
-		c.tmpl.Body = &c.body
+	r := c.req
+	r.RemoteAddr, r.Body, r.TransferEncoding, r.Trailer = c.remote, http.NoBody, nil, nil
+	c.length = r.ContentLength
+	if c.length > 0 {
+		c.body.reset(c.length)
+		r.Body = &c.body
 		// Bodies stream for as long as the route allows; the handler sets
 		// a deadline of its own for those it buffers.
 		_ = c.nc.SetReadDeadline(time.Time{})
 	} else {
 		c.arm()
 	}
-	r := c.tmpl.WithContext(ctx)
 	c.w.reset(r)
 	abort := c.s.h.serveExchange(&c.w, r)
-	bodyLeft := c.tmpl.ContentLength > 0 && !c.body.finish() // before disarm: no body read arms it again
+	bodyLeft := c.length > 0 && !c.body.finish() // before disarm: no body read arms it again
 	c.disarm()
-	if abort {
+	if abort || c.ctx.Err() != nil {
 		_ = c.bw.Flush() // what the response had so far, then the connection closes
 		return false
 	}
@@ -408,7 +415,6 @@ func (c *conn) watch() {
 		return
 	}
 	c.watching, c.watched = true, make(chan struct{})
-	cancel := c.cancel
 	_ = c.nc.SetReadDeadline(time.Time{}) // under the lock, so disarm's deadline comes after
 	c.wmu.Unlock()
 	n, err := c.nc.Read(c.stash[:])
@@ -419,7 +425,7 @@ func (c *conn) watch() {
 	close(c.watched)
 	c.wmu.Unlock()
 	if err != nil && !interrupted {
-		cancel() // the client is gone
+		c.cancel() // the client is gone
 	}
 }
 

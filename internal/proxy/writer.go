@@ -274,7 +274,7 @@ func (b *requestBody) Close() error { return nil }
 // read: then what follows it on the connection is not known to be a
 // request head, and the response says the connection will close.
 func (b *requestBody) pending() bool {
-	if b.c.tmpl.ContentLength == 0 {
+	if b.c.length == 0 {
 		return false
 	}
 	if !b.mu.TryLock() {
