@@ -64,12 +64,7 @@ func parsePlainRequest(b []byte, r *http.Request, vals []string) (int, []string,
 		case "Transfer-Encoding", "Expect", "Trailer", "Pragma":
 			return 0, vals, headNotPlain
 		}
-		if vv := h[key]; vv != nil {
-			h[key] = append(vv, value)
-			continue
-		}
-		free[0] = value
-		h[key], free = free[:1:1], free[1:]
+		free = addValue(h, key, value, free)
 	}
 	if hosts != 1 || lengths > 1 || !httpguts.ValidHostHeader(host) {
 		return 0, vals, headNotPlain

@@ -128,12 +128,7 @@ func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
 		case "Transfer-Encoding", "Connection", "Trailer", "Pragma":
 			return plainHead{}, headNotPlain
 		}
-		if vv := h[key]; vv != nil {
-			h[key] = append(vv, value)
-			continue
-		}
-		vals[0] = value
-		h[key], vals = vals[:1:1], vals[1:]
+		vals = addValue(h, key, value, vals)
 	}
 	if head.contentLength < 0 {
 		return plainHead{}, headNotPlain // close-delimited
@@ -176,6 +171,19 @@ func parseStatusLine(line string) (plainHead, bool) {
 		return plainHead{}, false
 	}
 	return plainHead{status: rest, code: code}, true
+}
+
+// addValue adds value to h[key]. A key's first value is backed by free[0],
+// so that a single-valued field, the usual kind, costs no allocation of its
+// own; it returns what is left of free.
+func addValue(h http.Header, key, value string, free []string) []string {
+	if vv := h[key]; vv != nil {
+		h[key] = append(vv, value)
+		return free
+	}
+	free[0] = value
+	h[key] = free[:1:1]
+	return free[1:]
 }
 
 // parseField splits a header line into its canonical key and its value
