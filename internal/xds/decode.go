@@ -1,10 +1,12 @@
 package xds
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -13,6 +15,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -20,53 +23,152 @@ import (
 // decode; such a response is NACKed without reaching Apply.
 var ErrDecode = errors.New("cannot decode xDS response")
 
+// decoded is one resource as decoded and checked from the wire, with what
+// the client needs of it for every later response that repeats it. It is
+// never modified once built.
+type decoded struct {
+	// raw is the bytes it was decoded from, the key of typeState.wire; ""
+	// for a resource that came in a TTL envelope, which is not cached. A
+	// state built from the next response reuses the string rather than
+	// copying the bytes again.
+	raw  string
+	res  types.Resource
+	name string
+	// refs are, sorted, the names of the on-demand type it references (see
+	// typeState.refs).
+	refs []string
+	// vhosts are a route configuration's virtual hosts; see unpackRoute.
+	vhosts []*vhost
+}
+
 // decode unpacks a response into the state of its type. It is strict, as
 // Envoy is: a resource of another type, one that fails its proto
 // validation rules, a nameless one or a duplicate name rejects the whole
 // response.
 //
 // A resource with the very bytes of one in prev, the type's last accepted
-// state, is taken from prev instead of being decoded and validated again:
-// a state-of-the-world response repeats every resource of its type, and a
-// change leaves most of them as they were.
+// state, is taken from prev instead of being decoded, validated and walked
+// for references again: a state-of-the-world response repeats every
+// resource of its type, and a change leaves most of them as they were.
 func decode(k kind, resp *discoveryv3.DiscoveryResponse, prev *typeState) (typeState, error) {
 	n := len(resp.GetResources())
+	all := make([]*decoded, 0, n)
 	st := typeState{have: true, version: resp.GetVersionInfo(),
-		items: make(map[string]types.Resource, n), wire: make(map[string]types.Resource, n)}
+		items: make(map[string]types.Resource, n), wire: make(map[string]*decoded, n)}
 	for i, a := range resp.GetResources() {
-		r, err := prev.unpack(k, a)
+		d, err := prev.unpack(k, a)
 		if err != nil {
 			return typeState{}, fmt.Errorf("%w: %s resource #%d: %w", ErrDecode, k, i, err)
 		}
-		name := cachev3.GetResourceName(r)
-		switch _, dup := st.items[name]; {
-		case name == "":
+		switch _, dup := st.items[d.name]; {
+		case d.name == "":
 			return typeState{}, fmt.Errorf("%w: %s resource #%d has no name", ErrDecode, k, i)
 		case dup:
-			return typeState{}, fmt.Errorf("%w: %s resource %q appears twice", ErrDecode, k, name)
+			return typeState{}, fmt.Errorf("%w: %s resource %q appears twice", ErrDecode, k, d.name)
 		}
-		st.items[name] = r
-		if a.GetTypeUrl() == typeURLs[k] {
-			st.wire[string(a.GetValue())] = r
+		st.items[d.name] = d.res
+		if d.raw != "" {
+			st.wire[d.raw] = d
 		}
+		all = append(all, d)
 	}
-	st.names = slices.Sorted(maps.Keys(st.items))
-	st.refs = references(k, st.items)
+	// Server sends each type sorted by name; other servers may not.
+	byName := func(a, b *decoded) int { return cmp.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(all, byName) {
+		slices.SortFunc(all, byName)
+	}
+	st.names = make([]string, len(all))
+	for i, d := range all {
+		st.names[i] = d.name
+	}
+	st.refs, st.refsKey = unionRefs(all, prev.refs), prev.refsKey
+	if !sameSlice(st.refs, prev.refs) {
+		st.refsKey = strings.Join(st.refs, ",")
+	}
+	if k == routes {
+		st.routeParts = routePartsOf(all)
+	}
 	return st, nil
+}
+
+// unionRefs returns, sorted, the names the resources reference, nil if
+// none; prev if it holds just those names, so that an unchanged list stays
+// the same slice.
+func unionRefs(all []*decoded, prev []string) []string {
+	var out []string
+	for _, d := range all {
+		out = append(out, d.refs...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if slices.Equal(out, prev) {
+		return prev
+	}
+	return slices.Clip(out)
+}
+
+// sameSlice reports whether a and b are the very same slice.
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // unpack decodes a resource of kind k, or returns the one t decoded from
 // the same bytes.
-func (t *typeState) unpack(k kind, a *anypb.Any) (types.Resource, error) {
-	if r, ok := t.wire[string(a.GetValue())]; ok && a.GetTypeUrl() == typeURLs[k] {
-		return r, nil
+func (t *typeState) unpack(k kind, a *anypb.Any) (*decoded, error) {
+	if a.GetTypeUrl() == typeURLs[k] {
+		if d, ok := t.wire[string(a.GetValue())]; ok {
+			return d, nil
+		}
 	}
-	return unpack(k, a)
+	inner, err := unwrap(k, a)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoded{}
+	if k == routes {
+		d.res, d.vhosts, err = t.routeParts.unpackRoute(inner.GetValue())
+	} else {
+		d.res, err = unmarshal(k, inner.GetValue())
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.name, d.refs = cachev3.GetResourceName(d.res), referencesOf(k, d.res)
+	if inner == a {
+		d.raw = string(a.GetValue())
+	}
+	return d, nil
 }
 
-// unpack decodes one resource, unwrapping the discovery Resource envelope
-// a server uses for resources with a TTL.
-func unpack(k kind, a *anypb.Any) (types.Resource, error) {
+// referencesOf returns, sorted, the names of the on-demand type that r, of
+// kind k, references: the EDS service name of an EDS cluster, the RDS
+// route configuration names of a listener; nil for the other kinds. It
+// uses go-control-plane's own reference walk, the one Snapshot.Consistent
+// checks, so that client and server agree on what a complete set is.
+func referencesOf(k kind, r types.Resource) []string {
+	var on kind
+	switch k {
+	case clusters:
+		on = endpoints
+	case listeners:
+		on = routes
+	default:
+		return nil
+	}
+	refs := cachev3.GetResourceReferences(map[string]types.ResourceWithTTL{"": {Resource: r}})[typeURLs[on]]
+	if len(refs) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(refs))
+}
+
+// unwrap returns the resource in a, unwrapping the discovery Resource
+// envelope a server uses for resources with a TTL, and checks that it is
+// of kind k.
+func unwrap(k kind, a *anypb.Any) (*anypb.Any, error) {
 	if a.MessageIs((*discoveryv3.Resource)(nil)) {
 		var env discoveryv3.Resource
 		if err := a.UnmarshalTo(&env); err != nil {
@@ -77,8 +179,14 @@ func unpack(k kind, a *anypb.Any) (types.Resource, error) {
 	if got := a.GetTypeUrl(); got != typeURLs[k] {
 		return nil, fmt.Errorf("type %q in a %s response", got, typeURLs[k])
 	}
+	return a, nil
+}
+
+// unmarshal decodes and validates a resource of kind k other than routes
+// (see unpackRoute).
+func unmarshal(k kind, b []byte) (types.Resource, error) {
 	r := newResource(k)
-	if err := a.UnmarshalTo(r); err != nil {
+	if err := proto.Unmarshal(b, r); err != nil {
 		return nil, err
 	}
 	if err := r.(interface{ Validate() error }).Validate(); err != nil {

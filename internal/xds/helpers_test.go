@@ -34,7 +34,7 @@ var (
 
 // compiled compiles the tutorial configuration at paths for p. mutate, if
 // not nil, edits the registry's instances first (to change endpoints only).
-func compiled(t *testing.T, p compile.Proxy, mutate func([]registry.Instance), paths ...string) (*compile.Resources, *cachev3.Snapshot) {
+func compiled(t testing.TB, p compile.Proxy, mutate func([]registry.Instance), paths ...string) (*compile.Resources, *cachev3.Snapshot) {
 	t.Helper()
 	c, diags := config.Load(paths, nil)
 	if diags.HasErrors() {
@@ -144,7 +144,7 @@ func (s *testServer) set(t *testing.T, node string, snap *cachev3.Snapshot) {
 }
 
 // mustSnapshot marshals snap for serving.
-func mustSnapshot(t *testing.T, snap *cachev3.Snapshot) *Snapshot {
+func mustSnapshot(t testing.TB, snap *cachev3.Snapshot) *Snapshot {
 	t.Helper()
 	out, err := NewSnapshot(snap)
 	if err != nil {

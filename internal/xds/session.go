@@ -21,14 +21,14 @@ type state struct {
 	received view
 	// applied is what Apply last accepted, and appliedKey its key.
 	applied    view
-	appliedKey string
+	appliedKey viewKey
 	// acked is the version last ACKed per type: the "previous good"
 	// version a NACK carries.
 	acked [numKinds]string
 	// rejectedKey and rejectedErr remember the view Apply last rejected,
 	// so that a server that resends a NACKed version at once does not make
 	// the proxy rebuild the same configuration in a loop.
-	rejectedKey string
+	rejectedKey viewKey
 	rejectedErr error
 }
 
@@ -52,7 +52,7 @@ func newSession(c *Client, stream discoveryv3.AggregatedDiscoveryService_StreamA
 	for k := range numKinds {
 		st.acked[k] = st.applied[k].version
 	}
-	st.rejectedKey, st.rejectedErr = "", nil
+	st.rejectedKey, st.rejectedErr = viewKey{}, nil
 	return &session{c: c, st: st, stream: stream}
 }
 
@@ -115,7 +115,7 @@ func (s *session) accept(k kind, resp *discoveryv3.DiscoveryResponse) error {
 
 // applyIfComplete hands a complete and new view to Apply.
 func (s *session) applyIfComplete() error {
-	res, key, ok := s.st.received.assemble()
+	key, ok := s.st.received.key()
 	switch {
 	case !ok:
 		s.logVersions(slog.LevelDebug, "xds: waiting for referenced resources", &s.st.received)
@@ -125,7 +125,7 @@ func (s *session) applyIfComplete() error {
 	case key == s.st.rejectedKey:
 		return s.st.rejectedErr
 	}
-	if err := s.c.Apply(res); err != nil {
+	if err := s.c.Apply(s.st.received.resources()); err != nil {
 		s.st.rejectedKey, s.st.rejectedErr = key, err
 		return err
 	}

@@ -1,16 +1,13 @@
 package xds
 
 import (
-	"maps"
 	"slices"
-	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
@@ -47,37 +44,21 @@ type typeState struct {
 	// refs are, sorted, the names of the on-demand type these items
 	// reference: the EDS service names of clusters, the RDS route
 	// configuration names of listeners; nil for the other types. They
-	// are worked out once per response: the client needs them for every
-	// request it sends and every view it assembles, and finding a
-	// listener's route names means unmarshaling its HTTP connection
-	// manager.
+	// are worked out once per response, from each item's own, which are
+	// worked out once per item: the client needs them for every request
+	// it sends and every view it assembles, and finding a listener's
+	// route names means unmarshaling its HTTP connection manager.
 	refs []string
+	// refsKey is refs joined by commas, for viewKey.
+	refsKey string
 	// wire holds the items by the bytes they were decoded from (those sent
 	// without a TTL envelope), so that the next response of the type
 	// decodes only what changed; see decode.
-	wire map[string]types.Resource
-}
-
-// references returns, sorted, the names of the on-demand type that items
-// of kind k reference, using go-control-plane's own reference walk, the
-// one Snapshot.Consistent checks, so that client and server agree on what
-// a complete set is.
-func references(k kind, items map[string]types.Resource) []string {
-	var on kind
-	switch k {
-	case clusters:
-		on = endpoints
-	case listeners:
-		on = routes
-	default:
-		return nil
-	}
-	withTTL := make(map[string]types.ResourceWithTTL, len(items))
-	for n, r := range items {
-		withTTL[n] = types.ResourceWithTTL{Resource: r}
-	}
-	refs := cachev3.GetResourceReferences(withTTL)[typeURLs[on]]
-	return slices.Sorted(maps.Keys(refs))
+	wire map[string]*decoded
+	// routeParts holds, for routes, the virtual hosts and routes of the
+	// items by their bytes, so that a changed route configuration decodes
+	// only the parts that changed; see unpackRoute. nil reuses nothing.
+	routeParts *routeParts
 }
 
 // view is one picture of all four types.
@@ -97,31 +78,56 @@ func (v *view) wanted(k kind) []string {
 	return nil
 }
 
-// assemble returns the view as compile.Resources, each kind sorted by name,
-// with a key that changes whenever its content may have, and ok false while
-// the view is incomplete: no clusters or listeners yet, or a referenced
-// route configuration or load assignment missing. Routes and endpoints not
-// referenced (left over from before a change of names) are left out.
-func (v *view) assemble() (res *compile.Resources, key string, ok bool) {
-	if !v[clusters].have || !v[listeners].have {
-		return nil, "", false
+// viewKey identifies the content of a complete view: it changes whenever
+// the content may have. Of EDS and RDS it holds the version and the names
+// the view takes from them (joined by commas), if it takes any. It is
+// comparable, and cheap to make: no string is built for it.
+type viewKey struct {
+	complete            bool // the zero viewKey is no view's
+	clusters, listeners string
+	endpoints, routes   string
+	edsNames, rdsNames  string
+}
+
+// key returns the view's key, and ok false while the view is incomplete:
+// no clusters or listeners yet, or a referenced route configuration or
+// load assignment missing.
+func (v *view) key() (key viewKey, ok bool) {
+	if !v[clusters].have || !v[listeners].have || !v.hasWanted(endpoints) || !v.hasWanted(routes) {
+		return viewKey{}, false
 	}
-	res = &compile.Resources{
+	key = viewKey{complete: true, clusters: v[clusters].version, listeners: v[listeners].version,
+		edsNames: v[clusters].refsKey, rdsNames: v[listeners].refsKey}
+	if key.edsNames != "" {
+		key.endpoints = v[endpoints].version
+	}
+	if key.rdsNames != "" {
+		key.routes = v[routes].version
+	}
+	return key, true
+}
+
+// hasWanted reports whether the view has every resource of on-demand kind
+// k that it references.
+func (v *view) hasWanted(k kind) bool {
+	for _, n := range v.wanted(k) {
+		if _, ok := v[k].items[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// resources returns a complete view (see key) as compile.Resources, each
+// kind sorted by name. Routes and endpoints not referenced (left over from
+// before a change of names) are left out.
+func (v *view) resources() *compile.Resources {
+	return &compile.Resources{
 		Clusters:  pick[*clusterv3.Cluster](v[clusters].items, v[clusters].names),
+		Endpoints: pick[*endpointv3.ClusterLoadAssignment](v[endpoints].items, v.wanted(endpoints)),
 		Listeners: pick[*listenerv3.Listener](v[listeners].items, v[listeners].names),
+		Routes:    pick[*routev3.RouteConfiguration](v[routes].items, v.wanted(routes)),
 	}
-	edsNames, rdsNames := v.wanted(endpoints), v.wanted(routes)
-	if res.Endpoints, ok = pickAll[*endpointv3.ClusterLoadAssignment](v[endpoints].items, edsNames); !ok {
-		return nil, "", false
-	}
-	if res.Routes, ok = pickAll[*routev3.RouteConfiguration](v[routes].items, rdsNames); !ok {
-		return nil, "", false
-	}
-	key = strings.Join([]string{
-		v[clusters].version, v[listeners].version,
-		v.onDemandKey(endpoints, edsNames), v.onDemandKey(routes, rdsNames),
-	}, "|")
-	return res, key, true
 }
 
 // versions returns the view's versions as log attributes.
@@ -133,33 +139,14 @@ func (v *view) versions() []any {
 	return out
 }
 
-// onDemandKey identifies the part of an EDS or RDS response a view uses:
-// its version and the names taken from it.
-func (v *view) onDemandKey(k kind, names []string) string {
-	if len(names) == 0 {
-		return ""
-	}
-	return v[k].version + "[" + strings.Join(names, ",") + "]"
-}
-
-// pick returns the named items, which must exist.
+// pick returns the named items in order; they must exist.
 func pick[T types.Resource](items map[string]types.Resource, names []string) []T {
-	out, _ := pickAll[T](items, names)
-	return out
-}
-
-// pickAll returns the named items in order, or ok false if one is missing.
-func pickAll[T types.Resource](items map[string]types.Resource, names []string) ([]T, bool) {
 	if len(names) == 0 {
-		return nil, true
+		return nil
 	}
-	out := make([]T, 0, len(names))
-	for _, n := range names {
-		r, ok := items[n].(T)
-		if !ok {
-			return nil, false
-		}
-		out = append(out, r)
+	out := make([]T, len(names))
+	for i, n := range names {
+		out[i] = items[n].(T)
 	}
-	return out, true
+	return out
 }

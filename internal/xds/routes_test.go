@@ -1,0 +1,156 @@
+package xds
+
+import (
+	"bytes"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestUnpackRouteAgrees: unpackRoute, with or without virtual hosts to
+// reuse, accepts exactly what proto.Unmarshal and Validate accept, and
+// decodes it to the same route configuration.
+func TestUnpackRouteAgrees(t *testing.T) {
+	res, _ := compiled(t, sidecarID, nil, baseDir, fallbackDir)
+	good := res.Routes[0]
+	if len(good.GetVirtualHosts()) < 2 {
+		t.Fatalf("the tutorial's sidecar routes have %d virtual hosts; the test needs two", len(good.GetVirtualHosts()))
+	}
+	marshal := func(m proto.Message) []byte {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// warm has decoded the tutorial's routes, so that virtual hosts the
+	// cases leave alone come from it.
+	var cold *routeParts
+	rc, vhs, err := cold.unpackRoute(marshal(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := routePartsOf([]*decoded{{res: rc, vhosts: vhs}})
+	edit := func(f func(*routev3.RouteConfiguration)) []byte {
+		rc := proto.Clone(good).(*routev3.RouteConfiguration)
+		f(rc)
+		return marshal(rc)
+	}
+	for _, tc := range []struct {
+		name   string
+		wire   []byte
+		reject bool
+	}{
+		{"tutorial", marshal(good), false},
+		{"no virtual hosts", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts = nil }), false},
+		{"odd but valid domains", edit(func(rc *routev3.RouteConfiguration) {
+			rc.VirtualHosts[1].Domains = []string{"", "*", "ünï.example:80", "a b\t", "dup", "dup"}
+		}), false},
+		{"name after the virtual hosts, unknown field", append(marshal(good),
+			protowire.AppendVarint(protowire.AppendTag(protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "other"), 999, protowire.VarintType), 7)...), false},
+		{"virtual_hosts as a varint", protowire.AppendVarint(protowire.AppendTag(marshal(good), virtualHostsField, protowire.VarintType), 1), false},
+		{"one route changed", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Routes[0].Name = "changed" }), false},
+		{"route without a match", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Routes[0].Match = nil }), true},
+		{"no domains", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Domains = nil }), true},
+		{"newline", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Domains[0] = "a\nb" }), true},
+		{"carriage return", edit(func(rc *routev3.RouteConfiguration) {
+			rc.VirtualHosts[0].Domains = append(rc.VirtualHosts[0].Domains, "a\r")
+		}), true},
+		{"NUL", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Domains[0] = "\x00" }), true},
+		{"nameless virtual host", edit(func(rc *routev3.RouteConfiguration) { rc.VirtualHosts[1].Name = "" }), true},
+		{"nameless and no domains", edit(func(rc *routev3.RouteConfiguration) {
+			rc.VirtualHosts[1].Name, rc.VirtualHosts[0].Domains = "", nil
+		}), true},
+		{"bad field beside the virtual hosts", edit(func(rc *routev3.RouteConfiguration) {
+			rc.RequestHeadersToRemove = []string{"a\nb"}
+		}), true},
+		{"truncated", marshal(good)[:len(marshal(good))-3], true},
+		{"invalid UTF-8 in a virtual host", bytes.Replace(edit(func(rc *routev3.RouteConfiguration) {
+			rc.VirtualHosts[1].Domains[0] = "~~~~"
+		}), []byte("~~~~"), []byte("\xff\xfe\xff\xfe"), 1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := &routev3.RouteConfiguration{}
+			wantErr := proto.Unmarshal(tc.wire, want)
+			if wantErr == nil {
+				wantErr = want.Validate()
+			}
+			if (wantErr != nil) != tc.reject {
+				t.Fatalf("proto.Unmarshal and Validate: %v; want rejected %v", wantErr, tc.reject)
+			}
+			for _, from := range []*routeParts{cold, warm} {
+				got, _, err := from.unpackRoute(tc.wire)
+				switch {
+				case (err != nil) != tc.reject:
+					t.Fatalf("unpackRoute: %v; proto.Unmarshal and Validate: %v", err, wantErr)
+				case err == nil && !proto.Equal(got, want):
+					t.Fatalf("unpackRoute decoded\n%v\nwant\n%v", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateVirtualHostRestores: the domains Validate ran without are
+// put back, the very slice.
+func TestValidateVirtualHostRestores(t *testing.T) {
+	for _, domains := range [][]string{{"a", "b"}, {"a\n"}, nil} {
+		vh := &routev3.VirtualHost{Name: "vh", Domains: domains}
+		validateVirtualHost(vh)
+		if len(vh.Domains) != len(domains) || (len(domains) > 0 && &vh.Domains[0] != &domains[0]) {
+			t.Errorf("domains %q came back as %q", domains, vh.Domains)
+		}
+	}
+}
+
+// TestDecodeReusesVirtualHostsAndRoutes: when the fallback changes some
+// routes of a route configuration, the virtual hosts and routes it leaves
+// as they were are the ones decoded before.
+func TestDecodeReusesVirtualHostsAndRoutes(t *testing.T) {
+	_, base := compiled(t, sidecarID, nil, baseDir)
+	_, fallback := compiled(t, sidecarID, nil, baseDir, fallbackDir)
+	resp := func(snap *Snapshot) *discoveryv3.DiscoveryResponse {
+		w := snap.types[routes]
+		return &discoveryv3.DiscoveryResponse{TypeUrl: resource.RouteType, VersionInfo: w.version, Resources: w.resources}
+	}
+	first, err := decode(routes, resp(mustSnapshot(t, base)), &typeState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := decode(routes, resp(mustSnapshot(t, fallback)), &first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := first.items["outbound"].(*routev3.RouteConfiguration), second.items["outbound"].(*routev3.RouteConfiguration)
+	if before == nil || after == nil || before == after {
+		t.Fatalf("route configuration outbound: before %p, after %p; want two", before, after)
+	}
+	reused := map[any]bool{}
+	for _, vh := range before.GetVirtualHosts() {
+		reused[vh] = true
+		for _, r := range vh.GetRoutes() {
+			reused[r] = true
+		}
+	}
+	var vhosts, routesReused, routesNew int
+	for _, vh := range after.GetVirtualHosts() {
+		if reused[vh] {
+			vhosts++
+		}
+		for _, r := range vh.GetRoutes() {
+			if reused[r] {
+				routesReused++
+			} else {
+				routesNew++
+			}
+		}
+	}
+	if vhosts == 0 || vhosts == len(after.GetVirtualHosts()) || routesReused <= vhosts || routesNew == 0 {
+		t.Errorf("reused %d of %d virtual hosts, %d routes (decoded %d afresh)", vhosts, len(after.GetVirtualHosts()), routesReused, routesNew)
+	}
+}
