@@ -19,7 +19,7 @@ type handler struct {
 }
 
 // exchange is one request's journey through the proxy. It lives on the
-// handler's stack; nothing keeps it after ServeHTTP returns.
+// handler's stack; nothing keeps it after serveExchange returns.
 type exchange struct {
 	p     *Proxy
 	st    *state

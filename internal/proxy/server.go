@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,6 +223,14 @@ func newConn(s *server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	handedOff := false
 	defer func() {
+		// A panic, a bug, ends this connection only, as with net/http.
+		// Its buffers are not pooled again: a body reader may still hold
+		// them.
+		v := recover()
+		if v != nil {
+			c.s.log.Error("panic serving a request; connection closed", slog.String("client", c.remote),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
 		c.cancel()
 		c.timer.Stop()
 		if c.linger {
@@ -230,10 +239,12 @@ func (c *conn) serve() {
 		if !handedOff {
 			_ = c.nc.Close()
 		}
-		c.br.Reset(nil)
-		c.bw.Reset(nil)
-		readerPool.Put(c.br)
-		writerPool.Put(c.bw)
+		if v == nil {
+			c.br.Reset(nil)
+			c.bw.Reset(nil)
+			readerPool.Put(c.br)
+			writerPool.Put(c.bw)
+		}
 		c.s.untrack(c)
 	}()
 	for first := true; ; first = false {

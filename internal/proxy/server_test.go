@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -186,5 +187,33 @@ func TestShutdownClosesIdleAndFinishesBusy(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestPanicEndsOnlyItsConnection serves with a handler that panics (it
+// has no proxy): each request's connection closes without an answer, the
+// panic is logged, and the server goes on accepting connections.
+func TestPanicEndsOnlyItsConnection(t *testing.T) {
+	var log logBuffer
+	opts := Options{}.withDefaults()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(&handler{}, &opts, slog.New(slog.NewTextHandler(&log, nil)), ln.Addr())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.serve(ln) }()
+	for i := range 2 {
+		if out := rawExchange(t, ln.Addr(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); out != "" {
+			t.Errorf("connection %d: got %q, want it closed without an answer", i, out)
+		}
+	}
+	_ = ln.Close()
+	s.shutdown(context.Background())
+	<-done
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if n := strings.Count(log.buf.String(), "panic serving a request"); n != 2 {
+		t.Errorf("%d panics logged, want 2:\n%s", n, log.buf.String())
 	}
 }

@@ -162,8 +162,8 @@ func (x *exchange) sendOn(ctx context.Context, c *upConn, e *endpoint) (resp *ht
 // it writes the framing headers itself (body, when buffered, is the whole
 // body), leaves out an empty User-Agent, and sends Content-Length: 0 for
 // an empty body except on GET and HEAD, which many servers expect.
-// Header names and values are valid: net/http's server checked the
-// client's, and Apply checked the configuration's.
+// Header names and values are valid: the request parser (or net/http's
+// server) checked the client's, and Apply checked the configuration's.
 func (c *upConn) writeHead(r *http.Request, body []byte, addr string, keepAlive bool) {
 	bw := c.bw
 	bw.WriteString(r.Method)
