@@ -140,20 +140,7 @@ func (w *responseWriter) writeHead(final bool) {
 		httpguts.HeaderValuesContainsToken(h["Connection"], "close")
 
 	bw := w.c.bw
-	if code == http.StatusOK {
-		_, _ = bw.WriteString("HTTP/1.1 200 OK\r\n")
-	} else {
-		var num [3]byte
-		_, _ = bw.WriteString("HTTP/1.1 ")
-		_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
-		_ = bw.WriteByte(' ')
-		text := http.StatusText(code)
-		if text == "" {
-			text = "status code " + strconv.Itoa(code)
-		}
-		_, _ = bw.WriteString(text)
-		_, _ = bw.WriteString("\r\n")
-	}
+	writeStatusLine(bw, code)
 	for k, vv := range h {
 		switch {
 		case k == "Transfer-Encoding" || k == "Connection":
@@ -183,6 +170,25 @@ func (w *responseWriter) writeHead(final bool) {
 	if w.closeAfter {
 		_, _ = bw.WriteString("Connection: close\r\n")
 	}
+	_, _ = bw.WriteString("\r\n")
+}
+
+// writeStatusLine writes the status line of a response with this code,
+// with net/http's reason phrases.
+func writeStatusLine(bw *bufio.Writer, code int) {
+	if code == http.StatusOK {
+		_, _ = bw.WriteString("HTTP/1.1 200 OK\r\n")
+		return
+	}
+	var num [3]byte
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	_ = bw.WriteByte(' ')
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	_, _ = bw.WriteString(text)
 	_, _ = bw.WriteString("\r\n")
 }
 
