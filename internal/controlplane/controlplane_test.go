@@ -71,24 +71,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestMakeBeforeBreak switches fallback on and off repeatedly while two
-// proxies listen: neither may ever hold a route to a cluster it lacks.
-func TestMakeBeforeBreak(t *testing.T) {
+// servingExample starts an xDS server on a loopback port and a control
+// plane over a store holding the traffic-lanes example, with the example's
+// WorkloadEntries as instances. The caller runs the control plane; the
+// server stops when the test ends.
+func servingExample(tb testing.TB) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
+	tb.Helper()
 	srv := xds.NewServer(nil)
-	var cp *ControlPlane
-	store := NewStore(func() { cp.Changed() })
+	store = NewStore(func() { cp.Changed() })
 	cp = New(Options{Store: store, XDS: srv})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(lis)
-	defer srv.Stop()
-	base := loadExample(t, "../../examples/traffic-lanes")
+	tb.Cleanup(srv.Stop)
+	base = loadExample(tb, "../../examples/traffic-lanes")
 	if _, err := store.Apply(base, false); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cp.SetInstances(registry.FromConfig(base))
+	return cp, store, base, lis.Addr().String()
+}
+
+// TestMakeBeforeBreak switches fallback on and off repeatedly while two
+// proxies listen: neither may ever hold a route to a cluster it lacks.
+func TestMakeBeforeBreak(t *testing.T) {
+	cp, store, base, addr := servingExample(t)
 	go cp.Run(t.Context())
 
 	proxies := map[string]compile.Proxy{
@@ -99,7 +108,7 @@ func TestMakeBeforeBreak(t *testing.T) {
 	for id, p := range proxies {
 		w := &watcher{}
 		watchers[id] = w
-		c := &xds.Client{Target: lis.Addr().String(), Node: xds.NodeFor(id, p), Apply: w.apply}
+		c := &xds.Client{Target: addr, Node: xds.NodeFor(id, p), Apply: w.apply}
 		go c.Run(t.Context())
 	}
 	aggregate := "outbound|8000|v2|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
@@ -29,21 +27,7 @@ func BenchmarkConverge(b *testing.B) {
 }
 
 func benchConverge(b *testing.B, n int) {
-	srv := xds.NewServer(nil)
-	var cp *ControlPlane
-	store := NewStore(func() { cp.Changed() })
-	cp = New(Options{Store: store, XDS: srv})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(lis)
-	defer srv.Stop()
-	base := loadExample(b, "../../examples/traffic-lanes")
-	if _, err := store.Apply(base, false); err != nil {
-		b.Fatal(err)
-	}
-	cp.SetInstances(registry.FromConfig(base))
+	cp, store, base, addr := servingExample(b)
 	ctx, cancel := context.WithCancel(b.Context())
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -54,7 +38,7 @@ func benchConverge(b *testing.B, n int) {
 	for i := range n {
 		p := benchIdentities[i%len(benchIdentities)]
 		var once sync.Once
-		c := &xds.Client{Target: lis.Addr().String(), Node: xds.NodeFor(fmt.Sprintf("bench-%d", i), p),
+		c := &xds.Client{Target: addr, Node: xds.NodeFor(fmt.Sprintf("bench-%d", i), p),
 			Apply: func(*compile.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
 		wg.Go(func() { c.Run(ctx) })
 	}
