@@ -18,8 +18,9 @@ type handler struct {
 	bind string
 }
 
-// exchange is one request's journey through the proxy. It lives on the
-// handler's stack; nothing keeps it after serveExchange returns.
+// exchange is one request's journey through the proxy. Nothing keeps it
+// after serveExchange returns, so the own server reuses one per
+// connection; net/http's connections get one per request.
 type exchange struct {
 	p     *Proxy
 	st    *state
@@ -65,20 +66,20 @@ type exchange struct {
 
 // ServeHTTP serves the requests of connections handed to net/http.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.serveExchange(w, r) {
+	if h.serveExchange(new(exchange), w, r) {
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// serveExchange serves one request. It reports whether the response was
-// cut short after its header went out, or the client is gone: then
-// closing the connection is all that is left.
-func (h *handler) serveExchange(w http.ResponseWriter, r *http.Request) (abort bool) {
-	x := exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
+// serveExchange serves one request with x, which it resets first. It
+// reports whether the response was cut short after its header went out,
+// or the client is gone: then closing the connection is all that is left.
+func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
+	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
 	x.release()
-	x.p.observe(&x)
+	x.p.observe(x)
 	return x.abort
 }
 

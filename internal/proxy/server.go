@@ -164,14 +164,16 @@ type conn struct {
 	bw     *bufio.Writer
 
 	// Reused by each request on the connection: the request, its URL and
-	// header map, the header values' backing array, the body and the
-	// response writer. Nothing keeps a request after its handler returns.
+	// header map, the header values' backing array, the body, the response
+	// writer and the exchange. Nothing keeps them after the handler
+	// returns.
 	req    *http.Request
 	url    url.URL
 	vals   []string
 	length int64 // the request's Content-Length as received
 	body   requestBody
 	w      responseWriter
+	x      exchange
 
 	// The context of every request on the connection, cancelled when the
 	// client is known to be gone or the connection ends. One per
@@ -324,7 +326,7 @@ func (c *conn) serveRequest() bool {
 		c.arm()
 	}
 	c.w.reset(r)
-	abort := c.s.h.serveExchange(&c.w, r)
+	abort := c.s.h.serveExchange(&c.x, &c.w, r)
 	bodyLeft := c.length > 0 && !c.body.finish() // before disarm: no body read arms it again
 	c.disarm()
 	if abort || c.ctx.Err() != nil {
