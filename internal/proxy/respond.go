@@ -25,9 +25,6 @@ func (x *exchange) respond(resp *http.Response) {
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = x.p.dates.now()
-	}
 	x.status = resp.StatusCode
 	x.w.WriteHeader(resp.StatusCode)
 	readErr, writeErr := x.copyBody(resp.Body, resp.ContentLength < 0)
@@ -88,10 +85,10 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 	}
 }
 
-// dateCache holds the Date header value of the current second. net/http's
-// server formats one for every response that lacks it, which costs more
-// than the rest of writing the header; like nginx, the proxy formats one
-// per second instead.
+// dateCache holds the Date header value of the current second, which the
+// response writer adds to every response that lacks one. Formatting it per
+// response, as net/http's server does, costs more than the rest of writing
+// the header; like nginx, the proxy formats one per second instead.
 type dateCache struct {
 	v atomic.Pointer[dateValue]
 }
