@@ -138,31 +138,6 @@ func (c *Config) Workloads() []Workload {
 	return out
 }
 
-// DestinationRule returns the DestinationRule for host as seen from a
-// client in namespace clientNS: Istio's lookup order is the client's
-// namespace, then the service's, then any other (in namespace/name order).
-// It returns nil when none applies.
-func (c *Config) DestinationRule(host, clientNS, serviceNS string) *api.DestinationRule {
-	var best *api.DestinationRule
-	bestRank := 4
-	for _, dr := range c.DestinationRules {
-		if FQDN(dr.Spec.Host, dr.Metadata.Namespace) != host {
-			continue
-		}
-		rank := 3
-		switch dr.Metadata.Namespace {
-		case clientNS:
-			rank = 1
-		case serviceNS:
-			rank = 2
-		}
-		if rank < bestRank {
-			best, bestRank = dr, rank
-		}
-	}
-	return best
-}
-
 // Subset returns the named subset of dr, or nil.
 func Subset(dr *api.DestinationRule, name string) *api.Subset {
 	if dr == nil {
