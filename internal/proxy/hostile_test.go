@@ -113,6 +113,8 @@ func hostileCases() []hostileCase {
 			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Folded: a\r\n b\r\n\r\n" + smuggled},
 		{name: "obs-fold with a tab, hiding a Transfer-Encoding", status: 400, responses: 1,
 			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: a\r\n\tTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"},
+		{name: "a client's Connection: close closes the connection after a forwarded response", status: 200, responses: 1,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "\r\n", check: oneRequest(func(*testing.T, seen) {})},
 		{name: "NUL in a header value", status: 400,
 			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
 		{name: "Connection naming proxy-set headers cannot remove them", status: 200,
