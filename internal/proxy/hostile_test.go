@@ -131,12 +131,15 @@ func hostileCases() []hostileCase {
 					t.Errorf("upstream headers %v", s.Header)
 				}
 			})},
-		{name: "X-Forwarded-* from the client are replaced, not appended to", status: 200,
+		// Envoy with use_remote_address appends the client's address to
+		// X-Forwarded-For (lanemesh used to replace it) and replaces
+		// X-Forwarded-Proto from an untrusted client.
+		{name: "X-Forwarded-For gets the client's address appended; -Host and -Proto are replaced", status: 200,
 			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Forwarded-For: 6.6.6.6, 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n" +
 				"X-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n\r\n",
 			check: oneRequest(func(t *testing.T, s seen) {
 				got := [][]string{s.Header.Values("X-Forwarded-For"), s.Header.Values("X-Forwarded-Host"), s.Header.Values("X-Forwarded-Proto")}
-				if fmt.Sprint(got) != "[[127.0.0.1] [gw] [http]]" {
+				if fmt.Sprint(got) != "[[6.6.6.6, 7.7.7.7, 8.8.8.8, 127.0.0.1] [gw] [http]]" {
 					t.Errorf("X-Forwarded-For, -Host, -Proto: %q", got)
 				}
 			})},
