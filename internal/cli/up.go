@@ -12,13 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/examples"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/up"
 )
 
 func newUp(stdout, stderr io.Writer) *cobra.Command {
 	var o up.Options
 	var portMap []string
-	var accessLog, logLevel string
+	var accessLog, logLevel, pathNorm string
 	cmd := &cobra.Command{
 		Use:   "up [-f PATH]...",
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
@@ -48,6 +49,9 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.PortMap = pm
+			if o.PathNormalization, err = pathnorm.ParseMode(pathNorm); err != nil {
+				return usageError{fmt.Errorf("--path-normalization: %w", err)}
+			}
 			if o.Logger, err = newLogger(stderr, logLevel); err != nil {
 				return usageError{err}
 			}
@@ -76,6 +80,8 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fl.StringVar(&pathNorm, "path-normalization", "BASE",
+		"request paths normalized before routing by every proxy, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	return cmd
 }
 

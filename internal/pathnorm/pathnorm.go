@@ -85,6 +85,23 @@ func Normalize(p string, m Mode) (string, error) {
 	return string(b), nil
 }
 
+// NormalizeTarget normalizes the path of a request target ("/a/../b?q=1")
+// and keeps its query as it is. The target "*" (OPTIONS *) is no path.
+func NormalizeTarget(target string, m Mode) (string, error) {
+	if target == "*" {
+		return target, nil
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	norm, err := Normalize(path, m)
+	if err != nil || norm == path {
+		return target, err
+	}
+	if hasQuery {
+		return norm + "?" + query, nil
+	}
+	return norm, nil
+}
+
 // unchanged reports, without allocating, whether normalizing p by m leaves
 // it as it is: it starts with a slash and has no backslash, no dot segment,
 // no percent-escape that normalization decodes or refuses, and for the

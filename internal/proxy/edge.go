@@ -83,21 +83,15 @@ func untrustedOnly(k string) bool {
 // false for a path that cannot be normalized (a NUL, a broken escape): a
 // bad request. A path left as it is costs nothing.
 func (x *exchange) normalizePath() bool {
-	if x.path == "*" { // OPTIONS *: not a path
-		return true
-	}
-	path, query, hasQuery := strings.Cut(x.path, "?")
-	norm, err := pathnorm.Normalize(path, x.p.opts.PathNormalization)
+	norm, err := pathnorm.NormalizeTarget(x.path, x.p.opts.PathNormalization)
 	if err != nil {
 		return false
 	}
-	if norm == path {
+	if norm == x.path {
 		return true
 	}
 	x.path = norm
-	if hasQuery {
-		x.path = norm + "?" + query
-	}
-	setEscapedPath(x.r.URL, norm)
+	path, _, _ := strings.Cut(norm, "?")
+	setEscapedPath(x.r.URL, path)
 	return true
 }
