@@ -73,14 +73,25 @@ type HTTPRoute struct {
 	Retries *HTTPRetry             `json:"retries,omitempty"`
 	Fault   *HTTPFaultInjection    `json:"fault,omitempty"`
 	Headers *Headers               `json:"headers,omitempty"`
+	// Delegate hands the requests this rule matches to the rules of
+	// another VirtualService, one without hosts, merged under this rule's
+	// match (Istio's delegate VirtualServices). A rule with Delegate has no
+	// Route.
+	Delegate *Delegate `json:"delegate,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=redirect"`
 	_ struct{} `lanemesh:"unsupported=directResponse"`
-	_ struct{} `lanemesh:"unsupported=delegate"`
 	_ struct{} `lanemesh:"unsupported=mirror"`
 	_ struct{} `lanemesh:"unsupported=mirrors"`
 	_ struct{} `lanemesh:"unsupported=mirrorPercentage"`
 	_ struct{} `lanemesh:"unsupported=corsPolicy"`
+}
+
+// Delegate names a delegate VirtualService; Namespace defaults to the
+// namespace of the VirtualService that names it.
+type Delegate struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // HTTPMatchRequest is one set of conditions; all set fields must hold.

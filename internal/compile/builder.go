@@ -22,14 +22,16 @@ type builder struct {
 	services []*config.Service
 	hosts    map[string]*config.Service
 	drs      *config.DestinationRules
-	pods     map[string]*podIndex // by namespace
+	// vss are the VirtualServices with delegates merged into their roots.
+	vss  []*api.VirtualService
+	pods map[string]*podIndex // by namespace
 
 	clusters  map[string]*clusterv3.Cluster
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 }
 
 func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *builder {
-	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c),
+	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c), vss: config.ResolveDelegates(c.VirtualServices),
 		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
 	for host, svc := range c.Hosts() {

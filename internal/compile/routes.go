@@ -54,7 +54,7 @@ func (b *builder) gatewayRoutes(port uint32, servers []gatewayServer) *routev3.R
 	rc := &routev3.RouteConfiguration{Name: GatewayRouteName(port), IgnorePortInHostMatching: true}
 	byHost := map[string]*routev3.VirtualHost{}
 	for _, srv := range servers {
-		for _, vs := range b.cfg.VirtualServices {
+		for _, vs := range b.vss {
 			if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), srv.gateway) {
 				continue
 			}
@@ -157,7 +157,7 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 // namespace/name order wins a host.
 func (b *builder) meshVirtualServices() (map[string]*api.VirtualService, map[string]*api.VirtualService) {
 	exact, wild := map[string]*api.VirtualService{}, map[string]*api.VirtualService{}
-	for _, vs := range b.cfg.VirtualServices {
+	for _, vs := range b.vss {
 		if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), mesh) {
 			continue
 		}

@@ -54,8 +54,7 @@ func resolveGateway(gw, ns string) string {
 // as Istio rejects it: it would capture every call every sidecar makes.
 func (a *analyzer) vsHosts(o object, vs *api.VirtualService, bound []string) {
 	if len(vs.Spec.Hosts) == 0 {
-		a.errorf(o, CodeSchema, "spec.hosts", "VirtualService has no hosts",
-			"list the hosts it routes under spec.hosts, e.g. mockb.default.svc.cluster.local")
+		a.delegateVS(o, vs) // no hosts: a delegate
 		return
 	}
 	for i, h := range vs.Spec.Hosts {
@@ -130,7 +129,9 @@ func (a *analyzer) httpRoute(o object, r *api.HTTPRoute, path string, bound []st
 	for j := range r.Match {
 		a.match(o, &r.Match[j], fmt.Sprintf("%s.match[%d]", path, j), bound)
 	}
-	if len(r.Route) == 0 {
+	if r.Delegate != nil {
+		a.delegateRef(o, r, path)
+	} else if len(r.Route) == 0 {
 		a.errorf(o, CodeSchema, path+".route", "HTTP route has no destination",
 			"add a route entry with a destination, e.g. route: [{destination: {host: mockb, subset: v1}}]")
 	}
