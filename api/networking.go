@@ -229,11 +229,24 @@ type TrafficPolicy struct {
 	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
 	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// PortLevelSettings replace the policy for one port of the service:
+	// what a port's entry leaves unset takes the defaults, not the
+	// policy's own settings (Istio's rule).
+	PortLevelSettings []PortTrafficPolicy `json:"portLevelSettings,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=tls"`
-	_ struct{} `lanemesh:"unsupported=portLevelSettings"`
 	_ struct{} `lanemesh:"unsupported=tunnel"`
 	_ struct{} `lanemesh:"unsupported=proxyProtocol"`
+}
+
+// PortTrafficPolicy is the traffic policy of one service port.
+type PortTrafficPolicy struct {
+	Port             *PortSelector     `json:"port,omitempty"`
+	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=tls"`
 }
 
 // LoadBalancer picks the algorithm: ROUND_ROBIN, LEAST_REQUEST, RANDOM.

@@ -37,16 +37,15 @@ func (b *builder) addServiceClusters() {
 	for _, svc := range b.services {
 		dr := b.destinationRule(svc.Host)
 		for _, port := range svc.Ports {
-			var policy *api.TrafficPolicy
-			if dr != nil {
-				policy = dr.Spec.TrafficPolicy
-			}
-			b.addCluster(svc, port, "", nil, policy)
 			if dr == nil {
+				b.addCluster(svc, port, "", nil, nil)
 				continue
 			}
+			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
+			b.addCluster(svc, port, "", nil, policy)
 			for _, s := range dr.Spec.Subsets {
-				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, s.TrafficPolicy))
+				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
+				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, sub, wholesale))
 			}
 		}
 	}
@@ -234,23 +233,39 @@ func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {
 	return out
 }
 
-// mergePolicy returns base with the fields a subset's policy sets replaced,
-// as Istio merges subset and DestinationRule policies.
-func mergePolicy(base, over *api.TrafficPolicy) *api.TrafficPolicy {
+// portPolicy is the policy for one service port (Istio's
+// GetPortLevelTrafficPolicy): the entry of PortLevelSettings for that
+// port, as a whole, if there is one (wholesale true), else the policy.
+func portPolicy(p *api.TrafficPolicy, port uint32) (policy *api.TrafficPolicy, wholesale bool) {
+	if p == nil {
+		return nil, false
+	}
+	for _, pl := range p.PortLevelSettings {
+		if pl.Port != nil && pl.Port.Number == port {
+			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}, true
+		}
+	}
+	return p, false
+}
+
+// mergePolicy returns base with what a subset's policy sets replaced, as
+// Istio merges subset and DestinationRule policies (MergeTrafficPolicy):
+// a subset's port-level entry (wholesale) replaces every field, set or not.
+func mergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPolicy {
 	switch {
 	case over == nil:
 		return base
 	case base == nil:
 		return over
 	}
-	m := *base
-	if over.LoadBalancer != nil {
+	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection}
+	if over.LoadBalancer != nil || wholesale {
 		m.LoadBalancer = over.LoadBalancer
 	}
-	if over.ConnectionPool != nil {
+	if over.ConnectionPool != nil || wholesale {
 		m.ConnectionPool = over.ConnectionPool
 	}
-	if over.OutlierDetection != nil {
+	if over.OutlierDetection != nil || wholesale {
 		m.OutlierDetection = over.OutlierDetection
 	}
 	return &m
