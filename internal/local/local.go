@@ -31,14 +31,18 @@ var ErrNotFound = errors.New("not found")
 // Phase is where a pod is in its life.
 type Phase string
 
-// A pod is Pending until its app runs (and while it waits to restart),
-// Running while its app runs but is not ready, Ready when it passes its
-// readiness probe, and Terminating from the moment it is told to stop.
+// A pod is Pending until its app first runs, Running while its app runs
+// but the pod is not ready, Ready when its app passes its readiness probe
+// and its sidecar is up (as a Kubernetes pod's Ready condition needs every
+// container), CrashLoopBackOff while its app or its sidecar has exited and
+// waits out a restart back-off (kubectl's word for it), and Terminating
+// from the moment it is told to stop. Only Ready pods receive traffic.
 const (
-	Pending     Phase = "Pending"
-	Running     Phase = "Running"
-	Ready       Phase = "Ready"
-	Terminating Phase = "Terminating"
+	Pending          Phase = "Pending"
+	Running          Phase = "Running"
+	Ready            Phase = "Ready"
+	CrashLoopBackOff Phase = "CrashLoopBackOff"
+	Terminating      Phase = "Terminating"
 )
 
 // PodInfo is what identifies a pod to its sidecar and to the mesh. It does
@@ -55,19 +59,35 @@ type PodInfo struct {
 type Pod struct {
 	PodInfo
 	Phase    Phase
-	Restarts int    // how many times the app exited and was started again
-	LastExit string // why the app last exited, "" if it never has
+	Restarts int    // how many times the app or the sidecar exited and was started again
+	LastExit string // why the app or the sidecar last exited, "" if neither has
 	Message  string // why the pod is not ready, "" when there is nothing to say
 	Created  time.Time
 }
 
-// SidecarFunc starts the sidecar of pod and returns the URL its app must use
-// as HTTP proxy. The sidecar must stop when ctx is done, which is when the
-// pod has stopped; it should release what it bound on pod.IP promptly, as a
-// later pod may get the same address. The runner calls it once per pod,
-// before the app first starts, and again after a back-off if it fails; it
-// should return promptly, since a pod cannot stop while the call runs.
-type SidecarFunc func(ctx context.Context, pod PodInfo) (proxyURL string, err error)
+// SidecarFunc starts the sidecar of pod and returns it once it serves. The
+// sidecar must stop when ctx is done, which is when the pod has stopped (or
+// is giving up on this sidecar), and release what it bound on pod.IP, as a
+// later pod may get the same address. The runner calls it before the app
+// first starts, again after a back-off if it fails, and again whenever the
+// sidecar it returned stops by itself, as the kubelet restarts a container;
+// each call must serve on the same ProxyURL, since the app keeps the one it
+// was started with. It should return promptly, since a pod cannot stop while
+// the call runs.
+type SidecarFunc func(ctx context.Context, pod PodInfo) (Sidecar, error)
+
+// Sidecar is a started sidecar, as a SidecarFunc returns it.
+type Sidecar struct {
+	// ProxyURL is the URL the pod's app must use as HTTP proxy.
+	ProxyURL string
+	// Done receives one value when the sidecar has stopped, for whatever
+	// reason (nil for a clean stop, such as ctx being done). The runner
+	// takes a stop it did not ask for as the sidecar's death: the pod goes
+	// unready at once, so the mesh stops sending to it, and the sidecar is
+	// restarted after a back-off, counted in the pod's restarts. Nil means
+	// the sidecar cannot stop by itself.
+	Done <-chan error
+}
 
 // Options configures a Runner. The zero value runs pods without sidecars
 // and tells no one about them.

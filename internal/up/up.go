@@ -100,7 +100,7 @@ type Mesh struct {
 	mu        sync.Mutex
 	pods      []registry.Instance // from the runner
 	entries   []registry.Instance // probed WorkloadEntries
-	sidecars  map[string]*proxy.Proxy
+	sidecars  map[string]*sidecar // by pod namespace/name
 	deployGen uint64
 }
 
@@ -109,7 +109,7 @@ type Mesh struct {
 // listeners are bound. Run then serves until its context is done.
 func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error) {
 	opts.defaults()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*proxy.Proxy{}}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}}
 	m.xds = xds.NewServer(m.log.With("part", "xds"))
 	m.store = controlplane.NewStore(m.configChanged)
 	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
@@ -297,53 +297,26 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id)
+	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
 	return p, nil
 }
 
-// startSidecar is the runner's SidecarFunc: a sidecar proxy on the pod's
-// own address, fed by the control plane, alive as long as the pod.
-func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (string, error) {
-	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
-		Logger: m.log.With("part", "sidecar", "pod", pod.Namespace+"/"+pod.Name),
-		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
-	if err != nil {
-		return "", fmt.Errorf("sidecar of %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	m.connect(ctx, p, "sidecar~"+pod.Namespace+"/"+pod.Name, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels})
-	if err := waitReady(ctx, p); err != nil {
-		return "", err
-	}
-	return "http://" + p.OutboundAddr().String(), nil
-}
-
-// connect runs a proxy and its xDS client until ctx is done.
-func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy) {
-	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: m.log.With("node", id),
+// connect runs a proxy and its xDS client, which hands every update to
+// apply, until ctx is done. The channel it returns receives the proxy's
+// Run result once the proxy has stopped.
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 	go c.Run(ctx)
+	done := make(chan error, 1)
 	go func() {
-		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		err := p.Run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			m.log.Error("proxy stopped", "node", id, "err", err)
 		}
+		done <- err
 	}()
-}
-
-// waitReady waits for a sidecar's first configuration, so its app never
-// starts with a proxy that would answer 404 NR.
-func waitReady(ctx context.Context, p *proxy.Proxy) error {
-	deadline := time.After(10 * time.Second)
-	for !p.Ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline:
-			return errors.New("sidecar got no configuration within 10s")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	return done
 }
 
 // workloads adapts the runner to the admin API.
