@@ -15,9 +15,16 @@ import (
 // context outlives Run's on purpose: shutdown stops pods the same way
 // scale-down does, unready first, rather than by cancelling them at once.
 func (r *Runner) runPod(parent context.Context, p *pod) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer r.removePod(p)
 	r.log.Info("pod created", "pod", p.key(), "ip", p.info.IP)
+	if p.info.IP == "" {
+		msg := fmt.Sprintf("no address left in pod range %s: pass a larger --pod-cidr", r.opts.PodRange.Prefix)
+		r.log.Error(msg, "pod", p.key())
+		r.update(p, func() { p.appMsg = msg })
+		<-p.stop
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	proxyURL, sidecarDone, ok := r.startSidecar(ctx, p)
 	defer func() { cancel(); <-sidecarDone }() // the sidecar is gone before the address is freed
 	if !ok {

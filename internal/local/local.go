@@ -112,11 +112,25 @@ type Options struct {
 	// told it is not ready, so that proxies fed asynchronously from
 	// OnChange stop choosing it before it goes away. Zero means none.
 	DrainDelay time.Duration
-	// AddressBase shifts pod addresses: pods get
+	// PodRange, when set, is where pods get their addresses: its n-th
+	// address for n = 1, 2, … (see ClaimPodRange, which keeps two runners
+	// on one machine apart). A pod beyond its size waits, unready, with a
+	// message that says so. Nil means AddressBase.
+	PodRange *PodRange
+	// AddressBase shifts pod addresses when PodRange is nil: pods get
 	// registry.LoopbackAddress(AddressBase+n) for n = 1, 2, … Zero gives
-	// the addresses registry.FromConfig predicts; two runners on one
-	// machine (or tests running in parallel) set it to stay apart.
+	// the addresses registry.FromConfig predicts; tests running in
+	// parallel set it to stay apart.
 	AddressBase int
+}
+
+// address is the pod address numbered n, "" when the range has none.
+func (o Options) address(n int) string {
+	if o.PodRange == nil {
+		return registry.LoopbackAddress(o.AddressBase + n)
+	}
+	a, _ := o.PodRange.Address(n)
+	return a
 }
 
 const defaultGrace = 10 * time.Second

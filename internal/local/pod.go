@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/api"
-	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // pod is one replica. Its identity is fixed at creation; the fields marked
@@ -58,7 +57,7 @@ func (r *Runner) newPodLocked(d *deployment) *pod {
 	p := &pod{
 		info: PodInfo{
 			Name: name, Namespace: d.namespace, Labels: d.template.Metadata.Labels,
-			IP: registry.LoopbackAddress(r.opts.AddressBase + slot), Owner: "Deployment/" + d.name,
+			IP: r.opts.address(slot), Owner: "Deployment/" + d.name,
 		},
 		owner: d.key(), hash: d.hash, slot: slot, seq: r.seq,
 		logs: newRingBuffer(logLimit), stop: make(chan struct{}),

@@ -50,8 +50,10 @@ type Options struct {
 	AccessLog    io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
-	// AddressBase shifts pod addresses (see local.Options.AddressBase).
-	AddressBase int
+	// PodCIDR is the loopback range pods get their addresses from, such as
+	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
+	// range is locked while the mesh runs, so two meshes never share one.
+	PodCIDR string
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -93,6 +95,7 @@ type Mesh struct {
 	xds     *xds.Server
 	xdsAddr string
 	runner  *local.Runner
+	podNet  *local.PodRange
 	gateway *proxy.Proxy
 	admin   *http.Server
 	adminLn net.Listener
@@ -109,12 +112,22 @@ type Mesh struct {
 // listeners are bound. Run then serves until its context is done.
 func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error) {
 	opts.defaults()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}}
+	pods, err := preflight(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			pods.Close()
+		}
+	}()
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
 	m.xds = xds.NewServer(m.log.With("part", "xds"))
 	m.store = controlplane.NewStore(m.configChanged)
 	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
-		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, AddressBase: opts.AddressBase})
+		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	xdsLn, err := net.Listen("tcp", opts.XDS)
 	if err != nil {
 		return nil, nil, fmt.Errorf("xds listener: %w", err)
@@ -138,6 +151,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	}
 	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner},
 		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	started = true
 	return m, diags, nil
 }
 
@@ -157,6 +171,7 @@ func (m *Mesh) Run(ctx context.Context) error {
 	m.admin.Shutdown(shutdown)
 	wg.Wait()
 	m.xds.Stop()
+	m.podNet.Close() // every pod has stopped
 	return nil
 }
 

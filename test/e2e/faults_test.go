@@ -86,7 +86,7 @@ const faultLoad = 20 * time.Second
 // restart the sidecar (one restart counted) and the lane return to mockb
 // v2 once it is back.
 func TestSidecarKilledFallsBack(t *testing.T) {
-	m := startMesh(t, 1300, lanes, fallback)
+	m := startMesh(t, lanes, fallback)
 	url := m.GatewayURL() + "/mock"
 	l := startPaced(url, "v2", 300)
 	time.Sleep(time.Second)
