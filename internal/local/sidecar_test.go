@@ -81,3 +81,42 @@ func TestDeadSidecarMakesThePodUnreadyAtOnce(t *testing.T) {
 		t.Errorf("after the sidecar's restart: %+v, want Ready, 1 restart, no message", p)
 	}
 }
+
+// TestPodPhasesAreTruthful follows a crash-looping pod and a pod whose app
+// runs but fails its probe: the first is CrashLoopBackOff (never Ready,
+// never "Pending" once it has run), the second Running and unready, and
+// neither is ever reported healthy to the mesh.
+func TestPodPhasesAreTruthful(t *testing.T) {
+	w := newWatcher()
+	r, _ := startRunner(t, Options{OnChange: w.OnChange})
+	crasher := processDeployment("crasher", "exit 3")
+	unready := processDeployment("unready", "exec sleep 60") // nothing listens on its port
+	if err := r.Apply([]*api.Deployment{crasher, unready}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]map[Phase]bool{"crasher-0": {}, "unready-0": {}}
+	waitPods(t, r, "a crash loop and a running, unready pod", func(pods []Pod) bool {
+		for _, p := range pods {
+			seen[p.Name][p.Phase] = true
+			if p.Restarts > 0 && p.Phase == Pending {
+				t.Errorf("%s has restarted %d times and is reported Pending", p.Name, p.Restarts)
+			}
+		}
+		return seen["crasher-0"][CrashLoopBackOff] && seen["unready-0"][Running] && len(pods) == 2 && pods[0].Restarts >= 2
+	})
+	if seen["crasher-0"][Ready] || seen["unready-0"][Ready] {
+		t.Errorf("phases seen: %v; neither pod may be Ready", seen)
+	}
+	for _, p := range r.Pods() {
+		if p.Name == "crasher-0" && p.Phase == CrashLoopBackOff && !strings.Contains(p.Message, "back-off") {
+			t.Errorf("crash-looping pod's message %q does not say it is backing off", p.Message)
+		}
+	}
+	for _, list := range w.all() {
+		for _, in := range list {
+			if in.Healthy {
+				t.Fatalf("%s was reported healthy: %+v", in.Name, list)
+			}
+		}
+	}
+}
