@@ -56,6 +56,9 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.Out = stdout
+			if o.TokenDir, err = tokenDir(); err != nil {
+				return err
+			}
 			m, diags, err := up.Start(cmd.Context(), o)
 			if err != nil {
 				printDiagnostics(stderr, diags.Errors(), "text", o.Paths)
@@ -70,6 +73,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringArrayVarP(&o.Paths, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
 	fl.StringArrayVar(&portMap, "port-map", []string{"80=8080", "443=8443"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
+	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")
 	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
 	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
 	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")

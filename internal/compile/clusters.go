@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -138,6 +139,7 @@ func edsCluster(name string, policy *api.TrafficPolicy) *clusterv3.Cluster {
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
 		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
 		LbPolicy:             clusterv3.Cluster_LEAST_REQUEST, // Istio's default
+		CircuitBreakers:      &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{istioThresholds()}},
 	}
 	if policy == nil {
 		return c
@@ -159,17 +161,17 @@ func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
 	if cp == nil {
 		return
 	}
-	th := &clusterv3.CircuitBreakers_Thresholds{}
+	th := c.CircuitBreakers.Thresholds[0]
 	if t := cp.TCP; t != nil {
 		if t.ConnectTimeout != nil {
 			c.ConnectTimeout = durationpb.New(t.ConnectTimeout.Duration)
 		}
-		th.MaxConnections = optUint32(t.MaxConnections)
+		setUint32(&th.MaxConnections, t.MaxConnections)
 	}
 	if h := cp.HTTP; h != nil {
-		th.MaxPendingRequests = optUint32(h.HTTP1MaxPendingRequests)
-		th.MaxRequests = optUint32(h.HTTP2MaxRequests)
-		th.MaxRetries = optUint32(h.MaxRetries)
+		setUint32(&th.MaxPendingRequests, h.HTTP1MaxPendingRequests)
+		setUint32(&th.MaxRequests, h.HTTP2MaxRequests)
+		setUint32(&th.MaxRetries, h.MaxRetries)
 		opts := &corev3.HttpProtocolOptions{MaxRequestsPerConnection: optUint32(h.MaxRequestsPerConnection)}
 		if h.IdleTimeout != nil {
 			opts.IdleTimeout = durationpb.New(h.IdleTimeout.Duration)
@@ -180,7 +182,24 @@ func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
 				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}},
 		})}
 	}
-	c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
+}
+
+// istioThresholds are the circuit breakers Istio puts on every cluster:
+// effectively unlimited, since Envoy's own defaults (1024 connections,
+// pending and active requests, 3 retries) would fail a busy service with
+// 503 UO that no DestinationRule asked for. A connectionPool setting
+// replaces its own threshold only.
+func istioThresholds() *clusterv3.CircuitBreakers_Thresholds {
+	unlimited := func() *wrapperspb.UInt32Value { return wrapperspb.UInt32(math.MaxUint32) }
+	return &clusterv3.CircuitBreakers_Thresholds{MaxConnections: unlimited(), MaxPendingRequests: unlimited(),
+		MaxRequests: unlimited(), MaxRetries: unlimited(), TrackRemaining: true}
+}
+
+// setUint32 sets *dst to v when v is set (positive).
+func setUint32(dst **wrapperspb.UInt32Value, v int32) {
+	if w := optUint32(v); w != nil {
+		*dst = w
+	}
 }
 
 func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {

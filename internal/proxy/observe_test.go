@@ -157,6 +157,9 @@ func TestAdmin(t *testing.T) {
 	if agg := seen[mockbAgg]; len(agg.Members) != 2 || agg.Members[0] != mockbV2 {
 		t.Errorf("/clusters aggregate: %+v", agg)
 	}
+	if status, _, _ := call(t, c, "GET", admin+"/config_dump", "attacker.example:15021", nil); status != http.StatusForbidden {
+		t.Errorf("/config_dump through a rebound DNS name: %d, want 403", status)
+	}
 	v3 := seen["outbound|8000|v3|mockb.default.svc.cluster.local"]
 	if len(v3.Endpoints) != 1 || v3.Endpoints[0].Healthy || v3.Endpoints[0].EDSHealth != "UNHEALTHY" || v3.Endpoints[0].Pod != "mockb-v3-0" || v3.LbPolicy != "LEAST_REQUEST" {
 		t.Errorf("/clusters v3: %+v", v3)

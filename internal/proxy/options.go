@@ -22,6 +22,10 @@ type Options struct {
 	// bind ("127.0.0.1:8080", or ":0" in tests). A port missing from the
 	// map binds the listener's own address.
 	PortMap map[uint32]string
+	// ListenHost is the host a listener binds when PortMap does not name
+	// its port; "" means the listener's own address as compiled (Istio's
+	// 0.0.0.0).
+	ListenHost string
 	// OutboundAddr is where a sidecar's outbound listener binds; "" means
 	// "127.0.0.1:15001".
 	OutboundAddr string

@@ -25,6 +25,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
@@ -42,6 +43,13 @@ type Options struct {
 	// so that no root is needed [80 → 127.0.0.1:8080, 443 → 127.0.0.1:8443].
 	PortMap map[uint32]string
 	Admin   string // the admin API [127.0.0.1:15000]
+	// TokenDir is where the admin API's token file is written, mode 0600,
+	// for the kubectl-like commands to find [guard.DefaultDir()].
+	TokenDir string
+	// ListenHost is the address gateway listeners bind when PortMap does
+	// not name their port [127.0.0.1: nothing of a local mesh is reachable
+	// from the network unless the user asks].
+	ListenHost string
 	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
 	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
 	GatewayAdmin string
@@ -65,6 +73,9 @@ func (o *Options) defaults() {
 	}
 	if o.Admin == "" {
 		o.Admin = "127.0.0.1:15000"
+	}
+	if o.ListenHost == "" {
+		o.ListenHost = "127.0.0.1"
 	}
 	if o.XDS == "" {
 		o.XDS = "127.0.0.1:15010"
@@ -98,7 +109,7 @@ type Mesh struct {
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
 	admin   *http.Server
-	adminLn net.Listener
+	adminLn *admin.Listener
 
 	mu        sync.Mutex
 	pods      []registry.Instance // from the runner
@@ -112,6 +123,13 @@ type Mesh struct {
 // listeners are bound. Run then serves until its context is done.
 func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error) {
 	opts.defaults()
+	if opts.TokenDir == "" {
+		dir, err := guard.DefaultDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.TokenDir = dir
+	}
 	pods, err := preflight(opts)
 	if err != nil {
 		return nil, nil, err
@@ -134,9 +152,9 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	}
 	m.xdsAddr = xdsLn.Addr().String()
 	go m.xds.Serve(xdsLn)
-	if m.adminLn, err = net.Listen("tcp", opts.Admin); err != nil {
+	if m.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
 		m.xds.Stop()
-		return nil, nil, fmt.Errorf("admin listener: %w (is another lanemesh up running? pass --admin)", err)
+		return nil, nil, err
 	}
 	diags, err := controlplane.WatchFiles(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"))
 	if err != nil {
@@ -149,7 +167,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		m.adminLn.Close()
 		return nil, diags, err
 	}
-	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner},
+	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner}, Listener: m.adminLn,
 		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	started = true
 	return m, diags, nil
@@ -191,7 +209,10 @@ func (m *Mesh) GatewayURL() string {
 }
 
 // AdminURL is the admin API's URL.
-func (m *Mesh) AdminURL() string { return "http://" + m.adminLn.Addr().String() }
+func (m *Mesh) AdminURL() string { return m.adminLn.URL() }
+
+// TokenFile is the file that holds the admin API's token.
+func (m *Mesh) TokenFile() string { return m.adminLn.TokenFile }
 
 // Store is the configuration in force.
 func (m *Mesh) Store() *controlplane.Store { return m.store }
@@ -211,8 +232,8 @@ func (m *Mesh) announce(ctx context.Context) {
 			if a := m.gateway.AdminAddr(); a != nil {
 				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
 			}
-			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s\ngateway admin: %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
 			return
 		}
 		select {
@@ -307,7 +328,7 @@ func workloadEntries(c *config.Config, known []registry.Instance) []registry.Ins
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -80,7 +80,7 @@ func TestInvalidAppliesChangeNothing(t *testing.T) {
 		"dangling subset": {mockbRoutes("v7"), `Referenced host+subset in destinationrule not found: "mockb.default.svc.cluster.local+v7"`},
 	} {
 		var out, errOut bytes.Buffer
-		code := cli.Main([]string{"apply", "--server=" + m.AdminURL(), "-f", writeTemp(t, "vs.yaml", tc.yaml)}, strings.NewReader(""), &out, &errOut)
+		code := cli.Main([]string{"apply", "--server=" + m.AdminURL(), "--token-file=" + m.TokenFile(), "-f", writeTemp(t, "vs.yaml", tc.yaml)}, strings.NewReader(""), &out, &errOut)
 		if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "nothing changed") {
 			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 naming %q", name, code, errOut.String(), tc.want)
 		}

@@ -62,7 +62,7 @@ func TestTutorial(t *testing.T) {
 func lanemesh(t *testing.T, m *up.Mesh, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	args = append(args, "--server="+m.AdminURL())
+	args = append(args, "--server="+m.AdminURL(), "--token-file="+m.TokenFile())
 	if code := cli.Main(args, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("lanemesh %v: exit %d\n%s%s", args, code, out.String(), errOut.String())
 	}
