@@ -1,14 +1,17 @@
 // Package local is the runner behind `lanemesh up`: it plays the part of a
 // Kubernetes cluster for Deployments on one machine.
 //
-// Each replica is a local "pod" with its own loopback address
-// (registry.LoopbackAddress), so that pods of one service are told apart by
-// "ip:" as in a cluster, and with its own sidecar, started by a SidecarFunc
-// the caller supplies. A pod runs its container either as the built-in mock
-// app, in-process (image lanemesh/mock), or as a child process (command and
-// args). The runner probes readiness, restarts exited apps with back-off,
-// rolls pods over when a template changes and reports every change of the
-// pods' readiness to OnChange as the registry's Instances.
+// Each replica is a local "pod" with its own loopback address (from a
+// PodRange that ClaimPodRange locks, so two runners on a machine never share
+// one), so that pods of one service are told apart by "ip:" as in a
+// cluster, and with its own sidecar, started by a SidecarFunc the caller
+// supplies. A pod runs its container either as the built-in mock app,
+// in-process (image lanemesh/mock), or as a child process (command and
+// args) in its own process group that dies with the runner's process. The
+// runner probes readiness, restarts exited apps and dead sidecars with
+// back-off, rolls pods over when a template changes and reports every
+// change of the pods' readiness (app ready and sidecar up) to OnChange as
+// the registry's Instances.
 //
 // Pod names are deterministic, "<deployment>-<n>" with n the smallest number
 // no live pod of the Deployment uses, and addresses are the smallest free
