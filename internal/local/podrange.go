@@ -14,8 +14,9 @@ import (
 // that two `lanemesh up`s on one machine never share one, and the lock goes
 // with the process, however it ends (the kernel drops it).
 type PodRange struct {
-	Prefix netip.Prefix
-	lock   *os.File // nil for a range that was not locked
+	Prefix   netip.Prefix
+	lock     *os.File // nil for a range that was not locked
+	lockPath string   // the lock file's name, which marks the pods' processes
 }
 
 // ErrPodRange is wrapped by every reason a pod range cannot be used.
@@ -114,12 +115,20 @@ func claim(p netip.Prefix, dir string) (*PodRange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrPodRange, p, err)
 	}
+	// Holding the lock proves no live runner has it, so a process marked
+	// with it is what a runner killed with SIGKILL left behind: a shell's
+	// children, which the parent-death signal does not reach.
+	reapOrphans(name)
 	if busy := listenersIn(p); busy != "" {
 		f.Close()
 		return nil, fmt.Errorf("%w %s is in use: %s; pass --pod-cidr with a free range", ErrPodRange, p, busy)
 	}
-	return &PodRange{Prefix: p, lock: f}, nil
+	return &PodRange{Prefix: p, lock: f, lockPath: name}, nil
 }
+
+// podLockEnv marks every pod process (and, by inheritance, its children)
+// with the lock file of the pod range of the runner that started it.
+const podLockEnv = "LANEMESH_POD_LOCK"
 
 // LockDir is where pod range locks live: $XDG_RUNTIME_DIR/lanemesh, else
 // lanemesh-<uid> in the temporary directory, both the user's own.

@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // socket is one listening TCP socket of the machine, from /proc/net/tcp*.
@@ -114,4 +117,42 @@ func processOf(inode string) string {
 		}
 	}
 	return "another process"
+}
+
+// reapOrphans kills the processes marked with the pod range lock lockPath
+// (see podLockEnv) and waits, up to a second, for them to go, so that what
+// they listened on is free. Only the user's own processes can be read, and
+// so killed.
+func reapOrphans(lockPath string) {
+	mark := []byte(podLockEnv + "=" + lockPath + "\x00")
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range procs {
+		env, err := os.ReadFile(filepath.Join(dir, "environ"))
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), append([]byte{0}, mark...)) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(dir)); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(time.Second)
+	for _, pid := range pids {
+		for processAlive(pid) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // polling a process we cannot wait for
+		}
+	}
+}
+
+// processAlive reports whether pid is a process that has not died (a zombie has).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := bytes.Cut(stat, []byte(") "))
+	return len(rest) > 0 && rest[0] != 'Z'
 }

@@ -30,6 +30,7 @@ type upProcess struct {
 	gateway string // the gateway's URL, once announced
 	pods    string // the pod range, once announced
 	stderr  *syncBuffer
+	started chan struct{} // closed on the "pods:" line, printed once up has started
 	ready   chan struct{} // closed on the "ready:" line
 }
 
@@ -50,15 +51,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startUp runs `lanemesh up -f paths...` on free ports and stops it (SIGINT,
-// then SIGKILL) when the test ends.
-func startUp(t *testing.T, bin string, paths ...string) *upProcess {
+// startUp runs `lanemesh up -f paths...` on free ports, with the extra
+// arguments, and stops it (SIGINT, then SIGKILL) when the test ends.
+func startUp(t *testing.T, bin string, extra []string, paths ...string) *upProcess {
 	t.Helper()
 	args := []string{"up", "--admin", freeAddr(t), "--xds", freeAddr(t), "--gateway-admin", freeAddr(t), "--port-map", "80=" + freeAddr(t)}
+	args = append(args, extra...)
 	for _, p := range paths {
 		args = append(args, "-f", p)
 	}
-	u := &upProcess{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, ready: make(chan struct{})}
+	u := &upProcess{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, started: make(chan struct{}), ready: make(chan struct{})}
 	u.cmd.Stderr = u.stderr
 	stdout, err := u.cmd.StdoutPipe()
 	if err != nil {
@@ -76,6 +78,7 @@ func startUp(t *testing.T, bin string, paths ...string) *upProcess {
 			switch {
 			case strings.HasPrefix(line, "pods:"):
 				u.pods = strings.TrimSpace(strings.TrimPrefix(line, "pods:"))
+				close(u.started)
 			case strings.HasPrefix(line, "gateway:"):
 				u.gateway = strings.TrimSpace(strings.TrimPrefix(line, "gateway:"))
 			case strings.HasPrefix(line, "ready:"):
@@ -102,6 +105,17 @@ func startUp(t *testing.T, bin string, paths ...string) *upProcess {
 	return u
 }
 
+// waitStarted waits for the "pods:" line and returns the pod range.
+func (u *upProcess) waitStarted(t *testing.T) string {
+	t.Helper()
+	select {
+	case <-u.started:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("lanemesh up did not start within 30s; stderr:\n%s", u.stderr.String())
+	}
+	return u.pods
+}
+
 // waitReady waits for the "ready:" line and returns the announced pod
 // range and gateway URL.
 func (u *upProcess) waitReady(t *testing.T) (pods netip.Prefix, gateway string) {
@@ -126,7 +140,7 @@ func TestTwoUpsOnOneMachine(t *testing.T) {
 		t.Skip("builds the binary and runs two meshes")
 	}
 	bin := buildLanemesh(t)
-	a, b := startUp(t, bin, lanes), startUp(t, bin, lanes)
+	a, b := startUp(t, bin, nil, lanes), startUp(t, bin, nil, lanes)
 	podsA, gwA := a.waitReady(t)
 	podsB, gwB := b.waitReady(t)
 	if podsA.Overlaps(podsB) {
@@ -179,53 +193,71 @@ func ips(body string) []string {
 }
 
 // TestKill9OfUpLeavesNoPodProcess kills a real `lanemesh up` with SIGKILL,
-// which it cannot catch: its command pods must die with it.
+// which it cannot catch: its command pods must die with it at once. A
+// shell's child, which the parent-death signal cannot reach, must be gone
+// once the next `up` takes the same pod range, before it checks the range
+// is free.
 func TestKill9OfUpLeavesNoPodProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := buildLanemesh(t)
 	token := fmt.Sprintf("LANEMESH_ORPHAN_TEST=%d", time.Now().UnixNano())
-	name, value, _ := strings.Cut(token, "=")
-	dir := t.TempDir()
-	deployment := fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
+	envName, envValue, _ := strings.Cut(token, "=")
+	dir, empty := t.TempDir(), t.TempDir()
+	service := `apiVersion: v1
+kind: Service
 metadata: {name: sleeper, namespace: default}
 spec:
-  replicas: 3
+  selector: {app: sleeper}
+  ports: [{name: http, port: 8000}]
+`
+	deployment := func(name string, replicas int, command string) string {
+		return fmt.Sprintf(`---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s, namespace: default}
+spec:
+  replicas: %d
   selector: {matchLabels: {app: sleeper}}
   template:
     metadata: {labels: {app: sleeper}}
     spec:
       containers:
       - name: default
-        command: [sleep, "3600"]
+        command: %s
         env: [{name: %s, value: "%s"}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: sleeper, namespace: default}
-spec:
-  selector: {app: sleeper}
-  ports: [{name: http, port: 8000}]
-`, name, value)
-	if err := os.WriteFile(filepath.Join(dir, "sleeper.yaml"), []byte(deployment), 0o644); err != nil {
+`, name, replicas, command, envName, envValue)
+	}
+	config := service + deployment("sleeper", 3, `[sleep, "3600"]`) + deployment("shell", 1, `[/bin/sh, -c, "sleep 3600; true"]`)
+	if err := os.WriteFile(filepath.Join(dir, "sleeper.yaml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	u := startUp(t, bin, dir)
-	waitFor(t, 30*time.Second, "3 pod processes", func() bool { return len(processesWith(token)) == 3 })
+	if err := os.WriteFile(filepath.Join(empty, "service.yaml"), []byte(service), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := startUp(t, bin, nil, dir)
+	pods := u.waitStarted(t)
+	// 3 sleepers, and the shell with its sleep.
+	waitFor(t, 30*time.Second, "5 pod processes", func() bool { return len(processesWith(token)) == 5 })
 	if err := u.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(processesWith(token)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if left := processesWith(token); len(left) > 0 {
-		for _, pid := range left {
+	t.Cleanup(func() {
+		for _, pid := range processesWith(token) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-		t.Fatalf("pod processes %v outlived `lanemesh up` killed with SIGKILL", left)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(processesWith(token)) > 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := processesWith(token); len(left) > 1 {
+		t.Fatalf("pod processes %v outlived `lanemesh up` killed with SIGKILL; only the shell's child may", left)
+	}
+	startUp(t, bin, []string{"--pod-cidr", pods}, empty).waitStarted(t)
+	if left := processesWith(token); len(left) > 0 {
+		t.Fatalf("pod processes %v are still alive after the next up took pod range %s", left, pods)
 	}
 }
 
