@@ -67,7 +67,55 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	m.mu.Lock()
 	m.sidecars[key] = sc
 	m.mu.Unlock()
-	return local.Sidecar{ProxyURL: "http://" + p.OutboundAddr().String(), Done: done}, nil
+	outbound := p.OutboundAddr().String()
+	go func() {
+		if err := watchListener(ctx, outbound, sidecarProbe); err != nil {
+			m.log.Error("sidecar stopped accepting connections; restarting it", "pod", key, "err", err)
+			cancel()
+		}
+	}()
+	return local.Sidecar{ProxyURL: "http://" + outbound, Done: done}, nil
+}
+
+// probeSettings are a liveness check's period, timeout and the consecutive
+// failures that fail it.
+type probeSettings struct {
+	period, timeout time.Duration
+	failures        int
+}
+
+// sidecarProbe checks a sidecar's outbound listener as the kubelet probes
+// istio-proxy: a sidecar whose Run still runs but whose socket is gone
+// (closed under it, so connections are refused) is as dead as one that
+// exited, and is stopped so that the runner restarts it.
+var sidecarProbe = probeSettings{period: time.Second, timeout: time.Second, failures: 3}
+
+// watchListener connects to addr every period until ctx is done (nil) or
+// failures connections in a row have failed (the last error).
+func watchListener(ctx context.Context, addr string, ps probeSettings) error {
+	failed := 0
+	tick := time.NewTicker(ps.period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		d := net.Dialer{Timeout: ps.timeout}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			conn.Close()
+			failed = 0
+			continue
+		}
+		if failed++; failed >= ps.failures {
+			return err
+		}
+	}
 }
 
 // waitReady waits for a sidecar's first configuration, so its app never
