@@ -83,8 +83,10 @@ type SidecarFunc func(ctx context.Context, pod PodInfo) (Sidecar, error)
 type Sidecar struct {
 	// ProxyURL is the URL the pod's app must use as HTTP proxy.
 	ProxyURL string
-	// Done receives one value when the sidecar has stopped, for whatever
-	// reason (nil for a clean stop, such as ctx being done). The runner
+	// Done receives one value when the sidecar has stopped serving, for
+	// whatever reason (nil for a clean stop, such as ctx being done): its
+	// listener is closed or closing, so the pod's address is free for a
+	// new bind, though requests it accepted may still finish. The runner
 	// takes a stop it did not ask for as the sidecar's death: the pod goes
 	// unready at once, so the mesh stops sending to it, and the sidecar is
 	// restarted after a back-off, counted in the pod's restarts. Nil means

@@ -49,8 +49,17 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	}
 	ran := m.connect(ctx, p, "sidecar~"+key, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
 	done := make(chan error, 1)
+	m.draining.Add(1)
+	go func() { <-ran; m.draining.Done() }()
 	go func() {
-		err := <-ran
+		// The sidecar has stopped serving as soon as it is told to stop:
+		// its listener closes first, and the requests it still finishes
+		// are no reason to keep its pod ready a moment longer.
+		var err error
+		select {
+		case err = <-ran:
+		case <-ctx.Done():
+		}
 		cancel() // the xDS client goes with its proxy
 		m.mu.Lock()
 		if m.sidecars[key] == sc {

@@ -115,6 +115,7 @@ type Mesh struct {
 	pods      []registry.Instance // from the runner
 	entries   []registry.Instance // probed WorkloadEntries
 	sidecars  map[string]*sidecar // by pod namespace/name
+	draining  sync.WaitGroup      // sidecars still finishing requests
 	deployGen uint64
 }
 
@@ -188,6 +189,7 @@ func (m *Mesh) Run(ctx context.Context) error {
 	defer cancel()
 	m.admin.Shutdown(shutdown)
 	wg.Wait()
+	m.draining.Wait()
 	m.xds.Stop()
 	m.podNet.Close() // every pod has stopped
 	return nil
