@@ -68,7 +68,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		m.mu.Unlock()
 		done <- err
 	}()
-	if err := waitReady(ctx, p, sc); err != nil {
+	if err := waitReady(ctx, p, sc, addr); err != nil {
 		cancel()
 		<-done
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
@@ -128,11 +128,21 @@ func watchListener(ctx context.Context, addr string, ps probeSettings) error {
 }
 
 // waitReady waits for a sidecar's first configuration, so its app never
-// starts with a proxy that would answer 404 NR. When it times out, the
-// error carries the last rejection, which names an address already in use.
-func waitReady(ctx context.Context, p *proxy.Proxy, sc *sidecar) error {
+// starts with a proxy that would answer 404 NR. A configuration rejected
+// because the pod's address is taken fails at once, naming what holds it;
+// when it times out, the error carries the last rejection.
+func waitReady(ctx context.Context, p *proxy.Proxy, sc *sidecar, addr string) error {
 	deadline := time.After(sidecarStartTimeout)
 	for !p.Ready() {
+		sc.mu.Lock()
+		nacked := sc.nacked
+		sc.mu.Unlock()
+		if errors.Is(nacked, errAddrInUse) {
+			if h := local.Holder(addr); h != "" {
+				return fmt.Errorf("%s is in use by %s: %w", addr, h, nacked)
+			}
+			return nacked
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
