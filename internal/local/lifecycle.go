@@ -131,7 +131,7 @@ func waitSidecar(ctx context.Context, done <-chan error) error {
 
 // runApp runs the app once, with its readiness prober, until it exits
 // (stopped false, with the reason) or the pod is told to stop (stopped
-// true). A stopping pod keeps ctrUp until OnChange has been told it is
+// true). A stopping pod keeps serving until OnChange has been told it is
 // unready and DrainDelay has passed; only then does its app get the signal.
 func (r *Runner) runApp(ctx context.Context, p *pod, proxyURL string) (stopped bool, err error) {
 	appCtx, stopApp := context.WithCancel(ctx)

@@ -32,7 +32,7 @@ type pod struct {
 	appReady bool      // r.mu: the app passed its readiness probe
 	appMsg   string    // r.mu: why the app is not ready
 	sidecar  ctrState  // r.mu; ctrUp from the start for a pod without a sidecar
-	carMsg   string    // r.mu: why the sidecar is not ctrUp
+	carMsg   string    // r.mu: why the sidecar is not serving
 	note     string    // set at creation: what local mode leaves out of the template
 	restarts int       // r.mu
 	lastExit string    // r.mu
