@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -20,6 +21,8 @@ type proxyFlags struct {
 	files, portMap                   []string
 	outbound, admin                  string
 	accessLog, logLevel              string
+	pathNormalization                string
+	trustDownstream                  bool
 }
 
 func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -55,6 +58,10 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fl.StringVar(&f.pathNormalization, "path-normalization", "BASE",
+		"request paths normalized before routing, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
+		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
 	return cmd
 }
 
@@ -70,6 +77,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return usageError{err}
 	}
+	pathNorm, err := pathnorm.ParseMode(f.pathNormalization)
+	if err != nil {
+		return usageError{fmt.Errorf("--path-normalization: %w", err)}
+	}
 	log, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return usageError{err}
@@ -79,7 +90,8 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		return usageError{err}
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
-		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels}})
+		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
+		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream})
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/examples"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/up"
 )
 
 func newUp(stdout, stderr io.Writer) *cobra.Command {
 	var o up.Options
 	var portMap []string
-	var accessLog, logLevel string
+	var accessLog, logLevel, pathNorm string
 	cmd := &cobra.Command{
 		Use:   "up [-f PATH]...",
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
@@ -49,6 +50,9 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.PortMap = pm
+			if o.PathNormalization, err = pathnorm.ParseMode(pathNorm); err != nil {
+				return usageError{fmt.Errorf("--path-normalization: %w", err)}
+			}
 			if o.Logger, err = newLogger(stderr, logLevel); err != nil {
 				return usageError{err}
 			}
@@ -79,6 +83,8 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fl.StringVar(&pathNorm, "path-normalization", "BASE",
+		"request paths normalized before routing by every proxy, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // Defaults where the configuration says nothing; Istio's unless noted.
@@ -70,7 +71,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 	var out []*endpointv3.LbEndpoint
 	if svc.Selector != nil {
 		for _, in := range b.selectPods(svc.Namespace, svc.Selector, subset) {
-			if p, ok := targetPort(port, in.Ports); ok {
+			if p, ok := targetPort(port, in); ok {
 				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name))
 			}
 		}
@@ -98,13 +99,21 @@ func endpointKey(ep *endpointv3.LbEndpoint) string {
 	return fmt.Sprintf("%s:%05d", sa.GetAddress(), sa.GetPortValue())
 }
 
-// targetPort resolves a service port's targetPort against an instance's
-// named ports.
-func targetPort(port config.ServicePort, named map[string]uint32) (uint32, bool) {
+// targetPort is the port of instance in that serves a service port. A
+// WorkloadEntry's port map is keyed by service port name (Istio: traffic to
+// the service port goes to the endpoint port its name maps to); without an
+// entry for it, or for a pod, the service port's targetPort applies: a
+// number, or the name of one of the pod's container ports.
+func targetPort(port config.ServicePort, in registry.Instance) (uint32, bool) {
+	if in.IsWorkloadEntry() {
+		if p, ok := in.Ports[port.Name]; ok && port.Name != "" {
+			return p, true
+		}
+	}
 	if port.TargetPort.Str == "" {
 		return uint32(port.TargetPort.Int), true
 	}
-	p, ok := named[port.TargetPort.Str]
+	p, ok := in.Ports[port.TargetPort.Str]
 	return p, ok
 }
 

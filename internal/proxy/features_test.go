@@ -193,7 +193,8 @@ func TestHeadersAndRewrites(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /api/}}], rewrite: {uri: /v2/, authority: backend.test},
     route: [{destination: {host: echo.test, subset: a}}],
     headers: {request: {set: {x-set: s}, add: {x-add: added}, remove: [x-remove]}, response: {set: {x-resp: r}, remove: [x-drop]}}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	// Trusted, so that the client's X-Request-Id is kept (see TestSanitize).
+	p := startProxy(t, Options{Role: compile.Gateway, TrustDownstream: true}, res)
 	status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/api/items?q=1"), "echo.test",
 		map[string]string{"X-Set": "client", "X-Add": "client", "X-Remove": "1", "X-Request-Id": "req-1", "User-Agent": ""})
 	if status != 200 || h.Get("X-Resp") != "r" || h.Get("X-Drop") != "" || h.Get("X-Internal") != "" {
@@ -430,8 +431,9 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	r.Header.Set("Connection", "keep-alive")
 	r.Header.Set("X-Asm-Prefer-Tag", "v2")
 	w := httptest.NewRecorder()
+	x := new(exchange) // one per connection, as the server's own loop keeps it
 	allocs := testing.AllocsPerRun(100, func() {
-		x := exchange{p: p, st: st, w: w, r: r}
+		*x = exchange{p: p, st: st, w: w, r: r}
 		if !x.decide(bind) || x.cluster.name != mockbAgg {
 			t.Fatalf("decided %v", x.clusterName)
 		}

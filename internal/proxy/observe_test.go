@@ -89,7 +89,9 @@ func TestMetrics(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource}, m.resources(gatewayIdentity, nil))
+	// A trusted downstream, so that the client's x-request-id is kept (an
+	// untrusted one's is replaced: see TestEdgeHeadersAtTheUpstream).
+	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
 	call(t, newClient(nil), "GET", gatewayURL(p, "/mock?x=1"), "gateway", map[string]string{"x-asm-prefer-tag": "v3", "x-request-id": "r-1"})
 	e := log.entries(t)[0]
 	_, port := m.pods["mocka-v3-0"].hostPort()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 )
 
 // Options configure a Proxy. The zero value of every field is usable; each
@@ -60,6 +61,17 @@ type Options struct {
 	// MaxHeaderBytes limits request headers (431 beyond it); zero means
 	// 60 KiB, Envoy's default.
 	MaxHeaderBytes int
+	// PathNormalization is how request paths are normalized before
+	// routing and forwarding, Istio's meshConfig pathNormalization; the
+	// zero value is BASE, Istio's default.
+	PathNormalization pathnorm.Mode
+	// TrustDownstream says a gateway's clients are trusted proxies (a load
+	// balancer that sanitizes requests itself): their x-request-id,
+	// x-envoy-*, X-Forwarded-Proto and -Host, Forwarded and X-Real-IP
+	// pass, as Envoy's internal requests' do. False, the default, trusts
+	// no client of the edge. A sidecar ignores it: its app's headers are
+	// kept but for lanemesh's own (see downstream.sanitize).
+	TrustDownstream bool
 }
 
 // SourceInfo identifies the workload a proxy serves: a sidecar's pod, or

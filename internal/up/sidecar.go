@@ -33,8 +33,9 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
 	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
-		Logger: m.log.With("part", "sidecar", "pod", key),
-		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
+		PathNormalization: m.opts.PathNormalization,
+		Logger:            m.log.With("part", "sidecar", "pod", key),
+		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
 	if err != nil {
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -50,6 +51,9 @@ type Options struct {
 	// not name their port [127.0.0.1: nothing of a local mesh is reachable
 	// from the network unless the user asks].
 	ListenHost string
+	// PathNormalization is how every proxy normalizes request paths before
+	// routing (Istio's meshConfig pathNormalization) [BASE].
+	PathNormalization pathnorm.Mode
 	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
 	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
 	GatewayAdmin string
@@ -330,7 +334,8 @@ func workloadEntries(c *config.Config, known []registry.Instance) []registry.Ins
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
+		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
