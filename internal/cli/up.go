@@ -25,7 +25,8 @@ func newUp(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
 		Long: `up runs lanemesh's embedded default: a control plane, an ingress gateway (labels
 istio: ingressgateway) and a local runner that starts every Deployment replica
-as a pod with its own loopback address (127.0.x.y) and its own sidecar — the
+as a pod with its own loopback address (127.0.x.y, from --pod-cidr or the
+first free /24 from 127.0.1.0/24, locked while up runs) and its own sidecar — the
 built-in mock app for image lanemesh/mock, otherwise the container's command.
 Services resolve by name; apps reach each other through their sidecars.
 
@@ -68,6 +69,7 @@ against the admin API. Ctrl-C stops everything.`,
 				fmt.Fprintln(stderr, "lanemesh:", err)
 				return exitError{ExitFailed}
 			}
+			fmt.Fprintf(stdout, "pods:    %s\n", m.PodCIDR())
 			return m.Run(cmd.Context())
 		},
 	}
@@ -78,6 +80,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")
 	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
 	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
+	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fl.StringVar(&pathNorm, "path-normalization", "BASE",

@@ -62,8 +62,10 @@ type Options struct {
 	AccessLog    io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
-	// AddressBase shifts pod addresses (see local.Options.AddressBase).
-	AddressBase int
+	// PodCIDR is the loopback range pods get their addresses from, such as
+	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
+	// range is locked while the mesh runs, so two meshes never share one.
+	PodCIDR string
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -108,6 +110,7 @@ type Mesh struct {
 	xds     *xds.Server
 	xdsAddr string
 	runner  *local.Runner
+	podNet  *local.PodRange
 	gateway *proxy.Proxy
 	admin   *http.Server
 	adminLn *admin.Listener
@@ -115,7 +118,8 @@ type Mesh struct {
 	mu        sync.Mutex
 	pods      []registry.Instance // from the runner
 	entries   []registry.Instance // probed WorkloadEntries
-	sidecars  map[string]*proxy.Proxy
+	sidecars  map[string]*sidecar // by pod namespace/name
+	draining  sync.WaitGroup      // sidecars still finishing requests
 	deployGen uint64
 }
 
@@ -131,12 +135,22 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		}
 		opts.TokenDir = dir
 	}
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*proxy.Proxy{}}
+	pods, err := preflight(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			pods.Close()
+		}
+	}()
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
 	m.xds = xds.NewServer(m.log.With("part", "xds"))
 	m.store = controlplane.NewStore(m.configChanged)
 	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
-		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, AddressBase: opts.AddressBase})
+		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	xdsLn, err := net.Listen("tcp", opts.XDS)
 	if err != nil {
 		return nil, nil, fmt.Errorf("xds listener: %w", err)
@@ -160,6 +174,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	}
 	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner}, Listener: m.adminLn,
 		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	started = true
 	return m, diags, nil
 }
 
@@ -178,7 +193,9 @@ func (m *Mesh) Run(ctx context.Context) error {
 	defer cancel()
 	m.admin.Shutdown(shutdown)
 	wg.Wait()
+	m.draining.Wait()
 	m.xds.Stop()
+	m.podNet.Close() // every pod has stopped
 	return nil
 }
 
@@ -323,54 +340,26 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id)
+	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
 	return p, nil
 }
 
-// startSidecar is the runner's SidecarFunc: a sidecar proxy on the pod's
-// own address, fed by the control plane, alive as long as the pod.
-func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (string, error) {
-	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
-		PathNormalization: m.opts.PathNormalization,
-		Logger:            m.log.With("part", "sidecar", "pod", pod.Namespace+"/"+pod.Name),
-		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
-	if err != nil {
-		return "", fmt.Errorf("sidecar of %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	m.connect(ctx, p, "sidecar~"+pod.Namespace+"/"+pod.Name, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels})
-	if err := waitReady(ctx, p); err != nil {
-		return "", err
-	}
-	return "http://" + p.OutboundAddr().String(), nil
-}
-
-// connect runs a proxy and its xDS client until ctx is done.
-func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy) {
-	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: m.log.With("node", id),
+// connect runs a proxy and its xDS client, which hands every update to
+// apply, until ctx is done. The channel it returns receives the proxy's
+// Run result once the proxy has stopped.
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 	go c.Run(ctx)
+	done := make(chan error, 1)
 	go func() {
-		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		err := p.Run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			m.log.Error("proxy stopped", "node", id, "err", err)
 		}
+		done <- err
 	}()
-}
-
-// waitReady waits for a sidecar's first configuration, so its app never
-// starts with a proxy that would answer 404 NR.
-func waitReady(ctx context.Context, p *proxy.Proxy) error {
-	deadline := time.After(10 * time.Second)
-	for !p.Ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline:
-			return errors.New("sidecar got no configuration within 10s")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	return done
 }
 
 // workloads adapts the runner to the admin API.

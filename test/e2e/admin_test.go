@@ -39,7 +39,7 @@ spec:
 // The owner's own request, with the token, then runs the same Deployment,
 // which proves the marker would have shown a run.
 func TestAdminAPIRefusesWebPages(t *testing.T) {
-	m := startMesh(t, 1250, lanes)
+	m := startMesh(t, lanes)
 	marker := filepath.Join(t.TempDir(), "pwned")
 	body := pwnDeployment(marker)
 	token, err := guard.ReadToken(m.TokenFile())

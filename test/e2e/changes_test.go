@@ -36,7 +36,7 @@ spec:
 // no request may fail, and each change must be accepted by every proxy
 // within a generous bound. The measured convergence is logged.
 func TestChangesUnderLoad(t *testing.T) {
-	m := startMesh(t, 1100, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 	l := startLoad(url, []string{"v1", "v2", "v3"}, 6)
 	var took []time.Duration
@@ -70,7 +70,7 @@ func TestChangesUnderLoad(t *testing.T) {
 // dangling subset are each rejected with a message naming the object, and
 // the mesh keeps serving unchanged under load.
 func TestInvalidAppliesChangeNothing(t *testing.T) {
-	m := startMesh(t, 1200, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 	l := startLoad(url, []string{"v1", "v2", "v3"}, 4)
 	_, gen := m.Store().Config()

@@ -16,7 +16,7 @@ import (
 // connection, so the lane request hidden after its chunked body is never
 // served.
 func TestEdgeHygiene(t *testing.T) {
-	m := startMesh(t, 1300, lanes)
+	m := startMesh(t, lanes)
 	addr := strings.TrimPrefix(m.GatewayURL(), "http://")
 	for _, target := range []string{"/x/../mock", "/%2e%2e/mock", "/a/b/%2E%2e/../mock", "/x/..\\mock"} {
 		out, closed := exchange(t, addr, "GET "+target+" HTTP/1.1\r\nHost: gw\r\nx-asm-prefer-tag: v2\r\nConnection: close\r\n\r\n")

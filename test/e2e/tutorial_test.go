@@ -16,7 +16,7 @@ import (
 // while load runs loses no request and sends v2 traffic to mockb v1 →
 // mockc v1; scaling back returns it to mockb v2.
 func TestTutorial(t *testing.T) {
-	m := startMesh(t, 1000, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 
 	// Step 5: 100 requests per lane, every chain in its lane.
