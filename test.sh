@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command the README gives: vet, then every test with the race
-# detector. Needs only Go; modules come from the Go module proxy.
+# The test command the README gives: gofmt, vet, every test with the race
+# detector, then the Istio conformance module. Needs only Go; modules come
+# from the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -9,3 +10,6 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 ./...
+# Agreement with Istio's own validation, in a module of its own so that
+# Istio's dependencies stay out of lanemesh's go.mod (conformance/doc.go).
+(cd conformance && go vet ./... && go test -count=1 -v ./...)

@@ -338,11 +338,11 @@ func TestMessages(t *testing.T) {
 			yaml: docs(svcB, drB, virtualService("mockb", "default", `  hosts: [mockb]
   http:
     - route:
-        - {destination: {host: mockb, subset: v1}, weight: 90}
-        - {destination: {host: mockb, subset: v2}, weight: 20}
+        - {destination: {host: mockb, subset: v1}}
+        - {destination: {host: mockb, subset: v2}}
 `)),
 			want: []string{`Error [IST0106] (VirtualService mockb.default) f.yaml:24 spec.http[0].route: ` +
-				`total destination weight 110 != 100. Make the weights of the 2 destinations add up to 100`},
+				`total destination weight = 0. Give at least one of the 2 destinations a weight; traffic is split in proportion to them`},
 		},
 	}
 	for _, tt := range tests {

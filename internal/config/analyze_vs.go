@@ -147,7 +147,9 @@ func (a *analyzer) httpRoute(o object, r *api.HTTPRoute, path string, bound []st
 }
 
 // weights applies Istio's rule: no weight is negative, and with more than
-// one destination the weights add up to 100. A single destination takes
+// one destination they are not all zero; traffic is split in proportion
+// to them, whatever they add up to (30 and 30 is half each). A single
+// destination takes
 // all traffic whatever its weight.
 func (a *analyzer) weights(o object, routes []api.HTTPRouteDestination, path string) {
 	var sum int64
@@ -160,9 +162,9 @@ func (a *analyzer) weights(o object, routes []api.HTTPRouteDestination, path str
 		}
 		sum += int64(rd.Weight)
 	}
-	if len(routes) > 1 && !negative && sum != 100 {
-		a.errorf(o, CodeSchema, path+".route", fmt.Sprintf("total destination weight %d != 100", sum),
-			fmt.Sprintf("make the weights of the %d destinations add up to 100", len(routes)))
+	if len(routes) > 1 && !negative && sum == 0 {
+		a.errorf(o, CodeSchema, path+".route", "total destination weight = 0",
+			fmt.Sprintf("give at least one of the %d destinations a weight; traffic is split in proportion to them", len(routes)))
 	}
 }
 
