@@ -95,7 +95,7 @@ func freeAddr(t *testing.T) string {
 func start(t *testing.T, bin string, env []string, args ...string) <-chan string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "LANEMESH_HOME="+t.TempDir()), env...) // admin tokens, kept out of the user's
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

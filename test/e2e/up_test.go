@@ -62,6 +62,7 @@ func startUp(t *testing.T, bin string, extra []string, paths ...string) *upProce
 	}
 	u := &upProcess{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, started: make(chan struct{}), ready: make(chan struct{})}
 	u.cmd.Stderr = u.stderr
+	u.cmd.Env = append(os.Environ(), "LANEMESH_HOME="+t.TempDir()) // its admin token, kept out of the user's
 	stdout, err := u.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
