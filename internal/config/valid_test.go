@@ -47,8 +47,8 @@ func TestSkipUnsupportedKinds(t *testing.T) {
 	c := &Config{}
 	diags := c.ParseWith("f.yaml", data, Options{SkipUnsupportedKinds: true})
 	if len(diags) != 1 || diags[0].Level != Warning || !strings.Contains(diags[0].Message, "PeerAuthentication") ||
-		!strings.Contains(diags[0].Message, "security policy") || diags[0].Line != 5 {
-		t.Fatalf("got %v, want one Warning naming PeerAuthentication as a security policy at line 5", diags)
+		!strings.Contains(diags[0].Message, "security policy") || diags[0].Line != 6 {
+		t.Fatalf("got %v, want one Warning naming PeerAuthentication as a security policy at line 6", diags)
 	}
 	if len(c.VirtualServices) != 1 {
 		t.Fatalf("%d VirtualServices loaded, want 1", len(c.VirtualServices))
