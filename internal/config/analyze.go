@@ -46,6 +46,8 @@ func Analyze(c *Config) Diagnostics {
 	for _, d := range c.Deployments {
 		a.deployment(d)
 	}
+	a.values()
+	a.dropConsequences()
 	sortDiagnostics(a.diags)
 	return a.diags
 }
@@ -59,6 +61,7 @@ type analyzer struct {
 	gateways  map[string]*api.Gateway // by "namespace/name"
 	drs       *DestinationRules
 	diags     Diagnostics
+	bad       map[string]bool // "kind namespace/name field" of invalid values (analyze_values.go)
 }
 
 func newAnalyzer(c *Config) *analyzer {

@@ -1,0 +1,362 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lanemesh/lanemesh/api"
+)
+
+// This file applies rules.go to every field lanemesh reads, where Istio's
+// validation applies each rule. A value that breaks a rule is an Error at
+// its field, and the field is remembered as bad (analyzer.bad), so that
+// findings of other checks on the same field, which would only be
+// consequences ("host not found" for "mockb:8000"), are dropped.
+
+// values checks every object's values against Istio's rules.
+func (a *analyzer) values() {
+	for _, vs := range a.c.VirtualServices {
+		a.vsValues(vs)
+	}
+	for _, dr := range a.c.DestinationRules {
+		a.drValues(dr)
+	}
+	for _, gw := range a.c.Gateways {
+		a.gwValues(gw)
+	}
+	for _, se := range a.c.ServiceEntries {
+		a.seValues(se)
+	}
+	for _, we := range a.c.WorkloadEntries {
+		a.weValues(we)
+	}
+}
+
+// badValue records that field of o holds an invalid value.
+func (a *analyzer) badValue(o object, field, msg, hint string) {
+	a.errorf(o, CodeSchema, field, msg, hint)
+	if a.bad == nil {
+		a.bad = map[string]bool{}
+	}
+	a.bad[o.kind+" "+o.meta.Key()+" "+field] = true
+}
+
+// labels checks a label map at field (keys are reported at their own
+// path, field["key"]).
+func (a *analyzer) labels(o object, m map[string]string, field string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kf := field + "[" + strconv.Quote(k) + "]"
+		if p := labelKeyProblem(k); p != "" {
+			a.badValue(o, kf, p, labelRules)
+		} else if p := labelValueProblem(m[k]); p != "" {
+			a.badValue(o, kf, p, labelRules)
+		}
+	}
+}
+
+func (a *analyzer) port(o object, n uint32, field string) {
+	if p := portProblem(int64(n)); p != "" {
+		a.badValue(o, field, p, "use the port number the service listens on, from 1 to 65535")
+	}
+}
+
+func (a *analyzer) duration(o object, d *api.Duration, field string) {
+	if d == nil {
+		return
+	}
+	if p := durationProblem(d.Duration); p != "" {
+		a.badValue(o, field, p, "write a whole number of milliseconds or more, e.g. \"500ms\" or \"2s\"")
+	}
+}
+
+// host checks a host with ValidateWildcardDomain; IP addresses are
+// accepted where Istio accepts them (ipOK).
+func (a *analyzer) host(o object, h, field string, ipOK bool) {
+	if h == "" || (ipOK && isIP(h)) {
+		return // an empty host is reported by the check that requires it
+	}
+	if p := wildcardDomainProblem(h); p != "" {
+		a.badValue(o, field, p, hostRules)
+	}
+}
+
+// destination checks a route's or fallback's destination at path.
+func (a *analyzer) destinationValues(o object, d api.Destination, path string) {
+	if d.Host == "*" {
+		a.badValue(o, path+".host", `destination host "*" is not valid`, "name one service")
+	} else {
+		a.host(o, d.Host, path+".host", false)
+	}
+	if d.Subset != "" && (len(d.Subset) > 63 || !dnsLabelRE.MatchString(d.Subset)) {
+		a.badValue(o, path+".subset", fmt.Sprintf("subset name %q is not valid", d.Subset), "subset names are DNS labels: letters, digits and '-'")
+	}
+	if d.Port != nil {
+		a.port(o, d.Port.Number, path+".port.number")
+	}
+}
+
+func (a *analyzer) vsValues(vs *api.VirtualService) {
+	o := object{"VirtualService", &vs.Metadata}
+	for i, h := range vs.Spec.Hosts {
+		a.host(o, h, fmt.Sprintf("spec.hosts[%d]", i), true)
+	}
+	for i := range vs.Spec.HTTP {
+		r := &vs.Spec.HTTP[i]
+		path := fmt.Sprintf("spec.http[%d]", i)
+		for j, m := range r.Match {
+			mp := fmt.Sprintf("%s.match[%d]", path, j)
+			a.labels(o, m.SourceLabels, mp+".sourceLabels")
+			if o.has(mp + ".port") {
+				a.port(o, m.Port, mp+".port")
+			}
+		}
+		for j, rd := range r.Route {
+			rp := fmt.Sprintf("%s.route[%d]", path, j)
+			a.destinationValues(o, rd.Destination, rp+".destination")
+			if rd.Fallback != nil {
+				a.destinationValues(o, rd.Fallback.Target, rp+".fallback.target")
+			}
+		}
+		a.duration(o, r.Timeout, path+".timeout")
+		if f := r.Fault; f != nil && f.Delay != nil {
+			a.duration(o, f.Delay.FixedDelay, path+".fault.delay.fixedDelay")
+		}
+		a.retryValues(o, r.Retries, path+".retries")
+	}
+}
+
+// retryValues is validateHTTPRetry: a known retryOn, a valid perTryTimeout,
+// and nothing configured when attempts is 0 (retries disabled).
+func (a *analyzer) retryValues(o object, r *api.HTTPRetry, path string) {
+	if r == nil {
+		return
+	}
+	a.duration(o, r.PerTryTimeout, path+".perTryTimeout")
+	if r.RetryOn != "" {
+		problems, hints := retryOnProblems(r.RetryOn)
+		for i := range problems {
+			a.badValue(o, path+".retryOn", problems[i], hints[i])
+		}
+	}
+	if r.Attempts == 0 && (r.PerTryTimeout != nil || r.RetryOn != "") {
+		a.badValue(o, path+".attempts", "retry policy configured while attempts is 0 (retries disabled)",
+			"set attempts to the number of retries, or remove perTryTimeout and retryOn")
+	}
+}
+
+func (a *analyzer) drValues(dr *api.DestinationRule) {
+	o := object{"DestinationRule", &dr.Metadata}
+	a.host(o, dr.Spec.Host, "spec.host", false)
+	a.policyValues(o, dr.Spec.TrafficPolicy, "spec.trafficPolicy")
+	for i, s := range dr.Spec.Subsets {
+		path := fmt.Sprintf("spec.subsets[%d]", i)
+		if s.Name != "" && (len(s.Name) > 63 || !dnsLabelRE.MatchString(s.Name)) {
+			a.badValue(o, path+".name", fmt.Sprintf("subset name %q is not valid", s.Name), "subset names are DNS labels: letters, digits and '-'")
+		}
+		a.labels(o, s.Labels, path+".labels")
+		a.policyValues(o, s.TrafficPolicy, path+".trafficPolicy")
+	}
+}
+
+// policyValues checks a traffic policy's durations, as
+// validateConnectionPool and validateOutlierDetection do.
+func (a *analyzer) policyValues(o object, tp *api.TrafficPolicy, path string) {
+	if tp == nil {
+		return
+	}
+	if cp := tp.ConnectionPool; cp != nil {
+		if cp.TCP != nil {
+			a.duration(o, cp.TCP.ConnectTimeout, path+".connectionPool.tcp.connectTimeout")
+		}
+		if cp.HTTP != nil {
+			a.duration(o, cp.HTTP.IdleTimeout, path+".connectionPool.http.idleTimeout")
+		}
+	}
+	if od := tp.OutlierDetection; od != nil {
+		a.duration(o, od.Interval, path+".outlierDetection.interval")
+		a.duration(o, od.BaseEjectionTime, path+".outlierDetection.baseEjectionTime")
+	}
+}
+
+func (a *analyzer) seValues(se *api.ServiceEntry) {
+	o := object{"ServiceEntry", &se.Metadata}
+	for i, h := range se.Spec.Hosts {
+		field := fmt.Sprintf("spec.hosts[%d]", i)
+		if h == "*" {
+			a.badValue(o, field, `host "*" is not valid in a ServiceEntry`, "name the hosts the entry defines")
+		} else {
+			a.host(o, h, field, false)
+		}
+	}
+	names := map[string]bool{}
+	numbers := map[uint32]bool{}
+	for i, p := range se.Spec.Ports {
+		path := fmt.Sprintf("spec.ports[%d]", i)
+		a.port(o, p.Number, path+".number")
+		if p.TargetPort != 0 {
+			a.port(o, p.TargetPort, path+".targetPort")
+		}
+		if names[p.Name] {
+			a.badValue(o, path+".name", fmt.Sprintf("port name %q is already defined", p.Name), "give each port its own name")
+		}
+		if numbers[p.Number] && p.Number != 0 {
+			a.badValue(o, path+".number", fmt.Sprintf("port %d is already defined", p.Number), "give each port its own number")
+		}
+		names[p.Name], numbers[p.Number] = true, true
+	}
+	if ws := se.Spec.WorkloadSelector; ws != nil {
+		a.labels(o, ws.Labels, "spec.workloadSelector.labels")
+	}
+	for i, e := range se.Spec.Endpoints {
+		a.endpointValues(o, e, fmt.Sprintf("spec.endpoints[%d]", i))
+	}
+}
+
+// endpointValues checks a WorkloadEntry's spec, or a ServiceEntry's inline
+// endpoint, at path: its labels and port map.
+func (a *analyzer) endpointValues(o object, e api.WorkloadEntrySpec, path string) {
+	a.labels(o, e.Labels, path+".labels")
+	names := make([]string, 0, len(e.Ports))
+	for n := range e.Ports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		a.port(o, e.Ports[n], path+".ports["+strconv.Quote(n)+"]")
+	}
+}
+
+func (a *analyzer) weValues(we *api.WorkloadEntry) {
+	a.endpointValues(object{"WorkloadEntry", &we.Metadata}, we.Spec, "spec")
+}
+
+// GatewayLabels are the labels of the gateway lanemesh up runs, the one
+// workload a Gateway's selector can pick besides the configuration's own.
+var GatewayLabels = map[string]string{"istio": "ingressgateway"}
+
+func (a *analyzer) gwValues(gw *api.Gateway) {
+	o := object{"Gateway", &gw.Metadata}
+	a.labels(o, gw.Spec.Selector, "spec.selector")
+	a.gatewaySelector(o, gw.Spec.Selector)
+	names := map[string]int{}
+	for i, s := range gw.Spec.Servers {
+		path := fmt.Sprintf("spec.servers[%d]", i)
+		for j, h := range s.Hosts {
+			if h == "" {
+				continue // reported by gateway()
+			}
+			if p := gatewayHostProblem(h); p != "" {
+				a.badValue(o, fmt.Sprintf("%s.hosts[%d]", path, j), p, hostRules+"; optionally namespace/ before it")
+			}
+		}
+		a.serverPort(o, s, path, names)
+	}
+}
+
+// serverPort is validateServerPort and validateServer's TLS rule: a known
+// protocol, a port name unique in the Gateway, and TLS settings exactly
+// when the protocol is HTTPS or TLS (an HTTP server may only redirect).
+func (a *analyzer) serverPort(o object, s api.Server, path string, names map[string]int) {
+	p := s.Port
+	if s.Port.Number > 65535 {
+		a.badValue(o, path+".port.number", portProblem(int64(p.Number)), "use the port the gateway listens on, from 1 to 65535")
+	}
+	if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
+		a.badValue(o, path+".port.protocol", fmt.Sprintf("protocol %q is not supported", p.Protocol), "use one of "+strings.Join(protocols, ", "))
+	}
+	if p.TargetPort != 0 {
+		a.badValue(o, path+".port.targetPort", "targetPort has no effect on a Gateway", "remove it")
+	}
+	switch first, dup := names[p.Name]; {
+	case p.Name == "":
+		a.badValue(o, path+".port.name", "port name must be set", "name the port, e.g. name: http")
+	case dup:
+		a.badValue(o, path+".port.name", fmt.Sprintf("port name %q is already used by spec.servers[%d]", p.Name, first), "give each server's port its own name")
+	default:
+		names[p.Name] = len(names)
+	}
+	switch tls := isTLSProtocol(p.Protocol); {
+	case tls && s.TLS == nil:
+		a.badValue(o, path+".tls", "server must have TLS settings for HTTPS/TLS protocols",
+			"add tls with mode SIMPLE and the certificate, or use protocol HTTP")
+	case !tls && s.TLS != nil && !s.TLS.HTTPSRedirect:
+		a.badValue(o, path+".tls", "server cannot have TLS settings for plain-text ports", "remove tls, or use protocol HTTPS")
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// gatewaySelector reports, as istioctl analyze's IngressGatewayPortAnalyzer
+// does (IST0101, Error), a selector that picks no workload: neither
+// lanemesh's own gateway nor any Deployment or WorkloadEntry of the
+// configuration, in any namespace.
+func (a *analyzer) gatewaySelector(o object, sel map[string]string) {
+	if SubsetOf(sel, GatewayLabels) {
+		return
+	}
+	for _, w := range a.workloads {
+		if SubsetOf(sel, w.Labels) {
+			return
+		}
+	}
+	a.errorf(o, CodeNotFound, "spec.selector", "Referenced selector not found: "+strconv.Quote(selectorString(sel)),
+		fmt.Sprintf("select the gateway with %s (lanemesh's own), or run a workload with these labels", formatLabels(GatewayLabels)))
+}
+
+// selectorString renders labels as Kubernetes prints a selector, "k=v,k=v".
+func selectorString(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// dropConsequences removes findings on a field already reported as holding
+// an invalid value (or on the map or object around it, or inside it): they
+// follow from that value and would only bury the one thing to fix.
+func (a *analyzer) dropConsequences() {
+	if len(a.bad) == 0 {
+		return
+	}
+	out := a.diags[:0]
+	for _, d := range a.diags {
+		if d.Code == CodeSchema && a.bad[d.Kind+" "+d.Namespace+"/"+d.Name+" "+d.Field] || !a.consequence(d) {
+			out = append(out, d)
+		}
+	}
+	a.diags = out
+}
+
+func (a *analyzer) consequence(d Diagnostic) bool {
+	prefix := d.Kind + " " + d.Namespace + "/" + d.Name + " "
+	for bad := range a.bad {
+		f, ok := strings.CutPrefix(bad, prefix)
+		if !ok {
+			continue
+		}
+		if d.Field == f || strings.HasPrefix(f, d.Field+"[") || strings.HasPrefix(d.Field, f+".") {
+			return true
+		}
+	}
+	return false
+}
