@@ -72,8 +72,8 @@ func printDiagnostics(w io.Writer, diags config.Diagnostics, output string, file
 		enc.SetIndent("", "  ")
 		return enc.Encode(diags)
 	}
-	for _, d := range diags {
-		fmt.Fprintln(w, d.String())
+	for _, line := range diags.Render(config.PerGroup) {
+		fmt.Fprintln(w, line)
 	}
 	if len(diags) == 0 {
 		fmt.Fprintf(w, "✔ No validation issues found when analyzing %v.\n", files)

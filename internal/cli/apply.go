@@ -54,8 +54,8 @@ rejected, 2 usage or connection failure.`,
 			for _, ch := range res.Changes {
 				fmt.Fprintln(stdout, ch)
 			}
-			for _, d := range res.Diagnostics {
-				fmt.Fprintln(stderr, d.String())
+			for _, line := range res.Diagnostics.Render(config.PerGroup) {
+				fmt.Fprintln(stderr, line)
 			}
 			if res.Rejected {
 				fmt.Fprintf(stderr, "lanemesh: %s rejected; nothing changed\n", verb)

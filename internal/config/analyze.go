@@ -61,7 +61,8 @@ type analyzer struct {
 	gateways  map[string]*api.Gateway // by "namespace/name"
 	drs       *DestinationRules
 	diags     Diagnostics
-	bad       map[string]bool // "kind namespace/name field" of invalid values (analyze_values.go)
+	bad       map[string]bool       // "kind namespace/name field" of invalid values (analyze_values.go)
+	byLabel   map[string][]Workload // by "namespace\x00key=value" and "\x00key=value" (candidates)
 }
 
 func newAnalyzer(c *Config) *analyzer {

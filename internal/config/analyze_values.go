@@ -32,6 +32,7 @@ func (a *analyzer) values() {
 	for _, we := range a.c.WorkloadEntries {
 		a.weValues(we)
 	}
+	a.k8sValues()
 }
 
 // badValue records that field of o holds an invalid value.
@@ -237,6 +238,21 @@ func (a *analyzer) weValues(we *api.WorkloadEntry) {
 	a.endpointValues(object{"WorkloadEntry", &we.Metadata}, we.Spec, "spec")
 }
 
+// k8sValues checks the labels of the Kubernetes kinds, as the API server
+// would: a Service's selector, a Deployment's selector and pod labels.
+func (a *analyzer) k8sValues() {
+	for _, s := range a.c.Services {
+		a.labels(object{"Service", &s.Metadata}, s.Spec.Selector, "spec.selector")
+	}
+	for _, d := range a.c.Deployments {
+		o := object{"Deployment", &d.Metadata}
+		if d.Spec.Selector != nil {
+			a.labels(o, d.Spec.Selector.MatchLabels, "spec.selector.matchLabels")
+		}
+		a.labels(o, d.Spec.Template.Metadata.Labels, "spec.template.metadata.labels")
+	}
+}
+
 // GatewayLabels are the labels of the gateway lanemesh up runs, the one
 // workload a Gateway's selector can pick besides the configuration's own.
 var GatewayLabels = map[string]string{"istio": "ingressgateway"}
@@ -264,10 +280,7 @@ func (a *analyzer) gwValues(gw *api.Gateway) {
 // protocol, a port name unique in the Gateway, and TLS settings exactly
 // when the protocol is HTTPS or TLS (an HTTP server may only redirect).
 func (a *analyzer) serverPort(o object, s api.Server, path string, names map[string]int) {
-	p := s.Port
-	if s.Port.Number > 65535 {
-		a.badValue(o, path+".port.number", portProblem(int64(p.Number)), "use the port the gateway listens on, from 1 to 65535")
-	}
+	p := s.Port // its number's range is gateway()'s check
 	if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
 		a.badValue(o, path+".port.protocol", fmt.Sprintf("protocol %q is not supported", p.Protocol), "use one of "+strings.Join(protocols, ", "))
 	}
@@ -308,7 +321,7 @@ func (a *analyzer) gatewaySelector(o object, sel map[string]string) {
 	if SubsetOf(sel, GatewayLabels) {
 		return
 	}
-	for _, w := range a.workloads {
+	for _, w := range a.candidates("", sel) {
 		if SubsetOf(sel, w.Labels) {
 			return
 		}

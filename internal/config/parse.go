@@ -76,7 +76,7 @@ func (c *Config) Parse(file string, data []byte) Diagnostics {
 
 // ParseWith is Parse with options.
 func (c *Config) ParseWith(file string, data []byte, opt Options) Diagnostics {
-	p := &parser{c: c, file: file, opt: opt, budget: maxNodes}
+	p := &parser{c: c, file: file, opt: opt, budget: maxNodes, shapes: map[reflect.Type]*shape{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
@@ -107,6 +107,7 @@ type parser struct {
 	file   string
 	opt    Options
 	budget int // YAML nodes left to decode, shared by the file's objects
+	shapes map[reflect.Type]*shape
 	diags  Diagnostics
 }
 
@@ -122,12 +123,12 @@ func (p *parser) document(root *yaml.Node) {
 		}
 		if items != nil {
 			for _, item := range items.Content {
-				p.diags = append(p.diags, p.c.parseObject(p.file, item, &p.budget, p.opt)...)
+				p.diags = append(p.diags, p.object(item)...)
 			}
 		}
 		return
 	}
-	p.diags = append(p.diags, p.c.parseObject(p.file, root, &p.budget, p.opt)...)
+	p.diags = append(p.diags, p.object(root)...)
 }
 
 // countNodes counts the nodes written in a tree, not following aliases.
@@ -139,7 +140,9 @@ func countNodes(n *yaml.Node) int {
 	return count
 }
 
-func (c *Config) parseObject(file string, root *yaml.Node, budget *int, opt Options) Diagnostics {
+// object decodes one object into p.c.
+func (p *parser) object(root *yaml.Node) Diagnostics {
+	c, file, opt := p.c, p.file, p.opt
 	head := Diagnostic{Level: Error, File: file, Line: root.Line}
 	if root.Kind != yaml.MappingNode {
 		head.Code, head.Message = CodeSchema, "expected an object with apiVersion, kind, metadata and spec, got "+describe(root)
@@ -173,7 +176,7 @@ func (c *Config) parseObject(file string, root *yaml.Node, budget *int, opt Opti
 		return Diagnostics{head}
 	}
 	obj := info.new()
-	d := newDecoder(budget)
+	d := newDecoder(&p.budget, p.shapes)
 	d.decode(root, reflect.ValueOf(obj).Elem(), "")
 	var diags Diagnostics
 	for _, e := range d.errs {
@@ -186,7 +189,9 @@ func (c *Config) parseObject(file string, root *yaml.Node, budget *int, opt Opti
 		meta.Namespace = "default"
 	}
 	meta.Source = api.Source{File: file, Line: root.Line, Fields: d.lines}
-	diags = append(diags, checkMeta(head, meta)...)
+	if !d.exhausted { // else the fields past the budget were not read: no name is no mistake
+		diags = append(diags, checkMeta(head, meta)...)
+	}
 	if diags.HasErrors() {
 		return diags
 	}
