@@ -108,12 +108,15 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 	for i, h := range vs.Spec.Hosts {
 		a.host(o, h, fmt.Sprintf("spec.hosts[%d]", i), true)
 	}
+	a.gatewayNames(o, vs.Spec.Gateways, "spec.gateways")
+	a.exportTo(o, vs.Spec.ExportTo, false)
 	for i := range vs.Spec.HTTP {
 		r := &vs.Spec.HTTP[i]
 		path := fmt.Sprintf("spec.http[%d]", i)
 		for j, m := range r.Match {
 			mp := fmt.Sprintf("%s.match[%d]", path, j)
 			a.labels(o, m.SourceLabels, mp+".sourceLabels")
+			a.gatewayNames(o, m.Gateways, mp+".gateways")
 			if o.has(mp + ".port") {
 				a.port(o, m.Port, mp+".port")
 			}
@@ -155,6 +158,7 @@ func (a *analyzer) retryValues(o object, r *api.HTTPRetry, path string) {
 func (a *analyzer) drValues(dr *api.DestinationRule) {
 	o := object{"DestinationRule", &dr.Metadata}
 	a.host(o, dr.Spec.Host, "spec.host", false)
+	a.exportTo(o, dr.Spec.ExportTo, false)
 	a.policyValues(o, dr.Spec.TrafficPolicy, "spec.trafficPolicy")
 	for i, s := range dr.Spec.Subsets {
 		path := fmt.Sprintf("spec.subsets[%d]", i)
@@ -184,58 +188,6 @@ func (a *analyzer) policyValues(o object, tp *api.TrafficPolicy, path string) {
 		a.duration(o, od.Interval, path+".outlierDetection.interval")
 		a.duration(o, od.BaseEjectionTime, path+".outlierDetection.baseEjectionTime")
 	}
-}
-
-func (a *analyzer) seValues(se *api.ServiceEntry) {
-	o := object{"ServiceEntry", &se.Metadata}
-	for i, h := range se.Spec.Hosts {
-		field := fmt.Sprintf("spec.hosts[%d]", i)
-		if h == "*" {
-			a.badValue(o, field, `host "*" is not valid in a ServiceEntry`, "name the hosts the entry defines")
-		} else {
-			a.host(o, h, field, false)
-		}
-	}
-	names := map[string]bool{}
-	numbers := map[uint32]bool{}
-	for i, p := range se.Spec.Ports {
-		path := fmt.Sprintf("spec.ports[%d]", i)
-		a.port(o, p.Number, path+".number")
-		if p.TargetPort != 0 {
-			a.port(o, p.TargetPort, path+".targetPort")
-		}
-		if names[p.Name] {
-			a.badValue(o, path+".name", fmt.Sprintf("port name %q is already defined", p.Name), "give each port its own name")
-		}
-		if numbers[p.Number] && p.Number != 0 {
-			a.badValue(o, path+".number", fmt.Sprintf("port %d is already defined", p.Number), "give each port its own number")
-		}
-		names[p.Name], numbers[p.Number] = true, true
-	}
-	if ws := se.Spec.WorkloadSelector; ws != nil {
-		a.labels(o, ws.Labels, "spec.workloadSelector.labels")
-	}
-	for i, e := range se.Spec.Endpoints {
-		a.endpointValues(o, e, fmt.Sprintf("spec.endpoints[%d]", i))
-	}
-}
-
-// endpointValues checks a WorkloadEntry's spec, or a ServiceEntry's inline
-// endpoint, at path: its labels and port map.
-func (a *analyzer) endpointValues(o object, e api.WorkloadEntrySpec, path string) {
-	a.labels(o, e.Labels, path+".labels")
-	names := make([]string, 0, len(e.Ports))
-	for n := range e.Ports {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		a.port(o, e.Ports[n], path+".ports["+strconv.Quote(n)+"]")
-	}
-}
-
-func (a *analyzer) weValues(we *api.WorkloadEntry) {
-	a.endpointValues(object{"WorkloadEntry", &we.Metadata}, we.Spec, "spec")
 }
 
 // k8sValues checks the labels of the Kubernetes kinds, as the API server
@@ -273,6 +225,9 @@ func (a *analyzer) gwValues(gw *api.Gateway) {
 			}
 		}
 		a.serverPort(o, s, path, names)
+		if s.Bind != "" && !strings.HasPrefix(s.Bind, unixPrefix) && !isIP(s.Bind) {
+			a.badValue(o, path+".bind", fmt.Sprintf("bind %q is not an IP address", s.Bind), "write the IP address to listen on, or remove bind")
+		}
 	}
 }
 
