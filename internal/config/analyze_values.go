@@ -113,17 +113,15 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 	for i := range vs.Spec.HTTP {
 		r := &vs.Spec.HTTP[i]
 		path := fmt.Sprintf("spec.http[%d]", i)
-		for j, m := range r.Match {
+		for j := range r.Match {
 			mp := fmt.Sprintf("%s.match[%d]", path, j)
-			a.labels(o, m.SourceLabels, mp+".sourceLabels")
-			a.gatewayNames(o, m.Gateways, mp+".gateways")
-			if o.has(mp + ".port") {
-				a.port(o, m.Port, mp+".port")
-			}
+			a.matchValues(o, &r.Match[j], mp)
 		}
+		a.headerValues(o, r.Headers, path+".headers")
 		for j, rd := range r.Route {
 			rp := fmt.Sprintf("%s.route[%d]", path, j)
 			a.destinationValues(o, rd.Destination, rp+".destination")
+			a.headerValues(o, rd.Headers, rp+".headers")
 			if rd.Fallback != nil {
 				a.destinationValues(o, rd.Fallback.Target, rp+".fallback.target")
 			}

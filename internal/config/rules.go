@@ -250,3 +250,47 @@ func isTLSProtocol(p string) bool {
 	p = strings.ToUpper(p)
 	return p == "HTTPS" || p == "TLS"
 }
+
+// headerNameRE is RFC 7230's token, what Istio accepts as a header name to
+// match on (validHeaderNameRegex).
+var headerNameRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~A-Za-z0-9]+$")
+
+// pseudoHeaders may be matched on although they are not tokens.
+var pseudoHeaders = []string{":method", ":scheme", ":authority", ":path", ":status"}
+
+// matchHeaderProblem is ValidateHTTPHeaderNameOrJwtClaimRoute. An empty
+// name is reported by the existing match check.
+func matchHeaderProblem(name string) string {
+	if name == "" || strings.HasPrefix(name, "@request.auth.claims") || slices.Contains(pseudoHeaders, name) || headerNameRE.MatchString(name) {
+		return ""
+	}
+	return fmt.Sprintf("header name %q is not a valid header name", name)
+}
+
+// headerOpProblem is ValidateHTTPHeaderOperationName (and, for request
+// add and set, ValidateHTTPHeaderWithAuthorityOperationName, which allows
+// ":authority" and "host").
+func headerOpProblem(name string, authorityOK bool) string {
+	switch {
+	case name == "":
+		return "header name cannot be empty"
+	case authorityOK && (strings.EqualFold(name, ":authority") || strings.EqualFold(name, "host")):
+		return ""
+	case strings.EqualFold(name, "host"):
+		return fmt.Sprintf("invalid header %q: cannot set the Host header here", name)
+	case strings.HasPrefix(name, ":"):
+		return fmt.Sprintf("invalid header %q: header cannot have \":\" prefix", name)
+	}
+	return ""
+}
+
+// headerValueProblem is the control-character part of
+// ValidateHTTPHeaderValue.
+func headerValueProblem(v string) string {
+	for _, r := range v {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			return fmt.Sprintf("header value %q holds a control character", v)
+		}
+	}
+	return ""
+}

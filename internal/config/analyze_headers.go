@@ -1,0 +1,70 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	"github.com/lanemesh/lanemesh/api"
+)
+
+// matchValues checks what validateHTTPRouteMatchRequest checks of one
+// match beyond analyze_match.go: header names, the port, sourceLabels,
+// sourceNamespace and gateway names.
+func (a *analyzer) matchValues(o object, m *api.HTTPMatchRequest, path string) {
+	for _, f := range []struct {
+		name string
+		ms   map[string]api.StringMatch
+	}{{"headers", m.Headers}, {"withoutHeaders", m.WithoutHeaders}} {
+		for _, name := range slices.Sorted(maps.Keys(f.ms)) {
+			if p := matchHeaderProblem(name); p != "" {
+				a.badValue(o, path+"."+f.name+"["+strconv.Quote(name)+"]", p, "header names are letters, digits and !#$%&'*+-.^_`|~")
+			}
+		}
+	}
+	a.labels(o, m.SourceLabels, path+".sourceLabels")
+	a.gatewayNames(o, m.Gateways, path+".gateways")
+	if m.Port != 0 { // Istio cannot tell 0 from unset: both mean any port
+		a.port(o, m.Port, path+".port")
+	}
+	if ns := m.SourceNamespace; ns != "" && (len(ns) > 63 || !dnsLabelRE.MatchString(ns)) {
+		a.badValue(o, path+".sourceNamespace", fmt.Sprintf("sourceNamespace %q is not a valid namespace", ns), "write a namespace name")
+	}
+}
+
+// headerValues checks header operations (a route's or a destination's) at
+// path, as Istio's validateHTTPRoute does.
+func (a *analyzer) headerValues(o object, h *api.Headers, path string) {
+	if h == nil {
+		return
+	}
+	for _, side := range []struct {
+		name    string
+		ops     *api.HeaderOperations
+		request bool
+	}{{"request", h.Request, true}, {"response", h.Response, false}} {
+		if side.ops == nil {
+			continue
+		}
+		p := path + "." + side.name
+		for _, op := range []struct {
+			name string
+			m    map[string]string
+		}{{"set", side.ops.Set}, {"add", side.ops.Add}} {
+			for _, name := range slices.Sorted(maps.Keys(op.m)) {
+				field := p + "." + op.name + "[" + strconv.Quote(name) + "]"
+				if prob := headerOpProblem(name, side.request); prob != "" {
+					a.badValue(o, field, prob, "name a header lanemesh may change")
+				} else if prob := headerValueProblem(op.m[name]); prob != "" {
+					a.badValue(o, field, prob, "remove the control character")
+				}
+			}
+		}
+		for i, name := range side.ops.Remove {
+			if prob := headerOpProblem(name, false); prob != "" {
+				a.badValue(o, fmt.Sprintf("%s.remove[%d]", p, i), prob, "name a header lanemesh may remove")
+			}
+		}
+	}
+}
