@@ -71,7 +71,7 @@ func printSkipped(w io.Writer, diags config.Diagnostics) {
 // findings of both the loader and the analyzer.
 func loadAndAnalyze(paths []string, stdin io.Reader, opt config.Options) (*config.Config, config.Diagnostics) {
 	c, diags := config.LoadWith(paths, stdin, opt)
-	return c, append(diags, config.Analyze(c)...)
+	return c, append(diags, config.AnalyzeLoaded(c, diags)...)
 }
 
 // exitFor maps findings to an exit code: unreadable input is a usage

@@ -69,6 +69,10 @@ type Diagnostic struct {
 	Message   string `json:"message"`
 	// Hint says what to do.
 	Hint string `json:"hint,omitempty"`
+
+	// rejected is the object, as far as it decoded, that Parse left out
+	// because of this finding (see AnalyzeLoaded).
+	rejected any
 }
 
 // String renders the diagnostic in istioctl analyze's format, followed by

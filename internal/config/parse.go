@@ -193,6 +193,9 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 		diags = append(diags, checkMeta(head, meta)...)
 	}
 	if diags.HasErrors() {
+		for i := range diags {
+			diags[i].rejected = obj // for AnalyzeLoaded
+		}
 		return diags
 	}
 	if dup := c.add(obj); dup != nil {
