@@ -57,7 +57,7 @@ func (a *analyzer) headerValues(o object, h *api.Headers, path string) {
 				if prob := headerOpProblem(name, side.request); prob != "" {
 					a.badValue(o, field, prob, "name a header lanemesh may change")
 				} else if prob := headerValueProblem(op.m[name]); prob != "" {
-					a.badValue(o, field, prob, "remove the control character")
+					a.badValue(o, field, prob, "remove control characters; write %% for a literal %")
 				}
 			}
 		}

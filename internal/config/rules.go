@@ -284,13 +284,16 @@ func headerOpProblem(name string, authorityOK bool) string {
 	return ""
 }
 
-// headerValueProblem is the control-character part of
-// ValidateHTTPHeaderValue.
+// headerValueProblem is ValidateHTTPHeaderValue: no control characters,
+// and a valid Envoy format string (headerFormatProblem).
 func headerValueProblem(v string) string {
 	for _, r := range v {
 		if (r < 0x20 && r != '\t') || r == 0x7f {
 			return fmt.Sprintf("header value %q holds a control character", v)
 		}
+	}
+	if p := headerFormatProblem(v); p != "" {
+		return fmt.Sprintf("header value %q: %s", v, p)
 	}
 	return ""
 }
