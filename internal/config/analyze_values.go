@@ -175,16 +175,15 @@ func (a *analyzer) policyValues(o object, tp *api.TrafficPolicy, path string) {
 		return
 	}
 	if cp := tp.ConnectionPool; cp != nil {
-		if cp.TCP != nil {
-			a.duration(o, cp.TCP.ConnectTimeout, path+".connectionPool.tcp.connectTimeout")
-		}
-		if cp.HTTP != nil {
-			a.duration(o, cp.HTTP.IdleTimeout, path+".connectionPool.http.idleTimeout")
-		}
+		a.connectionPool(o, cp, path+".connectionPool")
 	}
 	if od := tp.OutlierDetection; od != nil {
 		a.duration(o, od.Interval, path+".outlierDetection.interval")
 		a.duration(o, od.BaseEjectionTime, path+".outlierDetection.baseEjectionTime")
+		if !od.SplitExternalLocalOriginErrors && od.ConsecutiveLocalOriginFailures != nil && *od.ConsecutiveLocalOriginFailures > 0 {
+			a.badValue(o, path+".outlierDetection.consecutiveLocalOriginFailures",
+				"consecutiveLocalOriginFailures is set, but splitExternalLocalOriginErrors is false", "set splitExternalLocalOriginErrors: true, or remove it")
+		}
 	}
 }
 
@@ -200,6 +199,34 @@ func (a *analyzer) k8sValues() {
 			a.labels(o, d.Spec.Selector.MatchLabels, "spec.selector.matchLabels")
 		}
 		a.labels(o, d.Spec.Template.Metadata.Labels, "spec.template.metadata.labels")
+	}
+}
+
+// connectionPool is validateConnectionPool: some setting, no negative
+// limit, durations as everywhere.
+func (a *analyzer) connectionPool(o object, cp *api.ConnectionPool, path string) {
+	if cp.TCP == nil && cp.HTTP == nil {
+		a.badValue(o, path, "connection pool must have at least one field", "set tcp or http limits, or remove connectionPool")
+		return
+	}
+	type limit struct {
+		name  string
+		value int32
+	}
+	var limits []limit
+	if t := cp.TCP; t != nil {
+		a.duration(o, t.ConnectTimeout, path+".tcp.connectTimeout")
+		limits = append(limits, limit{"tcp.maxConnections", t.MaxConnections})
+	}
+	if h := cp.HTTP; h != nil {
+		a.duration(o, h.IdleTimeout, path+".http.idleTimeout")
+		limits = append(limits, limit{"http.http1MaxPendingRequests", h.HTTP1MaxPendingRequests}, limit{"http.http2MaxRequests", h.HTTP2MaxRequests},
+			limit{"http.maxRequestsPerConnection", h.MaxRequestsPerConnection}, limit{"http.maxRetries", h.MaxRetries})
+	}
+	for _, l := range limits {
+		if l.value < 0 {
+			a.badValue(o, path+"."+l.name, fmt.Sprintf("%s %d is negative", l.name, l.value), "set 0 (no limit) or more")
+		}
 	}
 }
 
