@@ -200,7 +200,7 @@ func retryOnProblems(retryOn string) (problems, hints []string) {
 		problems = append(problems, fmt.Sprintf("%q is not a valid retryOn policy", p))
 		hint := "use a comma-separated list of " + strings.Join(retryOnPolicies, ", ") + ", or HTTP status codes"
 		if near := nearRetryOn(p); near != "" {
-			hint = near + " " + hint
+			hint = near
 		}
 		hints = append(hints, hint)
 	}
@@ -213,7 +213,7 @@ func retryOnProblems(retryOn string) (problems, hints []string) {
 func nearRetryOn(p string) string {
 	p = strings.TrimPrefix(strings.ToLower(strings.TrimSpace(p)), "on-")
 	if strings.Contains(p, "timeout") || strings.Contains(p, "timed-out") {
-		return `did you mean "5xx"? It retries an upstream that times out (or "reset" for a reset stream).`
+		return `did you mean "5xx"? It retries an upstream that times out ("reset" retries a reset stream)`
 	}
 	if near := closest(p, retryOnPolicies); near != "" {
 		return fmt.Sprintf("did you mean %q?", near)
