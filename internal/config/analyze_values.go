@@ -307,7 +307,7 @@ func (a *analyzer) gatewaySelector(o object, sel map[string]string) {
 		}
 	}
 	a.errorf(o, CodeNotFound, "spec.selector", "Referenced selector not found: "+strconv.Quote(selectorString(sel)),
-		fmt.Sprintf("select the gateway with %s (lanemesh's own), or run a workload with these labels", formatLabels(GatewayLabels)))
+		fmt.Sprintf("select the gateway with %s (lanemesh up's own and lanemesh proxy --role gateway's default), or describe the gateway workload with these labels (a Deployment or a WorkloadEntry)", formatLabels(GatewayLabels)))
 }
 
 // selectorString renders labels as Kubernetes prints a selector, "k=v,k=v".
