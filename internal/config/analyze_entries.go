@@ -32,6 +32,7 @@ func (a *analyzer) seValues(se *api.ServiceEntry) {
 			a.badValue(o, field, `host "*" is not valid in a ServiceEntry`, "name the hosts the entry defines")
 		} else {
 			a.host(o, h, field, false)
+			a.seHostResolution(o, se, h, field)
 		}
 	}
 	for i, addr := range se.Spec.Addresses {
@@ -55,6 +56,23 @@ func (a *analyzer) seValues(se *api.ServiceEntry) {
 		a.endpointValues(o, e, fmt.Sprintf("spec.endpoints[%d]", i), ports, fqdnOK)
 	}
 	a.exportTo(o, se.Spec.ExportTo, true)
+}
+
+// seHostResolution applies the rules a host's resolution adds: with DNS
+// and no endpoints each host is looked up, so it must be an FQDN; outside
+// DYNAMIC_DNS a partial wildcard ("*foo.example.com") is a Warning.
+func (a *analyzer) seHostResolution(o object, se *api.ServiceEntry, h, field string) {
+	if wildcardDomainProblem(h) != "" {
+		return // reported by host()
+	}
+	dns := se.Spec.Resolution == "DNS" || se.Spec.Resolution == "DNS_ROUND_ROBIN"
+	if dns && len(se.Spec.Endpoints) == 0 && fqdnProblem(h) != "" {
+		a.badValue(o, field, fmt.Sprintf("host %q cannot be resolved by DNS: with resolution %s and no endpoints, hosts must be FQDNs", h, se.Spec.Resolution),
+			"name one host per entry, add endpoints, or use resolution DYNAMIC_DNS or NONE for a wildcard")
+	}
+	if se.Spec.Resolution != "DYNAMIC_DNS" && strings.Contains(h, "*") && !strings.HasPrefix(h, "*.") {
+		a.warnf(o, CodeSchema, field, fmt.Sprintf("partial wildcard %q not allowed", h), "use a leading '*.' or resolution DYNAMIC_DNS")
+	}
 }
 
 // sePorts checks a ServiceEntry's ports and returns their names.
