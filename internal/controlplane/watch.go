@@ -96,7 +96,7 @@ func (w *fileWatch) sync() (config.Diagnostics, error) {
 }
 
 func (w *fileWatch) report(diags config.Diagnostics) {
-	for _, d := range diags.Errors() {
-		w.log.Warn("configuration rejected; the last good one stays in force", "error", d.String())
+	for _, line := range diags.Errors().Render(config.PerGroup) {
+		w.log.Warn("configuration rejected; the last good one stays in force", "error", line)
 	}
 }
