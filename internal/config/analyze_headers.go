@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lanemesh/lanemesh/api"
 )
@@ -67,4 +68,36 @@ func (a *analyzer) headerValues(o object, h *api.Headers, path string) {
 			}
 		}
 	}
+}
+
+// duplicateHosts is Istio's check that no two hosts of a VirtualService
+// overlap ("a.example.com" and "*.example.com" do), as written: short
+// names are not expanded. Hosts that are invalid are reported elsewhere.
+func (a *analyzer) duplicateHosts(o object, hosts []string) {
+	for _, h := range hosts {
+		if wildcardDomainProblem(h) != "" && !isIP(h) {
+			return
+		}
+	}
+	for i := range hosts {
+		for j := i + 1; j < len(hosts); j++ {
+			if hostsOverlap(hosts[i], hosts[j]) {
+				a.badValue(o, fmt.Sprintf("spec.hosts[%d]", j), fmt.Sprintf("duplicate hosts in virtual service: %s & %s", hosts[i], hosts[j]),
+					"list each host once; a wildcard already covers the names under it")
+			}
+		}
+	}
+}
+
+// hostsOverlap is Istio's host.Name.Matches: equal names, or a wildcard
+// that covers the other name (or the other wildcard's names).
+func hostsOverlap(x, y string) bool {
+	covers := func(w, h string) bool {
+		if w == "*" {
+			return true
+		}
+		suffix, ok := strings.CutPrefix(w, "*")
+		return ok && strings.HasSuffix(h, suffix)
+	}
+	return x == y || covers(x, y) || covers(y, x)
 }

@@ -108,8 +108,12 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 	for i, h := range vs.Spec.Hosts {
 		a.host(o, h, fmt.Sprintf("spec.hosts[%d]", i), true)
 	}
+	a.duplicateHosts(o, vs.Spec.Hosts)
 	a.gatewayNames(o, vs.Spec.Gateways, "spec.gateways")
 	a.exportTo(o, vs.Spec.ExportTo, false)
+	if len(vs.Spec.HTTP) == 0 && !o.has("spec.tcp") && !o.has("spec.tls") {
+		a.badValue(o, "spec.http", "http, tcp or tls must be provided in virtual service", "add an http route, e.g. http: [{route: [{destination: {host: mockb}}]}]")
+	}
 	for i := range vs.Spec.HTTP {
 		r := &vs.Spec.HTTP[i]
 		path := fmt.Sprintf("spec.http[%d]", i)
@@ -118,6 +122,9 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 			a.matchValues(o, &r.Match[j], mp)
 		}
 		a.headerValues(o, r.Headers, path+".headers")
+		if rw := r.Rewrite; rw != nil && rw.URI == "" && rw.Authority == "" {
+			a.badValue(o, path+".rewrite", "rewrite must specify uri or authority", "set rewrite.uri or rewrite.authority, or remove rewrite")
+		}
 		for j, rd := range r.Route {
 			rp := fmt.Sprintf("%s.route[%d]", path, j)
 			a.destinationValues(o, rd.Destination, rp+".destination")
