@@ -181,6 +181,9 @@ func (a *analyzer) policyValues(o object, tp *api.TrafficPolicy, path string) {
 	if tp == nil {
 		return
 	}
+	if tp.LoadBalancer == nil && tp.ConnectionPool == nil && tp.OutlierDetection == nil {
+		a.badValue(o, path, "traffic policy must have at least one field", "set loadBalancer, connectionPool or outlierDetection, or remove trafficPolicy")
+	}
 	if cp := tp.ConnectionPool; cp != nil {
 		a.connectionPool(o, cp, path+".connectionPool")
 	}
