@@ -50,6 +50,9 @@ type ObjectMeta struct {
 	_ struct{} `lanemesh:"ignored=ownerReferences"`
 	_ struct{} `lanemesh:"ignored=finalizers"`
 	_ struct{} `lanemesh:"ignored=generateName"`
+	_ struct{} `lanemesh:"ignored=selfLink"`
+	_ struct{} `lanemesh:"ignored=deletionTimestamp"`
+	_ struct{} `lanemesh:"ignored=deletionGracePeriodSeconds"`
 
 	// Source says where the object was read from; it is filled by the
 	// loader, never by YAML.

@@ -6,6 +6,8 @@ type Gateway struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta  `json:"metadata"`
 	Spec     GatewaySpec `json:"spec"`
+
+	_ struct{} `lanemesh:"ignored=status"`
 }
 
 // GatewaySpec is the body of a Gateway.
@@ -46,6 +48,8 @@ type VirtualService struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta         `json:"metadata"`
 	Spec     VirtualServiceSpec `json:"spec"`
+
+	_ struct{} `lanemesh:"ignored=status"`
 }
 
 // VirtualServiceSpec is the body of a VirtualService.
@@ -205,6 +209,8 @@ type DestinationRule struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta          `json:"metadata"`
 	Spec     DestinationRuleSpec `json:"spec"`
+
+	_ struct{} `lanemesh:"ignored=status"`
 }
 
 // DestinationRuleSpec is the body of a DestinationRule.
@@ -301,6 +307,8 @@ type ServiceEntry struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta       `json:"metadata"`
 	Spec     ServiceEntrySpec `json:"spec"`
+
+	_ struct{} `lanemesh:"ignored=status"`
 }
 
 // ServiceEntrySpec is the body of a ServiceEntry.
@@ -325,6 +333,8 @@ type WorkloadEntry struct {
 	TypeMeta `json:",inline"`
 	Metadata ObjectMeta        `json:"metadata"`
 	Spec     WorkloadEntrySpec `json:"spec"`
+
+	_ struct{} `lanemesh:"ignored=status"`
 }
 
 // WorkloadEntrySpec is the body of a WorkloadEntry, and a ServiceEntry's

@@ -86,6 +86,10 @@ func (s *Server) Handler() http.Handler {
 	return guard.Browser(s.Listener.Requested, root)
 }
 
+// SkipUnsupportedKindsParam is the query parameter of apply and delete
+// that sets config.Options.SkipUnsupportedKinds ("true").
+const SkipUnsupportedKindsParam = "skipUnsupportedKinds"
+
 // readConfig parses the request body: a JSON {"files": [{"name",
 // "content"}]} as `lanemesh apply` sends, so messages name the user's
 // files; or raw YAML/JSON documents, named by the X-Filename header.
@@ -110,8 +114,9 @@ func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
 	}
 	c := &config.Config{}
 	var diags config.Diagnostics
+	opt := config.Options{SkipUnsupportedKinds: r.URL.Query().Get(SkipUnsupportedKindsParam) == "true"}
 	for _, f := range files {
-		diags = append(diags, c.Parse(f.Name, f.Data)...)
+		diags = append(diags, c.ParseWith(f.Name, f.Data, opt)...)
 	}
 	return c, diags, nil
 }

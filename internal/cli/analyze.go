@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 func newAnalyze(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var files []string
 	var output string
+	var opt config.Options
 	cmd := &cobra.Command{
 		Use:   "analyze -f PATH...",
 		Short: "Check configuration for errors, in istioctl analyze's format",
@@ -30,7 +32,7 @@ Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O fail
 			if output != "text" && output != "json" {
 				return usageError{fmt.Errorf("-o must be text or json, not %q", output)}
 			}
-			_, diags := loadAndAnalyze(files, stdin)
+			_, diags := loadAndAnalyze(files, stdin, opt)
 			if err := printDiagnostics(stdout, diags, output, files); err != nil {
 				return err
 			}
@@ -39,14 +41,37 @@ Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O fail
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	return cmd
+}
+
+// addSkipFlag adds --skip-unsupported-kinds, for every command that reads
+// configuration, so a directory that also holds PeerAuthentications or
+// ConfigMaps can be used without editing it, and never by accident.
+func addSkipFlag(cmd *cobra.Command, skip *bool) {
+	cmd.Flags().BoolVar(skip, strings.TrimPrefix(config.SkipUnsupportedKindsFlag, "--"), false,
+		"leave out, with a warning, objects of kinds lanemesh does not enforce (PeerAuthentication, Sidecar, ConfigMap...) instead of refusing them")
+}
+
+// printSkipped prints the warnings for objects left out by
+// --skip-unsupported-kinds, so that what is not enforced is always said.
+func printSkipped(w io.Writer, diags config.Diagnostics) {
+	var skipped config.Diagnostics
+	for _, d := range diags {
+		if d.Level == config.Warning && d.Code == config.CodeUnknownKind {
+			skipped = append(skipped, d)
+		}
+	}
+	for _, line := range skipped.Render(config.PerGroup) {
+		fmt.Fprintln(w, line)
+	}
 }
 
 // loadAndAnalyze reads paths and returns the configuration with the
 // findings of both the loader and the analyzer.
-func loadAndAnalyze(paths []string, stdin io.Reader) (*config.Config, config.Diagnostics) {
-	c, diags := config.Load(paths, stdin)
-	return c, append(diags, config.Analyze(c)...)
+func loadAndAnalyze(paths []string, stdin io.Reader, opt config.Options) (*config.Config, config.Diagnostics) {
+	c, diags := config.LoadWith(paths, stdin, opt)
+	return c, append(diags, config.AnalyzeLoaded(c, diags)...)
 }
 
 // exitFor maps findings to an exit code: unreadable input is a usage
@@ -72,8 +97,8 @@ func printDiagnostics(w io.Writer, diags config.Diagnostics, output string, file
 		enc.SetIndent("", "  ")
 		return enc.Encode(diags)
 	}
-	for _, d := range diags {
-		fmt.Fprintln(w, d.String())
+	for _, line := range diags.Render(config.PerGroup) {
+		fmt.Fprintln(w, line)
 	}
 	if len(diags) == 0 {
 		fmt.Fprintf(w, "✔ No validation issues found when analyzing %v.\n", files)

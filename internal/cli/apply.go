@@ -15,7 +15,7 @@ import (
 func newChange(verb string, stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	var c client
 	var files []string
-	var dryRun bool
+	var dryRun, skip bool
 	short := map[string]string{
 		"apply":  "Create or update objects in a running lanemesh up, all or nothing",
 		"delete": "Delete objects from a running lanemesh up",
@@ -47,6 +47,9 @@ rejected, 2 usage or connection failure.`,
 			if dryRun {
 				q.Set("dryRun", "true")
 			}
+			if skip {
+				q.Set(admin.SkipUnsupportedKindsParam, "true")
+			}
 			var res admin.Result
 			if _, err := c.do("POST", "/v1/"+verb, q, map[string]any{"files": all}, &res); err != nil {
 				return err
@@ -54,8 +57,8 @@ rejected, 2 usage or connection failure.`,
 			for _, ch := range res.Changes {
 				fmt.Fprintln(stdout, ch)
 			}
-			for _, d := range res.Diagnostics {
-				fmt.Fprintln(stderr, d.String())
+			for _, line := range res.Diagnostics.Render(config.PerGroup) {
+				fmt.Fprintln(stderr, line)
 			}
 			if res.Rejected {
 				fmt.Fprintf(stderr, "lanemesh: %s rejected; nothing changed\n", verb)
@@ -66,6 +69,7 @@ rejected, 2 usage or connection failure.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check only; change nothing")
+	addSkipFlag(cmd, &skip)
 	addServerFlag(cmd, &c)
 	return cmd
 }

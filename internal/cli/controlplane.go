@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -19,6 +20,7 @@ import (
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
 	var xdsAddr, adminAddr, logLevel string
+	var opt config.Options
 	cmd := &cobra.Command{
 		Use:   "controlplane -f PATH... [--xds ADDR] [--admin ADDR]",
 		Short: "Serve configuration to proxies over xDS",
@@ -61,10 +63,12 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 				return err
 			}
 			defer adminLn.Close()
-			if diags, err := controlplane.WatchFiles(ctx, store, files, time.Second, log); err != nil {
+			diags, err := controlplane.WatchFilesWith(ctx, store, files, time.Second, log, opt)
+			if err != nil {
 				printDiagnostics(stderr, diags.Errors(), "text", files)
 				return exitError{ExitFailed}
 			}
+			printSkipped(stderr, diags)
 			go srv.Serve(lis)
 			defer srv.Stop()
 			api := &http.Server{Handler: (&admin.Server{Store: store, Listener: adminLn, Proxies: func() any { return srv.Proxies() }}).Handler(),
@@ -80,6 +84,7 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 	cmd.Flags().StringVar(&xdsAddr, "xds", "127.0.0.1:15010", "xDS (gRPC) listen address")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	return cmd
 }
 

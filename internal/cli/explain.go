@@ -24,6 +24,7 @@ type explainFlags struct {
 	method       string
 	output       string
 	chain        bool
+	opt          config.Options
 }
 
 func newExplain(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -61,6 +62,7 @@ NC/UH) or the configuration has errors, 2 usage or I/O failure.`,
 	fl.StringVarP(&f.method, "request", "X", "GET", "request method")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVar(&f.chain, "chain", false, "follow the call chain through the serving pods")
+	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
 	return cmd
 }
 
@@ -78,7 +80,7 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return usageError{err}
 	}
-	c, diags := loadAndAnalyze(f.files, stdin)
+	c, diags := loadAndAnalyze(f.files, stdin, f.opt)
 	if diags.HasErrors() {
 		printDiagnostics(stderr, diags.Errors(), "text", f.files)
 		fmt.Fprintln(stderr, "lanemesh: the configuration has errors; fix them first (lanemesh analyze shows them all)")

@@ -18,6 +18,7 @@ import (
 type proxyFlags struct {
 	role, xds, id, namespace, labels string
 	static                           bool
+	opt                              config.Options
 	files, portMap                   []string
 	outbound, admin                  string
 	accessLog, logLevel              string
@@ -50,6 +51,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringVar(&f.xds, "xds", "", "control plane xDS address")
 	fl.BoolVar(&f.static, "static", false, "compile -f files once instead of using a control plane")
 	fl.StringArrayVarP(&f.files, "filename", "f", nil, "configuration (with --static)")
+	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
 	fl.StringVar(&f.id, "id", "", "node id (default ROLE~NAMESPACE/HOSTNAME-PID)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "the workload's namespace (default: default; istio-system for a gateway)")
 	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
@@ -96,7 +98,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	if f.static {
-		c, diags := config.Load(f.files, stdin)
+		c, diags := config.LoadWith(f.files, stdin, f.opt)
 		if diags.HasErrors() {
 			printDiagnostics(stderr, diags.Errors(), "text", f.files)
 			return exitFor(diags)

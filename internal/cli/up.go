@@ -69,12 +69,14 @@ against the admin API. Ctrl-C stops everything.`,
 				fmt.Fprintln(stderr, "lanemesh:", err)
 				return exitError{ExitFailed}
 			}
+			printSkipped(stderr, diags)
 			fmt.Fprintf(stdout, "pods:    %s\n", m.PodCIDR())
 			return m.Run(cmd.Context())
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Paths, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
+	addSkipFlag(cmd, &o.SkipUnsupportedKinds)
 	fl.StringArrayVar(&portMap, "port-map", []string{"80=8080", "443=8443"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
 	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")

@@ -46,8 +46,49 @@ func Analyze(c *Config) Diagnostics {
 	for _, d := range c.Deployments {
 		a.deployment(d)
 	}
+	a.values()
+	a.dropConsequences()
 	sortDiagnostics(a.diags)
 	return a.diags
+}
+
+// referenceCodes are the codes of findings about a reference that does not
+// resolve: the ones an object rejected for another error can cause.
+var referenceCodes = []string{CodeNotFound, CodeSubsetNoWorkload, CodeFallback, CodeVSHostNotInGateway}
+
+// AnalyzeLoaded is Analyze for a configuration that Parse or Load built
+// with findings loaded: a reference is reported missing only if it is
+// missing even when the objects they rejected (a DestinationRule with a
+// misspelt field, say) are counted, since fixing that one error is all it
+// takes. `lanemesh analyze` reports both sets of findings this way.
+func AnalyzeLoaded(c *Config, loaded Diagnostics) Diagnostics {
+	diags := Analyze(c)
+	with := c.Clone()
+	added := false
+	for _, d := range loaded {
+		if d.rejected != nil && with.Find(d.rejected) == nil {
+			with.add(d.rejected)
+			added = true
+		}
+	}
+	if !added {
+		return diags
+	}
+	still := map[string]bool{}
+	for _, d := range Analyze(with) {
+		still[d.referenceKey()] = true
+	}
+	out := diags[:0]
+	for _, d := range diags {
+		if !slices.Contains(referenceCodes, d.Code) || still[d.referenceKey()] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (d Diagnostic) referenceKey() string {
+	return strings.Join([]string{d.Code, d.Kind, d.Namespace, d.Name, d.Field}, "\x00")
 }
 
 // analyzer holds what every check looks things up in, computed once from
@@ -59,6 +100,8 @@ type analyzer struct {
 	gateways  map[string]*api.Gateway // by "namespace/name"
 	drs       *DestinationRules
 	diags     Diagnostics
+	bad       map[string]bool       // "kind namespace/name field" of invalid values (analyze_values.go)
+	byLabel   map[string][]Workload // by "namespace\x00key=value" and "\x00key=value" (candidates)
 }
 
 func newAnalyzer(c *Config) *analyzer {

@@ -60,12 +60,37 @@ func (a *analyzer) selectsAny(svc *Service, labels map[string]string) bool {
 	if len(a.workloads) == 0 {
 		return true
 	}
-	for _, w := range a.workloads {
+	for _, w := range a.candidates(svc.Namespace, svc.Selector, labels) {
 		if w.Namespace == svc.Namespace && SubsetOf(svc.Selector, w.Labels) && SubsetOf(labels, w.Labels) {
 			return true
 		}
 	}
 	return false
+}
+
+// candidates returns the workloads that may carry every label of sets in
+// namespace ns ("" for any): those with the rarest one of those labels,
+// from an index built on first use, so that checking every subset of a
+// large mesh does not compare each with every workload.
+func (a *analyzer) candidates(ns string, sets ...map[string]string) []Workload {
+	if a.byLabel == nil {
+		a.byLabel = map[string][]Workload{}
+		for _, w := range a.workloads {
+			for k, v := range w.Labels {
+				a.byLabel[w.Namespace+"\x00"+k+"="+v] = append(a.byLabel[w.Namespace+"\x00"+k+"="+v], w)
+				a.byLabel["\x00"+k+"="+v] = append(a.byLabel["\x00"+k+"="+v], w)
+			}
+		}
+	}
+	best, found := a.workloads, false
+	for _, set := range sets {
+		for k, v := range set {
+			if ws := a.byLabel[ns+"\x00"+k+"="+v]; !found || len(ws) < len(best) {
+				best, found = ws, true
+			}
+		}
+	}
+	return best
 }
 
 // loadBalancers are the simple algorithms Istio accepts.
@@ -108,7 +133,9 @@ func (a *analyzer) portLevelSettings(o object, pls []api.PortTrafficPolicy, path
 				"set loadBalancer, connectionPool or outlierDetection for the port, or remove the entry")
 			continue
 		}
-		a.trafficPolicy(o, &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}, p)
+		entry := &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}
+		a.trafficPolicy(o, entry, p)
+		a.policyValues(o, entry, p)
 	}
 }
 

@@ -89,7 +89,7 @@ func (a *analyzer) sourceLabels(o object, m *api.HTTPMatchRequest, field string)
 	if len(m.SourceLabels) == 0 || len(a.workloads) == 0 {
 		return
 	}
-	for _, w := range a.workloads {
+	for _, w := range a.candidates(m.SourceNamespace, m.SourceLabels) {
 		if (m.SourceNamespace == "" || w.Namespace == m.SourceNamespace) && SubsetOf(m.SourceLabels, w.Labels) {
 			return
 		}

@@ -57,7 +57,8 @@ func readExpectations(t *testing.T, data []byte) []expectation {
 // check parses and analyzes data as one file, as `lanemesh analyze` does.
 func check(file string, data []byte) Diagnostics {
 	c := &Config{}
-	return append(c.Parse(file, data), Analyze(c)...)
+	loaded := c.Parse(file, data)
+	return append(loaded, AnalyzeLoaded(c, loaded)...)
 }
 
 // TestCorpus runs every file of testdata/invalid. The Errors and Warnings

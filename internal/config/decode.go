@@ -38,8 +38,10 @@ type fieldError struct {
 	code string
 }
 
-func newDecoder(budget *int) *decoder {
-	return &decoder{lines: map[string]int{}, budget: budget, shapes: map[reflect.Type]*shape{}}
+// newDecoder returns a decoder for one object; shapes caches the struct
+// shapes across the objects of a file.
+func newDecoder(budget *int, shapes map[reflect.Type]*shape) *decoder {
+	return &decoder{lines: map[string]int{}, budget: budget, shapes: shapes}
 }
 
 func (d *decoder) fail(n *yaml.Node, path, code, hint, format string, args ...any) {

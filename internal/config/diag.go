@@ -69,6 +69,10 @@ type Diagnostic struct {
 	Message   string `json:"message"`
 	// Hint says what to do.
 	Hint string `json:"hint,omitempty"`
+
+	// rejected is the object, as far as it decoded, that Parse left out
+	// because of this finding (see AnalyzeLoaded).
+	rejected any
 }
 
 // String renders the diagnostic in istioctl analyze's format, followed by
@@ -141,9 +145,88 @@ func (ds Diagnostics) Err() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	lines := make([]string, len(errs))
-	for i, d := range errs {
-		lines[i] = d.String()
-	}
+	lines := errs.Render(PerGroup)
 	return fmt.Errorf("%d configuration error(s):\n%s", len(errs), strings.Join(lines, "\n"))
+}
+
+// PerGroup is how many findings of one kind Render shows before it
+// summarises the rest: enough to see the pattern, few enough that a
+// different problem is not buried under thousands of the same one.
+const PerGroup = 10
+
+// Render returns the findings as lines of text, at most perGroup of each
+// group (same level, code, kind and field path once list indices and map
+// keys are blanked out: spec.http[*].route[*].destination.host), in their
+// order, then one "... and N more like this" line for each group that had
+// more. perGroup <= 0 shows everything.
+func (ds Diagnostics) Render(perGroup int) []string {
+	type group struct {
+		first  Diagnostic
+		hidden int
+	}
+	var order []string
+	groups := map[string]*group{}
+	var lines []string
+	shown := map[string]int{}
+	for _, d := range ds {
+		key := d.groupKey()
+		g, ok := groups[key]
+		if !ok {
+			g = &group{first: d}
+			groups[key] = g
+			order = append(order, key)
+		}
+		if perGroup > 0 && shown[key] >= perGroup {
+			g.hidden++
+			continue
+		}
+		shown[key]++
+		lines = append(lines, d.String())
+	}
+	for _, key := range order {
+		if g := groups[key]; g.hidden > 0 {
+			where := g.first.Kind
+			if f := fieldShape(g.first.Field); f != "" {
+				where += " " + f
+			}
+			lines = append(lines, fmt.Sprintf("... and %d more like this (%s [%s] %s: %s)", g.hidden, g.first.Level, g.first.Code, strings.TrimSpace(where), g.first.Message))
+		}
+	}
+	return lines
+}
+
+func (d Diagnostic) groupKey() string {
+	return fmt.Sprintf("%d %s %s %s", d.Level, d.Code, d.Kind, fieldShape(d.Field))
+}
+
+// fieldShape blanks out the list indices and map keys of a field path:
+// spec.http[3].match[0].headers["x"] → spec.http[*].match[*].headers[*].
+func fieldShape(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] != '[' {
+			b.WriteByte(path[i])
+			continue
+		}
+		end := closingBracket(path, i)
+		b.WriteString("[*]")
+		i = end
+	}
+	return b.String()
+}
+
+// closingBracket returns the index of the ']' that closes the '[' at i,
+// skipping a quoted key (which may itself hold brackets).
+func closingBracket(path string, i int) int {
+	j := i + 1
+	if j < len(path) && path[j] == '"' {
+		for j++; j < len(path) && path[j] != '"'; j++ {
+			if path[j] == '\\' {
+				j++
+			}
+		}
+	}
+	for ; j < len(path) && path[j] != ']'; j++ {
+	}
+	return j
 }

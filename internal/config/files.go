@@ -20,6 +20,11 @@ type File struct {
 // same object from an earlier one; within one path, an object defined twice
 // is an error.
 func Load(paths []string, stdin io.Reader) (*Config, Diagnostics) {
+	return LoadWith(paths, stdin, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(paths []string, stdin io.Reader, opt Options) (*Config, Diagnostics) {
 	c := &Config{}
 	var diags Diagnostics
 	for _, p := range paths {
@@ -27,7 +32,7 @@ func Load(paths []string, stdin io.Reader) (*Config, Diagnostics) {
 		diags = append(diags, d...)
 		layer := &Config{}
 		for _, f := range files {
-			diags = append(diags, layer.Parse(f.Name, f.Data)...)
+			diags = append(diags, layer.ParseWith(f.Name, f.Data, opt)...)
 		}
 		c.Replace(layer)
 	}

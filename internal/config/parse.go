@@ -68,31 +68,81 @@ var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 // Parse reads every YAML or JSON document in data (named file in messages)
 // and appends the objects it decodes to c. Objects with errors are left out;
-// each error is a Diagnostic naming file, line, object and field.
+// each error is a Diagnostic naming file, line, object and field. Kinds
+// lanemesh does not enforce are refused; ParseWith can skip them instead.
 func (c *Config) Parse(file string, data []byte) Diagnostics {
-	var diags Diagnostics
-	budget := maxNodes
+	return c.ParseWith(file, data, Options{})
+}
+
+// ParseWith is Parse with options.
+func (c *Config) ParseWith(file string, data []byte, opt Options) Diagnostics {
+	p := &parser{c: c, file: file, opt: opt, budget: maxNodes, shapes: map[reflect.Type]*shape{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return diags
+			return p.diags
 		}
 		if err != nil {
 			line, msg := syntaxLine(err)
-			return append(diags, Diagnostic{Level: Error, Code: CodeSyntax, File: file,
+			return append(p.diags, Diagnostic{Level: Error, Code: CodeSyntax, File: file,
 				Line: line, Message: "invalid YAML: " + msg,
 				Hint: "fix the syntax; nothing from the rest of this file was read"})
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
 			continue // an empty document: a trailing "---", or only comments
 		}
-		diags = append(diags, c.parseObject(file, doc.Content[0], &budget)...)
+		// The budget bounds what aliases add, not what is written: each
+		// document pays for its own nodes, so a large file of plain YAML
+		// never runs out, while an alias bomb still does.
+		p.budget += countNodes(doc.Content[0])
+		p.document(doc.Content[0])
 	}
 }
 
-func (c *Config) parseObject(file string, root *yaml.Node, budget *int) Diagnostics {
+// parser holds what one file's documents share.
+type parser struct {
+	c      *Config
+	file   string
+	opt    Options
+	budget int // YAML nodes left to decode, shared by the file's objects
+	shapes map[reflect.Type]*shape
+	diags  Diagnostics
+}
+
+// document reads one document: an object, or a `kind: List` (as printed by
+// `kubectl get -o yaml`) whose items are objects, each with its own line.
+func (p *parser) document(root *yaml.Node) {
+	if root.Kind == yaml.MappingNode && scalarField(root, "kind") == "List" && strings.HasPrefix(scalarField(root, "apiVersion"), "v1") {
+		items := valueOf(root, "items")
+		if items != nil && items.Kind != yaml.SequenceNode {
+			p.diags = append(p.diags, Diagnostic{Level: Error, Code: CodeSchema, File: p.file, Line: items.Line, Kind: "List",
+				Field: "items", Message: "expected a list of objects, got " + describe(items), Hint: "write items as a list (lines starting with \"- \")"})
+			return
+		}
+		if items != nil {
+			for _, item := range items.Content {
+				p.diags = append(p.diags, p.object(item)...)
+			}
+		}
+		return
+	}
+	p.diags = append(p.diags, p.object(root)...)
+}
+
+// countNodes counts the nodes written in a tree, not following aliases.
+func countNodes(n *yaml.Node) int {
+	count := 1
+	for _, c := range n.Content {
+		count += countNodes(c)
+	}
+	return count
+}
+
+// object decodes one object into p.c.
+func (p *parser) object(root *yaml.Node) Diagnostics {
+	c, file, opt := p.c, p.file, p.opt
 	head := Diagnostic{Level: Error, File: file, Line: root.Line}
 	if root.Kind != yaml.MappingNode {
 		head.Code, head.Message = CodeSchema, "expected an object with apiVersion, kind, metadata and spec, got "+describe(root)
@@ -107,20 +157,26 @@ func (c *Config) parseObject(file string, root *yaml.Node, budget *int) Diagnost
 	}
 	head.Kind = k
 	info, ok := kinds[k]
-	if !ok {
+	switch {
+	case ok && slices.Contains(info.versions, apiVersion):
+	case isUnsupportedKind(apiVersion, k):
+		return Diagnostics{unsupportedKind(head, apiVersion, k, opt)}
+	case !ok:
 		head.Code, head.Field = CodeUnknownKind, "kind"
 		head.Message = fmt.Sprintf("unknown kind %q", k)
 		head.Hint = "lanemesh accepts " + strings.Join(Kinds(), ", ")
+		if near := nearKind(k); near != "" {
+			head.Hint = fmt.Sprintf("did you mean %q? ", near) + head.Hint
+		}
 		return Diagnostics{head}
-	}
-	if !slices.Contains(info.versions, apiVersion) {
+	default:
 		head.Code, head.Field = CodeUnknownKind, "apiVersion"
 		head.Message = fmt.Sprintf("apiVersion %q is not accepted for %s", apiVersion, k)
 		head.Hint = "use " + strings.Join(info.versions, " or ")
 		return Diagnostics{head}
 	}
 	obj := info.new()
-	d := newDecoder(budget)
+	d := newDecoder(&p.budget, p.shapes)
 	d.decode(root, reflect.ValueOf(obj).Elem(), "")
 	var diags Diagnostics
 	for _, e := range d.errs {
@@ -133,8 +189,13 @@ func (c *Config) parseObject(file string, root *yaml.Node, budget *int) Diagnost
 		meta.Namespace = "default"
 	}
 	meta.Source = api.Source{File: file, Line: root.Line, Fields: d.lines}
-	diags = append(diags, checkMeta(head, meta)...)
+	if !d.exhausted { // else the fields past the budget were not read: no name is no mistake
+		diags = append(diags, checkMeta(head, meta)...)
+	}
 	if diags.HasErrors() {
+		for i := range diags {
+			diags[i].rejected = obj // for AnalyzeLoaded
+		}
 		return diags
 	}
 	if dup := c.add(obj); dup != nil {
@@ -225,6 +286,16 @@ func scalarField(m *yaml.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// valueOf returns the value of key in mapping m, or nil.
+func valueOf(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func mappingField(m *yaml.Node, key string) *yaml.Node {

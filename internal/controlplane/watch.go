@@ -16,7 +16,13 @@ import (
 // and changes nothing: the last good configuration stays in force. It
 // returns the first load's findings, then watches until ctx is done.
 func WatchFiles(ctx context.Context, store *Store, paths []string, interval time.Duration, log *slog.Logger) (config.Diagnostics, error) {
-	w := &fileWatch{store: store, paths: paths, log: log, last: &config.Config{}}
+	return WatchFilesWith(ctx, store, paths, interval, log, config.Options{})
+}
+
+// WatchFilesWith is WatchFiles with the loader's options (e.g. to skip
+// kinds lanemesh does not enforce, each skip logged as a warning).
+func WatchFilesWith(ctx context.Context, store *Store, paths []string, interval time.Duration, log *slog.Logger, opt config.Options) (config.Diagnostics, error) {
+	w := &fileWatch{store: store, paths: paths, log: log, last: &config.Config{}, opt: opt}
 	diags, err := w.sync()
 	if err != nil {
 		return diags, err
@@ -43,6 +49,7 @@ type fileWatch struct {
 	log   *slog.Logger
 	hash  [32]byte
 	last  *config.Config
+	opt   config.Options
 }
 
 // sync reloads the files if their content changed.
@@ -61,7 +68,7 @@ func (w *fileWatch) sync() (config.Diagnostics, error) {
 		return nil, nil
 	}
 	w.hash = sum
-	c, diags := config.Load(w.paths, nil)
+	c, diags := config.LoadWith(w.paths, nil, w.opt)
 	if diags.HasErrors() {
 		w.report(diags)
 		return diags, diags.Err()
@@ -79,12 +86,17 @@ func (w *fileWatch) sync() (config.Diagnostics, error) {
 		return found, err
 	}
 	w.last = c
+	for _, d := range diags {
+		if d.Level == config.Warning && d.Code == config.CodeUnknownKind {
+			w.log.Warn("object left out", "warning", d.String())
+		}
+	}
 	w.log.Info("configuration loaded", "paths", w.paths, "objects", len(c.Objects()))
 	return append(diags, found...), nil
 }
 
 func (w *fileWatch) report(diags config.Diagnostics) {
-	for _, d := range diags.Errors() {
-		w.log.Warn("configuration rejected; the last good one stays in force", "error", d.String())
+	for _, line := range diags.Errors().Render(config.PerGroup) {
+		w.log.Warn("configuration rejected; the last good one stays in force", "error", line)
 	}
 }

@@ -40,6 +40,9 @@ var GatewayLabels = map[string]string{"istio": "ingressgateway"}
 // Options configures a mesh. Zero values take the defaults in brackets.
 type Options struct {
 	Paths []string // configuration files and directories, watched for changes
+	// SkipUnsupportedKinds leaves out, with a warning, objects of kinds
+	// lanemesh does not enforce instead of refusing the files [false].
+	SkipUnsupportedKinds bool
 	// PortMap maps Gateway server ports to the addresses the gateway binds,
 	// so that no root is needed [80 → 127.0.0.1:8080, 443 → 127.0.0.1:8443].
 	PortMap map[uint32]string
@@ -161,7 +164,8 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		m.xds.Stop()
 		return nil, nil, err
 	}
-	diags, err := controlplane.WatchFiles(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"))
+	diags, err := controlplane.WatchFilesWith(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"),
+		config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds})
 	if err != nil {
 		m.xds.Stop()
 		m.adminLn.Close()

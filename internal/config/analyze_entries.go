@@ -1,0 +1,194 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lanemesh/lanemesh/api"
+)
+
+// ServiceEntry and WorkloadEntry values, and the references every Istio
+// kind shares (exportTo, gateway names), checked as Istio's
+// ValidateServiceEntry, validateWorkloadEntry, validateExportTo and
+// validateGatewayNames do.
+
+var (
+	resolutions = []string{"NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"}
+	locations   = []string{"MESH_EXTERNAL", "MESH_INTERNAL"}
+)
+
+// unixPrefix marks a Unix domain socket address, as Istio writes it.
+const unixPrefix = "unix://"
+
+func (a *analyzer) seValues(se *api.ServiceEntry) {
+	o := object{"ServiceEntry", &se.Metadata}
+	for i, h := range se.Spec.Hosts {
+		field := fmt.Sprintf("spec.hosts[%d]", i)
+		if h == "*" {
+			a.badValue(o, field, `host "*" is not valid in a ServiceEntry`, "name the hosts the entry defines")
+		} else {
+			a.host(o, h, field, false)
+			a.seHostResolution(o, se, h, field)
+		}
+	}
+	for i, addr := range se.Spec.Addresses {
+		if !isIP(addr) {
+			if _, err := netip.ParsePrefix(addr); err != nil {
+				a.badValue(o, fmt.Sprintf("spec.addresses[%d]", i), fmt.Sprintf("%q is not an IP address or CIDR block", addr), "write an address like 10.0.0.1 or a block like 10.0.0.0/24")
+			}
+		}
+	}
+	a.enum(o, se.Spec.Resolution, resolutions, "spec.resolution")
+	a.enum(o, se.Spec.Location, locations, "spec.location")
+	ports := a.sePorts(o, se.Spec.Ports)
+	if ws := se.Spec.WorkloadSelector; ws != nil {
+		a.labels(o, ws.Labels, "spec.workloadSelector.labels")
+		if len(se.Spec.Endpoints) > 0 {
+			a.badValue(o, "spec.endpoints", "only one of workloadSelector or endpoints is allowed", "keep the endpoints, or the selector and WorkloadEntries")
+		}
+	}
+	fqdnOK := se.Spec.Resolution == "DNS" || se.Spec.Resolution == "DNS_ROUND_ROBIN"
+	for i, e := range se.Spec.Endpoints {
+		a.endpointValues(o, e, fmt.Sprintf("spec.endpoints[%d]", i), ports, fqdnOK)
+	}
+	a.exportTo(o, se.Spec.ExportTo, true)
+}
+
+// seHostResolution applies the rules a host's resolution adds: with DNS
+// and no endpoints each host is looked up, so it must be an FQDN; outside
+// DYNAMIC_DNS a partial wildcard ("*foo.example.com") is a Warning.
+func (a *analyzer) seHostResolution(o object, se *api.ServiceEntry, h, field string) {
+	if wildcardDomainProblem(h) != "" {
+		return // reported by host()
+	}
+	dns := se.Spec.Resolution == "DNS" || se.Spec.Resolution == "DNS_ROUND_ROBIN"
+	if dns && len(se.Spec.Endpoints) == 0 && fqdnProblem(h) != "" {
+		a.badValue(o, field, fmt.Sprintf("host %q cannot be resolved by DNS: with resolution %s and no endpoints, hosts must be FQDNs", h, se.Spec.Resolution),
+			"name one host per entry, add endpoints, or use resolution DYNAMIC_DNS or NONE for a wildcard")
+	}
+	if se.Spec.Resolution != "DYNAMIC_DNS" && strings.Contains(h, "*") && !strings.HasPrefix(h, "*.") {
+		a.warnf(o, CodeSchema, field, fmt.Sprintf("partial wildcard %q not allowed", h), "use a leading '*.' or resolution DYNAMIC_DNS")
+	}
+}
+
+// sePorts checks a ServiceEntry's ports and returns their names.
+func (a *analyzer) sePorts(o object, ports []api.Port) map[string]bool {
+	names := map[string]bool{}
+	numbers := map[uint32]bool{}
+	for i, p := range ports {
+		path := fmt.Sprintf("spec.ports[%d]", i)
+		a.port(o, p.Number, path+".number")
+		if p.TargetPort != 0 {
+			a.port(o, p.TargetPort, path+".targetPort")
+		}
+		switch {
+		case names[p.Name]:
+			a.badValue(o, path+".name", fmt.Sprintf("port name %q is already defined", p.Name), "give each port its own name")
+		case len(p.Name) > 63 || !dnsLabelRE.MatchString(p.Name):
+			a.badValue(o, path+".name", fmt.Sprintf("port name %q is not valid", p.Name), "name the port with letters, digits and '-', e.g. name: http")
+		}
+		if numbers[p.Number] && p.Number != 0 {
+			a.badValue(o, path+".number", fmt.Sprintf("port %d is already defined", p.Number), "give each port its own number")
+		}
+		if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
+			a.badValue(o, path+".protocol", fmt.Sprintf("protocol %q is not supported", p.Protocol), "use one of "+strings.Join(protocols, ", "))
+		}
+		names[p.Name], numbers[p.Number] = true, true
+	}
+	return names
+}
+
+// endpointValues checks a WorkloadEntry's spec, or a ServiceEntry's inline
+// endpoint, at path: its address, labels and port map. ports are the
+// ServiceEntry's port names (nil for a WorkloadEntry, whose ServiceEntry is
+// not known here); fqdnOK allows a host name as the address.
+func (a *analyzer) endpointValues(o object, e api.WorkloadEntrySpec, path string, ports map[string]bool, fqdnOK bool) {
+	switch addr := e.Address; {
+	case addr == "":
+		a.badValue(o, path+".address", "address is required", "set the workload's IP address")
+	case strings.HasPrefix(addr, unixPrefix):
+		if len(e.Ports) != 0 {
+			a.badValue(o, path+".ports", fmt.Sprintf("unix endpoint %s must not include ports", addr), "remove ports")
+		}
+	case isIP(addr):
+	case !fqdnOK:
+		a.badValue(o, path+".address", fmt.Sprintf("endpoint address %q is not a valid IP address", addr), "write an IP address, or use resolution: DNS for a host name")
+	case fqdnProblem(addr) != "":
+		a.badValue(o, path+".address", fmt.Sprintf("endpoint address %q is not a valid FQDN or an IP address", addr), hostRules)
+	}
+	a.labels(o, e.Labels, path+".labels")
+	names := make([]string, 0, len(e.Ports))
+	for n := range e.Ports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		field := path + ".ports[" + strconv.Quote(n) + "]"
+		switch {
+		case ports != nil && !ports[n]:
+			a.badValue(o, field, fmt.Sprintf("endpoint port %q is not defined by the service entry", n), "use the name of one of spec.ports")
+		case len(n) > 63 || !dnsLabelRE.MatchString(n):
+			a.badValue(o, field, fmt.Sprintf("port name %q is not valid", n), "key the port map by the service port's name")
+		default:
+			a.port(o, e.Ports[n], field)
+		}
+	}
+}
+
+func (a *analyzer) weValues(we *api.WorkloadEntry) {
+	a.endpointValues(object{"WorkloadEntry", &we.Metadata}, we.Spec, "spec", nil, true)
+}
+
+// enum checks that v, if set, is one of values (case as written: Istio's
+// enums are upper case).
+func (a *analyzer) enum(o object, v string, values []string, field string) {
+	if v != "" && !slices.Contains(values, v) {
+		a.badValue(o, field, fmt.Sprintf("%q is not a valid value", v), "use one of "+strings.Join(values, ", "))
+	}
+}
+
+// exportTo is validateExportTo: ".", "*" or namespaces (a ServiceEntry may
+// also say "~"), no duplicates, and "*" alone.
+func (a *analyzer) exportTo(o object, list []string, serviceEntry bool) {
+	seen := map[string]bool{}
+	for i, e := range list {
+		field := fmt.Sprintf("spec.exportTo[%d]", i)
+		key := e
+		if e == "." {
+			key = o.meta.Namespace
+		}
+		switch {
+		case seen[key]:
+			a.badValue(o, field, fmt.Sprintf("duplicate exportTo entry %q", e), "list each namespace once ('.' is the object's own, "+o.meta.Namespace+")")
+		case e == "~" && !serviceEntry:
+			a.badValue(o, field, "exportTo ~ (none) is only allowed on a ServiceEntry", "remove it, or use '.' for the object's own namespace")
+		case e != "." && e != "*" && e != "~" && (len(e) > 63 || !dnsLabelRE.MatchString(e)):
+			a.badValue(o, field, fmt.Sprintf("exportTo entry %q is not '.', '*' or a namespace", e), "write '.', '*' or a namespace name")
+		}
+		seen[key] = true
+	}
+	if seen["*"] && len(list) > 1 {
+		a.badValue(o, "spec.exportTo", "cannot have both public (*) and non-public exportTo values", "use '*' alone, or list the namespaces")
+	}
+}
+
+// gatewayNames is validateGatewayNames: "mesh", "name" (a DNS name) or
+// "namespace/name" with both DNS labels.
+func (a *analyzer) gatewayNames(o object, names []string, path string) {
+	for i, gw := range names {
+		field := fmt.Sprintf("%s[%d]", path, i)
+		ns, name, ok := strings.Cut(gw, "/")
+		switch {
+		case !ok:
+			if p := fqdnProblem(gw); p != "" {
+				a.badValue(o, field, fmt.Sprintf("gateway name %q is not valid", gw), "write namespace/name, e.g. istio-system/ingressgateway")
+			}
+		case ns == "" || name == "" || len(ns) > 63 || !dnsLabelRE.MatchString(ns) || len(name) > 63 || !dnsLabelRE.MatchString(name):
+			a.badValue(o, field, fmt.Sprintf("gateway %q is not namespace/name with both DNS labels", gw), "write namespace/name, e.g. istio-system/ingressgateway")
+		}
+	}
+}
