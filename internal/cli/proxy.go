@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -20,6 +22,14 @@ type proxyFlags struct {
 	files, portMap                   []string
 	outbound, admin                  string
 	accessLog, logLevel              string
+	limits                           proxyLimits
+}
+
+// proxyLimits are the data plane's resource limits; zero keeps a default
+// (see proxy.Options).
+type proxyLimits struct {
+	headerTimeout, streamIdle, bodyTimeout, writeTimeout time.Duration
+	minBodyRate, maxConnections                          int
 }
 
 func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -55,6 +65,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	addLimitFlags(fl, &f.limits)
 	return cmd
 }
 
@@ -79,7 +90,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		return usageError{err}
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
-		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels}})
+		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
+		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
+		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections})
 	if err != nil {
 		return err
 	}
@@ -104,6 +117,17 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		go c.Run(cmd.Context())
 	}
 	return p.Run(cmd.Context())
+}
+
+// addLimitFlags declares the flags of the proxy's resource limits, named
+// after Envoy's settings where Envoy has one.
+func addLimitFlags(fl *pflag.FlagSet, l *proxyLimits) {
+	fl.DurationVar(&l.headerTimeout, "request-headers-timeout", 0, "close a connection whose request headers take longer (default 10s)")
+	fl.DurationVar(&l.streamIdle, "stream-idle-timeout", 0, "answer 408 to a request whose upstream exchange moves no byte for this long (default 5m, Envoy's; negative: off)")
+	fl.DurationVar(&l.bodyTimeout, "request-body-timeout", 0, "the longest a request body may pause, and the grace before --min-body-rate applies (default 60s)")
+	fl.IntVar(&l.minBodyRate, "min-body-rate", 0, "slowest average request body rate in bytes/s after --request-body-timeout (default 240; negative: off)")
+	fl.DurationVar(&l.writeTimeout, "write-timeout", 0, "close a connection whose client reads nothing of its response for this long (default 60s)")
+	fl.IntVar(&l.maxConnections, "max-connections", 0, "open downstream connections per listener; past it, 503 and close (default 50000, or half the file limit; negative: unlimited)")
 }
 
 // proxyIdentity reads role, namespace and labels with their defaults.

@@ -130,6 +130,9 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	e.host.active.Add(1)
 	resp, err := x.send(tryCtx, e)
 	if err != nil {
+		if errors.Is(err, errStreamIdle) {
+			x.flags |= flagSI // failed answers 408, as Envoy does
+		}
 		o := x.classify(err, ctx, tryCtx)
 		x.p.record(target, e, o, 0, x.now)
 		x.release()
@@ -144,7 +147,7 @@ func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
 	switch {
 	case x.r.Context().Err() != nil:
 		return outcomeCancel
-	case ctx.Err() != nil || tryCtx.Err() != nil:
+	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, errStreamIdle):
 		return outcomeTimeout
 	}
 	var op *net.OpError

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,7 +59,14 @@ type upConn struct {
 	used            bool  // it carried an exchange before, so the upstream may have closed it since
 	// interrupt unblocks the connection's I/O when an attempt's context
 	// ends; it is built once per connection, not once per request.
-	interrupt func()
+	// interrupted records that it did, so that no later deadline (see
+	// progress) undoes it.
+	interrupt   func()
+	interrupted atomic.Bool
+	// deadline is the connection's read and write deadline, which each
+	// read or write moves StreamIdleTimeout ahead: an exchange that moves
+	// no byte for that long fails with errStreamIdle.
+	deadline atomic.Int64 // unix ns
 	// header is reused by every plain response head read on the
 	// connection (see readPlainHead): a response's Header is valid until
 	// its body is closed.
@@ -69,7 +77,7 @@ func newUpConn(nc net.Conn, h *hostConns) *upConn {
 	c := &upConn{conn: nc, host: h, limit: math.MaxInt64, header: make(http.Header, 8)}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
 	c.bw = bufio.NewWriterSize(c, connBufferSize)
-	c.interrupt = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	c.interrupt = func() { c.interrupted.Store(true); _ = nc.SetDeadline(aLongTimeAgo) }
 	return c
 }
 
@@ -81,17 +89,60 @@ func (c *upConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.limit {
 		p = p[:c.limit]
 	}
+	if err := c.progress(); err != nil {
+		return 0, err
+	}
 	n, err := c.conn.Read(p)
 	c.limit -= int64(n)
 	c.nread += int64(n)
-	return n, err
+	return n, c.idleError(err)
 }
 
 // Write writes to the connection.
 func (c *upConn) Write(p []byte) (int, error) {
+	if err := c.progress(); err != nil {
+		return 0, err
+	}
 	n, err := c.conn.Write(p)
 	c.nwritten += int64(n)
-	return n, err
+	return n, c.idleError(err)
+}
+
+// errStreamIdle is an upstream exchange that moved no byte for
+// StreamIdleTimeout.
+var errStreamIdle = errors.New("stream idle timeout: the upstream exchange made no progress")
+
+// progress moves the connection's deadline StreamIdleTimeout ahead before
+// a read or write: the read of a response and the write of a streamed body
+// may run at once (on two goroutines), and either one's progress keeps the
+// other alive, so
+// that the exchange is idle only when neither moves. The deadline moves
+// only when it has fallen behind by a 64th of the timeout, so that most
+// reads and writes do not touch the runtime's timers. It fails once the
+// attempt was interrupted, since the deadline just set may have replaced
+// the interrupt's.
+func (c *upConn) progress() error {
+	idle := c.host.pool.settings.streamIdle
+	if idle <= 0 {
+		return nil
+	}
+	if next := time.Now().Add(idle); next.UnixNano()-c.deadline.Load() > int64(idle/64) {
+		c.deadline.Store(next.UnixNano())
+		_ = c.conn.SetDeadline(next)
+	}
+	if c.interrupted.Load() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// idleError names a deadline that progress set, not interrupt, as the
+// stream idle timeout.
+func (c *upConn) idleError(err error) error {
+	if err != nil && c.host.pool.settings.streamIdle > 0 && !c.interrupted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return errStreamIdle
+	}
+	return err
 }
 
 // send makes one attempt's exchange with endpoint e on the calling
@@ -270,11 +321,12 @@ func (x *exchange) streamBody(c *upConn) *streamingWriter {
 	go func() {
 		bp := buffers.Get().(*[]byte)
 		defer buffers.Put(bp)
+		src := &downstreamBody{r: r.Body, c: c}
 		var err error
 		if r.ContentLength > 0 {
-			err = copyExactly(c.bw, r.Body, r.ContentLength, *bp)
+			err = copyExactly(c.bw, src, r.ContentLength, *bp)
 		} else {
-			err = copyChunked(c.bw, r.Body, *bp)
+			err = copyChunked(c.bw, src, *bp)
 		}
 		if err == nil {
 			err = c.bw.Flush()
@@ -344,3 +396,20 @@ func copyChunked(bw *bufio.Writer, src io.Reader, buf []byte) error {
 }
 
 type writerOnly struct{ io.Writer }
+
+// downstreamBody is a streamed request body as its writer reads it. Bytes
+// from the client are progress of the exchange (they may sit in the
+// connection's buffer before any reaches the upstream), so each read moves
+// the stream idle deadline too.
+type downstreamBody struct {
+	r io.Reader
+	c *upConn
+}
+
+func (b *downstreamBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		_ = b.c.progress()
+	}
+	return n, err
+}
