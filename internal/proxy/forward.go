@@ -145,6 +145,9 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 // classify names what went wrong with an attempt that got no response.
 func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
 	switch {
+	case errors.Is(err, errBodyTimeout):
+		x.bodyTimedOut = true // the client's doing, not the upstream's: failed answers 408
+		return outcomeCancel
 	case x.r.Context().Err() != nil:
 		return outcomeCancel
 	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, errStreamIdle):
@@ -186,6 +189,7 @@ func (x *exchange) readBody() error {
 		return nil
 	}
 	if r.ContentLength > maxReplayBody {
+		r.Body = x.paced(r.Body)
 		return nil
 	}
 	// A body small enough to buffer gets the header timeout to arrive in
@@ -199,7 +203,7 @@ func (x *exchange) readBody() error {
 		return err
 	}
 	if len(buf) > maxReplayBody {
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), x.paced(r.Body)), r.Body}
 		return nil
 	}
 	x.replayable = true

@@ -43,6 +43,7 @@ type exchange struct {
 	attempts, retries       int
 	fellBack                bool // a fallback member took (or was sent) the request
 	abort                   bool // the response broke off; reset the downstream connection
+	bodyTimedOut            bool // the request body fell behind BodyTimeout or MinBodyRate
 
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.

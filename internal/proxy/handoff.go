@@ -10,7 +10,7 @@ import (
 // net/http's server. It reports whether net/http took it.
 func (c *conn) handOff() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), buffered...)}
+	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), buffered...), writes: writeDeadline{nc: c.nc, timeout: c.s.opts.WriteTimeout}}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return c.s.hand.give(pc)
 }
@@ -58,6 +58,7 @@ func (h *handoff) give(c net.Conn) bool {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	writes writeDeadline // see prefixConn.Write
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {

@@ -124,6 +124,10 @@ func (x *exchange) failed(o outcome) {
 		}
 		x.generate(http.StatusGatewayTimeout, flagUT)
 	case outcomeCancel:
+		if x.bodyTimedOut {
+			x.generate(http.StatusRequestTimeout, flagDPE)
+			return
+		}
 		x.clientGone()
 	default:
 		x.generate(http.StatusServiceUnavailable, flagUH)

@@ -40,9 +40,14 @@ type server struct {
 	hand *handoff
 
 	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	wg      sync.WaitGroup // one per connection goroutine
+	// open counts the listener's downstream connections, those handed to
+	// net/http included, against opts.MaxConnections; refusing counts the
+	// connections being refused.
+	open, refusing atomic.Int64
+	overload       []byte // the answer past the limit; see refuse
+	mu             sync.Mutex
+	conns          map[*conn]struct{}
+	wg             sync.WaitGroup // one per connection goroutine
 }
 
 // watchDelay is how long a request runs before the server starts watching
@@ -64,7 +69,14 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{}}
+	s := &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{},
+		overload: overloadResponse(opts.MaxConnections)}
+	std.ConnState = func(_ net.Conn, cs http.ConnState) {
+		if cs == http.StateClosed || cs == http.StateHijacked {
+			s.open.Add(-1) // a connection handed off has left
+		}
+	}
+	return s
 }
 
 // serve accepts connections until ln is closed.
@@ -87,8 +99,14 @@ func (s *server) serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
+		if limit := s.opts.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
+			s.open.Add(-1)
+			s.refuse(nc)
+			continue
+		}
 		c := newConn(s, nc)
 		if !s.track(c) {
+			s.open.Add(-1)
 			_ = nc.Close()
 			continue
 		}
@@ -161,7 +179,8 @@ type conn struct {
 	remote string
 	state  atomic.Uint32
 	br     *bufio.Reader // reads through stashReader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // writes through writes
+	writes writeDeadline
 
 	// Reused by each request on the connection: the request, its URL and
 	// header map, the header values' backing array, the body, the response
@@ -209,7 +228,8 @@ func newConn(s *server, nc net.Conn) *conn {
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(stashReader{c})
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.writes = writeDeadline{nc: nc, timeout: s.opts.WriteTimeout}
+	c.bw.Reset(&c.writes)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
@@ -240,6 +260,7 @@ func (c *conn) serve() {
 		}
 		if !handedOff {
 			_ = c.nc.Close()
+			c.s.open.Add(-1)
 		}
 		if v == nil {
 			c.br.Reset(nil)

@@ -193,8 +193,11 @@ func (x *exchange) sendOn(ctx context.Context, c *upConn, e *endpoint) (resp *ht
 		return nil, c.used && c.nwritten == 0 && x.replayable, err
 	}
 	resp, err = x.readResponse(c)
-	if err == nil && !writer.sawHead() {
-		err = <-writer.result // the body failed first and interrupted the read
+	if !writer.sawHead() {
+		// The body failed first and interrupted the read (which may
+		// have returned a response all the same): the body's error is
+		// what happened.
+		err = <-writer.result
 	}
 	if err != nil {
 		stop()
@@ -301,9 +304,10 @@ func idempotent(r *http.Request) bool {
 // streamingWriter writes the body of a request too large to buffer (which
 // gets only one attempt) on its own goroutine, so that an upstream that
 // answers before reading all of it is heard, as with net/http's transport.
-// If the body cannot be read or written before the response head arrived,
-// it interrupts the connection so that the exchange fails at once rather
-// than wait for a response that may never come.
+// If the client's body cannot be read before the response head arrived, it
+// interrupts the connection so that the exchange fails at once rather than
+// wait for a response that may never come; if it cannot be written, the
+// response (an early one) is read all the same.
 type streamingWriter struct {
 	state  atomic.Uint32 // writing, then headRead or writeFailed, whichever comes first
 	result chan error    // the writer's error, sent once
@@ -331,7 +335,12 @@ func (x *exchange) streamBody(c *upConn) *streamingWriter {
 		if err == nil {
 			err = c.bw.Flush()
 		}
-		if err != nil && w.state.CompareAndSwap(writing, writeFailed) {
+		// Only a failure to read the client's body abandons the exchange.
+		// A failure to write means the upstream stopped reading, most
+		// likely because it answered early (413, say) and closed: its
+		// response is still to be read, and relayed.
+		fromClient := src.err != nil || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && fromClient && w.state.CompareAndSwap(writing, writeFailed) {
 			c.interrupt()
 		}
 		w.result <- err
@@ -401,15 +410,21 @@ type writerOnly struct{ io.Writer }
 // from the client are progress of the exchange (they may sit in the
 // connection's buffer before any reaches the upstream), so each read moves
 // the stream idle deadline too.
+// It also keeps the body's read error, to tell the client's failures
+// from the upstream's.
 type downstreamBody struct {
-	r io.Reader
-	c *upConn
+	r   io.Reader
+	c   *upConn
+	err error // the first read error but io.EOF
 }
 
 func (b *downstreamBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if n > 0 {
 		_ = b.c.progress()
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
 	}
 	return n, err
 }
