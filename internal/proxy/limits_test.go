@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,4 +396,21 @@ func uploadRaw(t *testing.T, addr net.Addr, raw string) string {
 	go func() { _, _ = io.WriteString(conn, raw) }() // fails once the proxy closes; that is fine
 	out, _ := io.ReadAll(conn)
 	return string(out)
+}
+
+// TestFileLimitIsRaised checks what the connection limit's default relies
+// on: Go's runtime (since 1.19) raises the soft RLIMIT_NOFILE to the hard
+// limit (less one, so that it can tell a later prlimit) at start, so the
+// proxy need not.
+func TestFileLimitIsRaised(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Cur+1 < rl.Max {
+		t.Errorf("RLIMIT_NOFILE soft %d, hard %d: the soft limit was not raised", rl.Cur, rl.Max)
+	}
+	if got, want := defaultConnectionLimit(rl.Cur), min(int(rl.Cur/2), defaultListenerConnections); got != max(want, 64) {
+		t.Errorf("default connection limit %d with %d files, want %d", got, rl.Cur, want)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 )
@@ -66,7 +67,12 @@ func New(opts Options) (*Proxy, error) {
 	reg := opts.Registry
 	var gatherer prometheus.Gatherer
 	if reg == nil {
+		// A private registry is the process's own (lanemesh proxy): it
+		// reports the process too (go_goroutines,
+		// process_resident_memory_bytes, process_open_fds), which is how
+		// an operator sees connections held open against the limits.
 		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gatherer = r, r
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		gatherer = g
