@@ -30,6 +30,8 @@ type proxyFlags struct {
 type proxyLimits struct {
 	headerTimeout, streamIdle, bodyTimeout, writeTimeout time.Duration
 	minBodyRate, maxConnections                          int
+	reusePort                                            bool
+	drainTime                                            time.Duration
 }
 
 func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -92,7 +94,8 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
-		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections})
+		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
+		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits)})
 	if err != nil {
 		return err
 	}
@@ -127,8 +130,21 @@ func addLimitFlags(fl *pflag.FlagSet, l *proxyLimits) {
 	fl.DurationVar(&l.bodyTimeout, "request-body-timeout", 0, "the longest a request body may pause, and the grace before --min-body-rate applies (default 60s)")
 	fl.IntVar(&l.minBodyRate, "min-body-rate", 0, "slowest average request body rate in bytes/s after --request-body-timeout (default 240; negative: off)")
 	fl.DurationVar(&l.writeTimeout, "write-timeout", 0, "close a connection whose client reads nothing of its response for this long (default 60s)")
+	fl.BoolVar(&l.reusePort, "reuse-port", false, "bind listeners with SO_REUSEPORT, so that a new proxy can take over the ports of one draining (graceful restart; Linux)")
+	fl.DurationVar(&l.drainTime, "drain-time", 0, "on SIGTERM/SIGINT, keep accepting with Connection: close for this long before closing the listeners (default 5s with --reuse-port, else 0)")
 	fl.IntVar(&l.maxConnections, "max-connections", 0, "open downstream connections per listener; past it, 503 and close (default 50000, or half the file limit; negative: unlimited)")
 }
+
+// drainTime is --drain-time, or 5s with --reuse-port: a proxy that
+// shares its ports with a successor should give it time to take over.
+func drainTime(l proxyLimits) time.Duration {
+	if l.drainTime == 0 && l.reusePort {
+		return defaultReusePortDrain
+	}
+	return l.drainTime
+}
+
+const defaultReusePortDrain = 5 * time.Second
 
 // proxyIdentity reads role, namespace and labels with their defaults.
 func proxyIdentity(f proxyFlags) (compile.Proxy, error) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -412,5 +413,52 @@ func TestFileLimitIsRaised(t *testing.T) {
 	}
 	if got, want := defaultConnectionLimit(rl.Cur), min(int(rl.Cur/2), defaultListenerConnections); got != max(want, 64) {
 		t.Errorf("default connection limit %d with %d files, want %d", got, rl.Cur, want)
+	}
+}
+
+// TestDrainKeepsAccepting stops a proxy with a drain period: it turns
+// unready, yet a new connection is still served, with Connection: close,
+// until the period ends; a kept-alive idle connection is closed at once.
+func TestDrainKeepsAccepting(t *testing.T) {
+	a := newUpstream(t, "a")
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, DrainTime: time.Second, ReusePort: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Apply(res); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "ready", p.Ready)
+	idle, err := net.Dial("tcp", p.Addr(80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	_, _ = io.WriteString(idle, "GET / HTTP/1.1\r\nHost: echo.test\r\n\r\n")
+	br := bufio.NewReader(idle)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before the drain: %v %v", resp, err)
+	}
+	_, _ = io.ReadAll(io.LimitReader(br, 1)) // the body, "a"
+	start := time.Now()
+	cancel()
+	waitFor(t, "draining", func() bool { return !p.Ready() })
+	out := rawExchange(t, p.Addr(80), "GET / HTTP/1.1\r\nHost: echo.test\r\n\r\n")
+	if statusOf(out) != 200 || !strings.Contains(out, "Connection: close\r\n") {
+		t.Errorf("a new connection while draining got\n%s\nwant 200 with Connection: close", out)
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("the idle kept-alive connection: read %d, %v; want it closed", n, err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("Run returned %v after cancel, before the drain period ended", took)
 	}
 }

@@ -88,6 +88,19 @@ type Options struct {
 	// connection may hold an upstream one; a negative value means
 	// unlimited.
 	MaxConnections int
+	// ReusePort binds listeners with SO_REUSEPORT (Linux), so that the
+	// proxy's successor can bind the same ports while it drains, and new
+	// connections go to the newest proxy bound (see listenReusePort). Off
+	// by default: with it, a second proxy started on the same ports by
+	// mistake would share them silently instead of failing to bind.
+	ReusePort bool
+	// DrainTime is how long a draining proxy keeps its listeners
+	// accepting, answering every request with "Connection: close", before
+	// it closes them and waits DrainTimeout for what is in flight (Envoy's
+	// --drain-time-s). With ReusePort it is the overlap in which a
+	// successor takes over without a refused connection. Zero closes the
+	// listeners at once.
+	DrainTime time.Duration
 }
 
 // SourceInfo identifies the workload a proxy serves: a sidecar's pod, or

@@ -40,6 +40,10 @@ type server struct {
 	hand *handoff
 
 	closing atomic.Bool
+	// draining: still accepting, but every response closes its
+	// connection (see beginDrain). stopAccepting: the listener is being
+	// emptied and closed (see serving.stop).
+	draining, stopAccepting atomic.Bool
 	// open counts the listener's downstream connections, those handed to
 	// net/http included, against opts.MaxConnections; refusing counts the
 	// connections being refused.
@@ -88,7 +92,7 @@ func (s *server) serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if s.closing.Load() || s.stopAccepting.Load() || errors.Is(err, net.ErrClosed) {
 				s.hand.Close()
 				return http.ErrServerClosed
 			}
@@ -99,19 +103,24 @@ func (s *server) serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if limit := s.opts.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
-			s.open.Add(-1)
-			s.refuse(nc)
-			continue
-		}
-		c := newConn(s, nc)
-		if !s.track(c) {
-			s.open.Add(-1)
-			_ = nc.Close()
-			continue
-		}
-		go c.serve()
+		s.adopt(nc)
 	}
+}
+
+// adopt serves an accepted connection, or refuses it past the limit.
+func (s *server) adopt(nc net.Conn) {
+	if limit := s.opts.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
+		s.open.Add(-1)
+		s.refuse(nc)
+		return
+	}
+	c := newConn(s, nc)
+	if !s.track(c) {
+		s.open.Add(-1)
+		_ = nc.Close()
+		return
+	}
+	go c.serve()
 }
 
 func (s *server) track(c *conn) bool {
@@ -138,8 +147,11 @@ func (s *server) untrack(c *conn) {
 func (s *server) shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.closing.Store(true)
+	// After a drain period, a connection still waiting for its first
+	// request was accepted moments ago: it is served, not dropped.
+	includeNew := !s.draining.Load()
 	for c := range s.conns {
-		c.closeIfIdle()
+		c.closeIfIdle(includeNew)
 	}
 	s.mu.Unlock()
 	stdDone := make(chan struct{})
@@ -164,11 +176,28 @@ func (s *server) shutdown(ctx context.Context) {
 	<-stdDone
 }
 
+// beginDrain starts the drain period of a listener that goes on
+// accepting (Options.DrainTime): idle connections close now, and every
+// response from now on says "Connection: close", so that clients take
+// their next requests to the listener's successor.
+func (s *server) beginDrain() {
+	s.draining.Store(true)
+	s.std.SetKeepAlivesEnabled(false) // closes net/http's idle connections too
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle(false)
+	}
+}
+
 // Connection states, for shutdown: an idle connection (waiting for a
-// request) may be closed at once; an active one finishes its response.
+// request) may be closed at once; an active one finishes its response. A
+// new one (waiting for its first request) is idle too, except at the end
+// of a drain period.
 const (
 	connActive uint32 = iota
 	connIdle
+	connNew
 	connClosed
 )
 
@@ -296,15 +325,19 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 		wait = c.s.opts.ReadHeaderTimeout
 	}
 	if c.br.Buffered() == 0 && !c.stashed {
-		c.state.Store(connIdle)
-		if c.s.closing.Load() {
+		idle := connIdle
+		if first {
+			idle = connNew
+		}
+		c.state.Store(idle)
+		if c.s.closing.Load() && !(first && c.s.draining.Load()) || !first && c.s.draining.Load() {
 			return 0, false
 		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false
 		}
-		if !c.state.CompareAndSwap(connIdle, connActive) {
+		if !c.state.CompareAndSwap(idle, connActive) {
 			return 0, false // shutdown closed it
 		}
 	}
@@ -385,10 +418,10 @@ func (c *conn) closeGently() {
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
 }
 
-// closeIfIdle closes the connection if it waits for a request; shutdown
-// calls it.
-func (c *conn) closeIfIdle() {
-	if c.state.CompareAndSwap(connIdle, connClosed) {
+// closeIfIdle closes the connection if it waits for a request (with
+// includeNew, its first one too); shutdown and beginDrain call it.
+func (c *conn) closeIfIdle(includeNew bool) {
+	if c.state.CompareAndSwap(connIdle, connClosed) || includeNew && c.state.CompareAndSwap(connNew, connClosed) {
 		_ = c.nc.Close()
 	}
 }
