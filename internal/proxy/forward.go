@@ -74,7 +74,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 			return resp
 		}
 		last = o
-		if o.local() && o != outcomeTimeout && x.replayable && !x.fellBack && ctx.Err() == nil {
+		if o.local() && x.replayable && !x.fellBack && ctx.Err() == nil {
 			if next := x.cluster.firstUsable(idx+1, x.now); next > 0 {
 				from, avoid = next, nil
 				x.fellBack = true

@@ -462,3 +462,30 @@ func TestDrainKeepsAccepting(t *testing.T) {
 		t.Errorf("Run returned %v after cancel, before the drain period ended", took)
 	}
 }
+
+// TestHungUpstreamPerTryTimeoutFallsBack makes lane a's only pod hang with
+// a per-try timeout under the route timeout and no outlier detection:
+// each attempt on a that times out goes once to the fallback b, as a
+// refused or reset one does, so every request is answered by b within
+// the per-try timeout and none fails.
+func TestHungUpstreamPerTryTimeoutFallsBack(t *testing.T) {
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	a.answer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
+		http: `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}], timeout: 5s, retries: {attempts: 1, perTryTimeout: 200ms, retryOn: connect-failure}}]`}.resources(t)
+	var log logBuffer
+	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	c := newClient(nil)
+	for i := range 5 {
+		start := time.Now()
+		status, body, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil)
+		if took := time.Since(start); status != 200 || body != "b" || took > 200*time.Millisecond+2*time.Second {
+			t.Errorf("request %d: %d %q after %v, want b's answer soon after the 200ms per-try timeout", i, status, body, took)
+		}
+	}
+	for _, e := range log.entries(t) {
+		if e["response_flags"] != "FB" || e["attempts"].(float64) != 2 {
+			t.Errorf("access log %v, want FB after 2 attempts", e)
+		}
+	}
+}
