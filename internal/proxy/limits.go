@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,6 +59,11 @@ var errBodyTimeout = fmt.Errorf("request body too slow: %w", os.ErrDeadlineExcee
 // bytes read so far, plus one, were due at MinBodyRate after a grace of
 // BodyTimeout from the request's start. A slow upload keeps going; a body
 // trickled a byte every few seconds is cut off.
+//
+// Once the handler has returned, stop ends the pacing: the body's reader
+// (a streamed body's writer may outlive the handler for a moment) must not
+// move the connection's read deadline after the server has set its own,
+// such as the lingering close's.
 type pacedBody struct {
 	body     io.ReadCloser
 	rc       *http.ResponseController
@@ -66,19 +72,29 @@ type pacedBody struct {
 	rate     int // bytes/s; <= 0: no rate check
 	n        int64
 	finished bool
+
+	mu      sync.Mutex // orders stop after any deadline a Read sets
+	stopped bool
 }
 
 // paced wraps a body the proxy streams rather than buffers.
 func (x *exchange) paced(body io.ReadCloser) io.ReadCloser {
 	o := &x.p.opts
-	return &pacedBody{body: body, rc: http.NewResponseController(x.w), start: x.start, timeout: o.BodyTimeout, rate: o.MinBodyRate}
+	x.pacer = &pacedBody{body: body, rc: http.NewResponseController(x.w), start: x.start, timeout: o.BodyTimeout, rate: o.MinBodyRate}
+	return x.pacer
 }
 
 func (b *pacedBody) Read(p []byte) (int, error) {
 	if b.finished {
 		return b.body.Read(p)
 	}
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return 0, http.ErrBodyReadAfterClose
+	}
 	_ = b.rc.SetReadDeadline(bodyDeadline(time.Now(), b.start, b.n, b.timeout, b.rate))
+	b.mu.Unlock()
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	switch {
@@ -91,6 +107,16 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 }
 
 func (b *pacedBody) Close() error { return b.body.Close() }
+
+// stop ends the pacing when the handler returns; nil does nothing.
+func (b *pacedBody) stop() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+}
 
 // bodyDeadline is when the next bytes of a body that started at start and
 // has read n bytes are due: BodyTimeout from now, and no later than the
