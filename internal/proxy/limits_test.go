@@ -101,7 +101,9 @@ func TestStreamIdleTimeout(t *testing.T) {
 
 	start := time.Now()
 	status, body, h := call(t, c, "GET", gatewayURL(p, "/hang"), "echo.test", nil)
-	if took := time.Since(start); status != 408 || h.Get("X-Lanemesh-Flags") != "SI" || took < idle || took > idle+margin {
+	// Well within twice the timeout: the exchange must not wait twice
+	// (once per response parser) before it gives up.
+	if took := time.Since(start); status != 408 || h.Get("X-Lanemesh-Flags") != "SI" || took < idle || took > idle+idle*3/4 {
 		t.Errorf("hung upstream: %d %q flags %q after %v, want 408 SI after about %v", status, body, h.Get("X-Lanemesh-Flags"), took, idle)
 	}
 
@@ -487,5 +489,23 @@ func TestHungUpstreamPerTryTimeoutFallsBack(t *testing.T) {
 		if e["response_flags"] != "FB" || e["attempts"].(float64) != 2 {
 			t.Errorf("access log %v, want FB after 2 attempts", e)
 		}
+	}
+}
+
+// TestHungUpstreamStreamIdleFallsBack is the tutorial's fallback route as
+// written (no timeout, no retries, no outlier detection) with lane a's
+// only pod hung: the stream idle timeout ends the attempt on a, and the
+// request goes once to the fallback b instead of failing with 408.
+func TestHungUpstreamStreamIdleFallsBack(t *testing.T) {
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	a.answer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
+		http: `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}]}]`}.resources(t)
+	const idle = 300 * time.Millisecond
+	p := startProxy(t, Options{Role: compile.Gateway, StreamIdleTimeout: idle}, res)
+	start := time.Now()
+	status, body, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil)
+	if took := time.Since(start); status != 200 || body != "b" || took < idle || took > idle+2*time.Second {
+		t.Errorf("%d %q flags %q after %v, want b's answer after the %v stream idle timeout", status, body, h.Get("X-Lanemesh-Flags"), took, idle)
 	}
 }

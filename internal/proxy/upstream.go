@@ -67,6 +67,7 @@ type upConn struct {
 	// read or write moves StreamIdleTimeout ahead: an exchange that moves
 	// no byte for that long fails with errStreamIdle.
 	deadline atomic.Int64 // unix ns
+	idled    atomic.Bool  // the deadline passed: every later read or write fails too
 	// header is reused by every plain response head read on the
 	// connection (see readPlainHead): a response's Header is valid until
 	// its body is closed.
@@ -133,6 +134,9 @@ func (c *upConn) progress() error {
 	if c.interrupted.Load() {
 		return os.ErrDeadlineExceeded
 	}
+	if c.idled.Load() {
+		return errStreamIdle // the exchange is over, whoever reads next
+	}
 	return nil
 }
 
@@ -140,6 +144,7 @@ func (c *upConn) progress() error {
 // stream idle timeout.
 func (c *upConn) idleError(err error) error {
 	if err != nil && c.host.pool.settings.streamIdle > 0 && !c.interrupted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.idled.Store(true)
 		return errStreamIdle
 	}
 	return err
@@ -202,7 +207,10 @@ func (x *exchange) sendOn(ctx context.Context, c *upConn, e *endpoint) (resp *ht
 	if err != nil {
 		stop()
 		c.host.release(c)
-		return nil, c.used && c.nread == 0 && x.replayable && idempotent(x.r), err
+		// A stream idle timeout is a silent upstream, not a stale
+		// connection: sending again would only double the wait.
+		stale = c.used && c.nread == 0 && x.replayable && idempotent(x.r) && !errors.Is(err, errStreamIdle)
+		return nil, stale, err
 	}
 	b := &x.upstream // readResponse set how the body is framed
 	b.c, b.stop, b.writer = c, stop, writer
