@@ -73,14 +73,25 @@ type HTTPRoute struct {
 	Retries *HTTPRetry             `json:"retries,omitempty"`
 	Fault   *HTTPFaultInjection    `json:"fault,omitempty"`
 	Headers *Headers               `json:"headers,omitempty"`
+	// Delegate hands the requests this rule matches to the rules of
+	// another VirtualService, one without hosts, merged under this rule's
+	// match (Istio's delegate VirtualServices). A rule with Delegate has no
+	// Route.
+	Delegate *Delegate `json:"delegate,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=redirect"`
 	_ struct{} `lanemesh:"unsupported=directResponse"`
-	_ struct{} `lanemesh:"unsupported=delegate"`
 	_ struct{} `lanemesh:"unsupported=mirror"`
 	_ struct{} `lanemesh:"unsupported=mirrors"`
 	_ struct{} `lanemesh:"unsupported=mirrorPercentage"`
 	_ struct{} `lanemesh:"unsupported=corsPolicy"`
+}
+
+// Delegate names a delegate VirtualService; Namespace defaults to the
+// namespace of the VirtualService that names it.
+type Delegate struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // HTTPMatchRequest is one set of conditions; all set fields must hold.
@@ -218,11 +229,24 @@ type TrafficPolicy struct {
 	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
 	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// PortLevelSettings replace the policy for one port of the service:
+	// what a port's entry leaves unset takes the defaults, not the
+	// policy's own settings (Istio's rule).
+	PortLevelSettings []PortTrafficPolicy `json:"portLevelSettings,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=tls"`
-	_ struct{} `lanemesh:"unsupported=portLevelSettings"`
 	_ struct{} `lanemesh:"unsupported=tunnel"`
 	_ struct{} `lanemesh:"unsupported=proxyProtocol"`
+}
+
+// PortTrafficPolicy is the traffic policy of one service port.
+type PortTrafficPolicy struct {
+	Port             *PortSelector     `json:"port,omitempty"`
+	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=tls"`
 }
 
 // LoadBalancer picks the algorithm: ROUND_ROBIN, LEAST_REQUEST, RANDOM.

@@ -4,19 +4,23 @@
 //
 // Every change goes through the control plane's Store, so an apply with
 // any error is rejected whole, with analyze's messages, and nothing
-// changes.
+// changes. Only the user who started the server can drive it: every /v1/
+// call needs the token that Listen writes to a file only that user can
+// read, and nothing a web page can send is answered (see package guard).
 package admin
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/guard"
 )
 
 // maxBody bounds an applied document set.
@@ -46,6 +50,9 @@ type Server struct {
 	Store     *controlplane.Store
 	Workloads Workloads
 	Proxies   func() any
+	// Listener is where the API is served; its token guards every /v1/
+	// call, its address is what a request's Host must name. Required.
+	Listener *Listener
 }
 
 // Result is the answer to apply and delete.
@@ -60,7 +67,6 @@ type Result struct {
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("POST /v1/apply", s.apply)
 	mux.HandleFunc("POST /v1/delete", s.delete)
 	mux.HandleFunc("GET /v1/objects/{kind}", s.objects)
@@ -74,7 +80,10 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
-	return mux
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	root.Handle("/", guard.Bearer(s.Listener.Token, s.Listener.TokenFile, mux))
+	return guard.Browser(s.Listener.Requested, root)
 }
 
 // readConfig parses the request body: a JSON {"files": [{"name",
@@ -86,7 +95,7 @@ func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
 		return nil, nil, fmt.Errorf("reading the request: %w", err)
 	}
 	var files []config.File
-	if r.Header.Get("Content-Type") == "application/json" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		var req struct{ Files []config.File }
 		if err := json.Unmarshal(body, &req); err != nil {
 			return nil, nil, fmt.Errorf("invalid request: %w", err)

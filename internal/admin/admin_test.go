@@ -3,7 +3,6 @@ package admin
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -12,7 +11,13 @@ import (
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 )
 
-func newServer(t *testing.T) (*httptest.Server, *controlplane.Store) {
+// testServer is the API on a real guarded listener, as `up` serves it.
+type testServer struct {
+	URL string
+	ln  *Listener
+}
+
+func newServer(t *testing.T) (*testServer, *controlplane.Store) {
 	t.Helper()
 	store := controlplane.NewStore(nil)
 	c, diags := config.Load([]string{"../../examples/traffic-lanes"}, nil)
@@ -22,15 +27,38 @@ func newServer(t *testing.T) (*httptest.Server, *controlplane.Store) {
 	if _, err := store.Apply(c, false); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer((&Server{Store: store}).Handler())
-	t.Cleanup(srv.Close)
-	return srv, store
+	ln, err := Listen("127.0.0.1:0", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: (&Server{Store: store, Listener: ln}).Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return &testServer{URL: ln.URL(), ln: ln}, store
 }
 
-func post(t *testing.T, url, body string) (int, Result) {
+// do sends an authenticated request, as lanemesh's commands do.
+func (s *testServer) do(t *testing.T, method, path, contentType, body string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.ln.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func post(t *testing.T, srv *testServer, path, body string) (int, Result) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
 	req.Header.Set("X-Filename", "vs.yaml")
+	req.Header.Set("Content-Type", "application/yaml")
+	req.Header.Set("Authorization", "Bearer "+srv.ln.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +79,7 @@ func TestApplyRejectsWholeAndKeepsServing(t *testing.T) {
 		"unknown field":   "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: mockb, namespace: istio-system}\nspec: {hosts: [a], htp: []}\n",
 		"dangling subset": "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: mockb, namespace: istio-system}\nspec:\n  hosts: [mockb.default.svc.cluster.local]\n  http: [{route: [{destination: {host: mockb.default.svc.cluster.local, subset: v7}}]}]\n",
 	} {
-		code, res := post(t, srv.URL+"/v1/apply", body)
+		code, res := post(t, srv, "/v1/apply", body)
 		if code != http.StatusUnprocessableEntity || !res.Rejected || !res.Diagnostics.HasErrors() {
 			t.Errorf("%s: status %d, %+v", name, code, res)
 		}
@@ -69,11 +97,11 @@ func TestApplyRejectsWholeAndKeepsServing(t *testing.T) {
 func TestApplyReportsChanges(t *testing.T) {
 	srv, _ := newServer(t)
 	fb, _ := os.ReadFile("../../examples/traffic-lanes-fallback/vs-mock-fallback.yaml")
-	code, res := post(t, srv.URL+"/v1/apply", string(fb))
+	code, res := post(t, srv, "/v1/apply", string(fb))
 	if code != 200 || strings.Join(res.Changes, ";") != "virtualservice istio-system/mockb configured;virtualservice istio-system/mockc configured" {
 		t.Fatalf("status %d, changes %v", code, res.Changes)
 	}
-	_, res = post(t, srv.URL+"/v1/apply", string(fb))
+	_, res = post(t, srv, "/v1/apply", string(fb))
 	if res.Changes[0] != "virtualservice istio-system/mockb unchanged" {
 		t.Fatalf("re-apply: %v", res.Changes)
 	}
@@ -81,9 +109,9 @@ func TestApplyReportsChanges(t *testing.T) {
 
 func TestScaleAndGet(t *testing.T) {
 	srv, store := newServer(t)
-	resp, err := http.Post(srv.URL+"/v1/scale", "application/json", strings.NewReader(`{"namespace":"default","name":"mockb-v2","replicas":0}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("scale: %v %v", err, resp.Status)
+	resp := srv.do(t, "POST", "/v1/scale", "application/json", `{"namespace":"default","name":"mockb-v2","replicas":0}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("scale: %v", resp.Status)
 	}
 	c, _ := store.Config()
 	for _, d := range c.Deployments {
@@ -91,20 +119,17 @@ func TestScaleAndGet(t *testing.T) {
 			t.Fatal("not scaled")
 		}
 	}
-	resp, _ = http.Post(srv.URL+"/v1/scale", "application/json", strings.NewReader(`{"namespace":"default","name":"nope","replicas":1}`))
+	resp = srv.do(t, "POST", "/v1/scale", "application/json", `{"namespace":"default","name":"nope","replicas":1}`)
 	if resp.StatusCode != 404 {
 		t.Fatalf("scale of a missing deployment: %s", resp.Status)
 	}
-	resp, err = http.Get(srv.URL + "/v1/objects/vs?namespace=istio-system")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = srv.do(t, "GET", "/v1/objects/vs?namespace=istio-system", "", "")
 	var list []map[string]any
 	json.NewDecoder(resp.Body).Decode(&list)
 	if len(list) != 3 || list[0]["kind"] != "VirtualService" {
 		t.Fatalf("get vs: %v", list)
 	}
-	resp, _ = http.Get(srv.URL + "/v1/objects/frobs")
+	resp = srv.do(t, "GET", "/v1/objects/frobs", "", "")
 	if resp.StatusCode != 404 {
 		t.Fatalf("unknown kind: %s", resp.Status)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lanemesh/lanemesh/internal/guard"
 )
 
 // defaultServer is where `lanemesh up` serves its admin API.
@@ -18,18 +20,48 @@ const defaultServer = "http://127.0.0.1:15000"
 
 // client talks to a running `lanemesh up`, as kubectl talks to a cluster.
 type client struct {
-	server string
-	http   *http.Client
+	server    string
+	tokenFile string // "" means the one `up` wrote for the server's port
+	http      *http.Client
 }
 
-// addServerFlag adds --server, defaulting to $LANEMESH_SERVER.
+// addServerFlag adds --server, defaulting to $LANEMESH_SERVER, and
+// --token-file, defaulting to $LANEMESH_TOKEN_FILE.
 func addServerFlag(cmd *cobra.Command, c *client) {
 	def := os.Getenv("LANEMESH_SERVER")
 	if def == "" {
 		def = defaultServer
 	}
 	cmd.Flags().StringVar(&c.server, "server", def, "admin API of a running lanemesh up (env LANEMESH_SERVER)")
+	cmd.Flags().StringVar(&c.tokenFile, "token-file", os.Getenv("LANEMESH_TOKEN_FILE"),
+		"the admin API's token (env LANEMESH_TOKEN_FILE; default: the file up wrote for --server's port in $LANEMESH_HOME or ~/.config/lanemesh)")
 	c.http = &http.Client{Timeout: 30 * time.Second}
+}
+
+// token reads the admin API's token from --token-file or, without it, from
+// the file that `up` wrote for the server's port.
+func (c *client) token() (string, error) {
+	path := c.tokenFile
+	if path == "" {
+		u, err := url.Parse(c.server)
+		if err != nil || u.Host == "" {
+			return "", usageError{fmt.Errorf("invalid --server %q: write http://HOST:PORT", c.server)}
+		}
+		dir, err := tokenDir()
+		if err != nil {
+			return "", err
+		}
+		path = guard.TokenPath(dir, u.Host)
+	}
+	return guard.ReadToken(path)
+}
+
+// tokenDir is $LANEMESH_HOME, else guard.DefaultDir().
+func tokenDir() (string, error) {
+	if d := os.Getenv("LANEMESH_HOME"); d != "" {
+		return d, nil
+	}
+	return guard.DefaultDir()
 }
 
 // do sends a request and decodes a JSON answer into out; it returns the
@@ -54,6 +86,11 @@ func (c *client) do(method, path string, query url.Values, body any, out any) (i
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	token, err := c.token()
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("cannot reach lanemesh at %s (is `lanemesh up` running? set --server or LANEMESH_SERVER): %w", c.server, err)

@@ -1,7 +1,8 @@
 package cli
 
 import (
-	"net/http/httptest"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,12 +11,21 @@ import (
 )
 
 // TestKubectlLikeCommands drives apply, get and scale against the real
-// admin API over a real socket.
+// admin API over a real socket; the commands find its token by themselves,
+// from the server's port, in $LANEMESH_HOME.
 func TestKubectlLikeCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("LANEMESH_HOME", home)
+	t.Setenv("LANEMESH_TOKEN_FILE", "")
 	store := controlplane.NewStore(nil)
-	srv := httptest.NewServer((&admin.Server{Store: store}).Handler())
+	ln, err := admin.Listen("127.0.0.1:0", home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln}).Handler()}
+	go srv.Serve(ln)
 	defer srv.Close()
-	s := "--server=" + srv.URL
+	s := "--server=" + ln.URL()
 
 	code, out, errOut := run(t, "", "apply", s, "-f", lanes)
 	if code != 0 || !strings.Contains(out, "virtualservice istio-system/mockb created") {
@@ -50,5 +60,11 @@ func TestKubectlLikeCommands(t *testing.T) {
 	}
 	if code, _, errOut = run(t, "", "get", "--server=http://127.0.0.1:1", "pods"); code == 0 || !strings.Contains(errOut, "lanemesh up") {
 		t.Fatalf("unreachable server: exit %d %s", code, errOut)
+	}
+	if err := os.WriteFile(ln.TokenFile, []byte("forged\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut = run(t, "", "get", s, "pods"); code == 0 || !strings.Contains(errOut, "wrong token") {
+		t.Fatalf("wrong token: exit %d %s", code, errOut)
 	}
 }

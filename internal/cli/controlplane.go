@@ -50,23 +50,29 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 			if err != nil {
 				return err
 			}
-			adminLn, err := net.Listen("tcp", adminAddr)
+			dir, err := tokenDir()
 			if err != nil {
 				lis.Close()
 				return err
 			}
+			adminLn, err := admin.Listen(adminAddr, dir)
+			if err != nil {
+				lis.Close()
+				return err
+			}
+			defer adminLn.Close()
 			if diags, err := controlplane.WatchFiles(ctx, store, files, time.Second, log); err != nil {
 				printDiagnostics(stderr, diags.Errors(), "text", files)
 				return exitError{ExitFailed}
 			}
 			go srv.Serve(lis)
 			defer srv.Stop()
-			api := &http.Server{Handler: (&admin.Server{Store: store, Proxies: func() any { return srv.Proxies() }}).Handler(),
+			api := &http.Server{Handler: (&admin.Server{Store: store, Listener: adminLn, Proxies: func() any { return srv.Proxies() }}).Handler(),
 				ReadHeaderTimeout: 10 * time.Second}
 			go api.Serve(adminLn)
 			defer api.Close()
 			go registry.Probe(ctx, time.Second, time.Second, entries.list, cp.SetInstances)
-			fmt.Fprintf(stdout, "xds: %s\nadmin: http://%s\nready\n", lis.Addr(), adminLn.Addr())
+			fmt.Fprintf(stdout, "xds: %s\nadmin: %s (token in %s)\nready\n", lis.Addr(), adminLn.URL(), adminLn.TokenFile)
 			return cp.Run(ctx)
 		},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -22,6 +23,8 @@ type proxyFlags struct {
 	files, portMap                   []string
 	outbound, admin                  string
 	accessLog, logLevel              string
+	pathNormalization                string
+	trustDownstream                  bool
 	limits                           proxyLimits
 }
 
@@ -67,6 +70,10 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fl.StringVar(&f.pathNormalization, "path-normalization", "BASE",
+		"request paths normalized before routing, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
+		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
 	addLimitFlags(fl, &f.limits)
 	return cmd
 }
@@ -83,6 +90,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return usageError{err}
 	}
+	pathNorm, err := pathnorm.ParseMode(f.pathNormalization)
+	if err != nil {
+		return usageError{fmt.Errorf("--path-normalization: %w", err)}
+	}
 	log, err := newLogger(stderr, f.logLevel)
 	if err != nil {
 		return usageError{err}
@@ -93,6 +104,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
+		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
 		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
 		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits)})

@@ -12,19 +12,21 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/examples"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/up"
 )
 
 func newUp(stdout, stderr io.Writer) *cobra.Command {
 	var o up.Options
 	var portMap []string
-	var accessLog, logLevel string
+	var accessLog, logLevel, pathNorm string
 	cmd := &cobra.Command{
 		Use:   "up [-f PATH]...",
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
 		Long: `up runs lanemesh's embedded default: a control plane, an ingress gateway (labels
 istio: ingressgateway) and a local runner that starts every Deployment replica
-as a pod with its own loopback address (127.0.x.y) and its own sidecar — the
+as a pod with its own loopback address (127.0.x.y, from --pod-cidr or the
+first free /24 from 127.0.1.0/24, locked while up runs) and its own sidecar — the
 built-in mock app for image lanemesh/mock, otherwise the container's command.
 Services resolve by name; apps reach each other through their sidecars.
 
@@ -48,6 +50,9 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.PortMap = pm
+			if o.PathNormalization, err = pathnorm.ParseMode(pathNorm); err != nil {
+				return usageError{fmt.Errorf("--path-normalization: %w", err)}
+			}
 			if o.Logger, err = newLogger(stderr, logLevel); err != nil {
 				return usageError{err}
 			}
@@ -55,12 +60,16 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.Out = stdout
+			if o.TokenDir, err = tokenDir(); err != nil {
+				return err
+			}
 			m, diags, err := up.Start(cmd.Context(), o)
 			if err != nil {
 				printDiagnostics(stderr, diags.Errors(), "text", o.Paths)
 				fmt.Fprintln(stderr, "lanemesh:", err)
 				return exitError{ExitFailed}
 			}
+			fmt.Fprintf(stdout, "pods:    %s\n", m.PodCIDR())
 			return m.Run(cmd.Context())
 		},
 	}
@@ -68,10 +77,14 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringArrayVarP(&o.Paths, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
 	fl.StringArrayVar(&portMap, "port-map", []string{"80=8080", "443=8443"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
+	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")
 	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
 	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
+	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fl.StringVar(&pathNorm, "path-normalization", "BASE",
+		"request paths normalized before routing by every proxy, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	return cmd
 }
 

@@ -21,15 +21,17 @@ type builder struct {
 	// services are the hosts visible to the proxy, sorted by host.
 	services []*config.Service
 	hosts    map[string]*config.Service
-	drs      map[string][]*api.DestinationRule // by FQDN host, namespace/name order
-	pods     map[string]*podIndex              // by namespace
+	drs      *config.DestinationRules
+	// vss are the VirtualServices with delegates merged into their roots.
+	vss  []*api.VirtualService
+	pods map[string]*podIndex // by namespace
 
 	clusters  map[string]*clusterv3.Cluster
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 }
 
 func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *builder {
-	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: map[string][]*api.DestinationRule{},
+	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c), vss: config.ResolveDelegates(c.VirtualServices),
 		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
 	for host, svc := range c.Hosts() {
@@ -39,12 +41,6 @@ func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *build
 		}
 	}
 	sort.Slice(b.services, func(i, j int) bool { return b.services[i].Host < b.services[j].Host })
-	for _, dr := range c.DestinationRules {
-		if visible(&dr.Metadata, dr.Spec.ExportTo, p.Namespace) {
-			h := config.FQDN(dr.Spec.Host, dr.Metadata.Namespace)
-			b.drs[h] = append(b.drs[h], dr)
-		}
-	}
 	for _, in := range instances {
 		idx := b.pods[in.Namespace]
 		if idx == nil {
@@ -70,25 +66,14 @@ func visible(meta *api.ObjectMeta, exportTo []string, ns string) bool {
 	return false
 }
 
-// destinationRule picks the DestinationRule for host as Istio does: the
-// proxy's namespace first, then the service's, then the first other.
+// destinationRule is the DestinationRule that applies to host for this
+// proxy (see config.DestinationRules).
 func (b *builder) destinationRule(host string) *api.DestinationRule {
-	list := b.drs[host]
-	if len(list) == 0 {
-		return nil
-	}
 	svcNS := ""
 	if svc := b.hosts[host]; svc != nil {
 		svcNS = svc.Namespace
 	}
-	for _, ns := range []string{b.proxy.Namespace, svcNS} {
-		for _, dr := range list {
-			if dr.Metadata.Namespace == ns {
-				return dr
-			}
-		}
-	}
-	return list[0]
+	return b.drs.For(host, b.proxy.Namespace, svcNS)
 }
 
 // podIndex finds a namespace's instances by label without scanning them all,

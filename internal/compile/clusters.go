@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // Defaults where the configuration says nothing; Istio's unless noted.
@@ -35,16 +37,15 @@ func (b *builder) addServiceClusters() {
 	for _, svc := range b.services {
 		dr := b.destinationRule(svc.Host)
 		for _, port := range svc.Ports {
-			var policy *api.TrafficPolicy
-			if dr != nil {
-				policy = dr.Spec.TrafficPolicy
-			}
-			b.addCluster(svc, port, "", nil, policy)
 			if dr == nil {
+				b.addCluster(svc, port, "", nil, nil)
 				continue
 			}
+			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
+			b.addCluster(svc, port, "", nil, policy)
 			for _, s := range dr.Spec.Subsets {
-				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, s.TrafficPolicy))
+				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
+				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, sub, wholesale))
 			}
 		}
 	}
@@ -69,7 +70,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 	var out []*endpointv3.LbEndpoint
 	if svc.Selector != nil {
 		for _, in := range b.selectPods(svc.Namespace, svc.Selector, subset) {
-			if p, ok := targetPort(port, in.Ports); ok {
+			if p, ok := targetPort(port, in); ok {
 				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name))
 			}
 		}
@@ -97,13 +98,21 @@ func endpointKey(ep *endpointv3.LbEndpoint) string {
 	return fmt.Sprintf("%s:%05d", sa.GetAddress(), sa.GetPortValue())
 }
 
-// targetPort resolves a service port's targetPort against an instance's
-// named ports.
-func targetPort(port config.ServicePort, named map[string]uint32) (uint32, bool) {
+// targetPort is the port of instance in that serves a service port. A
+// WorkloadEntry's port map is keyed by service port name (Istio: traffic to
+// the service port goes to the endpoint port its name maps to); without an
+// entry for it, or for a pod, the service port's targetPort applies: a
+// number, or the name of one of the pod's container ports.
+func targetPort(port config.ServicePort, in registry.Instance) (uint32, bool) {
+	if in.IsWorkloadEntry() {
+		if p, ok := in.Ports[port.Name]; ok && port.Name != "" {
+			return p, true
+		}
+	}
 	if port.TargetPort.Str == "" {
 		return uint32(port.TargetPort.Int), true
 	}
-	p, ok := named[port.TargetPort.Str]
+	p, ok := in.Ports[port.TargetPort.Str]
 	return p, ok
 }
 
@@ -138,6 +147,7 @@ func edsCluster(name string, policy *api.TrafficPolicy) *clusterv3.Cluster {
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource(), ServiceName: name},
 		ConnectTimeout:       durationpb.New(defaultConnectTimeout),
 		LbPolicy:             clusterv3.Cluster_LEAST_REQUEST, // Istio's default
+		CircuitBreakers:      &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{istioThresholds()}},
 	}
 	if policy == nil {
 		return c
@@ -159,17 +169,17 @@ func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
 	if cp == nil {
 		return
 	}
-	th := &clusterv3.CircuitBreakers_Thresholds{}
+	th := c.CircuitBreakers.Thresholds[0]
 	if t := cp.TCP; t != nil {
 		if t.ConnectTimeout != nil {
 			c.ConnectTimeout = durationpb.New(t.ConnectTimeout.Duration)
 		}
-		th.MaxConnections = optUint32(t.MaxConnections)
+		setUint32(&th.MaxConnections, t.MaxConnections)
 	}
 	if h := cp.HTTP; h != nil {
-		th.MaxPendingRequests = optUint32(h.HTTP1MaxPendingRequests)
-		th.MaxRequests = optUint32(h.HTTP2MaxRequests)
-		th.MaxRetries = optUint32(h.MaxRetries)
+		setUint32(&th.MaxPendingRequests, h.HTTP1MaxPendingRequests)
+		setUint32(&th.MaxRequests, h.HTTP2MaxRequests)
+		setUint32(&th.MaxRetries, h.MaxRetries)
 		opts := &corev3.HttpProtocolOptions{MaxRequestsPerConnection: optUint32(h.MaxRequestsPerConnection)}
 		if h.IdleTimeout != nil {
 			opts.IdleTimeout = durationpb.New(h.IdleTimeout.Duration)
@@ -180,7 +190,24 @@ func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
 				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}},
 		})}
 	}
-	c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{th}}
+}
+
+// istioThresholds are the circuit breakers Istio puts on every cluster:
+// effectively unlimited, since Envoy's own defaults (1024 connections,
+// pending and active requests, 3 retries) would fail a busy service with
+// 503 UO that no DestinationRule asked for. A connectionPool setting
+// replaces its own threshold only.
+func istioThresholds() *clusterv3.CircuitBreakers_Thresholds {
+	unlimited := func() *wrapperspb.UInt32Value { return wrapperspb.UInt32(math.MaxUint32) }
+	return &clusterv3.CircuitBreakers_Thresholds{MaxConnections: unlimited(), MaxPendingRequests: unlimited(),
+		MaxRequests: unlimited(), MaxRetries: unlimited(), TrackRemaining: true}
+}
+
+// setUint32 sets *dst to v when v is set (positive).
+func setUint32(dst **wrapperspb.UInt32Value, v int32) {
+	if w := optUint32(v); w != nil {
+		*dst = w
+	}
 }
 
 func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {
@@ -206,23 +233,39 @@ func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {
 	return out
 }
 
-// mergePolicy returns base with the fields a subset's policy sets replaced,
-// as Istio merges subset and DestinationRule policies.
-func mergePolicy(base, over *api.TrafficPolicy) *api.TrafficPolicy {
+// portPolicy is the policy for one service port (Istio's
+// GetPortLevelTrafficPolicy): the entry of PortLevelSettings for that
+// port, as a whole, if there is one (wholesale true), else the policy.
+func portPolicy(p *api.TrafficPolicy, port uint32) (policy *api.TrafficPolicy, wholesale bool) {
+	if p == nil {
+		return nil, false
+	}
+	for _, pl := range p.PortLevelSettings {
+		if pl.Port != nil && pl.Port.Number == port {
+			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}, true
+		}
+	}
+	return p, false
+}
+
+// mergePolicy returns base with what a subset's policy sets replaced, as
+// Istio merges subset and DestinationRule policies (MergeTrafficPolicy):
+// a subset's port-level entry (wholesale) replaces every field, set or not.
+func mergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPolicy {
 	switch {
 	case over == nil:
 		return base
 	case base == nil:
 		return over
 	}
-	m := *base
-	if over.LoadBalancer != nil {
+	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection}
+	if over.LoadBalancer != nil || wholesale {
 		m.LoadBalancer = over.LoadBalancer
 	}
-	if over.ConnectionPool != nil {
+	if over.ConnectionPool != nil || wholesale {
 		m.ConnectionPool = over.ConnectionPool
 	}
-	if over.OutlierDetection != nil {
+	if over.OutlierDetection != nil || wholesale {
 		m.OutlierDetection = over.OutlierDetection
 	}
 	return &m

@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -67,7 +68,9 @@ func listener(name string, port uint32, routeName string) *listenerv3.Listener {
 // gatewayServer is one Gateway server that selects this proxy.
 type gatewayServer struct {
 	gateway string // "ns/name"
-	hosts   []string
+	// hosts are the server's hosts as Istio writes them, "namespace/host"
+	// or a bare host; "./host" is already the Gateway's own namespace.
+	hosts []string
 }
 
 // gatewayListeners returns a listener and a route configuration for every
@@ -82,7 +85,7 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 			if !isHTTP(s.Port.Protocol) {
 				continue
 			}
-			ports[s.Port.Number] = append(ports[s.Port.Number], gatewayServer{gateway: gw.Metadata.Key(), hosts: serverHosts(s)})
+			ports[s.Port.Number] = append(ports[s.Port.Number], gatewayServer{gateway: gw.Metadata.Key(), hosts: serverHosts(s, gw.Metadata.Namespace)})
 		}
 	}
 	nums := make([]uint32, 0, len(ports))
@@ -103,25 +106,18 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	return ls, rs
 }
 
-// serverHosts strips the "namespace/" part Istio allows in server hosts.
-func serverHosts(s api.Server) []string {
+// serverHosts lower-cases a server's hosts and gives "./host" the
+// Gateway's namespace, as Istio does when it merges gateways.
+func serverHosts(s api.Server, gatewayNS string) []string {
 	out := make([]string, len(s.Hosts))
 	for i, h := range s.Hosts {
-		if _, host, ok := cutNamespace(h); ok {
-			h = host
+		h = strings.ToLower(h)
+		if rest, ok := strings.CutPrefix(h, "./"); ok {
+			h = gatewayNS + "/" + rest
 		}
 		out[i] = h
 	}
 	return out
-}
-
-func cutNamespace(h string) (string, string, bool) {
-	for i := 0; i < len(h); i++ {
-		if h[i] == '/' {
-			return h[:i], h[i+1:], true
-		}
-	}
-	return "", h, false
 }
 
 func isHTTP(protocol string) bool {

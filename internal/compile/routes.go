@@ -43,44 +43,77 @@ func resolveGateway(g, ns string) string {
 	return ns + "/" + g
 }
 
-// gatewayRoutes compiles the route configuration of one gateway port: a
-// virtual host per VirtualService host the port's servers admit.
+// gatewayRoutes compiles the route configuration of one gateway port, as
+// Istio's gateway does: for each server and each VirtualService bound to
+// its Gateway and visible to this proxy, a virtual host per host in the
+// intersection of the server's hosts (those open to the VirtualService's
+// namespace) and the VirtualService's; a host that several VirtualServices
+// share gets all their routes, in configuration order, catch-all routes
+// last.
 func (b *builder) gatewayRoutes(port uint32, servers []gatewayServer) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{Name: GatewayRouteName(port), IgnorePortInHostMatching: true}
-	taken := map[string]bool{}
-	for _, vs := range b.cfg.VirtualServices {
-		if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) {
-			continue
-		}
-		for _, gw := range boundGateways(vs, vs.Spec.Gateways) {
-			for _, srv := range servers {
-				if srv.gateway != gw {
+	byHost := map[string]*routev3.VirtualHost{}
+	for _, srv := range servers {
+		for _, vs := range b.vss {
+			if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), srv.gateway) {
+				continue
+			}
+			vsHosts := make([]string, len(vs.Spec.Hosts))
+			for i, h := range vs.Spec.Hosts {
+				vsHosts[i] = config.FQDN(h, vs.Metadata.Namespace)
+			}
+			hosts := config.IntersectHosts(config.HostsForNamespace(srv.hosts, vs.Metadata.Namespace), vsHosts)
+			if len(hosts) == 0 {
+				continue
+			}
+			routes := b.translate(vs, scope{gateway: srv.gateway, port: port})
+			for _, h := range hosts {
+				if vh := byHost[h]; vh != nil {
+					vh.Routes = append(vh.Routes, routes...)
 					continue
 				}
-				for _, h := range vs.Spec.Hosts {
-					host := config.FQDN(h, vs.Metadata.Namespace)
-					if taken[host] || !admits(srv.hosts, host) {
-						continue // a second VirtualService for one host: the first wins (IST0109)
-					}
-					taken[host] = true
-					rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
-						Name:    fmt.Sprintf("%s:%d", host, port),
-						Domains: []string{host},
-						Routes:  b.translate(vs, scope{gateway: gw, port: port}),
-					})
-				}
+				vh := &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", h, port), Domains: []string{h}, Routes: slices.Clone(routes)}
+				byHost[h] = vh
+				rc.VirtualHosts = append(rc.VirtualHosts, vh)
 			}
 		}
+	}
+	for _, vh := range rc.VirtualHosts {
+		vh.Routes = catchAllLast(vh.Routes)
 	}
 	return rc
 }
 
-// admits reports whether a server with these hosts serves host.
-func admits(serverHosts []string, host string) bool {
-	for _, s := range serverHosts {
-		if config.HostMatches(s, host) || config.HostMatches(host, s) {
-			return true
+// catchAllLast moves the routes that match every request to the end,
+// keeping the order of the others: merged from several VirtualServices, an
+// early catch-all would hide every route after it (Istio's
+// SortVHostRoutes).
+func catchAllLast(routes []*routev3.Route) []*routev3.Route {
+	out := make([]*routev3.Route, 0, len(routes))
+	var all []*routev3.Route
+	for _, r := range routes {
+		if isCatchAll(r.GetMatch()) {
+			all = append(all, r)
+		} else {
+			out = append(out, r)
 		}
+	}
+	return append(out, all...)
+}
+
+// isCatchAll reports whether m matches every request: a "/" prefix or ".*"
+// regex with no header or query parameter condition.
+func isCatchAll(m *routev3.RouteMatch) bool {
+	if len(m.GetHeaders()) > 0 || len(m.GetQueryParameters()) > 0 {
+		return false
+	}
+	switch p := m.GetPathSpecifier().(type) {
+	case *routev3.RouteMatch_Prefix:
+		return p.Prefix == "/"
+	case *routev3.RouteMatch_PathSeparatedPrefix:
+		return p.PathSeparatedPrefix == "/"
+	case *routev3.RouteMatch_SafeRegex:
+		return p.SafeRegex.GetRegex() == ".*"
 	}
 	return false
 }
@@ -124,7 +157,7 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 // namespace/name order wins a host.
 func (b *builder) meshVirtualServices() (map[string]*api.VirtualService, map[string]*api.VirtualService) {
 	exact, wild := map[string]*api.VirtualService{}, map[string]*api.VirtualService{}
-	for _, vs := range b.cfg.VirtualServices {
+	for _, vs := range b.vss {
 		if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), mesh) {
 			continue
 		}

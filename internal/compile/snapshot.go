@@ -41,8 +41,12 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 	return snap, nil
 }
 
+// byType lists the resources by type, every type present even when it has
+// none: an empty type still needs a version of its own, or a proxy's first
+// request (version "") would look up to date and never be answered, and a
+// gateway whose routes need no cluster would wait for CDS forever.
 func (r *Resources) byType() map[types.ResponseType][]types.Resource {
-	out := map[types.ResponseType][]types.Resource{}
+	out := map[types.ResponseType][]types.Resource{types.Listener: nil, types.Route: nil, types.Cluster: nil, types.Endpoint: nil}
 	for _, l := range r.Listeners {
 		out[types.Listener] = append(out[types.Listener], l)
 	}

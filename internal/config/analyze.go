@@ -57,11 +57,12 @@ type analyzer struct {
 	hosts     map[string]*Service     // c.Hosts(), by FQDN
 	workloads []Workload              // c.Workloads()
 	gateways  map[string]*api.Gateway // by "namespace/name"
+	drs       *DestinationRules
 	diags     Diagnostics
 }
 
 func newAnalyzer(c *Config) *analyzer {
-	a := &analyzer{c: c, hosts: c.Hosts(), workloads: c.Workloads(), gateways: map[string]*api.Gateway{}}
+	a := &analyzer{c: c, hosts: c.Hosts(), workloads: c.Workloads(), gateways: map[string]*api.Gateway{}, drs: NewDestinationRules(c)}
 	for _, gw := range c.Gateways {
 		a.gateways[gw.Metadata.Key()] = gw
 	}

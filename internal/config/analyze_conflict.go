@@ -15,10 +15,12 @@ type hostClaim struct {
 	index int // of the host in spec.hosts
 }
 
-// conflictingHosts reports VirtualServices that define the same host on
-// the same gateway, or both on mesh (Istio's IST0109): which of them routes
-// a request would depend on merge order, so each one involved gets an
-// Error. Hosts are compared as FQDNs and gateways as "namespace/name".
+// conflictingHosts reports VirtualServices bound to mesh that define the
+// same host (Istio's IST0109): a sidecar takes one of them, so which one
+// routes a request would depend on their order; each one involved gets an
+// Error. Hosts are compared as FQDNs. On a Gateway, VirtualServices for
+// one host are merged (their routes concatenated), so they do not
+// conflict.
 func (a *analyzer) conflictingHosts() {
 	type key struct{ gateway, host string }
 	claims := map[key][]hostClaim{}
@@ -31,6 +33,9 @@ func (a *analyzer) conflictingHosts() {
 				continue
 			}
 			for _, gw := range bindings(vs.Spec.Gateways, ns) {
+				if gw != meshGateway {
+					continue
+				}
 				k := key{gw, FQDN(h, ns)}
 				if seen[k] {
 					continue

@@ -91,6 +91,25 @@ func (a *analyzer) trafficPolicy(o object, tp *api.TrafficPolicy, path string) {
 			}
 		}
 	}
+	a.portLevelSettings(o, tp.PortLevelSettings, path+".portLevelSettings")
+}
+
+// portLevelSettings applies Istio's checks to port-level policies: each
+// names a port and sets something, and its settings are checked as a
+// policy's.
+func (a *analyzer) portLevelSettings(o object, pls []api.PortTrafficPolicy, path string) {
+	for i, pl := range pls {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if pl.Port == nil {
+			a.errorf(o, CodeSchema, p+".port", "portTrafficPolicy must have valid port", "name the service port it applies to: port: {number: 80}")
+		}
+		if pl.LoadBalancer == nil && pl.ConnectionPool == nil && pl.OutlierDetection == nil {
+			a.errorf(o, CodeSchema, p, "port traffic policy must have at least one field",
+				"set loadBalancer, connectionPool or outlierDetection for the port, or remove the entry")
+			continue
+		}
+		a.trafficPolicy(o, &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}, p)
+	}
 }
 
 // gateway checks that a Gateway has servers, and each a port and hosts.

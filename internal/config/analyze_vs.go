@@ -54,8 +54,7 @@ func resolveGateway(gw, ns string) string {
 // as Istio rejects it: it would capture every call every sidecar makes.
 func (a *analyzer) vsHosts(o object, vs *api.VirtualService, bound []string) {
 	if len(vs.Spec.Hosts) == 0 {
-		a.errorf(o, CodeSchema, "spec.hosts", "VirtualService has no hosts",
-			"list the hosts it routes under spec.hosts, e.g. mockb.default.svc.cluster.local")
+		a.delegateVS(o, vs) // no hosts: a delegate
 		return
 	}
 	for i, h := range vs.Spec.Hosts {
@@ -130,7 +129,9 @@ func (a *analyzer) httpRoute(o object, r *api.HTTPRoute, path string, bound []st
 	for j := range r.Match {
 		a.match(o, &r.Match[j], fmt.Sprintf("%s.match[%d]", path, j), bound)
 	}
-	if len(r.Route) == 0 {
+	if r.Delegate != nil {
+		a.delegateRef(o, r, path)
+	} else if len(r.Route) == 0 {
 		a.errorf(o, CodeSchema, path+".route", "HTTP route has no destination",
 			"add a route entry with a destination, e.g. route: [{destination: {host: mockb, subset: v1}}]")
 	}
@@ -185,14 +186,14 @@ func (a *analyzer) routeDestination(o object, rd *api.HTTPRouteDestination, path
 
 // subsetRef checks that subset of host, referenced at field, is defined by
 // the DestinationRule a client in the VirtualService's namespace would use
-// (Config.DestinationRule's lookup, the same one routes compile with). An
+// (DestinationRules.For, the same lookup routes compile with). An
 // undefined subset is an error: at run time the route would answer 503 NC.
 func (a *analyzer) subsetRef(o object, host, subset, field string) {
 	if subset == "" {
 		return
 	}
-	dr := a.c.DestinationRule(host, o.meta.Namespace, a.serviceNamespace(host))
-	if Subset(dr, subset) != nil {
+	dr := a.drs.For(host, o.meta.Namespace, a.serviceNamespace(host))
+	if Subset(dr, subset) != nil || a.anyRuleDefines(host, subset) {
 		return
 	}
 	var hint string
@@ -207,6 +208,19 @@ func (a *analyzer) subsetRef(o object, host, subset, field string) {
 	}
 	a.errorf(o, CodeNotFound, field,
 		"Referenced host+subset in destinationrule not found: "+strconv.Quote(host+"+"+subset), hint)
+}
+
+// anyRuleDefines reports whether some DestinationRule, in any namespace,
+// whose host covers host defines subset. Istio's analyzer asks no more: a
+// VirtualService in the root namespace may route callers of several
+// namespaces, each seeing its own namespace's rule.
+func (a *analyzer) anyRuleDefines(host, subset string) bool {
+	for _, dr := range a.c.DestinationRules {
+		if HostMatches(FQDN(dr.Spec.Host, dr.Metadata.Namespace), host) && Subset(dr, subset) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func subsetNames(dr *api.DestinationRule) string {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/api"
@@ -32,6 +33,60 @@ func HostMatches(p, h string) bool {
 	default:
 		return p == h
 	}
+}
+
+// HostSubsetOf reports whether every host n names is one that o names too
+// (Istio's host.Name.SubsetOf): "a.foo.com" and "*.b.foo.com" are subsets
+// of "*.foo.com"; a wildcard is never a subset of a concrete host.
+func HostSubsetOf(n, o string) bool {
+	nw, ow := strings.HasPrefix(n, "*"), strings.HasPrefix(o, "*")
+	switch {
+	case nw && ow:
+		return len(n) >= len(o) && strings.HasSuffix(n[1:], o[1:])
+	case nw:
+		return false
+	case ow:
+		return strings.HasSuffix(n, o[1:])
+	}
+	return n == o
+}
+
+// IntersectHosts is Istio's host.Names.Intersection: for each pair, the
+// narrower of the two when one covers the other, each once, in order.
+func IntersectHosts(a, b []string) []string {
+	var out []string
+	add := func(h string) {
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if HostSubsetOf(x, y) {
+				add(x)
+			} else if HostSubsetOf(y, x) {
+				add(y)
+			}
+		}
+	}
+	return out
+}
+
+// HostsForNamespace is Istio's host.NamesForNamespace: the Gateway server
+// hosts open to objects of namespace ns, without their "namespace/"
+// part. A bare host or "*/host" is open to every namespace.
+func HostsForNamespace(hosts []string, ns string) []string {
+	var out []string
+	for _, h := range hosts {
+		if n, name, ok := strings.Cut(h, "/"); ok {
+			if n != ns && n != "*" {
+				continue
+			}
+			h = name
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // SubsetOf reports whether every label in sel is in labels with the same
@@ -136,31 +191,6 @@ func (c *Config) Workloads() []Workload {
 			Labels: w.Spec.Labels, Replicas: 1, Source: &w.Metadata})
 	}
 	return out
-}
-
-// DestinationRule returns the DestinationRule for host as seen from a
-// client in namespace clientNS: Istio's lookup order is the client's
-// namespace, then the service's, then any other (in namespace/name order).
-// It returns nil when none applies.
-func (c *Config) DestinationRule(host, clientNS, serviceNS string) *api.DestinationRule {
-	var best *api.DestinationRule
-	bestRank := 4
-	for _, dr := range c.DestinationRules {
-		if FQDN(dr.Spec.Host, dr.Metadata.Namespace) != host {
-			continue
-		}
-		rank := 3
-		switch dr.Metadata.Namespace {
-		case clientNS:
-			rank = 1
-		case serviceNS:
-			rank = 2
-		}
-		if rank < bestRank {
-			best, bestRank = dr, rank
-		}
-	}
-	return best
 }
 
 // Subset returns the named subset of dr, or nil.

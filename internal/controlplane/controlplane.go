@@ -71,7 +71,7 @@ func serve(res *compile.Resources) (*served, error) {
 }
 
 // New wires a control plane to its store and xDS server. It sets
-// opts.XDS.OnNode, so call it before the server serves.
+// opts.XDS.OnNode and OnForget, so call it before the server serves.
 func New(opts Options) *ControlPlane {
 	if opts.Debounce == 0 {
 		opts.Debounce = 10 * time.Millisecond
@@ -89,6 +89,7 @@ func New(opts Options) *ControlPlane {
 	cp := &ControlPlane{opts: opts, log: log, kick: make(chan struct{}, 1),
 		nodes: map[string]compile.Proxy{}, served: map[string]*served{}}
 	opts.XDS.OnNode = cp.nodeConnected
+	opts.XDS.OnForget = cp.nodeForgotten
 	return cp
 }
 
@@ -145,6 +146,27 @@ func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
 		cp.mu.Unlock()
 	}
 	cp.opts.XDS.SetSnapshot(id, s.snap)
+}
+
+// nodeForgotten drops a node that the xDS server forgot after it left,
+// unless it is back (the server registers a node before nodeConnected
+// runs, and cp.mu orders the two), and its identity's compiled snapshot if
+// no other node has that identity.
+func (cp *ControlPlane) nodeForgotten(id string) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	p, ok := cp.nodes[id]
+	if _, back := cp.opts.XDS.Status(id); !ok || back {
+		return
+	}
+	delete(cp.nodes, id)
+	key := xds.IdentityKey(p)
+	for _, other := range cp.nodes {
+		if xds.IdentityKey(other) == key {
+			return
+		}
+	}
+	delete(cp.served, key) // what the last node of an identity was served
 }
 
 func (cp *ControlPlane) compile(p compile.Proxy) (*served, error) {

@@ -77,7 +77,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // server stops when the test ends.
 func servingExample(tb testing.TB) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
 	tb.Helper()
-	srv := xds.NewServer(nil)
+	return servingExampleOn(tb, xds.NewServer(nil))
+}
+
+// servingExampleOn is servingExample on a server the caller configured.
+func servingExampleOn(tb testing.TB, srv *xds.Server) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
+	tb.Helper()
 	store = NewStore(func() { cp.Changed() })
 	cp = New(Options{Store: store, XDS: srv})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -58,7 +58,9 @@ func (cp *ControlPlane) push(ctx context.Context) {
 }
 
 // connectedGroups forgets the nodes that have disconnected (a node that
-// comes back is served afresh) and groups the others by identity key.
+// comes back is served afresh) and the identities none of the others has;
+// it groups the others by identity key. A node missing from Proxies has
+// connected since they were listed (nodeForgotten removes the others).
 func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies map[string]compile.Proxy) {
 	connected := map[string]bool{}
 	for _, st := range cp.opts.XDS.Proxies() {
@@ -75,6 +77,11 @@ func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies m
 		key := xds.IdentityKey(p)
 		groups[key] = append(groups[key], id)
 		proxies[key] = p
+	}
+	for key := range cp.served {
+		if groups[key] == nil {
+			delete(cp.served, key)
+		}
 	}
 	return groups, proxies
 }

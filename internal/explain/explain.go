@@ -18,6 +18,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -59,13 +60,19 @@ type Result struct {
 	Reason string `json:"reason"`
 }
 
-// Request builds a route.Request from a URL and headers ("Name: value").
+// Request builds a route.Request from a URL and headers ("Name: value"),
+// its path normalized as the proxies normalize it by default (Istio's
+// BASE), so that explain routes /a/../b as /b, as they do.
 func Request(method, rawURL string, headers []string) (*route.Request, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("invalid URL %q: write it as http://host[:port]/path", rawURL)
 	}
-	r := &route.Request{Method: method, Authority: u.Host, Path: u.RequestURI(), Header: map[string][]string{}}
+	target, err := pathnorm.NormalizeTarget(u.RequestURI(), pathnorm.Base)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL %q: %w (a proxy answers 400)", rawURL, err)
+	}
+	r := &route.Request{Method: method, Authority: u.Host, Path: target, Header: map[string][]string{}}
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		name = strings.TrimSpace(name)

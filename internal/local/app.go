@@ -32,7 +32,13 @@ func (r *Runner) startApp(ctx context.Context, p *pod, proxyURL string) error {
 	case isMock(c.Image):
 		return r.runMock(ctx, p, proxyURL)
 	default:
-		return r.runProcess(ctx, p, processEnv(os.Environ(), *c, p.info.IP, proxyURL))
+		env := processEnv(os.Environ(), *c, p.info.IP, proxyURL)
+		if pr := r.opts.PodRange; pr != nil && pr.lockPath != "" {
+			// The mark outlives the runner in every descendant, so the next
+			// runner to take the lock can find what a killed one left.
+			env = append(env, podLockEnv+"="+pr.lockPath)
+		}
+		return r.runProcess(ctx, p, env)
 	}
 }
 
@@ -88,6 +94,7 @@ func appPort(c api.Container) uint32 {
 var proxyVars = map[string]bool{
 	"HTTP_PROXY": true, "http_proxy": true, "HTTPS_PROXY": true, "https_proxy": true,
 	"NO_PROXY": true, "no_proxy": true, "ALL_PROXY": true, "all_proxy": true, "POD_IP": true,
+	podLockEnv: true,
 }
 
 // processEnv is a process pod's environment: the runner's own (a local

@@ -2,19 +2,31 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/wait"
 )
 
 // runPod is a pod's whole life: sidecar, then the app, restarted with
-// back-off whenever it exits, until the pod is told to stop. The pod's
+// back-off whenever it exits, until the pod is told to stop. The sidecar is
+// supervised beside the app for as long as the pod lives, and stops after
+// it, so that the app's last requests still have their proxy. The pod's
 // context outlives Run's on purpose: shutdown stops pods the same way
 // scale-down does, unready first, rather than by cancelling them at once.
 func (r *Runner) runPod(parent context.Context, p *pod) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer r.removePod(p)
-	defer cancel() // ends the sidecar before the address is freed
 	r.log.Info("pod created", "pod", p.key(), "ip", p.info.IP)
-	proxyURL, ok := r.startSidecar(ctx, p)
+	if p.info.IP == "" {
+		msg := fmt.Sprintf("no address left in pod range %s: pass a larger --pod-cidr", r.opts.PodRange.Prefix)
+		r.log.Error(msg, "pod", p.key())
+		r.update(p, func() { p.appMsg = msg })
+		<-p.stop
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	proxyURL, sidecarDone, ok := r.startSidecar(ctx, p)
+	defer func() { cancel(); <-sidecarDone }() // the sidecar is gone before the address is freed
 	if !ok {
 		return
 	}
@@ -33,24 +45,87 @@ func (r *Runner) runPod(parent context.Context, p *pod) {
 	}
 }
 
-// startSidecar calls the SidecarFunc until it succeeds or the pod is told to
-// stop, backing off between failures.
-func (r *Runner) startSidecar(ctx context.Context, p *pod) (proxyURL string, ok bool) {
+// startSidecar starts the supervisor of the pod's sidecar and waits for the
+// sidecar's first start. ok is false when the pod was told to stop first.
+// done is closed once the supervisor has returned, which it does once ctx
+// is done and the sidecar has stopped.
+func (r *Runner) startSidecar(ctx context.Context, p *pod) (proxyURL string, done <-chan struct{}, ok bool) {
+	finished := make(chan struct{})
 	if r.opts.Sidecar == nil {
-		return "", true
+		close(finished)
+		return "", finished, true
 	}
+	first := make(chan string, 1)
+	go func() { defer close(finished); r.superviseSidecar(ctx, p, first) }()
+	select {
+	case url := <-first:
+		return url, finished, true
+	case <-p.stop:
+		return "", finished, false
+	}
+}
+
+// superviseSidecar runs the pod's sidecar as the kubelet runs a container:
+// it calls the SidecarFunc until it succeeds (backing off between
+// failures), sends the first proxy URL on first, and when the sidecar stops
+// without being asked to, marks the pod unready at once, counts a restart
+// and starts it again after a back-off. It returns once ctx is done and the
+// sidecar has stopped.
+func (r *Runner) superviseSidecar(ctx context.Context, p *pod, first chan<- string) {
 	var bo backoff
 	for {
-		url, err := r.opts.Sidecar(ctx, p.info)
-		if err == nil {
-			return url, true
+		began := time.Now()
+		sc, err := r.opts.Sidecar(ctx, p.info)
+		var delay time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			delay = bo.next(0)
+			r.log.Warn("sidecar failed to start", "pod", p.key(), "err", err, "retry_in", delay)
+			r.update(p, func() {
+				p.sidecar = ctrBackOff
+				p.carMsg = fmt.Sprintf("sidecar failed to start: %v; back-off %v", err, delay)
+			})
+		} else {
+			if first != nil {
+				first <- sc.ProxyURL
+				first = nil
+			}
+			r.update(p, func() { p.sidecar, p.carMsg = ctrUp, "" })
+			err = waitSidecar(ctx, sc.Done)
+			if ctx.Err() != nil {
+				return
+			}
+			delay = bo.next(time.Since(began))
+			r.log.Warn("pod sidecar exited", "pod", p.key(), "err", err, "restart_in", delay)
+			r.update(p, func() {
+				p.exitedLocked("sidecar", err)
+				p.sidecar = ctrBackOff
+				p.carMsg = fmt.Sprintf("sidecar exited; back-off %v restarting it", delay)
+			})
 		}
-		delay := bo.next(0)
-		r.log.Warn("sidecar failed to start", "pod", p.key(), "err", err, "retry_in", delay)
-		r.setPhase(p, Pending, "sidecar: "+err.Error())
-		if !p.sleep(delay) {
-			return "", false
+		if !wait.Sleep(ctx, delay) {
+			return
 		}
+		r.update(p, func() { p.sidecar, p.carMsg = ctrWaiting, "sidecar starting" })
+	}
+}
+
+// waitSidecar waits until a sidecar has stopped and returns why; when ctx
+// is done first it still waits for the stop, so that the pod's address is
+// free once the pod is gone. A nil done never fires by itself.
+func waitSidecar(ctx context.Context, done <-chan error) error {
+	if done == nil {
+		<-ctx.Done()
+		return nil
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		<-done
+		return nil
 	}
 }
 
@@ -63,7 +138,7 @@ func (r *Runner) runApp(ctx context.Context, p *pod, proxyURL string) (stopped b
 	defer stopApp()
 	exited := make(chan error, 1)
 	go func() { exited <- r.startApp(appCtx, p, proxyURL) }()
-	r.setPhase(p, Running, "")
+	r.update(p, func() { p.app, p.appReady, p.appMsg = ctrUp, false, "" })
 	probed := make(chan struct{})
 	go func() {
 		defer close(probed)
@@ -90,9 +165,10 @@ func (r *Runner) runApp(ctx context.Context, p *pod, proxyURL string) (stopped b
 
 // probed records a readiness probe result.
 func (r *Runner) probed(p *pod, ready bool, msg string) {
-	if ready {
-		r.setPhase(p, Ready, "")
-		return
-	}
-	r.setPhase(p, Running, msg)
+	r.update(p, func() {
+		p.appReady = ready
+		if ready || msg != "" {
+			p.appMsg = msg
+		}
+	})
 }

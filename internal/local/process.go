@@ -42,7 +42,7 @@ func (r *Runner) runProcess(ctx context.Context, p *pod, env []string) error {
 	}
 	cmd.Stdout, cmd.Stderr = in, in
 	inGroup(cmd, r.opts.grace())
-	err = cmd.Start()
+	err = r.starter.start(cmd)
 	in.Close()
 	if err != nil {
 		out.Close()

@@ -17,7 +17,9 @@ import (
 )
 
 func TestProcessPodRestartsAndKeepsItsLogs(t *testing.T) {
-	sidecar := func(_ context.Context, _ PodInfo) (string, error) { return "http://sidecar.test:15001", nil }
+	sidecar := func(_ context.Context, _ PodInfo) (Sidecar, error) {
+		return Sidecar{ProxyURL: "http://sidecar.test:15001"}, nil
+	}
 	r, _ := startRunner(t, Options{Sidecar: sidecar})
 	script := `echo "start ip=$POD_IP proxy=$HTTP_PROXY app=$app"; echo oops >&2; exit 3`
 	if err := r.Apply([]*api.Deployment{processDeployment("crasher", script, api.EnvVar{Name: "app", Value: "x"})}); err != nil {

@@ -11,9 +11,12 @@ import (
 // inGroup makes cmd the leader of a new process group and has its
 // cancellation signal the whole group: SIGTERM first, and SIGKILL for the
 // leader if it has not exited after grace (killGroup then takes the rest).
-// A shell's children are thereby stopped with it.
+// A shell's children are thereby stopped with it. Where the system has it
+// (Linux), the process also gets SIGKILL when the runner's process dies,
+// however it dies (see dieWithParent and starter).
 func inGroup(cmd *exec.Cmd, grace time.Duration) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = grace
 }

@@ -20,6 +20,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.state = running
 	r.mu.Unlock()
+	r.starter = startStarter()
+	defer r.starter.stop() // after shutdown: every pod process is gone
 
 	stopNotifier := make(chan struct{})
 	notifierDone := make(chan struct{})

@@ -23,7 +23,8 @@ type Runner struct {
 	log    *slog.Logger
 	probes *http.Client // shared by HTTP readiness probes; keeps no connections
 
-	kick chan struct{} // asks Run to reconcile; buffered, never blocks
+	kick    chan struct{} // asks Run to reconcile; buffered, never blocks
+	starter *starter      // starts pod processes; set by Run before any pod
 
 	mu          sync.Mutex
 	state       runState

@@ -159,11 +159,11 @@ func TestSidecarCarriesTheAppsUpstreamCalls(t *testing.T) {
 	var mu sync.Mutex
 	var infos []PodInfo
 	var sidecarCtx context.Context
-	sidecar := func(ctx context.Context, pod PodInfo) (string, error) {
+	sidecar := func(ctx context.Context, pod PodInfo) (Sidecar, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		infos, sidecarCtx = append(infos, pod), ctx
-		return proxySrv.URL, nil
+		return Sidecar{ProxyURL: proxySrv.URL}, nil
 	}
 	w := newWatcher()
 	r, stop := startRunner(t, Options{OnChange: w.OnChange, Sidecar: sidecar})

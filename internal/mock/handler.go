@@ -1,6 +1,8 @@
 package mock
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +20,13 @@ const maxUpstreamBody = 1 << 20
 // with the mock's line, then, when cfg.UpstreamURL is set, GETs the upstream
 // with client and appends its body as-is, answering with the upstream's
 // status so that a failure anywhere in the chain reaches the caller. When the
-// upstream call itself fails, the line is followed by "upstream error: …"
-// and the status is 502, so the failed hop is visible in the chain text.
+// upstream call itself fails, the line is followed by "upstream error: …",
+// so the failed hop is visible in the chain text, and the status is the one
+// Envoy answers in the same place: 503 when no response came (connect
+// failure, or reset before a response: Envoy's UF and UC), 504 when none came
+// in time (UT), 502 when the response was cut short. So a sidecar that dies
+// under the mock is retried by Istio's default retry policy (503) on the
+// caller's side, as a dead Envoy in a pod would be.
 // A nil client calls the upstream directly, with NewClient's settings.
 func Handler(cfg Config, client *http.Client) http.Handler {
 	if client == nil {
@@ -48,7 +55,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out = append(out, body...)
 		if err != nil {
 			h.log.Warn("upstream call failed", "upstream", h.cfg.UpstreamURL, "err", err)
-			status = http.StatusBadGateway
+			status = failedStatus(status, err)
 			out = append(out, "upstream error: "+err.Error()...)
 		}
 	}
@@ -57,6 +64,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	// A failed write means the caller went away; there is no one to tell.
 	_, _ = w.Write(out)
+}
+
+// failedStatus is the status of an upstream call that failed with err
+// after answering status (0 when no response came).
+func failedStatus(status int, err error) int {
+	var ne net.Error
+	switch {
+	case status != 0:
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusServiceUnavailable
+	}
 }
 
 // podIP is the configured pod IP or, failing that, the address the request

@@ -144,8 +144,10 @@ func TestHandlerShowsUpstreamErrorInTheChain(t *testing.T) {
 	url := serveMock(t, Config{App: "mockb", Version: "v1", UpstreamURL: closed}, nil)
 	status, body := get(t, url, nil)
 	prefix := "-> mockb(version: v1, ip: 127.0.0.1)upstream error: "
-	if status != http.StatusBadGateway || !strings.HasPrefix(body, prefix) || !strings.Contains(body, "connection refused") {
-		t.Errorf("got %d %q, want 502 starting %q and naming the refused connection", status, body, prefix)
+	// 503, as Envoy answers a connect failure (UF), so that the caller's
+	// sidecar retries it under Istio's default retry policy.
+	if status != http.StatusServiceUnavailable || !strings.HasPrefix(body, prefix) || !strings.Contains(body, "connection refused") {
+		t.Errorf("got %d %q, want 503 starting %q and naming the refused connection", status, body, prefix)
 	}
 }
 

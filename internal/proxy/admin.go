@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanemesh/lanemesh/internal/guard"
 )
 
 // adminHandler serves the admin listener:
@@ -18,6 +20,12 @@ import (
 //	/metrics      Prometheus metrics
 //	/config_dump  the resources in force, as protojson
 //	/clusters     clusters, endpoints, health, outlier state and counters, as JSON
+//
+// Nothing here changes the proxy, but /config_dump and /clusters tell a
+// lot, so a web page must not read them through a rebound DNS name:
+// guard.Browser answers only a Host that is an IP address, localhost or
+// the name the listener was bound to (kubelet probes and Prometheus
+// scrapes use the pod's IP).
 func (p *Proxy) adminHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
@@ -32,7 +40,7 @@ func (p *Proxy) adminHandler(gatherer prometheus.Gatherer) http.Handler {
 	}
 	mux.HandleFunc("GET /config_dump", p.serveConfigDump)
 	mux.HandleFunc("GET /clusters", p.serveClusters)
-	return mux
+	return guard.Browser(p.opts.AdminAddr, mux)
 }
 
 // serveConfigDump writes {"listeners": [...], "routes": [...], "clusters":

@@ -107,13 +107,17 @@ func (b *builder) buildListener(l *listenerv3.Listener) error {
 }
 
 // bindAddress is where a listener binds: the sidecar's outbound listener
-// at OutboundAddr, any other at PortMap[port], else its own address.
+// at OutboundAddr, any other at PortMap[port], else its port on ListenHost
+// or, without one, its own address.
 func (b *builder) bindAddress(name, host string, port uint32) string {
 	if b.opts.Role == compile.Sidecar && name == compile.SidecarListener {
 		return b.opts.OutboundAddr
 	}
 	if a, ok := b.opts.PortMap[port]; ok {
 		return a
+	}
+	if b.opts.ListenHost != "" {
+		host = b.opts.ListenHost
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))
 }

@@ -203,10 +203,11 @@ func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*e
 
 // buildLimits reads the default-priority circuit-breaker thresholds, with
 // Envoy's defaults for what is unset. High-priority thresholds are ignored:
-// every route here runs at default priority.
+// every route here runs at default priority. As in Envoy, a retry_budget,
+// when set, replaces max_retries (its unset fields take 20% and 3).
 func buildLimits(cb *clusterv3.CircuitBreakers) limits {
 	l := limits{maxConnections: defaultMaxConnections, maxPending: defaultMaxPending, maxRequests: defaultMaxRequests,
-		budgetPercent: defaultBudgetPercent, minRetryConcurrency: defaultMinRetryConcurrency}
+		maxRetries: defaultMaxRetries, budgetPercent: defaultBudgetPercent, minRetryConcurrency: defaultMinRetryConcurrency}
 	for _, th := range cb.GetThresholds() {
 		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
 			continue
@@ -214,8 +215,9 @@ func buildLimits(cb *clusterv3.CircuitBreakers) limits {
 		l.maxConnections = pct(th.GetMaxConnections(), l.maxConnections)
 		l.maxPending = pct(th.GetMaxPendingRequests(), l.maxPending)
 		l.maxRequests = pct(th.GetMaxRequests(), l.maxRequests)
-		l.maxRetries = pct(th.GetMaxRetries(), 0)
+		l.maxRetries = pct(th.GetMaxRetries(), l.maxRetries)
 		if rb := th.GetRetryBudget(); rb != nil {
+			l.budget = true
 			if rb.GetBudgetPercent() != nil {
 				l.budgetPercent = rb.GetBudgetPercent().GetValue()
 			}

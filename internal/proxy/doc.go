@@ -36,10 +36,12 @@
 // across the connection, and answered through a buffered writer, one read
 // and one write per request. The first head that is not plain hands the
 // connection to net/http's server for the rest of its life, so every
-// oddity (chunked bodies, Expect, HTTP/1.0, folding, oversized heads) is
-// parsed, refused or served exactly as net/http does; the differential
-// test and fuzzer in request_test.go hold the fast path to net/http's
-// result. Upstream, the proxy speaks HTTP/1.1 itself too, on the
+// oddity (chunked bodies, Expect, HTTP/1.0, oversized heads) is parsed,
+// refused or served exactly as net/http does; the differential test and
+// fuzzer in request_test.go hold the fast path to net/http's result. Two
+// things net/http accepts are refused with 400 before the hand-off, as
+// Envoy refuses them: both Content-Length and Transfer-Encoding, and
+// obs-fold (screen.go); net/http then serves that one request only. Upstream, the proxy speaks HTTP/1.1 itself too, on the
 // handler's goroutine (upstream.go, response.go), over per-endpoint
 // keep-alive pools (pool.go): it writes the request from the inbound one,
 // rewritten in place (neither server reads a request after its handler

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -193,7 +197,8 @@ func TestHeadersAndRewrites(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /api/}}], rewrite: {uri: /v2/, authority: backend.test},
     route: [{destination: {host: echo.test, subset: a}}],
     headers: {request: {set: {x-set: s}, add: {x-add: added}, remove: [x-remove]}, response: {set: {x-resp: r}, remove: [x-drop]}}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	// Trusted, so that the client's X-Request-Id is kept (see TestSanitize).
+	p := startProxy(t, Options{Role: compile.Gateway, TrustDownstream: true}, res)
 	status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/api/items?q=1"), "echo.test",
 		map[string]string{"X-Set": "client", "X-Add": "client", "X-Remove": "1", "X-Request-Id": "req-1", "User-Agent": ""})
 	if status != 200 || h.Get("X-Resp") != "r" || h.Get("X-Drop") != "" || h.Get("X-Internal") != "" {
@@ -392,27 +397,40 @@ func TestPick(t *testing.T) {
 	}
 }
 
-// TestRetryBudget checks that retries in flight stay under the budget:
-// 20% of active requests with a floor of 3, capped by an explicit
-// max_retries.
+// TestRetryBudget checks Envoy's limits on retries in flight: max_retries
+// (3 when unset) without a retry budget; with one, 20% of active requests
+// with a floor of 3, whatever max_retries says.
 func TestRetryBudget(t *testing.T) {
-	cl := &cluster{stats: &clusterStats{}, limits: buildLimits(nil)}
 	for _, tc := range []struct {
+		name            string
+		cb              *clusterv3.CircuitBreakers
 		active, retries int64
-		maxRetries      uint32
 		allowed         bool
 	}{
-		{0, 2, 0, true}, {0, 3, 0, false}, // the floor
-		{100, 19, 0, true}, {100, 20, 0, false}, // 20% of active requests
-		{100, 4, 5, true}, {100, 5, 5, false}, // an explicit max_retries
+		{"Envoy's default max_retries", nil, 100, 2, true},
+		{"Envoy's default max_retries, reached", nil, 100, 3, false},
+		{"Istio's unlimited max_retries", threshold(math.MaxUint32, nil), 100, 1000, true},
+		{"explicit max_retries", threshold(5, nil), 0, 4, true},
+		{"explicit max_retries, reached", threshold(5, nil), 0, 5, false},
+		{"budget floor", threshold(1000, &clusterv3.CircuitBreakers_Thresholds_RetryBudget{}), 0, 2, true},
+		{"budget floor, reached", threshold(1000, &clusterv3.CircuitBreakers_Thresholds_RetryBudget{}), 0, 3, false},
+		{"budget share", threshold(1, &clusterv3.CircuitBreakers_Thresholds_RetryBudget{}), 100, 19, true},
+		{"budget share, reached", threshold(1, &clusterv3.CircuitBreakers_Thresholds_RetryBudget{}), 100, 20, false},
 	} {
+		cl := &cluster{stats: &clusterStats{}, limits: buildLimits(tc.cb)}
 		cl.stats.active.Store(tc.active)
 		cl.stats.retries.Store(tc.retries)
-		cl.limits.maxRetries = tc.maxRetries
 		if got := cl.budgetAllows(); got != tc.allowed {
-			t.Errorf("active %d, retries %d, max_retries %d: allowed %v, want %v", tc.active, tc.retries, tc.maxRetries, got, tc.allowed)
+			t.Errorf("%s: active %d, retries %d: allowed %v, want %v", tc.name, tc.active, tc.retries, got, tc.allowed)
 		}
 	}
+}
+
+// threshold is a default-priority circuit breaker with max_retries and an
+// optional retry budget.
+func threshold(maxRetries uint32, rb *clusterv3.CircuitBreakers_Thresholds_RetryBudget) *clusterv3.CircuitBreakers {
+	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{
+		{MaxRetries: wrapperspb.UInt32(maxRetries), RetryBudget: rb}}}
 }
 
 // TestDecideDoesNotAllocate checks the routing path of a forwarded
@@ -430,8 +448,9 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	r.Header.Set("Connection", "keep-alive")
 	r.Header.Set("X-Asm-Prefer-Tag", "v2")
 	w := httptest.NewRecorder()
+	x := new(exchange) // one per connection, as the server's own loop keeps it
 	allocs := testing.AllocsPerRun(100, func() {
-		x := exchange{p: p, st: st, w: w, r: r}
+		*x = exchange{p: p, st: st, w: w, r: r}
 		if !x.decide(bind) || x.cluster.name != mockbAgg {
 			t.Fatalf("decided %v", x.clusterName)
 		}

@@ -109,6 +109,14 @@ func (x *exchange) decide(bind string) bool {
 	// Hop-by-hop headers go before routing, as in Envoy: a header a client
 	// names in Connection is not the request's, and cannot steer it.
 	removeHopByHop(r.Header)
+	// Then, as in Envoy, what the downstream may not claim is dropped and
+	// the path normalized: routes match what the upstream will get.
+	from := downstream{gateway: x.p.opts.Role == compile.Gateway, trusted: x.p.opts.TrustDownstream}
+	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
+	if !x.normalizePath() {
+		x.generate(http.StatusBadRequest, flagDPE)
+		return false
+	}
 	if v := r.Header[laneHeader]; len(v) > 0 {
 		x.lane = v[0]
 	}
@@ -158,18 +166,12 @@ func (x *exchange) injectFault(lc *listenerConfig) bool {
 	return false
 }
 
-// prepare turns the inbound request into the upstream one: proxy headers,
-// the route's header operations and rewrites. The inbound request is
+// prepare turns the inbound request into the upstream one: the request
+// id, the route's header operations and rewrites. The inbound request is
 // modified in place (see the package comment).
 func (x *exchange) prepare() {
 	r, h := x.r, x.r.Header
-	vals := &x.values
-	if x.p.opts.Role == compile.Gateway {
-		vals[0], vals[1], vals[2] = clientIP(r.RemoteAddr), "http", r.Host
-		// Replaced, not appended: the gateway is the edge, and whatever a
-		// client claims about earlier hops is not to be trusted.
-		h["X-Forwarded-For"], h["X-Forwarded-Proto"], h["X-Forwarded-Host"] = vals[0:1:1], vals[1:2:2], vals[2:3:3]
-	}
+	vals := &x.values // 0-2 back the X-Forwarded-* headers decide set
 	if id := h["X-Request-Id"]; len(id) > 0 && id[0] != "" {
 		x.requestID = id[0]
 	} else {

@@ -7,10 +7,20 @@ import (
 )
 
 // handOff gives the connection, and the bytes read from it so far, to
-// net/http's server. It reports whether net/http took it.
+// net/http's server, once the request head has passed the screen (see
+// screenHead). It reports whether net/http took it.
 func (c *conn) handOff() bool {
-	buffered, _ := c.br.Peek(c.br.Buffered())
-	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), buffered...), writes: writeDeadline{nc: c.nc, timeout: c.s.opts.WriteTimeout}}
+	head, ok := c.readHead()
+	if !ok {
+		return false
+	}
+	if end := headEnd(head); end >= 0 {
+		if reason := screenHead(head[:end]); reason != "" {
+			c.refuseHead(reason)
+			return false
+		}
+	}
+	pc := &prefixConn{Conn: c.nc, prefix: head, writes: writeDeadline{nc: c.nc, timeout: c.s.opts.WriteTimeout}}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return c.s.hand.give(pc)
 }

@@ -105,6 +105,11 @@ func rewritePath(u *url.URL, rw rewrite) {
 	if raw == "" || raw[0] != '/' {
 		raw = "/" + raw
 	}
+	setEscapedPath(u, raw)
+}
+
+// setEscapedPath makes raw, an escaped path, the path of u.
+func setEscapedPath(u *url.URL, raw string) {
 	if dec, err := url.PathUnescape(raw); err == nil {
 		u.Path, u.RawPath = dec, raw
 	} else {

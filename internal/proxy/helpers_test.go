@@ -299,3 +299,20 @@ func statusOf(raw string) int {
 	n, _ := strconv.Atoi(rest[:3])
 	return n
 }
+
+// rawExchangeClosed is rawExchange that also reports whether the server
+// closed the connection (rather than the client giving up after 3 s).
+func rawExchangeClosed(t testing.TB, addr net.Addr, raw string) (string, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(c)
+	return string(out), err == nil
+}

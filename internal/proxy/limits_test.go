@@ -283,40 +283,43 @@ func TestClientConnectionCloseIsHonoured(t *testing.T) {
 }
 
 // TestConnectionLimit holds a listener at MaxConnections with connections
-// on both loops (one plain, one handed to net/http): the next one gets 503
-// naming the limit and is closed, without reaching the upstream; once one
-// closes, a new connection is served again.
+// on both loops (one idle between requests, one handed to net/http in the
+// middle of its chunked body): the next one gets 503 naming the limit and
+// is closed, without reaching the upstream; once one closes, a new
+// connection is served again.
 func TestConnectionLimit(t *testing.T) {
 	p, a := echoProxy(t, Options{MaxConnections: 2})
-	var held []net.Conn
-	for _, raw := range []string{
-		"GET /own HTTP/1.1\r\nHost: echo.test\r\n\r\n",
-		"POST /net HTTP/1.1\r\nHost: echo.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-	} {
-		conn, err := net.Dial("tcp", p.Addr(80).String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_, _ = io.WriteString(conn, raw)
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("a connection under the limit: %v %v", resp, err)
-		}
-		held = append(held, conn)
+	own, err := net.Dial("tcp", p.Addr(80).String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	hits := a.hits.Load()
-	out := rawExchange(t, p.Addr(80), "GET /over HTTP/1.1\r\nHost: echo.test\r\n\r\n")
-	if statusOf(out) != 503 || !strings.Contains(out, "limit of 2 connections") || !strings.Contains(out, "X-Lanemesh-Flags: OM") ||
-		!strings.Contains(out, "Connection: close") {
+	defer own.Close()
+	_, _ = io.WriteString(own, "GET /own HTTP/1.1\r\nHost: echo.test\r\n\r\n")
+	_ = own.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(own), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a connection under the limit: %v %v", resp, err)
+	}
+	handed, err := net.Dial("tcp", p.Addr(80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer handed.Close()
+	_, _ = io.WriteString(handed, "POST /net HTTP/1.1\r\nHost: echo.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+	var out string
+	waitFor(t, "a connection over the limit", func() bool {
+		hits := a.hits.Load()
+		out = rawExchange(t, p.Addr(80), "GET /over HTTP/1.1\r\nHost: echo.test\r\n\r\n")
+		if statusOf(out) == 503 && a.hits.Load() != hits {
+			t.Error("a connection over the limit reached the upstream")
+		}
+		return statusOf(out) == 503
+	})
+	if !strings.Contains(out, "limit of 2 connections") || !strings.Contains(out, "X-Lanemesh-Flags: OM") || !strings.Contains(out, "Connection: close") {
 		t.Errorf("over the limit:\n%s\nwant 503 OM naming the limit of 2, and Connection: close", out)
-	}
-	if a.hits.Load() != hits {
-		t.Error("a connection over the limit reached the upstream")
 	}
 	// The one handed to net/http first: with the other still open, a new
 	// connection is served only if net/http's close was counted.
-	for i, conn := range []net.Conn{held[1], held[0]} {
+	for i, conn := range []net.Conn{handed, own} {
 		conn.Close()
 		waitFor(t, "a connection slot", func() bool {
 			out := rawExchange(t, p.Addr(80), "GET /again HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n\r\n")

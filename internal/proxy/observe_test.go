@@ -89,7 +89,9 @@ func TestMetrics(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource}, m.resources(gatewayIdentity, nil))
+	// A trusted downstream, so that the client's x-request-id is kept (an
+	// untrusted one's is replaced: see TestEdgeHeadersAtTheUpstream).
+	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
 	call(t, newClient(nil), "GET", gatewayURL(p, "/mock?x=1"), "gateway", map[string]string{"x-asm-prefer-tag": "v3", "x-request-id": "r-1"})
 	e := log.entries(t)[0]
 	_, port := m.pods["mocka-v3-0"].hostPort()
@@ -156,6 +158,9 @@ func TestAdmin(t *testing.T) {
 	}
 	if agg := seen[mockbAgg]; len(agg.Members) != 2 || agg.Members[0] != mockbV2 {
 		t.Errorf("/clusters aggregate: %+v", agg)
+	}
+	if status, _, _ := call(t, c, "GET", admin+"/config_dump", "attacker.example:15021", nil); status != http.StatusForbidden {
+		t.Errorf("/config_dump through a rebound DNS name: %d, want 403", status)
 	}
 	v3 := seen["outbound|8000|v3|mockb.default.svc.cluster.local"]
 	if len(v3.Endpoints) != 1 || v3.Endpoints[0].Healthy || v3.Endpoints[0].EDSHealth != "UNHEALTHY" || v3.Endpoints[0].Pod != "mockb-v3-0" || v3.LbPolicy != "LEAST_REQUEST" {

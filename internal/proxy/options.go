@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 )
 
 // Options configure a Proxy. The zero value of every field is usable; each
@@ -22,6 +23,10 @@ type Options struct {
 	// bind ("127.0.0.1:8080", or ":0" in tests). A port missing from the
 	// map binds the listener's own address.
 	PortMap map[uint32]string
+	// ListenHost is the host a listener binds when PortMap does not name
+	// its port; "" means the listener's own address as compiled (Istio's
+	// 0.0.0.0).
+	ListenHost string
 	// OutboundAddr is where a sidecar's outbound listener binds; "" means
 	// "127.0.0.1:15001".
 	OutboundAddr string
@@ -56,6 +61,17 @@ type Options struct {
 	// MaxHeaderBytes limits request headers (431 beyond it); zero means
 	// 60 KiB, Envoy's default.
 	MaxHeaderBytes int
+	// PathNormalization is how request paths are normalized before
+	// routing and forwarding, Istio's meshConfig pathNormalization; the
+	// zero value is BASE, Istio's default.
+	PathNormalization pathnorm.Mode
+	// TrustDownstream says a gateway's clients are trusted proxies (a load
+	// balancer that sanitizes requests itself): their x-request-id,
+	// x-envoy-*, X-Forwarded-Proto and -Host, Forwarded and X-Real-IP
+	// pass, as Envoy's internal requests' do. False, the default, trusts
+	// no client of the edge. A sidecar ignores it: its app's headers are
+	// kept but for lanemesh's own (see downstream.sanitize).
+	TrustDownstream bool
 	// StreamIdleTimeout is Envoy's stream_idle_timeout: a request whose
 	// upstream exchange moves no byte in either direction for this long is
 	// answered 408 (flag SI), or its connection closed if the response had

@@ -168,17 +168,16 @@ func (p *retryPolicy) backoff(n int, rnd uint32) time.Duration {
 	return time.Duration(uint64(rnd) * uint64(ceiling) >> 32)
 }
 
-// budgetAllows reports whether cluster cl may start another retry: active
-// retries stay under the retry budget (a share of active requests, with a
-// floor so that a quiet cluster can still retry) and under an explicit
-// max_retries circuit breaker. This is what keeps retries from multiplying
-// the load on a cluster that is already failing.
+// budgetAllows reports whether cluster cl may start another retry: the
+// retries in flight stay under max_retries or, when the cluster has a
+// retry budget, under its share of the active requests (with a floor, so
+// that a quiet cluster can still retry). This is what keeps retries from
+// multiplying the load on a cluster that is already failing.
 func (cl *cluster) budgetAllows() bool {
 	lim := cl.limits
-	active := float64(cl.stats.active.Load())
-	allowed := max(uint32(active*lim.budgetPercent/100), lim.minRetryConcurrency)
-	if lim.maxRetries > 0 {
-		allowed = min(allowed, lim.maxRetries)
+	allowed := lim.maxRetries
+	if lim.budget {
+		allowed = max(uint32(float64(cl.stats.active.Load())*lim.budgetPercent/100), lim.minRetryConcurrency)
 	}
 	return cl.stats.retries.Load() < int64(allowed)
 }

@@ -30,8 +30,9 @@ import (
 // The first request whose head is not plain hands the connection, with the
 // bytes read so far, to net/http's server for the rest of its life: net/http
 // stays the parser of everything unusual (chunked bodies, Expect, HTTP/1.0,
-// obs-fold, oversized or malformed heads), so what the proxy accepts and
-// refuses is what net/http accepts and refuses.
+// oversized or malformed heads), so what the proxy accepts and refuses is
+// what net/http accepts and refuses, but for the head screen's refusals
+// (screen.go).
 type server struct {
 	h    *handler
 	opts *Options
@@ -73,6 +74,9 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// One request per handed-off connection: the head screen reads only
+	// the first head net/http gets (see screenHead).
+	std.SetKeepAlivesEnabled(false)
 	s := &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{},
 		overload: overloadResponse(opts.MaxConnections)}
 	std.ConnState = func(_ net.Conn, cs http.ConnState) {

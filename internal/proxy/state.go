@@ -105,10 +105,14 @@ func (e *endpoint) usable(now int64) bool {
 // here is a real limit.
 type limits struct {
 	maxConnections, maxPending, maxRequests uint32
-	// maxRetries is the explicit max_retries threshold, 0 when unset; the
-	// budget below then decides alone.
-	maxRetries          uint32
-	budgetPercent       float64 // retries allowed as a share of active requests
+	// maxRetries bounds the retries in flight, as Envoy's max_retries
+	// threshold does (3 when unset), unless budget is set.
+	maxRetries uint32
+	// budget is true when the threshold has a retry_budget: then it alone
+	// bounds retries in flight, to budgetPercent of the active requests
+	// but never under minRetryConcurrency, and max_retries is ignored.
+	budget              bool
+	budgetPercent       float64
 	minRetryConcurrency uint32
 }
 
@@ -117,6 +121,7 @@ const (
 	defaultMaxConnections      = 1024
 	defaultMaxPending          = 1024
 	defaultMaxRequests         = 1024
+	defaultMaxRetries          = 3
 	defaultBudgetPercent       = 20
 	defaultMinRetryConcurrency = 3
 )

@@ -42,8 +42,8 @@ type responseWriter struct {
 func (w *responseWriter) reset(r *http.Request) {
 	clear(w.header)
 	w.r, w.status, w.headWritten, w.chunked = r, 0, false, false
-	// The client's "Connection: close" is read here, before the handler
-	// clears r.Close for the upstream request.
+	// The client's "Connection: close" is read now: the handler clears
+	// r.Close, which is about the upstream request by then.
 	w.length, w.written, w.closeAfter = -1, 0, r.Close
 	w.trailers = w.trailers[:0]
 }

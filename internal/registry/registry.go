@@ -9,6 +9,7 @@ package registry
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 )
@@ -22,9 +23,9 @@ type Instance struct {
 	Owner   string
 	Labels  map[string]string
 	Address string // IP address
-	// Ports maps port names to numbers (a container's named ports, a
-	// WorkloadEntry's ports). Unnamed container ports are keyed by their
-	// number in decimal.
+	// Ports maps port names to numbers: a pod's container ports by name
+	// (unnamed ones by their number in decimal), or a WorkloadEntry's
+	// ports, keyed by the name of the service port each serves.
 	Ports map[string]uint32
 	// Healthy is readiness: a pod that passed its readiness probe, a
 	// WorkloadEntry that passed its active health check.
@@ -64,6 +65,10 @@ func FromConfig(c *config.Config) []Instance {
 	}
 	return append(out, WorkloadEntries(c)...)
 }
+
+// IsWorkloadEntry reports whether the instance is a WorkloadEntry, whose
+// Ports are keyed by service port name.
+func (in Instance) IsWorkloadEntry() bool { return strings.HasPrefix(in.Owner, "WorkloadEntry/") }
 
 // WorkloadEntries returns the configuration's WorkloadEntries as healthy
 // instances: what a proxy compiled without a runner can reach, and what

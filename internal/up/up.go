@@ -25,7 +25,9 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -42,6 +44,16 @@ type Options struct {
 	// so that no root is needed [80 → 127.0.0.1:8080, 443 → 127.0.0.1:8443].
 	PortMap map[uint32]string
 	Admin   string // the admin API [127.0.0.1:15000]
+	// TokenDir is where the admin API's token file is written, mode 0600,
+	// for the kubectl-like commands to find [guard.DefaultDir()].
+	TokenDir string
+	// ListenHost is the address gateway listeners bind when PortMap does
+	// not name their port [127.0.0.1: nothing of a local mesh is reachable
+	// from the network unless the user asks].
+	ListenHost string
+	// PathNormalization is how every proxy normalizes request paths before
+	// routing (Istio's meshConfig pathNormalization) [BASE].
+	PathNormalization pathnorm.Mode
 	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
 	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
 	GatewayAdmin string
@@ -50,8 +62,10 @@ type Options struct {
 	AccessLog    io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
-	// AddressBase shifts pod addresses (see local.Options.AddressBase).
-	AddressBase int
+	// PodCIDR is the loopback range pods get their addresses from, such as
+	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
+	// range is locked while the mesh runs, so two meshes never share one.
+	PodCIDR string
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -63,6 +77,9 @@ func (o *Options) defaults() {
 	}
 	if o.Admin == "" {
 		o.Admin = "127.0.0.1:15000"
+	}
+	if o.ListenHost == "" {
+		o.ListenHost = "127.0.0.1"
 	}
 	if o.XDS == "" {
 		o.XDS = "127.0.0.1:15010"
@@ -93,14 +110,16 @@ type Mesh struct {
 	xds     *xds.Server
 	xdsAddr string
 	runner  *local.Runner
+	podNet  *local.PodRange
 	gateway *proxy.Proxy
 	admin   *http.Server
-	adminLn net.Listener
+	adminLn *admin.Listener
 
 	mu        sync.Mutex
 	pods      []registry.Instance // from the runner
 	entries   []registry.Instance // probed WorkloadEntries
-	sidecars  map[string]*proxy.Proxy
+	sidecars  map[string]*sidecar // by pod namespace/name
+	draining  sync.WaitGroup      // sidecars still finishing requests
 	deployGen uint64
 }
 
@@ -109,21 +128,38 @@ type Mesh struct {
 // listeners are bound. Run then serves until its context is done.
 func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error) {
 	opts.defaults()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*proxy.Proxy{}}
+	if opts.TokenDir == "" {
+		dir, err := guard.DefaultDir()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.TokenDir = dir
+	}
+	pods, err := preflight(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			pods.Close()
+		}
+	}()
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
 	m.xds = xds.NewServer(m.log.With("part", "xds"))
 	m.store = controlplane.NewStore(m.configChanged)
 	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
-		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, AddressBase: opts.AddressBase})
+		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	xdsLn, err := net.Listen("tcp", opts.XDS)
 	if err != nil {
 		return nil, nil, fmt.Errorf("xds listener: %w", err)
 	}
 	m.xdsAddr = xdsLn.Addr().String()
 	go m.xds.Serve(xdsLn)
-	if m.adminLn, err = net.Listen("tcp", opts.Admin); err != nil {
+	if m.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
 		m.xds.Stop()
-		return nil, nil, fmt.Errorf("admin listener: %w (is another lanemesh up running? pass --admin)", err)
+		return nil, nil, err
 	}
 	diags, err := controlplane.WatchFiles(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"))
 	if err != nil {
@@ -136,8 +172,9 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		m.adminLn.Close()
 		return nil, diags, err
 	}
-	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner},
+	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner}, Listener: m.adminLn,
 		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	started = true
 	return m, diags, nil
 }
 
@@ -156,7 +193,9 @@ func (m *Mesh) Run(ctx context.Context) error {
 	defer cancel()
 	m.admin.Shutdown(shutdown)
 	wg.Wait()
+	m.draining.Wait()
 	m.xds.Stop()
+	m.podNet.Close() // every pod has stopped
 	return nil
 }
 
@@ -176,7 +215,10 @@ func (m *Mesh) GatewayURL() string {
 }
 
 // AdminURL is the admin API's URL.
-func (m *Mesh) AdminURL() string { return "http://" + m.adminLn.Addr().String() }
+func (m *Mesh) AdminURL() string { return m.adminLn.URL() }
+
+// TokenFile is the file that holds the admin API's token.
+func (m *Mesh) TokenFile() string { return m.adminLn.TokenFile }
 
 // Store is the configuration in force.
 func (m *Mesh) Store() *controlplane.Store { return m.store }
@@ -196,8 +238,8 @@ func (m *Mesh) announce(ctx context.Context) {
 			if a := m.gateway.AdminAddr(); a != nil {
 				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
 			}
-			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s\ngateway admin: %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
 			return
 		}
 		select {
@@ -292,58 +334,32 @@ func workloadEntries(c *config.Config, known []registry.Instance) []registry.Ins
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
+		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id)
+	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
 	return p, nil
 }
 
-// startSidecar is the runner's SidecarFunc: a sidecar proxy on the pod's
-// own address, fed by the control plane, alive as long as the pod.
-func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (string, error) {
-	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
-		Logger: m.log.With("part", "sidecar", "pod", pod.Namespace+"/"+pod.Name),
-		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
-	if err != nil {
-		return "", fmt.Errorf("sidecar of %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	m.connect(ctx, p, "sidecar~"+pod.Namespace+"/"+pod.Name, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels})
-	if err := waitReady(ctx, p); err != nil {
-		return "", err
-	}
-	return "http://" + p.OutboundAddr().String(), nil
-}
-
-// connect runs a proxy and its xDS client until ctx is done.
-func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy) {
-	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: m.log.With("node", id),
+// connect runs a proxy and its xDS client, which hands every update to
+// apply, until ctx is done. The channel it returns receives the proxy's
+// Run result once the proxy has stopped.
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 	go c.Run(ctx)
+	done := make(chan error, 1)
 	go func() {
-		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		err := p.Run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			m.log.Error("proxy stopped", "node", id, "err", err)
 		}
+		done <- err
 	}()
-}
-
-// waitReady waits for a sidecar's first configuration, so its app never
-// starts with a proxy that would answer 404 NR.
-func waitReady(ctx context.Context, p *proxy.Proxy) error {
-	deadline := time.After(10 * time.Second)
-	for !p.Ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline:
-			return errors.New("sidecar got no configuration within 10s")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	return done
 }
 
 // workloads adapts the runner to the admin API.

@@ -58,6 +58,17 @@ type Server struct {
 	// the cache: calling SetSnapshot from it makes the first response carry
 	// the node's configuration. It should not block for long.
 	OnNode func(id string, p compile.Proxy)
+	// OnForget, if set, is called when a node is forgotten (see
+	// ForgetAfter), so that the control plane can forget it too; the node
+	// may have connected again since, which Status tells. Set it before
+	// Serve.
+	OnForget func(id string)
+	// ForgetAfter is how long a node that lost its last stream keeps its
+	// record (Proxies lists it as disconnected) and its snapshot (it is
+	// answered at once if it comes back); then both are dropped, so that a
+	// control plane serving proxies that come and go holds only the ones
+	// still there. Zero means one minute. Set it before Serve.
+	ForgetAfter time.Duration
 
 	logger  *slog.Logger
 	cache   *watchCache
@@ -77,6 +88,13 @@ func NewServer(logger *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{logger: logger, cancel: cancel, cache: newWatchCache()}
 	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode })
+	s.tracker.onGone = func(id string, gone uint64) {
+		after := s.ForgetAfter
+		if after <= 0 {
+			after = time.Minute
+		}
+		time.AfterFunc(after, func() { s.forgetGone(id, gone) })
+	}
 	gcpLog := gcpLogger{logger}
 	// WithOrderedADS makes every response of an ADS stream go through one
 	// queue, in the order the cache produces them (see the package comment
@@ -190,6 +208,24 @@ func changedBesides(prev, next *Snapshot, skip map[string]string) bool {
 func (s *Server) ClearSnapshot(nodeID string) {
 	s.cache.clear(nodeID)
 	s.tracker.forget(nodeID)
+}
+
+// forgetGone drops a node that has stayed disconnected since its
+// disconnection number gone: its record, then its snapshot. setMu keeps a
+// node that reconnects meanwhile from having its new snapshot cleared.
+func (s *Server) forgetGone(id string, gone uint64) {
+	s.setMu.Lock()
+	forgot := s.tracker.forgetGone(id, gone)
+	if forgot {
+		s.cache.clear(id)
+	}
+	s.setMu.Unlock()
+	if forgot {
+		s.logger.Info("xds: forgot disconnected proxy", "node", id)
+		if s.OnForget != nil {
+			s.OnForget(id)
+		}
+	}
 }
 
 // Status returns one node's status, and whether the node is known.

@@ -51,6 +51,9 @@ type NACK struct {
 type tracker struct {
 	logger *slog.Logger
 	onNode func() func(string, compile.Proxy) // reads Server.OnNode
+	// onGone, if set, is called (t.mu held) when a node loses its last
+	// stream, with the number of that disconnection.
+	onGone func(id string, gone uint64)
 
 	mu      sync.Mutex
 	streams map[int64]*streamRecord
@@ -72,8 +75,12 @@ type streamRecord struct {
 type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
-	proxy    compile.Proxy
-	streams  int
+	proxy   compile.Proxy
+	streams int
+	// gone counts the times the node lost its last stream, so that a
+	// timer set at one disconnection never forgets a node that came back
+	// and left again since.
+	gone     uint64
 	acked    map[string]string
 	lastNACK *NACK
 	// rejected holds, by type URL, the NACKs the node has not yet moved
@@ -202,9 +209,27 @@ func (t *tracker) OnStreamClosed(id int64, _ *corev3.Node) {
 	if n := t.nodes[st.node]; n != nil {
 		n.streams--
 		n.settle()
+		if n.streams == 0 && t.onGone != nil {
+			n.gone++
+			t.onGone(st.node, n.gone)
+		}
 	}
 	t.notify()
 	t.logger.Info("xds: proxy disconnected", "node", st.node)
+}
+
+// forgetGone drops the record of a node that is still disconnected since
+// its disconnection number gone, and says whether it did.
+func (t *tracker) forgetGone(id string, gone uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[id]
+	if n == nil || n.streams > 0 || n.gone != gone {
+		return false
+	}
+	delete(t.nodes, id)
+	t.notify()
+	return true
 }
 
 // OnStreamRequest identifies the node on its stream's first request and

@@ -36,7 +36,7 @@ spec:
 // no request may fail, and each change must be accepted by every proxy
 // within a generous bound. The measured convergence is logged.
 func TestChangesUnderLoad(t *testing.T) {
-	m := startMesh(t, 1100, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 	l := startLoad(url, []string{"v1", "v2", "v3"}, 6)
 	var took []time.Duration
@@ -70,7 +70,7 @@ func TestChangesUnderLoad(t *testing.T) {
 // dangling subset are each rejected with a message naming the object, and
 // the mesh keeps serving unchanged under load.
 func TestInvalidAppliesChangeNothing(t *testing.T) {
-	m := startMesh(t, 1200, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 	l := startLoad(url, []string{"v1", "v2", "v3"}, 4)
 	_, gen := m.Store().Config()
@@ -80,7 +80,7 @@ func TestInvalidAppliesChangeNothing(t *testing.T) {
 		"dangling subset": {mockbRoutes("v7"), `Referenced host+subset in destinationrule not found: "mockb.default.svc.cluster.local+v7"`},
 	} {
 		var out, errOut bytes.Buffer
-		code := cli.Main([]string{"apply", "--server=" + m.AdminURL(), "-f", writeTemp(t, "vs.yaml", tc.yaml)}, strings.NewReader(""), &out, &errOut)
+		code := cli.Main([]string{"apply", "--server=" + m.AdminURL(), "--token-file=" + m.TokenFile(), "-f", writeTemp(t, "vs.yaml", tc.yaml)}, strings.NewReader(""), &out, &errOut)
 		if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "nothing changed") {
 			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1 naming %q", name, code, errOut.String(), tc.want)
 		}

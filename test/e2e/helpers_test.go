@@ -25,14 +25,14 @@ const (
 	fallback = "../../examples/traffic-lanes-fallback"
 )
 
-// startMesh runs `lanemesh up` in-process on free ports, with pod addresses
-// starting at 127.0.<base/250+1>.x so that parallel test packages never
-// share one.
-func startMesh(t *testing.T, base int, paths ...string) *up.Mesh {
+// startMesh runs `lanemesh up` in-process on free ports, with a pod range
+// it claims itself, as a second `up` on a machine would, so that parallel
+// test packages never share one.
+func startMesh(t *testing.T, paths ...string) *up.Mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: paths, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", AddressBase: base, DrainDelay: 500 * time.Millisecond})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)

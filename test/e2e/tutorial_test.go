@@ -16,7 +16,7 @@ import (
 // while load runs loses no request and sends v2 traffic to mockb v1 →
 // mockc v1; scaling back returns it to mockb v2.
 func TestTutorial(t *testing.T) {
-	m := startMesh(t, 1000, lanes)
+	m := startMesh(t, lanes)
 	url := m.GatewayURL() + "/mock"
 
 	// Step 5: 100 requests per lane, every chain in its lane.
@@ -62,7 +62,7 @@ func TestTutorial(t *testing.T) {
 func lanemesh(t *testing.T, m *up.Mesh, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	args = append(args, "--server="+m.AdminURL())
+	args = append(args, "--server="+m.AdminURL(), "--token-file="+m.TokenFile())
 	if code := cli.Main(args, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("lanemesh %v: exit %d\n%s%s", args, code, out.String(), errOut.String())
 	}

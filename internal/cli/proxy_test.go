@@ -1,0 +1,13 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestProxyPathNormalizationFlag(t *testing.T) {
+	code, _, errOut := run(t, "", "proxy", "--role", "gateway", "--static", "-f", lanes, "--path-normalization", "MERGE")
+	if code != 2 || !strings.Contains(errOut, "--path-normalization") || !strings.Contains(errOut, "DECODE_AND_MERGE_SLASHES") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the flag and its values", code, errOut)
+	}
+}

@@ -1,0 +1,89 @@
+package guard
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultDir is where tokens live when the user names no directory:
+// $XDG_CONFIG_HOME/lanemesh or ~/.config/lanemesh, as kubeconfig lives in
+// ~/.kube.
+func DefaultDir() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no directory for lanemesh's admin token: %w (set LANEMESH_HOME)", err)
+	}
+	return filepath.Join(dir, "lanemesh"), nil
+}
+
+// TokenPath is the file that holds the token of the admin API listening
+// at addr ("127.0.0.1:15000", or a URL's host). Tokens are kept per port,
+// so several `lanemesh up` on one machine each have their own, and a
+// client finds the right one from --server alone.
+func TokenPath(dir, addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		port = "80"
+	}
+	return filepath.Join(dir, "admin-"+port+".token")
+}
+
+// WriteToken makes a new random token and writes it to path, readable and
+// writable by the current user only (the directory too), replacing any
+// earlier one at once: the file is written aside and renamed.
+func WriteToken(path string) (string, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("admin token directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", fmt.Errorf("admin token directory: %w", err)
+	}
+	token := rand.Text()
+	f, err := os.CreateTemp(dir, ".token-*") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	_, werr := f.WriteString(token + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("admin token: %w", werr)
+	}
+	return token, nil
+}
+
+// ReadToken reads a token written by WriteToken. A file that others could
+// read is refused, as ssh refuses such a key: its token may be known.
+func ReadToken(path string) (string, error) {
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no admin token at %s: it is written by `lanemesh up` (or `controlplane`) when it starts; is it running, as this user, with that admin port? (or pass --token-file)", path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("admin token %s is accessible by other users (mode %v); refusing to use it: restart the server, or chmod 600 it", path, info.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("admin token %s is empty: restart the server that wrote it", path)
+	}
+	return token, nil
+}
