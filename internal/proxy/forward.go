@@ -145,7 +145,7 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 // classify names what went wrong with an attempt that got no response.
 func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
 	switch {
-	case errors.Is(err, errBodyTimeout):
+	case errors.Is(err, errBodyTimeout) || x.pacer.timedOut():
 		x.bodyTimedOut = true // the client's doing, not the upstream's: failed answers 408
 		return outcomeCancel
 	case x.r.Context().Err() != nil:

@@ -75,6 +75,7 @@ type pacedBody struct {
 
 	mu      sync.Mutex // orders stop after any deadline a Read sets
 	stopped bool
+	due     atomic.Int64 // unix ns of the deadline in force while the body is read; 0 after
 }
 
 // paced wraps a body the proxy streams rather than buffers.
@@ -93,13 +94,16 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
 	}
-	_ = b.rc.SetReadDeadline(bodyDeadline(time.Now(), b.start, b.n, b.timeout, b.rate))
+	due := bodyDeadline(time.Now(), b.start, b.n, b.timeout, b.rate)
+	b.due.Store(due.UnixNano())
+	_ = b.rc.SetReadDeadline(due)
 	b.mu.Unlock()
 	n, err := b.body.Read(p)
 	b.n += int64(n)
 	switch {
 	case err == io.EOF:
 		b.finished = true // the server clears the deadline for the next request
+		b.due.Store(0)
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		err = errBodyTimeout
 	}
@@ -107,6 +111,19 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 }
 
 func (b *pacedBody) Close() error { return b.body.Close() }
+
+// timedOut reports whether the body is past its deadline. net/http
+// cancels the request's context when a body read fails, before the error
+// reaches the reader, so an attempt can end as a cancellation before the
+// reader has said why; this tells a body that fell behind from a client
+// that went away. Nil reports false.
+func (b *pacedBody) timedOut() bool {
+	if b == nil {
+		return false
+	}
+	due := b.due.Load()
+	return due != 0 && time.Now().UnixNano() >= due
+}
 
 // stop ends the pacing when the handler returns; nil does nothing.
 func (b *pacedBody) stop() {
