@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -24,6 +26,16 @@ type proxyFlags struct {
 	accessLog, logLevel              string
 	pathNormalization                string
 	trustDownstream                  bool
+	limits                           proxyLimits
+}
+
+// proxyLimits are the data plane's resource limits; zero keeps a default
+// (see proxy.Options).
+type proxyLimits struct {
+	headerTimeout, streamIdle, bodyTimeout, writeTimeout time.Duration
+	minBodyRate, maxConnections                          int
+	reusePort                                            bool
+	drainTime                                            time.Duration
 }
 
 func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -64,6 +76,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 		"request paths normalized before routing, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
 		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
+	addLimitFlags(fl, &f.limits)
 	return cmd
 }
 
@@ -93,7 +106,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
-		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream})
+		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
+		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
+		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
+		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits)})
 	if err != nil {
 		return err
 	}
@@ -119,6 +135,30 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	}
 	return p.Run(cmd.Context())
 }
+
+// addLimitFlags declares the flags of the proxy's resource limits, named
+// after Envoy's settings where Envoy has one.
+func addLimitFlags(fl *pflag.FlagSet, l *proxyLimits) {
+	fl.DurationVar(&l.headerTimeout, "request-headers-timeout", 0, "close a connection whose request headers take longer (default 10s)")
+	fl.DurationVar(&l.streamIdle, "stream-idle-timeout", 0, "answer 408 to a request whose upstream exchange moves no byte for this long (default 5m, Envoy's; negative: off)")
+	fl.DurationVar(&l.bodyTimeout, "request-body-timeout", 0, "the longest a request body may pause, and the grace before --min-body-rate applies (default 60s)")
+	fl.IntVar(&l.minBodyRate, "min-body-rate", 0, "slowest average request body rate in bytes/s after --request-body-timeout (default 240; negative: off)")
+	fl.DurationVar(&l.writeTimeout, "write-timeout", 0, "close a connection whose client reads nothing of its response for this long (default 60s)")
+	fl.BoolVar(&l.reusePort, "reuse-port", false, "bind listeners with SO_REUSEPORT, so that a new proxy can take over the ports of one draining (graceful restart; Linux)")
+	fl.DurationVar(&l.drainTime, "drain-time", 0, "on SIGTERM/SIGINT, keep accepting with Connection: close for this long before closing the listeners (default 5s with --reuse-port, else 0)")
+	fl.IntVar(&l.maxConnections, "max-connections", 0, "open downstream connections per listener; past it, 503 and close (default 50000, or half the file limit; negative: unlimited)")
+}
+
+// drainTime is --drain-time, or 5s with --reuse-port: a proxy that
+// shares its ports with a successor should give it time to take over.
+func drainTime(l proxyLimits) time.Duration {
+	if l.drainTime == 0 && l.reusePort {
+		return defaultReusePortDrain
+	}
+	return l.drainTime
+}
+
+const defaultReusePortDrain = 5 * time.Second
 
 // proxyIdentity reads role, namespace and labels with their defaults.
 func proxyIdentity(f proxyFlags) (compile.Proxy, error) {

@@ -232,7 +232,7 @@ func buildLimits(cb *clusterv3.CircuitBreakers) limits {
 // compiler emits (idle timeout; max_requests_per_connection 1 turns
 // keep-alive off, other values are not enforced).
 func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings, error) {
-	s := poolSettings{connectTimeout: cl.connectTimeout, keepAlive: true}
+	s := poolSettings{connectTimeout: cl.connectTimeout, keepAlive: true, streamIdle: max(b.opts.StreamIdleTimeout, 0)}
 	if cl.limits.maxConnections < defaultMaxConnections {
 		s.maxConnsPerHost = int(cl.limits.maxConnections)
 	}

@@ -22,7 +22,8 @@
 //   - Fallback: a route whose cluster is an aggregate [primary, fallback]
 //     sends to the first member with a healthy endpoint (EDS HEALTHY or
 //     UNKNOWN, and not ejected). If an attempt on a member fails before any
-//     response byte (refused, reset, connect timeout) and the request body can
+//     response byte (refused, reset, connect, per-try or stream idle timeout,
+//     with time left under the route timeout) and the request body can
 //     be replayed, the request is sent once more to the next member, on top of
 //     the route's retries. A request the fallback served is flagged FB.
 //   - Responses the proxy makes itself use Envoy's response flags (NR, NC, UH,
@@ -53,4 +54,12 @@
 // headers) are parsed by a fast path; every other framing goes through
 // http.ReadResponse. A reused connection that fails before any response
 // byte is retried once on a fresh one, as net/http does.
+//
+// Every resource a client or an upstream can hold has a bound (limits.go,
+// Options): request headers (ReadHeaderTimeout) and bodies (BodyTimeout,
+// MinBodyRate), writes to a client that stops reading (WriteTimeout), an
+// upstream exchange that stops moving (StreamIdleTimeout, 408 SI), and
+// each listener's connections (MaxConnections, 503 OM past it). A drain
+// can keep accepting (DrainTime) while a successor bound with ReusePort
+// takes over, so that a restart refuses no connection.
 package proxy

@@ -24,10 +24,12 @@ const (
 	flagDC                     // downstream connection terminated
 	flagDPE                    // downstream protocol error: a refused request
 	flagFB                     // served by the fallback cluster
+	flagSI                     // stream idle timeout
+	flagOM                     // overload: the listener's connection limit
 	numFlags = iota
 )
 
-var flagNames = [numFlags]string{"NR", "NC", "UH", "UF", "UC", "UT", "UO", "URX", "FI", "DI", "DC", "DPE", "FB"}
+var flagNames = [numFlags]string{"NR", "NC", "UH", "UF", "UC", "UT", "UO", "URX", "FI", "DI", "DC", "DPE", "FB", "SI", "OM"}
 
 // String renders the set as Envoy does: names joined by ",", or "-" for
 // none. A single flag, the common case, does not allocate.
@@ -61,4 +63,5 @@ var reasons = map[flags]string{
 	flagUO:  "upstream overflow: a circuit breaker is open",
 	flagFI:  "fault filter abort",
 	flagDPE: "request refused",
+	flagSI:  "stream timeout: the upstream exchange made no progress",
 }

@@ -74,7 +74,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 			return resp
 		}
 		last = o
-		if o.local() && o != outcomeTimeout && x.replayable && !x.fellBack && ctx.Err() == nil {
+		if o.local() && x.replayable && !x.fellBack && ctx.Err() == nil {
 			if next := x.cluster.firstUsable(idx+1, x.now); next > 0 {
 				from, avoid = next, nil
 				x.fellBack = true
@@ -130,6 +130,9 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	e.host.active.Add(1)
 	resp, err := x.send(tryCtx, e)
 	if err != nil {
+		if errors.Is(err, errStreamIdle) {
+			x.flags |= flagSI // failed answers 408, as Envoy does
+		}
 		o := x.classify(err, ctx, tryCtx)
 		x.p.record(target, e, o, 0, x.now)
 		x.release()
@@ -142,9 +145,12 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 // classify names what went wrong with an attempt that got no response.
 func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
 	switch {
+	case errors.Is(err, errBodyTimeout) || x.pacer.timedOut():
+		x.bodyTimedOut = true // the client's doing, not the upstream's: failed answers 408
+		return outcomeCancel
 	case x.r.Context().Err() != nil:
 		return outcomeCancel
-	case ctx.Err() != nil || tryCtx.Err() != nil:
+	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, errStreamIdle):
 		return outcomeTimeout
 	}
 	var op *net.OpError
@@ -183,6 +189,7 @@ func (x *exchange) readBody() error {
 		return nil
 	}
 	if r.ContentLength > maxReplayBody {
+		r.Body = x.paced(r.Body)
 		return nil
 	}
 	// A body small enough to buffer gets the header timeout to arrive in
@@ -196,7 +203,7 @@ func (x *exchange) readBody() error {
 		return err
 	}
 	if len(buf) > maxReplayBody {
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), x.paced(r.Body)), r.Body}
 		return nil
 	}
 	x.replayable = true

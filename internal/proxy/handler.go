@@ -43,14 +43,17 @@ type exchange struct {
 	attempts, retries       int
 	fellBack                bool // a fallback member took (or was sent) the request
 	abort                   bool // the response broke off; reset the downstream connection
+	bodyTimedOut            bool // the request body fell behind BodyTimeout or MinBodyRate
 
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.
 	values [4]string
 
-	// The request body, when it is small enough to replay.
+	// The request body, when it is small enough to replay; pacer holds a
+	// streamed one to BodyTimeout and MinBodyRate.
 	body       []byte
 	replayable bool
+	pacer      *pacedBody
 
 	// The response being relayed and its body, kept here so that a plain
 	// response allocates neither.
@@ -78,6 +81,7 @@ func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Requ
 	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
+	x.pacer.stop()
 	x.release()
 	x.p.observe(x)
 	return x.abort

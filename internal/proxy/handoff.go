@@ -20,7 +20,7 @@ func (c *conn) handOff() bool {
 			return false
 		}
 	}
-	pc := &prefixConn{Conn: c.nc, prefix: head}
+	pc := &prefixConn{Conn: c.nc, prefix: head, writes: writeDeadline{nc: c.nc, timeout: c.s.opts.WriteTimeout}}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return c.s.hand.give(pc)
 }
@@ -68,6 +68,7 @@ func (h *handoff) give(c net.Conn) bool {
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+	writes writeDeadline // see prefixConn.Write
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) {

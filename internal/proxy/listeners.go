@@ -31,7 +31,7 @@ func (p *Proxy) bindNew(next *state) error {
 		if p.listeners[bind] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", bind)
+		ln, err := p.listen(bind)
 		if err != nil {
 			for _, s := range bound {
 				_ = s.ln.Close()
@@ -44,6 +44,20 @@ func (p *Proxy) bindNew(next *state) error {
 		p.listeners[s.bind] = s
 	}
 	return nil
+}
+
+// listen binds a listener's address, with SO_REUSEPORT if asked.
+func (p *Proxy) listen(bind string) (net.Listener, error) {
+	if !p.opts.ReusePort {
+		return net.Listen("tcp", bind)
+	}
+	ln, err := listenReusePort(bind)
+	if rl, ok := ln.(reusePortListener); ok {
+		p.log.Warn("SO_REUSEPORT without a socket selector: a predecessor draining on this address may reset the connections queued when it closes",
+			slog.String("address", bind), slog.Any("error", rl.selectorErr))
+		ln = rl.Listener
+	}
+	return ln, err
 }
 
 // newServing wraps a bound socket in an HTTP/1.1 server with the limits
@@ -96,6 +110,16 @@ func (s *serving) stop(ctx context.Context) {
 		if !s.started {
 			_ = s.ln.Close()
 			return
+		}
+		if s.srv.draining.Load() {
+			// After a drain period, the connections already in the
+			// accept queue are taken and served, not reset by the close.
+			s.srv.stopAccepting.Store(true)
+			queued := takeQueued(s.ln)
+			for _, nc := range queued {
+				s.srv.adopt(nc)
+			}
+			s.log.Info("listener emptied", slog.String("address", s.bind), slog.Int("queued_connections", len(queued)))
 		}
 		_ = s.ln.Close()
 		s.srv.shutdown(ctx)

@@ -72,6 +72,51 @@ type Options struct {
 	// no client of the edge. A sidecar ignores it: its app's headers are
 	// kept but for lanemesh's own (see downstream.sanitize).
 	TrustDownstream bool
+	// StreamIdleTimeout is Envoy's stream_idle_timeout: a request whose
+	// upstream exchange moves no byte in either direction for this long is
+	// answered 408 (flag SI), or its connection closed if the response had
+	// started. It bounds a request to a hung app when no route timeout
+	// does (Istio sets none by default). Zero means 5m, Envoy's default; a
+	// negative value turns it off.
+	StreamIdleTimeout time.Duration
+	// BodyTimeout bounds how long a request body may pause: each read of
+	// it waits at most this long for the next bytes, and from BodyTimeout
+	// after the head on, the body must have averaged MinBodyRate. A body
+	// that falls behind gets 408, or its connection closed. Zero means
+	// 60s, nginx's client_body_timeout.
+	BodyTimeout time.Duration
+	// MinBodyRate is the slowest average rate, in bytes per second, at
+	// which a request body may arrive once BodyTimeout has passed (a body
+	// trickled a byte every two seconds is cut off, a slow upload is
+	// not). Zero means 240, Kestrel's MinRequestBodyDataRate; a negative
+	// value turns the rate check off.
+	MinBodyRate int
+	// WriteTimeout closes a downstream connection whose client reads
+	// nothing of its response for this long (each write to the socket
+	// must make progress within it, so a long stream to a live client is
+	// not cut). Zero means 60s, nginx's send_timeout.
+	WriteTimeout time.Duration
+	// MaxConnections limits each listener's open downstream connections.
+	// Past it, a new connection gets "503 Service Unavailable" naming the
+	// limit, with Connection: close, and is closed. Zero means 50,000 (the
+	// limit Envoy's edge best practices set), or half the process's file
+	// descriptor limit when that is lower, since each downstream
+	// connection may hold an upstream one; a negative value means
+	// unlimited.
+	MaxConnections int
+	// ReusePort binds listeners with SO_REUSEPORT (Linux), so that the
+	// proxy's successor can bind the same ports while it drains, and new
+	// connections go to the newest proxy bound (see listenReusePort). Off
+	// by default: with it, a second proxy started on the same ports by
+	// mistake would share them silently instead of failing to bind.
+	ReusePort bool
+	// DrainTime is how long a draining proxy keeps its listeners
+	// accepting, answering every request with "Connection: close", before
+	// it closes them and waits DrainTimeout for what is in flight (Envoy's
+	// --drain-time-s). With ReusePort it is the overlap in which a
+	// successor takes over without a refused connection. Zero closes the
+	// listeners at once.
+	DrainTime time.Duration
 }
 
 // SourceInfo identifies the workload a proxy serves: a sidecar's pod, or
@@ -94,11 +139,16 @@ func (s SourceInfo) workload() string {
 
 // Defaults where Options say nothing.
 const (
-	defaultDrainTimeout      = 5 * time.Second
-	defaultReadHeaderTimeout = 10 * time.Second
-	defaultIdleTimeout       = 60 * time.Second
-	defaultMaxHeaderBytes    = 60 << 10
-	defaultOutboundAddr      = "127.0.0.1:15001"
+	defaultDrainTimeout        = 5 * time.Second
+	defaultReadHeaderTimeout   = 10 * time.Second
+	defaultIdleTimeout         = 60 * time.Second
+	defaultMaxHeaderBytes      = 60 << 10
+	defaultStreamIdleTimeout   = 5 * time.Minute
+	defaultBodyTimeout         = 60 * time.Second
+	defaultMinBodyRate         = 240
+	defaultWriteTimeout        = 60 * time.Second
+	defaultListenerConnections = 50_000
+	defaultOutboundAddr        = "127.0.0.1:15001"
 )
 
 // withDefaults returns o with every zero field set to its default.
@@ -126,6 +176,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = defaultMaxHeaderBytes
+	}
+	if o.StreamIdleTimeout == 0 {
+		o.StreamIdleTimeout = defaultStreamIdleTimeout
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = defaultBodyTimeout
+	}
+	if o.MinBodyRate == 0 {
+		o.MinBodyRate = defaultMinBodyRate
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = defaultWriteTimeout
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = defaultConnectionLimit(fileLimit())
 	}
 	return o
 }

@@ -14,6 +14,7 @@ type poolSettings struct {
 	maxConnsPerHost int // 0: unlimited
 	idleTimeout     time.Duration
 	keepAlive       bool
+	streamIdle      time.Duration // Options.StreamIdleTimeout; 0: off
 }
 
 // Upstream connection pool tuning. A busy proxy keeps up to 256 idle

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 )
@@ -66,7 +67,12 @@ func New(opts Options) (*Proxy, error) {
 	reg := opts.Registry
 	var gatherer prometheus.Gatherer
 	if reg == nil {
+		// A private registry is the process's own (lanemesh proxy): it
+		// reports the process too (go_goroutines,
+		// process_resident_memory_bytes, process_open_fds), which is how
+		// an operator sees connections held open against the limits.
 		r := prometheus.NewRegistry()
+		r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		reg, gatherer = r, r
 	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		gatherer = g
@@ -157,8 +163,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 	return nil
 }
 
-// drain stops every listener, waits for in-flight requests up to
-// DrainTimeout, then closes what is left and the idle upstream connections.
+// drain keeps the listeners accepting for DrainTime, if any, with every
+// response closing its connection; then it stops them, waits for in-flight
+// requests up to DrainTimeout, and closes what is left and the idle
+// upstream connections.
 func (p *Proxy) drain() {
 	p.draining.Store(true)
 	p.mu.Lock()
@@ -168,6 +176,15 @@ func (p *Proxy) drain() {
 		servers = append(servers, s)
 	}
 	p.mu.Unlock()
+	if p.opts.DrainTime > 0 {
+		// The drain period: a successor bound to the same ports (see
+		// ReusePort) takes over while this proxy still accepts.
+		p.log.Info("draining: accepting with Connection: close", slog.Duration("for", p.opts.DrainTime))
+		for _, s := range servers {
+			s.srv.beginDrain()
+		}
+		time.Sleep(p.opts.DrainTime)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.DrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -38,7 +38,9 @@ func (x *exchange) respond(resp *http.Response) {
 		// The upstream broke off mid-body, or a timeout cut it: too late
 		// for a retry or the fallback, since the client has part of this
 		// response.
-		if errors.Is(readErr, context.DeadlineExceeded) || x.tryCtx.Err() != nil {
+		if errors.Is(readErr, errStreamIdle) {
+			x.flags |= flagSI
+		} else if errors.Is(readErr, context.DeadlineExceeded) || x.tryCtx.Err() != nil {
 			x.flags |= flagUT
 		} else {
 			x.flags |= flagUC
@@ -116,8 +118,16 @@ func (x *exchange) failed(o outcome) {
 	case outcomeReset:
 		x.generate(http.StatusServiceUnavailable, flagUC)
 	case outcomeTimeout:
+		if x.flags&flagSI != 0 {
+			x.generate(http.StatusRequestTimeout, flagSI)
+			return
+		}
 		x.generate(http.StatusGatewayTimeout, flagUT)
 	case outcomeCancel:
+		if x.bodyTimedOut {
+			x.generate(http.StatusRequestTimeout, flagDPE)
+			return
+		}
 		x.clientGone()
 	default:
 		x.generate(http.StatusServiceUnavailable, flagUH)

@@ -41,9 +41,18 @@ type server struct {
 	hand *handoff
 
 	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	wg      sync.WaitGroup // one per connection goroutine
+	// draining: still accepting, but every response closes its
+	// connection (see beginDrain). stopAccepting: the listener is being
+	// emptied and closed (see serving.stop).
+	draining, stopAccepting atomic.Bool
+	// open counts the listener's downstream connections, those handed to
+	// net/http included, against opts.MaxConnections; refusing counts the
+	// connections being refused.
+	open, refusing atomic.Int64
+	overload       []byte // the answer past the limit; see refuse
+	mu             sync.Mutex
+	conns          map[*conn]struct{}
+	wg             sync.WaitGroup // one per connection goroutine
 }
 
 // watchDelay is how long a request runs before the server starts watching
@@ -68,7 +77,14 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 	// One request per handed-off connection: the head screen reads only
 	// the first head net/http gets (see screenHead).
 	std.SetKeepAlivesEnabled(false)
-	return &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{}}
+	s := &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{},
+		overload: overloadResponse(opts.MaxConnections)}
+	std.ConnState = func(_ net.Conn, cs http.ConnState) {
+		if cs == http.StateClosed || cs == http.StateHijacked {
+			s.open.Add(-1) // a connection handed off has left
+		}
+	}
+	return s
 }
 
 // serve accepts connections until ln is closed.
@@ -80,7 +96,7 @@ func (s *server) serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if s.closing.Load() || s.stopAccepting.Load() || errors.Is(err, net.ErrClosed) {
 				s.hand.Close()
 				return http.ErrServerClosed
 			}
@@ -91,13 +107,24 @@ func (s *server) serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c := newConn(s, nc)
-		if !s.track(c) {
-			_ = nc.Close()
-			continue
-		}
-		go c.serve()
+		s.adopt(nc)
 	}
+}
+
+// adopt serves an accepted connection, or refuses it past the limit.
+func (s *server) adopt(nc net.Conn) {
+	if limit := s.opts.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
+		s.open.Add(-1)
+		s.refuse(nc)
+		return
+	}
+	c := newConn(s, nc)
+	if !s.track(c) {
+		s.open.Add(-1)
+		_ = nc.Close()
+		return
+	}
+	go c.serve()
 }
 
 func (s *server) track(c *conn) bool {
@@ -124,8 +151,11 @@ func (s *server) untrack(c *conn) {
 func (s *server) shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.closing.Store(true)
+	// After a drain period, a connection still waiting for its first
+	// request was accepted moments ago: it is served, not dropped.
+	includeNew := !s.draining.Load()
 	for c := range s.conns {
-		c.closeIfIdle()
+		c.closeIfIdle(includeNew)
 	}
 	s.mu.Unlock()
 	stdDone := make(chan struct{})
@@ -150,11 +180,28 @@ func (s *server) shutdown(ctx context.Context) {
 	<-stdDone
 }
 
+// beginDrain starts the drain period of a listener that goes on
+// accepting (Options.DrainTime): idle connections close now, and every
+// response from now on says "Connection: close", so that clients take
+// their next requests to the listener's successor.
+func (s *server) beginDrain() {
+	s.draining.Store(true)
+	s.std.SetKeepAlivesEnabled(false) // closes net/http's idle connections too
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle(false)
+	}
+}
+
 // Connection states, for shutdown: an idle connection (waiting for a
-// request) may be closed at once; an active one finishes its response.
+// request) may be closed at once; an active one finishes its response. A
+// new one (waiting for its first request) is idle too, except at the end
+// of a drain period.
 const (
 	connActive uint32 = iota
 	connIdle
+	connNew
 	connClosed
 )
 
@@ -165,7 +212,8 @@ type conn struct {
 	remote string
 	state  atomic.Uint32
 	br     *bufio.Reader // reads through stashReader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // writes through writes
+	writes writeDeadline
 
 	// Reused by each request on the connection: the request, its URL and
 	// header map, the header values' backing array, the body, the response
@@ -213,7 +261,8 @@ func newConn(s *server, nc net.Conn) *conn {
 	c.br = readerPool.Get().(*bufio.Reader)
 	c.br.Reset(stashReader{c})
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.writes = writeDeadline{nc: nc, timeout: s.opts.WriteTimeout}
+	c.bw.Reset(&c.writes)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
@@ -244,6 +293,7 @@ func (c *conn) serve() {
 		}
 		if !handedOff {
 			_ = c.nc.Close()
+			c.s.open.Add(-1)
 		}
 		if v == nil {
 			c.br.Reset(nil)
@@ -279,15 +329,19 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 		wait = c.s.opts.ReadHeaderTimeout
 	}
 	if c.br.Buffered() == 0 && !c.stashed {
-		c.state.Store(connIdle)
-		if c.s.closing.Load() {
+		idle := connIdle
+		if first {
+			idle = connNew
+		}
+		c.state.Store(idle)
+		if c.s.closing.Load() && !(first && c.s.draining.Load()) || !first && c.s.draining.Load() {
 			return 0, false
 		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false
 		}
-		if !c.state.CompareAndSwap(connIdle, connActive) {
+		if !c.state.CompareAndSwap(idle, connActive) {
 			return 0, false // shutdown closed it
 		}
 	}
@@ -368,10 +422,10 @@ func (c *conn) closeGently() {
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
 }
 
-// closeIfIdle closes the connection if it waits for a request; shutdown
-// calls it.
-func (c *conn) closeIfIdle() {
-	if c.state.CompareAndSwap(connIdle, connClosed) {
+// closeIfIdle closes the connection if it waits for a request (with
+// includeNew, its first one too); shutdown and beginDrain call it.
+func (c *conn) closeIfIdle(includeNew bool) {
+	if c.state.CompareAndSwap(connIdle, connClosed) || includeNew && c.state.CompareAndSwap(connNew, connClosed) {
 		_ = c.nc.Close()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,7 +59,15 @@ type upConn struct {
 	used            bool  // it carried an exchange before, so the upstream may have closed it since
 	// interrupt unblocks the connection's I/O when an attempt's context
 	// ends; it is built once per connection, not once per request.
-	interrupt func()
+	// interrupted records that it did, so that no later deadline (see
+	// progress) undoes it.
+	interrupt   func()
+	interrupted atomic.Bool
+	// deadline is the connection's read and write deadline, which each
+	// read or write moves StreamIdleTimeout ahead: an exchange that moves
+	// no byte for that long fails with errStreamIdle.
+	deadline atomic.Int64 // unix ns
+	idled    atomic.Bool  // the deadline passed: every later read or write fails too
 	// header is reused by every plain response head read on the
 	// connection (see readPlainHead): a response's Header is valid until
 	// its body is closed.
@@ -69,7 +78,7 @@ func newUpConn(nc net.Conn, h *hostConns) *upConn {
 	c := &upConn{conn: nc, host: h, limit: math.MaxInt64, header: make(http.Header, 8)}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
 	c.bw = bufio.NewWriterSize(c, connBufferSize)
-	c.interrupt = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	c.interrupt = func() { c.interrupted.Store(true); _ = nc.SetDeadline(aLongTimeAgo) }
 	return c
 }
 
@@ -81,17 +90,64 @@ func (c *upConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.limit {
 		p = p[:c.limit]
 	}
+	if err := c.progress(); err != nil {
+		return 0, err
+	}
 	n, err := c.conn.Read(p)
 	c.limit -= int64(n)
 	c.nread += int64(n)
-	return n, err
+	return n, c.idleError(err)
 }
 
 // Write writes to the connection.
 func (c *upConn) Write(p []byte) (int, error) {
+	if err := c.progress(); err != nil {
+		return 0, err
+	}
 	n, err := c.conn.Write(p)
 	c.nwritten += int64(n)
-	return n, err
+	return n, c.idleError(err)
+}
+
+// errStreamIdle is an upstream exchange that moved no byte for
+// StreamIdleTimeout.
+var errStreamIdle = errors.New("stream idle timeout: the upstream exchange made no progress")
+
+// progress moves the connection's deadline StreamIdleTimeout ahead before
+// a read or write: the read of a response and the write of a streamed body
+// may run at once (on two goroutines), and either one's progress keeps the
+// other alive, so
+// that the exchange is idle only when neither moves. The deadline moves
+// only when it has fallen behind by a 64th of the timeout, so that most
+// reads and writes do not touch the runtime's timers. It fails once the
+// attempt was interrupted, since the deadline just set may have replaced
+// the interrupt's.
+func (c *upConn) progress() error {
+	idle := c.host.pool.settings.streamIdle
+	if idle <= 0 {
+		return nil
+	}
+	if next := time.Now().Add(idle); next.UnixNano()-c.deadline.Load() > int64(idle/64) {
+		c.deadline.Store(next.UnixNano())
+		_ = c.conn.SetDeadline(next)
+	}
+	if c.interrupted.Load() {
+		return os.ErrDeadlineExceeded
+	}
+	if c.idled.Load() {
+		return errStreamIdle // the exchange is over, whoever reads next
+	}
+	return nil
+}
+
+// idleError names a deadline that progress set, not interrupt, as the
+// stream idle timeout.
+func (c *upConn) idleError(err error) error {
+	if err != nil && c.host.pool.settings.streamIdle > 0 && !c.interrupted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.idled.Store(true)
+		return errStreamIdle
+	}
+	return err
 }
 
 // send makes one attempt's exchange with endpoint e on the calling
@@ -142,13 +198,19 @@ func (x *exchange) sendOn(ctx context.Context, c *upConn, e *endpoint) (resp *ht
 		return nil, c.used && c.nwritten == 0 && x.replayable, err
 	}
 	resp, err = x.readResponse(c)
-	if err == nil && !writer.sawHead() {
-		err = <-writer.result // the body failed first and interrupted the read
+	if !writer.sawHead() {
+		// The body failed first and interrupted the read (which may
+		// have returned a response all the same): the body's error is
+		// what happened.
+		err = <-writer.result
 	}
 	if err != nil {
 		stop()
 		c.host.release(c)
-		return nil, c.used && c.nread == 0 && x.replayable && idempotent(x.r), err
+		// A stream idle timeout is a silent upstream, not a stale
+		// connection: sending again would only double the wait.
+		stale = c.used && c.nread == 0 && x.replayable && idempotent(x.r) && !errors.Is(err, errStreamIdle)
+		return nil, stale, err
 	}
 	b := &x.upstream // readResponse set how the body is framed
 	b.c, b.stop, b.writer = c, stop, writer
@@ -250,9 +312,10 @@ func idempotent(r *http.Request) bool {
 // streamingWriter writes the body of a request too large to buffer (which
 // gets only one attempt) on its own goroutine, so that an upstream that
 // answers before reading all of it is heard, as with net/http's transport.
-// If the body cannot be read or written before the response head arrived,
-// it interrupts the connection so that the exchange fails at once rather
-// than wait for a response that may never come.
+// If the client's body cannot be read before the response head arrived, it
+// interrupts the connection so that the exchange fails at once rather than
+// wait for a response that may never come; if it cannot be written, the
+// response (an early one) is read all the same.
 type streamingWriter struct {
 	state  atomic.Uint32 // writing, then headRead or writeFailed, whichever comes first
 	result chan error    // the writer's error, sent once
@@ -270,16 +333,22 @@ func (x *exchange) streamBody(c *upConn) *streamingWriter {
 	go func() {
 		bp := buffers.Get().(*[]byte)
 		defer buffers.Put(bp)
+		src := &downstreamBody{r: r.Body, c: c}
 		var err error
 		if r.ContentLength > 0 {
-			err = copyExactly(c.bw, r.Body, r.ContentLength, *bp)
+			err = copyExactly(c.bw, src, r.ContentLength, *bp)
 		} else {
-			err = copyChunked(c.bw, r.Body, *bp)
+			err = copyChunked(c.bw, src, *bp)
 		}
 		if err == nil {
 			err = c.bw.Flush()
 		}
-		if err != nil && w.state.CompareAndSwap(writing, writeFailed) {
+		// Only a failure to read the client's body abandons the exchange.
+		// A failure to write means the upstream stopped reading, most
+		// likely because it answered early (413, say) and closed: its
+		// response is still to be read, and relayed.
+		fromClient := src.err != nil || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && fromClient && w.state.CompareAndSwap(writing, writeFailed) {
 			c.interrupt()
 		}
 		w.result <- err
@@ -344,3 +413,26 @@ func copyChunked(bw *bufio.Writer, src io.Reader, buf []byte) error {
 }
 
 type writerOnly struct{ io.Writer }
+
+// downstreamBody is a streamed request body as its writer reads it. Bytes
+// from the client are progress of the exchange (they may sit in the
+// connection's buffer before any reaches the upstream), so each read moves
+// the stream idle deadline too.
+// It also keeps the body's read error, to tell the client's failures
+// from the upstream's.
+type downstreamBody struct {
+	r   io.Reader
+	c   *upConn
+	err error // the first read error but io.EOF
+}
+
+func (b *downstreamBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		_ = b.c.progress()
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}

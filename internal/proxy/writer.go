@@ -138,7 +138,7 @@ func (w *responseWriter) writeHead(final bool) {
 			w.length = n
 		}
 	}
-	w.closeAfter = w.closeAfter || w.r.Close || w.c.s.closing.Load() || w.c.body.pending() ||
+	w.closeAfter = w.closeAfter || w.r.Close || w.c.s.closing.Load() || w.c.s.draining.Load() || w.c.body.pending() ||
 		httpguts.HeaderValuesContainsToken(h["Connection"], "close")
 
 	bw := w.c.bw

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestGatewayRestartRefusesNothing restarts a gateway process under load
+// the graceful way: the successor binds the same port (--reuse-port) while
+// the old one drains (it keeps accepting, with Connection: close, for
+// --drain-time, then closes). Every request opens its own connection, so
+// any gap in accepting shows as a refused or reset connection: there must
+// be none. A plain restart (stop, then start) is measured beside it, for
+// the figure it improves on.
+func TestGatewayRestartRefusesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and restarts gateway processes under load")
+	}
+	bin := filepath.Join(t.TempDir(), "lanemesh")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/lanemesh").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	appAddr := freeAddr(t)
+	start(t, bin, []string{"app=mocka", "version=v1"}, "mock", "--bind", appAddr)
+	dir := t.TempDir()
+	gw, err := os.ReadFile(filepath.Join(lanes, "gw-mock.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(appAddr, ":")
+	conf := string(gw) + "\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: mocka, namespace: default}\n" +
+		"spec: {host: mocka, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]}\n" +
+		"---\napiVersion: v1\nkind: Service\nmetadata: {name: mocka, namespace: default}\nspec: {selector: {app: mocka}, ports: [{name: http, port: 8000, targetPort: http}]}\n" +
+		"---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: mocka-v1, namespace: default}\n" +
+		"spec: {address: 127.0.0.1, labels: {app: mocka, version: v1}, ports: {http: " + port + "}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "gateway.yaml"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, graceful := range []bool{false, true} {
+		gwAddr := freeAddr(t)
+		url := "http://" + gwAddr + "/mock"
+		args := func(admin string) []string {
+			a := []string{"proxy", "--role", "gateway", "--static", "-f", dir, "--port-map", "80=" + gwAddr, "--admin", admin}
+			if graceful {
+				a = append(a, "--reuse-port", "--drain-time", "2s")
+			}
+			return a
+		}
+		old := startProcess(t, bin, args(freeAddr(t)))
+		waitFor(t, 10*time.Second, "the first gateway", func() bool { body, code := get(url, "v1"); return code == 200 && strings.Contains(body, "mocka") })
+		l := startFreshLoad(url, 4)
+		time.Sleep(300 * time.Millisecond)
+		newAdmin := freeAddr(t)
+		if graceful {
+			startProcess(t, bin, args(newAdmin))
+			waitFor(t, 10*time.Second, "the successor ready", func() bool { return ready(newAdmin) })
+			_ = old.Process.Signal(syscall.SIGTERM)
+		} else {
+			_ = old.Process.Signal(syscall.SIGTERM)
+			_ = old.Wait()
+			startProcess(t, bin, args(newAdmin))
+			waitFor(t, 10*time.Second, "the successor ready", func() bool { return ready(newAdmin) })
+		}
+		if graceful {
+			if err := old.Wait(); err != nil {
+				t.Errorf("the old gateway: %v", err)
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // load on the successor alone
+		sent, failed, examples := l.finish()
+		t.Logf("graceful %v: %d requests, %d failed %v", graceful, sent, failed, examples)
+		if graceful && (failed != 0 || sent < 100) {
+			t.Errorf("graceful restart: %d of %d requests failed, want 0: %v", failed, sent, examples)
+		}
+	}
+}
+
+// startProcess runs the binary until the test ends (SIGINT, then a kill),
+// and returns its command, which the test may signal and wait for itself.
+func startProcess(t *testing.T, bin string, args []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	waited := make(chan struct{})
+	wait := func() { once.Do(func() { _ = cmd.Wait(); close(waited) }) }
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		go wait()
+		select {
+		case <-waited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-waited
+			t.Errorf("lanemesh %v did not stop on SIGINT", args)
+		}
+		if t.Failed() {
+			t.Logf("lanemesh %v stderr:\n%s", args, stderr.String())
+		}
+	})
+	return cmd
+}
+
+func ready(admin string) bool {
+	resp, err := http.Get("http://" + admin + "/ready")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// freshLoad sends requests on a new connection each, from workers, until
+// finish, and counts every one without a 200 from mocka.
+type freshLoad struct {
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	examples     []string
+	wg           sync.WaitGroup
+	stop         chan struct{}
+}
+
+func startFreshLoad(url string, workers int) *freshLoad {
+	l := &freshLoad{stop: make(chan struct{})}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for range workers {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("x-asm-prefer-tag", "v1")
+				resp, err := c.Do(req)
+				l.sent.Add(1)
+				status := 0
+				if err == nil {
+					status = resp.StatusCode
+					resp.Body.Close()
+				}
+				if status != 200 {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if len(l.examples) < 3 {
+						l.examples = append(l.examples, fmt.Sprintf("%d %v", status, err))
+					}
+					l.mu.Unlock()
+				}
+			}
+		})
+	}
+	return l
+}
+
+func (l *freshLoad) finish() (sent, failed int64, examples []string) {
+	close(l.stop)
+	l.wg.Wait()
+	return l.sent.Load(), l.failed.Load(), l.examples
+}
