@@ -82,13 +82,40 @@ type HTTPRoute struct {
 	// match (Istio's delegate VirtualServices). A rule with Delegate has no
 	// Route.
 	Delegate *Delegate `json:"delegate,omitempty"`
+	// Redirect answers with a redirect instead of forwarding.
+	Redirect *HTTPRedirect `json:"redirect,omitempty"`
+	// DirectResponse answers with a fixed status and body instead of
+	// forwarding.
+	DirectResponse *HTTPDirectResponse `json:"directResponse,omitempty"`
 
-	_ struct{} `lanemesh:"unsupported=redirect"`
-	_ struct{} `lanemesh:"unsupported=directResponse"`
 	_ struct{} `lanemesh:"unsupported=mirror"`
 	_ struct{} `lanemesh:"unsupported=mirrors"`
 	_ struct{} `lanemesh:"unsupported=mirrorPercentage"`
 	_ struct{} `lanemesh:"unsupported=corsPolicy"`
+}
+
+// HTTPRedirect is Istio's redirect: the Location is the request's URL with
+// the parts set here replaced. RedirectCode is 301 when zero.
+type HTTPRedirect struct {
+	URI           string `json:"uri,omitempty"`
+	Authority     string `json:"authority,omitempty"`
+	Port          uint32 `json:"port,omitempty"`
+	DerivePort    string `json:"derivePort,omitempty"` // FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT
+	Scheme        string `json:"scheme,omitempty"`
+	RedirectCode  uint32 `json:"redirectCode,omitempty"`
+	PrefixRewrite string `json:"prefixRewrite,omitempty"`
+}
+
+// HTTPDirectResponse answers with Status and an optional body.
+type HTTPDirectResponse struct {
+	Status uint32    `json:"status"`
+	Body   *HTTPBody `json:"body,omitempty"`
+}
+
+// HTTPBody is a direct response's body: a string, or bytes in base64.
+type HTTPBody struct {
+	String string `json:"string,omitempty"`
+	Bytes  string `json:"bytes,omitempty"`
 }
 
 // Delegate names a delegate VirtualService; Namespace defaults to the

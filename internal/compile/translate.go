@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"encoding/base64"
 	"maps"
 	"regexp"
 	"slices"
@@ -43,14 +44,17 @@ func (b *builder) translate(vs *api.VirtualService, sc scope) []*routev3.Route {
 			if !b.applies(vs, m, sc) {
 				continue
 			}
-			if action == nil {
-				action = b.routeAction(vs, hr, sc)
-			}
-			r := &routev3.Route{
-				Name:     hr.Name,
-				Match:    routeMatch(m),
-				Action:   &routev3.Route_Route{Route: action},
-				Metadata: routeMetadata(vs, i),
+			r := &routev3.Route{Name: hr.Name, Match: routeMatch(m), Metadata: routeMetadata(vs, i)}
+			switch {
+			case hr.Redirect != nil:
+				r.Action = redirectAction(hr.Redirect, sc.port)
+			case hr.DirectResponse != nil:
+				r.Action = directResponseAction(hr.DirectResponse)
+			default:
+				if action == nil {
+					action = b.routeAction(vs, hr, sc)
+				}
+				r.Action = &routev3.Route_Route{Route: action}
 			}
 			addHeaderOps(r, hr.Headers)
 			if len(hr.Route) == 1 {
@@ -348,4 +352,56 @@ func percent(p *api.Percent, legacy int32) *typev3.FractionalPercent {
 		v = float64(legacy)
 	}
 	return &typev3.FractionalPercent{Numerator: uint32(min(max(v, 0), 100) * 10_000), Denominator: typev3.FractionalPercent_MILLION}
+}
+
+// redirectCodes are the redirect codes Envoy can send (Istio's
+// ApplyRedirect; the analyzer refuses others).
+var redirectCodes = map[uint32]routev3.RedirectAction_RedirectResponseCode{
+	0: routev3.RedirectAction_MOVED_PERMANENTLY, 301: routev3.RedirectAction_MOVED_PERMANENTLY,
+	302: routev3.RedirectAction_FOUND, 303: routev3.RedirectAction_SEE_OTHER,
+	307: routev3.RedirectAction_TEMPORARY_REDIRECT, 308: routev3.RedirectAction_PERMANENT_REDIRECT,
+}
+
+// redirectAction is Istio's ApplyRedirect for a plain-HTTP listener on
+// port: derivePort FROM_REQUEST_PORT is the listener's port, and a port
+// that is the scheme's default is left out of the Location.
+func redirectAction(r *api.HTTPRedirect, port uint32) *routev3.Route_Redirect {
+	a := &routev3.RedirectAction{HostRedirect: r.Authority, ResponseCode: redirectCodes[r.RedirectCode]}
+	if r.PrefixRewrite != "" {
+		a.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: r.PrefixRewrite}
+	} else {
+		a.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.URI}
+	}
+	if r.Scheme != "" {
+		a.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.Scheme}
+	}
+	if r.Port != 0 || r.DerivePort != "" {
+		a.PortRedirect = r.Port
+		if r.DerivePort == "FROM_REQUEST_PORT" {
+			a.PortRedirect = port
+		}
+		scheme := r.Scheme
+		if scheme == "" {
+			scheme = "http"
+		}
+		if a.PortRedirect == 80 && scheme == "http" || a.PortRedirect == 443 && scheme == "https" {
+			a.PortRedirect = 0
+		}
+	}
+	return &routev3.Route_Redirect{Redirect: a}
+}
+
+// directResponseAction is Istio's ApplyDirectResponse. A body in bytes is
+// base64, which the analyzer has checked.
+func directResponseAction(d *api.HTTPDirectResponse) *routev3.Route_DirectResponse {
+	a := &routev3.DirectResponseAction{Status: d.Status}
+	switch {
+	case d.Body == nil:
+	case d.Body.String != "":
+		a.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: d.Body.String}}
+	case d.Body.Bytes != "":
+		b, _ := base64.StdEncoding.DecodeString(d.Body.Bytes)
+		a.Body = &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
+	}
+	return &routev3.Route_DirectResponse{DirectResponse: a}
 }

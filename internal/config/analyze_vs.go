@@ -129,9 +129,12 @@ func (a *analyzer) httpRoute(o object, r *api.HTTPRoute, path string, bound []st
 	for j := range r.Match {
 		a.match(o, &r.Match[j], fmt.Sprintf("%s.match[%d]", path, j), bound)
 	}
-	if r.Delegate != nil {
+	switch {
+	case r.Delegate != nil:
 		a.delegateRef(o, r, path)
-	} else if len(r.Route) == 0 {
+	case r.Redirect != nil || r.DirectResponse != nil:
+		a.localAnswer(o, r, path)
+	case len(r.Route) == 0:
 		a.errorf(o, CodeSchema, path+".route", "HTTP route has no destination",
 			"add a route entry with a destination, e.g. route: [{destination: {host: mockb, subset: v1}}]")
 	}

@@ -54,10 +54,13 @@ type Result struct {
 	FellBack  bool       `json:"fellBack"`
 	Endpoints []Endpoint `json:"endpoints"`
 	// Status and Flag are what the proxy would answer when it cannot
-	// forward (404 NR, 503 NC, 503 UH); zero and empty when it forwards.
-	Status int    `json:"status,omitempty"`
-	Flag   string `json:"flag,omitempty"`
-	Reason string `json:"reason"`
+	// forward (404 NR, 503 NC, 503 UH) or when the route answers itself
+	// (a redirect, with Location; a direct response, without a flag);
+	// zero and empty when it forwards.
+	Status   int    `json:"status,omitempty"`
+	Location string `json:"location,omitempty"`
+	Flag     string `json:"flag,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // Request builds a route.Request from a URL and headers ("Name: value"),
@@ -107,6 +110,18 @@ func Explain(res *compile.Resources, routeName string, req *route.Request) (*Res
 		return out, nil
 	}
 	out.VirtualService, out.RouteIndex, out.RouteName = d.Route.VirtualService, d.Route.RouteIndex, d.Route.Name
+	if rt := d.Route; rt.Redirect != nil {
+		m := rt.Envoy.GetMatch()
+		out.Status = route.RedirectStatus(rt.Redirect.GetResponseCode())
+		out.Location = route.RedirectURL(rt.Redirect, "http", req.Authority, req.Path, m.GetPrefix()+m.GetPathSeparatedPrefix())
+		out.Reason = fmt.Sprintf("%s redirects to %s", ruleName(out), out.Location)
+		return out, nil
+	}
+	if rt := d.Route; rt.DirectResponse != nil {
+		out.Status = int(rt.DirectResponse.GetStatus())
+		out.Reason = fmt.Sprintf("%s answers directly", ruleName(out))
+		return out, nil
+	}
 	out.Cluster = d.Cluster
 	follow(res, out)
 	return out, nil

@@ -124,7 +124,12 @@ func runRequests(t *testing.T, c *config.Config, requests string) string {
 // describe says where a request goes: the cluster that would serve it,
 // its endpoints and load balancing policy, or the proxy's own answer.
 func describe(res *compile.Resources, r *Result) string {
-	if r.Status != 0 {
+	switch {
+	case r.Location != "":
+		return fmt.Sprintf("%d Location: %s", r.Status, r.Location)
+	case r.Status != 0 && r.Flag == "":
+		return fmt.Sprintf("%d (direct response)", r.Status)
+	case r.Status != 0:
 		return fmt.Sprintf("%d %s", r.Status, r.Flag)
 	}
 	var eps []string

@@ -132,6 +132,12 @@ func (x *exchange) decide(bind string) bool {
 		return false
 	}
 	x.rt, x.plan, x.clusterName = d.Route, x.st.plans[d.Route.Envoy], d.Cluster
+	if rt := d.Route; rt.Redirect != nil || rt.DirectResponse != nil {
+		if !lc.fault || !x.injectFault(lc) { // the fault filter runs before the router, as in Envoy
+			x.answerLocally(rt)
+		}
+		return false
+	}
 	if x.cluster = x.plan.single; x.cluster == nil {
 		x.cluster = x.st.clusters[d.Cluster]
 	}

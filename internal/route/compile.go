@@ -182,11 +182,22 @@ func compileRoute(cfg *routev3.Route) (*Route, error) {
 	}
 	rt := &Route{Name: cfg.GetName(), Envoy: cfg}
 	var err error
-	if rt.Action, err = routeAction(cfg); err != nil {
-		return nil, err
-	}
-	if rt.pick, err = compilePicker(rt.Action); err != nil {
-		return nil, err
+	switch a := cfg.GetAction().(type) {
+	case *routev3.Route_Redirect:
+		if rt.Redirect, err = checkRedirect(a.Redirect, cfg.GetMatch()); err != nil {
+			return nil, err
+		}
+	case *routev3.Route_DirectResponse:
+		if rt.DirectResponse, err = checkDirectResponse(a.DirectResponse); err != nil {
+			return nil, err
+		}
+	default:
+		if rt.Action, err = routeAction(cfg); err != nil {
+			return nil, err
+		}
+		if rt.pick, err = compilePicker(rt.Action); err != nil {
+			return nil, err
+		}
 	}
 	if err = compileMatch(rt, cfg.GetMatch()); err != nil {
 		return nil, err
@@ -197,8 +208,8 @@ func compileRoute(cfg *routev3.Route) (*Route, error) {
 	return rt, nil
 }
 
-// routeAction returns the route's RouteAction, rejecting the other action kinds: the proxy only
-// knows how to forward to a cluster.
+// routeAction returns the route's RouteAction, rejecting the action kinds the proxy does not
+// implement (redirects and direct responses are compiled apart).
 func routeAction(cfg *routev3.Route) (*routev3.RouteAction, error) {
 	switch a := cfg.GetAction().(type) {
 	case *routev3.Route_Route:
@@ -206,10 +217,6 @@ func routeAction(cfg *routev3.Route) (*routev3.RouteAction, error) {
 			return nil, fmt.Errorf("%w: route action is empty", ErrInvalid)
 		}
 		return a.Route, nil
-	case *routev3.Route_Redirect:
-		return nil, fmt.Errorf("%w: redirect actions are not supported yet; route to a cluster instead", ErrUnsupported)
-	case *routev3.Route_DirectResponse:
-		return nil, fmt.Errorf("%w: direct_response actions are not supported yet; route to a cluster instead", ErrUnsupported)
 	case nil:
 		return nil, fmt.Errorf("%w: route has no action", ErrInvalid)
 	default:
@@ -289,4 +296,46 @@ func lanemeshMetadata(cfg *routev3.Route) (vs string, index int, err error) {
 		index = int(n.NumberValue)
 	}
 	return vs, index, nil
+}
+
+// checkRedirect accepts what Redirect implements: host, port, scheme, path or prefix rewrites and
+// the response code. A prefix rewrite needs a prefix match, as in Envoy.
+func checkRedirect(r *routev3.RedirectAction, m *routev3.RouteMatch) (*routev3.RedirectAction, error) {
+	switch {
+	case r == nil:
+		return nil, fmt.Errorf("%w: redirect action is empty", ErrInvalid)
+	case r.GetRegexRewrite() != nil:
+		return nil, fmt.Errorf("%w: redirect regex_rewrite is not supported", ErrUnsupported)
+	case r.GetStripQuery():
+		return nil, fmt.Errorf("%w: redirect strip_query is not supported", ErrUnsupported)
+	case r.GetPrefixRewrite() != "" && m.GetPrefix() == "" && m.GetPathSeparatedPrefix() == "":
+		return nil, fmt.Errorf("%w: redirect prefix_rewrite needs a prefix match", ErrInvalid)
+	case r.GetPortRedirect() > 65535:
+		return nil, fmt.Errorf("%w: redirect port %d", ErrInvalid, r.GetPortRedirect())
+	}
+	if RedirectStatus(r.GetResponseCode()) == 0 {
+		return nil, fmt.Errorf("%w: redirect response code %v", ErrInvalid, r.GetResponseCode())
+	}
+	return r, nil
+}
+
+// RedirectStatus is the HTTP status of a redirect response code, 0 for none.
+func RedirectStatus(c routev3.RedirectAction_RedirectResponseCode) int { return redirectStatus[c] }
+
+var redirectStatus = map[routev3.RedirectAction_RedirectResponseCode]int{
+	routev3.RedirectAction_MOVED_PERMANENTLY: 301, routev3.RedirectAction_FOUND: 302, routev3.RedirectAction_SEE_OTHER: 303,
+	routev3.RedirectAction_TEMPORARY_REDIRECT: 307, routev3.RedirectAction_PERMANENT_REDIRECT: 308,
+}
+
+// checkDirectResponse accepts a status Envoy accepts (200 to 599) and an inline body.
+func checkDirectResponse(d *routev3.DirectResponseAction) (*routev3.DirectResponseAction, error) {
+	switch {
+	case d == nil:
+		return nil, fmt.Errorf("%w: direct_response action is empty", ErrInvalid)
+	case d.GetStatus() < 200 || d.GetStatus() > 599:
+		return nil, fmt.Errorf("%w: direct_response status %d is not in 200-599", ErrInvalid, d.GetStatus())
+	case d.GetBody() != nil && d.GetBody().GetInlineString() == "" && d.GetBody().GetInlineBytes() == nil:
+		return nil, fmt.Errorf("%w: direct_response body must be inline_string or inline_bytes", ErrUnsupported)
+	}
+	return d, nil
 }

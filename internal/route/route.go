@@ -13,7 +13,8 @@
 //   - A Table never changes after New returns and is safe for concurrent use without locks. The
 //     proxy swaps whole tables behind an atomic pointer when a new configuration arrives.
 //   - New rejects whatever it cannot honour exactly as Envoy would (matcher kinds it does not
-//     implement, actions other than routing to a cluster, bad regexes, weights summing to zero,
+//     implement, actions other than routing, redirecting or answering directly, bad regexes,
+//     weights summing to zero,
 //     invalid protos). The error names the virtual host and route, wraps ErrInvalid or
 //     ErrUnsupported, and is what the proxy sends back as the NACK; the last good table stays
 //     in force. Ignoring a matcher instead would route requests where Envoy would not.
@@ -42,7 +43,7 @@ var (
 	// duplicate domain, failed proto validation).
 	ErrInvalid = errors.New("invalid")
 	// ErrUnsupported marks a valid Envoy configuration that uses a feature this table does not
-	// implement (redirects, direct responses, cluster_header, runtime fractions, ...).
+	// implement (cluster_header, runtime fractions, regex redirects, ...).
 	ErrUnsupported = errors.New("unsupported")
 )
 
@@ -68,8 +69,13 @@ type Route struct {
 	VirtualService string               // from lanemesh route metadata, "ns/name" ("" if absent)
 	RouteIndex     int                  // index of the http route inside the VirtualService (-1 if absent)
 	Name           string               // envoy route name
-	Action         *routev3.RouteAction // the original action
-	Envoy          *routev3.Route       // the original route
+	Action         *routev3.RouteAction // the original action; nil for a redirect or direct response
+	// Redirect and DirectResponse are set when the route answers the
+	// request itself instead of forwarding it; Decide then returns no
+	// cluster.
+	Redirect       *routev3.RedirectAction
+	DirectResponse *routev3.DirectResponseAction
+	Envoy          *routev3.Route // the original route
 
 	path    pathMatcher
 	headers []headerMatcher

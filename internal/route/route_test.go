@@ -347,8 +347,10 @@ func TestNewErrors(t *testing.T) {
 	one := func(r *routev3.Route) *routev3.RouteConfiguration {
 		return config(vhost("vh", []string{"*"}, toCluster("ok", path("/ok"), "c"), r))
 	}
-	direct := &routev3.Route{Name: "dr", Match: prefix("/"), Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 200}}}
-	redirect := &routev3.Route{Name: "rd", Match: prefix("/"), Action: &routev3.Route_Redirect{Redirect: &routev3.RedirectAction{}}}
+	direct := &routev3.Route{Name: "dr", Match: prefix("/"), Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 99}}}
+	redirect := &routev3.Route{Name: "rd", Match: path("/a"), Action: &routev3.Route_Redirect{Redirect: &routev3.RedirectAction{
+		PathRewriteSpecifier: &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: "/b"}}}}
+	stripQuery := &routev3.Route{Name: "sq", Match: prefix("/"), Action: &routev3.Route_Redirect{Redirect: &routev3.RedirectAction{StripQuery: true}}}
 	clusterHeader := &routev3.Route{Name: "ch", Match: prefix("/"), Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 		ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: "x-cluster"}}}}
 	badMeta := toCluster("meta", prefix("/"), "c")
@@ -377,8 +379,9 @@ func TestNewErrors(t *testing.T) {
 			r.GetRoute().GetWeightedClusters().TotalWeight = wrapperspb.UInt32(100)
 			return one(r)
 		}(), ErrInvalid, []string{"total_weight is 100 but the weights sum to 1"}},
-		{"direct response", one(direct), ErrUnsupported, []string{`route 1 "dr"`, "direct_response actions are not supported yet"}},
-		{"redirect", one(redirect), ErrUnsupported, []string{`route 1 "rd"`, "redirect actions are not supported yet"}},
+		{"direct response status", one(direct), ErrInvalid, []string{`route 1 "dr"`, "status 99 is not in 200-599"}},
+		{"redirect prefix rewrite without prefix", one(redirect), ErrInvalid, []string{`route 1 "rd"`, "prefix_rewrite needs a prefix match"}},
+		{"redirect strip_query", one(stripQuery), ErrUnsupported, []string{`route 1 "sq"`, "strip_query is not supported"}},
 		{"cluster header", one(clusterHeader), ErrUnsupported, []string{"RouteAction_ClusterHeader is not supported", "use cluster or weighted_clusters"}},
 		{"no path specifier", one(toCluster("np", &routev3.RouteMatch{}, "c")), ErrInvalid, []string{"no path specifier"}},
 		{"runtime fraction", one(toCluster("rf", runtimeFraction, "c")), ErrUnsupported, []string{"runtime_fraction is not supported"}},
