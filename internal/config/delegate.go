@@ -109,12 +109,7 @@ func mergeHTTPRoute(root, leaf api.HTTPRoute) (api.HTTPRoute, bool) {
 	}
 	leaf.Match = match
 	leaf.Delegate = nil
-	switch {
-	case leaf.Name == "":
-		leaf.Name = root.Name
-	case root.Name != "":
-		leaf.Name = root.Name + "-" + leaf.Name
-	}
+	leaf.Name = joinNames(root.Name, leaf.Name)
 	if leaf.Rewrite == nil {
 		leaf.Rewrite = root.Rewrite
 	}
@@ -164,12 +159,7 @@ func mergeMatches(root, leaf []api.HTTPMatchRequest) ([]api.HTTPMatchRequest, bo
 // the root's; header, query and source-label conditions of both hold.
 func mergeMatch(root, leaf api.HTTPMatchRequest) api.HTTPMatchRequest {
 	out := leaf
-	switch {
-	case out.Name == "":
-		out.Name = root.Name
-	case root.Name != "":
-		out.Name = root.Name + "-" + out.Name
-	}
+	out.Name = joinNames(root.Name, leaf.Name)
 	if out.URI == nil {
 		out.URI = root.URI
 	}
@@ -196,6 +186,18 @@ func mergeMatch(root, leaf api.HTTPMatchRequest) api.HTTPMatchRequest {
 		out.Gateways = root.Gateways
 	}
 	return out
+}
+
+// joinNames names a merged rule or match as Istio does: "root-leaf", or
+// whichever of the two is set.
+func joinNames(root, leaf string) string {
+	switch {
+	case leaf == "":
+		return root
+	case root == "":
+		return leaf
+	}
+	return root + "-" + leaf
 }
 
 // mergeMaps is a copy of a with b's entries over it; nil when both are

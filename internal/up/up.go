@@ -33,10 +33,6 @@ import (
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
-// GatewayLabels are the ingress gateway's labels: the tutorial's Gateway
-// selects `istio: ingressgateway`.
-var GatewayLabels = map[string]string{"istio": "ingressgateway"}
-
 // Options configures a mesh. Zero values take the defaults in brackets.
 type Options struct {
 	Paths []string // configuration files and directories, watched for changes
@@ -337,10 +333,10 @@ func workloadEntries(c *config.Config, known []registry.Instance) []registry.Ins
 
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
-	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: GatewayLabels}
+	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
 	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
 		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
-		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: GatewayLabels}})
+		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
