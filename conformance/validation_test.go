@@ -268,7 +268,7 @@ func corpus(t *testing.T) []document {
 			}
 		}
 	}
-	add("lanemesh", "..", "examples/*/*.yaml", "internal/config/testdata/invalid/*.yaml", "internal/explain/testdata/rules/*.txt")
+	add("lanemesh", "..", "examples/*/*.yaml", "internal/config/testdata/invalid/*.yaml", "internal/config/testdata/valid/*.yaml", "internal/explain/testdata/rules/*.txt")
 	add("istio", istioSrc, "tests/testdata/config/*.yaml")
 	add("variants", "testdata", "variants.yaml")
 	return docs

@@ -149,6 +149,9 @@ func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 // means "present", as in Istio.
 func headerMatcher(name string, sm api.StringMatch, invert bool) *routev3.HeaderMatcher {
 	hm := &routev3.HeaderMatcher{Name: strings.ToLower(name), InvertMatch: invert}
+	if invert && sm.Regex == "*" {
+		sm = api.StringMatch{} // withoutHeaders `*`: Istio's "absent", not a regex
+	}
 	if s := stringMatcher(sm); s != nil {
 		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: s}
 	} else {

@@ -23,7 +23,7 @@ func (a *analyzer) match(o object, m *api.HTTPMatchRequest, path string, bound [
 		sm   *api.StringMatch
 	}{{"uri", m.URI}, {"scheme", m.Scheme}, {"method", m.Method}, {"authority", m.Authority}} {
 		if f.sm != nil {
-			a.stringMatch(o, f.sm, path+"."+f.name, false)
+			a.stringMatch(o, f.sm, path+"."+f.name, true) // empty: no condition, as in Istio
 		}
 	}
 	for _, f := range []struct {
@@ -50,12 +50,16 @@ func (a *analyzer) namedMatches(o object, ms map[string]api.StringMatch, path st
 			a.errorf(o, CodeSchema, field, "match name is empty", "write the header or query parameter name")
 		}
 		sm := ms[name]
+		if strings.HasSuffix(path, ".withoutHeaders") && sm.Regex == "*" {
+			continue // Istio's "absent" match: `*` is no RE2 regex, and Istio reads it as presence
+		}
 		a.stringMatch(o, &sm, field, true)
 	}
 }
 
 // stringMatch checks that exactly one of exact, prefix and regex is set
-// (at most one when emptyOK, for presence matches) and that a regex
+// (at most one when emptyOK: for uri, scheme, method and authority an empty
+// match is no condition, for headers and queries presence) and that a regex
 // compiles as RE2, which is what Envoy's safe_regex and Go both speak.
 // An empty value written explicitly (exact: "") counts as set.
 func (a *analyzer) stringMatch(o object, sm *api.StringMatch, path string, emptyOK bool) {
