@@ -14,17 +14,7 @@ import (
 // admin API over a real socket; the commands find its token by themselves,
 // from the server's port, in $LANEMESH_HOME.
 func TestKubectlLikeCommands(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("LANEMESH_HOME", home)
-	t.Setenv("LANEMESH_TOKEN_FILE", "")
-	store := controlplane.NewStore(nil)
-	ln, err := admin.Listen("127.0.0.1:0", home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln}).Handler()}
-	go srv.Serve(ln)
-	defer srv.Close()
+	store, ln := serveAdmin(t)
 	s := "--server=" + ln.URL()
 
 	code, out, errOut := run(t, "", "apply", s, "-f", lanes)
@@ -67,4 +57,23 @@ func TestKubectlLikeCommands(t *testing.T) {
 	if code, _, errOut = run(t, "", "get", s, "pods"); code == 0 || !strings.Contains(errOut, "wrong token") {
 		t.Fatalf("wrong token: exit %d %s", code, errOut)
 	}
+}
+
+// serveAdmin runs the admin API on a real guarded listener until the test
+// ends, with its token in a temporary $LANEMESH_HOME where the commands
+// look for it.
+func serveAdmin(t *testing.T) (*controlplane.Store, *admin.Listener) {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("LANEMESH_HOME", home)
+	t.Setenv("LANEMESH_TOKEN_FILE", "")
+	store := controlplane.NewStore(nil)
+	ln, err := admin.Listen("127.0.0.1:0", home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln}).Handler()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return store, ln
 }

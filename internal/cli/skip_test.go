@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/controlplane"
 )
 
 // peerAuth is a security policy lanemesh does not enforce, beside a route.
@@ -36,17 +32,7 @@ func TestSkipUnsupportedKindsFlag(t *testing.T) {
 		t.Fatalf("analyze with the flag: exit %d\n%s", code, out)
 	}
 
-	home := t.TempDir()
-	t.Setenv("LANEMESH_HOME", home)
-	t.Setenv("LANEMESH_TOKEN_FILE", "")
-	store := controlplane.NewStore(nil)
-	ln, err := admin.Listen("127.0.0.1:0", home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln}).Handler()}
-	go srv.Serve(ln)
-	defer srv.Close()
+	store, ln := serveAdmin(t)
 	s := "--server=" + ln.URL()
 	code, _, errOut := run(t, "", "apply", s, "-f", file)
 	if c, _ := store.Config(); code != 1 || !strings.Contains(errOut, "PeerAuthentication") || len(c.Services) != 0 {
