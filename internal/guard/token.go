@@ -35,14 +35,13 @@ func TokenPath(dir, addr string) string {
 }
 
 // WriteToken makes a new random token and writes it to path, readable and
-// writable by the current user only (the directory too), replacing any
-// earlier one at once: the file is written aside and renamed.
+// writable by the current user only (and the directory, if it makes it),
+// replacing any earlier one at once: the file is written aside and renamed.
 func WriteToken(path string) (string, error) {
 	dir := filepath.Dir(path)
+	// A directory made here is the user's alone; one that exists (say
+	// $LANEMESH_HOME=/tmp) is left as it is: the file itself is 0600.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("admin token directory: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
 		return "", fmt.Errorf("admin token directory: %w", err)
 	}
 	token := rand.Text()
