@@ -305,7 +305,9 @@ func (a *analyzer) fault(o object, f *api.HTTPFaultInjection, path string) {
 	}
 	if d := f.Delay; d != nil {
 		if d.FixedDelay == nil {
-			a.errorf(o, CodeSchema, path+".delay.fixedDelay", "delay must specify fixedDelay", "add fixedDelay, e.g. fixedDelay: 5s")
+			// Istio accepts it and compiles no delay; a warning, so that the
+			// user sees the delay does nothing.
+			a.warnf(o, CodeSchema, path+".delay.fixedDelay", "delay has no fixedDelay, so it delays nothing", "add fixedDelay, e.g. fixedDelay: 5s")
 		}
 		a.percent(o, d.Percentage, path+".delay.percentage.value")
 		if d.Percent < 0 || d.Percent > 100 {
