@@ -277,17 +277,8 @@ func gatewayURL(p *Proxy, path string) string {
 // sends back until it closes the connection or 3s pass.
 func rawExchange(t testing.TB, addr net.Addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	out, _ := io.ReadAll(c)
-	return string(out)
+	out, _ := rawExchangeClosed(t, addr, raw)
+	return out
 }
 
 // statusOf returns the status code of the first response in raw.
