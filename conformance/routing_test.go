@@ -20,6 +20,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/explain"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
+	"github.com/lanemesh/lanemesh/internal/scenario"
 )
 
 // TestRoutingAgreement: for every rule scenario of internal/explain
@@ -34,27 +35,27 @@ func TestRoutingAgreement(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no rule scenarios")
 	}
-	scenarios := map[string][]byte{"traffic-lanes": tutorialScenario(t)}
+	scenarios := map[string]*scenario.File{"traffic-lanes": tutorialScenario(t)}
 	for _, path := range files {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scenarios[strings.TrimSuffix(filepath.Base(path), ".txt")] = raw
+		if scenarios[strings.TrimSuffix(filepath.Base(path), ".txt")], err = scenario.Parse(string(raw)); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
 	var compared, agreed int
-	for name, raw := range scenarios {
-		path := name
+	for name, sc := range scenarios {
 		t.Run(name, func(t *testing.T) {
-			cfgYAML := section(raw, "config")
-			if bytes.Contains(cfgYAML, []byte("fallback:")) {
+			if strings.Contains(sc.Config, "fallback:") {
 				t.Skip("uses lanemesh's fallback")
 			}
 			c := &lmconfig.Config{}
-			if diags := c.Parse(path, cfgYAML); diags.HasErrors() {
+			if diags := c.Parse(name, []byte(sc.Config)); diags.HasErrors() {
 				t.Fatal(diags.Err())
 			}
-			istioDocs, kubeDocs := splitForPilot(cfgYAML)
+			istioDocs, kubeDocs := splitForPilot([]byte(sc.Config))
 			configs, _, err := crd.ParseInputs(istioDocs)
 			if err != nil {
 				t.Fatalf("pilot refuses the configuration: %v", err)
@@ -64,19 +65,22 @@ func TestRoutingAgreement(t *testing.T) {
 			}
 			s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs, KubernetesObjectString: kubeDocs})
 			instances := registry.FromConfig(c)
-			for _, line := range strings.Split(strings.TrimSpace(string(section(raw, "requests"))), "\n") {
-				caller, req := parseRequest(t, line)
-				lane := lanemeshDecision(t, c, instances, caller, req)
-				istio := pilotDecision(t, s, caller, req)
+			for _, call := range sc.Calls {
+				req, err := explain.Request(call.Method, call.URL, call.Headers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lane := lanemeshDecision(t, c, instances, call.Proxy, req)
+				istio := pilotDecision(t, s, call.Proxy, req)
 				compared++
 				if testing.Verbose() {
-					t.Logf("%s -> %s", line, istio)
+					t.Logf("%s -> %s", call.Line, istio)
 				}
 				if lane == istio {
 					agreed++
 					continue
 				}
-				t.Errorf("%s: Istio routes to %q, lanemesh to %q", line, istio, lane)
+				t.Errorf("%s: Istio routes to %q, lanemesh to %q", call.Line, istio, lane)
 			}
 		})
 	}
@@ -89,7 +93,7 @@ func TestRoutingAgreement(t *testing.T) {
 // tutorialScenario is the traffic-lanes tutorial (without the fallback
 // step) as a scenario: every lane from the gateway, and each of the nine
 // workloads calling mockb and mockc, routed by its sourceLabels.
-func tutorialScenario(t *testing.T) []byte {
+func tutorialScenario(t *testing.T) *scenario.File {
 	files, _ := filepath.Glob("../examples/traffic-lanes/*.yaml")
 	var b bytes.Buffer
 	b.WriteString("-- config --\n")
@@ -113,7 +117,11 @@ func tutorialScenario(t *testing.T) []byte {
 			}
 		}
 	}
-	return b.Bytes()
+	f, err := scenario.Parse(b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // splitForPilot separates Istio's kinds from the Kubernetes Services that
@@ -140,37 +148,6 @@ func splitForPilot(data []byte) (istio, kube string) {
 	return ib.String(), kb.String()
 }
 
-// caller is a proxy of a scenario's requests line.
-type caller struct {
-	role      compile.Role
-	namespace string
-	labels    map[string]string
-}
-
-func parseRequest(t *testing.T, line string) (caller, *route.Request) {
-	t.Helper()
-	f := strings.Fields(line)
-	if len(f) < 5 {
-		t.Fatalf("request %q", line)
-	}
-	c := caller{role: compile.Role(f[0]), namespace: f[1], labels: map[string]string{}}
-	for _, kv := range strings.Split(f[2], ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		c.labels[k] = v
-	}
-	var headers []string
-	for h := range strings.SplitSeq(strings.Join(f[5:], " "), ";") {
-		if h = strings.TrimSpace(h); h != "" {
-			headers = append(headers, h)
-		}
-	}
-	req, err := explain.Request(f[3], f[4], headers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, req
-}
-
 // decision names where a request goes: a cluster, "redirect N", "direct
 // N", or "no route".
 func decision(d route.Decision) string {
@@ -185,9 +162,8 @@ func decision(d route.Decision) string {
 	return d.Cluster
 }
 
-func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, cl caller, req *route.Request) string {
+func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, p compile.Proxy, req *route.Request) string {
 	t.Helper()
-	p := compile.Proxy{Role: cl.role, Namespace: cl.namespace, Labels: cl.labels}
 	res := compile.Compile(c, instances, p)
 	name := explain.RouteConfigFor(res, p.Role, req.Authority)
 	for _, rc := range res.Routes {
@@ -198,14 +174,14 @@ func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Ins
 	return "no route"
 }
 
-func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl caller, req *route.Request) string {
+func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, req *route.Request) string {
 	t.Helper()
-	p := &model.Proxy{ConfigNamespace: cl.namespace, Labels: cl.labels, Metadata: &model.NodeMetadata{Labels: cl.labels, Namespace: cl.namespace}}
+	p := &model.Proxy{ConfigNamespace: cl.Namespace, Labels: cl.Labels, Metadata: &model.NodeMetadata{Labels: cl.Labels, Namespace: cl.Namespace}}
 	want := "80"
 	if _, port, ok := strings.Cut(req.Authority, ":"); ok {
 		want = port
 	}
-	if cl.role == compile.Gateway {
+	if cl.Role == compile.Gateway {
 		p.Type = model.Router
 		want = "http." + want
 	}
@@ -215,7 +191,7 @@ func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl caller, req *rou
 			return decide(t, rc, req)
 		}
 	}
-	if cl.role == compile.Gateway && len(rcs) == 1 { // a gateway's only port, as explain.RouteConfigFor picks it
+	if cl.Role == compile.Gateway && len(rcs) == 1 { // a gateway's only port, as explain.RouteConfigFor picks it
 		return decide(t, rcs[0], req)
 	}
 	return "no route"

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	lmconfig "github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/scenario"
 )
 
 // A verdict is what one side says of one document.
@@ -259,7 +260,11 @@ func corpus(t *testing.T) []document {
 					t.Fatal(err)
 				}
 				if strings.HasSuffix(f, ".txt") {
-					data = section(data, "config")
+					sc, err := scenario.Parse(string(data))
+					if err != nil {
+						t.Fatalf("%s: %v", f, err)
+					}
+					data = []byte(sc.Config)
 				}
 				rel, _ := filepath.Rel(root, f)
 				for _, d := range splitDocuments(data) {
@@ -272,24 +277,6 @@ func corpus(t *testing.T) []document {
 	add("istio", istioSrc, "tests/testdata/config/*.yaml")
 	add("variants", "testdata", "variants.yaml")
 	return docs
-}
-
-// section returns the "-- name --" section of a rule scenario file.
-func section(data []byte, name string) []byte {
-	var out bytes.Buffer
-	in := false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if t := strings.TrimSpace(line); strings.HasPrefix(t, "-- ") && strings.HasSuffix(t, " --") {
-			in = t == "-- "+name+" --"
-			continue
-		}
-		if in {
-			out.WriteString(line + "\n")
-		}
-	}
-	return out.Bytes()
 }
 
 // splitDocuments cuts a YAML stream into its documents of Istio's
