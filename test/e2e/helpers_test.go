@@ -100,8 +100,8 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// load sends lane requests from workers until stop is closed, and counts
-// failures: anything but a 200 with a full three-hop chain.
+// load sends requests from workers until finish, and counts those that
+// fail, keeping a few examples.
 type load struct {
 	sent, failed atomic.Int64
 	mu           sync.Mutex
@@ -110,24 +110,21 @@ type load struct {
 	stop         chan struct{}
 }
 
-func startLoad(url string, lanes []string, workers int) *load {
+// runLoad starts workers, each calling try (with its index) until finish,
+// pause apart; try says whether the request succeeded and, if not, how it
+// failed.
+func runLoad(workers int, pause time.Duration, try func(worker int) (ok bool, failure string)) *load {
 	l := &load{stop: make(chan struct{})}
 	for i := range workers {
-		lane := lanes[i%len(lanes)]
 		l.wg.Go(func() {
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				body, code := get(url, lane)
+			for !l.stopped(pause) {
+				ok, failure := try(i)
 				l.sent.Add(1)
-				if code != 200 || len(strings.Fields(chain(body))) != 3 {
+				if !ok {
 					l.failed.Add(1)
 					l.mu.Lock()
 					if len(l.examples) < 5 {
-						l.examples = append(l.examples, fmt.Sprintf("%d %s", code, body))
+						l.examples = append(l.examples, failure)
 					}
 					l.mu.Unlock()
 				}
@@ -135,6 +132,34 @@ func startLoad(url string, lanes []string, workers int) *load {
 		})
 	}
 	return l
+}
+
+// startLoad sends lane requests, the lanes spread over the workers; a
+// failure is anything but a 200 with a full three-hop chain.
+func startLoad(url string, lanes []string, workers int) *load {
+	return runLoad(workers, 0, func(i int) (bool, string) {
+		body, code := get(url, lanes[i%len(lanes)])
+		return code == 200 && len(strings.Fields(chain(body))) == 3, fmt.Sprintf("%d %s", code, body)
+	})
+}
+
+// stopped waits pause (not at all when zero) and says whether finish was
+// called.
+func (l *load) stopped(pause time.Duration) bool {
+	if pause == 0 {
+		select {
+		case <-l.stop:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case <-l.stop:
+		return true
+	case <-time.After(pause):
+		return false
+	}
 }
 
 func (l *load) finish() (sent, failed int64, examples []string) {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -123,52 +122,18 @@ func ready(admin string) bool {
 	return resp.StatusCode == 200
 }
 
-// freshLoad sends requests on a new connection each, from workers, until
-// finish, and counts every one without a 200 from mocka.
-type freshLoad struct {
-	sent, failed atomic.Int64
-	mu           sync.Mutex
-	examples     []string
-	wg           sync.WaitGroup
-	stop         chan struct{}
-}
-
-func startFreshLoad(url string, workers int) *freshLoad {
-	l := &freshLoad{stop: make(chan struct{})}
+// startFreshLoad sends lane v1 requests on a new connection each, from
+// workers, 5 ms apart; a failure is anything but a 200.
+func startFreshLoad(url string, workers int) *load {
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	for range workers {
-		l.wg.Go(func() {
-			for {
-				select {
-				case <-l.stop:
-					return
-				case <-time.After(5 * time.Millisecond):
-				}
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("x-asm-prefer-tag", "v1")
-				resp, err := c.Do(req)
-				l.sent.Add(1)
-				status := 0
-				if err == nil {
-					status = resp.StatusCode
-					resp.Body.Close()
-				}
-				if status != 200 {
-					l.failed.Add(1)
-					l.mu.Lock()
-					if len(l.examples) < 3 {
-						l.examples = append(l.examples, fmt.Sprintf("%d %v", status, err))
-					}
-					l.mu.Unlock()
-				}
-			}
-		})
-	}
-	return l
-}
-
-func (l *freshLoad) finish() (sent, failed int64, examples []string) {
-	close(l.stop)
-	l.wg.Wait()
-	return l.sent.Load(), l.failed.Load(), l.examples
+	return runLoad(workers, 5*time.Millisecond, func(int) (bool, string) {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("x-asm-prefer-tag", "v1")
+		resp, err := c.Do(req)
+		if err != nil {
+			return false, fmt.Sprintf("0 %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprintf("%d", resp.StatusCode)
+	})
 }
