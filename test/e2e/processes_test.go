@@ -20,10 +20,7 @@ func TestSeparateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts 20 processes")
 	}
-	bin := filepath.Join(t.TempDir(), "lanemesh")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/lanemesh").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLanemesh(t)
 	dir := t.TempDir()
 	for _, f := range []string{"app-services.yaml", "dr-mock.yaml", "vs-mock.yaml", "gw-mock.yaml"} {
 		b, err := os.ReadFile(filepath.Join(lanes, f))

@@ -24,10 +24,7 @@ func TestGatewayRestartRefusesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and restarts gateway processes under load")
 	}
-	bin := filepath.Join(t.TempDir(), "lanemesh")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/lanemesh").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLanemesh(t)
 	appAddr := freeAddr(t)
 	start(t, bin, []string{"app=mocka", "version=v1"}, "mock", "--bind", appAddr)
 	dir := t.TempDir()
