@@ -18,6 +18,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	lmconfig "github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/scenario"
@@ -64,7 +65,7 @@ func TestRoutingAgreement(t *testing.T) {
 				configs[i].Domain = "cluster.local" // as the Kubernetes controller sets it; short names resolve by it
 			}
 			s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{Configs: configs, KubernetesObjectString: kubeDocs})
-			instances := registry.FromConfig(c)
+			instances := local.Predict(c)
 			for _, call := range sc.Calls {
 				req, err := explain.Request(call.Method, call.URL, call.Headers)
 				if err != nil {

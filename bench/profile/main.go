@@ -21,8 +21,8 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/proxy"
-	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 func main() {
@@ -42,7 +42,7 @@ func main() {
 	if diags.HasErrors() {
 		log.Fatal(diags.Err())
 	}
-	instances := registry.FromConfig(&config.Config{WorkloadEntries: c.WorkloadEntries})
+	instances := local.Predict(&config.Config{WorkloadEntries: c.WorkloadEntries})
 	if err := p.Apply(compile.Compile(c, instances, identity)); err != nil {
 		log.Fatal(err)
 	}

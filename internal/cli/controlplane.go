@@ -3,18 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/controlplane"
-	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
@@ -38,46 +31,23 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 			if err != nil {
 				return usageError{err}
 			}
-			ctx := cmd.Context()
-			srv := xds.NewServer(log)
-			var cp *controlplane.ControlPlane
-			var entries entryList
-			store := controlplane.NewStore(func() {
-				cp.Changed()
-				entries.configChanged()
-			})
-			cp = controlplane.New(controlplane.Options{Store: store, XDS: srv, Logger: log})
-			entries.store = store
-			lis, err := net.Listen("tcp", xdsAddr)
-			if err != nil {
-				return err
-			}
 			dir, err := tokenDir()
 			if err != nil {
-				lis.Close()
 				return err
 			}
-			adminLn, err := admin.Listen(adminAddr, dir)
+			srv, diags, err := bootstrap.Start(cmd.Context(), bootstrap.Options{Paths: files, Load: opt,
+				XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log})
 			if err != nil {
-				lis.Close()
+				if diags.HasErrors() {
+					printDiagnostics(stderr, diags.Errors(), "text", files)
+					return exitError{ExitFailed}
+				}
 				return err
 			}
-			defer adminLn.Close()
-			diags, err := controlplane.WatchFilesWith(ctx, store, files, time.Second, log, opt)
-			if err != nil {
-				printDiagnostics(stderr, diags.Errors(), "text", files)
-				return exitError{ExitFailed}
-			}
+			defer srv.Close()
 			printSkipped(stderr, diags)
-			go srv.Serve(lis)
-			defer srv.Stop()
-			api := &http.Server{Handler: (&admin.Server{Store: store, Listener: adminLn, Proxies: func() any { return srv.Proxies() }}).Handler(),
-				ReadHeaderTimeout: 10 * time.Second}
-			go api.Serve(adminLn)
-			defer api.Close()
-			go registry.Probe(ctx, time.Second, time.Second, entries.list, cp.SetInstances)
-			fmt.Fprintf(stdout, "xds: %s\nadmin: %s (token in %s)\nready\n", lis.Addr(), adminLn.URL(), adminLn.TokenFile)
-			return cp.Run(ctx)
+			fmt.Fprintf(stdout, "xds: %s\nadmin: %s (token in %s)\nready\n", srv.XDSAddr(), srv.AdminURL(), srv.TokenFile())
+			return srv.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
@@ -86,29 +56,4 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	return cmd
-}
-
-// entryList is the WorkloadEntries of the configuration in force, as
-// instances for the prober.
-type entryList struct {
-	store *controlplane.Store
-	mu    sync.Mutex
-	cur   []registry.Instance
-}
-
-func (e *entryList) configChanged() {
-	if e.store == nil {
-		return
-	}
-	c, _ := e.store.Config()
-	in := registry.WorkloadEntries(c)
-	e.mu.Lock()
-	e.cur = in
-	e.mu.Unlock()
-}
-
-func (e *entryList) list() []registry.Instance {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.cur
 }

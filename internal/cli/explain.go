@@ -12,7 +12,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/local"
 )
 
 type explainFlags struct {
@@ -90,7 +90,7 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return usageError{err}
 	}
-	instances := registry.FromConfig(c)
+	instances := local.Predict(c)
 	var hops []explain.Hop
 	if f.chain {
 		hops, err = explain.Chain(c, instances, proxy, name, req, rawURL)

@@ -7,6 +7,7 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -36,7 +37,7 @@ func lanes(n int) (*config.Config, []registry.Instance) {
 				Match: []api.HTTPMatchRequest{{SourceLabels: map[string]string{"version": v}}},
 				Route: []api.HTTPRouteDestination{rd}})
 			in = append(in, registry.Instance{Name: fmt.Sprintf("%s-%s-0", name, v), Namespace: "default",
-				Labels: map[string]string{"app": name, "version": v}, Address: registry.LoopbackAddress(3*i + j + 1),
+				Labels: map[string]string{"app": name, "version": v}, Address: local.LoopbackAddress(3*i + j + 1),
 				Ports: map[string]uint32{"8000": 8000}, Healthy: true})
 		}
 		c.DestinationRules = append(c.DestinationRules, dr)

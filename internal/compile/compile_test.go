@@ -10,6 +10,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -20,7 +21,7 @@ func load(t testing.TB, paths ...string) (*config.Config, []registry.Instance) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	return c, registry.FromConfig(c)
+	return c, local.Predict(c)
 }
 
 var (

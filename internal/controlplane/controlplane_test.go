@@ -9,7 +9,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
@@ -95,7 +95,7 @@ func servingExampleOn(tb testing.TB, srv *xds.Server) (cp *ControlPlane, store *
 	if _, err := store.Apply(base, false); err != nil {
 		tb.Fatal(err)
 	}
-	cp.SetInstances(registry.FromConfig(base))
+	cp.SetInstances(local.Predict(base))
 	return cp, store, base, lis.Addr().String()
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/local"
 )
 
 // update regenerates the golden files. Only commit a changed golden file
@@ -86,7 +86,7 @@ func TestGoldenScenarios(t *testing.T) {
 
 func runScenario(t *testing.T, sc scenario) string {
 	c := load(t, sc)
-	instances := registry.FromConfig(c)
+	instances := local.Predict(c)
 	var b strings.Builder
 	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 	for _, lane := range []string{"v1", "v2", "v3", "v4", ""} {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/local"
 	rules "github.com/lanemesh/lanemesh/internal/scenario"
 )
 
@@ -59,7 +59,7 @@ func TestRuleScenarios(t *testing.T) {
 
 func runRequests(t *testing.T, c *config.Config, calls []rules.Request) string {
 	t.Helper()
-	instances := registry.FromConfig(c)
+	instances := local.Predict(c)
 	var b strings.Builder
 	for _, call := range calls {
 		req, err := Request(call.Method, call.URL, call.Headers)

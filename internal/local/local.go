@@ -16,7 +16,7 @@
 // Pod names are deterministic, "<deployment>-<n>" with n the smallest number
 // no live pod of the Deployment uses, and addresses are the smallest free
 // ones, so a fresh start names and places pods exactly as
-// registry.FromConfig predicts, and `lanemesh explain` agrees with `up`.
+// Predict predicts, and `lanemesh explain` agrees with `up`.
 package local
 
 import (
@@ -123,8 +123,8 @@ type Options struct {
 	// message that says so. Nil means AddressBase.
 	PodRange *PodRange
 	// AddressBase shifts pod addresses when PodRange is nil: pods get
-	// registry.LoopbackAddress(AddressBase+n) for n = 1, 2, … Zero gives
-	// the addresses registry.FromConfig predicts; tests running in
+	// LoopbackAddress(AddressBase+n) for n = 1, 2, … Zero gives
+	// the addresses Predict predicts; tests running in
 	// parallel set it to stay apart.
 	AddressBase int
 }
@@ -132,7 +132,7 @@ type Options struct {
 // address is the pod address numbered n, "" when the range has none.
 func (o Options) address(n int) string {
 	if o.PodRange == nil {
-		return registry.LoopbackAddress(o.AddressBase + n)
+		return LoopbackAddress(o.AddressBase + n)
 	}
 	a, _ := o.PodRange.Address(n)
 	return a

@@ -98,7 +98,7 @@ func (r *Runner) freeOrdinalLocked(d *deployment) int {
 	}
 }
 
-// containerPorts lists a container's ports as registry.FromConfig does.
+// containerPorts lists a container's ports as Predict does.
 func containerPorts(c api.Container) map[string]uint32 {
 	out := map[string]uint32{}
 	for _, p := range c.Ports {

@@ -73,7 +73,7 @@ func (r *PodRange) Close() error {
 }
 
 // DefaultPodRanges are the ranges ClaimPodRange tries when none is asked
-// for, in order: 127.0.1.0/24 (the addresses registry.FromConfig predicts,
+// for, in order: 127.0.1.0/24 (the addresses Predict predicts,
 // so `lanemesh explain` agrees with a lone `up`), then 127.0.2.0/24 and on.
 func DefaultPodRanges() []netip.Prefix {
 	out := make([]netip.Prefix, 0, 254)

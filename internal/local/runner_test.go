@@ -29,8 +29,8 @@ func TestMockPodsGetTheirOwnAddressesAndAnswer(t *testing.T) {
 	}
 	list := w.waitFor(t, "3 ready pods", healthy(3))
 	for i, in := range list {
-		// A fresh start names and places pods as registry.FromConfig does.
-		wantName, wantAddr := fmt.Sprintf("mocka-%d", i), registry.LoopbackAddress(base+i+1)
+		// A fresh start names and places pods as Predict does.
+		wantName, wantAddr := fmt.Sprintf("mocka-%d", i), LoopbackAddress(base+i+1)
 		if in.Name != wantName || in.Address != wantAddr || in.Namespace != "default" || in.Owner != "Deployment/mocka" {
 			t.Errorf("instance %d = %s/%s %s owner %s, want default/%s %s owner Deployment/mocka",
 				i, in.Namespace, in.Name, in.Address, in.Owner, wantName, wantAddr)

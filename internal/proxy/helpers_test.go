@@ -21,6 +21,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -114,7 +115,7 @@ func newMesh(t testing.TB, paths ...string) *mesh {
 	if diags.HasErrors() {
 		t.Fatalf("load %v: %v", paths, diags.Err())
 	}
-	m := &mesh{cfg: c, instances: registry.FromConfig(c), pods: map[string]*upstream{}}
+	m := &mesh{cfg: c, instances: local.Predict(c), pods: map[string]*upstream{}}
 	for _, in := range m.instances {
 		m.pods[in.Name] = newUpstream(t, in.Name)
 	}

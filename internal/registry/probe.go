@@ -13,15 +13,16 @@ import (
 // Probe keeps instances that no runner watches — WorkloadEntries: a VM, a
 // process started by hand, a benchmark's upstream — healthy or not by
 // active TCP checks: every interval it connects to each instance's lowest
-// port and publishes the list whenever a health changes. list is read
-// again at every round, so new entries are probed from the next one.
+// port and publishes the list whenever it changed: a health, or the
+// entries themselves. list is read again at every round, so new or edited
+// entries are probed and published from the next one.
 func Probe(ctx context.Context, interval, timeout time.Duration, list func() []Instance, publish func([]Instance)) {
 	var last []Instance
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		cur := checkAll(ctx, list(), timeout)
-		if !slices.EqualFunc(cur, last, sameHealth) {
+		if !slices.EqualFunc(cur, last, Instance.Equal) {
 			publish(cur)
 			last = cur
 		}
@@ -31,10 +32,6 @@ func Probe(ctx context.Context, interval, timeout time.Duration, list func() []I
 		case <-t.C:
 		}
 	}
-}
-
-func sameHealth(a, b Instance) bool {
-	return a.Name == b.Name && a.Namespace == b.Namespace && a.Address == b.Address && a.Healthy == b.Healthy
 }
 
 // checkAll probes every instance concurrently and returns copies with

@@ -1,6 +1,10 @@
 // Package registry describes the workloads the mesh routes to: running
 // instances (pods of the local runner or Kubernetes, WorkloadEntries) with
-// their labels, address, named ports and health.
+// their labels, address, named ports and health, and the View that merges
+// the sources of a mode (the local runner's pods or Kubernetes' endpoints,
+// and probed WorkloadEntries) into the one list the control plane compiles
+// from. Where instances come from and how they are addressed is the
+// sources' business (internal/local, internal/kube); nothing here knows.
 //
 // The compiler reads Instances to build endpoints; health changes only
 // change Instances, never the configuration, so a flapping pod changes
@@ -8,7 +12,7 @@
 package registry
 
 import (
-	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -32,38 +36,10 @@ type Instance struct {
 	Healthy bool
 }
 
-// FromConfig returns the instances a configuration describes when nothing is
-// running yet: every Deployment replica as a healthy pod with the loopback
-// address `lanemesh up` would give it on a fresh start (127.0.1.1,
-// 127.0.1.2, … in namespace/name order), and every WorkloadEntry as written.
-// `lanemesh explain` and the golden tests use it; a live registry replaces it.
-func FromConfig(c *config.Config) []Instance {
-	var out []Instance
-	n := 0
-	for _, d := range c.Deployments {
-		ports := map[string]uint32{}
-		for _, ctr := range d.Spec.Template.Spec.Containers {
-			for _, p := range ctr.Ports {
-				ports[fmt.Sprint(p.ContainerPort)] = p.ContainerPort
-				if p.Name != "" {
-					ports[p.Name] = p.ContainerPort
-				}
-			}
-		}
-		for i := range d.Spec.ReplicaCount() {
-			n++
-			out = append(out, Instance{
-				Name:      fmt.Sprintf("%s-%d", d.Metadata.Name, i),
-				Namespace: d.Metadata.Namespace,
-				Owner:     "Deployment/" + d.Metadata.Name,
-				Labels:    d.Spec.Template.Metadata.Labels,
-				Address:   LoopbackAddress(n),
-				Ports:     ports,
-				Healthy:   true,
-			})
-		}
-	}
-	return append(out, WorkloadEntries(c)...)
+// Equal reports whether two instances are the same in every field.
+func (in Instance) Equal(o Instance) bool {
+	return in.Name == o.Name && in.Namespace == o.Namespace && in.Owner == o.Owner && in.Address == o.Address &&
+		in.Healthy == o.Healthy && maps.Equal(in.Labels, o.Labels) && maps.Equal(in.Ports, o.Ports)
 }
 
 // IsWorkloadEntry reports whether the instance is a WorkloadEntry, whose
@@ -80,12 +56,4 @@ func WorkloadEntries(c *config.Config) []Instance {
 			Labels: w.Spec.Labels, Address: w.Spec.Address, Ports: w.Spec.Ports, Healthy: true})
 	}
 	return out
-}
-
-// LoopbackAddress returns the n-th (1-based) pod address of local mode:
-// 127.0.1.1 … 127.0.1.250, 127.0.2.1, … Each pod gets its own address so
-// that "ip:" differs per pod, as in a cluster.
-func LoopbackAddress(n int) string {
-	n--
-	return fmt.Sprintf("127.0.%d.%d", 1+n/250, 1+n%250)
 }

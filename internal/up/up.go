@@ -15,13 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
@@ -104,19 +103,12 @@ func (o *Options) defaults() {
 type Mesh struct {
 	opts    Options
 	log     *slog.Logger
-	store   *controlplane.Store
-	cp      *controlplane.ControlPlane
-	xds     *xds.Server
-	xdsAddr string
+	cp      *bootstrap.Server
 	runner  *local.Runner
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
-	admin   *http.Server
-	adminLn *admin.Listener
 
 	mu        sync.Mutex
-	pods      []registry.Instance // from the runner
-	entries   []registry.Instance // probed WorkloadEntries
 	sidecars  map[string]*sidecar // by pod namespace/name
 	draining  sync.WaitGroup      // sidecars still finishing requests
 	deployGen uint64
@@ -145,35 +137,19 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		}
 	}()
 	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
-	m.xds = xds.NewServer(m.log.With("part", "xds"))
-	m.store = controlplane.NewStore(m.configChanged)
-	m.cp = controlplane.New(controlplane.Options{Store: m.store, XDS: m.xds, Logger: m.log.With("part", "controlplane")})
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
-	xdsLn, err := net.Listen("tcp", opts.XDS)
+	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
+		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
+		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged})
 	if err != nil {
-		return nil, nil, fmt.Errorf("xds listener: %w", err)
-	}
-	m.xdsAddr = xdsLn.Addr().String()
-	go m.xds.Serve(xdsLn)
-	if m.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
-		m.xds.Stop()
-		return nil, nil, err
-	}
-	diags, err := controlplane.WatchFilesWith(ctx, m.store, opts.Paths, time.Second, m.log.With("part", "files"),
-		config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds})
-	if err != nil {
-		m.xds.Stop()
-		m.adminLn.Close()
 		return nil, diags, err
 	}
+	m.cp = cp
 	if m.gateway, err = m.startGateway(ctx); err != nil {
-		m.xds.Stop()
-		m.adminLn.Close()
+		cp.Close()
 		return nil, diags, err
 	}
-	m.admin = &http.Server{Handler: (&admin.Server{Store: m.store, Workloads: workloads{m.runner}, Listener: m.adminLn,
-		Proxies: func() any { return m.xds.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	started = true
 	return m, diags, nil
 }
@@ -184,17 +160,11 @@ func (m *Mesh) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.cp.Run(ctx) })
 	wg.Go(func() { m.runner.Run(ctx) })
-	wg.Go(func() { m.admin.Serve(m.adminLn) })
-	wg.Go(func() { m.probeEntries(ctx) })
-	m.configChanged()
 	go m.announce(ctx)
 	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m.admin.Shutdown(shutdown)
 	wg.Wait()
 	m.draining.Wait()
-	m.xds.Stop()
+	m.cp.Close()
 	m.podNet.Close() // every pod has stopped
 	return nil
 }
@@ -215,16 +185,16 @@ func (m *Mesh) GatewayURL() string {
 }
 
 // AdminURL is the admin API's URL.
-func (m *Mesh) AdminURL() string { return m.adminLn.URL() }
+func (m *Mesh) AdminURL() string { return m.cp.AdminURL() }
 
 // TokenFile is the file that holds the admin API's token.
-func (m *Mesh) TokenFile() string { return m.adminLn.TokenFile }
+func (m *Mesh) TokenFile() string { return m.cp.TokenFile() }
 
 // Store is the configuration in force.
-func (m *Mesh) Store() *controlplane.Store { return m.store }
+func (m *Mesh) Store() *controlplane.Store { return m.cp.Store }
 
 // ControlPlane is the mesh's control plane.
-func (m *Mesh) ControlPlane() *controlplane.ControlPlane { return m.cp }
+func (m *Mesh) ControlPlane() *controlplane.ControlPlane { return m.cp.ControlPlane }
 
 // Runner is the local runner.
 func (m *Mesh) Runner() *local.Runner { return m.runner }
@@ -239,7 +209,7 @@ func (m *Mesh) announce(ctx context.Context) {
 				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
 			}
 			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.xdsAddr)
+				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.cp.XDSAddr())
 			return
 		}
 		select {
@@ -250,7 +220,7 @@ func (m *Mesh) announce(ctx context.Context) {
 }
 
 func (m *Mesh) allPodsReady() bool {
-	cfg, _ := m.store.Config()
+	cfg, _ := m.cp.Store.Config()
 	want := 0
 	for _, d := range cfg.Deployments {
 		want += int(d.Spec.ReplicaCount())
@@ -264,15 +234,8 @@ func (m *Mesh) allPodsReady() bool {
 	return ready >= want
 }
 
-// configChanged is the Store's hook: push to proxies, and converge pods.
-func (m *Mesh) configChanged() {
-	if m.cp != nil {
-		m.cp.Changed()
-	}
-	if m.runner == nil {
-		return
-	}
-	cfg, gen := m.store.Config()
+// configChanged is the control plane's hook: converge pods.
+func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 	m.mu.Lock()
 	stale := gen < m.deployGen
 	m.deployGen = gen
@@ -283,53 +246,10 @@ func (m *Mesh) configChanged() {
 	if err := m.runner.Apply(cfg.Deployments); err != nil {
 		m.log.Error("cannot run deployments", "err", err)
 	}
-	m.mu.Lock()
-	m.entries = workloadEntries(cfg, m.entries)
-	m.mu.Unlock()
 }
 
 // podsChanged is the runner's hook.
-func (m *Mesh) podsChanged(pods []registry.Instance) {
-	m.mu.Lock()
-	m.pods = pods
-	all := append(append([]registry.Instance(nil), pods...), m.entries...)
-	m.mu.Unlock()
-	m.cp.SetInstances(all)
-}
-
-// probeEntries health-checks WorkloadEntries and publishes them with the
-// pods.
-func (m *Mesh) probeEntries(ctx context.Context) {
-	registry.Probe(ctx, time.Second, time.Second, func() []registry.Instance {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return m.entries
-	}, func(entries []registry.Instance) {
-		m.mu.Lock()
-		m.entries = entries
-		all := append(append([]registry.Instance(nil), m.pods...), entries...)
-		m.mu.Unlock()
-		m.cp.SetInstances(all)
-	})
-}
-
-// workloadEntries lists the configuration's WorkloadEntries with the health
-// the prober last found for the same entry (same name and address), and
-// unhealthy until its first probe. Keeping known health matters: a change
-// that does not touch an entry must not mark it down, since the prober
-// only publishes when health changes.
-func workloadEntries(c *config.Config, known []registry.Instance) []registry.Instance {
-	healthy := map[string]bool{}
-	for _, in := range known {
-		healthy[in.Namespace+"/"+in.Name+"@"+in.Address] = in.Healthy
-	}
-	var out []registry.Instance
-	for _, in := range registry.WorkloadEntries(c) {
-		in.Healthy = healthy[in.Namespace+"/"+in.Name+"@"+in.Address]
-		out = append(out, in)
-	}
-	return out
-}
+func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods", pods) }
 
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
@@ -348,7 +268,7 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 // apply, until ctx is done. The channel it returns receives the proxy's
 // Run result once the proxy has stopped.
 func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
-	c := &xds.Client{Target: m.xdsAddr, Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
+	c := &xds.Client{Target: m.cp.XDSAddr(), Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
 	go c.Run(ctx)
 	done := make(chan error, 1)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -40,7 +41,7 @@ func compiled(t testing.TB, p compile.Proxy, mutate func([]registry.Instance), p
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	in := registry.FromConfig(c)
+	in := local.Predict(c)
 	if mutate != nil {
 		mutate(in)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/local"
 )
 
 // TestChangesWakesOnAck: a control plane waiting on Changes learns of a
@@ -18,7 +18,7 @@ func TestChangesWakesOnAck(t *testing.T) {
 		t.Fatal(diags.Err())
 	}
 	p := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v1"}}
-	snap, err := compile.Compile(c, registry.FromConfig(c), p).Snapshot()
+	snap, err := compile.Compile(c, local.Predict(c), p).Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}

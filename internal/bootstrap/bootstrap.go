@@ -1,0 +1,152 @@
+// Package bootstrap assembles the control plane — the configuration store
+// and what feeds it, the registry view of instances, the per-identity
+// compiler, the xDS server and the admin API — once, for every mode:
+// `lanemesh controlplane` serves it alone, `lanemesh up` adds a gateway and
+// a local runner, and Kubernetes mode adds informers as sources. Modes
+// differ only in the sources they plug in (Options.Paths, Server.Instances),
+// never in how the parts are wired.
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+// Options configures a control plane. Zero values take the defaults in
+// brackets.
+type Options struct {
+	// Paths are watched configuration files and directories; none when
+	// another source (the admin API alone, Kubernetes) fills the store.
+	Paths []string
+	Load  config.Options // how the files are loaded
+	XDS   string         // xDS (gRPC) listen address [127.0.0.1:15010]
+	Admin string         // admin API listen address [127.0.0.1:15000]
+	// TokenDir is where the admin API's token file is written (mode 0600),
+	// for lanemesh's commands to find. Required.
+	TokenDir string
+	Logger   *slog.Logger
+	// Workloads are the pods the admin API shows (get pods, logs); nil for
+	// none.
+	Workloads admin.Workloads
+	// OnChange runs after every configuration change, with the
+	// configuration now in force and its generation, once the control plane
+	// has been told: a local runner converges its pods here. It may run
+	// before Start returns (the files' first load).
+	OnChange func(cfg *config.Config, gen uint64)
+	// ProbeInterval is how often WorkloadEntries are health-checked [1s].
+	ProbeInterval time.Duration
+}
+
+// Server is a control plane that has bound its listeners.
+type Server struct {
+	Store        *controlplane.Store
+	ControlPlane *controlplane.ControlPlane
+	XDS          *xds.Server
+	// Instances is the registry view the control plane compiles from;
+	// modes set their own sources on it ("pods", "endpointslices").
+	// WorkloadEntries of the configuration are a source of their own.
+	Instances *registry.View
+
+	opts    Options
+	entries *registry.Entries
+	xdsLn   net.Listener
+	adminLn *admin.Listener
+	api     *http.Server
+}
+
+// Start binds the xDS and admin listeners, loads the watched files (an
+// error in them stops Start with every message) and returns a server ready
+// to Run.
+func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, error) {
+	if opts.XDS == "" {
+		opts.XDS = "127.0.0.1:15010"
+	}
+	if opts.Admin == "" {
+		opts.Admin = "127.0.0.1:15000"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ProbeInterval == 0 {
+		opts.ProbeInterval = time.Second
+	}
+	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds"))}
+	s.Store = controlplane.NewStore(s.configChanged)
+	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane")})
+	s.Instances = registry.NewView(s.ControlPlane.SetInstances)
+	s.entries = registry.NewEntries(s.Instances)
+
+	var err error
+	if s.xdsLn, err = net.Listen("tcp", opts.XDS); err != nil {
+		return nil, nil, fmt.Errorf("xds listener: %w (is another lanemesh running? pass --xds)", err)
+	}
+	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
+		s.xdsLn.Close()
+		return nil, nil, err
+	}
+	diags, err := controlplane.WatchFilesWith(ctx, s.Store, opts.Paths, time.Second, opts.Logger.With("part", "files"), opts.Load)
+	if err != nil {
+		s.xdsLn.Close()
+		s.adminLn.Close()
+		return nil, diags, err
+	}
+	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn,
+		Proxies: func() any { return s.XDS.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go s.XDS.Serve(s.xdsLn)
+	return s, diags, nil
+}
+
+// configChanged is the Store's hook.
+func (s *Server) configChanged() {
+	s.ControlPlane.Changed()
+	cfg, gen := s.Store.Config()
+	s.entries.Configure(cfg)
+	if s.opts.OnChange != nil {
+		s.opts.OnChange(cfg, gen)
+	}
+}
+
+// Run pushes configuration, serves the admin API and probes
+// WorkloadEntries until ctx is done; it returns once the admin API has shut
+// down. xDS keeps serving until Close, so that proxies still draining keep
+// their configuration.
+func (s *Server) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ControlPlane.Run(ctx)
+	}()
+	go s.entries.Run(ctx, s.opts.ProbeInterval, time.Second)
+	go s.api.Serve(s.adminLn)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.api.Shutdown(shutdown)
+	<-done
+	return nil
+}
+
+// Close stops the xDS server and removes the admin token.
+func (s *Server) Close() {
+	s.XDS.Stop()
+	s.adminLn.Close()
+}
+
+// XDSAddr is the address xDS is served on.
+func (s *Server) XDSAddr() string { return s.xdsLn.Addr().String() }
+
+// AdminURL is the admin API's URL.
+func (s *Server) AdminURL() string { return s.adminLn.URL() }
+
+// TokenFile is the file that holds the admin API's token.
+func (s *Server) TokenFile() string { return s.adminLn.TokenFile }

@@ -1,0 +1,75 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// TestOneAssembly: the files' WorkloadEntries are probed into the same
+// view that a mode's own source feeds, and a second control plane on a
+// taken address is refused with what to do.
+func TestOneAssembly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm, namespace: default}
+spec:
+  hosts: [vm.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {app: vm}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: default}
+spec:
+  address: 127.0.0.1
+  labels: {app: vm}
+  ports: {http: %d}
+`, port)
+	if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := Start(t.Context(), Options{Paths: []string{dir}, XDS: "127.0.0.1:0", Admin: "127.0.0.1:0",
+		TokenDir: t.TempDir(), ProbeInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	srv.Instances.Set("pods", []registry.Instance{{Name: "a-0", Namespace: "default", Address: "127.0.1.1", Healthy: true}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		in := srv.Instances.Instances()
+		if len(in) == 2 && in[0].Name == "a-0" && in[1].Name == "vm-1" && in[1].Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instances %+v: want the pod and the probed, healthy entry", in)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	_, _, err = Start(t.Context(), Options{XDS: srv.XDSAddr(), Admin: "127.0.0.1:0", TokenDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "--xds") {
+		t.Fatalf("second control plane on %s: %v, want an error that names --xds", srv.XDSAddr(), err)
+	}
+}
