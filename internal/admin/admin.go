@@ -15,7 +15,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -53,6 +52,10 @@ type Server struct {
 	// Listener is where the API is served; its token guards every /v1/
 	// call, its address is what a request's Host must name. Required.
 	Listener *Listener
+	// ReadOnly, when set, refuses apply, delete and scale with this reason:
+	// in Kubernetes mode the cluster is the source of truth, and a change
+	// made here would be silently undone by the next sync.
+	ReadOnly string
 }
 
 // Result is the answer to apply and delete.
@@ -67,10 +70,10 @@ type Result struct {
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/apply", s.apply)
-	mux.HandleFunc("POST /v1/delete", s.delete)
+	mux.HandleFunc("POST /v1/apply", s.writes(s.apply))
+	mux.HandleFunc("POST /v1/delete", s.writes(s.delete))
 	mux.HandleFunc("GET /v1/objects/{kind}", s.objects)
-	mux.HandleFunc("POST /v1/scale", s.scale)
+	mux.HandleFunc("POST /v1/scale", s.writes(s.scale))
 	mux.HandleFunc("GET /v1/pods", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.pods()) })
 	mux.HandleFunc("GET /v1/logs", s.logs)
 	mux.HandleFunc("GET /v1/proxies", func(w http.ResponseWriter, _ *http.Request) {
@@ -84,6 +87,14 @@ func (s *Server) Handler() http.Handler {
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	root.Handle("/", guard.Bearer(s.Listener.Token, s.Listener.TokenFile, mux))
 	return guard.Browser(s.Listener.Requested, root)
+}
+
+// writes guards a call that changes the configuration.
+func (s *Server) writes(h http.HandlerFunc) http.HandlerFunc {
+	if s.ReadOnly == "" {
+		return h
+	}
+	return func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusMethodNotAllowed, s.ReadOnly) }
 }
 
 // SkipUnsupportedKindsParam is the query parameter of apply and delete
@@ -152,7 +163,7 @@ func describeChange(before *config.Config, obj any, dryRun bool) string {
 	verb := "created"
 	if old := before.Find(obj); old != nil {
 		verb = "configured"
-		if specEqual(old, obj) {
+		if config.SameObject(old, obj) {
 			verb = "unchanged"
 		}
 	}
@@ -160,12 +171,6 @@ func describeChange(before *config.Config, obj any, dryRun bool) string {
 		verb += " (dry run)"
 	}
 	return fmt.Sprintf("%s %s/%s %s", lower(kind), ns, name, verb)
-}
-
-func specEqual(a, b any) bool {
-	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
-	return reflect.DeepEqual(av.FieldByName("Spec").Interface(), bv.FieldByName("Spec").Interface()) &&
-		reflect.DeepEqual(av.FieldByName("Metadata").FieldByName("Labels").Interface(), bv.FieldByName("Metadata").FieldByName("Labels").Interface())
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {

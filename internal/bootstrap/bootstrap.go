@@ -43,6 +43,9 @@ type Options struct {
 	// has been told: a local runner converges its pods here. It may run
 	// before Start returns (the files' first load).
 	OnChange func(cfg *config.Config, gen uint64)
+	// ReadOnly, when set, makes the admin API refuse changes with this
+	// reason (Kubernetes mode: the cluster holds the configuration).
+	ReadOnly string
 	// ProbeInterval is how often WorkloadEntries are health-checked [1s].
 	ProbeInterval time.Duration
 }
@@ -100,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.adminLn.Close()
 		return nil, diags, err
 	}
-	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn,
+	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
 		Proxies: func() any { return s.XDS.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.XDS.Serve(s.xdsLn)
 	return s, diags, nil

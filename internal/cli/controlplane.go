@@ -1,31 +1,53 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/kube"
 )
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
-	var xdsAddr, adminAddr, logLevel string
+	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS string
 	var opt config.Options
 	cmd := &cobra.Command{
-		Use:   "controlplane -f PATH... [--xds ADDR] [--admin ADDR]",
+		Use:   "controlplane (-f PATH... | --kubeconfig PATH) [--xds ADDR] [--admin ADDR]",
 		Short: "Serve configuration to proxies over xDS",
 		Long: `controlplane serves Envoy's xDS API (ADS) to any number of proxies — lanemesh
-proxy, or Envoy. Its configuration comes from the watched files and from its
-admin API (lanemesh apply); its workloads from WorkloadEntries, health-checked
-by TCP probes. It compiles once per proxy identity and pushes make-before-break.`,
-		Example: "  lanemesh controlplane -f mesh/ --xds 127.0.0.1:15010",
+proxy, or Envoy. It compiles once per proxy identity and pushes
+make-before-break.
+
+With -f, its configuration comes from the watched files and from its admin API
+(lanemesh apply); its workloads from WorkloadEntries, health-checked by TCP
+probes.
+
+With --kubeconfig (or inside a pod, where the in-cluster configuration is
+used), it reads the cluster: the networking.istio.io kinds, Services,
+Deployments, Pods and EndpointSlices, as Istio's control plane does. An object
+lanemesh refuses is reported on its status and as an Event, and left out; the
+last good version of it stays in force. Replicas elect a leader (a Lease) to
+write status; every replica serves xDS.`,
+		Example: "  lanemesh controlplane -f mesh/ --xds 127.0.0.1:15010\n  lanemesh controlplane --kubeconfig ~/.kube/config",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(files) == 0 {
-				return usageError{fmt.Errorf("controlplane needs at least one -f PATH")}
+			inCluster := kubeconfig == "" && len(files) == 0 && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
+			kubeMode := kubeconfig != "" || inCluster
+			switch {
+			case kubeMode && len(files) > 0:
+				return usageError{fmt.Errorf("controlplane reads either files (-f) or a cluster (--kubeconfig), not both")}
+			case !kubeMode:
+				if len(files) == 0 {
+					return usageError{fmt.Errorf("controlplane needs -f PATH, or --kubeconfig PATH to read a cluster")}
+				}
 			}
 			log, err := newLogger(stderr, logLevel)
 			if err != nil {
@@ -35,8 +57,34 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 			if err != nil {
 				return err
 			}
-			srv, diags, err := bootstrap.Start(cmd.Context(), bootstrap.Options{Paths: files, Load: opt,
-				XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log})
+			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log}
+			var src *kube.Source
+			var restCfg *rest.Config
+			if kubeMode {
+				if restCfg, err = kubeConfig(kubeconfig); err != nil {
+					return err
+				}
+				rep, err := kube.NewReporter(restCfg, log.With("part", "status"))
+				if err != nil {
+					return err
+				}
+				if src, err = kube.New(kube.Options{Config: restCfg, Logger: log.With("part", "kubernetes"), Load: opt, Reporter: rep}); err != nil {
+					return err
+				}
+				bo.Workloads = src.Workloads()
+				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
+				ctx, cancel := context.WithCancel(cmd.Context())
+				defer cancel()
+				go func() {
+					identity, _ := os.Hostname()
+					identity = fmt.Sprintf("%s-%d", identity, os.Getpid())
+					if err := kube.Elect(ctx, restCfg, leaseNS, "lanemesh-controlplane", identity, log, rep.SetLeader); err != nil {
+						log.Error("leader election", "err", err)
+					}
+				}()
+				cmd.SetContext(ctx)
+			}
+			srv, diags, err := bootstrap.Start(cmd.Context(), bo)
 			if err != nil {
 				if diags.HasErrors() {
 					printDiagnostics(stderr, diags.Errors(), "text", files)
@@ -46,14 +94,47 @@ by TCP probes. It compiles once per proxy identity and pushes make-before-break.
 			}
 			defer srv.Close()
 			printSkipped(stderr, diags)
+			if src != nil {
+				failed := make(chan error, 1)
+				go func() { failed <- src.Run(cmd.Context(), srv.Store, srv.Instances) }()
+				if err := src.WaitSynced(cmd.Context(), failed); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(stdout, "xds: %s\nadmin: %s (token in %s)\nready\n", srv.XDSAddr(), srv.AdminURL(), srv.TokenFile())
 			return srv.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "read the configuration and workloads from this cluster (in a pod: the in-cluster configuration)")
+	cmd.Flags().StringVar(&leaseNS, "lease-namespace", envOr("POD_NAMESPACE", "istio-system"), "namespace of the leader-election Lease (Kubernetes mode)")
 	cmd.Flags().StringVar(&xdsAddr, "xds", "127.0.0.1:15010", "xDS (gRPC) listen address")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	return cmd
+}
+
+// kubeConfig loads a kubeconfig file, or the in-cluster configuration when
+// path is empty.
+func kubeConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster configuration: %w (outside a pod, pass --kubeconfig)", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

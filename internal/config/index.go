@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -210,9 +211,24 @@ func Subset(dr *api.DestinationRule, name string) *api.Subset {
 // kind, namespace and name, as `kubectl apply` does.
 func (c *Config) Replace(other *Config) {
 	for _, obj := range other.Objects() {
-		c.Remove(obj)
-		c.add(obj)
+		c.Put(obj)
 	}
+}
+
+// Put puts obj into c, replacing any object of the same kind, namespace
+// and name.
+func (c *Config) Put(obj any) {
+	c.Remove(obj)
+	c.add(obj)
+}
+
+// SameObject reports whether two objects of one kind say the same: equal
+// specs, labels and annotations. Where each was read from does not count.
+func SameObject(a, b any) bool {
+	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	am, bm := metaOf(a), metaOf(b)
+	return av.Type() == bv.Type() && reflect.DeepEqual(av.FieldByName("Spec").Interface(), bv.FieldByName("Spec").Interface()) &&
+		maps.Equal(am.Labels, bm.Labels) && maps.Equal(am.Annotations, bm.Annotations)
 }
 
 // Remove deletes the object of the same kind, namespace and name as obj, and

@@ -1,0 +1,446 @@
+package kube
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/registry"
+)
+
+// istioGroup is the API group of the kinds lanemesh reads from the cluster,
+// at the version it watches them in (the API server converts the others).
+var istioGroup = schema.GroupVersion{Group: "networking.istio.io", Version: "v1"}
+
+// resourceOf maps the Istio kinds lanemesh enforces to their resources.
+var resourceOf = map[string]string{
+	"Gateway":         "gateways",
+	"VirtualService":  "virtualservices",
+	"DestinationRule": "destinationrules",
+	"ServiceEntry":    "serviceentries",
+	"WorkloadEntry":   "workloadentries",
+	"Service":         "services",
+	"Deployment":      "deployments",
+}
+
+// Options configures the Kubernetes sources.
+type Options struct {
+	Config *rest.Config
+	Logger *slog.Logger
+	Load      config.Options // how Istio objects are read
+	// Reporter, if set, is told the findings about each Istio object after
+	// every sync (status and Events); see NewReporter.
+	Reporter *Reporter
+	// Resync is how often informers re-deliver everything [10 min].
+	Resync time.Duration
+}
+
+// Source keeps a Store and a registry View in step with a cluster: the
+// five Istio kinds, Services and Deployments go into the store, pods and
+// EndpointSlices into the view. Objects the loader or the analyzer refuses
+// are left out, each reported on itself, and the last good version of each
+// stays in force: one bad object never takes down the others.
+type Source struct {
+	opts    Options
+	log     *slog.Logger
+	store   *controlplane.Store // where the cluster's configuration goes
+	view    *registry.View      // where its pods go, as source "kubernetes"
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	istio   map[string]cache.GenericLister // by kind
+	typed   informers.SharedInformerFactory
+	dynInf  dynamicinformer.DynamicSharedInformerFactory
+	kick    chan struct{}
+	podKick chan struct{}
+	synced  []cache.InformerSynced
+
+	mu      sync.Mutex
+	applied map[objKey]any // what this source put in the store, by object
+	// findings are the diagnostics of the last sync, by Istio object.
+	findings map[objKey]config.Diagnostics
+	syncs    uint64
+}
+
+type objKey struct{ kind, namespace, name string }
+
+func keyOf(obj any) objKey {
+	k, ns, n := config.Identify(obj)
+	return objKey{k, ns, n}
+}
+
+// New connects to the cluster and registers the informers; Run starts them.
+func New(opts Options) (*Source, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Resync == 0 {
+		opts.Resync = 10 * time.Minute
+	}
+	dyn, err := dynamic.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	kc, err := kubernetes.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	s := &Source{opts: opts, log: opts.Logger, dyn: dyn, kube: kc, istio: map[string]cache.GenericLister{},
+		typed:   informers.NewSharedInformerFactory(kc, opts.Resync),
+		dynInf:  dynamicinformer.NewDynamicSharedInformerFactory(dyn, opts.Resync),
+		kick:    make(chan struct{}, 1),
+		podKick: make(chan struct{}, 1),
+		applied: map[objKey]any{}, findings: map[objKey]config.Diagnostics{}}
+	onConfig := handler(s.kick)
+	for _, kind := range istioKinds() {
+		inf := s.dynInf.ForResource(istioGroup.WithResource(resourceOf[kind]))
+		inf.Informer().AddEventHandler(onConfig)
+		s.istio[kind] = inf.Lister()
+		s.synced = append(s.synced, inf.Informer().HasSynced)
+	}
+	for _, inf := range []cache.SharedIndexInformer{s.typed.Core().V1().Services().Informer(), s.typed.Apps().V1().Deployments().Informer()} {
+		inf.AddEventHandler(onConfig)
+		s.synced = append(s.synced, inf.HasSynced)
+	}
+	onPods := handler(s.podKick)
+	for _, inf := range []cache.SharedIndexInformer{s.typed.Core().V1().Pods().Informer(), s.typed.Discovery().V1().EndpointSlices().Informer()} {
+		inf.AddEventHandler(onPods)
+		s.synced = append(s.synced, inf.HasSynced)
+	}
+	return s, nil
+}
+
+func istioKinds() []string {
+	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}
+}
+
+// handler kicks ch on every change; the sync that follows reads the
+// informers' caches whole, so no event needs to be kept.
+func handler(ch chan struct{}) cache.ResourceEventHandler {
+	kick := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{AddFunc: func(any) { kick() }, UpdateFunc: func(any, any) { kick() }, DeleteFunc: func(any) { kick() }}
+}
+
+// Run starts the informers, waits for their first listing, syncs into
+// store and view, and keeps syncing until ctx is done. It returns an error
+// only when the first listing fails (the CRDs not installed, no permission
+// to list).
+func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *registry.View) error {
+	s.store, s.view = store, view
+	if err := s.checkResources(); err != nil {
+		return err
+	}
+	s.typed.Start(ctx.Done())
+	s.dynInf.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("kubernetes: the first listing did not complete; are the networking.istio.io CRDs installed (lanemesh install) and may lanemesh list them?")
+	}
+	s.syncPods()
+	s.syncConfig()
+	const settle = 20 * time.Millisecond // let a burst of events end
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+			time.Sleep(settle)
+			s.syncConfig()
+		case <-s.podKick:
+			time.Sleep(settle)
+			s.syncPods()
+		}
+	}
+}
+
+// checkResources fails at once, saying what to do, when the cluster does
+// not serve the Istio kinds: informers would otherwise retry forever.
+func (s *Source) checkResources() error {
+	list, err := s.kube.Discovery().ServerResourcesForGroupVersion(istioGroup.String())
+	if err != nil {
+		return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install the CRDs first (kubectl apply -f manifests/crds/)", istioGroup, err)
+	}
+	served := map[string]bool{}
+	for _, r := range list.APIResources {
+		served[r.Name] = true
+	}
+	for _, kind := range istioKinds() {
+		if !served[resourceOf[kind]] {
+			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install the CRDs first (kubectl apply -f manifests/crds/)", resourceOf[kind], istioGroup.Group)
+		}
+	}
+	return nil
+}
+
+// syncPods publishes the cluster's pods as instances.
+func (s *Source) syncPods() {
+	pods, err := s.typed.Core().V1().Pods().Lister().List(labels.Everything())
+	if err != nil {
+		s.log.Error("cannot list pods", "err", err)
+		return
+	}
+	eps, err := s.typed.Discovery().V1().EndpointSlices().Lister().List(labels.Everything())
+	if err != nil {
+		s.log.Error("cannot list endpointslices", "err", err)
+		return
+	}
+	s.view.Set("kubernetes", Instances(pods, eps))
+}
+
+// desired reads every object from the caches: what the cluster holds, as
+// lanemesh objects, and the findings of objects that do not load.
+func (s *Source) desired() (map[objKey]any, map[objKey]config.Diagnostics) {
+	want := map[objKey]any{}
+	bad := map[objKey]config.Diagnostics{}
+	for _, kind := range istioKinds() {
+		list, err := s.istio[kind].List(labels.Everything())
+		if err != nil {
+			s.log.Error("cannot list", "kind", kind, "err", err)
+			continue
+		}
+		for _, o := range list {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			k := objKey{kind, u.GetNamespace(), u.GetName()}
+			obj, diags := decodeIstio(u, s.opts.Load)
+			if obj == nil {
+				bad[k] = diags
+				continue
+			}
+			want[k] = obj
+		}
+	}
+	svcs, _ := s.typed.Core().V1().Services().Lister().List(labels.Everything())
+	for _, svc := range svcs {
+		obj := service(svc)
+		want[keyOf(obj)] = obj
+	}
+	deps, _ := s.typed.Apps().V1().Deployments().Lister().List(labels.Everything())
+	for _, d := range deps {
+		obj := deployment(d)
+		want[keyOf(obj)] = obj
+	}
+	return want, bad
+}
+
+// syncConfig brings the store to what the cluster holds. The whole change
+// is tried at once; when the analyzer refuses it, objects are applied one
+// at a time (deletions first, then kinds in dependency order), each kept
+// only if the configuration stays free of errors, and refused ones are
+// tried again after every success, so an object that arrives before what
+// it refers to gets in as soon as that does.
+func (s *Source) syncConfig() {
+	want, findings := s.desired()
+	s.mu.Lock()
+	changes := diff(s.applied, want)
+	s.mu.Unlock()
+	if len(changes) > 0 {
+		if _, err := s.store.Update(func(next *config.Config) { applyAll(next, changes) }); err != nil {
+			s.applyEach(changes, findings)
+		} else {
+			s.record(changes)
+		}
+	}
+	// Warnings and infos of what is in force are reported too.
+	cfg, _ := s.store.Config()
+	for _, d := range config.Analyze(cfg) {
+		k := objKey{d.Kind, d.Namespace, d.Name}
+		if _, istio := resourceOf[k.kind]; istio && findings[k] == nil {
+			findings[k] = append(findings[k], d)
+		}
+	}
+	s.mu.Lock()
+	s.findings = findings
+	s.syncs++
+	s.mu.Unlock()
+	if s.opts.Reporter != nil {
+		s.opts.Reporter.Report(s.istioObjects(), findings)
+	}
+}
+
+// change is one object to put into the store (obj set) or take out of it.
+type change struct {
+	key objKey
+	obj any
+	old any
+}
+
+// diff lists the changes from what was applied to what is wanted:
+// deletions first, then additions and updates in the order of kindOrder.
+func diff(applied, want map[objKey]any) []change {
+	var out []change
+	for k, old := range applied {
+		if _, ok := want[k]; !ok {
+			out = append(out, change{key: k, old: old})
+		}
+	}
+	for k, obj := range want {
+		if old, ok := applied[k]; !ok || !config.SameObject(old, obj) {
+			out = append(out, change{key: k, obj: obj, old: old})
+		}
+	}
+	slices.SortFunc(out, func(a, b change) int {
+		if (a.obj == nil) != (b.obj == nil) {
+			if a.obj == nil {
+				return -1
+			}
+			return 1
+		}
+		if d := kindOrder(a.key.kind) - kindOrder(b.key.kind); d != 0 {
+			return d
+		}
+		return compareKeys(a.key, b.key)
+	})
+	return out
+}
+
+// kindOrder puts what others refer to first.
+func kindOrder(kind string) int {
+	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}, kind)
+}
+
+func compareKeys(a, b objKey) int {
+	return cmp.Or(cmp.Compare(a.namespace, b.namespace), cmp.Compare(a.name, b.name))
+}
+
+func applyAll(next *config.Config, changes []change) {
+	for _, c := range changes {
+		apply(next, c)
+	}
+}
+
+func apply(next *config.Config, c change) {
+	if c.obj == nil {
+		next.Remove(c.old)
+		return
+	}
+	next.Put(c.obj)
+}
+
+// applyEach applies changes one at a time, retrying refused ones after
+// every success; what is still refused at the end gets its errors into
+// findings, and its last good version (if any) stays in force.
+func (s *Source) applyEach(changes []change, findings map[objKey]config.Diagnostics) {
+	pending := changes
+	for {
+		var refused []change
+		progress := false
+		for _, c := range pending {
+			diags, err := s.store.Update(func(next *config.Config) { apply(next, c) })
+			if err != nil {
+				refused = append(refused, c)
+				findings[c.key] = about(c.key, diags.Errors())
+				continue
+			}
+			delete(findings, c.key)
+			s.record([]change{c})
+			progress = true
+		}
+		pending = refused
+		if !progress || len(pending) == 0 {
+			break
+		}
+	}
+	for _, c := range pending {
+		if c.obj == nil {
+			s.log.Warn("kept a deleted object: the configuration without it has errors", "kind", c.key.kind,
+				"namespace", c.key.namespace, "name", c.key.name, "err", findings[c.key].Err())
+		}
+	}
+}
+
+// about keeps the findings about one object; when the errors are all about
+// others (the object broke them), all of them, since that is why it is out.
+func about(k objKey, diags config.Diagnostics) config.Diagnostics {
+	var own config.Diagnostics
+	for _, d := range diags {
+		if d.Kind == k.kind && d.Namespace == k.namespace && d.Name == k.name {
+			own = append(own, d)
+		}
+	}
+	if len(own) > 0 {
+		return own
+	}
+	return diags
+}
+
+// record notes accepted changes as applied.
+func (s *Source) record(changes []change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range changes {
+		if c.obj == nil {
+			delete(s.applied, c.key)
+		} else {
+			s.applied[c.key] = c.obj
+		}
+	}
+}
+
+// istioObjects returns the Istio objects in the caches, for the reporter.
+func (s *Source) istioObjects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, kind := range istioKinds() {
+		list, _ := s.istio[kind].List(labels.Everything())
+		for _, o := range list {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// WaitSynced returns once the first sync has completed, or Run's error
+// from failed, or when ctx is done.
+func (s *Source) WaitSynced(ctx context.Context, failed <-chan error) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, n := s.Findings("", "", ""); n > 0 {
+			return nil
+		}
+		select {
+		case err := <-failed:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Findings returns the diagnostics of the last sync for one Istio object,
+// and how many syncs have completed.
+func (s *Source) Findings(kind, namespace, name string) (config.Diagnostics, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.findings[objKey{kind, namespace, name}], s.syncs
+}
