@@ -43,7 +43,7 @@ var resourceOf = map[string]string{
 type Options struct {
 	Config *rest.Config
 	Logger *slog.Logger
-	Load      config.Options // how Istio objects are read
+	Load   config.Options // how Istio objects are read
 	// Reporter, if set, is told the findings about each Istio object after
 	// every sync (status and Events); see NewReporter.
 	Reporter *Reporter
