@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
@@ -48,6 +50,10 @@ type Options struct {
 	ReadOnly string
 	// ProbeInterval is how often WorkloadEntries are health-checked [1s].
 	ProbeInterval time.Duration
+	// Auth, if set, authenticates the proxies that present a token the
+	// control plane did not issue itself (Kubernetes mode: service-account
+	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
+	Auth xds.Authenticator
 }
 
 // Server is a control plane that has bound its listeners.
@@ -59,12 +65,17 @@ type Server struct {
 	// modes set their own sources on it ("pods", "endpointslices").
 	// WorkloadEntries of the configuration are a source of their own.
 	Instances *registry.View
+	// Tokens are the xDS tokens this control plane issued: the operator's,
+	// written to XDSTokenFile, which may claim any identity, and those a
+	// mode adds for the proxies it starts itself (pinned to one identity).
+	Tokens *xds.Tokens
 
-	opts    Options
-	entries *registry.Entries
-	xdsLn   net.Listener
-	adminLn *admin.Listener
-	api     *http.Server
+	opts     Options
+	entries  *registry.Entries
+	xdsLn    net.Listener
+	xdsToken string // the operator's token file
+	adminLn  *admin.Listener
+	api      *http.Server
 }
 
 // Start binds the xDS and admin listeners, loads the watched files (an
@@ -83,7 +94,11 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = time.Second
 	}
-	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds"))}
+	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds")), Tokens: &xds.Tokens{}}
+	s.XDS.Auth = s.Tokens
+	if opts.Auth != nil {
+		s.XDS.Auth = xds.FirstOf{s.Tokens, opts.Auth}
+	}
 	s.Store = controlplane.NewStore(s.configChanged)
 	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane")})
 	s.Instances = registry.NewView(s.ControlPlane.SetInstances)
@@ -93,13 +108,20 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if s.xdsLn, err = net.Listen("tcp", opts.XDS); err != nil {
 		return nil, nil, fmt.Errorf("xds listener: %w (is another lanemesh running? pass --xds)", err)
 	}
-	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
+	s.xdsToken = guard.XDSTokenPath(opts.TokenDir, s.xdsLn.Addr().String())
+	operator, err := guard.WriteToken(s.xdsToken)
+	if err != nil {
 		s.xdsLn.Close()
+		return nil, nil, err
+	}
+	s.Tokens.Add(operator, xds.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xds.AnyIdentity})
+	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
+		s.closeXDS()
 		return nil, nil, err
 	}
 	diags, err := controlplane.WatchFilesWith(ctx, s.Store, opts.Paths, time.Second, opts.Logger.With("part", "files"), opts.Load)
 	if err != nil {
-		s.xdsLn.Close()
+		s.closeXDS()
 		s.adminLn.Close()
 		return nil, diags, err
 	}
@@ -139,11 +161,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the xDS server and removes the admin token.
+// Close stops the xDS server and removes the admin and xDS tokens.
 func (s *Server) Close() {
 	s.XDS.Stop()
+	os.Remove(s.xdsToken)
 	s.adminLn.Close()
 }
+
+// closeXDS undoes what Start did for xDS before serving.
+func (s *Server) closeXDS() {
+	s.xdsLn.Close()
+	os.Remove(s.xdsToken)
+}
+
+// XDSTokenFile is the file that holds the operator's xDS token.
+func (s *Server) XDSTokenFile() string { return s.xdsToken }
 
 // XDSAddr is the address xDS is served on.
 func (s *Server) XDSAddr() string { return s.xdsLn.Addr().String() }
