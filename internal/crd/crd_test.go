@@ -6,10 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lanemesh/lanemesh/api"
 )
 
 // update rewrites deploy/crds.yaml from the api types. Only commit the
@@ -179,5 +182,19 @@ func TestCRDNames(t *testing.T) {
 	}
 	if seen != len(Kinds) {
 		t.Errorf("%d documents, want %d", seen, len(Kinds))
+	}
+}
+
+// TestDurationPattern holds the schema's duration syntax to api.Duration's
+// own parser, the loader's.
+func TestDurationPattern(t *testing.T) {
+	re := regexp.MustCompile(durationPattern)
+	for _, s := range []string{"100ms", "1.5s", "1h30m", "0", "+0", "-0", "2us", "2µs", ".5s", "1.s", "3m", "10h",
+		"-1s", "5", "5 parsecs", "s", ".s", "", "1d", "1.5.5s", " 1s", "1s "} {
+		var d api.Duration
+		loader := d.UnmarshalText([]byte(s)) == nil
+		if re.MatchString(s) != loader {
+			t.Errorf("%q: schema pattern %v, api.Duration %v", s, re.MatchString(s), loader)
+		}
 	}
 }

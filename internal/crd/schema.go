@@ -16,6 +16,7 @@ type Schema struct {
 	Format               string             `yaml:"format,omitempty"`
 	Minimum              *float64           `yaml:"minimum,omitempty"`
 	Maximum              *float64           `yaml:"maximum,omitempty"`
+	Pattern              string             `yaml:"pattern,omitempty"`
 	Enum                 []string           `yaml:"enum,omitempty"`
 	Properties           map[string]*Schema `yaml:"properties,omitempty"`
 	AdditionalProperties *Schema            `yaml:"additionalProperties,omitempty"`
@@ -107,7 +108,7 @@ func schemaOf(t reflect.Type, visiting map[reflect.Type]bool) (*Schema, error) {
 func textSchema(t reflect.Type) (*Schema, error) {
 	switch t.Name() {
 	case "Duration":
-		return &Schema{Type: "string"}, nil
+		return &Schema{Type: "string", Pattern: durationPattern}, nil
 	case "IntOrString":
 		return &Schema{IntOrString: true, AnyOf: []*Schema{{Type: "integer"}, {Type: "string"}}}, nil
 	}
@@ -159,5 +160,11 @@ func addFields(s *Schema, t reflect.Type, visiting map[reflect.Type]bool) error 
 	}
 	return nil
 }
+
+// durationPattern is the syntax api.Duration accepts: Go's
+// time.ParseDuration without a negative sign ("100ms", "1.5s", "1h30m",
+// "0"). Checking it in the schema turns a mistyped timeout into a refusal
+// at `kubectl apply`, where Istio's CRDs do the same with CEL's duration().
+const durationPattern = `^(\+?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+|[-+]?0)$`
 
 func ptr(f float64) *float64 { return &f }
