@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/lanemesh/lanemesh/deploy"
 	"github.com/lanemesh/lanemesh/internal/inject"
 )
 
@@ -21,7 +22,7 @@ type injectorFlags struct {
 
 func addInjectorFlags(fl *pflag.FlagSet, f *injectorFlags) {
 	fl.StringVar(&f.addr, "injector", ":15017", "sidecar-injection webhook (TLS) listen address, Kubernetes mode; empty for none")
-	fl.StringVar(&f.image, "image", inject.DefaultImage, "the image of injected sidecars: this control plane's own")
+	fl.StringVar(&f.image, "image", deploy.Image, "the image of injected sidecars: this control plane's own")
 	fl.StringVar(&f.capture, "capture-mode", string(inject.CaptureIPTables),
 		"how injected sidecars capture outbound requests: iptables (an init container with NET_ADMIN) or http-proxy (HTTP_PROXY in the app's env); a pod's lanemesh.io/capture-mode annotation overrides it")
 	fl.StringVar(&f.xdsAddr, "injector-xds-address", "", "the xDS address injected sidecars dial (default SERVICE.NAMESPACE.svc:15010)")

@@ -48,10 +48,6 @@ const (
 	tokenSeconds = 43200
 )
 
-// DefaultImage is lanemesh's image, as deploy/ and `lanemesh install`
-// name it; a control plane started with another --image injects that one.
-const DefaultImage = "lanemesh/lanemesh:latest"
-
 // OutboundPort is where the sidecar takes the app's outbound requests:
 // HTTP_PROXY points at it, or iptables redirects to it.
 const OutboundPort = compile.SidecarListenerPort
