@@ -229,6 +229,7 @@ func TestCRDShapes(t *testing.T) {
 		{"weight as string", vs("v1", "route: [{destination: {host: mockb}, weight: \"100\"}]"), false},
 		{"bad duration", vs("v1", "timeout: 5 parsecs\n    route: [{destination: {host: mockb}}]"), false},
 		{"good duration", vs("v1", "timeout: 1.5s\n    route: [{destination: {host: mockb}}]"), true},
+		{"weight past int32", vs("v1", "route: [{destination: {host: mockb}, weight: 3000000000}]"), false},
 		{"negative port", vs("v1", "route: [{destination: {host: mockb, port: {number: -1}}}]"), false},
 	} {
 		err := crdVerdict(v, []byte(c.doc))
