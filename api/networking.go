@@ -126,8 +126,9 @@ type HTTPMirrorPolicy struct {
 // Access-Control-Allow-Origin, -Allow-Credentials and -Expose-Headers.
 // A request whose origin does not match gets no CORS header at all; a
 // preflight from such an origin is forwarded to the service, or, with
-// UnmatchedPreflights IGNORE, answered 200 by the proxy without CORS
-// headers, so the browser refuses it.
+// UnmatchedPreflights IGNORE, answered 200 by the proxy without
+// Access-Control-Allow-Origin, so the browser refuses it. Rules that
+// redirect or answer directly get no CORS handling (Envoy's rule).
 type CorsPolicy struct {
 	// AllowOrigins match the Origin header (exact, prefix or regex). An
 	// entry that matches "*" allows every origin.

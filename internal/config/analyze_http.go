@@ -140,7 +140,7 @@ func (a *analyzer) corsPolicy(o object, c *api.CorsPolicy, path string) {
 // destinations too).
 func (a *analyzer) mirrors(o object, r *api.HTTPRoute, path string) {
 	if r.Mirror != nil && len(r.Mirrors) > 0 {
-		a.errorf(o, CodeSchema, path+".mirrors", "HTTP route cannot contain both mirror and mirrors", "move mirror into mirrors, with its percentage")
+		a.errorf(o, CodeSchema, path+".mirror", "HTTP route cannot contain both mirror and mirrors", "move mirror into mirrors, with its percentage")
 	}
 	if p := r.MirrorPercentage; p != nil && !(p.Value >= 0 && p.Value <= 100) {
 		a.badValue(o, path+".mirrorPercentage.value", fmt.Sprintf("mirror_percentage %g is not in range 0-100", p.Value), "use a percentage from 0 to 100")

@@ -47,6 +47,11 @@ type Proxy struct {
 	running   bool
 	stopped   bool
 	bg        sync.WaitGroup // listeners being shut down after an update removed them
+
+	// Request mirroring (mirror.go): the copies under way, which drain
+	// waits for, and what became of them.
+	shadows                                        sync.WaitGroup
+	mirrorsInFlight, mirrorsDropped, mirrorsFailed atomic.Int64
 }
 
 // New builds a proxy and binds its admin listener, if any, so that
@@ -193,6 +198,7 @@ func (p *Proxy) drain() {
 	}
 	wg.Wait()
 	p.bg.Wait()
+	p.shadows.Wait()
 	p.store.closeIdle()
 	p.log.Info("drained")
 }

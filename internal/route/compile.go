@@ -205,9 +205,11 @@ func compileRoute(cfg *routev3.Route, vhostFilters map[string]*anypb.Any) (*Rout
 		if rt.Mirrors, err = compileMirrors(rt.Action.GetRequestMirrorPolicies()); err != nil {
 			return nil, err
 		}
-	}
-	if rt.CORS, err = compileCORS(cfg.GetTypedPerFilterConfig(), vhostFilters); err != nil {
-		return nil, err
+		// Envoy's CORS filter acts only on routes with a route entry, so a
+		// redirect or a direct response gets no CORS handling.
+		if rt.CORS, err = compileCORS(cfg.GetTypedPerFilterConfig(), vhostFilters); err != nil {
+			return nil, err
+		}
 	}
 	if err = compileMatch(rt, cfg.GetMatch()); err != nil {
 		return nil, err

@@ -40,14 +40,16 @@ const (
 	// CORSPreflight: answer 200 with the preflight headers; forward nothing.
 	CORSPreflight
 	// CORSRefusePreflight: a preflight from an origin that is not allowed,
-	// with ForwardUnmatched off: answer 200 without CORS headers.
+	// with ForwardUnmatched off: answer 200 with the preflight headers but
+	// no Access-Control-Allow-Origin, so that the browser refuses.
 	CORSRefusePreflight
 	// CORSActual: forward it; its response gets Access-Control-Allow-Origin
 	// (the request's Origin), -Allow-Credentials and -Expose-Headers.
 	CORSActual
 )
 
-// Check is Envoy's CorsFilter::decodeHeaders. rnd decides filter_enabled
+// Check is Envoy's CorsFilter::decodeHeaders (Envoy runs it only on routes
+// that forward, never on redirects or direct responses). rnd decides filter_enabled
 // when it is less than 100%. It does not allocate.
 func (c *CORS) Check(r *Request, rnd uint32) CORSVerdict {
 	if c == nil || !c.enabled.fires(rnd) {
