@@ -92,7 +92,10 @@ type HTTPRoute struct {
 	// Host (authority) suffixed with "-shadow" ("mockb-shadow:8000"). The
 	// copy never delays or fails the request itself; a request whose body
 	// is too large to buffer (over 64 KiB) is not mirrored. Use Mirror or
-	// Mirrors, not both.
+	// Mirrors, not both. Without a port, the copy goes to the port the
+	// request was sent to (at a gateway, to the service's only port if it
+	// has one), as in Istio: name the port of a mirror service that
+	// listens elsewhere.
 	Mirror *Destination `json:"mirror,omitempty"`
 	// MirrorPercentage is the share of requests Mirror copies, 0–100
 	// (fractions allowed); unset means 100, 0 turns mirroring off.

@@ -226,7 +226,11 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		row("Load balancing", lb)
 	}
 	for _, m := range r.Mirrors {
-		row("Mirror", fmt.Sprintf("%s (%g%% of requests)", m.Cluster, m.Percent))
+		note := ""
+		if m.Missing {
+			note = "; no such cluster, so no copy is sent"
+		}
+		row("Mirror", fmt.Sprintf("%s (%g%% of requests%s)", m.Cluster, m.Percent, note))
 	}
 	if r.CORS != "" {
 		row("CORS", r.CORS)

@@ -213,13 +213,29 @@ func (b *builder) mirrorPolicies(vs *api.VirtualService, hr *api.HTTPRoute, sc s
 // translatePercentToFractionalPercent does.
 func (b *builder) mirrorPolicy(vs *api.VirtualService, d api.Destination, pct float64, sc scope) *routev3.RouteAction_RequestMirrorPolicy {
 	host := config.FQDN(d.Host, vs.Metadata.Namespace)
-	cluster := ClusterName(b.destinationPort(host, d.Port, sc), d.Subset, host)
+	cluster := ClusterName(b.mirrorPort(host, d.Port, sc), d.Subset, host)
 	return &routev3.RouteAction_RequestMirrorPolicy{
 		Cluster: cluster,
 		RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{
 			Numerator: uint32(min(max(pct, 0), 100) * 10_000), Denominator: typev3.FractionalPercent_MILLION}},
 		TraceSampled: wrapperspb.Bool(false),
 	}
+}
+
+// mirrorPort is the port of a mirror destination as Istio's
+// GetDestinationCluster finds it: the one named; else, at a gateway, the
+// service's only port; else the port being routed. A sidecar sees each
+// service through the port being routed only (Istio's servicesByName for
+// a port's routes), so there a mirror without a port always uses the
+// port being routed, even if its service listens elsewhere.
+func (b *builder) mirrorPort(host string, sel *api.PortSelector, sc scope) uint32 {
+	if sel != nil {
+		return sel.Number
+	}
+	if svc := b.hosts[host]; sc.gateway != mesh && svc != nil && len(svc.Ports) == 1 {
+		return svc.Ports[0].Port
+	}
+	return sc.port
 }
 
 // corsPolicy is Istio's TranslateCORSPolicy: the per-route configuration

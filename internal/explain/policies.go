@@ -30,6 +30,9 @@ type Balancing struct {
 type MirrorCopy struct {
 	Cluster string  `json:"cluster"`
 	Percent float64 `json:"percent"`
+	// Missing is true when the proxy has no such cluster: Envoy then
+	// sends no copy.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // policies fills in what the route does beside choosing a cluster: the
@@ -37,7 +40,7 @@ type MirrorCopy struct {
 func policies(res *compile.Resources, rt *route.Route, req *route.Request, out *Result) {
 	for i := range rt.Mirrors {
 		m := &rt.Mirrors[i]
-		out.Mirrors = append(out.Mirrors, MirrorCopy{Cluster: m.Cluster, Percent: m.Percent()})
+		out.Mirrors = append(out.Mirrors, MirrorCopy{Cluster: m.Cluster, Percent: m.Percent(), Missing: !hasCluster(res, m.Cluster)})
 	}
 	if rt.CORS != nil {
 		out.CORS = corsVerdict(rt.CORS, req)

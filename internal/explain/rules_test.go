@@ -110,6 +110,9 @@ func describe(res *compile.Resources, r *Result) string {
 	}
 	for _, m := range r.Mirrors {
 		out += fmt.Sprintf(" mirror %s %g%%", m.Cluster, m.Percent)
+		if m.Missing {
+			out += " (no such cluster: no copy)"
+		}
 	}
 	if r.CORS != "" {
 		out += " cors: " + r.CORS
