@@ -16,7 +16,7 @@ import (
 // and, for a consistent hash, the key the route hashes and the endpoint
 // this request's key lands on.
 type Balancing struct {
-	Policy string `json:"policy"`           // LEAST_REQUEST, ROUND_ROBIN, RANDOM, RING_HASH, MAGLEV
+	Policy string `json:"policy"`            // LEAST_REQUEST, ROUND_ROBIN, RANDOM, RING_HASH, MAGLEV
 	Key    string `json:"hashKey,omitempty"` // "header x-user", "cookie session", "source IP", "query parameter cart"
 	// Endpoint is the endpoint the request's key picks ("" when the
 	// request has no key: the proxy then picks one at random).

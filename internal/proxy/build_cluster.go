@@ -95,7 +95,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	if cl.endpoints, err = b.buildEndpoints(cl.stats, cla); err != nil {
 		return nil, fmt.Errorf("load assignment: %w", err)
 	}
-	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints); err != nil {
+	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints, cl.stats); err != nil {
 		return nil, err
 	}
 	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {

@@ -18,32 +18,49 @@ import (
 // when it does. Envoy rebuilds its table from the healthy endpoints
 // instead, which also moves a few keys among the others; lanemesh keeps
 // the stabler table and rebuilds only when the endpoints listed change.
-func buildRing(c *clusterv3.Cluster, lb lbPolicy, eps []*endpoint) (*hashring.Table, error) {
+func buildRing(c *clusterv3.Cluster, lb lbPolicy, eps []*endpoint, cs *clusterStats) (*hashring.Table, error) {
 	if lb != lbRingHash && lb != lbMaglev {
 		return nil, nil
 	}
 	if ch := c.GetCommonLbConfig().GetConsistentHashingLbConfig(); ch.GetUseHostnameForHashing() || ch.GetHashBalanceFactor() != nil {
 		return nil, fmt.Errorf("%w: consistent_hashing_lb_config (use_hostname_for_hashing, hash_balance_factor) is not supported", route.ErrUnsupported)
 	}
+	if h := c.GetRingHashLbConfig().GetHashFunction(); lb == lbRingHash && h != clusterv3.Cluster_RingHashLbConfig_XX_HASH {
+		return nil, fmt.Errorf("%w: ring_hash_lb_config hash_function %v is not supported; use XX_HASH", route.ErrUnsupported, h)
+	}
 	keys := make([]string, len(eps))
 	for i, e := range eps {
 		keys[i] = e.addr
 	}
+	rh := c.GetRingHashLbConfig()
+	sig := fmt.Sprintf("%v %d %d %d %q", lb, rh.GetMinimumRingSize().GetValue(), rh.GetMaximumRingSize().GetValue(),
+		c.GetMaglevLbConfig().GetTableSize().GetValue(), keys)
+	if prev := cs.ring.Load(); prev != nil && prev.sig == sig {
+		return prev.table, nil
+	}
 	var t *hashring.Table
 	var err error
 	if lb == lbRingHash {
-		cfg := c.GetRingHashLbConfig()
-		if cfg.GetHashFunction() != clusterv3.Cluster_RingHashLbConfig_XX_HASH {
-			return nil, fmt.Errorf("%w: ring_hash_lb_config hash_function %v is not supported; use XX_HASH", route.ErrUnsupported, cfg.GetHashFunction())
-		}
-		t, err = hashring.Ring(keys, cfg.GetMinimumRingSize().GetValue(), cfg.GetMaximumRingSize().GetValue())
+		t, err = hashring.Ring(keys, rh.GetMinimumRingSize().GetValue(), rh.GetMaximumRingSize().GetValue())
 	} else {
 		t, err = hashring.Maglev(keys, c.GetMaglevLbConfig().GetTableSize().GetValue())
 	}
 	if errors.Is(err, hashring.ErrSize) {
-		err = fmt.Errorf("%w: %w", route.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", route.ErrInvalid, err)
+	}
+	if err == nil {
+		// Stored before the snapshot is published: a rejected update may
+		// leave a table the running snapshot does not use, which only
+		// costs a rebuild later.
+		cs.ring.Store(&builtRing{sig: sig, table: t})
 	}
 	return t, err
+}
+
+// builtRing is a table and what it was built from.
+type builtRing struct {
+	sig   string
+	table *hashring.Table
 }
 
 // pickHashed returns the endpoint of a consistent-hash cluster for hash h:

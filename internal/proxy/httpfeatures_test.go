@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -351,5 +352,50 @@ func TestConsistentHashWithEjectionAndFallback(t *testing.T) {
 	}
 	if _, body, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", map[string]string{"x-user": user}); body != "b" {
 		t.Errorf("no usable pod in a: %q, want the fallback b", body)
+	}
+}
+
+// TestHashedDecisionDoesNotAllocate: routing a CORS request to a
+// consistent-hash cluster, hashing its key, picking the endpoint and
+// drawing for a mirror allocate nothing beyond what the gateway's plain
+// decision does (it appends the client to X-Forwarded-For).
+func TestHashedDecisionDoesNotAllocate(t *testing.T) {
+	ups := hashUpstreams(t)
+	res := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {httpHeaderName: x-user}}}",
+		http: `[{match: [{uri: {prefix: /plain}}], route: [{destination: {host: echo.test, subset: a}}]},
+      {route: [{destination: {host: echo.test, subset: a}}], mirror: {host: echo.test, subset: a}, mirrorPercentage: {value: 0.0001},
+      corsPolicy: {allowOrigins: [{exact: "https://shop.example.com"}], exposeHeaders: [x-trace]}}]`}.resources(t)
+	p := startProxy(t, Options{Role: compile.Gateway, Rand: fixedRand(999_999)}, res)
+	st := p.state.Load()
+	var bind string
+	for b := range st.listeners {
+		bind = b
+	}
+	w := httptest.NewRecorder()
+	x := new(exchange)
+	decide := func(path string) float64 {
+		r := httptest.NewRequest("GET", "http://echo.test"+path, nil)
+		r.Header.Set("X-User", "alice")
+		r.Header.Set("Origin", "https://shop.example.com")
+		return testing.AllocsPerRun(100, func() {
+			*x = exchange{p: p, st: st, w: w, r: r}
+			if !x.decide(bind) {
+				t.Fatalf("%s not forwarded", path)
+			}
+		})
+	}
+	plain, cors := decide("/plain"), decide("/items?id=1")
+	if x.cors == nil || cors != plain {
+		t.Errorf("a CORS route's decision allocates %v times, a plain one %v (cors %v)", cors, plain, x.cors)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		x.hashed = false
+		x.mirror() // draws above the share: no copy
+		if x.pick(x.cluster, nil) == nil {
+			t.Fatal("no endpoint")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("hashing, picking and the mirror draw allocate %v times, want 0", allocs)
 	}
 }
