@@ -371,13 +371,22 @@ type ConsistentHashLB struct {
 	MinimumRingSize uint64 `json:"minimumRingSize,omitempty"`
 }
 
-// HTTPCookie names the cookie a consistent hash reads.
+// HTTPCookie names the cookie a consistent hash reads. Path, TTL (as
+// Max-Age, in whole seconds) and Attributes (written "; name=value", or
+// "; name" without a value, e.g. SameSite=Strict or Secure) go into the
+// Set-Cookie of a cookie the proxy makes up.
 type HTTPCookie struct {
-	Name string    `json:"name"`
-	Path string    `json:"path,omitempty"`
-	TTL  *Duration `json:"ttl,omitempty"`
+	Name       string                `json:"name"`
+	Path       string                `json:"path,omitempty"`
+	TTL        *Duration             `json:"ttl,omitempty"`
+	Attributes []HTTPCookieAttribute `json:"attributes,omitempty"`
+}
 
-	_ struct{} `lanemesh:"unsupported=attributes"`
+// HTTPCookieAttribute is one attribute of a made-up cookie; names are
+// unique.
+type HTTPCookieAttribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
 }
 
 // RingHashConfig sizes the hash ring (Envoy's default minimum is 1024

@@ -66,6 +66,9 @@ func hashPolicy(ch *api.ConsistentHashLB) *routev3.RouteAction_HashPolicy {
 		if ch.HTTPCookie.TTL != nil {
 			c.Ttl = durationpb.New(ch.HTTPCookie.TTL.Duration)
 		}
+		for _, a := range ch.HTTPCookie.Attributes {
+			c.Attributes = append(c.Attributes, &routev3.RouteAction_HashPolicy_CookieAttribute{Name: a.Name, Value: a.Value})
+		}
 		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_Cookie_{Cookie: c}}
 	case ch.UseSourceIP:
 		return &routev3.RouteAction_HashPolicy{PolicySpecifier: &routev3.RouteAction_HashPolicy_ConnectionProperties_{

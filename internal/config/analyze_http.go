@@ -49,8 +49,21 @@ func (a *analyzer) loadBalancer(o object, lb *api.LoadBalancer, path string) {
 	if ch.RingHash != nil && ch.Maglev != nil {
 		a.errorf(o, CodeSchema, p, "only one of ringHash or maglev may be set", "keep the algorithm you want, ringHash or maglev")
 	}
-	if c := ch.HTTPCookie; c != nil && c.Name == "" {
-		a.badValue(o, p+".httpCookie.name", "name required for HttpCookie", "name the cookie to hash, e.g. name: session")
+	if c := ch.HTTPCookie; c != nil {
+		if c.Name == "" {
+			a.badValue(o, p+".httpCookie.name", "name required for HttpCookie", "name the cookie to hash, e.g. name: session")
+		}
+		seen := map[string]bool{}
+		for i, attr := range c.Attributes {
+			f := fmt.Sprintf("%s.httpCookie.attributes[%d].name", p, i)
+			switch {
+			case attr.Name == "":
+				a.badValue(o, f, "cookie attribute name cannot be empty", "name the attribute, e.g. name: SameSite, value: Strict")
+			case seen[attr.Name]:
+				a.badValue(o, f, "duplicate cookie attribute name: "+attr.Name, "keep one entry per attribute")
+			}
+			seen[attr.Name] = true
+		}
 	}
 	if ch.MinimumRingSize != 0 {
 		a.warnf(o, CodeSchema, p+".minimumRingSize", "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead",

@@ -123,13 +123,13 @@ func TestConsistentHash(t *testing.T) {
 // made up and requests spread.
 func TestConsistentHashCookie(t *testing.T) {
 	ups := hashUpstreams(t)
-	e := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {httpCookie: {name: session, path: /shop, ttl: 3600s}}}}",
+	e := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {httpCookie: {name: session, path: /shop, ttl: 3600s, attributes: [{name: SameSite, value: Strict}, {name: Secure}]}}}}",
 		http: `[{match: [{uri: {prefix: /shop}}], route: [{destination: {host: echo.test, subset: a}}]}]`}
 	p := startProxy(t, Options{Role: compile.Gateway}, e.resources(t))
 	c := newClient(nil)
 	_, first, h := call(t, c, "GET", gatewayURL(p, "/shop"), "echo.test", nil)
 	setCookie := h.Get("Set-Cookie")
-	m := regexp.MustCompile(`^session="([0-9a-f]{16})"; Max-Age=3600; Path=/shop; HttpOnly$`).FindStringSubmatch(setCookie)
+	m := regexp.MustCompile(`^session="([0-9a-f]{16})"; Max-Age=3600; Path=/shop; SameSite=Strict; Secure; HttpOnly$`).FindStringSubmatch(setCookie)
 	if m == nil {
 		t.Fatalf("Set-Cookie %q, want session=\"<16 hex>\"; Max-Age=3600; Path=/shop; HttpOnly", setCookie)
 	}
