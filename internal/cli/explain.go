@@ -220,6 +220,8 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 			lb += " -> " + b.Endpoint
 		case b.SetCookie:
 			lb += " (no cookie: the proxy makes one up and sets it)"
+		case strings.Contains(b.Key, "source IP"):
+			lb += " (the caller's address picks the endpoint)"
 		default:
 			lb += " (the request has no key: a random endpoint)"
 		}
