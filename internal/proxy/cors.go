@@ -47,12 +47,12 @@ func (x *exchange) answerPreflight(c *route.CORS, allowed bool) {
 			h[key] = []string{value}
 		}
 	}
-	echo("Access-Control-Allow-Methods", c.AllowMethods, first(req["Access-Control-Request-Method"]))
-	echo("Access-Control-Allow-Headers", c.AllowHeaders, first(req["Access-Control-Request-Headers"]))
+	echo("Access-Control-Allow-Methods", c.AllowMethods, firstValue(req["Access-Control-Request-Method"]))
+	echo("Access-Control-Allow-Headers", c.AllowHeaders, firstValue(req["Access-Control-Request-Headers"]))
 	if c.MaxAge != "" {
 		h["Access-Control-Max-Age"] = []string{c.MaxAge}
 	}
-	if c.AllowPrivateNetwork && first(req["Access-Control-Request-Private-Network"]) == "true" {
+	if c.AllowPrivateNetwork && firstValue(req["Access-Control-Request-Private-Network"]) == "true" {
 		h["Access-Control-Allow-Private-Network"] = []string{"true"}
 	}
 	h["Content-Length"] = []string{"0"}
@@ -60,7 +60,7 @@ func (x *exchange) answerPreflight(c *route.CORS, allowed bool) {
 	x.w.WriteHeader(http.StatusOK)
 }
 
-func first(vals []string) string {
+func firstValue(vals []string) string {
 	if len(vals) == 0 {
 		return ""
 	}

@@ -89,6 +89,13 @@ var errNoMirrorEndpoint = errors.New("mirror cluster has no usable endpoint or i
 func (p *Proxy) sendShadow(ctx context.Context, cl *cluster, r *http.Request, body []byte) error {
 	x := &exchange{p: p, st: p.state.Load(), r: r, body: body, replayable: true, start: time.Now()}
 	x.now = int64(x.start.Sub(p.epoch))
+	if cl.aggregate { // a fallback pair: its first member with a usable endpoint
+		idx := cl.firstUsable(0, x.now)
+		if idx < 0 {
+			return errNoMirrorEndpoint
+		}
+		cl = cl.targets[idx]
+	}
 	var e *endpoint
 	if cl.ring != nil {
 		e = cl.pickHashed(uint64(p.rand())<<32|uint64(p.rand()), x.now)
