@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
@@ -306,6 +308,14 @@ func TestMirror(t *testing.T) {
 		if r.Path == "/none" {
 			t.Error("mirrorPercentage 0 copied a request")
 		}
+	}
+
+	var sent dto.Metric
+	if err := p.metrics.mirrors.WithLabelValues("sent").Write(&sent); err != nil {
+		t.Fatal(err)
+	}
+	if got := sent.GetCounter().GetValue(); got < 3 {
+		t.Errorf("lanemesh_mirror_requests_total{result=sent} = %v, want at least 3", got)
 	}
 
 	// A draw above the 50% share copies nothing to b.

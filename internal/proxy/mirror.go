@@ -48,12 +48,12 @@ func (x *exchange) mirror() {
 // shadow sends one copy of r (with body) to a cluster in the background.
 // The copy has its own request, header and body, since the original's
 // are reused once the exchange ends; its Host gets Envoy's "-shadow"
-// suffix unless keepHost. Its response is discarded; its failure is only
-// counted.
+// suffix unless keepHost. Its response is discarded; its outcome is
+// only counted (lanemesh_mirror_requests_total).
 func (p *Proxy) shadow(cl *cluster, r *http.Request, body []byte, keepHost bool, timeout time.Duration) {
 	if p.mirrorsInFlight.Add(1) > maxMirrorsInFlight {
 		p.mirrorsInFlight.Add(-1)
-		p.mirrorsDropped.Add(1)
+		p.metrics.mirrors.WithLabelValues("dropped").Inc()
 		return
 	}
 	if timeout <= 0 {
@@ -74,9 +74,11 @@ func (p *Proxy) shadow(cl *cluster, r *http.Request, body []byte, keepHost bool,
 		defer p.mirrorsInFlight.Add(-1)
 		defer cancel()
 		if err := p.sendShadow(ctx, cl, c, b); err != nil {
-			p.mirrorsFailed.Add(1)
+			p.metrics.mirrors.WithLabelValues("failed").Inc()
 			p.log.Debug("mirror failed", slog.String("cluster", cl.name), slog.Any("error", err))
+			return
 		}
+		p.metrics.mirrors.WithLabelValues("sent").Inc()
 	})
 }
 
