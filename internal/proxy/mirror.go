@@ -70,6 +70,14 @@ func (p *Proxy) shadow(cl *cluster, r *http.Request, body []byte, keepHost bool,
 		b = bytes.Clone(body)
 		c.Body, c.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 	}
+	p.shadowMu.Lock()
+	defer p.shadowMu.Unlock()
+	if p.shadowsClosed { // the proxy has drained: no copy outlives it
+		cancel()
+		p.mirrorsInFlight.Add(-1)
+		p.metrics.mirrors.WithLabelValues("dropped").Inc()
+		return
+	}
 	p.shadows.Go(func() {
 		defer p.mirrorsInFlight.Add(-1)
 		defer cancel()
