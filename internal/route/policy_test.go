@@ -199,3 +199,38 @@ func TestMirrors(t *testing.T) {
 		t.Errorf("cluster_header: %v, want ErrUnsupported", err)
 	}
 }
+
+// FuzzPolicies: hashing, cookie parsing and the CORS check never panic on
+// any request, and a hash depends on the request only.
+func FuzzPolicies(f *testing.F) {
+	hp, err := compileHashPolicy([]*routev3.RouteAction_HashPolicy{headerHash("x-user"), cookieHash("sid", "/", durationpb.New(0)),
+		queryHash("cart"), sourceIPHash})
+	if err != nil {
+		f.Fatal(err)
+	}
+	cors, err := compileCORS(map[string]*anypb.Any{}, nil)
+	if err != nil || cors != nil {
+		f.Fatalf("no policy compiled to %v, %v", cors, err)
+	}
+	p := &corsv3.CorsPolicy{AllowOriginStringMatch: []*matcherv3.StringMatcher{exactOrigin("https://a.example"),
+		{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: `https://[a-z]+\.example\.org`}}}}}
+	a, _ := anypb.New(p)
+	if cors, err = compileCORS(map[string]*anypb.Any{CorsFilterName: a}, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add("alice", `a=1; sid="x"`, "/p?cart=1&x", "10.0.0.1:80", "https://a.example", "OPTIONS", "GET")
+	f.Add("", "sid", "?cart", "[::1]:9", "", "GET", "")
+	f.Add("b\x00", `;;=;sid=""`, "/?=&&cart=%zz", "weird", "https://x.example.org", "OPTIONS", "")
+	f.Fuzz(func(t *testing.T, user, cookie, path, remote, origin, method, reqMethod string) {
+		r := &Request{Method: method, Path: path, RemoteAddr: remote, LocalAddr: "10.0.0.2:80",
+			Header: http.Header{"X-User": {user, cookie}, "Cookie": {cookie}, "Origin": {origin}, "Access-Control-Request-Method": {reqMethod}}}
+		if a, b := hp.Compute(r), hp.Compute(r); a != b {
+			t.Fatalf("hash of one request differs: %+v, %+v", a, b)
+		}
+		_, _ = CookieValue(r.Header, "sid")
+		v := cors.Check(r, 0)
+		if v == CORSPreflight && method != "OPTIONS" || v != CORSNone && origin == "" {
+			t.Fatalf("verdict %v for method %q origin %q", v, method, origin)
+		}
+	})
+}
