@@ -87,11 +87,67 @@ type HTTPRoute struct {
 	// DirectResponse answers with a fixed status and body instead of
 	// forwarding.
 	DirectResponse *HTTPDirectResponse `json:"directResponse,omitempty"`
+	// Mirror sends a copy of each request to another destination as well
+	// (Envoy's shadowing): fire and forget, its response discarded, its
+	// Host (authority) suffixed with "-shadow" ("mockb-shadow:8000"). The
+	// copy never delays or fails the request itself; a request whose body
+	// is too large to buffer (over 64 KiB) is not mirrored. Use Mirror or
+	// Mirrors, not both. Without a port, the copy goes to the port the
+	// request was sent to (at a gateway, to the service's only port if it
+	// has one), as in Istio: name the port of a mirror service that
+	// listens elsewhere.
+	Mirror *Destination `json:"mirror,omitempty"`
+	// MirrorPercentage is the share of requests Mirror copies, 0–100
+	// (fractions allowed); unset means 100, 0 turns mirroring off.
+	MirrorPercentage *Percent `json:"mirrorPercentage,omitempty"`
+	// MirrorPercent is the deprecated whole-number form of
+	// MirrorPercentage, used only when MirrorPercentage is unset.
+	MirrorPercent *uint32 `json:"mirrorPercent,omitempty"`
+	// Mirrors copies each request to several destinations, each with its
+	// own percentage, as Mirror does for one.
+	Mirrors []HTTPMirrorPolicy `json:"mirrors,omitempty"`
+	// CorsPolicy answers browsers' CORS preflight requests and adds the
+	// Access-Control-* headers to responses, as Envoy's CORS filter does.
+	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
+}
 
-	_ struct{} `lanemesh:"unsupported=mirror"`
-	_ struct{} `lanemesh:"unsupported=mirrors"`
-	_ struct{} `lanemesh:"unsupported=mirrorPercentage"`
-	_ struct{} `lanemesh:"unsupported=corsPolicy"`
+// HTTPMirrorPolicy is one mirror destination and the share of requests
+// copied to it (unset means 100%, 0 none).
+type HTTPMirrorPolicy struct {
+	Destination *Destination `json:"destination"`
+	Percentage  *Percent     `json:"percentage,omitempty"`
+}
+
+// CorsPolicy is a route's Cross-Origin Resource Sharing policy.
+//
+// A request with an Origin header that AllowOrigins matches is a CORS
+// request. A preflight (OPTIONS with Origin and
+// Access-Control-Request-Method) is answered by the proxy itself with 200
+// and Access-Control-Allow-Origin (the request's origin),
+// -Allow-Methods, -Allow-Headers, -Max-Age and -Allow-Credentials; any
+// other CORS request is forwarded, and its response gets
+// Access-Control-Allow-Origin, -Allow-Credentials and -Expose-Headers.
+// A request whose origin does not match gets no CORS header at all; a
+// preflight from such an origin is forwarded to the service, or, with
+// UnmatchedPreflights IGNORE, answered 200 by the proxy without
+// Access-Control-Allow-Origin, so the browser refuses it. Rules that
+// redirect or answer directly get no CORS handling (Envoy's rule).
+type CorsPolicy struct {
+	// AllowOrigins match the Origin header (exact, prefix or regex). An
+	// entry that matches "*" allows every origin.
+	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
+	// AllowOrigin is the deprecated list of exact origins, used only when
+	// AllowOrigins is unset.
+	AllowOrigin   []string  `json:"allowOrigin,omitempty"`
+	AllowMethods  []string  `json:"allowMethods,omitempty"`
+	AllowHeaders  []string  `json:"allowHeaders,omitempty"`
+	ExposeHeaders []string  `json:"exposeHeaders,omitempty"`
+	MaxAge        *Duration `json:"maxAge,omitempty"`
+	// AllowCredentials adds Access-Control-Allow-Credentials: true.
+	AllowCredentials *bool `json:"allowCredentials,omitempty"`
+	// UnmatchedPreflights is FORWARD (the default; UNSPECIFIED means it)
+	// or IGNORE.
+	UnmatchedPreflights string `json:"unmatchedPreflights,omitempty"`
 }
 
 // HTTPRedirect is Istio's redirect: the Location is the request's URL with
@@ -282,13 +338,67 @@ type PortTrafficPolicy struct {
 	_ struct{} `lanemesh:"unsupported=tls"`
 }
 
-// LoadBalancer picks the algorithm: ROUND_ROBIN, LEAST_REQUEST, RANDOM.
+// LoadBalancer picks the algorithm: Simple (ROUND_ROBIN, LEAST_REQUEST,
+// RANDOM) or ConsistentHash, not both.
 type LoadBalancer struct {
 	Simple string `json:"simple,omitempty"`
+	// ConsistentHash gives soft session affinity: requests with the same
+	// key go to the same endpoint while the endpoints stay the same.
+	ConsistentHash *ConsistentHashLB `json:"consistentHash,omitempty"`
 
-	_ struct{} `lanemesh:"unsupported=consistentHash"`
 	_ struct{} `lanemesh:"unsupported=localityLbSetting"`
 	_ struct{} `lanemesh:"unsupported=warmupDurationSecs"`
+}
+
+// ConsistentHashLB hashes a request key onto a ring (RING_HASH, the
+// default) or a Maglev table. The key is at most one of HTTPHeaderName,
+// HTTPCookie, UseSourceIP and HTTPQueryParameterName; a request without
+// it goes to a random endpoint. When an endpoint leaves, mostly its own
+// keys move; an ejected or unhealthy endpoint's keys go to the next
+// endpoint on the ring (the next table slot for Maglev).
+type ConsistentHashLB struct {
+	HTTPHeaderName string `json:"httpHeaderName,omitempty"`
+	// HTTPCookie hashes a cookie. When the request lacks it and TTL is
+	// set, the proxy makes one up, hashes it, and sets it on the response
+	// (Set-Cookie: name="value"; Max-Age=ttl; Path=path; HttpOnly).
+	HTTPCookie             *HTTPCookie `json:"httpCookie,omitempty"`
+	UseSourceIP            bool        `json:"useSourceIp,omitempty"`
+	HTTPQueryParameterName string      `json:"httpQueryParameterName,omitempty"`
+	// RingHash and Maglev pick the algorithm (one at most), with its size.
+	RingHash *RingHashConfig `json:"ringHash,omitempty"`
+	Maglev   *MaglevConfig   `json:"maglev,omitempty"`
+	// MinimumRingSize is the deprecated form of ringHash.minimumRingSize.
+	MinimumRingSize uint64 `json:"minimumRingSize,omitempty"`
+}
+
+// HTTPCookie names the cookie a consistent hash reads. Path, TTL (as
+// Max-Age, in whole seconds) and Attributes (written "; name=value", or
+// "; name" without a value, e.g. SameSite=Strict or Secure) go into the
+// Set-Cookie of a cookie the proxy makes up.
+type HTTPCookie struct {
+	Name       string                `json:"name"`
+	Path       string                `json:"path,omitempty"`
+	TTL        *Duration             `json:"ttl,omitempty"`
+	Attributes []HTTPCookieAttribute `json:"attributes,omitempty"`
+}
+
+// HTTPCookieAttribute is one attribute of a made-up cookie; names are
+// unique.
+type HTTPCookieAttribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// RingHashConfig sizes the hash ring (Envoy's default minimum is 1024
+// entries).
+type RingHashConfig struct {
+	MinimumRingSize uint64 `json:"minimumRingSize,omitempty"`
+}
+
+// MaglevConfig sizes the Maglev table: a prime below 5000011 (Envoy's
+// default is 65537).
+type MaglevConfig struct {
+	TableSize uint64 `json:"tableSize,omitempty"`
 }
 
 // ConnectionPool limits connections and requests to a host.

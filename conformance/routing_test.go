@@ -150,8 +150,10 @@ func splitForPilot(data []byte) (istio, kube string) {
 }
 
 // decision names where a request goes: a cluster, "redirect N", "direct
-// N", or "no route".
-func decision(d route.Decision) string {
+// N", or "no route"; then what the route does beside: the hash its policy
+// computes for the request (and a cookie it would set), the mirrors it
+// copies to, and what the CORS filter does with the request.
+func decision(d route.Decision, req *route.Request) string {
 	switch rt := d.Route; {
 	case rt == nil:
 		return "no route"
@@ -160,7 +162,19 @@ func decision(d route.Decision) string {
 	case rt.DirectResponse != nil:
 		return fmt.Sprintf("direct %d", rt.DirectResponse.GetStatus())
 	}
-	return d.Cluster
+	out := d.Cluster
+	if hp := d.Route.Hash; hp != nil {
+		h := hp.Compute(req)
+		out += fmt.Sprintf(" hash=%t:%x cookie=%q", h.OK, h.Value, h.SetCookie)
+	}
+	for i := range d.Route.Mirrors {
+		m := &d.Route.Mirrors[i]
+		out += fmt.Sprintf(" mirror=%s@%g%%", m.Cluster, m.Percent())
+	}
+	if c := d.Route.CORS; c != nil {
+		out += fmt.Sprintf(" cors=%d", c.Check(req, 0))
+	}
+	return out
 }
 
 func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, p compile.Proxy, req *route.Request) string {
@@ -207,5 +221,5 @@ func decide(t *testing.T, rc *routev3.RouteConfiguration, req *route.Request) st
 	if err != nil {
 		return "table refused: " + err.Error()
 	}
-	return decision(tbl.Decide(req, 0))
+	return decision(tbl.Decide(req, 0), req)
 }

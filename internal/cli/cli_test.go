@@ -193,3 +193,50 @@ func TestEmbeddedDefaultIsTheExample(t *testing.T) {
 		t.Errorf("embedded default does not analyze clean:\n%s", out)
 	}
 }
+
+// TestExplainHTTPFeatures: explain shows the hash key and the endpoint it
+// lands on, the mirrors and what the CORS filter does.
+func TestExplainHTTPFeatures(t *testing.T) {
+	cfg := `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.internal]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.1.0.1}, {address: 10.1.0.2}, {address: 10.1.0.3}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: shop, namespace: default}
+spec:
+  host: shop.example.internal
+  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user, maglev: {tableSize: 251}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.internal]
+  http:
+  - route: [{destination: {host: shop.example.internal}}]
+    mirror: {host: shop.example.internal}
+    mirrorPercentage: {value: 12.5}
+    corsPolicy: {allowOrigins: [{prefix: "https://dev."}]}
+`
+	code, out, errOut := run(t, cfg, "explain", "-f", "-", "--source-labels", "app=client", "-H", "Origin: https://dev.shop.example.com",
+		"-H", "x-user: alice", "http://shop.example.internal/items")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"Load balancing: MAGLEV by header x-user -> 10.1.0.", "Mirror:         outbound|80||shop.example.internal (12.5% of requests)",
+		"CORS:           origin https://dev.shop.example.com allowed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, cfg, "explain", "-f", "-", "--source-labels", "app=client", "-o", "json", "http://shop.example.internal/")
+	if code != 0 || !strings.Contains(out, `"hashKey": "header x-user"`) || !strings.Contains(out, `"policy": "MAGLEV"`) || strings.Contains(out, `"endpoint"`) {
+		t.Errorf("exit %d, want the hash key and no endpoint (no key) in JSON:\n%s", code, out)
+	}
+}

@@ -213,6 +213,30 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		sort.Strings(eps)
 		row("Endpoints", strings.Join(eps, ", "))
 	}
+	if b := r.Balancing; b != nil && b.Key != "" {
+		lb := b.Policy + " by " + b.Key
+		switch {
+		case b.Endpoint != "":
+			lb += " -> " + b.Endpoint
+		case b.SetCookie:
+			lb += " (no cookie: the proxy makes one up and sets it)"
+		case strings.Contains(b.Key, "source IP"):
+			lb += " (the caller's address picks the endpoint)"
+		default:
+			lb += " (the request has no key: a random endpoint)"
+		}
+		row("Load balancing", lb)
+	}
+	for _, m := range r.Mirrors {
+		note := ""
+		if m.Missing {
+			note = "; no such cluster, so no copy is sent"
+		}
+		row("Mirror", fmt.Sprintf("%s (%g%% of requests%s)", m.Cluster, m.Percent, note))
+	}
+	if r.CORS != "" {
+		row("CORS", r.CORS)
+	}
 	result := r.Reason
 	if r.Status != 0 {
 		result = fmt.Sprintf("%d %s: %s", r.Status, r.Flag, r.Reason)

@@ -159,6 +159,7 @@ func edsCluster(name string, policy *api.TrafficPolicy) *clusterv3.Cluster {
 		case "RANDOM":
 			c.LbPolicy = clusterv3.Cluster_RANDOM
 		}
+		applyConsistentHash(c, lb.ConsistentHash)
 	}
 	applyConnectionPool(c, policy.ConnectionPool)
 	c.OutlierDetection = outlierDetection(policy.OutlierDetection)

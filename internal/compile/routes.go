@@ -141,9 +141,13 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 			if vs != nil {
 				vh.Routes = b.translate(vs, scope{gateway: mesh, port: p.Port, host: svc.Host})
 			} else {
+				action := b.defaultAction(ClusterName(p.Port, "", svc.Host))
+				if hp := hashPolicy(b.serviceHash(svc.Host, p.Port)); hp != nil {
+					action.HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
+				}
 				vh.Routes = []*routev3.Route{{
 					Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-					Action: &routev3.Route_Route{Route: b.defaultAction(ClusterName(p.Port, "", svc.Host))},
+					Action: &routev3.Route_Route{Route: action},
 				}}
 			}
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)

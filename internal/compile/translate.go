@@ -63,6 +63,12 @@ func (b *builder) translate(vs *api.VirtualService, sc scope) []*routev3.Route {
 			if f := fault(hr.Fault); f != nil {
 				r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(f)}
 			}
+			if c := corsPolicy(hr.CorsPolicy); c != nil {
+				if r.TypedPerFilterConfig == nil {
+					r.TypedPerFilterConfig = map[string]*anypb.Any{}
+				}
+				r.TypedPerFilterConfig[CorsFilter] = mustAny(c)
+			}
 			out = append(out, r)
 		}
 	}
@@ -210,6 +216,8 @@ func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scop
 			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Authority}
 		}
 	}
+	a.RequestMirrorPolicies = b.mirrorPolicies(vs, hr, sc)
+	a.HashPolicy = b.routeHashPolicies(vs, hr)
 	return a
 }
 

@@ -105,6 +105,7 @@ func (a *analyzer) trafficPolicy(o object, tp *api.TrafficPolicy, path string) {
 		a.errorf(o, CodeSchema, path+".loadBalancer.simple", fmt.Sprintf("unknown load balancer %q", lb.Simple),
 			"use one of "+strings.Join(loadBalancers, ", "))
 	}
+	a.loadBalancer(o, tp.LoadBalancer, path+".loadBalancer")
 	if od := tp.OutlierDetection; od != nil {
 		for _, f := range []struct {
 			name  string

@@ -143,6 +143,8 @@ func (a *analyzer) httpRoute(o object, r *api.HTTPRoute, path string, bound []st
 		a.routeDestination(o, &r.Route[j], fmt.Sprintf("%s.route[%d]", path, j))
 	}
 	a.fault(o, r.Fault, path+".fault")
+	a.corsPolicy(o, r.CorsPolicy, path+".corsPolicy")
+	a.mirrors(o, r, path)
 	if r.Retries != nil && r.Retries.Attempts < 0 {
 		a.errorf(o, CodeSchema, path+".retries.attempts", "attempts cannot be negative",
 			"set attempts to 0 (no retries) or more")

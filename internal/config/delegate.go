@@ -96,6 +96,21 @@ func resolveHosts(r api.HTTPRoute, ns string) api.HTTPRoute {
 			d.Fallback = &fb
 		}
 	}
+	if r.Mirror != nil {
+		m := *r.Mirror
+		m.Host = FQDN(m.Host, ns)
+		r.Mirror = &m
+	}
+	if r.Mirrors != nil {
+		r.Mirrors = slices.Clone(r.Mirrors)
+		for i := range r.Mirrors {
+			if d := r.Mirrors[i].Destination; d != nil {
+				m := *d
+				m.Host = FQDN(m.Host, ns)
+				r.Mirrors[i].Destination = &m
+			}
+		}
+	}
 	return r
 }
 
@@ -124,6 +139,21 @@ func mergeHTTPRoute(root, leaf api.HTTPRoute) (api.HTTPRoute, bool) {
 	}
 	if leaf.Headers == nil {
 		leaf.Headers = root.Headers
+	}
+	if leaf.Mirror == nil {
+		leaf.Mirror = root.Mirror
+	}
+	if leaf.MirrorPercent == nil {
+		leaf.MirrorPercent = root.MirrorPercent
+	}
+	if leaf.MirrorPercentage == nil {
+		leaf.MirrorPercentage = root.MirrorPercentage
+	}
+	if leaf.CorsPolicy == nil {
+		leaf.CorsPolicy = root.CorsPolicy
+	}
+	if leaf.Mirrors == nil {
+		leaf.Mirrors = root.Mirrors
 	}
 	return leaf, true
 }

@@ -61,6 +61,11 @@ type Result struct {
 	Location string `json:"location,omitempty"`
 	Flag     string `json:"flag,omitempty"`
 	Reason   string `json:"reason"`
+	// Balancing is how the serving cluster picks an endpoint; Mirrors
+	// the copies the request would make; CORS what the CORS filter does.
+	Balancing *Balancing   `json:"loadBalancing,omitempty"`
+	Mirrors   []MirrorCopy `json:"mirrors,omitempty"`
+	CORS      string       `json:"cors,omitempty"`
 }
 
 // Request builds a route.Request from a URL and headers ("Name: value"),
@@ -124,6 +129,7 @@ func Explain(res *compile.Resources, routeName string, req *route.Request) (*Res
 	}
 	out.Cluster = d.Cluster
 	follow(res, out)
+	policies(res, d.Route, req, out)
 	return out, nil
 }
 

@@ -97,5 +97,25 @@ func describe(res *compile.Resources, r *Result) string {
 			lb = clusterv3.Cluster_LbPolicy_name[int32(cl.LbPolicy)]
 		}
 	}
-	return fmt.Sprintf("%s [%s] %s", r.ServedBy, strings.Join(eps, " "), lb)
+	out := fmt.Sprintf("%s [%s] %s", r.ServedBy, strings.Join(eps, " "), lb)
+	if b := r.Balancing; b != nil && b.Key != "" {
+		switch {
+		case b.Endpoint != "":
+			out += fmt.Sprintf(" by %s -> %s", b.Key, b.Endpoint)
+		case b.SetCookie:
+			out += fmt.Sprintf(" by %s -> Set-Cookie", b.Key)
+		default:
+			out += fmt.Sprintf(" by %s -> random", b.Key)
+		}
+	}
+	for _, m := range r.Mirrors {
+		out += fmt.Sprintf(" mirror %s %g%%", m.Cluster, m.Percent)
+		if m.Missing {
+			out += " (no such cluster: no copy)"
+		}
+	}
+	if r.CORS != "" {
+		out += " cors: " + r.CORS
+	}
+	return out
 }

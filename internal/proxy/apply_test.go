@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net"
 	"net/http"
 	"strings"
@@ -81,8 +82,20 @@ func TestRejectedUpdateKeepsServing(t *testing.T) {
 					}
 				}
 			}},
-		{"unsupported load balancer", `cluster "` + mockbV1 + `": unsupported: lb_policy RING_HASH`, route.ErrUnsupported,
-			func(r *compile.Resources) { findCluster(r, mockbV1).LbPolicy = clusterv3.Cluster_RING_HASH }},
+		{"unsupported load balancer", `cluster "` + mockbV1 + `": unsupported: lb_policy CLUSTER_PROVIDED`, route.ErrUnsupported,
+			func(r *compile.Resources) { findCluster(r, mockbV1).LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }},
+		{"an unsupported ring hash function", `cluster "` + mockbV1 + `": unsupported: ring_hash_lb_config hash_function MURMUR_HASH_2`, route.ErrUnsupported,
+			func(r *compile.Resources) {
+				c := findCluster(r, mockbV1)
+				c.LbPolicy = clusterv3.Cluster_RING_HASH
+				c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{HashFunction: clusterv3.Cluster_RingHashLbConfig_MURMUR_HASH_2}}
+			}},
+		{"a Maglev table size that is not prime", `cluster "` + mockbV1 + `": invalid: invalid consistent hash size: Maglev table_size 65536`, route.ErrInvalid,
+			func(r *compile.Resources) {
+				c := findCluster(r, mockbV1)
+				c.LbPolicy = clusterv3.Cluster_MAGLEV
+				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(65536)}}
+			}},
 		{"unsupported cluster type", `cluster "` + mockbV1 + `": unsupported: cluster type ORIGINAL_DST`, route.ErrUnsupported,
 			func(r *compile.Resources) {
 				findCluster(r, mockbV1).ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
@@ -91,10 +104,10 @@ func TestRejectedUpdateKeepsServing(t *testing.T) {
 			func(r *compile.Resources) {
 				r.Routes[0].VirtualHosts[1].Routes[0].GetRoute().RetryPolicy.RetryOn = "5xx,sometimes"
 			}},
-		{"an HTTP filter lanemesh does not run", `listener "virtualOutbound": unsupported: http filter "envoy.filters.http.cors"`, route.ErrUnsupported,
+		{"an HTTP filter lanemesh does not run", `listener "virtualOutbound": unsupported: http filter "envoy.filters.http.lua"`, route.ErrUnsupported,
 			func(r *compile.Resources) {
 				editHCM(t, r.Listeners[0], func(h *hcmv3.HttpConnectionManager) {
-					h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.cors"}}, h.HttpFilters...)
+					h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.lua"}}, h.HttpFilters...)
 				})
 			}},
 		{"a regex rewrite", `unsupported: regex_rewrite`, route.ErrUnsupported,

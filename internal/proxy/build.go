@@ -8,6 +8,7 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
@@ -163,6 +164,11 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *listenerConf
 				return fmt.Errorf("http filter %q: %w", f.GetName(), err)
 			}
 			lc.defaultFault = plan
+		case compile.CorsFilter:
+			if f.GetTypedConfig() != nil && !f.GetTypedConfig().MessageIs(&corsv3.Cors{}) {
+				return fmt.Errorf("%w: http filter %q config is not a Cors", route.ErrInvalid, f.GetName())
+			}
+			lc.cors = true
 		case compile.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
@@ -171,7 +177,7 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *listenerConf
 				return fmt.Errorf("%w: http filter %q config is not a Router", route.ErrInvalid, f.GetName())
 			}
 		default:
-			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s and %s", route.ErrUnsupported, f.GetName(), compile.FaultFilter, compile.RouterFilter)
+			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
 		}
 	}
 	if len(filters) == 0 || filters[len(filters)-1].GetName() != compile.RouterFilter {

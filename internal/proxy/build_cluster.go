@@ -95,6 +95,9 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	if cl.endpoints, err = b.buildEndpoints(cl.stats, cla); err != nil {
 		return nil, fmt.Errorf("load assignment: %w", err)
 	}
+	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints, cl.stats); err != nil {
+		return nil, err
+	}
 	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {
 		return nil, err
 	}
@@ -137,8 +140,12 @@ func lbPolicyOf(c *clusterv3.Cluster) (lbPolicy, error) {
 		return lbLeastRequest, nil
 	case clusterv3.Cluster_RANDOM:
 		return lbRandom, nil
+	case clusterv3.Cluster_RING_HASH:
+		return lbRingHash, nil
+	case clusterv3.Cluster_MAGLEV:
+		return lbMaglev, nil
 	}
-	return 0, fmt.Errorf("%w: lb_policy %v is not supported; use ROUND_ROBIN, LEAST_REQUEST or RANDOM", route.ErrUnsupported, c.GetLbPolicy())
+	return 0, fmt.Errorf("%w: lb_policy %v is not supported; use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV", route.ErrUnsupported, c.GetLbPolicy())
 }
 
 // metricNames are the destination_service and destination_subset labels of

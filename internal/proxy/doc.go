@@ -26,6 +26,16 @@
 //     with time left under the route timeout) and the request body can
 //     be replayed, the request is sent once more to the next member, on top of
 //     the route's retries. A request the fallback served is flagged FB.
+//   - Consistent hashing (hashlb.go): a RING_HASH or MAGLEV cluster picks
+//     by the route's hash policy (route.HashPolicy) on Envoy's tables
+//     (package hashring), built over every endpoint the assignment lists;
+//     an unusable endpoint's keys go to the next slot's endpoint.
+//   - The CORS filter (cors.go) runs after the fault filter on routes that
+//     forward: it answers preflights and adds the CORS headers to
+//     responses, as route.CORS decides.
+//   - Mirroring (mirror.go): copies of a request with a buffered body go
+//     to the route's mirror clusters in the background, bounded in number
+//     and time; drain waits for them.
 //   - Responses the proxy makes itself use Envoy's response flags (NR, NC, UH,
 //     UF, UC, UT, UO, URX, FI, DPE) in the status, a short text body and the
 //     x-lanemesh-flags header, and in the access log and metrics.

@@ -26,14 +26,18 @@ type faultPlan struct {
 
 const million = 1_000_000
 
-// routeFault reads a route's typed_per_filter_config. Only the fault
-// filter has per-route configuration in lanemesh; configuration for any
-// other filter is refused because that filter does not run here.
+// routeFault reads a route's typed_per_filter_config. Only the fault and
+// CORS filters have per-route configuration in lanemesh (route.New reads
+// the CORS one); configuration for any other filter is refused because
+// that filter does not run here.
 func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
 	var plan *faultPlan
 	for name, a := range cfg {
+		if name == compile.CorsFilter {
+			continue
+		}
 		if name != compile.FaultFilter {
-			return nil, fmt.Errorf("%w: typed_per_filter_config for filter %q: lanemesh runs only %s and %s", route.ErrUnsupported, name, compile.FaultFilter, compile.RouterFilter)
+			return nil, fmt.Errorf("%w: typed_per_filter_config for filter %q: lanemesh runs only %s, %s and %s", route.ErrUnsupported, name, compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
 		}
 		var err error
 		if plan, err = buildFault(a); err != nil {

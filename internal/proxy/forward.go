@@ -23,6 +23,7 @@ func (x *exchange) forward() {
 		x.clientError(err)
 		return
 	}
+	x.mirror()
 	ctx := x.r.Context()
 	if x.plan.timeout > 0 {
 		var cancel context.CancelFunc
@@ -59,7 +60,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 		if idx > 0 {
 			x.fellBack = true
 		}
-		e := target.pick(x.now, x.p.rand, avoid)
+		e := x.pick(target, avoid)
 		if e == nil { // ejected since firstUsable looked
 			x.failed(last)
 			return nil

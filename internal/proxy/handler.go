@@ -41,9 +41,18 @@ type exchange struct {
 	served                  *cluster // the target of the last attempt
 	endpoint                *endpoint
 	attempts, retries       int
-	fellBack                bool // a fallback member took (or was sent) the request
-	abort                   bool // the response broke off; reset the downstream connection
-	bodyTimedOut            bool // the request body fell behind BodyTimeout or MinBodyRate
+	fellBack                bool   // a fallback member took (or was sent) the request
+	abort                   bool   // the response broke off; reset the downstream connection
+	bind                    string // the listener's address, the local half of a made-up hash cookie
+	// hash is the route's hash policy's result, computed (hashed) when a
+	// consistent-hash cluster first needs it.
+	hash   route.Hash
+	hashed bool
+	// cors and origin are set for a request whose Origin the route's CORS
+	// policy allows: its response gets the CORS headers.
+	cors         *route.CORS
+	origin       string
+	bodyTimedOut bool // the request body fell behind BodyTimeout or MinBodyRate
 
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.
@@ -101,7 +110,7 @@ func (x *exchange) serve(bind string) {
 // allocate for a request that is forwarded.
 func (x *exchange) decide(bind string) bool {
 	r := x.r
-	x.method, x.authority, x.path = r.Method, r.Host, requestTarget(r)
+	x.method, x.authority, x.path, x.bind = r.Method, r.Host, requestTarget(r), bind
 	if refused(r) {
 		x.generate(http.StatusBadRequest, flagDPE)
 		return false
@@ -145,7 +154,11 @@ func (x *exchange) decide(bind string) bool {
 		x.generate(x.plan.notFound, flagNC)
 		return false
 	}
-	return !lc.fault || !x.injectFault(lc)
+	if lc.fault && x.injectFault(lc) {
+		return false
+	}
+	// The CORS filter runs after the fault filter, as Istio orders them.
+	return !lc.cors || d.Route.CORS == nil || !x.corsDecode(d.Route.CORS)
 }
 
 // injectFault applies the route's fault (or the listener's default): a

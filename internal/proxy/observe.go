@@ -20,6 +20,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	updates  *prometheus.CounterVec
+	// mirrors counts request copies: sent (a response came back, whatever
+	// its status), failed, or dropped (too many in flight).
+	mirrors  *prometheus.CounterVec
 	app, ver string
 
 	// series caches the children of the vectors by label values, so a
@@ -53,10 +56,12 @@ func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, requestLabels),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_config_updates_total",
 			Help: "Configuration updates applied (accepted) or rejected (NACK)."}, []string{"result"}),
+		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_mirror_requests_total",
+			Help: "Copies of requests sent to mirror clusters: sent, failed, or dropped when too many were in flight."}, []string{"result"}),
 		app: src.Labels["app"], ver: src.Labels["version"],
 	}
 	m.series.Store(&map[seriesKey]series{})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.updates} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.updates, m.mirrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

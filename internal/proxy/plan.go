@@ -27,6 +27,10 @@ type routePlan struct {
 	// single is the route's only cluster when the action names one that
 	// exists, saving a map lookup per request.
 	single *cluster
+	// mirrors are the clusters of the route's request mirror policies, in
+	// their order; nil where the cluster does not exist (Envoy then sends
+	// no copy).
+	mirrors []*cluster
 }
 
 // rewrite is a RouteAction's prefix_rewrite: the matched prefix (or, for
@@ -72,6 +76,9 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 	}
 	if name := a.GetCluster(); name != "" {
 		plan.single = st.clusters[name]
+	}
+	for _, m := range a.GetRequestMirrorPolicies() {
+		plan.mirrors = append(plan.mirrors, st.clusters[m.GetCluster()])
 	}
 	var err error
 	if plan.retry, err = buildRetry(a.GetRetryPolicy()); err != nil {
@@ -128,8 +135,13 @@ func checkVirtualHost(vh *routev3.VirtualHost) error {
 		return fmt.Errorf("%w: header operations on virtual hosts are not supported; set them on routes", route.ErrUnsupported)
 	case vh.GetRetryPolicy() != nil || vh.GetRetryPolicyTypedConfig() != nil || vh.GetHedgePolicy() != nil:
 		return fmt.Errorf("%w: retry and hedge policies on virtual hosts are not supported; set them on routes", route.ErrUnsupported)
-	case len(vh.GetRateLimits()) > 0 || vh.GetCors() != nil || len(vh.GetRequestMirrorPolicies()) > 0 || len(vh.GetTypedPerFilterConfig()) > 0:
-		return fmt.Errorf("%w: rate_limits, cors, request_mirror_policies and typed_per_filter_config on virtual hosts are not supported", route.ErrUnsupported)
+	case len(vh.GetRateLimits()) > 0 || vh.GetCors() != nil || len(vh.GetRequestMirrorPolicies()) > 0:
+		return fmt.Errorf("%w: rate_limits, cors (use typed_per_filter_config %s) and request_mirror_policies on virtual hosts are not supported", route.ErrUnsupported, route.CorsFilterName)
+	}
+	for name := range vh.GetTypedPerFilterConfig() {
+		if name != route.CorsFilterName {
+			return fmt.Errorf("%w: typed_per_filter_config %q on a virtual host; only %s is supported there", route.ErrUnsupported, name, route.CorsFilterName)
+		}
 	}
 	return nil
 }
@@ -140,8 +152,8 @@ func checkAction(a *routev3.RouteAction) error {
 		return fmt.Errorf("%w: regex_rewrite and path_rewrite_policy are not supported; use prefix_rewrite", route.ErrUnsupported)
 	case a.GetAutoHostRewrite() != nil || a.GetHostRewriteHeader() != "" || a.GetHostRewritePathRegex() != nil:
 		return fmt.Errorf("%w: only host_rewrite_literal is supported for host rewrites", route.ErrUnsupported)
-	case len(a.GetRequestMirrorPolicies()) > 0 || a.GetHedgePolicy() != nil || a.GetRetryPolicyTypedConfig() != nil:
-		return fmt.Errorf("%w: request mirroring, hedging and typed retry policies are not supported", route.ErrUnsupported)
+	case a.GetHedgePolicy() != nil || a.GetRetryPolicyTypedConfig() != nil:
+		return fmt.Errorf("%w: hedging and typed retry policies are not supported", route.ErrUnsupported)
 	case len(a.GetRateLimits()) > 0 || a.GetCors() != nil || len(a.GetUpgradeConfigs()) > 0 || a.GetInternalRedirectPolicy() != nil:
 		return fmt.Errorf("%w: rate_limits, cors, upgrade_configs and internal redirects are not supported", route.ErrUnsupported)
 	case a.GetMetadataMatch() != nil:

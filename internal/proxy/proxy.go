@@ -47,6 +47,15 @@ type Proxy struct {
 	running   bool
 	stopped   bool
 	bg        sync.WaitGroup // listeners being shut down after an update removed them
+
+	// Request mirroring (mirror.go): the copies under way, which drain
+	// waits for. shadowMu orders starting a copy against that wait: once
+	// shadowsClosed is set no copy starts, so none is added to shadows
+	// while drain waits on it.
+	shadows         sync.WaitGroup
+	shadowMu        sync.Mutex
+	shadowsClosed   bool
+	mirrorsInFlight atomic.Int64
 }
 
 // New builds a proxy and binds its admin listener, if any, so that
@@ -193,6 +202,10 @@ func (p *Proxy) drain() {
 	}
 	wg.Wait()
 	p.bg.Wait()
+	p.shadowMu.Lock()
+	p.shadowsClosed = true
+	p.shadowMu.Unlock()
+	p.shadows.Wait()
 	p.store.closeIdle()
 	p.log.Info("drained")
 }

@@ -22,6 +22,7 @@ func (x *exchange) respond(resp *http.Response) {
 		applyOps(h, ops.respRemove, ops.respAdd)
 	}
 	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)
+	x.decorate(h)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
@@ -176,6 +177,7 @@ func (x *exchange) generate(status int, f flags) {
 	if f == flagDPE {
 		h["Connection"] = []string{"close"}
 	}
+	x.decorate(h)
 	x.w.WriteHeader(status)
 	_, _ = io.WriteString(x.w, body)
 }

@@ -7,6 +7,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/hashring"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -41,6 +42,9 @@ type listenerConfig struct {
 	// filter's own configuration, used by routes without one.
 	fault        bool
 	defaultFault *faultPlan
+	// cors is true when the filter chain has the CORS filter; routes' CORS
+	// policies apply only then, as in Envoy.
+	cors bool
 }
 
 // lbPolicy is a cluster's load-balancing algorithm.
@@ -50,6 +54,8 @@ const (
 	lbLeastRequest lbPolicy = iota // power of two choices, Istio's default
 	lbRoundRobin
 	lbRandom
+	lbRingHash // consistent hashing; the cluster's ring is its table
+	lbMaglev
 )
 
 func (l lbPolicy) String() string {
@@ -58,6 +64,10 @@ func (l lbPolicy) String() string {
 		return "ROUND_ROBIN"
 	case lbRandom:
 		return "RANDOM"
+	case lbRingHash:
+		return "RING_HASH"
+	case lbMaglev:
+		return "MAGLEV"
 	}
 	return "LEAST_REQUEST"
 }
@@ -74,8 +84,11 @@ type cluster struct {
 	lb        lbPolicy
 	limits    limits
 	outlier   *outlierConfig // nil: no ejection
-	pool      *pool
-	stats     *clusterStats
+	// ring is the consistent-hash table over endpoints (RING_HASH and
+	// MAGLEV); nil for other policies.
+	ring  *hashring.Table
+	pool  *pool
+	stats *clusterStats
 	// service and subset are the metric labels of traffic this cluster
 	// serves, parsed from the Istio cluster name.
 	service, subset string

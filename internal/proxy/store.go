@@ -38,6 +38,10 @@ type clusterStats struct {
 	ejections atomic.Uint64 // total ejections, for metrics
 	hosts     map[string]*hostStats
 	pool      *pool // the pool in use; guarded by store.mu
+	// ring is the last consistent-hash table built for the cluster, kept
+	// so that an update that leaves its endpoints and sizes alone (a
+	// health change, another cluster's change) does not rebuild it.
+	ring atomic.Pointer[builtRing]
 }
 
 // hostStats are one endpoint's run-time counters and outlier state.

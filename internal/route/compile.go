@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -160,7 +161,7 @@ func compileVirtualHost(cfg *routev3.VirtualHost, clusters map[string]bool) (*vi
 	}
 	vh := &virtualHost{name: cfg.GetName()}
 	for i, rc := range cfg.GetRoutes() {
-		rt, err := compileRoute(rc)
+		rt, err := compileRoute(rc, cfg.GetTypedPerFilterConfig())
 		if err != nil {
 			return nil, fmt.Errorf("route %d %q: %w", i, rc.GetName(), err)
 		}
@@ -176,7 +177,7 @@ func compileVirtualHost(cfg *routev3.VirtualHost, clusters map[string]bool) (*vi
 }
 
 // compileRoute compiles one envoy Route: its action, matchers and lanemesh metadata.
-func compileRoute(cfg *routev3.Route) (*Route, error) {
+func compileRoute(cfg *routev3.Route, vhostFilters map[string]*anypb.Any) (*Route, error) {
 	if len(cfg.GetRouteSpecifiers()) > 0 {
 		return nil, fmt.Errorf("%w: route_specifiers are not supported", ErrUnsupported)
 	}
@@ -196,6 +197,17 @@ func compileRoute(cfg *routev3.Route) (*Route, error) {
 			return nil, err
 		}
 		if rt.pick, err = compilePicker(rt.Action); err != nil {
+			return nil, err
+		}
+		if rt.Hash, err = compileHashPolicy(rt.Action.GetHashPolicy()); err != nil {
+			return nil, err
+		}
+		if rt.Mirrors, err = compileMirrors(rt.Action.GetRequestMirrorPolicies()); err != nil {
+			return nil, err
+		}
+		// Envoy's CORS filter acts only on routes with a route entry, so a
+		// redirect or a direct response gets no CORS handling.
+		if rt.CORS, err = compileCORS(cfg.GetTypedPerFilterConfig(), vhostFilters); err != nil {
 			return nil, err
 		}
 	}

@@ -18,7 +18,9 @@
 //     invalid protos). The error names the virtual host and route, wraps ErrInvalid or
 //     ErrUnsupported, and is what the proxy sends back as the NACK; the last good table stays
 //     in force. Ignoring a matcher instead would route requests where Envoy would not.
-//   - Decide does not allocate for path, header and query matchers of any kind. It allocates
+//   - Decide does not allocate for path, header and query matchers of any kind, and neither
+//     do HashPolicy.Compute (unless it makes a cookie up), CORS.Check and Mirror.Fires, which
+//     the proxy calls on the route Decide returns. It allocates
 //     only to lower-case an authority that has upper-case letters, to join a header that
 //     appears several times, and to decode a percent-encoded query parameter.
 //
@@ -54,6 +56,10 @@ type Request struct {
 	Authority string      // Host header / absolute-URL host, may include ":port"
 	Path      string      // request-target path including the raw query, e.g. "/mock?a=b"
 	Header    http.Header // request headers with canonical keys, as net/http stores them; may be nil
+	// RemoteAddr and LocalAddr are the downstream connection's addresses
+	// ("ip:port"), read only by hash policies: a source IP hash, and the
+	// cookie Envoy makes up when a cookie hash policy has a ttl.
+	RemoteAddr, LocalAddr string
 }
 
 // Decision is the outcome of Decide. The zero value means no virtual host matched.
@@ -76,6 +82,14 @@ type Route struct {
 	Redirect       *routev3.RedirectAction
 	DirectResponse *routev3.DirectResponseAction
 	Envoy          *routev3.Route // the original route
+	// Hash is the route's hash_policy, for clusters that load balance by
+	// consistent hashing (RING_HASH, MAGLEV); nil when it has none.
+	Hash *HashPolicy
+	// CORS is the envoy.filters.http.cors policy of the route, merged with
+	// its virtual host's; nil when neither has one.
+	CORS *CORS
+	// Mirrors are the route's request_mirror_policies, in order.
+	Mirrors []Mirror
 
 	path    pathMatcher
 	headers []headerMatcher
