@@ -80,6 +80,10 @@ func schemaOf(t reflect.Type, visiting map[reflect.Type]bool) (*Schema, error) {
 		return &Schema{Type: "integer", Format: "int64"}, nil
 	case reflect.Uint32:
 		return &Schema{Type: "integer", Minimum: ptr(0), Maximum: ptr(math.MaxUint32)}, nil
+	case reflect.Uint64:
+		// No maximum: 2^64-1 has no exact float64, and JSON integers past
+		// 2^53 are not exact to the API server either.
+		return &Schema{Type: "integer", Format: "int64", Minimum: ptr(0)}, nil
 	case reflect.Float64:
 		return &Schema{Type: "number", Format: "double"}, nil
 	case reflect.Slice:
