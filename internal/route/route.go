@@ -54,6 +54,9 @@ type Request struct {
 	Authority string      // Host header / absolute-URL host, may include ":port"
 	Path      string      // request-target path including the raw query, e.g. "/mock?a=b"
 	Header    http.Header // request headers with canonical keys, as net/http stores them; may be nil
+	// TLS is true when the request came over TLS; a virtual host that
+	// requires TLS redirects the others to https.
+	TLS bool
 }
 
 // Decision is the outcome of Decide. The zero value means no virtual host matched.
@@ -75,7 +78,11 @@ type Route struct {
 	// cluster.
 	Redirect       *routev3.RedirectAction
 	DirectResponse *routev3.DirectResponseAction
-	Envoy          *routev3.Route // the original route
+	Envoy          *routev3.Route // the original route; nil for SSLRedirect
+	// SSLRedirect is true for the answer of a virtual host that requires
+	// TLS to a plain request: 301 to the same URL with scheme https, host
+	// and path as the client sent them (Envoy's SslRedirector).
+	SSLRedirect bool
 
 	path    pathMatcher
 	headers []headerMatcher
@@ -128,6 +135,29 @@ func (p *picker) choose(rnd uint32) string {
 type virtualHost struct {
 	name   string
 	routes []*Route
+	// requireTLS is the virtual host's require_tls: plain requests (all,
+	// or only external ones) are redirected to https.
+	requireTLS routev3.VirtualHost_TlsRequirementType
+}
+
+// sslRedirect is the route Decide returns for a plain request to a virtual
+// host that requires TLS.
+var sslRedirect = &Route{Name: "ssl_redirect", RouteIndex: -1, SSLRedirect: true,
+	Redirect: &routev3.RedirectAction{
+		SchemeRewriteSpecifier: &routev3.RedirectAction_HttpsRedirect{HttpsRedirect: true},
+		ResponseCode:           routev3.RedirectAction_MOVED_PERMANENTLY,
+	}}
+
+// redirectsToTLS reports whether r must be redirected to https: Envoy's
+// rule, where EXTERNAL_ONLY spares requests marked x-envoy-internal.
+func (vh *virtualHost) redirectsToTLS(r *Request) bool {
+	switch {
+	case r.TLS || vh.requireTLS == routev3.VirtualHost_NONE:
+		return false
+	case vh.requireTLS == routev3.VirtualHost_EXTERNAL_ONLY:
+		return r.Header.Get("X-Envoy-Internal") != "true"
+	}
+	return true
 }
 
 // wildcardGroup holds every wildcard domain of one length, keyed by the domain without its
@@ -166,6 +196,9 @@ func (t *Table) Decide(r *Request, rnd uint32) Decision {
 	vh := t.virtualHost(r.Authority)
 	if vh == nil {
 		return Decision{}
+	}
+	if vh.requireTLS != routev3.VirtualHost_NONE && vh.redirectsToTLS(r) {
+		return Decision{Route: sslRedirect, VirtualHost: vh.name}
 	}
 	path, query := splitTarget(r.Path)
 	for _, rt := range vh.routes {
