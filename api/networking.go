@@ -26,7 +26,7 @@ type Server struct {
 	// TLS is the server's TLS: how it terminates TLS for HTTPS ports, or,
 	// on a plain HTTP port, httpsRedirect alone.
 	TLS *ServerTLSSettings `json:"tls,omitempty"`
-	_ struct{} `lanemesh:"unsupported=defaultEndpoint"`
+	_   struct{}           `lanemesh:"unsupported=defaultEndpoint"`
 }
 
 // ServerTLSSettings is how a Gateway server terminates TLS (Istio's
@@ -319,10 +319,10 @@ type TrafficPolicy struct {
 
 // PortTrafficPolicy is the traffic policy of one service port.
 type PortTrafficPolicy struct {
-	Port             *PortSelector     `json:"port,omitempty"`
-	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
-	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
-	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	Port             *PortSelector      `json:"port,omitempty"`
+	LoadBalancer     *LoadBalancer      `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool    `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection  `json:"outlierDetection,omitempty"`
 	TLS              *ClientTLSSettings `json:"tls,omitempty"`
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/registry"
@@ -48,6 +50,9 @@ type Options struct {
 	ReadOnly string
 	// ProbeInterval is how often WorkloadEntries are health-checked [1s].
 	ProbeInterval time.Duration
+	// Credentials resolve credentialName [credentials.Dir(""): the
+	// working directory].
+	Credentials compile.Credentials
 }
 
 // Server is a control plane that has bound its listeners.
@@ -85,7 +90,10 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	}
 	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds"))}
 	s.Store = controlplane.NewStore(s.configChanged)
-	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane")})
+	if opts.Credentials == nil {
+		opts.Credentials = credentials.Dir("")
+	}
+	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane"), Credentials: opts.Credentials})
 	s.Instances = registry.NewView(s.ControlPlane.SetInstances)
 	s.entries = registry.NewEntries(s.Instances)
 

@@ -17,7 +17,7 @@ import (
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
-	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS string
+	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, credsDir string
 	var opt config.Options
 	cmd := &cobra.Command{
 		Use:   "controlplane (-f PATH... | --kubeconfig PATH) [--xds ADDR] [--admin ADDR]",
@@ -57,7 +57,11 @@ write status; every replica serves xDS.`,
 			if err != nil {
 				return err
 			}
-			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log}
+			creds, err := credentialsDir(credsDir)
+			if err != nil {
+				return usageError{err}
+			}
+			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log, Credentials: creds}
 			var src *kube.Source
 			var restCfg *rest.Config
 			if kubeMode {
@@ -111,6 +115,7 @@ write status; every replica serves xDS.`,
 	cmd.Flags().StringVar(&xdsAddr, "xds", "127.0.0.1:15010", "xDS (gRPC) listen address")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	return cmd
 }
