@@ -138,7 +138,7 @@ func (a *analyzer) serverTLSSupport(o object, t *api.ServerTLSSettings, mode, pa
 	case "PASSTHROUGH", "AUTO_PASSTHROUGH":
 		hint := "set mode: SIMPLE (or MUTUAL) with the server's certificate, so that the gateway terminates TLS and routes HTTP"
 		if t.Mode == "" {
-			hint = "tls.mode is unset, which is Istio's PASSTHROUGH; " + hint
+			hint = "mode is unset, which is Istio's PASSTHROUGH: " + hint
 		}
 		a.errorf(o, CodeUnsupported, path+".mode", fmt.Sprintf("tls mode %s is valid Istio but lanemesh does not implement it: it routes TLS by SNI without terminating it, and lanemesh routes HTTP only", mode), hint)
 	case "ISTIO_MUTUAL":
