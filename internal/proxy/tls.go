@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -25,8 +26,12 @@ import (
 )
 
 // serverTLS is a filter chain's DownstreamTlsContext, ready to answer
-// handshakes. It is immutable; its sources reload changed files.
+// handshakes. It is immutable but for failing; its sources reload changed
+// files.
 type serverTLS struct {
+	// failing is set while the certificate cannot be loaded, so that the
+	// failure is logged once, not on every handshake.
+	failing    atomic.Bool
 	cert       *certSource
 	clientCAs  *caSource // nil: client certificates are not asked for
 	clientAuth tls.ClientAuthType

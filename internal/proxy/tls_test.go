@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -78,6 +79,9 @@ func tlsGet(addr net.Addr, sni, path string, roots *x509.CertPool, cert *tls.Cer
 
 func echoUpstream(t *testing.T) *httptest.Server {
 	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(2 * watchDelay) // past the watch's start
+		}
 		fmt.Fprintf(w, "host=%s proto=%s", r.Host, r.Header.Get("X-Forwarded-Proto"))
 	}))
 	t.Cleanup(u.Close)
@@ -142,6 +146,34 @@ spec:
 	if c, err := tls.Dial("tcp", p.Addr(443).String(), old); err == nil {
 		c.Close()
 		t.Error("TLS 1.2 to a server with minProtocolVersion TLSV1_3: the handshake succeeded")
+	}
+
+	// A chunked body hands the connection to net/http's server, and a slow
+	// upstream starts the hang-up watch: both over TLS.
+	tc, err := tls.Dial("tcp", p.Addr(443).String(), &tls.Config{ServerName: "a.example.com", RootCAs: ca.Pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(tc, "GET /slow HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+	br := bufio.NewReader(tc)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("slow request over TLS: %v %v", resp, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != "host=a.example.com proto=https" {
+			t.Errorf("slow request over TLS: %q", body)
+		}
+	}
+	fmt.Fprint(tc, "POST /x HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chunked request over TLS: %v %v", resp, err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != "host=a.example.com proto=https" {
+			t.Errorf("chunked request over TLS (handed to net/http): %q", body)
+		}
 	}
 
 	raw := rawExchange(t, p.Addr(80), "GET /mock?a=1 HTTP/1.1\r\nHost: a.example.com:8080\r\nConnection: close\r\n\r\n")

@@ -34,7 +34,18 @@ func (s *server) tlsServer(nc net.Conn) *tls.Conn {
 		if fc == nil {
 			return nil, fmt.Errorf("no filter chain of listener %q matches SNI %q", lc.name, hello.ServerName)
 		}
-		return fc.tls.config()
+		cfg, err := fc.tls.config()
+		if err != nil {
+			// Once per failing spell, not per handshake: a missing
+			// credential would otherwise flood the log.
+			if fc.tls.failing.CompareAndSwap(false, true) {
+				s.log.Warn("cannot load the TLS certificate of a filter chain; its handshakes fail until it loads",
+					slog.String("listener", lc.name), slog.Any("server_names", fc.serverNames), slog.Any("error", err))
+			}
+			return nil, err
+		}
+		fc.tls.failing.Store(false)
+		return cfg, nil
 	}})
 }
 
