@@ -377,3 +377,54 @@ spec:
 		t.Logf("handshake: %v", err)
 	}
 }
+
+// secretLookup is a Kubernetes Secret cache for one test.
+type secretLookup map[string]map[string][]byte
+
+func (s secretLookup) Secret(ns, name string) (map[string][]byte, bool) {
+	d, ok := s[ns+"/"+name]
+	return d, ok
+}
+
+// TestGatewayTLSFromSecret serves a certificate that reaches the proxy as
+// inline bytes, as a Kubernetes Secret's does.
+func TestGatewayTLSFromSecret(t *testing.T) {
+	ca := testpki.NewCA(t, "test CA")
+	leaf := ca.Issue(t, []string{"k.example.com"})
+	c := &config.Config{}
+	u := echoUpstream(t)
+	host, port, _ := net.SplitHostPort(u.Listener.Addr().String())
+	yaml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: %s, ports: {http: %s}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"], tls: {mode: SIMPLE, credentialName: k-cert}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  gateways: [istio-system/gw]
+  hosts: ["*"]
+  http: [{route: [{destination: {host: echo.test}}]}]
+`, host, port)
+	if diags := c.Parse("secret.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	secrets := credentials.Secrets{Lookup: secretLookup{"istio-system/k-cert": {"cert": leaf.CertPEM, "key": leaf.KeyPEM}}}
+	res := compile.CompileWith(c, nil, gatewayIdentity, compile.Options{Credentials: secrets})
+	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	if status, _, served, err := tlsGet(p.Addr(443), "k.example.com", "/", ca.Pool(), nil); err != nil || status != 200 || served.DNSNames[0] != "k.example.com" {
+		t.Errorf("certificate from a Secret: %d %v", status, err)
+	}
+}
