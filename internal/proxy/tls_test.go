@@ -25,7 +25,7 @@ import (
 // tlsMesh compiles a gateway configuration: yaml, with an upstream
 // ServiceEntry echo.test whose endpoint is addr (host:port), and
 // credentials under dir.
-func tlsMesh(t *testing.T, yaml string, upstream *httptest.Server, dir string) *compile.Resources {
+func tlsMesh(t testing.TB, yaml string, upstream *httptest.Server, dir string) *compile.Resources {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
 	full := fmt.Sprintf(`apiVersion: networking.istio.io/v1
@@ -77,7 +77,7 @@ func tlsGet(addr net.Addr, sni, path string, roots *x509.CertPool, cert *tls.Cer
 	return resp.StatusCode, string(body), leaf, err
 }
 
-func echoUpstream(t *testing.T) *httptest.Server {
+func echoUpstream(t testing.TB) *httptest.Server {
 	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(2 * watchDelay) // past the watch's start
@@ -427,4 +427,32 @@ spec:
 	if status, _, served, err := tlsGet(p.Addr(443), "k.example.com", "/", ca.Pool(), nil); err != nil || status != 200 || served.DNSNames[0] != "k.example.com" {
 		t.Errorf("certificate from a Secret: %d %v", status, err)
 	}
+}
+
+// BenchmarkGatewayTLS is BenchmarkGateway's round trip over keep-alive TLS
+// connections (the handshake is paid once per connection): compare it with
+// BenchmarkGateway in one run for the cost of encryption.
+func BenchmarkGatewayTLS(b *testing.B) {
+	ca := testpki.NewCA(b, "bench CA")
+	dir := b.TempDir()
+	testpki.WriteFiles(b, filepath.Join(dir, "bench"), ca.Issue(b, []string{"bench.example.com"}), nil, "tls.crt", "tls.key", "")
+	res := tlsMesh(b, `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"], tls: {mode: SIMPLE, credentialName: bench}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  gateways: [istio-system/gw]
+  hosts: ["*"]
+  http: [{route: [{destination: {host: echo.test}}]}]
+`, benchUpstream(b), dir)
+	p := startProxy(b, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true,
+		TLSClientConfig: &tls.Config{ServerName: "bench.example.com", RootCAs: ca.Pool()}}}
+	runBench(b, c, "https://"+p.Addr(443).String()+"/mock", "bench.example.com")
 }
