@@ -213,6 +213,9 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		sort.Strings(eps)
 		row("Endpoints", strings.Join(eps, ", "))
 	}
+	if r.UpstreamTLS != "" {
+		row("Upstream TLS", r.UpstreamTLS)
+	}
 	result := r.Reason
 	if r.Status != 0 {
 		result = fmt.Sprintf("%d %s: %s", r.Status, r.Flag, r.Reason)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -18,6 +19,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
@@ -55,6 +57,9 @@ type Result struct {
 	// has no healthy endpoint (the access log's FB flag).
 	FellBack  bool       `json:"fellBack"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// UpstreamTLS says how the proxy originates TLS to ServedBy (its
+	// DestinationRule's tls); empty for plain text.
+	UpstreamTLS string `json:"upstreamTLS,omitempty"`
 	// Status and Flag are what the proxy would answer when it cannot
 	// forward (404 NR, 503 NC, 503 UH) or when the route answers itself
 	// (a redirect, with Location; a direct response, without a flag);
@@ -184,6 +189,46 @@ func follow(res *compile.Resources, out *Result) {
 		out.Reason = fmt.Sprintf("routed by %s, but no healthy endpoint is left; the proxy answers 503 UH", ruleName(out))
 	}
 	out.Endpoints = eps
+	out.UpstreamTLS = upstreamTLS(res, out.ServedBy)
+}
+
+// upstreamTLS describes the TLS a cluster originates, or "".
+func upstreamTLS(res *compile.Resources, cluster string) string {
+	for _, c := range res.Clusters {
+		if c.GetName() != cluster || c.GetTransportSocket() == nil {
+			continue
+		}
+		var ctx tlsv3.UpstreamTlsContext
+		if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+			return "TLS (unreadable context: " + err.Error() + ")"
+		}
+		common := ctx.GetCommonTlsContext()
+		var parts []string
+		if ctx.GetSni() != "" {
+			parts = append(parts, "SNI "+ctx.GetSni())
+		}
+		if len(common.GetTlsCertificates()) > 0 {
+			parts = append(parts, "client certificate presented")
+		}
+		switch vc := common.GetValidationContext(); {
+		case vc == nil:
+			parts = append(parts, "server not verified (insecureSkipVerify)")
+		default:
+			var sans []string
+			for _, m := range vc.GetMatchTypedSubjectAltNames() {
+				if !slices.Contains(sans, m.GetMatcher().GetExact()) {
+					sans = append(sans, m.GetMatcher().GetExact())
+				}
+			}
+			ca := vc.GetTrustedCa().GetFilename()
+			if ca == "" {
+				ca = "an inline CA"
+			}
+			parts = append(parts, fmt.Sprintf("server verified against %s, SAN one of %s", ca, strings.Join(sans, ", ")))
+		}
+		return "originated: " + strings.Join(parts, "; ")
+	}
+	return ""
 }
 
 func ruleName(out *Result) string {
