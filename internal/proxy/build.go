@@ -141,7 +141,7 @@ func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
 		}
 		chain.serverNames = slices.Sorted(slices.Values(m.GetServerNames()))
 		for _, n := range chain.serverNames {
-			if strings.Contains(n[1:], "*") || strings.HasPrefix(n, "*") && !strings.HasPrefix(n, "*.") {
+			if n == "" || strings.Contains(n[1:], "*") || strings.HasPrefix(n, "*") && !strings.HasPrefix(n, "*.") {
 				return nil, fmt.Errorf("%w: server name %q: only a leading \"*.\" wildcard is allowed", route.ErrInvalid, n)
 			}
 		}
