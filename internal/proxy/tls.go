@@ -307,7 +307,6 @@ func (t *serverTLS) config() (*tls.Config, error) {
 
 type protoMessage = proto.Message
 
-
 // chainFor picks the filter chain for a connection whose client sent sni
 // ("" for none), as Envoy matches server_names: an exact name first, then
 // the longest "*." wildcard that covers it, then a chain without names.
@@ -338,4 +337,3 @@ func (lc *listenerConfig) chainFor(sni string) *filterChain {
 	}
 	return catchAll
 }
-
