@@ -16,6 +16,13 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/credentials"
@@ -455,4 +462,76 @@ spec:
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true,
 		TLSClientConfig: &tls.Config{ServerName: "bench.example.com", RootCAs: ca.Pool()}}}
 	runBench(b, c, "https://"+p.Addr(443).String()+"/mock", "bench.example.com")
+}
+
+// TestTLSListenerRefusals: TLS resources the proxy cannot serve as Envoy
+// would are rejected, naming the listener or cluster at fault.
+func TestTLSListenerRefusals(t *testing.T) {
+	dir := t.TempDir()
+	gw := `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - {port: {number: 443, name: a, protocol: HTTPS}, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: a}}
+  - {port: {number: 443, name: b, protocol: HTTPS}, hosts: [b.example.com], tls: {mode: SIMPLE, credentialName: b}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: default}
+spec:
+  host: echo.test
+  trafficPolicy: {tls: {mode: SIMPLE}}
+`
+	u := echoUpstream(t)
+	for _, tc := range []struct {
+		name, want string
+		edit       func(res *compile.Resources)
+	}{
+		{"two chains match the same names", "matched by an earlier chain", func(res *compile.Resources) {
+			l := res.Listeners[0]
+			l.FilterChains[1].FilterChainMatch = proto.Clone(l.FilterChains[0].FilterChainMatch).(*listenerv3.FilterChainMatch)
+		}},
+		{"a plain chain beside TLS ones", "must all terminate TLS", func(res *compile.Resources) {
+			res.Listeners[0].FilterChains[1].TransportSocket = nil
+			res.Listeners[0].FilterChains[1].FilterChainMatch = nil
+		}},
+		{"a match on more than server names", "only server_names", func(res *compile.Resources) {
+			res.Listeners[0].FilterChains[0].FilterChainMatch.DestinationPort = wrapperspb.UInt32(443)
+		}},
+		{"SDS certificates", "SDS secrets are not supported", func(res *compile.Resources) {
+			fc := res.Listeners[0].FilterChains[0]
+			var ctx tlsv3.DownstreamTlsContext
+			if err := fc.TransportSocket.GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+				t.Fatal(err)
+			}
+			ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: "kubernetes://a"}}
+			fc.TransportSocket.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: mustAnyT(t, &ctx)}
+		}},
+		{"an unknown upstream transport socket", `transport socket "envoy.transport_sockets.raw_buffer"`, func(res *compile.Resources) {
+			res.Clusters[0].TransportSocket.Name = "envoy.transport_sockets.raw_buffer"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := tlsMesh(t, gw, u, dir)
+			tc.edit(res)
+			p, err := New(Options{Role: compile.Gateway, PortMap: tlsPorts(), OutboundAddr: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Apply(res)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Apply: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustAnyT(t *testing.T, m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
