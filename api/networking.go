@@ -39,10 +39,12 @@ type Server struct {
 // from CredentialName: in local mode the directory
 // `<credentials-dir>/<credentialName>/` holding tls.crt, tls.key and, for
 // MUTUAL, ca.crt (or `<credentials-dir>/<credentialName>-cacert/ca.crt`, as
-// Istio looks for a `-cacert` Secret); in Kubernetes mode the Secret of that
-// name in the gateway's namespace, keys tls.crt/tls.key/ca.crt or
-// cert/key/cacert. The files are read again when they change, so
-// certificates rotate without a restart.
+// Istio looks for a `-cacert` Secret). A Kubernetes Secret of that name in
+// the gateway's namespace (keys tls.crt/tls.key/ca.crt or cert/key/cacert)
+// is what Kubernetes mode will read; until its source feeds Secrets, the
+// control plane resolves credentialName under --credentials-dir there too.
+// The files are read again when they change, so certificates rotate
+// without a restart.
 //
 // Several servers on one port with different hosts each present their own
 // certificate, chosen by the client's SNI. PASSTHROUGH (the default
@@ -335,7 +337,7 @@ type PortTrafficPolicy struct {
 // SubjectAltNames, or, when none are listed, the SNI. SNI defaults to the
 // destination's host. CredentialName names the credential as for a
 // Gateway server (tls.crt/tls.key/ca.crt under the credentials
-// directory, or a Secret in Kubernetes mode). ISTIO_MUTUAL needs mesh
+// directory). ISTIO_MUTUAL needs mesh
 // identities, which lanemesh does not issue: it is refused with LM0003.
 type ClientTLSSettings struct {
 	Mode               string   `json:"mode,omitempty"`
