@@ -36,12 +36,14 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 func main() {
 	var o options
 	flag.StringVar(&o.xds, "xds", "127.0.0.1:15010", "the control plane's xDS address")
+	flag.StringVar(&o.xdsToken, "xds-token-file", "", "the control plane's operator xDS token (default: the one it writes for -xds's port in $LANEMESH_HOME or ~/.config/lanemesh)")
 	flag.StringVar(&o.admin, "admin", "http://127.0.0.1:15000", "the control plane's admin API, for lanemesh apply --server")
 	flag.StringVar(&o.lanemesh, "lanemesh", "lanemesh", "the lanemesh binary that runs apply")
 	flag.StringVar(&o.on, "on", "examples/traffic-lanes-fallback/vs-mock-fallback.yaml", "the change that turns fallback on")
@@ -74,10 +76,11 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	xds, admin, lanemesh, on, off string
-	n, changes, cpPID             int
-	timeout, connectTimeout       time.Duration
-	quiet                         time.Duration
+	xds, xdsToken, admin, lanemesh string
+	on, off                        string
+	n, changes, cpPID              int
+	timeout, connectTimeout        time.Duration
+	quiet                          time.Duration
 }
 
 // identities are the sidecars the fallback change reaches.
@@ -164,10 +167,14 @@ func run(o options) (*result, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
+	token, err := xdsToken(o)
+	if err != nil {
+		return nil, err
+	}
 	for i := range o.n {
 		p := identities[i%len(identities)]
 		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
-		c := &xds.Client{Target: o.xds, Node: xds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+		c := &xds.Client{Target: o.xds, Node: xds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
 			Apply: func(r *compile.Resources) error { tr.seen(i, usesFallback(r), time.Now()); return nil }}
 		wg.Go(func() { _ = c.Run(ctx) })
 	}
@@ -403,4 +410,19 @@ func memory(pid int) (rss, peak int64) {
 		}
 	}
 	return rss, peak
+}
+
+// xdsToken is the operator token every simulated proxy presents.
+func xdsToken(o options) (xds.TokenSource, error) {
+	if o.xdsToken != "" {
+		return xds.TokenFile(o.xdsToken), nil
+	}
+	dir := os.Getenv("LANEMESH_HOME")
+	if dir == "" {
+		var err error
+		if dir, err = guard.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	return xds.TokenFile(guard.XDSTokenPath(dir, o.xds)), nil
 }

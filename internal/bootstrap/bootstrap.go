@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
@@ -20,6 +21,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
@@ -50,6 +52,10 @@ type Options struct {
 	ReadOnly string
 	// ProbeInterval is how often WorkloadEntries are health-checked [1s].
 	ProbeInterval time.Duration
+	// Auth, if set, authenticates the proxies that present a token the
+	// control plane did not issue itself (Kubernetes mode: service-account
+	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
+	Auth xds.Authenticator
 	// Credentials resolve credentialName [credentials.Dir(""): the
 	// working directory].
 	Credentials compile.Credentials
@@ -64,12 +70,17 @@ type Server struct {
 	// modes set their own sources on it ("pods", "endpointslices").
 	// WorkloadEntries of the configuration are a source of their own.
 	Instances *registry.View
+	// Tokens are the xDS tokens this control plane issued: the operator's,
+	// written to XDSTokenFile, which may claim any identity, and those a
+	// mode adds for the proxies it starts itself (pinned to one identity).
+	Tokens *xds.Tokens
 
-	opts    Options
-	entries *registry.Entries
-	xdsLn   net.Listener
-	adminLn *admin.Listener
-	api     *http.Server
+	opts     Options
+	entries  *registry.Entries
+	xdsLn    net.Listener
+	xdsToken string // the operator's token file
+	adminLn  *admin.Listener
+	api      *http.Server
 }
 
 // Start binds the xDS and admin listeners, loads the watched files (an
@@ -88,7 +99,11 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = time.Second
 	}
-	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds"))}
+	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds")), Tokens: &xds.Tokens{}}
+	s.XDS.Auth = s.Tokens
+	if opts.Auth != nil {
+		s.XDS.Auth = xds.FirstOf{s.Tokens, opts.Auth}
+	}
 	s.Store = controlplane.NewStore(s.configChanged)
 	if opts.Credentials == nil {
 		opts.Credentials = credentials.Dir("")
@@ -101,13 +116,20 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if s.xdsLn, err = net.Listen("tcp", opts.XDS); err != nil {
 		return nil, nil, fmt.Errorf("xds listener: %w (is another lanemesh running? pass --xds)", err)
 	}
-	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
+	s.xdsToken = guard.XDSTokenPath(opts.TokenDir, s.xdsLn.Addr().String())
+	operator, err := guard.WriteToken(s.xdsToken)
+	if err != nil {
 		s.xdsLn.Close()
+		return nil, nil, err
+	}
+	s.Tokens.Add(operator, xds.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xds.AnyIdentity})
+	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
+		s.closeXDS()
 		return nil, nil, err
 	}
 	diags, err := controlplane.WatchFilesWith(ctx, s.Store, opts.Paths, time.Second, opts.Logger.With("part", "files"), opts.Load)
 	if err != nil {
-		s.xdsLn.Close()
+		s.closeXDS()
 		s.adminLn.Close()
 		return nil, diags, err
 	}
@@ -147,11 +169,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the xDS server and removes the admin token.
+// Close stops the xDS server and removes the admin and xDS tokens.
 func (s *Server) Close() {
 	s.XDS.Stop()
+	os.Remove(s.xdsToken)
 	s.adminLn.Close()
 }
+
+// closeXDS undoes what Start did for xDS before serving.
+func (s *Server) closeXDS() {
+	s.xdsLn.Close()
+	os.Remove(s.xdsToken)
+}
+
+// XDSTokenFile is the file that holds the operator's xDS token.
+func (s *Server) XDSTokenFile() string { return s.xdsToken }
 
 // XDSAddr is the address xDS is served on.
 func (s *Server) XDSAddr() string { return s.xdsLn.Addr().String() }

@@ -10,7 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 // TestOneAssembly: the files' WorkloadEntries are probed into the same
@@ -71,5 +77,50 @@ spec:
 	_, _, err = Start(t.Context(), Options{XDS: srv.XDSAddr(), Admin: "127.0.0.1:0", TokenDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "--xds") {
 		t.Fatalf("second control plane on %s: %v, want an error that names --xds", srv.XDSAddr(), err)
+	}
+}
+
+// TestXDSNeedsTheOperatorToken: the control plane writes an operator token
+// beside its admin token, owner-only; a proxy presenting it is served, one
+// presenting nothing is refused; the token goes with the server.
+func TestXDSNeedsTheOperatorToken(t *testing.T) {
+	dir := t.TempDir()
+	srv, _, err := Start(t.Context(), Options{Paths: []string{"../../examples/traffic-lanes"}, XDS: "127.0.0.1:0", Admin: "127.0.0.1:0", TokenDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	path := srv.XDSTokenFile()
+	if filepath.Dir(path) != dir {
+		t.Errorf("token file %s, want it in %s", path, dir)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, %v; want mode 0600", info, err)
+	}
+	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	run := func(tok xds.TokenSource) *xds.Client {
+		c := &xds.Client{Target: srv.XDSAddr(), Node: xds.NodeFor("gw-"+fmt.Sprint(tok != nil), gw), Token: tok,
+			Apply: func(*compile.Resources) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+		go c.Run(ctx)
+		return c
+	}
+	withToken, without := run(xds.TokenFile(path)), run(nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(withToken.Status().Acked) == 0 || status.Code(without.Status().LastError) != codes.Unauthenticated {
+		if time.Now().After(deadline) {
+			t.Fatalf("with the token: %+v; without: %+v; want the first configured, the second refused", withToken.Status(), without.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(without.Status().Acked) != 0 {
+		t.Error("a proxy without a token was configured")
+	}
+	srv.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("token file outlived its server: %v", err)
 	}
 }

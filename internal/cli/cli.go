@@ -78,5 +78,6 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 		newGet(stdout), newScale(stdout), newLogs(stdout), newMock(stderr), newUp(stdout, stderr),
 		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr),
 	)
+	root.AddCommand(newIPTables(stdout))
 	return root
 }

@@ -17,7 +17,7 @@ import (
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
-	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, credsDir string
+	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, audience, credsDir string
 	var opt config.Options
 	cmd := &cobra.Command{
 		Use:   "controlplane (-f PATH... | --kubeconfig PATH) [--xds ADDR] [--admin ADDR]",
@@ -29,6 +29,15 @@ make-before-break.
 With -f, its configuration comes from the watched files and from its admin API
 (lanemesh apply); its workloads from WorkloadEntries, health-checked by TCP
 probes.
+
+Every proxy authenticates. The control plane writes an operator token (mode
+0600) beside its admin token, xds-PORT.token in $LANEMESH_HOME or
+~/.config/lanemesh; lanemesh proxy on the same machine finds it by itself,
+and --xds-token-file hands it to one elsewhere. Its holder may be served any
+identity. In Kubernetes mode a proxy may instead present its pod's projected
+service-account token (audience --xds-token-audience): it is checked with a
+TokenReview and the proxy is served as that pod, with the pod's namespace and
+labels, whatever it claims.
 
 With --kubeconfig (or inside a pod, where the in-cluster configuration is
 used), it reads the cluster: the networking.istio.io kinds, Services,
@@ -76,6 +85,7 @@ write status; every replica serves xDS.`,
 					return err
 				}
 				bo.Workloads = src.Workloads()
+				bo.Auth = src.Authenticator(audience)
 				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
 				ctx, cancel := context.WithCancel(cmd.Context())
 				defer cancel()
@@ -105,7 +115,7 @@ write status; every replica serves xDS.`,
 					return err
 				}
 			}
-			fmt.Fprintf(stdout, "xds: %s\nadmin: %s (token in %s)\nready\n", srv.XDSAddr(), srv.AdminURL(), srv.TokenFile())
+			fmt.Fprintf(stdout, "xds: %s (operator token in %s)\nadmin: %s (token in %s)\nready\n", srv.XDSAddr(), srv.XDSTokenFile(), srv.AdminURL(), srv.TokenFile())
 			return srv.Run(cmd.Context())
 		},
 	}
@@ -113,6 +123,7 @@ write status; every replica serves xDS.`,
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "read the configuration and workloads from this cluster (in a pod: the in-cluster configuration)")
 	cmd.Flags().StringVar(&leaseNS, "lease-namespace", envOr("POD_NAMESPACE", "istio-system"), "namespace of the leader-election Lease (Kubernetes mode)")
 	cmd.Flags().StringVar(&xdsAddr, "xds", "127.0.0.1:15010", "xDS (gRPC) listen address")
+	cmd.Flags().StringVar(&audience, "xds-token-audience", kube.DefaultAudience, "Kubernetes mode: the audience of the service-account tokens proxies present (checked by TokenReview)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")

@@ -13,6 +13,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
@@ -20,16 +21,16 @@ import (
 )
 
 type proxyFlags struct {
-	role, xds, id, namespace, labels string
-	static                           bool
-	opt                              config.Options
-	files, portMap                   []string
-	outbound, admin                  string
-	accessLog, logLevel              string
-	pathNormalization                string
-	trustDownstream                  bool
-	credentialsDir                   string
-	limits                           proxyLimits
+	role, xds, xdsToken, id, namespace, labels string
+	static                                     bool
+	opt                                        config.Options
+	files, portMap                             []string
+	outbound, admin                            string
+	accessLog, logLevel                        string
+	pathNormalization                          string
+	trustDownstream                            bool
+	credentialsDir                             string
+	limits                                     proxyLimits
 }
 
 // proxyLimits are the data plane's resource limits; zero keeps a default
@@ -64,6 +65,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.role, "role", "", "gateway or sidecar")
 	fl.StringVar(&f.xds, "xds", "", "control plane xDS address")
+	fl.StringVar(&f.xdsToken, "xds-token-file", "", "bearer token for the control plane, re-read on each reconnect: a Kubernetes service-account token, or the operator's token (default: the one `lanemesh controlplane`/`up` on this machine writes for --xds's port, in $LANEMESH_HOME or ~/.config/lanemesh)")
 	fl.BoolVar(&f.static, "static", false, "compile -f files once instead of using a control plane")
 	fl.StringArrayVarP(&f.files, "filename", "f", nil, "configuration (with --static)")
 	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
@@ -138,7 +140,15 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 			host, _ := os.Hostname()
 			id = fmt.Sprintf("%s~%s/%s-%d", identity.Role, identity.Namespace, host, os.Getpid())
 		}
-		c := &xds.Client{Target: f.xds, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: log}
+		tokenFile := f.xdsToken
+		if tokenFile == "" {
+			dir, err := tokenDir()
+			if err != nil {
+				return err
+			}
+			tokenFile = guard.XDSTokenPath(dir, f.xds)
+		}
+		c := &xds.Client{Target: f.xds, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: log, Token: xds.TokenFile(tokenFile)}
 		go c.Run(cmd.Context())
 	}
 	return p.Run(cmd.Context())

@@ -26,12 +26,20 @@ func DefaultDir() (string, error) {
 // at addr ("127.0.0.1:15000", or a URL's host). Tokens are kept per port,
 // so several `lanemesh up` on one machine each have their own, and a
 // client finds the right one from --server alone.
-func TokenPath(dir, addr string) string {
+func TokenPath(dir, addr string) string { return tokenPath(dir, "admin", addr) }
+
+// XDSTokenPath is the file that holds the operator's token of the xDS
+// server listening at addr: a proxy that presents it may be served any
+// identity (lanemesh proxy finds it from --xds alone, as the CLI finds
+// the admin token from --server).
+func XDSTokenPath(dir, addr string) string { return tokenPath(dir, "xds", addr) }
+
+func tokenPath(dir, kind, addr string) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		port = "80"
 	}
-	return filepath.Join(dir, "admin-"+port+".token")
+	return filepath.Join(dir, kind+"-"+port+".token")
 }
 
 // WriteToken makes a new random token and writes it to path, readable and
@@ -42,12 +50,12 @@ func WriteToken(path string) (string, error) {
 	// A directory made here is the user's alone; one that exists (say
 	// $LANEMESH_HOME=/tmp) is left as it is: the file itself is 0600.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("admin token directory: %w", err)
+		return "", fmt.Errorf("token directory: %w", err)
 	}
 	token := rand.Text()
 	f, err := os.CreateTemp(dir, ".token-*") // mode 0600
 	if err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", fmt.Errorf("token: %w", err)
 	}
 	_, werr := f.WriteString(token + "\n")
 	if cerr := f.Close(); werr == nil {
@@ -58,7 +66,7 @@ func WriteToken(path string) (string, error) {
 	}
 	if werr != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("admin token: %w", werr)
+		return "", fmt.Errorf("token: %w", werr)
 	}
 	return token, nil
 }
@@ -68,21 +76,21 @@ func WriteToken(path string) (string, error) {
 func ReadToken(path string) (string, error) {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no admin token at %s: it is written by `lanemesh up` (or `controlplane`) when it starts; is it running, as this user, with that admin port? (or pass --token-file)", path)
+		return "", fmt.Errorf("no token at %s: it is written by `lanemesh up` (or `controlplane`) when it starts; is it running, as this user, with that admin port? (or pass --token-file)", path)
 	}
 	if err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", fmt.Errorf("token: %w", err)
 	}
 	if info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("admin token %s is accessible by other users (mode %v); refusing to use it: restart the server, or chmod 600 it", path, info.Mode().Perm())
+		return "", fmt.Errorf("token %s is accessible by other users (mode %v); refusing to use it: restart the server, or chmod 600 it", path, info.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+		return "", fmt.Errorf("token: %w", err)
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" {
-		return "", fmt.Errorf("admin token %s is empty: restart the server that wrote it", path)
+		return "", fmt.Errorf("token %s is empty: restart the server that wrote it", path)
 	}
 	return token, nil
 }

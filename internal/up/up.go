@@ -11,6 +11,7 @@ package up
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -274,8 +275,13 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 // apply, until ctx is done. The channel it returns receives the proxy's
 // Run result once the proxy has stopped.
 func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+	// Each proxy up starts gets a token of its own, pinned to its
+	// identity, so that no other process can be served as it.
+	token := rand.Text()
+	m.cp.Tokens.Add(token, xds.Grant{Who: id, Serve: xds.Only(identity)})
+	context.AfterFunc(ctx, func() { m.cp.Tokens.Remove(token) })
 	c := &xds.Client{Target: m.cp.XDSAddr(), Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: xds.StaticToken(token)}
 	go c.Run(ctx)
 	done := make(chan error, 1)
 	go func() {

@@ -70,6 +70,9 @@ type Client struct {
 	// between stream attempts; zero means DefaultMinBackoff and
 	// DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// Token, if set, gives the bearer token presented on each new stream
+	// (see Authenticator); nil presents none.
+	Token TokenSource
 	// DialOptions are added after the defaults (insecure credentials, the
 	// back-off above, keepalive, fixed flow-control windows), so they can
 	// override them.
@@ -202,6 +205,9 @@ func (c *Client) dialOptions() []grpc.DialOption {
 			Time: clientKeepaliveTime, Timeout: clientKeepaliveTimeout, PermitWithoutStream: true}),
 		// Fixed windows: no BDP ping per response (see flowWindow).
 		grpc.WithStaticStreamWindowSize(flowWindow), grpc.WithStaticConnWindowSize(flowWindow),
+	}
+	if c.Token != nil {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerCreds{c.Token}))
 	}
 	return append(opts, c.DialOptions...)
 }

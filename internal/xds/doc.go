@@ -16,6 +16,10 @@
 //     becomes the ACK or NACK.
 //   - NodeFor, ProxyOf and IdentityKey put a proxy's compile.Proxy identity
 //     in the xDS node metadata and read it back.
+//   - Authenticator (Server.Auth) decides what identity a stream may be
+//     served as, from the bearer token the Client presents (Client.Token):
+//     Tokens for secrets the control plane issues itself, FirstOf to chain
+//     one with another (Kubernetes mode's TokenReview).
 //
 // # Ordering (make-before-break)
 //

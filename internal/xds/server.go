@@ -58,6 +58,11 @@ type Server struct {
 	// the cache: calling SetSnapshot from it makes the first response carry
 	// the node's configuration. It should not block for long.
 	OnNode func(id string, p compile.Proxy)
+	// Auth, if set, authenticates every stream and decides which identity
+	// each node is served as (see Authenticator); OnNode then sees the
+	// served identity, not the claimed one. Unary fetches are refused.
+	// Nil serves whatever a node claims. Set it before Serve.
+	Auth Authenticator
 	// OnForget, if set, is called when a node is forgotten (see
 	// ForgetAfter), so that the control plane can forget it too; the node
 	// may have connected again since, which Status tells. Set it before
@@ -87,7 +92,7 @@ func NewServer(logger *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{logger: logger, cancel: cancel, cache: newWatchCache()}
-	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode })
+	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode }, func() Authenticator { return s.Auth })
 	s.tracker.onGone = func(id string, gone uint64) {
 		after := s.ForgetAfter
 		if after <= 0 {

@@ -2,6 +2,8 @@ package xds
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sort"
@@ -51,6 +53,7 @@ type NACK struct {
 type tracker struct {
 	logger *slog.Logger
 	onNode func() func(string, compile.Proxy) // reads Server.OnNode
+	auth   func() Authenticator               // reads Server.Auth
 	// onGone, if set, is called (t.mu held) when a node loses its last
 	// stream, with the number of that disconnection.
 	onGone func(id string, gone uint64)
@@ -70,12 +73,19 @@ type tracker struct {
 type streamRecord struct {
 	node string            // "" until the first request names the node
 	sent map[string]sentAt // by type URL: the latest response
+	// grant is what the stream's credentials allow it to claim; nil when
+	// the server has no Authenticator.
+	grant *Grant
 }
 
 type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
-	proxy   compile.Proxy
+	proxy compile.Proxy
+	// who is the grant holder of the node's open streams ("" without an
+	// Authenticator): a node id is held by one holder at a time, so that
+	// one proxy cannot take over the snapshot another is served.
+	who     string
 	streams int
 	// gone counts the times the node lost its last stream, so that a
 	// timer set at one disconnection never forgets a node that came back
@@ -115,8 +125,8 @@ func (n *nodeRecord) settle() {
 
 var _ serverv3.Callbacks = (*tracker)(nil)
 
-func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy)) *tracker {
-	return &tracker{logger: logger, onNode: onNode, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{},
+func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy), auth func() Authenticator) *tracker {
+	return &tracker{logger: logger, onNode: onNode, auth: auth, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{},
 		changed: make(chan struct{})}
 }
 
@@ -188,11 +198,26 @@ func (t *tracker) synced(id string) <-chan struct{} {
 	return closedChan
 }
 
-// OnStreamOpen starts recording a stream.
-func (t *tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
+// OnStreamOpen authenticates a stream, when the server has an
+// Authenticator, and starts recording it. A stream whose credentials are
+// refused is closed with Unauthenticated before it can name a node.
+func (t *tracker) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	rec := &streamRecord{sent: map[string]sentAt{}}
+	if a := t.auth(); a != nil {
+		g, err := a.Authenticate(ctx, bearer(ctx))
+		if err != nil {
+			t.logger.Warn("xds: refused stream", "err", err)
+			code := codes.Unavailable // the authenticator could not decide
+			if errors.Is(err, ErrUnauthenticated) {
+				code = codes.Unauthenticated
+			}
+			return status.Error(code, err.Error())
+		}
+		rec.grant = &g
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.streams[id] = &streamRecord{sent: map[string]sentAt{}}
+	t.streams[id] = rec
 	return nil
 }
 
@@ -256,7 +281,11 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 		if p, err = t.register(st, req.GetNode()); err != nil {
 			t.mu.Unlock()
 			t.logger.Warn("xds: refused node", "node", req.GetNode().GetId(), "err", err)
-			return status.Error(codes.InvalidArgument, err.Error())
+			code := codes.InvalidArgument
+			if errors.Is(err, errForbidden) {
+				code = codes.PermissionDenied
+			}
+			return status.Error(code, err.Error())
 		}
 	}
 	nack := t.record(st, req)
@@ -275,7 +304,12 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 	return nil
 }
 
-// register binds a stream to its node. t.mu is held.
+// errForbidden is wrapped by register's errors for a node the stream's
+// credentials may not claim.
+var errForbidden = errors.New("forbidden")
+
+// register binds a stream to its node, serving it the identity its grant
+// allows. t.mu is held.
 func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, error) {
 	if node.GetId() == "" {
 		return compile.Proxy{}, errNoNodeID
@@ -284,11 +318,22 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, 
 	if err != nil {
 		return compile.Proxy{}, err
 	}
+	var who string
+	if st.grant != nil {
+		who = st.grant.Who
+		if p, err = st.grant.Serve(p); err != nil {
+			return compile.Proxy{}, fmt.Errorf("node %q: %w: %s: %v", node.GetId(), errForbidden, who, err)
+		}
+	}
 	n := t.nodes[node.GetId()]
+	if n != nil && n.streams > 0 && n.who != who {
+		return compile.Proxy{}, fmt.Errorf("node %q: %w: the id is in use by %s; give each proxy its own node id", node.GetId(), errForbidden, n.who)
+	}
 	if n == nil {
 		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}, inStep: closedChan}
 		t.nodes[node.GetId()] = n
 	}
+	n.who = who
 	n.proxy = p
 	n.proxy.Labels = maps.Clone(p.Labels) // p goes to OnNode, which may keep it
 	n.streams++
@@ -367,8 +412,15 @@ func (t *tracker) OnStreamDeltaRequest(int64, *discoveryv3.DeltaDiscoveryRequest
 func (t *tracker) OnStreamDeltaResponse(int64, *discoveryv3.DeltaDiscoveryRequest, *discoveryv3.DeltaDiscoveryResponse) {
 }
 
-// OnFetchRequest allows unary fetches; they carry no ACKs to record.
-func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error { return nil }
+// OnFetchRequest allows unary fetches, which carry no ACKs to record, only
+// on a server without an Authenticator: a fetch names its node by id
+// alone, so it could read another proxy's configuration.
+func (t *tracker) OnFetchRequest(context.Context, *discoveryv3.DiscoveryRequest) error {
+	if t.auth() != nil {
+		return status.Error(codes.PermissionDenied, "this control plane authenticates proxies: use an ADS stream, not a unary fetch")
+	}
+	return nil
+}
 
 // OnFetchResponse does nothing.
 func (t *tracker) OnFetchResponse(*discoveryv3.DiscoveryRequest, *discoveryv3.DiscoveryResponse) {}

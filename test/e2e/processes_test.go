@@ -47,13 +47,17 @@ func TestSeparateProcesses(t *testing.T) {
 	}
 
 	xdsAddr, adminAddr, gwAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	cpOut := start(t, bin, nil, "controlplane", "-f", dir, "--xds", xdsAddr, "--admin", adminAddr)
+	// The proxies find the control plane's operator token where it wrote
+	// it: they share its LANEMESH_HOME, as processes of one user share
+	// ~/.config/lanemesh.
+	home := []string{"LANEMESH_HOME=" + t.TempDir()}
+	cpOut := start(t, bin, home, "controlplane", "-f", dir, "--xds", xdsAddr, "--admin", adminAddr)
 	waitLine(t, cpOut, "ready")
-	start(t, bin, nil, "proxy", "--role", "gateway", "--xds", xdsAddr, "--id", "gateway~istio-system/gw-0", "--port-map", "80="+gwAddr)
+	start(t, bin, home, "proxy", "--role", "gateway", "--xds", xdsAddr, "--id", "gateway~istio-system/gw-0", "--port-map", "80="+gwAddr)
 	upstream := map[string]string{"mocka": "http://mockb:8000/", "mockb": "http://mockc:8000/", "mockc": ""}
 	for _, w := range workloads {
 		outbound := w.ip + ":15001"
-		start(t, bin, nil, "proxy", "--role", "sidecar", "--xds", xdsAddr, "--id", "sidecar~default/"+w.app+"-"+w.version,
+		start(t, bin, home, "proxy", "--role", "sidecar", "--xds", xdsAddr, "--id", "sidecar~default/"+w.app+"-"+w.version,
 			"--labels", "app="+w.app+",version="+w.version, "--outbound", outbound)
 		start(t, bin, []string{"app=" + w.app, "version=" + w.version, "upstream_url=" + upstream[w.app],
 			"HTTP_PROXY=http://" + outbound, "POD_IP=" + w.ip}, "mock", "--bind", w.ip+":8000")
