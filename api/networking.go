@@ -23,15 +23,61 @@ type Server struct {
 	Hosts []string `json:"hosts"`
 	Name  string   `json:"name,omitempty"`
 	Bind  string   `json:"bind,omitempty"`
-	TLS   *struct {
-		HTTPSRedirect bool     `json:"httpsRedirect,omitempty"`
-		_             struct{} `lanemesh:"unsupported=mode"`
-		_             struct{} `lanemesh:"unsupported=credentialName"`
-		_             struct{} `lanemesh:"unsupported=serverCertificate"`
-		_             struct{} `lanemesh:"unsupported=privateKey"`
-		_             struct{} `lanemesh:"unsupported=caCertificates"`
-	} `json:"tls,omitempty"`
-	_ struct{} `lanemesh:"unsupported=defaultEndpoint"`
+	// TLS is the server's TLS: how it terminates TLS for HTTPS ports, or,
+	// on a plain HTTP port, httpsRedirect alone.
+	TLS *ServerTLSSettings `json:"tls,omitempty"`
+	_   struct{}           `lanemesh:"unsupported=defaultEndpoint"`
+}
+
+// ServerTLSSettings is how a Gateway server terminates TLS (Istio's
+// ServerTLSSettings).
+//
+// Mode SIMPLE presents the certificate; MUTUAL also requires a client
+// certificate signed by CaCertificates, and OPTIONAL_MUTUAL checks one if
+// the client sends it. The certificate comes from files (ServerCertificate,
+// PrivateKey, CaCertificates: PEM paths as the gateway proxy sees them), or
+// from CredentialName: in local mode the directory
+// `<credentials-dir>/<credentialName>/` holding tls.crt, tls.key and, for
+// MUTUAL, ca.crt (or `<credentials-dir>/<credentialName>-cacert/ca.crt`, as
+// Istio looks for a `-cacert` Secret). A Kubernetes Secret of that name in
+// the gateway's namespace (keys tls.crt/tls.key/ca.crt or cert/key/cacert)
+// is what Kubernetes mode will read; until its source feeds Secrets, the
+// control plane resolves credentialName under --credentials-dir there too.
+// The files are read again when they change, so certificates rotate
+// without a restart.
+//
+// Several servers on one port with different hosts each present their own
+// certificate, chosen by the client's SNI. PASSTHROUGH (the default
+// mode), AUTO_PASSTHROUGH and ISTIO_MUTUAL are valid Istio but need TLS
+// routing or mesh identities, which lanemesh does not have: they are
+// refused with LM0003.
+type ServerTLSSettings struct {
+	// HTTPSRedirect answers plain-HTTP requests with 301 to the same URL
+	// over https.
+	HTTPSRedirect     bool   `json:"httpsRedirect,omitempty"`
+	Mode              string `json:"mode,omitempty"`
+	ServerCertificate string `json:"serverCertificate,omitempty"`
+	PrivateKey        string `json:"privateKey,omitempty"`
+	CACertificates    string `json:"caCertificates,omitempty"`
+	CredentialName    string `json:"credentialName,omitempty"`
+	// SubjectAltNames, VerifyCertificateSpki and VerifyCertificateHash
+	// restrict, for MUTUAL, which client certificates are accepted: one of
+	// the SANs, one of the base64 SHA-256 public key hashes, one of the
+	// hex SHA-256 certificate hashes.
+	SubjectAltNames       []string `json:"subjectAltNames,omitempty"`
+	VerifyCertificateSpki []string `json:"verifyCertificateSpki,omitempty"`
+	VerifyCertificateHash []string `json:"verifyCertificateHash,omitempty"`
+	// MinProtocolVersion and MaxProtocolVersion: TLS_AUTO, TLSV1_0,
+	// TLSV1_1, TLSV1_2 or TLSV1_3. Istio's defaults: 1.2 to 1.3.
+	MinProtocolVersion string `json:"minProtocolVersion,omitempty"`
+	MaxProtocolVersion string `json:"maxProtocolVersion,omitempty"`
+	// CipherSuites are OpenSSL-style names (ECDHE-RSA-AES128-GCM-SHA256);
+	// they apply to TLS 1.2 and below.
+	CipherSuites []string `json:"cipherSuites,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=caCrl"`
+	_ struct{} `lanemesh:"unsupported=credentialNames"`
+	_ struct{} `lanemesh:"unsupported=tlsCertificates"`
 }
 
 // Port is a Gateway or ServiceEntry port.
@@ -322,20 +368,44 @@ type TrafficPolicy struct {
 	// what a port's entry leaves unset takes the defaults, not the
 	// policy's own settings (Istio's rule).
 	PortLevelSettings []PortTrafficPolicy `json:"portLevelSettings,omitempty"`
+	// TLS is how the proxy originates TLS to the upstream.
+	TLS *ClientTLSSettings `json:"tls,omitempty"`
 
-	_ struct{} `lanemesh:"unsupported=tls"`
 	_ struct{} `lanemesh:"unsupported=tunnel"`
 	_ struct{} `lanemesh:"unsupported=proxyProtocol"`
 }
 
 // PortTrafficPolicy is the traffic policy of one service port.
 type PortTrafficPolicy struct {
-	Port             *PortSelector     `json:"port,omitempty"`
-	LoadBalancer     *LoadBalancer     `json:"loadBalancer,omitempty"`
-	ConnectionPool   *ConnectionPool   `json:"connectionPool,omitempty"`
-	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	Port             *PortSelector      `json:"port,omitempty"`
+	LoadBalancer     *LoadBalancer      `json:"loadBalancer,omitempty"`
+	ConnectionPool   *ConnectionPool    `json:"connectionPool,omitempty"`
+	OutlierDetection *OutlierDetection  `json:"outlierDetection,omitempty"`
+	TLS              *ClientTLSSettings `json:"tls,omitempty"`
+}
 
-	_ struct{} `lanemesh:"unsupported=tls"`
+// ClientTLSSettings is how a proxy originates TLS to an upstream (Istio's
+// ClientTLSSettings): mode DISABLE (the default) sends plain text, SIMPLE
+// verifies the server, MUTUAL also presents ClientCertificate and
+// PrivateKey. The server's certificate is verified against CaCertificates
+// (PEM file paths as the proxy sees them), or the system's roots when
+// unset, unless InsecureSkipVerify; its SANs must include one of
+// SubjectAltNames, or, when none are listed, the SNI. SNI defaults to the
+// destination's host. CredentialName names the credential as for a
+// Gateway server (tls.crt/tls.key/ca.crt under the credentials
+// directory). ISTIO_MUTUAL needs mesh
+// identities, which lanemesh does not issue: it is refused with LM0003.
+type ClientTLSSettings struct {
+	Mode               string   `json:"mode,omitempty"`
+	ClientCertificate  string   `json:"clientCertificate,omitempty"`
+	PrivateKey         string   `json:"privateKey,omitempty"`
+	CACertificates     string   `json:"caCertificates,omitempty"`
+	CredentialName     string   `json:"credentialName,omitempty"`
+	SubjectAltNames    []string `json:"subjectAltNames,omitempty"`
+	SNI                string   `json:"sni,omitempty"`
+	InsecureSkipVerify *bool    `json:"insecureSkipVerify,omitempty"`
+
+	_ struct{} `lanemesh:"unsupported=caCrl"`
 }
 
 // LoadBalancer picks the algorithm: Simple (ROUND_ROBIN, LEAST_REQUEST,

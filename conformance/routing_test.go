@@ -72,7 +72,8 @@ func TestRoutingAgreement(t *testing.T) {
 					t.Fatal(err)
 				}
 				lane := lanemeshDecision(t, c, instances, call.Proxy, req)
-				istio := pilotDecision(t, s, call.Proxy, req)
+				lmRoutes := explain.RouteConfigForRequest(compile.Compile(c, instances, call.Proxy), call.Proxy.Role, req)
+				istio := pilotDecision(t, s, call.Proxy, req, lmRoutes)
 				compared++
 				if testing.Verbose() {
 					t.Logf("%s -> %s", call.Line, istio)
@@ -180,7 +181,7 @@ func decision(d route.Decision, req *route.Request) string {
 func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, p compile.Proxy, req *route.Request) string {
 	t.Helper()
 	res := compile.Compile(c, instances, p)
-	name := explain.RouteConfigFor(res, p.Role, req.Authority)
+	name := explain.RouteConfigForRequest(res, p.Role, req)
 	for _, rc := range res.Routes {
 		if rc.Name == name {
 			return decide(t, rc, req)
@@ -189,7 +190,7 @@ func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Ins
 	return "no route"
 }
 
-func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, req *route.Request) string {
+func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, req *route.Request, lanemeshRoutes string) string {
 	t.Helper()
 	p := &model.Proxy{ConfigNamespace: cl.Namespace, Labels: cl.Labels, Metadata: &model.NodeMetadata{Labels: cl.Labels, Namespace: cl.Namespace}}
 	want := "80"
@@ -199,15 +200,28 @@ func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, r
 	if cl.Role == compile.Gateway {
 		p.Type = model.Router
 		want = "http." + want
+		if req.TLS {
+			// An HTTPS server's routes are named by Istio's scheme,
+			// https.PORT.PORTNAME.GATEWAY.NAMESPACE, which lanemesh
+			// uses too: the server that the request's SNI selects is
+			// lanemesh's choice, and its routes are compared.
+			want = lanemeshRoutes
+		}
 	}
 	rcs := s.Routes(s.SetupProxy(p))
+	var plain []*routev3.RouteConfiguration
 	for _, rc := range rcs {
 		if rc.Name == want {
 			return decide(t, rc, req)
 		}
+		if strings.HasPrefix(rc.Name, "http.") {
+			plain = append(plain, rc)
+		}
 	}
-	if cl.Role == compile.Gateway && len(rcs) == 1 { // a gateway's only port, as explain.RouteConfigFor picks it
-		return decide(t, rcs[0], req)
+	// A gateway's only plain HTTP port, as explain.RouteConfigForRequest
+	// picks it for a URL whose port `lanemesh up` remapped (8080 for 80).
+	if cl.Role == compile.Gateway && !req.TLS && len(plain) == 1 {
+		return decide(t, plain[0], req)
 	}
 	return "no route"
 }

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
+	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
@@ -54,6 +56,9 @@ type Options struct {
 	// control plane did not issue itself (Kubernetes mode: service-account
 	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
 	Auth xds.Authenticator
+	// Credentials resolve credentialName [credentials.Dir(""): the
+	// working directory].
+	Credentials compile.Credentials
 }
 
 // Server is a control plane that has bound its listeners.
@@ -100,7 +105,10 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.XDS.Auth = xds.FirstOf{s.Tokens, opts.Auth}
 	}
 	s.Store = controlplane.NewStore(s.configChanged)
-	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane")})
+	if opts.Credentials == nil {
+		opts.Credentials = credentials.Dir("")
+	}
+	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane"), Credentials: opts.Credentials})
 	s.Instances = registry.NewView(s.ControlPlane.SetInstances)
 	s.entries = registry.NewEntries(s.Instances)
 

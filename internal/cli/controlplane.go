@@ -17,7 +17,7 @@ import (
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
-	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, audience string
+	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, audience, credsDir string
 	var opt config.Options
 	var inj injectorFlags
 	cmd := &cobra.Command{
@@ -70,7 +70,11 @@ webhook configuration's caBundle).`,
 			if err != nil {
 				return err
 			}
-			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log}
+			creds, err := credentialsDir(credsDir)
+			if err != nil {
+				return usageError{err}
+			}
+			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log, Credentials: creds}
 			var src *kube.Source
 			var restCfg *rest.Config
 			if kubeMode {
@@ -139,6 +143,7 @@ webhook configuration's caBundle).`,
 	cmd.Flags().StringVar(&audience, "xds-token-audience", kube.DefaultAudience, "Kubernetes mode: the audience of the service-account tokens proxies present (checked by TokenReview)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	addInjectorFlags(cmd.Flags(), &inj)
 	return cmd

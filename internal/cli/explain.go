@@ -97,7 +97,7 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	} else {
 		res := compile.Compile(c, instances, proxy)
 		var r *explain.Result
-		r, err = explain.Explain(res, explain.RouteConfigFor(res, proxy.Role, req.Authority), req)
+		r, err = explain.Explain(res, explain.RouteConfigForRequest(res, proxy.Role, req), req)
 		if r != nil {
 			hops = []explain.Hop{{From: name, URL: rawURL, Result: r}}
 		}
@@ -108,7 +108,7 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if err := printExplain(stdout, f, hops); err != nil {
 		return err
 	}
-	if last := hops[len(hops)-1]; last.Result.Status != 0 {
+	if last := hops[len(hops)-1]; last.Result.Status != 0 || last.Result.RouteConfig == explain.NoFilterChain {
 		return exitError{ExitFailed}
 	}
 	return nil
@@ -236,6 +236,9 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 	}
 	if r.CORS != "" {
 		row("CORS", r.CORS)
+	}
+	if r.UpstreamTLS != "" {
+		row("Upstream TLS", r.UpstreamTLS)
 	}
 	result := r.Reason
 	if r.Status != 0 {

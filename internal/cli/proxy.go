@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
@@ -27,6 +29,7 @@ type proxyFlags struct {
 	accessLog, logLevel                        string
 	pathNormalization                          string
 	trustDownstream                            bool
+	credentialsDir                             string
 	limits                                     proxyLimits
 }
 
@@ -78,6 +81,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 		"request paths normalized before routing, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
 		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
+	fl.StringVar(&f.credentialsDir, "credentials-dir", "", "with --static: "+"directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 	addLimitFlags(fl, &f.limits)
 	return cmd
 }
@@ -123,7 +127,11 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		}
 		// Only WorkloadEntries have addresses without a runner.
 		instances := registry.WorkloadEntries(c)
-		if err := p.Apply(compile.Compile(c, instances, identity)); err != nil {
+		creds, err := credentialsDir(f.credentialsDir)
+		if err != nil {
+			return usageError{err}
+		}
+		if err := p.Apply(compile.CompileWith(c, instances, identity, compile.Options{Credentials: creds})); err != nil {
 			return fmt.Errorf("the compiled configuration was rejected: %w", err)
 		}
 	} else {
@@ -196,4 +204,22 @@ func proxyIdentity(f proxyFlags) (compile.Proxy, error) {
 		p.Labels = l
 	}
 	return p, nil
+}
+
+// credentialsDir is the --credentials-dir flag's credentials, made
+// absolute: the proxies that read the files may run elsewhere.
+func credentialsDir(dir string) (credentials.Dir, error) {
+	abs, err := absDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("--credentials-dir: %w", err)
+	}
+	return credentials.Dir(abs), nil
+}
+
+// absDir is dir made absolute ("" is the working directory).
+func absDir(dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	return filepath.Abs(dir)
 }

@@ -18,6 +18,7 @@ import (
 type builder struct {
 	cfg   *config.Config
 	proxy Proxy
+	opts  Options
 	// services are the hosts visible to the proxy, sorted by host.
 	services []*config.Service
 	hosts    map[string]*config.Service
@@ -30,8 +31,8 @@ type builder struct {
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 }
 
-func newBuilder(c *config.Config, instances []registry.Instance, p Proxy) *builder {
-	b := &builder{cfg: c, proxy: p, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c), vss: config.ResolveDelegates(c.VirtualServices),
+func newBuilder(c *config.Config, instances []registry.Instance, p Proxy, opts Options) *builder {
+	b := &builder{cfg: c, proxy: p, opts: opts, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c), vss: config.ResolveDelegates(c.VirtualServices),
 		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
 	for host, svc := range c.Hosts() {

@@ -43,9 +43,12 @@ func (b *builder) addServiceClusters() {
 			}
 			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
 			b.addCluster(svc, port, "", nil, policy)
+			b.originateTLS(ClusterName(port.Port, "", svc.Host), policy, dr.Metadata.Namespace, svc.Host)
 			for _, s := range dr.Spec.Subsets {
 				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
-				b.addCluster(svc, port, s.Name, s.Labels, mergePolicy(policy, sub, wholesale))
+				merged := mergePolicy(policy, sub, wholesale)
+				b.addCluster(svc, port, s.Name, s.Labels, merged)
+				b.originateTLS(ClusterName(port.Port, s.Name, svc.Host), merged, dr.Metadata.Namespace, svc.Host)
 			}
 		}
 	}
@@ -61,6 +64,18 @@ func (b *builder) addCluster(svc *config.Service, port config.ServicePort, subse
 		ClusterName: name,
 		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: b.lbEndpoints(svc, port, labels)}},
 		Policy:      &endpointv3.ClusterLoadAssignment_Policy{OverprovisioningFactor: wrapperspb.UInt32(allOrNothing)},
+	}
+}
+
+// originateTLS gives the cluster name, if the snapshot has it, the
+// transport socket that originates its policy's TLS.
+func (b *builder) originateTLS(name string, policy *api.TrafficPolicy, drNamespace, host string) {
+	c := b.clusters[name]
+	if c == nil || policy == nil || c.TransportSocket != nil {
+		return
+	}
+	if ctx := b.upstreamTLS(policy.TLS, drNamespace, host); ctx != nil {
+		c.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 	}
 }
 
@@ -243,7 +258,7 @@ func portPolicy(p *api.TrafficPolicy, port uint32) (policy *api.TrafficPolicy, w
 	}
 	for _, pl := range p.PortLevelSettings {
 		if pl.Port != nil && pl.Port.Number == port {
-			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}, true
+			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection, TLS: pl.TLS}, true
 		}
 	}
 	return p, false
@@ -259,7 +274,7 @@ func mergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPoli
 	case base == nil:
 		return over
 	}
-	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection}
+	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection, TLS: base.TLS}
 	if over.LoadBalancer != nil || wholesale {
 		m.LoadBalancer = over.LoadBalancer
 	}
@@ -268,6 +283,9 @@ func mergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPoli
 	}
 	if over.OutlierDetection != nil || wholesale {
 		m.OutlierDetection = over.OutlierDetection
+	}
+	if over.TLS != nil || wholesale {
+		m.TLS = over.TLS
 	}
 	return &m
 }

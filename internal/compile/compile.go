@@ -81,7 +81,13 @@ type Resources struct {
 // reject (an undefined subset, say) compiles to a route whose cluster does
 // not exist, which the proxy answers with 503 NC, as DESIGN §4 says.
 func Compile(c *config.Config, instances []registry.Instance, p Proxy) *Resources {
-	b := newBuilder(c, instances, p)
+	return CompileWith(c, instances, p, Options{})
+}
+
+// CompileWith is Compile with options: the credentials that Gateway
+// servers and DestinationRules name.
+func CompileWith(c *config.Config, instances []registry.Instance, p Proxy, opts Options) *Resources {
+	b := newBuilder(c, instances, p, opts)
 	b.addServiceClusters()
 	res := &Resources{}
 	switch p.Role {

@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,8 +50,18 @@ func GatewayRouteName(port uint32) string { return fmt.Sprintf("http.%d", port) 
 
 // listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS.
 func listener(name string, port uint32, routeName string) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:         name,
+		Address:      socketAddress("0.0.0.0", port),
+		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName)},
+	}
+}
+
+// httpChain is a filter chain holding an HTTP connection manager whose
+// routes come over ADS.
+func httpChain(statPrefix, routeName string) *listenerv3.FilterChain {
 	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: name,
+		StatPrefix: statPrefix,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName}},
 		HttpFilters: []*hcmv3.HttpFilter{
@@ -59,12 +70,8 @@ func listener(name string, port uint32, routeName string) *listenerv3.Listener {
 			{Name: RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
 	}
-	return &listenerv3.Listener{
-		Name:    name,
-		Address: socketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
-			Name: hcmFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}}}},
-	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name: hcmFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}}}
 }
 
 // gatewayServer is one Gateway server that selects this proxy.
@@ -72,22 +79,41 @@ type gatewayServer struct {
 	gateway string // "ns/name"
 	// hosts are the server's hosts as Istio writes them, "namespace/host"
 	// or a bare host; "./host" is already the Gateway's own namespace.
-	hosts []string
+	hosts     []string
+	server    *api.Server
+	namespace string // the Gateway's
 }
 
-// gatewayListeners returns a listener and a route configuration for every
-// HTTP port of the Gateways that select this proxy.
+// gatewayPort is the servers of one port: plain HTTP, or HTTPS servers
+// that terminate TLS. Istio serves one kind per port; servers of the
+// other kind on a port are left out, as Istio leaves them out.
+type gatewayPort struct {
+	tls     bool
+	servers []gatewayServer
+}
+
+// gatewayListeners returns a listener and route configurations for every
+// HTTP and HTTPS port of the Gateways that select this proxy.
 func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteConfiguration) {
-	ports := map[uint32][]gatewayServer{}
+	ports := map[uint32]*gatewayPort{}
 	for _, gw := range b.cfg.Gateways {
 		if !config.SubsetOf(gw.Spec.Selector, b.proxy.Labels) {
 			continue
 		}
-		for _, s := range gw.Spec.Servers {
-			if !isHTTP(s.Port.Protocol) {
+		for i := range gw.Spec.Servers {
+			s := &gw.Spec.Servers[i]
+			tls := terminatesTLS(s)
+			if !tls && !isHTTP(s.Port.Protocol) {
 				continue
 			}
-			ports[s.Port.Number] = append(ports[s.Port.Number], gatewayServer{gateway: gw.Metadata.Key(), hosts: serverHosts(s, gw.Metadata.Namespace)})
+			gp := ports[s.Port.Number]
+			if gp == nil {
+				gp = &gatewayPort{tls: tls}
+				ports[s.Port.Number] = gp
+			}
+			if gp.tls == tls {
+				gp.servers = append(gp.servers, gatewayServer{gateway: gw.Metadata.Key(), hosts: serverHosts(*s, gw.Metadata.Namespace), server: s, namespace: gw.Metadata.Namespace})
+			}
 		}
 	}
 	nums := make([]uint32, 0, len(ports))
@@ -98,14 +124,91 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	var ls []*listenerv3.Listener
 	var rs []*routev3.RouteConfiguration
 	for _, p := range nums {
-		ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, GatewayRouteName(p)))
-		rs = append(rs, b.gatewayRoutes(p, ports[p]))
+		gp := ports[p]
+		if !gp.tls {
+			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, GatewayRouteName(p)))
+			rs = append(rs, b.gatewayRoutes(GatewayRouteName(p), p, gp.servers))
+			continue
+		}
+		l, routes := b.tlsListener(p, gp.servers)
+		ls = append(ls, l)
+		rs = append(rs, routes...)
 	}
 	// Sorted by name like every other kind, so xDS clients, which order
 	// resources by name, rebuild the same lists.
 	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Name < rs[j].Name })
 	return ls, rs
+}
+
+// terminatesTLS reports whether a server is HTTPS with a mode in which the
+// gateway terminates TLS. The analyzer refuses the other modes.
+func terminatesTLS(s *api.Server) bool {
+	if !strings.EqualFold(s.Port.Protocol, "HTTPS") || s.TLS == nil {
+		return false
+	}
+	switch config.ServerTLSMode(s.TLS) {
+	case "SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL":
+		return true
+	}
+	return false
+}
+
+// GatewayTLSRouteName is the route configuration of one HTTPS server, as
+// Istio names it: https.PORT.PORTNAME.GATEWAY.NAMESPACE. Each server has
+// its own, so that a request reaches only the hosts of the server whose
+// certificate it was given.
+func GatewayTLSRouteName(port uint32, portName, gateway, namespace string) string {
+	return fmt.Sprintf("https.%d.%s.%s.%s", port, portName, gateway, namespace)
+}
+
+// tlsListener is a listener that terminates TLS on port: a filter chain
+// per server, chosen by the client's SNI among the server's hosts (any SNI
+// for a server of "*"), each with the server's certificate and its own
+// route configuration. A second server claiming the same SNI names is left
+// out: Envoy refuses two chains with one match.
+func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3.Listener, []*routev3.RouteConfiguration) {
+	name := fmt.Sprintf("0.0.0.0_%d", port)
+	l := &listenerv3.Listener{Name: name, Address: socketAddress("0.0.0.0", port)}
+	var rs []*routev3.RouteConfiguration
+	claimed := map[string]bool{}
+	for _, srv := range servers {
+		names := sniNames(srv.hosts)
+		key := strings.Join(names, ",")
+		if claimed[key] {
+			continue
+		}
+		claimed[key] = true
+		gwName := strings.TrimPrefix(srv.gateway, srv.namespace+"/")
+		routeName := GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
+		fc := httpChain(name, routeName)
+		if len(names) > 0 {
+			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
+		}
+		ctx := b.downstreamTLS(srv.server.TLS, srv.namespace)
+		fc.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+		l.FilterChains = append(l.FilterChains, fc)
+		rs = append(rs, b.gatewayRoutes(routeName, port, []gatewayServer{srv}))
+	}
+	return l, rs
+}
+
+// sniNames are the SNI names of a server's hosts, without their namespace,
+// sorted; none when a host is "*", which matches any SNI (Istio's
+// getSNIHostsForServer).
+func sniNames(hosts []string) []string {
+	var out []string
+	for _, h := range hosts {
+		if _, rest, ok := strings.Cut(h, "/"); ok {
+			h = rest
+		}
+		if h == "*" {
+			return nil
+		}
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // serverHosts lower-cases a server's hosts and gives "./host" the

@@ -50,10 +50,16 @@ func resolveGateway(g, ns string) string {
 // namespace) and the VirtualService's; a host that several VirtualServices
 // share gets all their routes, in configuration order, catch-all routes
 // last.
-func (b *builder) gatewayRoutes(port uint32, servers []gatewayServer) *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{Name: GatewayRouteName(port), IgnorePortInHostMatching: true}
+func (b *builder) gatewayRoutes(name string, port uint32, servers []gatewayServer) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{Name: name, IgnorePortInHostMatching: true}
 	byHost := map[string]*routev3.VirtualHost{}
+	redirect := map[string]bool{} // hosts of servers that redirect to https
 	for _, srv := range servers {
+		if srv.server != nil && srv.server.TLS != nil && srv.server.TLS.HTTPSRedirect {
+			for _, h := range srv.hosts {
+				redirect[h] = true
+			}
+		}
 		for _, vs := range b.vss {
 			if !visible(&vs.Metadata, vs.Spec.ExportTo, b.proxy.Namespace) || !slices.Contains(boundGateways(vs, vs.Spec.Gateways), srv.gateway) {
 				continue
@@ -81,7 +87,46 @@ func (b *builder) gatewayRoutes(port uint32, servers []gatewayServer) *routev3.R
 	for _, vh := range rc.VirtualHosts {
 		vh.Routes = catchAllLast(vh.Routes)
 	}
+	b.httpsRedirects(rc, byHost, redirect, port)
 	return rc
+}
+
+// httpsRedirects makes the virtual hosts of servers with httpsRedirect
+// require TLS (Envoy answers a plain request with 301 to https), and adds
+// one for each such server host no VirtualService serves, as Istio does,
+// so that those too are redirected rather than refused.
+func (b *builder) httpsRedirects(rc *routev3.RouteConfiguration, byHost map[string]*routev3.VirtualHost, redirect map[string]bool, port uint32) {
+	if len(redirect) == 0 {
+		return
+	}
+	for h, vh := range byHost {
+		for sh := range redirect {
+			if config.HostMatches(serverHostName(sh), h) {
+				vh.RequireTls = routev3.VirtualHost_ALL
+			}
+		}
+	}
+	hosts := make([]string, 0, len(redirect))
+	for h := range redirect {
+		hosts = append(hosts, serverHostName(h))
+	}
+	sort.Strings(hosts)
+	for _, h := range slices.Compact(hosts) {
+		if byHost[h] != nil {
+			continue
+		}
+		vh := &routev3.VirtualHost{Name: fmt.Sprintf("%s:%d", h, port), Domains: []string{h}, RequireTls: routev3.VirtualHost_ALL}
+		byHost[h] = vh
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+}
+
+// serverHostName is a server host without its namespace.
+func serverHostName(h string) string {
+	if _, rest, ok := strings.Cut(h, "/"); ok {
+		return rest
+	}
+	return h
 }
 
 // catchAllLast moves the routes that match every request to the end,

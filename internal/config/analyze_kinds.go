@@ -129,12 +129,12 @@ func (a *analyzer) portLevelSettings(o object, pls []api.PortTrafficPolicy, path
 		if pl.Port == nil {
 			a.errorf(o, CodeSchema, p+".port", "portTrafficPolicy must have valid port", "name the service port it applies to: port: {number: 80}")
 		}
-		if pl.LoadBalancer == nil && pl.ConnectionPool == nil && pl.OutlierDetection == nil {
+		if pl.LoadBalancer == nil && pl.ConnectionPool == nil && pl.OutlierDetection == nil && pl.TLS == nil {
 			a.errorf(o, CodeSchema, p, "port traffic policy must have at least one field",
-				"set loadBalancer, connectionPool or outlierDetection for the port, or remove the entry")
+				"set loadBalancer, connectionPool, outlierDetection or tls for the port, or remove the entry")
 			continue
 		}
-		entry := &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection}
+		entry := &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection, TLS: pl.TLS}
 		a.trafficPolicy(o, entry, p)
 		a.policyValues(o, entry, p)
 	}

@@ -181,10 +181,11 @@ func (a *analyzer) policyValues(o object, tp *api.TrafficPolicy, path string) {
 	if tp == nil {
 		return
 	}
-	if tp.LoadBalancer == nil && tp.ConnectionPool == nil && tp.OutlierDetection == nil && len(tp.PortLevelSettings) == 0 {
+	if tp.LoadBalancer == nil && tp.ConnectionPool == nil && tp.OutlierDetection == nil && len(tp.PortLevelSettings) == 0 && tp.TLS == nil {
 		a.badValue(o, path, "traffic policy must have at least one field",
-			"set loadBalancer, connectionPool, outlierDetection or portLevelSettings, or remove trafficPolicy")
+			"set loadBalancer, connectionPool, outlierDetection, tls or portLevelSettings, or remove trafficPolicy")
 	}
+	a.clientTLS(o, tp.TLS, path)
 	if cp := tp.ConnectionPool; cp != nil {
 		a.connectionPool(o, cp, path+".connectionPool")
 	}
@@ -267,9 +268,9 @@ func (a *analyzer) gwValues(gw *api.Gateway) {
 	}
 }
 
-// serverPort is validateServerPort and validateServer's TLS rule: a known
-// protocol, a port name unique in the Gateway, and TLS settings exactly
-// when the protocol is HTTPS or TLS (an HTTP server may only redirect).
+// serverPort is validateServerPort and validateServer's TLS rules: a known
+// protocol, a port name unique in the Gateway, and TLS settings as
+// serverTLS checks them.
 func (a *analyzer) serverPort(o object, s api.Server, path string, names map[string]int) {
 	p := s.Port // its number's range is gateway()'s check
 	if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
@@ -286,13 +287,7 @@ func (a *analyzer) serverPort(o object, s api.Server, path string, names map[str
 	default:
 		names[p.Name] = len(names)
 	}
-	switch tls := isTLSProtocol(p.Protocol); {
-	case tls && s.TLS == nil:
-		a.badValue(o, path+".tls", "server must have TLS settings for HTTPS/TLS protocols",
-			"add tls with mode SIMPLE and the certificate, or use protocol HTTP")
-	case !tls && s.TLS != nil && !s.TLS.HTTPSRedirect:
-		a.badValue(o, path+".tls", "server cannot have TLS settings for plain-text ports", "remove tls, or use protocol HTTPS")
-	}
+	a.serverTLS(o, s, path)
 }
 
 func containsFold(list []string, s string) bool {

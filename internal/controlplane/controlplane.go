@@ -24,6 +24,9 @@ type Options struct {
 	// make-before-break phase (default 2 s); a proxy that does not accept
 	// it in time gets the next phase anyway.
 	AckTimeout time.Duration
+	// Credentials resolve the credentialName of Gateway servers and
+	// DestinationRules; nil resolves none.
+	Credentials compile.Credentials
 }
 
 // ControlPlane compiles a snapshot per proxy identity from the Store's
@@ -180,7 +183,7 @@ func (cp *ControlPlane) compileAt(p compile.Proxy) (*served, uint64, error) {
 	cp.mu.Lock()
 	in := cp.instances
 	cp.mu.Unlock()
-	s, err := serve(compile.Compile(cfg, in, p))
+	s, err := serve(compile.CompileWith(cfg, in, p, compile.Options{Credentials: cp.opts.Credentials}))
 	return s, gen, err
 }
 

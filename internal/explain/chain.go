@@ -37,7 +37,7 @@ func Chain(c *config.Config, instances []registry.Instance, first compile.Proxy,
 	proxy, from, url := first, firstName, rawURL
 	for range maxHops {
 		res := compile.Compile(c, instances, proxy)
-		r, err := Explain(res, RouteConfigFor(res, proxy.Role, req.Authority), req)
+		r, err := Explain(res, RouteConfigForRequest(res, proxy.Role, req), req)
 		if err != nil {
 			return hops, err
 		}

@@ -11,11 +11,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
@@ -53,6 +57,9 @@ type Result struct {
 	// has no healthy endpoint (the access log's FB flag).
 	FellBack  bool       `json:"fellBack"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// UpstreamTLS says how the proxy originates TLS to ServedBy (its
+	// DestinationRule's tls); empty for plain text.
+	UpstreamTLS string `json:"upstreamTLS,omitempty"`
 	// Status and Flag are what the proxy would answer when it cannot
 	// forward (404 NR, 503 NC, 503 UH) or when the route answers itself
 	// (a redirect, with Location; a direct response, without a flag);
@@ -76,11 +83,14 @@ func Request(method, rawURL string, headers []string) (*route.Request, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("invalid URL %q: write it as http://host[:port]/path", rawURL)
 	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("invalid URL %q: the scheme is http, or https for a request over TLS", rawURL)
+	}
 	target, err := pathnorm.NormalizeTarget(u.RequestURI(), pathnorm.Base)
 	if err != nil {
 		return nil, fmt.Errorf("invalid URL %q: %w (a proxy answers 400)", rawURL, err)
 	}
-	r := &route.Request{Method: method, Authority: u.Host, Path: target, Header: map[string][]string{}}
+	r := &route.Request{Method: method, Authority: u.Host, Path: target, Header: map[string][]string{}, TLS: u.Scheme == "https"}
 	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		name = strings.TrimSpace(name)
@@ -98,6 +108,11 @@ func Request(method, rawURL string, headers []string) (*route.Request, error) {
 func Explain(res *compile.Resources, routeName string, req *route.Request) (*Result, error) {
 	out := &Result{RouteConfig: routeName, RouteIndex: -1, Endpoints: []Endpoint{}}
 	rc := findRoutes(res, routeName)
+	if routeName == NoFilterChain {
+		out.Reason = "no filter chain of the gateway's TLS listener takes this host as SNI (no server lists it): the gateway ends the TLS handshake, and no request is made"
+		out.Status, out.Flag = 0, "TLS handshake refused"
+		return out, nil
+	}
 	if rc == nil {
 		out.Status, out.Flag = 404, "NR"
 		out.Reason = fmt.Sprintf("the proxy has no route configuration %q: no listener serves this port", routeName)
@@ -115,10 +130,19 @@ func Explain(res *compile.Resources, routeName string, req *route.Request) (*Res
 		return out, nil
 	}
 	out.VirtualService, out.RouteIndex, out.RouteName = d.Route.VirtualService, d.Route.RouteIndex, d.Route.Name
+	if d.Route.SSLRedirect {
+		out.Status, out.Location = route.RedirectStatus(d.Route.Redirect.GetResponseCode()), "https://"+req.Authority+req.Path
+		out.Reason = fmt.Sprintf("virtual host %s requires TLS (the Gateway server's httpsRedirect): a plain request is redirected to %s", d.VirtualHost, out.Location)
+		return out, nil
+	}
 	if rt := d.Route; rt.Redirect != nil {
 		m := rt.Envoy.GetMatch()
+		scheme := "http"
+		if req.TLS {
+			scheme = "https"
+		}
 		out.Status = route.RedirectStatus(rt.Redirect.GetResponseCode())
-		out.Location = route.RedirectURL(rt.Redirect, "http", req.Authority, req.Path, m.GetPrefix()+m.GetPathSeparatedPrefix())
+		out.Location = route.RedirectURL(rt.Redirect, scheme, req.Authority, req.Path, m.GetPrefix()+m.GetPathSeparatedPrefix())
 		out.Reason = fmt.Sprintf("%s redirects to %s", ruleName(out), out.Location)
 		return out, nil
 	}
@@ -171,6 +195,46 @@ func follow(res *compile.Resources, out *Result) {
 		out.Reason = fmt.Sprintf("routed by %s, but no healthy endpoint is left; the proxy answers 503 UH", ruleName(out))
 	}
 	out.Endpoints = eps
+	out.UpstreamTLS = upstreamTLS(res, out.ServedBy)
+}
+
+// upstreamTLS describes the TLS a cluster originates, or "".
+func upstreamTLS(res *compile.Resources, cluster string) string {
+	for _, c := range res.Clusters {
+		if c.GetName() != cluster || c.GetTransportSocket() == nil {
+			continue
+		}
+		var ctx tlsv3.UpstreamTlsContext
+		if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+			return "TLS (unreadable context: " + err.Error() + ")"
+		}
+		common := ctx.GetCommonTlsContext()
+		var parts []string
+		if ctx.GetSni() != "" {
+			parts = append(parts, "SNI "+ctx.GetSni())
+		}
+		if len(common.GetTlsCertificates()) > 0 {
+			parts = append(parts, "client certificate presented")
+		}
+		switch vc := common.GetValidationContext(); {
+		case vc == nil:
+			parts = append(parts, "server not verified (insecureSkipVerify)")
+		default:
+			var sans []string
+			for _, m := range vc.GetMatchTypedSubjectAltNames() {
+				if !slices.Contains(sans, m.GetMatcher().GetExact()) {
+					sans = append(sans, m.GetMatcher().GetExact())
+				}
+			}
+			ca := vc.GetTrustedCa().GetFilename()
+			if ca == "" {
+				ca = "an inline CA"
+			}
+			parts = append(parts, fmt.Sprintf("server verified against %s, SAN one of %s", ca, strings.Join(sans, ", ")))
+		}
+		return "originated: " + strings.Join(parts, "; ")
+	}
+	return ""
 }
 
 func ruleName(out *Result) string {
@@ -248,16 +312,117 @@ func healthy(eps []Endpoint) int {
 // gateway's only port when the URL's is not one of them, as when `lanemesh
 // up` maps port 80 to 8080).
 func RouteConfigFor(res *compile.Resources, role compile.Role, authority string) string {
+	return RouteConfigForRequest(res, role, &route.Request{Authority: authority})
+}
+
+// RouteConfigForRequest is RouteConfigFor for a request that may come over
+// TLS (default port 443): on a gateway port that terminates TLS, the
+// route configuration is that of the filter chain the request's host, as
+// its SNI, selects.
+func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route.Request) string {
 	if role != compile.Gateway {
 		return compile.SidecarRoutes
 	}
+	host, p, hasPort := strings.Cut(req.Authority, ":")
 	port := uint32(80)
-	if _, p, ok := strings.Cut(authority, ":"); ok {
+	if req.TLS {
+		port = 443
+	}
+	if hasPort {
 		fmt.Sscanf(p, "%d", &port)
 	}
+	if req.TLS {
+		// The URL's port, or the only port that terminates TLS (lanemesh
+		// up maps 443 to 8443).
+		if name, ok := tlsRouteConfig(res, port, host); ok {
+			return name
+		}
+		if only := tlsPorts(res); len(only) == 1 {
+			name, _ := tlsRouteConfig(res, only[0], host)
+			return name
+		}
+		return compile.GatewayRouteName(port)
+	}
 	name := compile.GatewayRouteName(port)
-	if findRoutes(res, name) == nil && len(res.Routes) == 1 {
-		return res.Routes[0].Name
+	if findRoutes(res, name) != nil {
+		return name
+	}
+	var plain []string
+	for _, rc := range res.Routes {
+		if strings.HasPrefix(rc.Name, "http.") {
+			plain = append(plain, rc.Name)
+		}
+	}
+	if len(plain) == 1 {
+		return plain[0]
 	}
 	return name
+}
+
+// tlsPorts are the gateway ports whose listeners terminate TLS.
+func tlsPorts(res *compile.Resources) []uint32 {
+	var out []uint32
+	for _, l := range res.Listeners {
+		if len(l.GetFilterChains()) > 0 && l.GetFilterChains()[0].GetTransportSocket() != nil {
+			out = append(out, l.GetAddress().GetSocketAddress().GetPortValue())
+		}
+	}
+	return out
+}
+
+// tlsRouteConfig is the route configuration of the filter chain of the
+// gateway listener on port that a client sending SNI sni reaches, matched
+// as Envoy matches server_names (exact, then the longest "*." wildcard,
+// then a chain without names). ok is false when no listener on port
+// terminates TLS; name is NoFilterChain when one does but no chain takes
+// the SNI.
+func tlsRouteConfig(res *compile.Resources, port uint32, sni string) (name string, ok bool) {
+	sni = strings.ToLower(sni)
+	for _, l := range res.Listeners {
+		if l.GetAddress().GetSocketAddress().GetPortValue() != port || len(l.GetFilterChains()) == 0 || l.GetFilterChains()[0].GetTransportSocket() == nil {
+			continue
+		}
+		var best, catchAll *listenerv3.FilterChain
+		bestLen := 0
+		for _, fc := range l.GetFilterChains() {
+			names := fc.GetFilterChainMatch().GetServerNames()
+			if len(names) == 0 && catchAll == nil {
+				catchAll = fc
+			}
+			for _, n := range names {
+				switch {
+				case n == sni:
+					return rdsName(fc), true
+				case strings.HasPrefix(n, "*.") && strings.HasSuffix(sni, n[1:]) && len(sni) > len(n)-1 && len(n) > bestLen:
+					best, bestLen = fc, len(n)
+				}
+			}
+		}
+		if best == nil {
+			best = catchAll
+		}
+		if best == nil {
+			return NoFilterChain, true
+		}
+		return rdsName(best), true
+	}
+	return "", false
+}
+
+// NoFilterChain is the route configuration name RouteConfigForRequest
+// gives a TLS request whose SNI no filter chain of its port takes: the
+// gateway ends such a handshake, and Explain says so.
+const NoFilterChain = "(no filter chain for this SNI)"
+
+// rdsName is the route configuration a filter chain's HTTP connection
+// manager names.
+func rdsName(fc *listenerv3.FilterChain) string {
+	if fc == nil || len(fc.GetFilters()) == 0 {
+		return ""
+	}
+	var hcm hcmv3.HttpConnectionManager
+	if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+		return ""
+	}
+	return hcm.GetRds().GetRouteConfigName()
 }

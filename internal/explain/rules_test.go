@@ -67,7 +67,7 @@ func runRequests(t *testing.T, c *config.Config, calls []rules.Request) string {
 			t.Fatalf("request %q: %v", call.Line, err)
 		}
 		res := compile.Compile(c, instances, call.Proxy)
-		r, err := Explain(res, RouteConfigFor(res, call.Proxy.Role, req.Authority), req)
+		r, err := Explain(res, RouteConfigForRequest(res, call.Proxy.Role, req), req)
 		if err != nil {
 			t.Fatalf("request %q: %v", call.Line, err)
 		}
@@ -82,6 +82,8 @@ func describe(res *compile.Resources, r *Result) string {
 	switch {
 	case r.Location != "":
 		return fmt.Sprintf("%d Location: %s", r.Status, r.Location)
+	case r.Status == 0 && r.Flag != "":
+		return r.Flag
 	case r.Status != 0 && r.Flag == "":
 		return fmt.Sprintf("%d (direct response)", r.Status)
 	case r.Status != 0:

@@ -4,13 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/route"
@@ -72,39 +76,102 @@ func (b *builder) addRouteConfig(rc *routev3.RouteConfiguration) error {
 	return nil
 }
 
-// buildListener reads one listener: a single filter chain holding an HTTP
-// connection manager whose routes come by RDS (which must be among the
-// resources) or inline, and whose HTTP filters are at most the fault filter
-// and the router.
+// buildListener reads one listener: one filter chain holding an HTTP
+// connection manager, or, for TLS, several chains each with a TLS
+// transport socket and at most a server_names match. Each manager's routes
+// come by RDS (which must be among the resources) or inline, and its HTTP
+// filters are at most the fault filter and the router.
 func (b *builder) buildListener(l *listenerv3.Listener) error {
 	sa := l.GetAddress().GetSocketAddress()
 	switch {
 	case sa == nil || sa.GetPortValue() == 0:
 		return fmt.Errorf("%w: a listener needs a socket address with a port_value", route.ErrInvalid)
-	case len(l.GetFilterChains()) != 1 || l.GetDefaultFilterChain() != nil || len(l.GetListenerFilters()) > 0:
-		return fmt.Errorf("%w: exactly one filter chain and no listener filters are supported", route.ErrUnsupported)
-	}
-	fc := l.GetFilterChains()[0]
-	if fc.GetFilterChainMatch() != nil || fc.GetTransportSocket() != nil || len(fc.GetFilters()) != 1 {
-		return fmt.Errorf("%w: the filter chain must hold only an HTTP connection manager, without match or TLS", route.ErrUnsupported)
-	}
-	var hcm hcmv3.HttpConnectionManager
-	if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
-		return fmt.Errorf("%w: filter %q is not an HTTP connection manager: %w", route.ErrUnsupported, fc.GetFilters()[0].GetName(), err)
+	case len(l.GetFilterChains()) == 0 || l.GetDefaultFilterChain() != nil:
+		return fmt.Errorf("%w: a listener needs filter chains, and no default filter chain is supported", route.ErrUnsupported)
+	case len(l.GetListenerFilters()) > 0 && !onlyTLSInspector(l.GetListenerFilters()):
+		return fmt.Errorf("%w: listener filters other than %s are not supported", route.ErrUnsupported, tlsInspector)
 	}
 	lc := &listenerConfig{name: l.GetName(), port: sa.GetPortValue(), bind: b.bindAddress(l.GetName(), sa.GetAddress(), sa.GetPortValue())}
 	if other := b.st.listeners[lc.bind]; other != nil {
 		return fmt.Errorf("%w: binds %s, as listener %q does", route.ErrInvalid, lc.bind, other.name)
 	}
-	var err error
-	if lc.table, err = b.listenerRoutes(&hcm); err != nil {
-		return err
-	}
-	if err = b.httpFilters(&hcm, lc); err != nil {
-		return err
+	seen := map[string]bool{}
+	for i, fc := range l.GetFilterChains() {
+		chain, err := b.buildChain(fc)
+		if err != nil && len(l.GetFilterChains()) > 1 {
+			return fmt.Errorf("filter chain %d: %w", i, err)
+		} else if err != nil {
+			return err
+		}
+		key := strings.Join(chain.serverNames, ",")
+		switch {
+		case i > 0 && (chain.tls == nil) != !lc.tls:
+			return fmt.Errorf("%w: filter chain %d: a listener's chains must all terminate TLS, or none", route.ErrUnsupported, i)
+		case chain.tls == nil && len(l.GetFilterChains()) > 1:
+			return fmt.Errorf("%w: filter chain %d: several plain-text chains need a match lanemesh does not support", route.ErrUnsupported, i)
+		case seen[key]:
+			return fmt.Errorf("%w: filter chain %d: its server_names %q are matched by an earlier chain", route.ErrInvalid, i, key)
+		}
+		seen[key] = true
+		lc.tls = chain.tls != nil
+		lc.chains = append(lc.chains, chain)
 	}
 	b.st.listeners[lc.bind] = lc
 	return nil
+}
+
+// tlsInspector is the listener filter that reads the SNI; lanemesh's TLS
+// listeners always read it, so the filter is accepted and changes nothing.
+const tlsInspector = "envoy.filters.listener.tls_inspector"
+
+func onlyTLSInspector(fs []*listenerv3.ListenerFilter) bool {
+	for _, f := range fs {
+		if f.GetName() != tlsInspector {
+			return false
+		}
+	}
+	return true
+}
+
+// buildChain reads one filter chain.
+func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
+	chain := &filterChain{}
+	if m := fc.GetFilterChainMatch(); m != nil {
+		if !proto.Equal(m, &listenerv3.FilterChainMatch{ServerNames: m.GetServerNames()}) {
+			return nil, fmt.Errorf("%w: a filter chain match may hold only server_names", route.ErrUnsupported)
+		}
+		chain.serverNames = slices.Sorted(slices.Values(m.GetServerNames()))
+		for _, n := range chain.serverNames {
+			if n == "" || strings.Contains(n[1:], "*") || strings.HasPrefix(n, "*") && !strings.HasPrefix(n, "*.") {
+				return nil, fmt.Errorf("%w: server name %q: only a leading \"*.\" wildcard is allowed", route.ErrInvalid, n)
+			}
+		}
+	}
+	ctx, err := transportTLS[tlsv3.DownstreamTlsContext](fc.GetTransportSocket())
+	if err != nil {
+		return nil, err
+	}
+	if ctx != nil {
+		if chain.tls, err = buildServerTLS(ctx); err != nil {
+			return nil, err
+		}
+	} else if len(chain.serverNames) > 0 {
+		return nil, fmt.Errorf("%w: server_names need a TLS transport socket", route.ErrInvalid)
+	}
+	if len(fc.GetFilters()) != 1 {
+		return nil, fmt.Errorf("%w: the filter chain must hold only an HTTP connection manager", route.ErrUnsupported)
+	}
+	var hcm hcmv3.HttpConnectionManager
+	if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+		return nil, fmt.Errorf("%w: filter %q is not an HTTP connection manager: %w", route.ErrUnsupported, fc.GetFilters()[0].GetName(), err)
+	}
+	if chain.table, err = b.listenerRoutes(&hcm); err != nil {
+		return nil, err
+	}
+	if err = b.httpFilters(&hcm, chain); err != nil {
+		return nil, err
+	}
+	return chain, nil
 }
 
 // bindAddress is where a listener binds: the sidecar's outbound listener
@@ -150,7 +217,7 @@ func (b *builder) listenerRoutes(hcm *hcmv3.HttpConnectionManager) (*route.Table
 }
 
 // httpFilters accepts the fault filter and the router, which must be last.
-func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *listenerConfig) error {
+func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain) error {
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
 		switch f.GetName() {

@@ -106,7 +106,12 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	if err != nil {
 		return nil, err
 	}
-	cl.pool = b.store.poolFor(cl.stats, settings)
+	up, key, err := buildUpstreamTLS(c.GetTransportSocket())
+	if err != nil {
+		return nil, err
+	}
+	settings.tlsKey = key
+	cl.pool = b.store.poolFor(cl.stats, settings, up)
 	for _, e := range cl.endpoints {
 		e.conns = cl.pool.host(e.addr)
 	}
@@ -120,8 +125,8 @@ const defaultConnectTimeout = 5 * time.Second
 // or how traffic goes.
 func checkCluster(c *clusterv3.Cluster) error {
 	switch {
-	case c.GetTransportSocket() != nil || len(c.GetTransportSocketMatches()) > 0:
-		return fmt.Errorf("%w: upstream TLS (transport_socket) is not supported", route.ErrUnsupported)
+	case len(c.GetTransportSocketMatches()) > 0:
+		return fmt.Errorf("%w: transport_socket_matches are not supported; give the cluster one transport_socket", route.ErrUnsupported)
 	case len(c.GetHealthChecks()) > 0:
 		return fmt.Errorf("%w: active health_checks are not supported; endpoint health comes from EDS", route.ErrUnsupported)
 	case c.GetHttp2ProtocolOptions() != nil:

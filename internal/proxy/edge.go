@@ -21,6 +21,7 @@ import (
 type downstream struct {
 	gateway bool
 	trusted bool // only for a gateway: a sidecar's app is always believed this far
+	tls     bool // the connection is TLS: X-Forwarded-Proto https
 }
 
 // sanitize rewrites the request headers h of a client at address client,
@@ -56,6 +57,9 @@ func (d downstream) sanitize(h http.Header, client, host string, vals *[3]string
 		return
 	}
 	vals[0], vals[1], vals[2] = client, "http", host
+	if d.tls {
+		vals[1] = "https"
+	}
 	if xff := h["X-Forwarded-For"]; len(xff) > 0 {
 		vals[0] = strings.Join(xff, ", ") + ", " + client
 	}

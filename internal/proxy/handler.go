@@ -78,6 +78,7 @@ type exchange struct {
 
 // ServeHTTP serves the requests of connections handed to net/http.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	withTLS(r)
 	if h.serveExchange(new(exchange), w, r) {
 		panic(http.ErrAbortHandler)
 	}
@@ -120,7 +121,7 @@ func (x *exchange) decide(bind string) bool {
 	removeHopByHop(r.Header)
 	// Then, as in Envoy, what the downstream may not claim is dropped and
 	// the path normalized: routes match what the upstream will get.
-	from := downstream{gateway: x.p.opts.Role == compile.Gateway, trusted: x.p.opts.TrustDownstream}
+	from := downstream{gateway: x.p.opts.Role == compile.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
 	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
 	if !x.normalizePath() {
 		x.generate(http.StatusBadRequest, flagDPE)
@@ -129,15 +130,24 @@ func (x *exchange) decide(bind string) bool {
 	if v := r.Header[laneHeader]; len(v) > 0 {
 		x.lane = v[0]
 	}
-	lc := x.st.listeners[bind]
-	if lc == nil { // the listener was removed and is draining
+	lc := x.chain(bind)
+	if lc == nil { // the listener was removed and is draining, or its chain
 		x.generate(http.StatusNotFound, flagNR)
 		return false
 	}
-	rq := route.Request{Method: r.Method, Authority: r.Host, Path: x.path, Header: r.Header}
+	// As in Envoy, a virtual host that requires TLS trusts the
+	// X-Forwarded-Proto the edge left: the connection's own scheme, or at
+	// a trusted gateway what the load balancer in front of it says.
+	secure := r.TLS != nil || from.gateway && len(r.Header["X-Forwarded-Proto"]) > 0 && r.Header["X-Forwarded-Proto"][0] == "https"
+	rq := route.Request{Method: r.Method, Authority: r.Host, Path: x.path, Header: r.Header, TLS: secure}
 	d := lc.table.Decide(&rq, x.p.rand())
 	if d.Route == nil {
 		x.generate(http.StatusNotFound, flagNR)
+		return false
+	}
+	if d.Route.SSLRedirect {
+		x.rt = d.Route
+		x.answerLocally(d.Route)
 		return false
 	}
 	x.rt, x.plan, x.clusterName = d.Route, x.st.plans[d.Route.Envoy], d.Cluster
@@ -161,9 +171,28 @@ func (x *exchange) decide(bind string) bool {
 	return !lc.cors || d.Route.CORS == nil || !x.corsDecode(d.Route.CORS)
 }
 
+// chain is the filter chain that serves the request on the listener bound
+// at bind, in the current snapshot: the one its connection's SNI selects
+// (a plain listener has one), or nil.
+func (x *exchange) chain(bind string) *filterChain {
+	lc := x.st.listeners[bind]
+	switch {
+	case lc == nil:
+		return nil
+	case !lc.tls:
+		if x.r.TLS != nil {
+			return nil // the listener stopped terminating TLS since the connection began
+		}
+		return lc.chains[0]
+	case x.r.TLS == nil:
+		return nil
+	}
+	return lc.chainFor(x.r.TLS.ServerName)
+}
+
 // injectFault applies the route's fault (or the listener's default): a
 // delay, then perhaps an abort. It reports whether the request is done.
-func (x *exchange) injectFault(lc *listenerConfig) bool {
+func (x *exchange) injectFault(lc *filterChain) bool {
 	f := x.plan.fault
 	if f == nil {
 		f = lc.defaultFault

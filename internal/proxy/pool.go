@@ -15,6 +15,9 @@ type poolSettings struct {
 	idleTimeout     time.Duration
 	keepAlive       bool
 	streamIdle      time.Duration // Options.StreamIdleTimeout; 0: off
+	// tlsKey is the cluster's UpstreamTlsContext, encoded: "" for plain
+	// text. A change of TLS settings makes a new pool.
+	tlsKey string
 }
 
 // Upstream connection pool tuning. A busy proxy keeps up to 256 idle
@@ -37,6 +40,7 @@ type pool struct {
 	epoch    time.Time // the proxy's monotonic origin, for idle times
 	dialer   net.Dialer
 	idle     time.Duration // settings.idleTimeout, or its default
+	tls      *upstreamTLS  // nil: plain text; set before the pool is used
 
 	mu      sync.Mutex // guards hosts and retired
 	hosts   map[string]*hostConns
@@ -216,6 +220,11 @@ func (h *hostConns) dial(ctx context.Context) (*upConn, error) {
 	nc, err := h.pool.dialer.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
 		return nil, err
+	}
+	if t := h.pool.tls; t != nil {
+		if nc, err = t.handshake(ctx, nc, h.pool.settings.connectTimeout); err != nil {
+			return nil, err
+		}
 	}
 	h.pool.stats.conns.Add(1)
 	return newUpConn(nc, h), nil

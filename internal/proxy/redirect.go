@@ -15,11 +15,21 @@ func (x *exchange) answerLocally(rt *route.Route) {
 		delete(h, k)
 	}
 	var body []byte
-	if a := rt.Redirect; a != nil {
+	switch a := rt.Redirect; {
+	case rt.SSLRedirect:
+		// Envoy's SslRedirector: the host and target as the client sent
+		// them, port included.
+		x.status = route.RedirectStatus(a.GetResponseCode())
+		h["Location"] = []string{"https://" + x.authority + x.path}
+	case a != nil:
 		x.status = route.RedirectStatus(a.GetResponseCode())
 		m := rt.Envoy.GetMatch()
-		h["Location"] = []string{route.RedirectURL(a, "http", x.authority, x.path, m.GetPrefix()+m.GetPathSeparatedPrefix())}
-	} else {
+		scheme := "http"
+		if x.r.TLS != nil {
+			scheme = "https"
+		}
+		h["Location"] = []string{route.RedirectURL(a, scheme, x.authority, x.path, m.GetPrefix()+m.GetPathSeparatedPrefix())}
+	default:
 		d := rt.DirectResponse
 		x.status = int(d.GetStatus())
 		if b := d.GetBody(); b != nil {

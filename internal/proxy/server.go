@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -73,6 +74,7 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 		Protocols:                    &protocols,
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext:                  connContext,
 	}
 	// One request per handed-off connection: the head screen reads only
 	// the first head net/http gets (see screenHead).
@@ -117,6 +119,9 @@ func (s *server) adopt(nc net.Conn) {
 		s.open.Add(-1)
 		s.refuse(nc)
 		return
+	}
+	if s.terminatesTLS() {
+		nc = s.tlsServer(nc)
 	}
 	c := newConn(s, nc)
 	if !s.track(c) {
@@ -303,6 +308,9 @@ func (c *conn) serve() {
 		}
 		c.s.untrack(c)
 	}()
+	if tc, ok := c.nc.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
 	for first := true; ; first = false {
 		verdict, ok := c.readRequest(first)
 		if !ok {

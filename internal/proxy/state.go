@@ -30,13 +30,24 @@ func emptyState() *state {
 		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
 }
 
-// listenerConfig is one HTTP listener: where it binds and which route table
-// it serves.
+// listenerConfig is one HTTP listener: where it binds and its filter
+// chains. A plain listener has one chain; one that terminates TLS has a
+// chain per server, chosen by the client's SNI (see chainFor).
 type listenerConfig struct {
-	name  string
-	port  uint32
-	bind  string
-	table *route.Table
+	name   string
+	port   uint32
+	bind   string
+	tls    bool
+	chains []*filterChain
+}
+
+// filterChain is one filter chain of a listener: the SNI names it serves
+// (none: any), its TLS, and its HTTP connection manager's route table and
+// fault filter.
+type filterChain struct {
+	serverNames []string
+	tls         *serverTLS
+	table       *route.Table
 	// fault is true when the listener's filter chain has the fault filter;
 	// per-route faults apply only then, as in Envoy. defaultFault is the
 	// filter's own configuration, used by routes without one.

@@ -90,13 +90,15 @@ func (s *store) host(cs *clusterStats, addr string) *hostStats {
 
 // poolFor returns cs's pool if it was built with settings, else a new pool
 // that commit will install.
-func (s *store) poolFor(cs *clusterStats, settings poolSettings) *pool {
+func (s *store) poolFor(cs *clusterStats, settings poolSettings, up *upstreamTLS) *pool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cs.pool != nil && cs.pool.settings == settings {
 		return cs.pool
 	}
-	return newPool(cs, settings, s.epoch)
+	p := newPool(cs, settings, s.epoch)
+	p.tls = up
+	return p
 }
 
 // commit makes the store match a snapshot that has just been published:

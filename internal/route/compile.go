@@ -154,12 +154,10 @@ func compileVirtualHost(cfg *routev3.VirtualHost, clusters map[string]bool) (*vi
 	switch {
 	case cfg.GetMatcher() != nil:
 		return nil, fmt.Errorf("%w: matcher (matcher tree) is not supported; use routes", ErrUnsupported)
-	case cfg.GetRequireTls() != routev3.VirtualHost_NONE:
-		return nil, fmt.Errorf("%w: require_tls %v is not supported yet", ErrUnsupported, cfg.GetRequireTls())
 	case len(cfg.GetRouteSpecifiers()) > 0:
 		return nil, fmt.Errorf("%w: route_specifiers are not supported", ErrUnsupported)
 	}
-	vh := &virtualHost{name: cfg.GetName()}
+	vh := &virtualHost{name: cfg.GetName(), requireTLS: cfg.GetRequireTls()}
 	for i, rc := range cfg.GetRoutes() {
 		rt, err := compileRoute(rc, cfg.GetTypedPerFilterConfig())
 		if err != nil {

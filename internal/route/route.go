@@ -60,6 +60,9 @@ type Request struct {
 	// ("ip:port"), read only by hash policies: a source IP hash, and the
 	// cookie Envoy makes up when a cookie hash policy has a ttl.
 	RemoteAddr, LocalAddr string
+	// TLS is true when the request came over TLS; a virtual host that
+	// requires TLS redirects the others to https.
+	TLS bool
 }
 
 // Decision is the outcome of Decide. The zero value means no virtual host matched.
@@ -81,7 +84,7 @@ type Route struct {
 	// cluster.
 	Redirect       *routev3.RedirectAction
 	DirectResponse *routev3.DirectResponseAction
-	Envoy          *routev3.Route // the original route
+	Envoy          *routev3.Route // the original route; nil for SSLRedirect
 	// Hash is the route's hash_policy, for clusters that load balance by
 	// consistent hashing (RING_HASH, MAGLEV); nil when it has none.
 	Hash *HashPolicy
@@ -90,6 +93,10 @@ type Route struct {
 	CORS *CORS
 	// Mirrors are the route's request_mirror_policies, in order.
 	Mirrors []Mirror
+	// SSLRedirect is true for the answer of a virtual host that requires
+	// TLS to a plain request: 301 to the same URL with scheme https, host
+	// and path as the client sent them (Envoy's SslRedirector).
+	SSLRedirect bool
 
 	path    pathMatcher
 	headers []headerMatcher
@@ -142,6 +149,29 @@ func (p *picker) choose(rnd uint32) string {
 type virtualHost struct {
 	name   string
 	routes []*Route
+	// requireTLS is the virtual host's require_tls: plain requests (all,
+	// or only external ones) are redirected to https.
+	requireTLS routev3.VirtualHost_TlsRequirementType
+}
+
+// sslRedirect is the route Decide returns for a plain request to a virtual
+// host that requires TLS.
+var sslRedirect = &Route{Name: "ssl_redirect", RouteIndex: -1, SSLRedirect: true,
+	Redirect: &routev3.RedirectAction{
+		SchemeRewriteSpecifier: &routev3.RedirectAction_HttpsRedirect{HttpsRedirect: true},
+		ResponseCode:           routev3.RedirectAction_MOVED_PERMANENTLY,
+	}}
+
+// redirectsToTLS reports whether r must be redirected to https: Envoy's
+// rule, where EXTERNAL_ONLY spares requests marked x-envoy-internal.
+func (vh *virtualHost) redirectsToTLS(r *Request) bool {
+	switch {
+	case r.TLS || vh.requireTLS == routev3.VirtualHost_NONE:
+		return false
+	case vh.requireTLS == routev3.VirtualHost_EXTERNAL_ONLY:
+		return r.Header.Get("X-Envoy-Internal") != "true"
+	}
+	return true
 }
 
 // wildcardGroup holds every wildcard domain of one length, keyed by the domain without its
@@ -180,6 +210,9 @@ func (t *Table) Decide(r *Request, rnd uint32) Decision {
 	vh := t.virtualHost(r.Authority)
 	if vh == nil {
 		return Decision{}
+	}
+	if vh.requireTLS != routev3.VirtualHost_NONE && vh.redirectsToTLS(r) {
+		return Decision{Route: sslRedirect, VirtualHost: vh.name}
 	}
 	path, query := splitTarget(r.Path)
 	for _, rt := range vh.routes {

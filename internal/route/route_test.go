@@ -416,3 +416,40 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRequireTLS: a virtual host with require_tls redirects plain requests
+// to https (Envoy's SslRedirector) and routes TLS ones; EXTERNAL_ONLY spares
+// requests marked internal.
+func TestRequireTLS(t *testing.T) {
+	all := vhost("all", []string{"a.example.com"}, toCluster("r", prefix("/"), "hit"))
+	all.RequireTls = routev3.VirtualHost_ALL
+	ext := vhost("ext", []string{"b.example.com"}, toCluster("r", prefix("/"), "hit"))
+	ext.RequireTls = routev3.VirtualHost_EXTERNAL_ONLY
+	tbl := mustNew(t, config(all, ext, vhost("plain", []string{"*"}, toCluster("r", prefix("/"), "hit"))))
+	internal := req("b.example.com", "/")
+	internal.Header = map[string][]string{"X-Envoy-Internal": {"true"}}
+	for _, tc := range []struct {
+		name     string
+		r        *Request
+		redirect bool
+	}{
+		{"plain to ALL", req("a.example.com", "/x"), true},
+		{"tls to ALL", &Request{Authority: "a.example.com", Path: "/x", TLS: true}, false},
+		{"plain external to EXTERNAL_ONLY", req("b.example.com", "/"), true},
+		{"plain internal to EXTERNAL_ONLY", internal, false},
+		{"plain to a host without require_tls", req("c.example.com", "/"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tbl.Decide(tc.r, 0)
+			if d.Route == nil {
+				t.Fatal("no route")
+			}
+			if d.Route.SSLRedirect != tc.redirect || tc.redirect && (d.Cluster != "" || d.Route.Redirect.GetResponseCode() != routev3.RedirectAction_MOVED_PERMANENTLY) {
+				t.Errorf("Decide = %+v, want redirect %v", d, tc.redirect)
+			}
+			if !tc.redirect && d.Cluster != "hit" {
+				t.Errorf("cluster %q, want hit", d.Cluster)
+			}
+		})
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
@@ -65,6 +66,10 @@ type Options struct {
 	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
 	// range is locked while the mesh runs, so two meshes never share one.
 	PodCIDR string
+	// CredentialsDir holds the credentials Gateway servers and
+	// DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key
+	// and NAME/ca.crt [the working directory].
+	CredentialsDir string
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -142,7 +147,8 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
-		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged})
+		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
+		Credentials: credentials.Dir(opts.CredentialsDir)})
 	if err != nil {
 		return nil, diags, err
 	}

@@ -1,0 +1,161 @@
+package compile_test
+
+import (
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/config"
+)
+
+const tlsYAML = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-a, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, serverCertificate: /certs/a.crt, privateKey: /certs/a.key}
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    hosts: ["*.b.example.com"]
+    tls: {mode: MUTUAL, credentialName: b-cred, subjectAltNames: [spiffe://c], maxProtocolVersion: TLSV1_2}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [a.example.com, plain.example.com]
+    tls: {httpsRedirect: true}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: istio-system}
+spec:
+  hosts: [a.example.com, x.b.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: up.example.com}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: up, namespace: istio-system}
+spec:
+  hosts: [up.example.com]
+  ports: [{number: 443, name: https, protocol: HTTPS}, {number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: up, namespace: istio-system}
+spec:
+  host: up.example.com
+  trafficPolicy:
+    tls: {mode: SIMPLE, caCertificates: /certs/ca.pem}
+    portLevelSettings: [{port: {number: 80}, loadBalancer: {simple: RANDOM}}]
+  subsets:
+  - name: m
+    labels: {v: m}
+    trafficPolicy: {tls: {mode: MUTUAL, credentialName: client, sni: m.up.example.com}}
+`
+
+// creds resolves every credential NAME to /creds/NAME/{tls.crt,tls.key,ca.crt}.
+type creds struct{}
+
+func (creds) Credential(_, name string) (compile.Credential, bool) {
+	return compile.Credential{Cert: compile.FileSource("/creds/" + name + "/tls.crt"), Key: compile.FileSource("/creds/" + name + "/tls.key"),
+		CA: compile.FileSource("/creds/" + name + "/ca.crt")}, true
+}
+
+// TestGatewayTLSResources: HTTPS servers become filter chains matched by
+// SNI with their certificates, each with its own routes; httpsRedirect
+// makes the port-80 virtual hosts require TLS; DestinationRule tls becomes
+// the clusters' UpstreamTlsContext, merged as Istio merges policies (a
+// port-level entry replaces the whole policy, TLS included).
+func TestGatewayTLSResources(t *testing.T) {
+	c := &config.Config{}
+	if diags := c.Parse("tls.yaml", []byte(tlsYAML)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	res := compile.CompileWith(c, nil, gateway, compile.Options{Credentials: creds{}})
+	if _, err := res.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if len(res.Listeners) != 2 {
+		t.Fatalf("%d listeners, want 80 and 443", len(res.Listeners))
+	}
+	l443 := res.Listeners[0] // sorted by name: "0.0.0.0_443" < "0.0.0.0_80"
+	if l443.Name != "0.0.0.0_443" || len(l443.FilterChains) != 2 {
+		t.Fatalf("listener %s has %d chains, want 0.0.0.0_443 with 2", l443.Name, len(l443.FilterChains))
+	}
+	want := map[string]struct{ cert, san string }{
+		"a.example.com":   {"/certs/a.crt", ""},
+		"*.b.example.com": {"/creds/b-cred/tls.crt", "spiffe://c"},
+	}
+	for _, fc := range l443.FilterChains {
+		names := fc.GetFilterChainMatch().GetServerNames()
+		if len(names) != 1 {
+			t.Fatalf("server_names %v", names)
+		}
+		var ctx tlsv3.DownstreamTlsContext
+		if err := fc.GetTransportSocket().GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+			t.Fatal(err)
+		}
+		w := want[names[0]]
+		if got := ctx.GetCommonTlsContext().GetTlsCertificates()[0].GetCertificateChain().GetFilename(); got != w.cert {
+			t.Errorf("%s: certificate %q, want %q", names[0], got, w.cert)
+		}
+		vc := ctx.GetCommonTlsContext().GetValidationContext()
+		if w.san == "" && (vc != nil || ctx.GetRequireClientCertificate().GetValue()) {
+			t.Errorf("%s: SIMPLE asks for client certificates", names[0])
+		}
+		if w.san != "" && (!ctx.GetRequireClientCertificate().GetValue() || vc.GetTrustedCa().GetFilename() != "/creds/b-cred/ca.crt" ||
+			vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != w.san ||
+			ctx.GetCommonTlsContext().GetTlsParams().GetTlsMaximumProtocolVersion() != tlsv3.TlsParameters_TLSv1_2) {
+			t.Errorf("%s: MUTUAL context %v", names[0], &ctx)
+		}
+	}
+	routes := map[string]*routev3.RouteConfiguration{}
+	for _, rc := range res.Routes {
+		routes[rc.Name] = rc
+	}
+	if rc := routes["https.443.https-a.gw.istio-system"]; rc == nil || len(rc.VirtualHosts) != 1 || rc.VirtualHosts[0].Domains[0] != "a.example.com" {
+		t.Errorf("server a's routes: %v", rc)
+	}
+	for _, vh := range routes["http.80"].GetVirtualHosts() {
+		if vh.RequireTls != routev3.VirtualHost_ALL {
+			t.Errorf("port 80 virtual host %s: require_tls %v, want ALL", vh.Name, vh.RequireTls)
+		}
+	}
+	if n := len(routes["http.80"].GetVirtualHosts()); n != 2 {
+		t.Errorf("port 80 has %d virtual hosts, want a.example.com and plain.example.com (redirect only)", n)
+	}
+	clusters := map[string]*corev3.TransportSocket{}
+	for _, cl := range res.Clusters {
+		clusters[cl.Name] = cl.TransportSocket
+	}
+	upstream := func(name string) *tlsv3.UpstreamTlsContext {
+		ts := clusters[name]
+		if ts == nil {
+			return nil
+		}
+		var ctx tlsv3.UpstreamTlsContext
+		if err := ts.GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+			t.Fatal(err)
+		}
+		return &ctx
+	}
+	if u := upstream("outbound|443||up.example.com"); u == nil || u.Sni != "up.example.com" ||
+		u.GetCommonTlsContext().GetValidationContext().GetTrustedCa().GetFilename() != "/certs/ca.pem" ||
+		u.GetCommonTlsContext().GetValidationContext().GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "up.example.com" {
+		t.Errorf("port 443: %v", u)
+	}
+	if u := upstream("outbound|80||up.example.com"); u != nil {
+		t.Errorf("port 80, whose port-level policy has no tls: %v, want plain text", u)
+	}
+	if u := upstream("outbound|443|m|up.example.com"); u == nil || u.Sni != "m.up.example.com" ||
+		u.GetCommonTlsContext().GetTlsCertificates()[0].GetPrivateKey().GetFilename() != "/creds/client/tls.key" {
+		t.Errorf("subset m: %v", u)
+	}
+	if u := upstream("outbound|80|m|up.example.com"); u == nil {
+		t.Error("subset m on port 80: the subset's tls must apply over the port-level entry of the top-level policy")
+	}
+}
