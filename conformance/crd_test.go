@@ -124,8 +124,10 @@ type loaderResult struct {
 
 // loaderVerdict loads the document alone, as lanemesh's Kubernetes mode
 // judges one object: Parse (the strict decoder) then Analyze. A Parse
-// error is a shape refusal unless every one is LM0003; an Analyze error is
-// a value refusal.
+// error is a shape refusal and an Analyze error a value refusal, unless
+// every error is LM0003 (a field or mode lanemesh does not implement, which
+// either phase may find). LM0003 is never a value rule the CRD misses, so
+// it is left out of a value refusal's codes.
 func loaderVerdict(doc []byte) loaderResult {
 	c := &lmconfig.Config{}
 	diags := c.Parse("doc.yaml", doc)
@@ -143,12 +145,12 @@ func loaderVerdict(doc []byte) loaderResult {
 	allUnsupported := true
 	for _, d := range errs {
 		reasons = append(reasons, d.Code+" "+d.Field+": "+d.Message)
-		codes[d.Code] = true
 		if d.Code != lmconfig.CodeUnsupported {
+			codes[d.Code] = true
 			allUnsupported = false
 		}
 	}
-	if class == classShape && allUnsupported {
+	if allUnsupported {
 		class = classUnsupported
 	}
 	r := loaderResult{class: class, reason: strings.Join(reasons, "; ")}
