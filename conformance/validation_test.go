@@ -314,7 +314,14 @@ func splitDocuments(data []byte) []struct {
 // knownDifferences reads testdata/known-differences.txt: "ID  reason"
 // lines, # comments.
 func knownDifferences(t *testing.T) map[string]string {
-	f, err := os.Open("testdata/known-differences.txt")
+	return readKnown(t, "testdata/known-differences.txt")
+}
+
+// readKnown reads a known-differences file: "ID reason" lines, #
+// comments; a missing file lists nothing.
+func readKnown(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -331,7 +338,7 @@ func knownDifferences(t *testing.T) map[string]string {
 		}
 		id, reason, _ := strings.Cut(line, " ")
 		if strings.TrimSpace(reason) == "" {
-			t.Fatalf("known-differences.txt: %q has no reason", line)
+			t.Fatalf("%s: %q has no reason", path, line)
 		}
 		out[id] = strings.TrimSpace(reason)
 	}
