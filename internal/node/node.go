@@ -95,9 +95,10 @@ type Node struct {
 	self   string
 	podEnv []string // KUBERNETES_SERVICE_* and the pod range's mark
 
-	mu      sync.Mutex
-	workers map[types.UID]*worker
-	slots   map[int]bool
+	mu       sync.Mutex
+	workers  map[types.UID]*worker
+	finished map[types.UID]bool // pods that ran here and stopped: never started again
+	slots    map[int]bool
 }
 
 // New checks opts and returns a Node that does nothing until Run.
@@ -130,7 +131,7 @@ func New(client kubernetes.Interface, opts Options) (*Node, error) {
 	n := &Node{
 		opts: opts, client: client, log: log.With("node", opts.Name), self: self,
 		lookup: apiLookup{client}, tokens: apiTokens{client},
-		workers: map[types.UID]*worker{}, slots: map[int]bool{},
+		workers: map[types.UID]*worker{}, finished: map[types.UID]bool{}, slots: map[int]bool{},
 	}
 	if u, err := url.Parse(opts.APIServer); err == nil && u.Host != "" {
 		// In-cluster clients find the API server through these; the
@@ -200,7 +201,7 @@ func (n *Node) sync(ctx context.Context, obj any) {
 	}
 	n.mu.Lock()
 	w := n.workers[pod.UID]
-	if w == nil && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && ctx.Err() == nil {
+	if w == nil && !n.finished[pod.UID] && pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed && ctx.Err() == nil {
 		slot, ip := n.takeSlotLocked()
 		if ip == "" {
 			n.mu.Unlock()
@@ -241,6 +242,9 @@ func (n *Node) forget(obj any) {
 	}
 	n.mu.Lock()
 	w := n.workers[pod.UID]
+	if w == nil {
+		delete(n.finished, pod.UID) // its last event: nothing more to remember
+	}
 	n.mu.Unlock()
 	if w != nil {
 		w.terminate(0)
@@ -253,6 +257,7 @@ func (n *Node) runWorker(ctx context.Context, w *worker, slot int) {
 	defer func() {
 		n.mu.Lock()
 		delete(n.workers, w.pod.UID)
+		n.finished[w.pod.UID] = true
 		delete(n.slots, slot)
 		n.mu.Unlock()
 		_ = os.RemoveAll(w.dir)
