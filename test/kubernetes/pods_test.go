@@ -37,7 +37,9 @@ spec:
     command: [sh, -c, "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 `
 	e.kubectl(t, pods, "apply", "-f", "-")
-	t.Cleanup(func() { _, _ = e.kubectlErr(pods, "delete", "--ignore-not-found", "--wait=false", "--grace-period=0", "-f", "-") })
+	t.Cleanup(func() {
+		_, _ = e.kubectlErr(pods, "delete", "--ignore-not-found", "--wait=false", "--grace-period=0", "-f", "-")
+	})
 	ctx := context.Background()
 
 	eventually(t, 60*time.Second, "crasher restarted with its exit code recorded", func() (bool, string) {
