@@ -111,6 +111,10 @@ $sched_token,system:kube-scheduler,system:kube-scheduler
 EOF
 chmod 600 "$dir/pki/tokens.csv"
 
+# The endpoint reconciler would publish the apiserver's address as the
+# `kubernetes` Service's endpoint and refuses a loopback one; nothing here
+# serves cluster IPs anyway (lanemesh node hands pods the real address in
+# KUBERNETES_SERVICE_HOST/PORT).
 # --enable-aggregator-routing makes the apiserver call webhooks (and
 # aggregated APIs) at their Service's endpoints, the pods' loopback
 # addresses, rather than at the Service's cluster IP, which nothing serves
@@ -124,7 +128,7 @@ start kube-apiserver "$bin/kube-apiserver" \
 	--service-account-issuer https://kubernetes.default.svc.cluster.local \
 	--service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
 	--service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
-	--enable-aggregator-routing=true
+	--enable-aggregator-routing=true --endpoint-reconciler-type none
 # The apiserver writes its self-signed serving certificate before it listens.
 await "kube-apiserver's certificate" 60 test -s "$dir/pki/apiserver.crt"
 
@@ -154,14 +158,18 @@ kubeconfig system:kube-controller-manager "$kcm_token" "$dir/pki/controller-mana
 kubeconfig system:kube-scheduler "$sched_token" "$dir/pki/scheduler.kubeconfig"
 await kube-apiserver 120 "$bin/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz
 
+# --use-service-account-credentials: each controller acts as its own
+# ServiceAccount, which RBAC's bootstrap policy grants what it needs (the
+# manager's own user may only run the manager).
 # --secure-port 0: the controllers serve no health endpoint, so they need
 # no serving certificate nor delegated authentication. The service-account
 # key makes the token controller and ServiceAccounts work; the root CA is
 # published to every namespace as kube-root-ca.crt.
 start kube-controller-manager "$bin/kube-controller-manager" \
 	--kubeconfig "$dir/pki/controller-manager.kubeconfig" --secure-port 0 --leader-elect=false \
+	--use-service-account-credentials \
 	--service-account-private-key-file "$dir/pki/sa.key" --root-ca-file "$dir/pki/apiserver.crt" \
-	--controllers '*' --concurrent-endpointslice-syncs 5
+	--controllers '*'
 start kube-scheduler "$bin/kube-scheduler" \
 	--kubeconfig "$dir/pki/scheduler.kubeconfig" --secure-port 0 --leader-elect=false
 await "the default ServiceAccount" 120 "$bin/kubectl" --kubeconfig "$dir/kubeconfig" get serviceaccount default -n default
