@@ -52,6 +52,9 @@ their grace period, then their object is removed.`,
 			if err != nil {
 				return err
 			}
+			// A kubelet's rates: the default 5 requests/s would queue the
+			// token requests and status writes of a Deployment's pods.
+			cfg.QPS, cfg.Burst = 50, 100
 			client, err := kubernetes.NewForConfig(cfg)
 			if err != nil {
 				return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)

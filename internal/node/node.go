@@ -57,6 +57,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/lanemesh/lanemesh/internal/local"
 )
@@ -361,8 +362,7 @@ func (n *Node) register(ctx context.Context) error {
 	cur, err := nodes.Get(ctx, n.opts.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		cur, err = nodes.Create(ctx, want, metav1.CreateOptions{})
-		if err != nil {
+		if _, err = nodes.Create(ctx, want, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("registering node %s: %w", n.opts.Name, err)
 		}
 	case err != nil:
@@ -370,12 +370,11 @@ func (n *Node) register(ctx context.Context) error {
 	default:
 		cur.Labels = want.Labels
 		cur.Spec.Unschedulable = false
-		if cur, err = nodes.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		if _, err = nodes.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("registering node %s: %w", n.opts.Name, err)
 		}
 	}
-	cur.Status = n.nodeStatus(time.Now(), true)
-	if _, err := nodes.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+	if err := n.postStatus(ctx, true); err != nil {
 		return fmt.Errorf("node %s status: %w", n.opts.Name, err)
 	}
 	return nil
@@ -496,14 +495,19 @@ func (n *Node) renewLease(ctx context.Context) error {
 	return err
 }
 
+// postStatus writes the node's status, reading the node again when the
+// node lifecycle controller (which taints and labels new nodes) wrote in
+// between.
 func (n *Node) postStatus(ctx context.Context, ready bool) error {
-	node, err := n.client.CoreV1().Nodes().Get(ctx, n.opts.Name, metav1.GetOptions{})
-	if err != nil {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := n.client.CoreV1().Nodes().Get(ctx, n.opts.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		node.Status = n.nodeStatus(time.Now(), ready)
+		_, err = n.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 		return err
-	}
-	node.Status = n.nodeStatus(time.Now(), ready)
-	_, err = n.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // markNotReady tells the cluster the node is gone, so nothing is scheduled

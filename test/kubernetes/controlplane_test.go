@@ -91,7 +91,7 @@ func TestControlPlaneSyncsCRDs(t *testing.T) {
 		return true, ""
 	})
 	vs := cp.get(t, e, "vs", "-n", "istio-system")
-	for _, name := range []string{"mockb", "mockc", "mocka"} {
+	for _, name := range []string{"mockb", "mockc", "swimlane-ingress-vs"} {
 		if !strings.Contains(vs, name) {
 			t.Errorf("controlplane's virtualservices lack %s:\n%s", name, vs)
 		}
