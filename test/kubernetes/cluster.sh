@@ -12,7 +12,8 @@
 # KUBECONFIG set to it and PATH starting with the Kubernetes binaries, and
 # its exit status is the script's. Every process is stopped by its PID when
 # the script ends, however it ends (Ctrl-C, SIGTERM, a failed start), and a
-# DIR the script made itself is removed unless KEEP_CLUSTER_DIR=1.
+# DIR the script made itself is removed unless KEEP_CLUSTER_DIR=1. (Started
+# in the background by a script, bash ignores SIGINT; send SIGTERM.)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,15 +36,26 @@ mkdir -p "$dir/logs" "$dir/pki" "$dir/etcd"
 dir="$(cd "$dir" && pwd)"
 
 pids=()
+cmd_pid=""
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM
-	# Reverse start order: the apiserver's clients first, etcd last.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[i]}" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
+	# The command first, with its whole process group: go test, the test
+	# binary and what the tests started.
+	if [[ -n $cmd_pid ]] && kill -TERM -- "-$cmd_pid" 2>/dev/null; then
 		for _ in $(seq 100); do
+			kill -0 "$cmd_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$cmd_pid" 2>/dev/null || true
+		wait "$cmd_pid" 2>/dev/null || true
+	fi
+	# Reverse start order, each gone before the next: the apiserver's
+	# clients first, etcd last, so that the apiserver can shut down cleanly.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		local pid=${pids[i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -178,9 +190,14 @@ echo "cluster: kube-apiserver at https://127.0.0.1:$api_port"
 echo "kubeconfig: $dir/kubeconfig"
 echo "logs: $dir/logs"
 if [[ $# -gt 0 ]]; then
-	set +e
-	KUBECONFIG="$dir/kubeconfig" PATH="$bin:$PATH" KUBE_BIN_DIR="$bin" "$@"
-	exit $?
+	# In its own process group (setsid keeps the PID), in the background so
+	# that a signal here runs the clean-up at once rather than after it.
+	KUBECONFIG="$dir/kubeconfig" PATH="$bin:$PATH" KUBE_BIN_DIR="$bin" setsid "$@" &
+	cmd_pid=$!
+	status=0
+	wait "$cmd_pid" || status=$?
+	cmd_pid=""
+	exit "$status"
 fi
 echo "ready; press Ctrl-C to stop"
 # wait returns when any process exits (or a signal arrives, running the trap).

@@ -37,7 +37,16 @@ var (
 	shared     env
 	sharedOnce sync.Once
 	sharedErr  error
+	sharedDir  string // holds the lanemesh binary; removed by TestMain
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
 
 // cluster returns the cluster the tests run against, or skips the test
 // when there is none.
@@ -64,6 +73,7 @@ func cluster(t *testing.T) *env {
 			sharedErr = err
 			return
 		}
+		sharedDir = dir
 		lm := filepath.Join(dir, "lanemesh")
 		if out, err := exec.Command("go", "build", "-o", lm, "../../cmd/lanemesh").CombinedOutput(); err != nil {
 			sharedErr = fmt.Errorf("go build: %v\n%s", err, out)

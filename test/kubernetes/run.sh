@@ -15,6 +15,15 @@ start=$SECONDS
 echo "run.sh: Kubernetes binaries ready after $((SECONDS - start))s" >&2
 cd "$here"
 status=0
-"$here/cluster.sh" -- go test -count=1 -race -timeout 20m -v "$@" . || status=$?
+# In the background, so that a SIGTERM or Ctrl-C here is passed on to
+# cluster.sh, which then stops what it started.
+"$here/cluster.sh" -- go test -count=1 -race -timeout 20m -v "$@" . &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' INT TERM
+wait "$child" || status=$?
+if kill -0 "$child" 2>/dev/null; then # interrupted: wait for the clean-up
+	wait "$child" || true
+	status=130
+fi
 echo "run.sh: done in $((SECONDS - start))s (exit $status)" >&2
 exit "$status"
