@@ -12,7 +12,7 @@ import (
 	lmconfig "github.com/lanemesh/lanemesh/internal/config"
 )
 
-// TestCRDAgreesWithLoader holds lanemesh's own CRDs (deploy/crds.yaml,
+// TestCRDAgreesWithLoader holds lanemesh's own CRDs (deploy/01-crds.yaml,
 // generated from the api types) to the loader: every Istio document of the
 // corpus goes through the CRD as the kube-apiserver applies it (the
 // structural schema, unknown fields as `kubectl apply`'s strict field
@@ -33,9 +33,9 @@ import (
 //
 // A listed line that no longer disagrees fails the test too.
 func TestCRDAgreesWithLoader(t *testing.T) {
-	v, err := crd.NewValidatorFromFiles("../deploy/crds.yaml")
+	v, err := crd.NewValidatorFromFiles("../deploy/01-crds.yaml")
 	if err != nil {
-		t.Fatalf("deploy/crds.yaml is not a CRD the apiserver would accept: %v", err)
+		t.Fatalf("deploy/01-crds.yaml is not a CRD the apiserver would accept: %v", err)
 	}
 	known := readKnown(t, "testdata/crd-known-differences.txt")
 	used := map[string]bool{}
@@ -159,7 +159,7 @@ func loaderVerdict(doc []byte) loaderResult {
 	return r
 }
 
-// crdVerdict is what `kubectl apply` of doc meets with deploy/crds.yaml
+// crdVerdict is what `kubectl apply` of doc meets with deploy/01-crds.yaml
 // installed: kubectl's strict YAML decoding (duplicate keys), then the
 // apiserver's dropping of nulls and its schema validation.
 func crdVerdict(v *crd.Validator, doc []byte) error {
@@ -207,7 +207,7 @@ func dropNulls(v any) any {
 // does not implement (for the loader to refuse on status), refuse a wrong
 // type and a malformed duration, and serve every version with one schema.
 func TestCRDShapes(t *testing.T) {
-	v, err := crd.NewValidatorFromFiles("../deploy/crds.yaml")
+	v, err := crd.NewValidatorFromFiles("../deploy/01-crds.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +229,7 @@ func TestCRDShapes(t *testing.T) {
 		{"weight as string", vs("v1", "route: [{destination: {host: mockb}, weight: \"100\"}]"), false},
 		{"bad duration", vs("v1", "timeout: 5 parsecs\n    route: [{destination: {host: mockb}}]"), false},
 		{"good duration", vs("v1", "timeout: 1.5s\n    route: [{destination: {host: mockb}}]"), true},
+		{"weight past int32", vs("v1", "route: [{destination: {host: mockb}, weight: 3000000000}]"), false},
 		{"negative port", vs("v1", "route: [{destination: {host: mockb, port: {number: -1}}}]"), false},
 	} {
 		err := crdVerdict(v, []byte(c.doc))

@@ -19,6 +19,7 @@ func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
 	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS string
 	var opt config.Options
+	var inj injectorFlags
 	cmd := &cobra.Command{
 		Use:   "controlplane (-f PATH... | --kubeconfig PATH) [--xds ADDR] [--admin ADDR]",
 		Short: "Serve configuration to proxies over xDS",
@@ -35,10 +36,13 @@ used), it reads the cluster: the networking.istio.io kinds, Services,
 Deployments, Pods and EndpointSlices, as Istio's control plane does. An object
 lanemesh refuses is reported on its status and as an Event, and left out; the
 last good version of it stays in force. Replicas elect a leader (a Lease) to
-write status; every replica serves xDS.`,
+write status; every replica serves xDS. It also serves the sidecar-injection
+webhook (--injector, TLS with a certificate it issues itself; the CA is kept in
+the Secret lanemesh-webhook-ca of --lease-namespace and patched into the
+webhook configuration's caBundle).`,
 		Example: "  lanemesh controlplane -f mesh/ --xds 127.0.0.1:15010\n  lanemesh controlplane --kubeconfig ~/.kube/config",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (retErr error) {
 			inCluster := kubeconfig == "" && len(files) == 0 && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
 			kubeMode := kubeconfig != "" || inCluster
 			switch {
@@ -83,6 +87,19 @@ write status; every replica serves xDS.`,
 					}
 				}()
 				cmd.SetContext(ctx)
+				if inj.addr != "" {
+					o, err := inj.options(restCfg, leaseNS, log.With("part", "injector"))
+					if err != nil {
+						return err
+					}
+					wait := startInjector(ctx, o, cancel)
+					defer func() {
+						cancel()
+						if err := wait(); err != nil && retErr == nil {
+							retErr = err
+						}
+					}()
+				}
 			}
 			srv, diags, err := bootstrap.Start(cmd.Context(), bo)
 			if err != nil {
@@ -112,6 +129,7 @@ write status; every replica serves xDS.`,
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
+	addInjectorFlags(cmd.Flags(), &inj)
 	return cmd
 }
 

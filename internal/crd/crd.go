@@ -11,7 +11,7 @@
 // conformance/testdata/crd-known-differences.txt for the list.
 //
 // Generate is pure: the same api types always give the same bytes, which
-// deploy/crds.yaml holds (kept equal by this package's golden test).
+// deploy/01-crds.yaml holds (kept equal by this package's golden test).
 package crd
 
 import (

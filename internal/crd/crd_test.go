@@ -17,9 +17,9 @@ import (
 
 // update rewrites deploy/crds.yaml from the api types. Only commit the
 // change if you understand it: it is what every cluster will admit.
-var update = flag.Bool("update", false, "rewrite deploy/crds.yaml from the api types")
+var update = flag.Bool("update", false, "rewrite deploy/01-crds.yaml from the api types")
 
-const golden = "../../deploy/crds.yaml"
+const golden = "../../deploy/01-crds.yaml"
 
 func TestGolden(t *testing.T) {
 	got, err := Generate()

@@ -75,7 +75,7 @@ func schemaOf(t reflect.Type, visiting map[reflect.Type]bool) (*Schema, error) {
 	case reflect.Bool:
 		return &Schema{Type: "boolean"}, nil
 	case reflect.Int32:
-		return &Schema{Type: "integer", Format: "int32"}, nil
+		return &Schema{Type: "integer", Format: "int32", Minimum: ptr(math.MinInt32), Maximum: ptr(math.MaxInt32)}, nil
 	case reflect.Int64, reflect.Int:
 		return &Schema{Type: "integer", Format: "int64"}, nil
 	case reflect.Uint32:
