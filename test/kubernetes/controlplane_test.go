@@ -3,6 +3,7 @@ package kubernetes_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -60,7 +61,11 @@ func (cp *controlPlane) get(t *testing.T, e *env, args ...string) string {
 // object while the last good version stays in force.
 func TestControlPlaneSyncsCRDs(t *testing.T) {
 	e := cluster(t)
-	e.kubectl(t, "", "apply", "-f", "../../deploy/crds.yaml")
+	crds, _ := filepath.Glob("../../deploy/*crds.yaml") // the generated CRDs, however deploy/ numbers its files
+	if len(crds) != 1 {
+		t.Fatalf("deploy/ has %d files of CRDs (%v), want one", len(crds), crds)
+	}
+	e.kubectl(t, "", "apply", "-f", crds[0])
 	e.kubectl(t, "", "wait", "--for", "condition=established", "--timeout=60s",
 		"crd/virtualservices.networking.istio.io", "crd/destinationrules.networking.istio.io", "crd/gateways.networking.istio.io")
 	if _, err := e.kubectlErr("", "create", "namespace", "istio-system"); err != nil {
