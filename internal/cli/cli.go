@@ -76,7 +76,7 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout),
 		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
 		newGet(stdout), newScale(stdout), newLogs(stdout), newMock(stderr), newUp(stdout, stderr),
-		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr), newInstall(stdout),
+		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr), newNode(stdout, stderr), newInstall(stdout),
 	)
 	root.AddCommand(newIPTables(stdout))
 	return root

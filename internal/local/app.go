@@ -3,11 +3,13 @@ package local
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/mock"
@@ -30,7 +32,7 @@ func (r *Runner) startApp(ctx context.Context, p *pod, proxyURL string) error {
 	case c == nil:
 		return errNoContainer
 	case isMock(c.Image):
-		return r.runMock(ctx, p, proxyURL)
+		return runMock(ctx, *c, envLookup(c.Env), p.info.IP, proxyURL, p.logs, r.opts.grace())
 	default:
 		env := processEnv(os.Environ(), *c, p.info.IP, proxyURL)
 		if pr := r.opts.PodRange; pr != nil && pr.lockPath != "" {
@@ -38,7 +40,8 @@ func (r *Runner) startApp(ctx context.Context, p *pod, proxyURL string) error {
 			// runner to take the lock can find what a killed one left.
 			env = append(env, podLockEnv+"="+pr.lockPath)
 		}
-		return r.runProcess(ctx, p, env)
+		argv := append(append([]string(nil), c.Command...), c.Args...)
+		return runProcess(ctx, r.starter, argv, c.WorkingDir, env, p.logs, r.opts.grace())
 	}
 }
 
@@ -47,16 +50,18 @@ func isMock(image string) bool {
 	return name == MockImage
 }
 
-// runMock runs the mock in-process, bound to the pod's own address and
-// logging into the pod's log buffer, as the process would.
-func (r *Runner) runMock(ctx context.Context, p *pod, proxyURL string) error {
-	c := *p.container
-	cfg := mock.ConfigFromEnv(envLookup(c.Env))
-	cfg.PodIP = p.info.IP
-	cfg.Bind = net.JoinHostPort(p.info.IP, strconv.Itoa(int(appPort(c))))
-	cfg.HTTPProxy = proxyURL
-	cfg.Logger = slog.New(slog.NewTextHandler(p.logs, nil))
-	cfg.Grace = r.opts.grace()
+// runMock runs the mock in-process, configured from getenv, bound to the
+// pod's own address and logging into logs, as the process would. A
+// non-empty proxyURL overrides the proxy the environment names.
+func runMock(ctx context.Context, c api.Container, getenv func(string) string, ip, proxyURL string, logs io.Writer, grace time.Duration) error {
+	cfg := mock.ConfigFromEnv(getenv)
+	cfg.PodIP = ip
+	cfg.Bind = net.JoinHostPort(ip, strconv.Itoa(int(appPort(c))))
+	if proxyURL != "" {
+		cfg.HTTPProxy = proxyURL
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.Grace = grace
 	return mock.Run(ctx, cfg)
 }
 

@@ -138,3 +138,14 @@ func LockDir() string {
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("lanemesh-%d", os.Getuid()))
 }
+
+// LockEnv is the NAME=value that marks a pod's processes with the range's
+// lock, as the Runner marks its own (see reapOrphans), so that a later
+// claimant of the range reaps what a killed owner left; "" for a range that
+// was not locked.
+func (r *PodRange) LockEnv() string {
+	if r == nil || r.lockPath == "" {
+		return ""
+	}
+	return podLockEnv + "=" + r.lockPath
+}

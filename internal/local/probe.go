@@ -56,15 +56,19 @@ func newProbeClient() *http.Client {
 // newProber builds the readiness check of p's container: its readinessProbe
 // if it has one, else a TCP connect to the port the app serves on.
 func (r *Runner) newProber(p *pod) prober {
+	return newProber(r.probes, p.container, p.info.IP)
+}
+
+// newProber builds the readiness check of container c of the pod at ip.
+func newProber(client *http.Client, c *api.Container, ip string) prober {
 	pr := prober{period: defaultPeriod, timeout: defaultTimeout, success: defaultSuccess, failure: defaultFailure}
-	c := p.container
 	if c == nil {
 		pr.check = func(context.Context) error { return errNoContainer }
 		return pr
 	}
 	probe := c.ReadinessProbe
 	if probe == nil {
-		pr.check = tcpCheck(net.JoinHostPort(p.info.IP, strconv.Itoa(int(appPort(*c)))))
+		pr.check = tcpCheck(net.JoinHostPort(ip, strconv.Itoa(int(appPort(*c)))))
 		return pr
 	}
 	pr.initialDelay = seconds(probe.InitialDelaySeconds, 0)
@@ -72,7 +76,7 @@ func (r *Runner) newProber(p *pod) prober {
 	pr.timeout = seconds(probe.TimeoutSeconds, pr.timeout)
 	pr.success = int(orDefault(probe.SuccessThreshold, defaultSuccess))
 	pr.failure = int(orDefault(probe.FailureThreshold, defaultFailure))
-	pr.check = probeCheck(r.probes, *c, probe, p.info.IP)
+	pr.check = probeCheck(client, *c, probe, ip)
 	return pr
 }
 

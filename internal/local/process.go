@@ -13,25 +13,28 @@ import (
 // errNoCommand is a container that is not the mock and has nothing to run.
 var errNoCommand = errors.New("container has no command: set command (and args) to the program to run, or image: " + MockImage)
 
+// ErrExitedZero is what running a container returns when its process exited
+// by itself with status 0: for a pod that restarts always, an exit like any
+// other.
+var ErrExitedZero = errors.New("exited with status 0")
+
 // pipeDrain bounds how long output is still collected after the app's
 // process group is gone, for a grandchild that escaped the group and still
 // holds the pipe.
 const pipeDrain = time.Second
 
-// runProcess runs the container's command and args as a child process in its
-// own process group, with stdout and stderr in the pod's log buffer. When ctx
-// is done the group gets SIGTERM, then SIGKILL after the grace period; when
+// runProcess runs argv as a child process in its own process group, started
+// by st, with stdout and stderr in logs. When ctx
+// is done the group gets SIGTERM, then SIGKILL after grace; when
 // the process exits by itself, what it left behind in its group is killed,
 // as a container's processes die with it. It returns nil after a stop
 // caused by ctx, and the exit error otherwise.
-func (r *Runner) runProcess(ctx context.Context, p *pod, env []string) error {
-	c := p.container
-	if len(c.Command) == 0 {
+func runProcess(ctx context.Context, st *starter, argv []string, dir string, env []string, logs io.Writer, grace time.Duration) error {
+	if len(argv) == 0 {
 		return errNoCommand
 	}
-	argv := append(append([]string(nil), c.Command...), c.Args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = c.WorkingDir
+	cmd.Dir = dir
 	cmd.Env = env
 	// The process writes to a pipe the runner owns, not one exec owns, so
 	// that Wait returns when the process exits even if a grandchild keeps
@@ -41,15 +44,15 @@ func (r *Runner) runProcess(ctx context.Context, p *pod, env []string) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = in, in
-	inGroup(cmd, r.opts.grace())
-	err = r.starter.start(cmd)
+	inGroup(cmd, grace)
+	err = st.start(cmd)
 	in.Close()
 	if err != nil {
 		out.Close()
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	copied := make(chan struct{})
-	go func() { defer close(copied); _, _ = io.Copy(p.logs, out) }()
+	go func() { defer close(copied); _, _ = io.Copy(logs, out) }()
 	err = cmd.Wait()
 	killGroup(cmd.Process.Pid)
 	select {
@@ -62,7 +65,7 @@ func (r *Runner) runProcess(ctx context.Context, p *pod, env []string) error {
 		return nil
 	}
 	if err == nil {
-		return errors.New("exited with status 0")
+		return ErrExitedZero
 	}
 	return err
 }
