@@ -39,10 +39,10 @@ type Server struct {
 // from CredentialName: in local mode the directory
 // `<credentials-dir>/<credentialName>/` holding tls.crt, tls.key and, for
 // MUTUAL, ca.crt (or `<credentials-dir>/<credentialName>-cacert/ca.crt`, as
-// Istio looks for a `-cacert` Secret). A Kubernetes Secret of that name in
-// the gateway's namespace (keys tls.crt/tls.key/ca.crt or cert/key/cacert)
-// is what Kubernetes mode will read; until its source feeds Secrets, the
-// control plane resolves credentialName under --credentials-dir there too.
+// Istio looks for a `-cacert` Secret). In Kubernetes mode it is the Secret
+// of that name in the gateway proxy's namespace (keys tls.crt/tls.key/ca.crt
+// or cert/key/cacert), as in Istio; a control plane given --credentials-dir
+// reads the directory there too.
 // The files are read again when they change, so certificates rotate
 // without a restart.
 //

@@ -85,8 +85,14 @@ webhook configuration's caBundle).`,
 				if err != nil {
 					return err
 				}
-				if src, err = kube.New(kube.Options{Config: restCfg, Logger: log.With("part", "kubernetes"), Load: opt, Reporter: rep}); err != nil {
+				// credentialName names Secrets in a cluster, unless the
+				// user keeps credentials in a directory instead.
+				fromSecrets := credsDir == ""
+				if src, err = kube.New(kube.Options{Config: restCfg, Logger: log.With("part", "kubernetes"), Load: opt, Reporter: rep, Secrets: fromSecrets}); err != nil {
 					return err
+				}
+				if fromSecrets {
+					bo.Credentials = src.Credentials()
 				}
 				bo.Workloads = src.Workloads()
 				bo.Auth = src.Authenticator(audience)
@@ -127,7 +133,7 @@ webhook configuration's caBundle).`,
 			printSkipped(stderr, diags)
 			if src != nil {
 				failed := make(chan error, 1)
-				go func() { failed <- src.Run(cmd.Context(), srv.Store, srv.Instances) }()
+				go func() { failed <- src.Run(cmd.Context(), srv.Store, srv.Instances, srv.ControlPlane.Changed) }()
 				if err := src.WaitSynced(cmd.Context(), failed); err != nil {
 					return err
 				}
@@ -143,7 +149,7 @@ webhook configuration's caBundle).`,
 	cmd.Flags().StringVar(&audience, "xds-token-audience", kube.DefaultAudience, "Kubernetes mode: the audience of the service-account tokens proxies present (checked by TokenReview)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
-	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
+	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt); in Kubernetes mode the default is the Secret of that name in the proxy's namespace")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	addInjectorFlags(cmd.Flags(), &inj)
 	return cmd

@@ -43,12 +43,12 @@ func (b *builder) addServiceClusters() {
 			}
 			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
 			b.addCluster(svc, port, "", nil, policy)
-			b.originateTLS(ClusterName(port.Port, "", svc.Host), policy, dr.Metadata.Namespace, svc.Host)
+			b.originateTLS(ClusterName(port.Port, "", svc.Host), policy, svc.Host)
 			for _, s := range dr.Spec.Subsets {
 				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
 				merged := mergePolicy(policy, sub, wholesale)
 				b.addCluster(svc, port, s.Name, s.Labels, merged)
-				b.originateTLS(ClusterName(port.Port, s.Name, svc.Host), merged, dr.Metadata.Namespace, svc.Host)
+				b.originateTLS(ClusterName(port.Port, s.Name, svc.Host), merged, svc.Host)
 			}
 		}
 	}
@@ -69,12 +69,12 @@ func (b *builder) addCluster(svc *config.Service, port config.ServicePort, subse
 
 // originateTLS gives the cluster name, if the snapshot has it, the
 // transport socket that originates its policy's TLS.
-func (b *builder) originateTLS(name string, policy *api.TrafficPolicy, drNamespace, host string) {
+func (b *builder) originateTLS(name string, policy *api.TrafficPolicy, host string) {
 	c := b.clusters[name]
 	if c == nil || policy == nil || c.TransportSocket != nil {
 		return
 	}
-	if ctx := b.upstreamTLS(policy.TLS, drNamespace, host); ctx != nil {
+	if ctx := b.upstreamTLS(policy.TLS, host); ctx != nil {
 		c.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 	}
 }

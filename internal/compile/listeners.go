@@ -185,7 +185,7 @@ func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3
 		if len(names) > 0 {
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 		}
-		ctx := b.downstreamTLS(srv.server.TLS, srv.namespace)
+		ctx := b.downstreamTLS(srv.server.TLS)
 		fc.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 		l.FilterChains = append(l.FilterChains, fc)
 		rs = append(rs, b.gatewayRoutes(routeName, port, []gatewayServer{srv}))

@@ -48,12 +48,15 @@ func FileSource(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
 }
 
-// credential resolves name in namespace ns, or returns the zero Credential.
-func (b *builder) credential(ns, name string) Credential {
+// credential resolves name, or returns the zero Credential. The namespace
+// is the proxy's, not that of the Gateway or DestinationRule that names
+// it: Istio reads a credentialName from the Secrets of the namespace the
+// gateway (or sidecar) runs in, and a proxy may read no other namespace's.
+func (b *builder) credential(name string) Credential {
 	if b.opts.Credentials == nil {
 		return Credential{}
 	}
-	c, _ := b.opts.Credentials.Credential(ns, name)
+	c, _ := b.opts.Credentials.Credential(b.proxy.Namespace, name)
 	return c
 }
 
@@ -61,10 +64,10 @@ func (b *builder) credential(ns, name string) Credential {
 // terminates TLS (mode SIMPLE, MUTUAL or OPTIONAL_MUTUAL), as Istio builds
 // it: the certificate, the client CA and its restrictions, the protocol
 // versions and ciphers, and ALPN http/1.1 (lanemesh serves HTTP/1.1).
-func (b *builder) downstreamTLS(t *api.ServerTLSSettings, gatewayNS string) *tlsv3.DownstreamTlsContext {
+func (b *builder) downstreamTLS(t *api.ServerTLSSettings) *tlsv3.DownstreamTlsContext {
 	cert := Credential{Cert: FileSource(t.ServerCertificate), Key: FileSource(t.PrivateKey), CA: FileSource(t.CACertificates)}
 	if t.CredentialName != "" {
-		cert = b.credential(gatewayNS, t.CredentialName)
+		cert = b.credential(t.CredentialName)
 	}
 	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"http/1.1"}, TlsParams: tlsParams(t)}
 	if cert.Cert != nil || cert.Key != nil {
@@ -138,7 +141,7 @@ func sanMatchers(names []string) []*tlsv3.SubjectAltNameMatcher {
 // VERIFY_CERTIFICATE_AT_CLIENT does), and its SANs against
 // subjectAltNames or, when none are listed, the SNI (Envoy's
 // auto_san_validation, which Istio enables with auto SNI).
-func (b *builder) upstreamTLS(t *api.ClientTLSSettings, drNamespace, host string) *tlsv3.UpstreamTlsContext {
+func (b *builder) upstreamTLS(t *api.ClientTLSSettings, host string) *tlsv3.UpstreamTlsContext {
 	mode := config.ClientTLSMode(t)
 	if mode != "SIMPLE" && mode != "MUTUAL" {
 		return nil
@@ -148,7 +151,7 @@ func (b *builder) upstreamTLS(t *api.ClientTLSSettings, drNamespace, host string
 		cred.Cert, cred.Key = FileSource(t.ClientCertificate), FileSource(t.PrivateKey)
 	}
 	if t.CredentialName != "" {
-		cred = b.credential(drNamespace, t.CredentialName)
+		cred = b.credential(t.CredentialName)
 		if mode == "SIMPLE" {
 			cred.Cert, cred.Key = nil, nil
 		}

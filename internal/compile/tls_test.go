@@ -159,3 +159,58 @@ func TestGatewayTLSResources(t *testing.T) {
 		t.Error("subset m on port 80: the subset's tls must apply over the port-level entry of the top-level policy")
 	}
 }
+
+// nsCreds resolves a credential only in one namespace, and records every
+// namespace it was asked about.
+type nsCreds struct {
+	ns    string
+	asked map[string]bool
+}
+
+func (n nsCreds) Credential(ns, name string) (compile.Credential, bool) {
+	n.asked[ns] = true
+	if ns != n.ns {
+		return compile.Credential{}, false
+	}
+	return compile.Credential{Cert: compile.FileSource("/" + ns + "/" + name + ".crt"), Key: compile.FileSource("/" + ns + "/" + name + ".key")}, true
+}
+
+// TestCredentialsComeFromTheProxysNamespace: a Gateway in one namespace
+// that selects a gateway proxy in another gets its credentialName from
+// the proxy's namespace, as Istio reads it; a proxy never reads another
+// namespace's Secrets.
+func TestCredentialsComeFromTheProxysNamespace(t *testing.T) {
+	c := &config.Config{}
+	yaml := `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-cert}
+`
+	if diags := c.Parse("gw.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	creds := nsCreds{ns: gateway.Namespace, asked: map[string]bool{}}
+	res := compile.CompileWith(c, nil, gateway, compile.Options{Credentials: creds})
+	if len(creds.asked) != 1 || !creds.asked[gateway.Namespace] {
+		t.Errorf("credentials asked in %v, want only the proxy's namespace %s", creds.asked, gateway.Namespace)
+	}
+	var certs []string
+	for _, l := range res.Listeners {
+		for _, fc := range l.GetFilterChains() {
+			ctx := &tlsv3.DownstreamTlsContext{}
+			if fc.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx) == nil {
+				for _, tc := range ctx.GetCommonTlsContext().GetTlsCertificates() {
+					certs = append(certs, tc.GetCertificateChain().GetFilename())
+				}
+			}
+		}
+	}
+	if want := "/" + gateway.Namespace + "/shop-cert.crt"; len(certs) != 1 || certs[0] != want {
+		t.Errorf("certificates %v, want [%s]", certs, want)
+	}
+}

@@ -65,7 +65,8 @@ type SecretLookup interface {
 }
 
 // Secrets is Kubernetes mode's credentials: the Secret named by a
-// credentialName in the namespace of the object that names it, with keys
+// credentialName in the namespace of the proxy that uses it (as Istio
+// reads it, never another namespace's), with keys
 // tls.crt/tls.key/ca.crt or cert/key/cacert (both forms Istio accepts),
 // and the CA alternatively in the Secret "<name>-cacert". The bytes go to
 // the proxy inline.

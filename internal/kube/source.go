@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	listersv1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -49,6 +50,10 @@ type Options struct {
 	Reporter *Reporter
 	// Resync is how often informers re-deliver everything [10 min].
 	Resync time.Duration
+	// Secrets makes the source watch the cluster's Secrets, so that
+	// Credentials resolves credentialName (Gateway servers,
+	// DestinationRule tls); it needs RBAC to list and watch Secrets.
+	Secrets bool
 }
 
 // Source keeps a Store and a registry View in step with a cluster: the
@@ -69,6 +74,10 @@ type Source struct {
 	kick    chan struct{}
 	podKick chan struct{}
 	synced  []cache.InformerSynced
+	// With Options.Secrets: the Secrets informer, and its events.
+	secretFactory informers.SharedInformerFactory
+	secrets       listersv1.SecretLister
+	secretKick    chan struct{}
 
 	mu      sync.Mutex
 	applied map[objKey]any // what this source put in the store, by object
@@ -101,11 +110,12 @@ func New(opts Options) (*Source, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	s := &Source{opts: opts, log: opts.Logger, dyn: dyn, kube: kc, istio: map[string]cache.GenericLister{},
-		typed:   informers.NewSharedInformerFactory(kc, opts.Resync),
-		dynInf:  dynamicinformer.NewDynamicSharedInformerFactory(dyn, opts.Resync),
-		kick:    make(chan struct{}, 1),
-		podKick: make(chan struct{}, 1),
-		applied: map[objKey]any{}, findings: map[objKey]config.Diagnostics{}}
+		typed:      informers.NewSharedInformerFactory(kc, opts.Resync),
+		dynInf:     dynamicinformer.NewDynamicSharedInformerFactory(dyn, opts.Resync),
+		kick:       make(chan struct{}, 1),
+		podKick:    make(chan struct{}, 1),
+		secretKick: make(chan struct{}, 1),
+		applied:    map[objKey]any{}, findings: map[objKey]config.Diagnostics{}}
 	onConfig := handler(s.kick)
 	for _, kind := range istioKinds() {
 		inf := s.dynInf.ForResource(istioGroup.WithResource(resourceOf[kind]))
@@ -121,6 +131,9 @@ func New(opts Options) (*Source, error) {
 	for _, inf := range []cache.SharedIndexInformer{s.typed.Core().V1().Pods().Informer(), s.typed.Discovery().V1().EndpointSlices().Informer()} {
 		inf.AddEventHandler(onPods)
 		s.synced = append(s.synced, inf.HasSynced)
+	}
+	if opts.Secrets {
+		s.watchSecrets()
 	}
 	return s, nil
 }
@@ -142,16 +155,20 @@ func handler(ch chan struct{}) cache.ResourceEventHandler {
 }
 
 // Run starts the informers, waits for their first listing, syncs into
-// store and view, and keeps syncing until ctx is done. It returns an error
-// only when the first listing fails (the CRDs not installed, no permission
-// to list).
-func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *registry.View) error {
+// store and view, and keeps syncing until ctx is done; a change of Secrets
+// (Options.Secrets) calls recompile, since credentials are read at
+// compilation. It returns an error only when the first listing fails (the
+// CRDs not installed, no permission to list).
+func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *registry.View, recompile func()) error {
 	s.store, s.view = store, view
 	if err := s.checkResources(); err != nil {
 		return err
 	}
 	s.typed.Start(ctx.Done())
 	s.dynInf.Start(ctx.Done())
+	if s.secretFactory != nil {
+		s.secretFactory.Start(ctx.Done())
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		if ctx.Err() != nil {
 			return nil
@@ -171,6 +188,9 @@ func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *regis
 		case <-s.podKick:
 			time.Sleep(settle)
 			s.syncPods()
+		case <-s.secretKick:
+			time.Sleep(settle)
+			recompile()
 		}
 	}
 }
@@ -180,7 +200,7 @@ func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *regis
 func (s *Source) checkResources() error {
 	list, err := s.kube.Discovery().ServerResourcesForGroupVersion(istioGroup.String())
 	if err != nil {
-		return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install the CRDs first (kubectl apply -f manifests/crds/)", istioGroup, err)
+		return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", istioGroup, err)
 	}
 	served := map[string]bool{}
 	for _, r := range list.APIResources {
@@ -188,7 +208,7 @@ func (s *Source) checkResources() error {
 	}
 	for _, kind := range istioKinds() {
 		if !served[resourceOf[kind]] {
-			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install the CRDs first (kubectl apply -f manifests/crds/)", resourceOf[kind], istioGroup.Group)
+			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", resourceOf[kind], istioGroup.Group)
 		}
 	}
 	return nil
