@@ -71,25 +71,7 @@ func TestTransparentCapture(t *testing.T) {
 	startIn := func(env []string, args ...string) {
 		cmd := in(args...)
 		cmd.Env = append(os.Environ(), env...)
-		var logs strings.Builder
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-			if t.Failed() {
-				t.Logf("%v:\n%s", args, logs.String())
-			}
-		})
+		startCmd(t, cmd)
 	}
 	startIn([]string{"app=port80", "version=v1"}, bin, "mock", "--bind", "10.123.0.2:9080")
 	startIn([]string{"app=port8000", "version=v1"}, bin, "mock", "--bind", "10.123.0.2:9800")
