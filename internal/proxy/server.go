@@ -41,6 +41,11 @@ type server struct {
 	std  *http.Server // serves the connections handed off
 	hand *handoff
 
+	// captures is set for a sidecar's outbound listener, whose connections
+	// may have been redirected by transparent capture (see captured.go).
+	// Set before serving.
+	captures bool
+
 	closing atomic.Bool
 	// draining: still accepting, but every response closes its
 	// connection (see beginDrain). stopAccepting: the listener is being
@@ -74,13 +79,19 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 		Protocols:                    &protocols,
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnContext:                  connContext,
 	}
 	// One request per handed-off connection: the head screen reads only
 	// the first head net/http gets (see screenHead).
 	std.SetKeepAlivesEnabled(false)
 	s := &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{},
 		overload: overloadResponse(opts.MaxConnections)}
+	std.ConnContext = func(ctx context.Context, nc net.Conn) context.Context {
+		ctx = connContext(ctx, nc)
+		if pc, ok := nc.(*prefixConn); ok && s.captures {
+			ctx = withOriginalDst(ctx, pc.Conn)
+		}
+		return ctx
+	}
 	std.ConnState = func(_ net.Conn, cs http.ConnState) {
 		if cs == http.StateClosed || cs == http.StateHijacked {
 			s.open.Add(-1) // a connection handed off has left
@@ -268,7 +279,11 @@ func newConn(s *server, nc net.Conn) *conn {
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.writes = writeDeadline{nc: nc, timeout: s.opts.WriteTimeout}
 	c.bw.Reset(&c.writes)
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	ctx := context.Background()
+	if s.captures {
+		ctx = withOriginalDst(ctx, nc)
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
 	c.w.c = c

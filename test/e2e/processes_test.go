@@ -97,6 +97,14 @@ func start(t *testing.T, bin string, env []string, args ...string) <-chan string
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "LANEMESH_HOME="+t.TempDir()), env...) // admin tokens, kept out of the user's
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd, stops it (SIGINT, then SIGKILL) when the test ends,
+// and returns its stdout lines; its stderr is logged if the test failed.
+func startCmd(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
+	args := cmd.Args[1:]
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -125,10 +133,10 @@ func start(t *testing.T, bin string, env []string, args ...string) <-chan string
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-done
-			t.Errorf("lanemesh %v did not stop on SIGINT; stderr:\n%s", args, stderr.String())
+			t.Errorf("%v did not stop on SIGINT; stderr:\n%s", args, stderr.String())
 		}
 		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("lanemesh %v stderr:\n%s", args, stderr.String())
+			t.Logf("%v stderr:\n%s", args, stderr.String())
 		}
 	})
 	return lines
