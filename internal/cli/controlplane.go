@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -115,7 +116,10 @@ webhook configuration's caBundle).`,
 					wait := startInjector(ctx, o, cancel)
 					defer func() {
 						cancel()
-						if err := wait(); err != nil && retErr == nil {
+						// A webhook that cannot serve cancels the rest, which
+						// then ends with "context canceled": its own error is
+						// the one to report.
+						if err := wait(); err != nil && (retErr == nil || errors.Is(retErr, context.Canceled)) {
 							retErr = err
 						}
 					}()
