@@ -262,3 +262,25 @@ func transition(st corev1.PodStatus, t corev1.PodConditionType) time.Time {
 	}
 	return time.Time{}
 }
+
+// TestMountPaths: a container's mount paths in its args and env are where
+// the node wrote the mounts; other paths, and paths that only begin like a
+// mount path, stay as written.
+func TestMountPaths(t *testing.T) {
+	mounts := []corev1.VolumeMount{{MountPath: "/var/run/secrets/tokens"}, {MountPath: "/data/"}, {MountPath: "/data/inner"}, {MountPath: "/"}}
+	for in, want := range map[string]string{
+		"--xds-token-file=/var/run/secrets/tokens/istio-token": "--xds-token-file=/r/var/run/secrets/tokens/istio-token",
+		"/var/run/secrets/tokens":                              "/r/var/run/secrets/tokens",
+		"/data,/data/inner/x":                                  "/r/data,/r/data/inner/x",
+		"a:/data/x b=/data":                                    "a:/r/data/x b=/r/data",
+		"/database/x":                                          "/database/x",
+		"/srv/data/x":                                          "/srv/data/x",
+		"/usr/bin/lanemesh":                                    "/usr/bin/lanemesh",
+		"/r/data/x":                                            "/r/data/x",
+		"http://127.0.0.1:15001":                               "http://127.0.0.1:15001",
+	} {
+		if got := mountPaths(in, "/r", mounts); got != want {
+			t.Errorf("mountPaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
