@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/lanemesh/lanemesh/internal/local"
 )
@@ -282,5 +286,26 @@ func TestMountPaths(t *testing.T) {
 		if got := mountPaths(in, "/r", mounts); got != want {
 			t.Errorf("mountPaths(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPatchStatusKeepsQOSClass: the API server set the pod's QoS class at
+// creation and refuses a change; the node's status patch carries the
+// pod's own, whatever its containers' resources.
+func TestPatchStatusKeepsQOSClass(t *testing.T) {
+	pod := testPod()
+	pod.Status.QOSClass = corev1.PodQOSBurstable
+	var sent []byte
+	client := fake.NewClientset(pod)
+	client.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sent = a.(k8stesting.PatchAction).GetPatch()
+		return true, pod, nil
+	})
+	st := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.9.3"}
+	if err := patchPodStatus(context.Background(), client, pod, st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sent), `"qosClass":"Burstable"`) {
+		t.Errorf("status patch %s does not keep the pod's qosClass Burstable", sent)
 	}
 }
