@@ -164,9 +164,11 @@ func TestTutorial(t *testing.T) {
 
 	// Scale mockb-v2 away under ~300 req/s of lane v2: no request fails, and
 	// lane v2 falls back to mockb v1 (whose calls stay in lane v1).
-	l := startPacedLoad(gwURL, "v2", 10, 33*time.Millisecond)
-	time.Sleep(2 * time.Second)
 	began := time.Now()
+	l := startPacedLoad(gwURL, "v2", 10, 33*time.Millisecond)
+	// A second of load before the scale-down, and one after fallback is
+	// seen, so that the switch happens under load, not at its edges.
+	l.waitSent(t, 300)
 	e.tutorial(t, "kubectl scale deployment mockb-v2 --replicas=0")
 	eventually(t, 60*time.Second, "mockb-v2's pod gone", func() (bool, string) {
 		list, err := e.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=mockb,version=v2"})
@@ -179,9 +181,9 @@ func TestTutorial(t *testing.T) {
 		body, code := laneGet(gwURL, "v2")
 		return code == 200 && chainOf(body) == "v2 v1 v1", fmt.Sprintf("%d %s", code, body)
 	})
-	time.Sleep(2 * time.Second)
+	l.waitSent(t, l.sent.Load()+300)
 	sent, failed, chains, examples := l.finish()
-	rate := float64(sent) / time.Since(began.Add(-2*time.Second)).Seconds()
+	rate := float64(sent) / time.Since(began).Seconds()
 	t.Logf("scale to 0 under load: %d requests (%.0f/s), %d failed, chains %v", sent, rate, failed, chains)
 	if failed != 0 {
 		t.Errorf("%d of %d lane-v2 requests failed while mockb-v2 scaled to 0; e.g. %q", failed, sent, examples)
@@ -240,7 +242,7 @@ func TestTutorial(t *testing.T) {
 
 	// How long a VirtualService change takes to reach every proxy it
 	// concerns: a figure, not an assertion.
-	cp.measurePropagation(t, e, docs[0], 20)
+	cp.measurePropagation(t, e, docs[0], 50)
 
 	// Clean-up, as the tutorial does it.
 	for _, f := range append([]string{"examples/traffic-lanes-fallback/vs-mock-fallback.yaml"}, files...) {
@@ -386,6 +388,14 @@ func startPacedLoad(url, lane string, workers int, pause time.Duration) *pacedLo
 		})
 	}
 	return l
+}
+
+// waitSent waits until the load has sent n requests in all.
+func (l *pacedLoad) waitSent(t *testing.T, n int64) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d requests of load sent", n), func() (bool, string) {
+		return l.sent.Load() >= n, fmt.Sprint(l.sent.Load())
+	})
 }
 
 func (l *pacedLoad) finish() (sent, failed int64, chains map[string]int, examples []string) {
