@@ -103,7 +103,7 @@ webhook configuration's caBundle).`,
 				go func() {
 					identity, _ := os.Hostname()
 					identity = fmt.Sprintf("%s-%d", identity, os.Getpid())
-					if err := kube.Elect(ctx, restCfg, leaseNS, "lanemesh-controlplane", identity, log, rep.SetLeader); err != nil {
+					if err := kube.Elect(ctx, restCfg, leaseNS, "lanemesh-controlplane", identity, log, src.SetLeader); err != nil {
 						log.Error("leader election", "err", err)
 					}
 				}()

@@ -195,6 +195,23 @@ func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *regis
 	}
 }
 
+// SetLeader turns the Reporter's writing on or off (see Reporter.SetLeader)
+// and, on, reports the findings at once: a replica that takes over from a
+// leader that stopped or crashed must say what is wrong with objects that
+// were refused before it led, not wait for the next change in the cluster.
+func (s *Source) SetLeader(on bool) {
+	if s.opts.Reporter == nil {
+		return
+	}
+	s.opts.Reporter.SetLeader(on)
+	if on {
+		select {
+		case s.kick <- struct{}{}:
+		default: // a sync is due anyway
+		}
+	}
+}
+
 // checkResources fails at once, saying what to do, when the cluster does
 // not serve the Istio kinds: informers would otherwise retry forever.
 func (s *Source) checkResources() error {

@@ -78,8 +78,12 @@ func keyOf(data map[string]string, ok bool, err error) func(string) (string, boo
 
 // patchPodStatus replaces the pod's status lists with st through a JSON
 // merge patch of the status subresource. The UID in the patch is a
-// precondition: a new pod that took the name is never written.
+// precondition: a new pod that took the name is never written. The QoS
+// class is the API server's: it sets it when the pod is created, from the
+// containers' resources (an injected sidecar's requests make a pod
+// Burstable), and refuses any change to it.
 func patchPodStatus(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, st corev1.PodStatus) error {
+	st.QOSClass = pod.Status.QOSClass
 	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"uid": pod.UID},
 		"status":   st,

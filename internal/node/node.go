@@ -24,7 +24,11 @@
 // /var/run/secrets/kubernetes.io/serviceaccount/token is thus at
 // $LANEMESH_POD_ROOT/var/run/secrets/kubernetes.io/serviceaccount/token,
 // issued by the TokenRequest API bound to the pod and refreshed at 80% of its
-// life. Container logs are in logs/CONTAINER.log.
+// life. A container's own args and env that name a path under one of its
+// mounts (an injected sidecar's --xds-token-file=/var/run/secrets/tokens/…)
+// are rewritten to that path under the pod's root, so programs that take
+// paths as a container would see them need no change. Container logs are
+// in logs/CONTAINER.log.
 //
 // Deletion is Kubernetes': a pod marked for deletion gets SIGTERM, its
 // grace period, then SIGKILL; once every container has stopped the node

@@ -6,11 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/lanemesh/lanemesh/internal/local"
 )
@@ -261,4 +265,47 @@ func transition(st corev1.PodStatus, t corev1.PodConditionType) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// TestMountPaths: a container's mount paths in its args and env are where
+// the node wrote the mounts; other paths, and paths that only begin like a
+// mount path, stay as written.
+func TestMountPaths(t *testing.T) {
+	mounts := []corev1.VolumeMount{{MountPath: "/var/run/secrets/tokens"}, {MountPath: "/data/"}, {MountPath: "/data/inner"}, {MountPath: "/"}}
+	for in, want := range map[string]string{
+		"--xds-token-file=/var/run/secrets/tokens/istio-token": "--xds-token-file=/r/var/run/secrets/tokens/istio-token",
+		"/var/run/secrets/tokens":                              "/r/var/run/secrets/tokens",
+		"/data,/data/inner/x":                                  "/r/data,/r/data/inner/x",
+		"a:/data/x b=/data":                                    "a:/r/data/x b=/r/data",
+		"/database/x":                                          "/database/x",
+		"/srv/data/x":                                          "/srv/data/x",
+		"/usr/bin/lanemesh":                                    "/usr/bin/lanemesh",
+		"/r/data/x":                                            "/r/data/x",
+		"http://127.0.0.1:15001":                               "http://127.0.0.1:15001",
+	} {
+		if got := mountPaths(in, "/r", mounts); got != want {
+			t.Errorf("mountPaths(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPatchStatusKeepsQOSClass: the API server set the pod's QoS class at
+// creation and refuses a change; the node's status patch carries the
+// pod's own, whatever its containers' resources.
+func TestPatchStatusKeepsQOSClass(t *testing.T) {
+	pod := testPod()
+	pod.Status.QOSClass = corev1.PodQOSBurstable
+	var sent []byte
+	client := fake.NewClientset(pod)
+	client.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		sent = a.(k8stesting.PatchAction).GetPatch()
+		return true, pod, nil
+	})
+	st := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.9.3"}
+	if err := patchPodStatus(context.Background(), client, pod, st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sent), `"qosClass":"Burstable"`) {
+		t.Errorf("status patch %s does not keep the pod's qosClass Burstable", sent)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -281,13 +282,23 @@ func (w *worker) containerRun(c corev1.Container) (local.ContainerRun, error) {
 	if err != nil {
 		return local.ContainerRun{}, err
 	}
+	// The container's own paths in its env and args name its mounts as a
+	// container sees them; here they are under the pod's root.
+	root := filepath.Join(w.dir, "root")
+	for i, kv := range own {
+		k, v, _ := strings.Cut(kv, "=")
+		own[i] = k + "=" + mountPaths(v, root, c.VolumeMounts)
+	}
 	env := append(local.BaseEnv(), w.n.podEnv...)
-	env = append(env, "LANEMESH_POD_ROOT="+filepath.Join(w.dir, "root"))
+	env = append(env, "LANEMESH_POD_ROOT="+root)
 	env = append(env, own...)
 	cr := local.ContainerRun{Container: toContainer(c, own), Env: env, IP: w.ip}
 	if !local.IsMock(c.Image) {
 		if cr.Argv, err = argv(c, own, w.n.self, isOwnImage(c.Image, w.n.opts.OwnImages)); err != nil {
 			return local.ContainerRun{}, err
+		}
+		for i := range cr.Argv {
+			cr.Argv[i] = mountPaths(cr.Argv[i], root, c.VolumeMounts)
 		}
 	}
 	return cr, nil

@@ -315,6 +315,58 @@ func probeKind(p *corev1.Probe) string {
 	return "none"
 }
 
+// mountPaths rewrites, in s (an arg or env value), each mention of one of
+// the container's mount paths to where the pod's processes find it, under
+// root: a program told --token-file=/var/run/secrets/tokens/t, as a
+// container would be, opens the file the node wrote. A mount path counts
+// only as a whole path at a word boundary (start of s or after a character
+// that cannot be part of a path, such as '=', ':', ',' or a space; followed
+// by the end, '/' or such a character), so /data does not match in /database
+// or in a path already under root. Paths outside every mount are the
+// machine's own and stay as they are.
+func mountPaths(s, root string, mounts []corev1.VolumeMount) string {
+	if !strings.Contains(s, "/") || len(mounts) == 0 {
+		return s
+	}
+	paths := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		if p := path.Clean("/" + m.MountPath); p != "/" {
+			paths = append(paths, p)
+		}
+	}
+	// Longest first, so a mount inside another mount wins.
+	slices.SortFunc(paths, func(a, b string) int { return len(b) - len(a) })
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		matched := ""
+		if i == 0 || !isPathByte(s[i-1]) {
+			for _, p := range paths {
+				if strings.HasPrefix(s[i:], p) {
+					if end := i + len(p); end == len(s) || s[end] == '/' || !isPathByte(s[end]) {
+						matched = p
+						break
+					}
+				}
+			}
+		}
+		if matched == "" {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(hostPathOf(root, matched))
+		i += len(matched)
+	}
+	return b.String()
+}
+
+// isPathByte reports whether c can be part of a path (as far as telling
+// where a mount path starts and ends in an arg goes).
+func isPathByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '/' || c == '.' || c == '-' || c == '_' || c == '~' || c == '+' || c == '@'
+}
+
 // hostPathOf maps a container path to where the pod's processes find it:
 // under the pod's root directory (see the package comment).
 func hostPathOf(root, containerPath string) string {

@@ -130,7 +130,6 @@ func (s *podState) status(ip string, now time.Time) corev1.PodStatus {
 		HostIP: hostIP, HostIPs: []corev1.HostIP{{IP: hostIP}},
 		PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
 		StartTime: ptr(metav1.NewTime(s.created)),
-		QOSClass:  corev1.PodQOSBestEffort,
 	}
 	allReady, anyStarted, allDone, allOK := len(s.ctrs) > 0, false, len(s.ctrs) > 0, true
 	for _, c := range s.ctrs {

@@ -16,13 +16,14 @@ type controlPlane struct {
 }
 
 // startControlPlane runs the control plane against the cluster, on free
-// ports, and waits until it has synced and says ready.
-func (e *env) startControlPlane(t *testing.T) *controlPlane {
+// ports (extra flags override), and waits until it has synced and says
+// ready.
+func (e *env) startControlPlane(t *testing.T, extra ...string) *controlPlane {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("LANEMESH_HOME", home)
-	p := e.start(t, "controlplane", "--kubeconfig", e.kubeconfig, "--xds", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-		"--lease-namespace", "istio-system", "--log-level", "info")
+	p := e.start(t, append([]string{"controlplane", "--kubeconfig", e.kubeconfig, "--xds", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--lease-namespace", "istio-system", "--log-level", "info"}, extra...)...)
 	re := regexp.MustCompile(`admin: (http://\S+) \(token in (\S+)\)\n`)
 	var cp controlPlane
 	eventually(t, 60*time.Second, "controlplane ready", func() (bool, string) {

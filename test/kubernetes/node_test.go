@@ -146,12 +146,19 @@ func TestDeploymentRunsOnNode(t *testing.T) {
 	}
 }
 
-// readyPods waits until want pods match selector and all are Ready.
+// readyPods waits until want pods of namespace default match selector and
+// all are Ready.
 func readyPods(t *testing.T, e *env, selector string, want int) []corev1.Pod {
 	t.Helper()
+	return readyPodsIn(t, e, "default", selector, want)
+}
+
+// readyPodsIn is readyPods in namespace ns.
+func readyPodsIn(t *testing.T, e *env, ns, selector string, want int) []corev1.Pod {
+	t.Helper()
 	var pods []corev1.Pod
-	eventually(t, 90*time.Second, fmt.Sprintf("%d Ready pods with %s", want, selector), func() (bool, string) {
-		list, err := e.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+	eventually(t, 90*time.Second, fmt.Sprintf("%d Ready pods with %s in %s", want, selector, ns), func() (bool, string) {
+		list, err := e.client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err.Error()
 		}
