@@ -34,6 +34,12 @@ import (
 // credentials under dir.
 func tlsMesh(t testing.TB, yaml string, upstream *httptest.Server, dir string) *compile.Resources {
 	t.Helper()
+	return tlsMeshWith(t, yaml, upstream, credentials.Dir(dir))
+}
+
+// tlsMeshWith is tlsMesh with credentials from creds.
+func tlsMeshWith(t testing.TB, yaml string, upstream *httptest.Server, creds compile.Credentials) *compile.Resources {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
 	full := fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -52,7 +58,7 @@ spec:
 	if diags := config.Analyze(c); diags.HasErrors() {
 		t.Fatalf("%v\n%s", diags.Err(), full)
 	}
-	return compile.CompileWith(c, nil, gatewayIdentity, compile.Options{Credentials: credentials.Dir(dir)})
+	return compile.CompileWith(c, nil, gatewayIdentity, compile.Options{Credentials: creds})
 }
 
 // tlsGet sends GET path over TLS to addr with SNI sni, trusting roots and
@@ -398,19 +404,7 @@ func (s secretLookup) Secret(ns, name string) (map[string][]byte, bool) {
 func TestGatewayTLSFromSecret(t *testing.T) {
 	ca := testpki.NewCA(t, "test CA")
 	leaf := ca.Issue(t, []string{"k.example.com"})
-	c := &config.Config{}
-	u := echoUpstream(t)
-	host, port, _ := net.SplitHostPort(u.Listener.Addr().String())
-	yaml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: echo, namespace: default}
-spec:
-  hosts: [echo.test]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: %s, ports: {http: %s}}]
----
-apiVersion: networking.istio.io/v1
+	yaml := `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: istio-system}
 spec:
@@ -424,12 +418,9 @@ spec:
   gateways: [istio-system/gw]
   hosts: ["*"]
   http: [{route: [{destination: {host: echo.test}}]}]
-`, host, port)
-	if diags := c.Parse("secret.yaml", []byte(yaml)); diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
+`
 	secrets := credentials.Secrets{Lookup: secretLookup{"istio-system/k-cert": {"cert": leaf.CertPEM, "key": leaf.KeyPEM}}}
-	res := compile.CompileWith(c, nil, gatewayIdentity, compile.Options{Credentials: secrets})
+	res := tlsMeshWith(t, yaml, echoUpstream(t), secrets)
 	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
 	if status, _, served, err := tlsGet(p.Addr(443), "k.example.com", "/", ca.Pool(), nil); err != nil || status != 200 || served.DNSNames[0] != "k.example.com" {
 		t.Errorf("certificate from a Secret: %d %v", status, err)
