@@ -33,6 +33,15 @@ func Parse(body string) []Hop {
 	return hops
 }
 
+// Versions is a chain's versions joined by spaces: "v2 v1 v1".
+func Versions(hops []Hop) string {
+	vs := make([]string, len(hops))
+	for i, h := range hops {
+		vs[i] = h.Version
+	}
+	return strings.Join(vs, " ")
+}
+
 // Outcome is what became of one request.
 type Outcome struct {
 	Status int    // HTTP status; 0 when the request got no response

@@ -70,3 +70,13 @@ func TestRunSendsLaneHeader(t *testing.T) {
 		t.Errorf("table:\n%s", b.String())
 	}
 }
+
+func TestVersions(t *testing.T) {
+	body := "-> mocka(version: v2, ip: 127.0.1.2)-> mockb(version: v1, ip: 127.0.1.4)-> mockc(version: v1, ip: 127.0.1.7)"
+	if got := Versions(Parse(body)); got != "v2 v1 v1" {
+		t.Errorf("Versions = %q, want %q", got, "v2 v1 v1")
+	}
+	if got := Versions(Parse("no chain")); got != "" {
+		t.Errorf("Versions of no chain = %q", got)
+	}
+}

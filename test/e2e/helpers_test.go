@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/up"
+	"github.com/lanemesh/lanemesh/internal/verify"
 )
 
 const (
@@ -77,15 +78,7 @@ func get(url, lane string) (string, int) {
 }
 
 // chain returns the versions of a printed chain: "v2 v1 v1".
-func chain(body string) string {
-	var vs []string
-	for _, part := range strings.Split(body, "-> ")[1:] {
-		_, rest, _ := strings.Cut(part, "(version: ")
-		v, _, _ := strings.Cut(rest, ",")
-		vs = append(vs, v)
-	}
-	return strings.Join(vs, " ")
-}
+func chain(body string) string { return verify.Versions(verify.Parse(body)) }
 
 func inLane(body, lane string) bool { return chain(body) == lane+" "+lane+" "+lane }
 

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanemesh/lanemesh/internal/verify"
 )
 
 // TestTutorial runs the traffic-lane tutorial's own kubectl commands,
@@ -337,15 +339,7 @@ func laneGet(url, lane string) (string, int) {
 }
 
 // chainOf returns the versions of the chain the mocks print: "v2 v1 v1".
-func chainOf(body string) string {
-	var vs []string
-	for _, part := range strings.Split(body, "-> ")[1:] {
-		_, rest, _ := strings.Cut(part, "(version: ")
-		v, _, _ := strings.Cut(rest, ",")
-		vs = append(vs, v)
-	}
-	return strings.Join(vs, " ")
-}
+func chainOf(body string) string { return verify.Versions(verify.Parse(body)) }
 
 // pacedLoad sends lane requests from workers, each at most one per pause,
 // and counts failures (anything but a 200 with a three-hop chain) and the
