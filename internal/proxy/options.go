@@ -123,10 +123,30 @@ type Options struct {
 // the gateway's own deployment.
 type SourceInfo struct {
 	Namespace string
-	Name      string
+	Name      string // the pod's name, for access logs
+	// Workload is the workload's name as Istio's source_workload label
+	// reports it (a Deployment's name, not a pod's); "" means Name.
+	Workload string
+	// Cluster is the source_cluster label; "" means Istio's default
+	// cluster ID, "Kubernetes".
+	Cluster string
 	// Labels are the workload's labels; "app" and "version" become the
-	// source_app and source_version metric labels.
+	// source_app and source_version metric labels, and with the workload's
+	// name they give its canonical service and revision (see
+	// workload.Canonical).
 	Labels map[string]string
+}
+
+// lane is the lane a sidecar's workload is in: its ASM_TRAFFIC_TAG label
+// (ASM's lane tag of a pod), else its version label (the tutorial's lanes
+// are versions). A request that carries no route header, because the app
+// did not pass it on (strict lanes route by the caller's labels instead),
+// is in its caller's lane, and its metrics say so.
+func (s SourceInfo) lane() string {
+	if v := s.Labels["ASM_TRAFFIC_TAG"]; v != "" {
+		return v
+	}
+	return s.Labels["version"]
 }
 
 // workload is "namespace/name", or "" when unknown.

@@ -100,16 +100,22 @@ type cluster struct {
 	ring  *hashring.Table
 	pool  *pool
 	stats *clusterStats
-	// service and subset are the metric labels of traffic this cluster
-	// serves, parsed from the Istio cluster name.
-	service, subset string
-	connectTimeout  time.Duration
+	// service is the destination_service of traffic this cluster serves,
+	// parsed from the Istio cluster name.
+	service string
+	// dest is the metric labels of a request sent here that reached no
+	// endpoint (for an aggregate, its primary's).
+	dest           *destination
+	connectTimeout time.Duration
 }
 
 // endpoint is one upstream address of a cluster in a snapshot.
 type endpoint struct {
-	addr   string // host:port, dialled as is
-	pod    string // lanemesh endpoint metadata, for /clusters
+	addr string // host:port, dialled as is
+	pod  string // lanemesh endpoint metadata, for /clusters
+	// dest is the metric labels of a request this endpoint served: its
+	// cluster's service and the workload its Istio metadata names.
+	dest   *destination
 	status corev3.HealthStatus
 	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
 	// checked separately because it changes without a new snapshot.
