@@ -22,6 +22,9 @@ func (p *Proxy) observe(x *exchange) {
 	case x.cluster != nil:
 		k.dest = x.cluster.dest
 	}
+	if k.dest == nil { // a cluster or endpoint not built by the builder
+		k.dest = p.unknownDest
+	}
 	if k.lane == "" {
 		k.lane = p.lane
 	}
