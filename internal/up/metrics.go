@@ -95,7 +95,9 @@ func (s *scrape) serve(addr string) (*http.Server, net.Addr, error) {
 		return nil, nil, fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s, promhttp.HandlerOpts{}))
+	// A proxy whose metrics cannot be gathered must not hide every other
+	// proxy's: the scrape serves what it has.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	srv := &http.Server{Handler: guard.Browser(addr, mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, ln.Addr(), nil
