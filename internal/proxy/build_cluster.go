@@ -88,7 +88,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
-	cl.service = metricService(cl.name)
+	cl.service, cl.lane = metricNames(cl.name)
 	cl.dest = b.dests.intern(serviceDestination(cl.service))
 	var err error
 	if cl.lb, err = lbPolicyOf(c); err != nil {
@@ -155,13 +155,14 @@ func lbPolicyOf(c *clusterv3.Cluster) (lbPolicy, error) {
 	return 0, fmt.Errorf("%w: lb_policy %v is not supported; use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV", route.ErrUnsupported, c.GetLbPolicy())
 }
 
-// metricService is the destination_service label of a cluster: the host
-// of Istio's cluster name, or the name itself.
-func metricService(name string) string {
-	if _, _, host, ok := compile.ParseClusterName(name); ok {
-		return host
+// metricNames are the destination_service label of a cluster and its
+// lane: the host and subset of Istio's cluster name, or the name itself
+// and no lane.
+func metricNames(name string) (service, lane string) {
+	if _, subset, host, ok := compile.ParseClusterName(name); ok {
+		return host, subset
 	}
-	return name
+	return name, ""
 }
 
 // buildEndpoints reads a load assignment. Only priority 0 and socket
@@ -295,7 +296,7 @@ func (b *builder) buildAggregate(c *clusterv3.Cluster, aggregates map[string]boo
 		}
 		agg.targets = append(agg.targets, cl)
 	}
-	agg.service, agg.dest = agg.targets[0].service, agg.targets[0].dest
+	agg.service, agg.lane, agg.dest = agg.targets[0].service, agg.targets[0].lane, agg.targets[0].dest
 	b.st.clusters[agg.name] = agg
 	return nil
 }

@@ -40,7 +40,8 @@
 //     UF, UC, UT, UO, URX, FI, DPE) in the status, a short text body and the
 //     x-lanemesh-flags header, and in the access log and metrics.
 //   - Metrics (telemetry.go) are Istio's standard request metrics with
-//     Istio's labels, plus lane and fallback, reported by the proxy that
+//     Istio's labels, plus lane (the route header, else the subset the
+//     route chose) and fallback, reported by the proxy that
 //     sends the request (reporter="source"). The destination labels name
 //     the workload of the endpoint that served it, from Istio's workload
 //     metadata on the endpoint (package workload), so a fallback hop

@@ -25,8 +25,8 @@ func (p *Proxy) observe(x *exchange) {
 	if k.dest == nil { // a cluster or endpoint not built by the builder
 		k.dest = p.unknownDest
 	}
-	if k.lane == "" {
-		k.lane = p.lane
+	if k.lane == "" && x.cluster != nil {
+		k.lane = x.cluster.lane
 	}
 	received := x.received
 	if x.pacer != nil {

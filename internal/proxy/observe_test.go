@@ -67,12 +67,12 @@ func TestMetrics(t *testing.T) {
 		labels map[string]string
 		count  float64
 	}{
-		// Without a route header, a sidecar's request is in its workload's lane.
+		// Without a route header, a request is in the lane its route chose (subset v2).
 		{merge(mockb("v2"), map[string]string{"response_code": "200", "response_flags": "-", "lane": "v2", "fallback": "false"}), 3},
 		{merge(mockb("v2"), map[string]string{"response_code": "200", "response_flags": "-", "lane": "v3", "fallback": "false"}), 1},
 		// The fallback: lane v2, served by mockb v1.
 		{merge(mockb("v1"), map[string]string{"response_code": "200", "response_flags": "FB", "lane": "v2", "fallback": "true"}), 1},
-		{merge(nowhere, map[string]string{"response_code": "404", "response_flags": "NR", "lane": "v2", "fallback": "false"}), 1},
+		{merge(nowhere, map[string]string{"response_code": "404", "response_flags": "NR", "lane": "", "fallback": "false"}), 1}, // no route: no lane
 	}
 	if len(series) != len(want) {
 		t.Errorf("%d %s series, want %d: %v", len(series), metricRequests, len(want), series)

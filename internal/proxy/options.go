@@ -137,18 +137,6 @@ type SourceInfo struct {
 	Labels map[string]string
 }
 
-// lane is the lane a sidecar's workload is in: its ASM_TRAFFIC_TAG label
-// (ASM's lane tag of a pod), else its version label (the tutorial's lanes
-// are versions). A request that carries no route header, because the app
-// did not pass it on (strict lanes route by the caller's labels instead),
-// is in its caller's lane, and its metrics say so.
-func (s SourceInfo) lane() string {
-	if v := s.Labels["ASM_TRAFFIC_TAG"]; v != "" {
-		return v
-	}
-	return s.Labels["version"]
-}
-
 // workload is "namespace/name", or "" when unknown.
 func (s SourceInfo) workload() string {
 	if s.Name == "" {

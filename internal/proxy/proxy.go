@@ -37,11 +37,8 @@ type Proxy struct {
 	// each snapshot builds; unknownDest is a request that reached none.
 	dests       *destinations
 	unknownDest *destination
-	// lane is the lane label of a request without a route header: a
-	// sidecar's workload's lane (SourceInfo.lane), "" for a gateway.
-	lane    string
-	buffers sync.Pool // *[]byte, for response bodies
-	dates   dateCache
+	buffers     sync.Pool // *[]byte, for response bodies
+	dates       dateCache
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -76,9 +73,6 @@ func New(opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: epoch, store: newStore(epoch),
 		listeners: map[string]*serving{}, dests: &destinations{}}
 	p.unknownDest = p.dests.intern(serviceDestination(""))
-	if opts.Role == compile.Sidecar {
-		p.lane = opts.Source.lane()
-	}
 	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
 	p.state.Store(emptyState())
 	if opts.AccessLog != nil {

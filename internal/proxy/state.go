@@ -103,6 +103,10 @@ type cluster struct {
 	// service is the destination_service of traffic this cluster serves,
 	// parsed from the Istio cluster name.
 	service string
+	// lane is the lane label of a request routed here without a route
+	// header: the subset of the Istio cluster name (for an aggregate, its
+	// primary's), "" for none. See telemetry.go.
+	lane string
 	// dest is the metric labels of a request sent here that reached no
 	// endpoint (for an aggregate, its primary's).
 	dest           *destination

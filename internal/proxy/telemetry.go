@@ -47,11 +47,17 @@ var istioBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5
 // unknown is Istio's value for a label it cannot know.
 const unknown = "unknown"
 
-// Lanes: a request's lane label is its route header's value, and a client
-// can send any value. Past maxLanes distinct values, or for a value longer
-// than a Kubernetes label value may be, the lane label is laneOverflow,
-// which no lane name (a label value) can be, so a client cannot grow a
-// proxy's series without bound.
+// Lanes: a request's lane label is its route header's value. A request
+// without one (a sidecar's whose app did not pass the header on, as in
+// strict lanes, which route by the caller's labels; a gateway's sent into
+// a lane by weight) is in the lane its route chose: the subset of the
+// route's destination, which ASM's lane groups name after the lane and
+// the tutorial names after the lane's version; for a fallback route, the
+// primary's, so a fallback hop stays in its lane. A client can send any
+// header value: past maxLanes distinct values, or for a value longer than
+// a Kubernetes label value may be, the lane label is laneOverflow, which
+// no lane name (a label value) can be, so a client cannot grow a proxy's
+// series without bound.
 const (
 	maxLanes     = 64
 	maxLaneBytes = 63
