@@ -250,3 +250,29 @@ func BenchmarkResolve30x5(b *testing.B) {
 	}
 	b.ReportMetric(float64(generated), "objects")
 }
+
+// TestLaneWithoutPods: a lane whose version runs nowhere is one warning per
+// service, on the lane, not one per generated route and subset.
+func TestLaneWithoutPods(t *testing.T) {
+	c := load(t, strict)
+	var extra config.Config
+	if d := extra.Parse("v4.yaml", []byte("apiVersion: istio.alibabacloud.com/v1\nkind: ASMSwimLane\nmetadata: {name: v4, labels: {swimlane-group: mock}}\nspec: {labelSelector: {version: v4}}\n")); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	c.Replace(&extra)
+	_, diags := Resolve(c)
+	var got []string
+	for _, d := range diags {
+		if d.Code == config.CodeSubsetNoWorkload {
+			got = append(got, d.Kind+" "+d.Name+": "+d.Message)
+		}
+	}
+	want := []string{
+		"ASMSwimLane v4: lane v4 selects no pod of mocka.default.svc.cluster.local (labels {version: v4})",
+		"ASMSwimLane v4: lane v4 selects no pod of mockb.default.svc.cluster.local (labels {version: v4})",
+		"ASMSwimLane v4: lane v4 selects no pod of mockc.default.svc.cluster.local (labels {version: v4})",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
