@@ -14,6 +14,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
@@ -148,7 +149,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 			}
 			tokenFile = guard.XDSTokenPath(dir, f.xds)
 		}
-		c := &xds.Client{Target: f.xds, Node: xds.NodeFor(id, identity), Apply: p.Apply, Logger: log, Token: xds.TokenFile(tokenFile)}
+		c := &xds.Client{Target: f.xds, Node: meshxds.NodeFor(id, identity), Apply: p.Apply, Logger: log, Token: xds.TokenFile(tokenFile)}
 		go c.Run(cmd.Context())
 	}
 	return p.Run(cmd.Context())
@@ -179,17 +180,17 @@ func drainTime(l proxyLimits) time.Duration {
 const defaultReusePortDrain = 5 * time.Second
 
 // proxyIdentity reads role, namespace and labels with their defaults.
-func proxyIdentity(f proxyFlags) (compile.Proxy, error) {
-	p := compile.Proxy{Role: compile.Role(f.role), Namespace: f.namespace}
+func proxyIdentity(f proxyFlags) (meshxds.Proxy, error) {
+	p := meshxds.Proxy{Role: meshxds.Role(f.role), Namespace: f.namespace}
 	switch p.Role {
-	case compile.Gateway:
+	case meshxds.Gateway:
 		if p.Namespace == "" {
 			p.Namespace = "istio-system"
 		}
 		if f.labels == "" {
 			p.Labels = map[string]string{"istio": "ingressgateway"}
 		}
-	case compile.Sidecar:
+	case meshxds.Sidecar:
 		if p.Namespace == "" {
 			p.Namespace = "default"
 		}

@@ -21,7 +21,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -105,7 +105,7 @@ func Request(method, rawURL string, headers []string) (*route.Request, error) {
 
 // Explain decides req against res's route configuration routeName (see
 // RouteConfigFor) and follows the decision to endpoints.
-func Explain(res *compile.Resources, routeName string, req *route.Request) (*Result, error) {
+func Explain(res *meshxds.Resources, routeName string, req *route.Request) (*Result, error) {
 	out := &Result{RouteConfig: routeName, RouteIndex: -1, Endpoints: []Endpoint{}}
 	rc := findRoutes(res, routeName)
 	if routeName == NoFilterChain {
@@ -166,9 +166,9 @@ func noRouteReason(vhost string, req *route.Request) string {
 
 // follow resolves out.Cluster to destination, fallback, the member that
 // would serve, and that member's endpoints.
-func follow(res *compile.Resources, out *Result) {
+func follow(res *meshxds.Resources, out *Result) {
 	primary, fallback := out.Cluster, ""
-	if p, f, ok := compile.SplitFallbackName(out.Cluster); ok {
+	if p, f, ok := meshxds.SplitFallbackName(out.Cluster); ok {
 		primary, fallback = p, f
 	}
 	out.Destination = destination(primary)
@@ -199,7 +199,7 @@ func follow(res *compile.Resources, out *Result) {
 }
 
 // upstreamTLS describes the TLS a cluster originates, or "".
-func upstreamTLS(res *compile.Resources, cluster string) string {
+func upstreamTLS(res *meshxds.Resources, cluster string) string {
 	for _, c := range res.Clusters {
 		if c.GetName() != cluster || c.GetTransportSocket() == nil {
 			continue
@@ -245,14 +245,14 @@ func ruleName(out *Result) string {
 }
 
 func destination(cluster string) *Destination {
-	port, subset, host, ok := compile.ParseClusterName(cluster)
+	port, subset, host, ok := meshxds.ParseClusterName(cluster)
 	if !ok {
 		return &Destination{Host: cluster}
 	}
 	return &Destination{Host: host, Subset: subset, Port: port}
 }
 
-func findRoutes(res *compile.Resources, name string) *routev3.RouteConfiguration {
+func findRoutes(res *meshxds.Resources, name string) *routev3.RouteConfiguration {
 	for _, rc := range res.Routes {
 		if rc.Name == name {
 			return rc
@@ -261,7 +261,7 @@ func findRoutes(res *compile.Resources, name string) *routev3.RouteConfiguration
 	return nil
 }
 
-func hasCluster(res *compile.Resources, name string) bool {
+func hasCluster(res *meshxds.Resources, name string) bool {
 	for _, c := range res.Clusters {
 		if c.Name == name {
 			return true
@@ -270,7 +270,7 @@ func hasCluster(res *compile.Resources, name string) bool {
 	return false
 }
 
-func endpoints(res *compile.Resources, cluster string) []Endpoint {
+func endpoints(res *meshxds.Resources, cluster string) []Endpoint {
 	out := []Endpoint{}
 	for _, cla := range res.Endpoints {
 		if cla.ClusterName != cluster {
@@ -291,7 +291,7 @@ func endpoint(ep *endpointv3.LbEndpoint) Endpoint {
 		Address: fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()),
 		Healthy: ep.HealthStatus == corev3.HealthStatus_HEALTHY || ep.HealthStatus == corev3.HealthStatus_UNKNOWN,
 	}
-	if md := ep.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
+	if md := ep.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.Pod = md.Fields["pod"].GetStringValue()
 	}
 	return e
@@ -311,7 +311,7 @@ func healthy(eps []Endpoint) int {
 // reaches: the sidecar's one, or the gateway port's (the URL's port, or the
 // gateway's only port when the URL's is not one of them, as when `lanemesh
 // up` maps port 80 to 8080).
-func RouteConfigFor(res *compile.Resources, role compile.Role, authority string) string {
+func RouteConfigFor(res *meshxds.Resources, role meshxds.Role, authority string) string {
 	return RouteConfigForRequest(res, role, &route.Request{Authority: authority})
 }
 
@@ -319,9 +319,9 @@ func RouteConfigFor(res *compile.Resources, role compile.Role, authority string)
 // TLS (default port 443): on a gateway port that terminates TLS, the
 // route configuration is that of the filter chain the request's host, as
 // its SNI, selects.
-func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route.Request) string {
-	if role != compile.Gateway {
-		return compile.SidecarRoutes
+func RouteConfigForRequest(res *meshxds.Resources, role meshxds.Role, req *route.Request) string {
+	if role != meshxds.Gateway {
+		return meshxds.SidecarRoutes
 	}
 	host, p, hasPort := strings.Cut(req.Authority, ":")
 	port := uint32(80)
@@ -341,9 +341,9 @@ func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route
 			name, _ := tlsRouteConfig(res, only[0], host)
 			return name
 		}
-		return compile.GatewayRouteName(port)
+		return meshxds.GatewayRouteName(port)
 	}
-	name := compile.GatewayRouteName(port)
+	name := meshxds.GatewayRouteName(port)
 	if findRoutes(res, name) != nil {
 		return name
 	}
@@ -360,7 +360,7 @@ func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route
 }
 
 // tlsPorts are the gateway ports whose listeners terminate TLS.
-func tlsPorts(res *compile.Resources) []uint32 {
+func tlsPorts(res *meshxds.Resources) []uint32 {
 	var out []uint32
 	for _, l := range res.Listeners {
 		if len(l.GetFilterChains()) > 0 && l.GetFilterChains()[0].GetTransportSocket() != nil {
@@ -376,7 +376,7 @@ func tlsPorts(res *compile.Resources) []uint32 {
 // then a chain without names). ok is false when no listener on port
 // terminates TLS; name is NoFilterChain when one does but no chain takes
 // the SNI.
-func tlsRouteConfig(res *compile.Resources, port uint32, sni string) (name string, ok bool) {
+func tlsRouteConfig(res *meshxds.Resources, port uint32, sni string) (name string, ok bool) {
 	sni = strings.ToLower(sni)
 	for _, l := range res.Listeners {
 		if l.GetAddress().GetSocketAddress().GetPortValue() != port || len(l.GetFilterChains()) == 0 || l.GetFilterChains()[0].GetTransportSocket() == nil {

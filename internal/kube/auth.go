@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
@@ -87,20 +87,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (xds.Gra
 		return xds.Grant{}, fmt.Errorf("%w: the token of %s/%s is not bound to a pod; use a projected service-account token, as the injected sidecar does", xds.ErrUnauthenticated, ns, sa)
 	}
 	who := fmt.Sprintf("pod %s/%s (service account %s)", ns, podName, sa)
-	return xds.Grant{Who: who, Serve: func(claimed compile.Proxy) (compile.Proxy, error) {
+	return xds.Grant{Who: who, Serve: func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
 		if claimed.Namespace != ns {
-			return compile.Proxy{}, fmt.Errorf("it claims namespace %q, but its token is for namespace %q", claimed.Namespace, ns)
+			return meshxds.Proxy{}, fmt.Errorf("it claims namespace %q, but its token is for namespace %q", claimed.Namespace, ns)
 		}
 		pod := a.Pod(ns, podName)
 		switch {
 		case pod == nil:
-			return compile.Proxy{}, fmt.Errorf("its pod is not known (yet) to the control plane")
+			return meshxds.Proxy{}, fmt.Errorf("its pod is not known (yet) to the control plane")
 		case string(pod.UID) != podUID:
-			return compile.Proxy{}, fmt.Errorf("its token is for an earlier pod of that name (uid %s, now %s)", podUID, pod.UID)
+			return meshxds.Proxy{}, fmt.Errorf("its token is for an earlier pod of that name (uid %s, now %s)", podUID, pod.UID)
 		case pod.Spec.ServiceAccountName != sa:
-			return compile.Proxy{}, fmt.Errorf("its pod runs as service account %q, not %q", pod.Spec.ServiceAccountName, sa)
+			return meshxds.Proxy{}, fmt.Errorf("its pod runs as service account %q, not %q", pod.Spec.ServiceAccountName, sa)
 		}
-		return compile.Proxy{Role: claimed.Role, Namespace: ns, Labels: pod.Labels}, nil
+		return meshxds.Proxy{Role: claimed.Role, Namespace: ns, Labels: pod.Labels}, nil
 	}}, nil
 }
 

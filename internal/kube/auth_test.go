@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
@@ -61,7 +61,7 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 		Audiences: []string{DefaultAudience},
 		Pod:       func(ns, name string) *corev1.Pod { return pods[ns+"/"+name] },
 	}
-	claim := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
+	claim := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
 
 	g, err := a.Authenticate(context.Background(), "good")
 	if err != nil {
@@ -71,13 +71,13 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Role != compile.Sidecar || got.Namespace != "default" || !maps.Equal(got.Labels, mockb.Labels) {
+	if got.Role != meshxds.Sidecar || got.Namespace != "default" || !maps.Equal(got.Labels, mockb.Labels) {
 		t.Errorf("served as %+v, want the pod's labels %v", got, mockb.Labels)
 	}
 	if !strings.Contains(g.Who, "default/mockb-v2-abc") {
 		t.Errorf("Who = %q, want the pod named", g.Who)
 	}
-	if _, err := g.Serve(compile.Proxy{Role: compile.Sidecar, Namespace: "prod"}); err == nil || !strings.Contains(err.Error(), `namespace "default"`) {
+	if _, err := g.Serve(meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "prod"}); err == nil || !strings.Contains(err.Error(), `namespace "default"`) {
 		t.Errorf("claiming another namespace: %v", err)
 	}
 

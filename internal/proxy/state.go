@@ -6,8 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/hashring"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -17,7 +17,7 @@ import (
 // counters hang off it by pointer (clusterStats, hostStats) and live in the
 // store, which outlives snapshots.
 type state struct {
-	res       *compile.Resources
+	res       *meshxds.Resources
 	listeners map[string]*listenerConfig    // by bind address
 	tables    map[string]*route.Table       // by RouteConfiguration name
 	plans     map[*routev3.Route]*routePlan // by the route as delivered (route.Route.Envoy)
@@ -26,7 +26,7 @@ type state struct {
 
 // emptyState serves before the first Apply: no listeners, so nothing routes.
 func emptyState() *state {
-	return &state{res: &compile.Resources{}, listeners: map[string]*listenerConfig{},
+	return &state{res: &meshxds.Resources{}, listeners: map[string]*listenerConfig{},
 		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
 }
 

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // ErrUnauthenticated is wrapped by every error an Authenticator returns
@@ -40,21 +39,21 @@ type Authenticator interface {
 // for, or refuses it. Who names the holder in logs and errors.
 type Grant struct {
 	Who   string
-	Serve func(claimed compile.Proxy) (compile.Proxy, error)
+	Serve func(claimed meshxds.Proxy) (meshxds.Proxy, error)
 }
 
 // AnyIdentity is the Serve of a grant that lets its holder claim any
 // identity: an operator's token for proxies the control plane cannot
 // otherwise tell apart.
-func AnyIdentity(claimed compile.Proxy) (compile.Proxy, error) { return claimed, nil }
+func AnyIdentity(claimed meshxds.Proxy) (meshxds.Proxy, error) { return claimed, nil }
 
 // Only returns the Serve of a grant pinned to one identity: a node claiming
 // any other is refused.
-func Only(p compile.Proxy) func(compile.Proxy) (compile.Proxy, error) {
-	want := IdentityKey(p)
-	return func(claimed compile.Proxy) (compile.Proxy, error) {
-		if IdentityKey(claimed) != want {
-			return compile.Proxy{}, fmt.Errorf("this token is for %s, not %s", want, IdentityKey(claimed))
+func Only(p meshxds.Proxy) func(meshxds.Proxy) (meshxds.Proxy, error) {
+	want := meshxds.IdentityKey(p)
+	return func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
+		if meshxds.IdentityKey(claimed) != want {
+			return meshxds.Proxy{}, fmt.Errorf("this token is for %s, not %s", want, meshxds.IdentityKey(claimed))
 		}
 		return p, nil
 	}

@@ -5,10 +5,9 @@ import (
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // BenchmarkClientChange is one proxy's share of a configuration change,
@@ -40,8 +39,8 @@ func BenchmarkClientChange(b *testing.B) {
 		{wire(off, routes), wire(off, clusters)},
 	}
 	applied := 0
-	c := &Client{Target: "bench", Node: NodeFor("bench-0", sidecarID),
-		Apply: func(*compile.Resources) error { applied++; return nil }}
+	c := &Client{Target: "bench", Node: meshxds.NodeFor("bench-0", sidecarID),
+		Apply: func(*meshxds.Resources) error { applied++; return nil }}
 	s := newSession(c, marshalingStream{}, &state{})
 	if err := s.start(); err != nil {
 		b.Fatal(err)

@@ -5,16 +5,16 @@
 //     over a snapshot cache of lanemesh's own (watchCache) in ADS mode,
 //     served as the aggregated service and as separate CDS, LDS, RDS and
 //     EDS services. The control plane builds a Snapshot per proxy identity
-//     (compile.Resources.Snapshot, then NewSnapshot, which marshals it
+//     (meshxds.Resources.Snapshot, then NewSnapshot, which marshals it
 //     once), sets it on each node of the identity and learns of nodes
 //     through OnNode; the server records what each proxy ACKed and NACKed
 //     (Proxies) and says when a node is in step with its snapshot
 //     (Synced).
 //   - Client is the proxy's side: one ADS stream, wildcard CDS and LDS, EDS
 //     and RDS for the names those reference. It assembles complete
-//     compile.Resources and hands them to the proxy's Apply, whose verdict
+//     meshxds.Resources and hands them to the proxy's Apply, whose verdict
 //     becomes the ACK or NACK.
-//   - NodeFor, ProxyOf and IdentityKey put a proxy's compile.Proxy identity
+//   - NodeFor, ProxyOf and IdentityKey put a proxy's meshxds.Proxy identity
 //     in the xDS node metadata and read it back.
 //   - Authenticator (Server.Auth) decides what identity a stream may be
 //     served as, from the bearer token the Client presents (Client.Token):

@@ -21,6 +21,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -29,13 +30,13 @@ const waitTimeout = 10 * time.Second
 var (
 	baseDir     = "../../examples/traffic-lanes"
 	fallbackDir = "../../examples/traffic-lanes-fallback"
-	gatewayID   = compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
-	sidecarID   = compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
+	gatewayID   = meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	sidecarID   = meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
 )
 
 // compiled compiles the tutorial configuration at paths for p. mutate, if
 // not nil, edits the registry's instances first (to change endpoints only).
-func compiled(t testing.TB, p compile.Proxy, mutate func([]registry.Instance), paths ...string) (*compile.Resources, *cachev3.Snapshot) {
+func compiled(t testing.TB, p meshxds.Proxy, mutate func([]registry.Instance), paths ...string) (*meshxds.Resources, *cachev3.Snapshot) {
 	t.Helper()
 	c, diags := config.Load(paths, nil)
 	if diags.HasErrors() {
@@ -46,7 +47,7 @@ func compiled(t testing.TB, p compile.Proxy, mutate func([]registry.Instance), p
 		mutate(in)
 	}
 	res := compile.Compile(c, in, p)
-	snap, err := res.Snapshot()
+	snap, err := compile.Snapshot(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ type testServer struct {
 
 // startServer serves on addr ("127.0.0.1:0" for any port) until stop or
 // the end of the test. onNode, if not nil, becomes Server.OnNode.
-func startServer(t *testing.T, addr string, onNode func(string, compile.Proxy)) *testServer {
+func startServer(t *testing.T, addr string, onNode func(string, meshxds.Proxy)) *testServer {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -197,12 +198,12 @@ func versions(snap *cachev3.Snapshot) string {
 // says to.
 type recorder struct {
 	mu      sync.Mutex
-	calls   []*compile.Resources
-	applied []*compile.Resources
-	reject  func(*compile.Resources) error
+	calls   []*meshxds.Resources
+	applied []*meshxds.Resources
+	reject  func(*meshxds.Resources) error
 }
 
-func (r *recorder) Apply(res *compile.Resources) error {
+func (r *recorder) Apply(res *meshxds.Resources) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, res)
@@ -215,21 +216,21 @@ func (r *recorder) Apply(res *compile.Resources) error {
 	return nil
 }
 
-func (r *recorder) setReject(f func(*compile.Resources) error) {
+func (r *recorder) setReject(f func(*meshxds.Resources) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reject = f
 }
 
 // snapshot returns copies of the call and applied lists.
-func (r *recorder) snapshot() (calls, applied []*compile.Resources) {
+func (r *recorder) snapshot() (calls, applied []*meshxds.Resources) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.calls), slices.Clone(r.applied)
 }
 
 // last returns the configuration in force, nil if none.
-func (r *recorder) last() *compile.Resources {
+func (r *recorder) last() *meshxds.Resources {
 	_, applied := r.snapshot()
 	if len(applied) == 0 {
 		return nil
@@ -238,7 +239,7 @@ func (r *recorder) last() *compile.Resources {
 }
 
 // waitApplied waits until the configuration in force equals want.
-func (r *recorder) waitApplied(t *testing.T, want *compile.Resources) {
+func (r *recorder) waitApplied(t *testing.T, want *meshxds.Resources) {
 	t.Helper()
 	waitUntil(t, "the proxy to apply the expected resources", func() bool {
 		got := r.last()
@@ -266,7 +267,7 @@ func startClient(t *testing.T, target string, node *corev3.Node, r *recorder) (c
 }
 
 // diffResources describes how got differs from want, "" if it does not.
-func diffResources(got, want *compile.Resources) string {
+func diffResources(got, want *meshxds.Resources) string {
 	return strings.Join(slices.DeleteFunc([]string{
 		diffList("listeners", got.Listeners, want.Listeners),
 		diffList("routes", got.Routes, want.Routes),
@@ -308,14 +309,14 @@ func routeClusters(rcs []*routev3.RouteConfiguration) []string {
 
 // danglingClusters returns the clusters routes or aggregate clusters name
 // that res does not have.
-func danglingClusters(res *compile.Resources) []string {
+func danglingClusters(res *meshxds.Resources) []string {
 	have := map[string]bool{}
 	for _, c := range res.Clusters {
 		have[c.GetName()] = true
 	}
 	names := routeClusters(res.Routes)
 	for _, c := range res.Clusters {
-		names = append(names, compile.AggregateMembers(c)...)
+		names = append(names, meshxds.AggregateMembers(c)...)
 	}
 	return slices.DeleteFunc(names, func(n string) bool { return have[n] })
 }

@@ -16,10 +16,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/log"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // keepaliveMinTime is the shortest client ping interval the server
@@ -57,7 +56,7 @@ type Server struct {
 	// stream's goroutine before the node's first request is looked up in
 	// the cache: calling SetSnapshot from it makes the first response carry
 	// the node's configuration. It should not block for long.
-	OnNode func(id string, p compile.Proxy)
+	OnNode func(id string, p meshxds.Proxy)
 	// Auth, if set, authenticates every stream and decides which identity
 	// each node is served as (see Authenticator); OnNode then sees the
 	// served identity, not the claimed one. Unary fetches are refused.
@@ -92,7 +91,7 @@ func NewServer(logger *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{logger: logger, cancel: cancel, cache: newWatchCache()}
-	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode }, func() Authenticator { return s.Auth })
+	s.tracker = newTracker(logger, func() func(string, meshxds.Proxy) { return s.OnNode }, func() Authenticator { return s.Auth })
 	s.tracker.onGone = func(id string, gone uint64) {
 		after := s.ForgetAfter
 		if after <= 0 {

@@ -9,8 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // kind indexes the four xDS types lanemesh uses, in the order an update
@@ -118,11 +117,11 @@ func (v *view) hasWanted(k kind) bool {
 	return true
 }
 
-// resources returns a complete view (see key) as compile.Resources, each
+// resources returns a complete view (see key) as meshxds.Resources, each
 // kind sorted by name. Routes and endpoints not referenced (left over from
 // before a change of names) are left out.
-func (v *view) resources() *compile.Resources {
-	return &compile.Resources{
+func (v *view) resources() *meshxds.Resources {
+	return &meshxds.Resources{
 		Clusters:  pick[*clusterv3.Cluster](v[clusters].items, v[clusters].names),
 		Endpoints: pick[*endpointv3.ClusterLoadAssignment](v[endpoints].items, v.wanted(endpoints)),
 		Listeners: pick[*listenerv3.Listener](v[listeners].items, v[listeners].names),
