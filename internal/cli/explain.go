@@ -14,6 +14,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/explain"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 )
 
 type explainFlags struct {
@@ -131,24 +132,12 @@ func proxyFor(c *config.Config, f explainFlags) (meshxds.Proxy, string, error) {
 		}
 		return meshxds.Proxy{}, "", fmt.Errorf("no Gateway %s/%s in the configuration (known: %s)", ns, name, strings.Join(known, ", "))
 	}
-	labels, err := parseLabels(f.sourceLabels)
+	labels, err := proxycmd.ParseLabels(f.sourceLabels)
 	if err != nil {
 		return meshxds.Proxy{}, "", err
 	}
 	return meshxds.Proxy{Role: meshxds.Sidecar, Namespace: f.namespace, Labels: labels},
 		fmt.Sprintf("sidecar %s{%s}", f.namespace, f.sourceLabels), nil
-}
-
-func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("invalid label %q in : write k=v,k2=v2", kv)
-		}
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return out, nil
 }
 
 func printExplain(w io.Writer, f explainFlags, hops []explain.Hop) error {
