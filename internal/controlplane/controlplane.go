@@ -9,13 +9,13 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a ControlPlane. Zero durations take the defaults.
 type Options struct {
 	Store  *Store
-	XDS    *xds.Server
+	XDS    *xdsserver.Server
 	Logger *slog.Logger
 	// Debounce is how long the control plane waits for a burst of changes
 	// to end before it pushes (default 10 ms); MaxDelay bounds that wait
@@ -58,7 +58,7 @@ type ControlPlane struct {
 // its nodes share.
 type served struct {
 	res  *meshxds.Resources
-	snap *xds.Snapshot
+	snap *xdsserver.Snapshot
 }
 
 // serve makes res ready to serve.
@@ -67,7 +67,7 @@ func serve(res *meshxds.Resources) (*served, error) {
 	if err != nil {
 		return nil, err
 	}
-	xsnap, err := xds.NewSnapshot(snap)
+	xsnap, err := xdsserver.NewSnapshot(snap)
 	if err != nil {
 		return nil, err
 	}

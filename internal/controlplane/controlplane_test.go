@@ -12,6 +12,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // watcher is a proxy's xDS client that checks, on every update it
@@ -77,11 +78,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // server stops when the test ends.
 func servingExample(tb testing.TB) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
 	tb.Helper()
-	return servingExampleOn(tb, xds.NewServer(nil))
+	return servingExampleOn(tb, xdsserver.NewServer(nil))
 }
 
 // servingExampleOn is servingExample on a server the caller configured.
-func servingExampleOn(tb testing.TB, srv *xds.Server) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
+func servingExampleOn(tb testing.TB, srv *xdsserver.Server) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
 	tb.Helper()
 	store = NewStore(func() { cp.Changed() })
 	cp = New(Options{Store: store, XDS: srv})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // TestForgetsProxiesThatLeft: three times, 1,000 proxies connect, get
@@ -25,7 +26,7 @@ func TestForgetsProxiesThatLeft(t *testing.T) {
 	if os.Getenv("LANEMESH_SOAK") != "" {
 		n = 1000
 	}
-	srv := xds.NewServer(nil)
+	srv := xdsserver.NewServer(nil)
 	srv.ForgetAfter = 200 * time.Millisecond
 	cp, store, _, addr := servingExampleOn(t, srv)
 	ctx, cancel := context.WithCancel(t.Context())

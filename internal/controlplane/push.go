@@ -12,7 +12,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // push compiles once per identity and brings every connected node to the
@@ -89,7 +89,7 @@ func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies m
 // phases compiles for an identity, makes the result what its nodes are
 // served from now on, and returns the snapshots that take a node there
 // from the identity's previous result, in order.
-func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xds.Snapshot, error) {
+func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xdsserver.Snapshot, error) {
 	next, err := cp.compile(p)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xds.Snapshot, er
 	prev := cp.served[key]
 	cp.served[key] = next
 	cp.mu.Unlock()
-	var out []*xds.Snapshot
+	var out []*xdsserver.Snapshot
 	for _, s := range transition(prev, next) {
 		if s != nil {
 			out = append(out, s.snap)
@@ -111,7 +111,7 @@ func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xds.Snapshot, er
 // previous or AckTimeout passed, and reports whether it accepted them all
 // in time. It stops if ctx ends: giving the rest without waiting would
 // break make-before-break.
-func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xds.Snapshot) bool {
+func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xdsserver.Snapshot) bool {
 	inTime := true
 	for _, snap := range phases {
 		cp.opts.XDS.SetSnapshot(id, snap)

@@ -15,7 +15,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // reviewer answers TokenReviews from a table of tokens, as the API server
@@ -89,7 +89,7 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 		"not-a-sa":  "not a service account",
 	} {
 		_, err := a.Authenticate(context.Background(), token)
-		if !errors.Is(err, xds.ErrUnauthenticated) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, xdsserver.ErrUnauthenticated) || !strings.Contains(err.Error(), want) {
 			t.Errorf("token %q: %v, want ErrUnauthenticated saying %q", token, err, want)
 		}
 	}
@@ -117,7 +117,7 @@ func TestAuthenticatorReviewFailureIsNotARefusal(t *testing.T) {
 	})
 	a := &Authenticator{Reviews: cs, Pod: func(string, string) *corev1.Pod { return nil }}
 	_, err := a.Authenticate(context.Background(), "any")
-	if err == nil || errors.Is(err, xds.ErrUnauthenticated) {
+	if err == nil || errors.Is(err, xdsserver.ErrUnauthenticated) {
 		t.Errorf("an unreachable API server gave %v; want an error that is not a refusal (the proxy retries)", err)
 	}
 }

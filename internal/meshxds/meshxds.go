@@ -82,3 +82,13 @@ const (
 // proxy reads the system pool for it rather than the file, which not every
 // system has.
 const SystemRoots = "/etc/ssl/certs/ca-certificates.crt"
+
+// FlowWindow is the HTTP/2 flow-control window, per stream and per
+// connection, of both ends of lanemesh's xDS (internal/xdsserver and internal/xds). It is fixed because
+// gRPC's default, dynamic windows probe bandwidth with a BDP ping on the
+// first DATA frame after each pause, which for xDS's small, bursty
+// messages is nearly every one, and the peer must answer each ping: a
+// ping and its answer, written and read on both sides, per message, at a
+// thousand proxies per change. xDS needs no bandwidth probing, and 1 MiB
+// holds a large configuration in one round trip.
+const FlowWindow = 1 << 20

@@ -32,6 +32,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a mesh. Zero values take the defaults in brackets.
@@ -278,7 +279,7 @@ func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity 
 	// Each proxy up starts gets a token of its own, pinned to its
 	// identity, so that no other process can be served as it.
 	token := rand.Text()
-	m.cp.Tokens.Add(token, xds.Grant{Who: id, Serve: xds.Only(identity)})
+	m.cp.Tokens.Add(token, xdsserver.Grant{Who: id, Serve: xdsserver.Only(identity)})
 	context.AfterFunc(ctx, func() { m.cp.Tokens.Remove(token) })
 	c := &xds.Client{Target: m.cp.XDSAddr(), Node: meshxds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: xds.StaticToken(token)}

@@ -203,8 +203,8 @@ func (c *Client) dialOptions() []grpc.DialOption {
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: clientKeepaliveTime, Timeout: clientKeepaliveTimeout, PermitWithoutStream: true}),
-		// Fixed windows: no BDP ping per response (see flowWindow).
-		grpc.WithStaticStreamWindowSize(flowWindow), grpc.WithStaticConnWindowSize(flowWindow),
+		// Fixed windows: no BDP ping per response (see meshxds.FlowWindow).
+		grpc.WithStaticStreamWindowSize(meshxds.FlowWindow), grpc.WithStaticConnWindowSize(meshxds.FlowWindow),
 	}
 	if c.Token != nil {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerCreds{c.Token}))

@@ -19,15 +19,13 @@ import (
 // request: the CPU that bench/converge's clients spend, one at a time, on
 // their shared core, without the network and the server.
 func BenchmarkClientChange(b *testing.B) {
-	_, base := compiled(b, sidecarID, nil, baseDir)
-	_, fallback := compiled(b, sidecarID, nil, baseDir, fallbackDir)
-	off, on := mustSnapshot(b, base), mustSnapshot(b, fallback)
+	off, on := compiled(b, baseDir), compiled(b, baseDir, fallbackDir)
 	nonce := 0
-	wire := func(snap *Snapshot, k kind) []byte {
+	wire := func(res *meshxds.Resources, k kind) []byte {
 		nonce++
-		t := snap.types[k]
-		b, err := proto.Marshal(&discoveryv3.DiscoveryResponse{TypeUrl: typeURLs[k], VersionInfo: t.version,
-			Resources: t.resources, Nonce: fmt.Sprint(nonce)})
+		resp := response(b, res, k)
+		resp.Nonce = fmt.Sprint(nonce)
+		b, err := proto.Marshal(resp)
 		if err != nil {
 			panic(err)
 		}

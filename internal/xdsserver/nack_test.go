@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"errors"
@@ -13,6 +13,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 var errNoFallback = errors.New("test proxy: routes to fallback clusters are not supported")
@@ -159,7 +160,7 @@ func TestNACKUndecodable(t *testing.T) {
 	if calls, _ := r.snapshot(); len(calls) != 0 {
 		t.Errorf("Apply called %d times without clusters", len(calls))
 	}
-	if err := c.Status().LastError; !errors.Is(err, ErrDecode) {
+	if err := c.Status().LastError; !errors.Is(err, xds.ErrDecode) {
 		t.Errorf("client LastError = %v, want ErrDecode", err)
 	}
 

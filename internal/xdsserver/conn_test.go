@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -129,13 +130,13 @@ func TestClientMisconfigured(t *testing.T) {
 	node := meshxds.NodeFor("p", sidecarID)
 	for _, tc := range []struct {
 		name string
-		c    *Client
+		c    *xds.Client
 		want string
 	}{
-		{"no target", &Client{Node: node, Apply: apply}, "Target"},
-		{"no node", &Client{Target: "127.0.0.1:1", Apply: apply}, "Node"},
-		{"no node id", &Client{Target: "127.0.0.1:1", Node: &corev3.Node{}, Apply: apply}, "Node"},
-		{"no apply", &Client{Target: "127.0.0.1:1", Node: node}, "Apply"},
+		{"no target", &xds.Client{Node: node, Apply: apply}, "Target"},
+		{"no node", &xds.Client{Target: "127.0.0.1:1", Apply: apply}, "Node"},
+		{"no node id", &xds.Client{Target: "127.0.0.1:1", Node: &corev3.Node{}, Apply: apply}, "Node"},
+		{"no apply", &xds.Client{Target: "127.0.0.1:1", Node: node}, "Apply"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.Run(context.Background())

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -27,16 +27,6 @@ import (
 // connection; gRPC's default policy (5 minutes) would answer those pings
 // with GOAWAY "too_many_pings".
 const keepaliveMinTime = 10 * time.Second
-
-// flowWindow is the HTTP/2 flow-control window, per stream and per
-// connection, of both the server and the Client. It is fixed because
-// gRPC's default, dynamic windows probe bandwidth with a BDP ping on the
-// first DATA frame after each pause, which for xDS's small, bursty
-// messages is nearly every one, and the peer must answer each ping: a
-// ping and its answer, written and read on both sides, per message, at a
-// thousand proxies per change. xDS needs no bandwidth probing, and 1 MiB
-// holds a large configuration in one round trip.
-const flowWindow = 1 << 20
 
 // Server is the control plane's side of xDS: a snapshot cache in ADS mode
 // behind a gRPC server that serves the aggregated service and the separate
@@ -107,7 +97,7 @@ func NewServer(logger *slog.Logger) *Server {
 	xs := serverv3.NewServer(ctx, s.cache, s.tracker, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog))
 	s.grpc = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 		MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-		grpc.StaticStreamWindowSize(flowWindow), grpc.StaticConnWindowSize(flowWindow))
+		grpc.StaticStreamWindowSize(meshxds.FlowWindow), grpc.StaticConnWindowSize(meshxds.FlowWindow))
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, xs)
 	clusterservice.RegisterClusterDiscoveryServiceServer(s.grpc, xs)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, xs)
@@ -198,7 +188,7 @@ func (s *Server) retryRejected(nodeID string, snap *Snapshot) *Snapshot {
 // different version in next than in prev.
 func changedBesides(prev, next *Snapshot, skip map[string]string) bool {
 	for k := range numKinds {
-		if _, ok := skip[typeURLs[k]]; !ok && prev.version(k) != next.version(k) {
+		if _, ok := skip[k.TypeURL()]; !ok && prev.version(k) != next.version(k) {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"net"
@@ -9,6 +9,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 // TestChangesWakesOnAck: a control plane waiting on Changes learns of a
@@ -33,7 +34,7 @@ func TestChangesWakesOnAck(t *testing.T) {
 	go srv.Serve(lis)
 	defer srv.Stop()
 	changed := srv.Changes()
-	client := &Client{Target: lis.Addr().String(), Node: meshxds.NodeFor("n1", p), Apply: func(*meshxds.Resources) error { return nil }}
+	client := &xds.Client{Target: lis.Addr().String(), Node: meshxds.NodeFor("n1", p), Apply: func(*meshxds.Resources) error { return nil }}
 	go client.Run(t.Context())
 	deadline := time.After(10 * time.Second)
 	for {
