@@ -27,6 +27,11 @@ LOGS=$OUT/logs
 SETTLE=${BENCH_RSS_SETTLE:-10}
 RATE=${BENCH_RSS_RATE:-1000}
 DURATION=${BENCH_RSS_DURATION:-10s}
+# The slim proxy's build, as cmd/lanemesh-proxy's doc gives it: no cgo (the
+# pure-Go resolver; no libc mapped) and grpc-go without golang.org/x/net/trace
+# (and with it html/template).
+SLIM_CGO=${BENCH_RSS_SLIM_CGO:-0}
+SLIM_FLAGS=${BENCH_RSS_SLIM_FLAGS:--tags=grpcnotrace}
 mkdir -p "$OUT" "$LOGS"
 
 PIDS=()
@@ -48,7 +53,10 @@ log "building into $OUT"
 rm -f "$OUT/lanemesh-proxy"
 (cd "$ROOT" && go build -o "$OUT/lanemesh" ./cmd/lanemesh &&
   go build -o "$OUT/upstream" ./bench/upstream && go build -o "$OUT/load" ./bench/load &&
-  if [[ -d cmd/lanemesh-proxy ]]; then go build -o "$OUT/lanemesh-proxy" ./cmd/lanemesh-proxy; fi) ||
+  if [[ -d cmd/lanemesh-proxy ]]; then
+    # shellcheck disable=SC2086 # SLIM_FLAGS is a list of flags
+    CGO_ENABLED=$SLIM_CGO go build $SLIM_FLAGS -o "$OUT/lanemesh-proxy" ./cmd/lanemesh-proxy
+  fi) ||
   die "go build failed"
 
 read -r -a PORTS <<<"$("$OUT/load" ports -n 8 | tr '\n' ' ')"
