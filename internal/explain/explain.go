@@ -1,8 +1,11 @@
 // Package explain answers "where would this request go, and why?" for one
 // proxy: it compiles the proxy's resources, runs the data plane's own route
 // decision (route.Table.Decide) on the request, and resolves the chosen
-// cluster to its fallback and endpoints. Because it uses the same compiler
-// and the same Decide as the proxy, the two cannot disagree.
+// cluster to its fallback and endpoints with the data plane's own fallback
+// choice (route.FirstUsable) over the endpoints' EDS health. Because it
+// uses the same compiler, the same Decide and the same fallback rule as the
+// proxy, the two cannot disagree; only outlier ejections, which live in
+// each proxy, are beyond its view.
 //
 // Explain is pure: it reads only the resources it is given.
 package explain
@@ -14,7 +17,7 @@ import (
 	"slices"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -165,15 +168,19 @@ func noRouteReason(vhost string, req *route.Request) string {
 }
 
 // follow resolves out.Cluster to destination, fallback, the member that
-// would serve, and that member's endpoints.
+// would serve, and that member's endpoints. A fallback route's cluster is
+// an aggregate, whose members are read from its config, as the proxy reads
+// them; the member that serves is route.FirstUsable's choice over the
+// members' EDS health, the rule the proxy applies to its live health.
 func follow(res *meshxds.Resources, out *Result) {
-	primary, fallback := out.Cluster, ""
-	if p, f, ok := meshxds.SplitFallbackName(out.Cluster); ok {
-		primary, fallback = p, f
+	members := []string{out.Cluster}
+	if agg := meshxds.AggregateMembers(findCluster(res, out.Cluster)); len(agg) > 0 {
+		members = agg
 	}
+	primary := members[0]
 	out.Destination = destination(primary)
-	if fallback != "" {
-		fb := destination(fallback)
+	if len(members) > 1 {
+		fb := destination(members[1])
 		fb.Port = 0
 		out.Fallback = fb
 	}
@@ -182,21 +189,32 @@ func follow(res *meshxds.Resources, out *Result) {
 		out.Reason = fmt.Sprintf("cluster %s does not exist (is subset %q defined by a DestinationRule?); the proxy answers 503 NC", primary, out.Destination.Subset)
 		return
 	}
-	out.ServedBy = primary
-	eps := endpoints(res, primary)
-	switch {
-	case healthy(eps) > 0:
-		out.Reason = fmt.Sprintf("routed by %s; %d healthy endpoint(s)", ruleName(out), healthy(eps))
-	case fallback != "" && healthy(endpoints(res, fallback)) > 0:
-		out.ServedBy, out.FellBack, eps = fallback, true, endpoints(res, fallback)
-		out.Reason = fmt.Sprintf("routed by %s; %s has no healthy endpoint, so the fallback %s serves (FB)", ruleName(out), primary, fallback)
+	view := make(edsMembers, len(members))
+	for m, name := range members {
+		view[m] = endpoints(res, name)
+	}
+	out.ServedBy, out.Endpoints = primary, view[0]
+	switch m := route.FirstUsable(view, 0); {
+	case m == 0:
+		out.Reason = fmt.Sprintf("routed by %s; %d healthy endpoint(s)", ruleName(out), healthy(view[0]))
+	case m > 0:
+		out.ServedBy, out.FellBack, out.Endpoints = members[m], true, view[m]
+		out.Reason = fmt.Sprintf("routed by %s; %s has no healthy endpoint, so the fallback %s serves (FB)", ruleName(out), primary, members[m])
 	default:
 		out.Status, out.Flag = 503, "UH"
 		out.Reason = fmt.Sprintf("routed by %s, but no healthy endpoint is left; the proxy answers 503 UH", ruleName(out))
 	}
-	out.Endpoints = eps
 	out.UpstreamTLS = upstreamTLS(res, out.ServedBy)
 }
+
+// edsMembers is explain's health view of a cluster's members, their
+// endpoints in order: EDS health alone, since outlier ejections live only
+// in each proxy.
+type edsMembers [][]Endpoint
+
+func (v edsMembers) Len() int             { return len(v) }
+func (v edsMembers) Endpoints(m int) int  { return len(v[m]) }
+func (v edsMembers) Usable(m, i int) bool { return route.Usable(v[m][i].Healthy, false) }
 
 // upstreamTLS describes the TLS a cluster originates, or "".
 func upstreamTLS(res *meshxds.Resources, cluster string) string {
@@ -261,13 +279,15 @@ func findRoutes(res *meshxds.Resources, name string) *routev3.RouteConfiguration
 	return nil
 }
 
-func hasCluster(res *meshxds.Resources, name string) bool {
+func hasCluster(res *meshxds.Resources, name string) bool { return findCluster(res, name) != nil }
+
+func findCluster(res *meshxds.Resources, name string) *clusterv3.Cluster {
 	for _, c := range res.Clusters {
 		if c.Name == name {
-			return true
+			return c
 		}
 	}
-	return false
+	return nil
 }
 
 func endpoints(res *meshxds.Resources, cluster string) []Endpoint {
@@ -289,7 +309,7 @@ func endpoint(ep *endpointv3.LbEndpoint) Endpoint {
 	sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
 	e := Endpoint{
 		Address: fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()),
-		Healthy: ep.HealthStatus == corev3.HealthStatus_HEALTHY || ep.HealthStatus == corev3.HealthStatus_UNKNOWN,
+		Healthy: route.EDSEligible(ep.HealthStatus),
 	}
 	if md := ep.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.Pod = md.Fields["pod"].GetStringValue()

@@ -206,7 +206,7 @@ func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*e
 	addr := net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 	status := lb.GetHealthStatus()
 	e := &endpoint{addr: addr, status: status, host: b.store.host(cs, addr),
-		eligible: status == corev3.HealthStatus_HEALTHY || status == corev3.HealthStatus_UNKNOWN}
+		eligible: route.EDSEligible(status)}
 	if md := lb.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.pod = md.GetFields()["pod"].GetStringValue()
 	}

@@ -111,7 +111,7 @@ type endpoint struct {
 	addr   string // host:port, dialled as is
 	pod    string // lanemesh endpoint metadata, for /clusters
 	status corev3.HealthStatus
-	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
+	// eligible is the EDS verdict (route.EDSEligible). Outlier ejection is
 	// checked separately because it changes without a new snapshot.
 	eligible bool
 	host     *hostStats
@@ -121,7 +121,7 @@ type endpoint struct {
 // usable reports whether the endpoint may take a request at monotonic time
 // now (nanoseconds since the proxy's epoch).
 func (e *endpoint) usable(now int64) bool {
-	return e.eligible && !e.host.ejected(now)
+	return route.Usable(e.eligible, e.host.ejected(now))
 }
 
 // limits are a cluster's circuit breakers (default priority) and retry
