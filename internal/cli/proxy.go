@@ -19,7 +19,27 @@ import (
 // newProxy is `lanemesh proxy`: internal/proxycmd's command, which the
 // proxy-only binary shares, with --static compiling files in process.
 func newProxy(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	return proxycmd.New(stdin, stdout, stderr, &staticFiles{})
+	c := proxycmd.New(&staticFiles{})
+	cmd := &cobra.Command{
+		Use:   "proxy --role gateway|sidecar (--xds ADDR | --static -f PATH...)",
+		Short: proxycmd.Short,
+		Long: `proxy runs lanemesh's data plane: an ingress gateway, or the sidecar of one
+workload. It gets its configuration from a control plane over xDS (--xds),
+identified by its role, namespace and labels; or, with --static, compiles the
+files it is given once, for benchmarks and debugging.
+
+A gateway serves every HTTP port of the Gateways that select its labels
+(--port-map remaps them, e.g. 80=8080); a sidecar serves an outbound HTTP
+proxy listener (--outbound) for its app's HTTP_PROXY.`,
+		Example: "  lanemesh proxy --role gateway --xds 127.0.0.1:15010 --port-map 80=8080\n" +
+			"  lanemesh proxy --role sidecar --xds 127.0.0.1:15010 --labels app=mocka,version=v2 --outbound 127.0.1.2:15001",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.Run(cmd.Context(), stdin, stdout, stderr)
+		},
+	}
+	c.AddFlags(cmd.Flags())
+	return cmd
 }
 
 // staticFiles is `lanemesh proxy --static -f PATH...`: the files compiled

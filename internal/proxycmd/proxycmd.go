@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/lanemesh/lanemesh/internal/guard"
@@ -63,29 +62,33 @@ type proxyLimits struct {
 	drainTime                                            time.Duration
 }
 
-// New returns the proxy command. static supplies --static; nil leaves the
-// flag out, and the command then needs --xds.
-func New(stdin io.Reader, stdout, stderr io.Writer, static Static) *cobra.Command {
-	var f proxyFlags
-	cmd := &cobra.Command{
-		Use:   "proxy --role gateway|sidecar (--xds ADDR | --static -f PATH...)",
-		Short: "Run a gateway or sidecar proxy",
-		Long: `proxy runs lanemesh's data plane: an ingress gateway, or the sidecar of one
-workload. It gets its configuration from a control plane over xDS (--xds),
-identified by its role, namespace and labels; or, with --static, compiles the
-files it is given once, for benchmarks and debugging.
+// Short and Long describe the command without --static (the full binary
+// says more).
+const (
+	Short = "Run a gateway or sidecar proxy"
+	Long  = `The proxy runs lanemesh's data plane: an ingress gateway, or the sidecar of
+one workload. It gets its configuration from a control plane over xDS (--xds),
+identified by its role, namespace and labels.
 
 A gateway serves every HTTP port of the Gateways that select its labels
 (--port-map remaps them, e.g. 80=8080); a sidecar serves an outbound HTTP
-proxy listener (--outbound) for its app's HTTP_PROXY.`,
-		Example: "  lanemesh proxy --role gateway --xds 127.0.0.1:15010 --port-map 80=8080\n" +
-			"  lanemesh proxy --role sidecar --xds 127.0.0.1:15010 --labels app=mocka,version=v2 --outbound 127.0.1.2:15001",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runProxy(cmd, f, static, stdin, stdout, stderr)
-		},
-	}
-	fl := cmd.Flags()
+proxy listener (--outbound) for its app's HTTP_PROXY.`
+)
+
+// Command is the proxy command: the flags AddFlags declares, and Run. The
+// full binary wraps it in its CLI; Main runs it as a program of its own.
+type Command struct {
+	static Static
+	f      proxyFlags
+}
+
+// New returns the proxy command. static supplies --static; nil leaves the
+// flag out, and the command then needs --xds.
+func New(static Static) *Command { return &Command{static: static} }
+
+// AddFlags declares the command's flags on fl.
+func (c *Command) AddFlags(fl *pflag.FlagSet) {
+	f := &c.f
 	fl.StringVar(&f.role, "role", "", "gateway or sidecar")
 	fl.StringVar(&f.xds, "xds", "", "control plane xDS address")
 	fl.StringVar(&f.xdsToken, "xds-token-file", "", "bearer token for the control plane, re-read on each reconnect: a Kubernetes service-account token, or the operator's token (default: the one `lanemesh controlplane`/`up` on this machine writes for --xds's port, in $LANEMESH_HOME or ~/.config/lanemesh)")
@@ -102,16 +105,15 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
 		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
 	addLimitFlags(fl, &f.limits)
-	if static != nil {
+	if c.static != nil {
 		fl.BoolVar(&f.static, "static", false, "compile -f files once instead of using a control plane")
-		static.AddFlags(fl)
-	} else {
-		cmd.Use = "proxy --role gateway|sidecar --xds ADDR"
+		c.static.AddFlags(fl)
 	}
-	return cmd
 }
 
-func runProxy(cmd *cobra.Command, f proxyFlags, static Static, stdin io.Reader, stdout, stderr io.Writer) error {
+// Run runs the proxy until ctx is done.
+func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, static := c.f, c.static
 	identity, err := proxyIdentity(f)
 	if err != nil {
 		return UsageError{err}
@@ -170,9 +172,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags, static Static, stdin io.Reader, 
 			tokenFile = guard.XDSTokenPath(dir, f.xds)
 		}
 		c := &xds.Client{Target: f.xds, Node: meshxds.NodeFor(id, identity), Apply: p.Apply, Logger: log, Token: xds.TokenFile(tokenFile)}
-		go c.Run(cmd.Context())
+		go c.Run(ctx)
 	}
-	return p.Run(cmd.Context())
+	return p.Run(ctx)
 }
 
 // addLimitFlags declares the flags of the proxy's resource limits, named
@@ -229,24 +231,36 @@ func proxyIdentity(f proxyFlags) (meshxds.Proxy, error) {
 
 // Main runs the proxy command as a program of its own (cmd/lanemesh-proxy)
 // with args and returns the process exit code: 0 when it stopped cleanly
-// (SIGINT, SIGTERM), 2 for a bad invocation, 1 for any other failure.
+// (SIGINT, SIGTERM) or printed its help, 2 for a bad invocation, 1 for
+// any other failure. It parses with pflag alone, without the full CLI's
+// command framework, which the proxy-only binary does not need to link.
 func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := New(stdin, stdout, stderr, nil)
-	cmd.Use = name + " --role gateway|sidecar --xds ADDR"
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	cmd.SetArgs(args)
-	cmd.SetIn(stdin)
-	cmd.SetOut(stdout)
-	cmd.SetErr(stderr)
+	c := New(nil)
+	fl := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fl.SetOutput(stderr)
+	c.AddFlags(fl)
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nUsage:\n  %s --role gateway|sidecar --xds ADDR [flags]\n\nFlags:\n%s", Long, name, fl.FlagUsages())
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2 // pflag has printed the error and the usage
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", name, fl.Args())
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cmd.ExecuteContext(ctx)
+	err := c.Run(ctx, stdin, stdout, stderr)
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	var ue UsageError
-	if errors.As(err, &ue) || !cmd.Flags().Parsed() {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
