@@ -2,6 +2,11 @@
 // proxy's identity into the Envoy v3 xDS resources that proxy receives:
 // Listeners, RouteConfigurations, Clusters and ClusterLoadAssignments.
 //
+// The identity it compiles for, the resource set it returns and the names
+// it gives clusters, listeners and route configurations are
+// internal/meshxds's: the vocabulary the proxy reads them with, which does
+// not depend on this package.
+//
 // Compile is pure and deterministic: no I/O, clock, env or globals, and the
 // same input gives the same resources in the same order, so snapshot
 // versions (content hashes) only change when the content does.

@@ -1,10 +1,11 @@
 // Package meshxds is the vocabulary both ends of lanemesh's xDS share: what
-// a control plane (internal/compile, internal/xds/server) writes and a data
+// a control plane (internal/compile, internal/xdsserver) writes and a data
 // plane (internal/xds, internal/proxy) reads. It holds the resource set one
 // proxy receives, the proxy's identity and how it travels in the xDS node,
 // the names lanemesh gives clusters, listeners and route configurations,
-// the Envoy extension names it emits, and the members of its aggregate
-// (fallback) clusters.
+// the Envoy extension names it emits, the members of its aggregate
+// (fallback) clusters, the four resource kinds in update order, and the
+// HTTP/2 window both ends use.
 //
 // It sits at the bottom of the import graph: it imports Envoy's API types
 // and nothing of lanemesh, so a proxy links the contract without the
