@@ -23,7 +23,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a control plane. Zero values take the defaults in
@@ -55,7 +55,7 @@ type Options struct {
 	// Auth, if set, authenticates the proxies that present a token the
 	// control plane did not issue itself (Kubernetes mode: service-account
 	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
-	Auth xds.Authenticator
+	Auth xdsserver.Authenticator
 	// Credentials resolve credentialName [credentials.Dir(""): the
 	// working directory].
 	Credentials compile.Credentials
@@ -65,7 +65,7 @@ type Options struct {
 type Server struct {
 	Store        *controlplane.Store
 	ControlPlane *controlplane.ControlPlane
-	XDS          *xds.Server
+	XDS          *xdsserver.Server
 	// Instances is the registry view the control plane compiles from;
 	// modes set their own sources on it ("pods", "endpointslices").
 	// WorkloadEntries of the configuration are a source of their own.
@@ -73,7 +73,7 @@ type Server struct {
 	// Tokens are the xDS tokens this control plane issued: the operator's,
 	// written to XDSTokenFile, which may claim any identity, and those a
 	// mode adds for the proxies it starts itself (pinned to one identity).
-	Tokens *xds.Tokens
+	Tokens *xdsserver.Tokens
 
 	opts     Options
 	entries  *registry.Entries
@@ -99,10 +99,10 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = time.Second
 	}
-	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds")), Tokens: &xds.Tokens{}}
+	s := &Server{opts: opts, XDS: xdsserver.NewServer(opts.Logger.With("part", "xds")), Tokens: &xdsserver.Tokens{}}
 	s.XDS.Auth = s.Tokens
 	if opts.Auth != nil {
-		s.XDS.Auth = xds.FirstOf{s.Tokens, opts.Auth}
+		s.XDS.Auth = xdsserver.FirstOf{s.Tokens, opts.Auth}
 	}
 	s.Store = controlplane.NewStore(s.configChanged)
 	if opts.Credentials == nil {
@@ -122,7 +122,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.xdsLn.Close()
 		return nil, nil, err
 	}
-	s.Tokens.Add(operator, xds.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xds.AnyIdentity})
+	s.Tokens.Add(operator, xdsserver.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xdsserver.AnyIdentity})
 	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
 		s.closeXDS()
 		return nil, nil, err

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
@@ -101,10 +101,10 @@ func TestXDSNeedsTheOperatorToken(t *testing.T) {
 	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v, %v; want mode 0600", info, err)
 	}
-	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
 	run := func(tok xds.TokenSource) *xds.Client {
-		c := &xds.Client{Target: srv.XDSAddr(), Node: xds.NodeFor("gw-"+fmt.Sprint(tok != nil), gw), Token: tok,
-			Apply: func(*compile.Resources) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+		c := &xds.Client{Target: srv.XDSAddr(), Node: meshxds.NodeFor("gw-"+fmt.Sprint(tok != nil), gw), Token: tok,
+			Apply: func(*meshxds.Resources) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 		go c.Run(ctx)
 		return c
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	lanegroups "github.com/lanemesh/lanemesh/internal/lanes"
@@ -49,8 +50,11 @@ Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O fail
 // addSkipFlag adds --skip-unsupported-kinds, for every command that reads
 // configuration, so a directory that also holds PeerAuthentications or
 // ConfigMaps can be used without editing it, and never by accident.
-func addSkipFlag(cmd *cobra.Command, skip *bool) {
-	cmd.Flags().BoolVar(skip, strings.TrimPrefix(config.SkipUnsupportedKindsFlag, "--"), false,
+func addSkipFlag(cmd *cobra.Command, skip *bool) { addSkipFlagSet(cmd.Flags(), skip) }
+
+// addSkipFlagSet is addSkipFlag on a flag set.
+func addSkipFlagSet(fl *pflag.FlagSet, skip *bool) {
+	fl.BoolVar(skip, strings.TrimPrefix(config.SkipUnsupportedKindsFlag, "--"), false,
 		"leave out, with a warning, objects of kinds lanemesh does not enforce (PeerAuthentication, Sidecar, ConfigMap...) instead of refusing them")
 }
 

@@ -13,7 +13,9 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/kube"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 )
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
@@ -63,11 +65,11 @@ webhook configuration's caBundle).`,
 					return usageError{fmt.Errorf("controlplane needs -f PATH, or --kubeconfig PATH to read a cluster")}
 				}
 			}
-			log, err := newLogger(stderr, logLevel)
+			log, err := proxycmd.NewLogger(stderr, logLevel)
 			if err != nil {
 				return usageError{err}
 			}
-			dir, err := tokenDir()
+			dir, err := guard.HomeDir()
 			if err != nil {
 				return err
 			}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 func newGet(stdout io.Writer) *cobra.Command {
@@ -73,7 +73,7 @@ func getProxies(c *client, w io.Writer, output string) error {
 	if output == "json" || output == "yaml" {
 		return getRaw(c, w, "/v1/proxies", nil, output)
 	}
-	var list []xds.ProxyStatus
+	var list []xdsserver.ProxyStatus
 	if _, err := c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 		return err
 	}

@@ -16,11 +16,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // Names the injected pod carries, fixed so that tools (and Patch itself,
@@ -50,7 +49,7 @@ const (
 
 // OutboundPort is where the sidecar takes the app's outbound requests:
 // HTTP_PROXY points at it, or iptables redirects to it.
-const OutboundPort = compile.SidecarListenerPort
+const OutboundPort = meshxds.SidecarListenerPort
 
 // Labels and annotations Patch honours.
 const (

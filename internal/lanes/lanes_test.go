@@ -13,6 +13,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"sigs.k8s.io/yaml"
 )
@@ -87,7 +88,7 @@ func chains(t *testing.T, c *config.Config, lanes ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	instances := local.Predict(c)
-	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 	for _, lane := range lanes {
 		req := &route.Request{Method: "GET", Authority: "gateway", Path: "/mock", Header: http.Header{"X-Asm-Prefer-Tag": {lane}}}
 		hops, err := explain.Chain(c, instances, gw, "gateway", req, "http://gateway/mock")
@@ -125,11 +126,11 @@ func TestStrictGroupIsTheTutorial(t *testing.T) {
 func TestPermissiveEntry(t *testing.T) {
 	c := resolve(t, permissive)
 	instances := local.Predict(c)
-	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 	res := compile.Compile(c, instances, gw)
 	for lane, want := range map[string]string{"v1": "v1", "v2": "v2", "v3": "v1", "": "v1", "v9": "v1"} {
 		req := &route.Request{Method: "GET", Authority: "gateway", Path: "/mock", Header: http.Header{"X-Asm-Prefer-Tag": {lane}}}
-		r, err := explain.Explain(res, explain.RouteConfigForRequest(res, compile.Gateway, req), req)
+		r, err := explain.Explain(res, explain.RouteConfigForRequest(res, meshxds.Gateway, req), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +254,7 @@ func BenchmarkResolve30x5(b *testing.B) {
 		b.Fatal(diags.Err())
 	}
 	generated := float64(len(eff.Objects()) - len(c.Objects()))
-	sidecar := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "svc3", "version": "l2"}}
+	sidecar := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "svc3", "version": "l2"}}
 	b.Run("resolve", func(b *testing.B) {
 		for b.Loop() {
 			Resolve(&c)

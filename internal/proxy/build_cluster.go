@@ -12,7 +12,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/workload"
 )
@@ -83,7 +83,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 			return nil, fmt.Errorf("%w: %v cluster has no load_assignment", route.ErrInvalid, c.GetType())
 		}
 	default:
-		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), compile.AggregateClusterType)
+		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), meshxds.AggregateClusterType)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
@@ -159,7 +159,7 @@ func lbPolicyOf(c *clusterv3.Cluster) (lbPolicy, error) {
 // lane: the host and subset of Istio's cluster name, or the name itself
 // and no lane.
 func metricNames(name string) (service, lane string) {
-	if _, subset, host, ok := compile.ParseClusterName(name); ok {
+	if _, subset, host, ok := meshxds.ParseClusterName(name); ok {
 		return host, subset
 	}
 	return name, ""
@@ -209,8 +209,8 @@ func (b *builder) buildEndpoint(cs *clusterStats, service string, lb *endpointv3
 	addr := net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 	status := lb.GetHealthStatus()
 	e := &endpoint{addr: addr, status: status, host: b.store.host(cs, addr),
-		eligible: status == corev3.HealthStatus_HEALTHY || status == corev3.HealthStatus_UNKNOWN}
-	if md := lb.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
+		eligible: route.EDSEligible(status)}
+	if md := lb.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.pod = md.GetFields()["pod"].GetStringValue()
 	}
 	identity := lb.GetMetadata().GetFilterMetadata()[workload.MetadataNamespace].GetFields()[workload.MetadataKey].GetStringValue()
@@ -278,10 +278,10 @@ func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings,
 // buildAggregate resolves an aggregate cluster's members, which must exist
 // and must not be aggregates themselves (fallback is one level deep).
 func (b *builder) buildAggregate(c *clusterv3.Cluster, aggregates map[string]bool) error {
-	if c.GetClusterType().GetName() != compile.AggregateClusterType {
+	if c.GetClusterType().GetName() != meshxds.AggregateClusterType {
 		return fmt.Errorf("%w: custom cluster type %q is not supported", route.ErrUnsupported, c.GetClusterType().GetName())
 	}
-	members := compile.AggregateMembers(c)
+	members := meshxds.AggregateMembers(c)
 	if len(members) == 0 {
 		return fmt.Errorf("%w: aggregate cluster names no members (or its config is not an aggregate ClusterConfig)", route.ErrInvalid)
 	}

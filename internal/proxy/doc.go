@@ -1,6 +1,6 @@
 // Package proxy is lanemesh's HTTP data plane: the ingress gateway and the
 // sidecar. It serves the Envoy v3 resources a proxy receives over ADS
-// (compile.Resources: Listeners, RouteConfigurations, Clusters,
+// (meshxds.Resources: Listeners, RouteConfigurations, Clusters,
 // ClusterLoadAssignments) with net/http on both sides.
 //
 // The contract, in the order a request meets it:

@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"context"
-	"github.com/lanemesh/lanemesh/internal/wait"
 	"net/http"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/wait"
+
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -126,7 +127,7 @@ func (x *exchange) decide(bind string) bool {
 	removeHopByHop(r.Header)
 	// Then, as in Envoy, what the downstream may not claim is dropped and
 	// the path normalized: routes match what the upstream will get.
-	from := downstream{gateway: x.p.opts.Role == compile.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
+	from := downstream{gateway: x.p.opts.Role == meshxds.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
 	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
 	if !x.normalizePath() {
 		x.generate(http.StatusBadRequest, flagDPE)

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 var gatewaySource = SourceInfo{Namespace: "istio-system", Name: "ingressgateway-0",
@@ -27,7 +26,7 @@ func TestMetrics(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
 	reg := prometheus.NewRegistry()
 	id := sidecarIdentity("mocka", "v2")
-	p := startProxy(t, Options{Role: compile.Sidecar, Registry: reg, Source: SourceInfo{Namespace: "default", Name: "mocka-v2-0",
+	p := startProxy(t, Options{Role: meshxds.Sidecar, Registry: reg, Source: SourceInfo{Namespace: "default", Name: "mocka-v2-0",
 		Workload: "mocka-v2", Labels: id.Labels}}, m.resources(id, nil))
 	c := newClient(p.OutboundAddr())
 	for range 3 {
@@ -136,7 +135,7 @@ func TestAccessLog(t *testing.T) {
 	var log logBuffer
 	// A trusted downstream, so that the client's x-request-id is kept (an
 	// untrusted one's is replaced: see TestEdgeHeadersAtTheUpstream).
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
 	call(t, newClient(nil), "GET", gatewayURL(p, "/mock?x=1"), "gateway", map[string]string{"x-asm-prefer-tag": "v3", "x-request-id": "r-1"})
 	e := log.entries(t)[0]
 	_, port := m.pods["mocka-v3-0"].hostPort()
@@ -172,7 +171,7 @@ func itoa(n uint32) string {
 // and /clusters.
 func TestAdmin(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
-	p := startProxy(t, Options{Role: compile.Sidecar}, nil)
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, nil)
 	c := newClient(nil)
 	admin := "http://" + p.AdminAddr().String()
 	if status, _, _ := call(t, c, "GET", admin+"/ready", "", nil); status != 503 {
@@ -189,7 +188,7 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &dump); err != nil {
 		t.Fatal(err)
 	}
-	if len(dump["listeners"]) != 1 || dump["listeners"][0]["name"] != compile.SidecarListener || len(dump["clusters"]) == 0 || len(dump["endpoints"]) == 0 {
+	if len(dump["listeners"]) != 1 || dump["listeners"][0]["name"] != meshxds.SidecarListener || len(dump["clusters"]) == 0 || len(dump["endpoints"]) == 0 {
 		t.Errorf("config_dump: %d listeners (%v), %d clusters, %d endpoints", len(dump["listeners"]), dump["listeners"], len(dump["clusters"]), len(dump["endpoints"]))
 	}
 	_, body, _ = call(t, c, "GET", admin+"/clusters", "", nil)
@@ -223,7 +222,7 @@ func TestDrain(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte("finished"))
 	})
-	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, AdminAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second})
+	p, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, AdminAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

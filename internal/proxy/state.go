@@ -6,8 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/hashring"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -17,7 +17,7 @@ import (
 // counters hang off it by pointer (clusterStats, hostStats) and live in the
 // store, which outlives snapshots.
 type state struct {
-	res       *compile.Resources
+	res       *meshxds.Resources
 	listeners map[string]*listenerConfig    // by bind address
 	tables    map[string]*route.Table       // by RouteConfiguration name
 	plans     map[*routev3.Route]*routePlan // by the route as delivered (route.Route.Envoy)
@@ -26,7 +26,7 @@ type state struct {
 
 // emptyState serves before the first Apply: no listeners, so nothing routes.
 func emptyState() *state {
-	return &state{res: &compile.Resources{}, listeners: map[string]*listenerConfig{},
+	return &state{res: &meshxds.Resources{}, listeners: map[string]*listenerConfig{},
 		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
 }
 
@@ -121,7 +121,7 @@ type endpoint struct {
 	// cluster's service and the workload its Istio metadata names.
 	dest   *destination
 	status corev3.HealthStatus
-	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
+	// eligible is the EDS verdict (route.EDSEligible). Outlier ejection is
 	// checked separately because it changes without a new snapshot.
 	eligible bool
 	host     *hostStats
@@ -131,7 +131,7 @@ type endpoint struct {
 // usable reports whether the endpoint may take a request at monotonic time
 // now (nanoseconds since the proxy's epoch).
 func (e *endpoint) usable(now int64) bool {
-	return e.eligible && !e.host.ejected(now)
+	return route.Usable(e.eligible, e.host.ejected(now))
 }
 
 // limits are a cluster's circuit breakers (default priority) and retry

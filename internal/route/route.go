@@ -24,6 +24,9 @@
 //     only to lower-case an authority that has upper-case letters, to join a header that
 //     appears several times, and to decode a percent-encoded query parameter.
 //
+// FirstUsable is the other decision the proxy and explain share: which member of a fallback
+// (aggregate) cluster takes a request, given a health view of its members (fallback.go).
+//
 // The semantics are Envoy's (config/route/v3): virtual host by domain (exact, then the longest
 // suffix wildcard, then the longest prefix wildcard, then "*"); routes in order, first match wins;
 // header matchers with Envoy's rules for missing and inverted headers; weighted clusters picked

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/workload"
 )
@@ -32,9 +32,9 @@ const sidecarStartTimeout = 10 * time.Second
 // the pod goes unready at once and the sidecar is restarted.
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
-	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
+	addr := net.JoinHostPort(pod.IP, fmt.Sprint(meshxds.SidecarListenerPort))
 	reg, unregister := m.scrape.add(pod.Namespace, pod.Name)
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+	p, err := proxy.New(proxy.Options{Role: meshxds.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
 		PathNormalization: m.opts.PathNormalization, Registry: reg,
 		Logger: m.log.With("part", "sidecar", "pod", key),
 		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
@@ -45,14 +45,14 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sc := &sidecar{stop: cancel}
-	apply := func(res *compile.Resources) error {
+	apply := func(res *meshxds.Resources) error {
 		err := p.Apply(res)
 		sc.mu.Lock()
 		sc.nacked = err
 		sc.mu.Unlock()
 		return err
 	}
-	ran := m.connect(ctx, p, "sidecar~"+key, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
+	ran := m.connect(ctx, p, "sidecar~"+key, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
 	done := make(chan error, 1)
 	m.draining.Add(1)
 	go func() { <-ran; m.draining.Done() }()

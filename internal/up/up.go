@@ -24,16 +24,17 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a mesh. Zero values take the defaults in brackets.
@@ -303,9 +304,9 @@ func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods"
 
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
-	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	id := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
 	reg, _ := m.scrape.add("istio-system", "ingressgateway")
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
+	p, err := proxy.New(proxy.Options{Role: meshxds.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
 		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog, Registry: reg,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
 	if err != nil {
@@ -318,13 +319,13 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 // connect runs a proxy and its xDS client, which hands every update to
 // apply, until ctx is done. The channel it returns receives the proxy's
 // Run result once the proxy has stopped.
-func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity meshxds.Proxy, apply func(*meshxds.Resources) error) <-chan error {
 	// Each proxy up starts gets a token of its own, pinned to its
 	// identity, so that no other process can be served as it.
 	token := rand.Text()
-	m.cp.Tokens.Add(token, xds.Grant{Who: id, Serve: xds.Only(identity)})
+	m.cp.Tokens.Add(token, xdsserver.Grant{Who: id, Serve: xdsserver.Only(identity)})
 	context.AfterFunc(ctx, func() { m.cp.Tokens.Remove(token) })
-	c := &xds.Client{Target: m.cp.XDSAddr(), Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
+	c := &xds.Client{Target: m.cp.XDSAddr(), Node: meshxds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: xds.StaticToken(token)}
 	go c.Run(ctx)
 	done := make(chan error, 1)

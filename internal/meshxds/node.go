@@ -1,4 +1,4 @@
-package xds
+package meshxds
 
 import (
 	"encoding/json"
@@ -7,8 +7,6 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // NodeCluster is the node.cluster every lanemesh proxy reports.
@@ -25,13 +23,11 @@ const (
 // tell a proxy that announced itself badly from a transport failure.
 var ErrNodeMetadata = errors.New("bad node metadata")
 
-var errNoNodeID = fmt.Errorf("%w: node.id is empty", ErrNodeMetadata)
-
 // NodeFor returns the xDS node a proxy announces itself with: the node id,
-// cluster "lanemesh", and its compile.Proxy identity as metadata
+// cluster "lanemesh", and its Proxy identity as metadata
 // {"role", "namespace", "labels"}. The control plane compiles for the
 // identity, not the id, so every replica of a workload gets equal resources.
-func NodeFor(id string, p compile.Proxy) *corev3.Node {
+func NodeFor(id string, p Proxy) *corev3.Node {
 	labels := make(map[string]*structpb.Value, len(p.Labels))
 	for k, v := range p.Labels {
 		labels[k] = structpb.NewStringValue(v)
@@ -50,35 +46,35 @@ func NodeFor(id string, p compile.Proxy) *corev3.Node {
 // ProxyOf reads back the identity NodeFor wrote. Role and namespace are
 // required; labels may be absent (a proxy with no labels), but when present
 // must be a struct of strings. Errors wrap ErrNodeMetadata and name the key.
-func ProxyOf(n *corev3.Node) (compile.Proxy, error) {
+func ProxyOf(n *corev3.Node) (Proxy, error) {
 	if n == nil {
-		return compile.Proxy{}, fmt.Errorf("%w: no node in the request", ErrNodeMetadata)
+		return Proxy{}, fmt.Errorf("%w: no node in the request", ErrNodeMetadata)
 	}
 	fields := n.GetMetadata().GetFields()
 	role, err := stringField(fields, metaRole)
 	if err != nil {
-		return compile.Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
+		return Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
 	}
-	if r := compile.Role(role); r != compile.Gateway && r != compile.Sidecar {
-		return compile.Proxy{}, fmt.Errorf("node %q: %w: %s is %q, want %q or %q",
-			n.GetId(), ErrNodeMetadata, metaRole, role, compile.Gateway, compile.Sidecar)
+	if r := Role(role); r != Gateway && r != Sidecar {
+		return Proxy{}, fmt.Errorf("node %q: %w: %s is %q, want %q or %q",
+			n.GetId(), ErrNodeMetadata, metaRole, role, Gateway, Sidecar)
 	}
 	ns, err := stringField(fields, metaNamespace)
 	if err != nil {
-		return compile.Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
+		return Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
 	}
 	labels, err := labelsField(fields)
 	if err != nil {
-		return compile.Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
+		return Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
 	}
-	return compile.Proxy{Role: compile.Role(role), Namespace: ns, Labels: labels}, nil
+	return Proxy{Role: Role(role), Namespace: ns, Labels: labels}, nil
 }
 
 // stringField returns a required, non-empty string field of the metadata.
 func stringField(fields map[string]*structpb.Value, key string) (string, error) {
 	v, ok := fields[key]
 	if !ok {
-		return "", fmt.Errorf("%w: %s is missing (set it with xds.NodeFor)", ErrNodeMetadata, key)
+		return "", fmt.Errorf("%w: %s is missing (set it with meshxds.NodeFor)", ErrNodeMetadata, key)
 	}
 	s, ok := v.GetKind().(*structpb.Value_StringValue)
 	if !ok || s.StringValue == "" {
@@ -114,12 +110,12 @@ func labelsField(fields map[string]*structpb.Value) (map[string]string, error) {
 // IdentityKey returns a canonical string for a proxy identity: equal
 // identities (whatever their labels' map order, and nil or empty labels
 // alike) give equal keys, different ones different keys. Because
-// compile.Compile gives equal resources to equal identities, a control
+// the compiler gives equal resources to equal identities, a control
 // plane can cache one compilation per key. The key is JSON with sorted
 // label keys, so it is unambiguous whatever characters labels contain.
-func IdentityKey(p compile.Proxy) string {
+func IdentityKey(p Proxy) string {
 	b, err := json.Marshal(struct {
-		Role      compile.Role      `json:"role"`
+		Role      Role              `json:"role"`
 		Namespace string            `json:"namespace"`
 		Labels    map[string]string `json:"labels,omitempty"`
 	}{p.Role, p.Namespace, p.Labels})

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"errors"
@@ -11,16 +11,18 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 var errNoFallback = errors.New("test proxy: routes to fallback clusters are not supported")
 
 // rejectFallback is the Apply verdict of a proxy that cannot route to
 // fallback (aggregate) clusters: the tutorial's step 6 is rejected.
-func rejectFallback(res *compile.Resources) error {
+func rejectFallback(res *meshxds.Resources) error {
 	for _, c := range routeClusters(res.Routes) {
-		if _, _, ok := compile.SplitFallbackName(c); ok {
+		if _, _, ok := meshxds.SplitFallbackName(c); ok {
 			return errNoFallback
 		}
 	}
@@ -51,7 +53,7 @@ func TestNACK(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", nil)
 	srv.set(t, "proxy-1", snap1)
 	r := &recorder{reject: rejectFallback}
-	c, _ := startClient(t, srv.addr, NodeFor("proxy-1", sidecarID), r)
+	c, _ := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	r.waitApplied(t, res1)
 	srv.waitAcked(t, "proxy-1", snap1)
 
@@ -116,7 +118,7 @@ func TestNACKRetried(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", nil)
 	srv.set(t, "proxy-1", snap1)
 	r := &recorder{reject: rejectFallback}
-	startClient(t, srv.addr, NodeFor("proxy-1", sidecarID), r)
+	startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	srv.waitAcked(t, "proxy-1", snap1)
 	srv.set(t, "proxy-1", snap2)
 	waitNACK(t, srv, "proxy-1", func(n *NACK) bool { return n.Version == snap2.GetVersion(rds) })
@@ -136,7 +138,7 @@ func TestNACKUndecodable(t *testing.T) {
 	checkLeaks(t)
 	bad, _ := compiled(t, sidecarID, nil, baseDir)
 	bad.Clusters[0].ConnectTimeout = durationpb.New(-time.Second)
-	badSnap, err := bad.Snapshot()
+	badSnap, err := compile.Snapshot(bad)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func TestNACKUndecodable(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", nil)
 	srv.set(t, "proxy-1", badSnap)
 	r := &recorder{}
-	c, _ := startClient(t, srv.addr, NodeFor("proxy-1", sidecarID), r)
+	c, _ := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	ps := waitNACK(t, srv, "proxy-1", func(n *NACK) bool { return n.TypeURL == cds })
 	if !strings.Contains(ps.LastNACK.Message, "ConnectTimeout") || !strings.Contains(ps.LastNACK.Message, bad.Clusters[0].Name) {
 		t.Errorf("NACK message %q does not name the cluster and field", ps.LastNACK.Message)
@@ -158,14 +160,14 @@ func TestNACKUndecodable(t *testing.T) {
 	if calls, _ := r.snapshot(); len(calls) != 0 {
 		t.Errorf("Apply called %d times without clusters", len(calls))
 	}
-	if err := c.Status().LastError; !errors.Is(err, ErrDecode) {
+	if err := c.Status().LastError; !errors.Is(err, xds.ErrDecode) {
 		t.Errorf("client LastError = %v, want ErrDecode", err)
 	}
 
 	srv.set(t, "proxy-1", goodSnap)
 	r.waitApplied(t, good)
 	srv.waitAcked(t, "proxy-1", goodSnap)
-	if calls, _ := r.snapshot(); !slices.ContainsFunc(calls, func(res *compile.Resources) bool { return diffResources(res, good) == "" }) {
+	if calls, _ := r.snapshot(); !slices.ContainsFunc(calls, func(res *meshxds.Resources) bool { return diffResources(res, good) == "" }) {
 		t.Error("the good snapshot was never applied")
 	}
 }

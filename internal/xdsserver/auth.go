@@ -1,18 +1,15 @@
-package xds
+package xdsserver
 
 import (
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
-	"google.golang.org/grpc/credentials"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc/metadata"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // ErrUnauthenticated is wrapped by every error an Authenticator returns
@@ -40,21 +37,21 @@ type Authenticator interface {
 // for, or refuses it. Who names the holder in logs and errors.
 type Grant struct {
 	Who   string
-	Serve func(claimed compile.Proxy) (compile.Proxy, error)
+	Serve func(claimed meshxds.Proxy) (meshxds.Proxy, error)
 }
 
 // AnyIdentity is the Serve of a grant that lets its holder claim any
 // identity: an operator's token for proxies the control plane cannot
 // otherwise tell apart.
-func AnyIdentity(claimed compile.Proxy) (compile.Proxy, error) { return claimed, nil }
+func AnyIdentity(claimed meshxds.Proxy) (meshxds.Proxy, error) { return claimed, nil }
 
 // Only returns the Serve of a grant pinned to one identity: a node claiming
 // any other is refused.
-func Only(p compile.Proxy) func(compile.Proxy) (compile.Proxy, error) {
-	want := IdentityKey(p)
-	return func(claimed compile.Proxy) (compile.Proxy, error) {
-		if IdentityKey(claimed) != want {
-			return compile.Proxy{}, fmt.Errorf("this token is for %s, not %s", want, IdentityKey(claimed))
+func Only(p meshxds.Proxy) func(meshxds.Proxy) (meshxds.Proxy, error) {
+	want := meshxds.IdentityKey(p)
+	return func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
+		if meshxds.IdentityKey(claimed) != want {
+			return meshxds.Proxy{}, fmt.Errorf("this token is for %s, not %s", want, meshxds.IdentityKey(claimed))
 		}
 		return p, nil
 	}
@@ -115,47 +112,6 @@ func bearer(ctx context.Context) string {
 	}
 	return ""
 }
-
-// TokenSource returns the token a Client presents on each new stream.
-type TokenSource func() (string, error)
-
-// StaticToken is a TokenSource of a fixed token.
-func StaticToken(token string) TokenSource { return func() (string, error) { return token, nil } }
-
-// TokenFile is a TokenSource that reads path on every new stream, so that a
-// rotated token (Kubernetes refreshes projected service-account tokens in
-// place) is picked up at the next reconnect.
-func TokenFile(path string) TokenSource {
-	return func() (string, error) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("xds token: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", fmt.Errorf("xds token: %s is empty", path)
-		}
-		return tok, nil
-	}
-}
-
-// bearerCreds sends a TokenSource's token as "authorization: Bearer".
-// It does not require transport security: xDS on loopback, or inside a
-// cluster's pod network, is plaintext like Istio's port 15010; the token is
-// audience-bound there (Kubernetes) or local to one machine.
-type bearerCreds struct{ src TokenSource }
-
-func (b bearerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	tok, err := b.src()
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"authorization": "Bearer " + tok}, nil
-}
-
-func (bearerCreds) RequireTransportSecurity() bool { return false }
-
-var _ credentials.PerRPCCredentials = bearerCreds{}
 
 // FirstOf is an Authenticator that asks each of its members in turn and
 // takes the first grant; a member that does not know the token (an error

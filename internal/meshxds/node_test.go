@@ -1,4 +1,4 @@
-package xds
+package meshxds
 
 import (
 	"errors"
@@ -8,15 +8,18 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
+)
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+var (
+	gatewayID = Proxy{Role: Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	sidecarID = Proxy{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
 )
 
 func TestNodeRoundTrip(t *testing.T) {
-	for name, p := range map[string]compile.Proxy{
+	for name, p := range map[string]Proxy{
 		"gateway":   gatewayID,
 		"sidecar":   sidecarID,
-		"no labels": {Role: compile.Sidecar, Namespace: "default"},
+		"no labels": {Role: Sidecar, Namespace: "default"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := NodeFor("pod-1", p)
@@ -77,26 +80,26 @@ func TestProxyOfErrors(t *testing.T) {
 }
 
 func TestIdentityKey(t *testing.T) {
-	a := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
-	same := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"version": "v2", "app": "mocka"}}
+	a := Proxy{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
+	same := Proxy{Role: Sidecar, Namespace: "default", Labels: map[string]string{"version": "v2", "app": "mocka"}}
 	if IdentityKey(a) != IdentityKey(same) {
 		t.Errorf("equal identities have keys %s and %s", IdentityKey(a), IdentityKey(same))
 	}
-	noLabels := compile.Proxy{Role: compile.Sidecar, Namespace: "default"}
-	emptyLabels := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{}}
+	noLabels := Proxy{Role: Sidecar, Namespace: "default"}
+	emptyLabels := Proxy{Role: Sidecar, Namespace: "default", Labels: map[string]string{}}
 	if IdentityKey(noLabels) != IdentityKey(emptyLabels) {
 		t.Errorf("nil and empty labels differ: %s, %s", IdentityKey(noLabels), IdentityKey(emptyLabels))
 	}
-	others := []compile.Proxy{
-		{Role: compile.Gateway, Namespace: "default", Labels: a.Labels},
-		{Role: compile.Sidecar, Namespace: "other", Labels: a.Labels},
-		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v3"}},
-		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}},
+	others := []Proxy{
+		{Role: Gateway, Namespace: "default", Labels: a.Labels},
+		{Role: Sidecar, Namespace: "other", Labels: a.Labels},
+		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v3"}},
+		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}},
 		// Separators inside values must not make two identities collide.
-		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka,version=v2"}},
+		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka,version=v2"}},
 		noLabels,
 	}
-	seen := map[string]compile.Proxy{IdentityKey(a): a}
+	seen := map[string]Proxy{IdentityKey(a): a}
 	for _, p := range others {
 		k := IdentityKey(p)
 		if q, dup := seen[k]; dup {

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // cacheWatch opens a watch as go-control-plane's stream loop does, with a
@@ -174,7 +175,7 @@ func TestSynced(t *testing.T) {
 	}
 
 	r := &recorder{reject: rejectFallback}
-	_, stop := startClient(t, srv.addr, NodeFor("proxy-1", sidecarID), r)
+	_, stop := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	waitUntil(t, "the proxy to connect", func() bool { ps, ok := srv.proxy("proxy-1"); return ok && ps.Connected })
 	srv.set(t, "proxy-1", snap1)
 	synced := srv.Synced("proxy-1")

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // TestReconnect: the control plane goes away and a new one comes up on the
@@ -32,7 +32,7 @@ func TestReconnect(t *testing.T) {
 	srv1 := startServer(t, "127.0.0.1:0", nil)
 	srv1.set(t, "proxy-1", snap1)
 	r := &recorder{}
-	c, _ := startClient(t, srv1.addr, NodeFor("proxy-1", gatewayID), r)
+	c, _ := startClient(t, srv1.addr, meshxds.NodeFor("proxy-1", gatewayID), r)
 	r.waitApplied(t, res1)
 
 	srv1.stop()
@@ -54,7 +54,7 @@ func TestReconnect(t *testing.T) {
 // naming what is missing, and the server logs it.
 func TestBadNodeRefused(t *testing.T) {
 	checkLeaks(t)
-	srv := startServer(t, "127.0.0.1:0", func(string, compile.Proxy) { t.Error("OnNode called for a bad node") })
+	srv := startServer(t, "127.0.0.1:0", func(string, meshxds.Proxy) { t.Error("OnNode called for a bad node") })
 	r := &recorder{}
 	c, _ := startClient(t, srv.addr, &corev3.Node{Id: "envoy-1"}, r)
 	waitUntil(t, "the refusal", func() bool { return c.Status().LastError != nil })
@@ -78,7 +78,7 @@ func TestSeparateServices(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", nil)
 	srv.set(t, "envoy-1", snap)
 	conn := dial(t, srv.addr)
-	node := NodeFor("envoy-1", gatewayID)
+	node := meshxds.NodeFor("envoy-1", gatewayID)
 	ctx := t.Context()
 
 	cds, err := clusterservice.NewClusterDiscoveryServiceClient(conn).StreamClusters(ctx)
@@ -118,7 +118,7 @@ func TestDeltaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: NodeFor("envoy-1", gatewayID), TypeUrl: resource.ClusterType})
+	_ = stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: meshxds.NodeFor("envoy-1", gatewayID), TypeUrl: resource.ClusterType})
 	_, err = stream.Recv()
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "state-of-the-world") {
 		t.Errorf("delta stream error = %v", err)
@@ -126,17 +126,17 @@ func TestDeltaRefused(t *testing.T) {
 }
 
 func TestClientMisconfigured(t *testing.T) {
-	apply := func(*compile.Resources) error { return nil }
-	node := NodeFor("p", sidecarID)
+	apply := func(*meshxds.Resources) error { return nil }
+	node := meshxds.NodeFor("p", sidecarID)
 	for _, tc := range []struct {
 		name string
-		c    *Client
+		c    *xds.Client
 		want string
 	}{
-		{"no target", &Client{Node: node, Apply: apply}, "Target"},
-		{"no node", &Client{Target: "127.0.0.1:1", Apply: apply}, "Node"},
-		{"no node id", &Client{Target: "127.0.0.1:1", Node: &corev3.Node{}, Apply: apply}, "Node"},
-		{"no apply", &Client{Target: "127.0.0.1:1", Node: node}, "Apply"},
+		{"no target", &xds.Client{Node: node, Apply: apply}, "Target"},
+		{"no node", &xds.Client{Target: "127.0.0.1:1", Apply: apply}, "Node"},
+		{"no node id", &xds.Client{Target: "127.0.0.1:1", Node: &corev3.Node{}, Apply: apply}, "Node"},
+		{"no apply", &xds.Client{Target: "127.0.0.1:1", Node: node}, "Apply"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.Run(context.Background())

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -16,10 +16,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/log"
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // keepaliveMinTime is the shortest client ping interval the server
@@ -28,16 +27,6 @@ import (
 // connection; gRPC's default policy (5 minutes) would answer those pings
 // with GOAWAY "too_many_pings".
 const keepaliveMinTime = 10 * time.Second
-
-// flowWindow is the HTTP/2 flow-control window, per stream and per
-// connection, of both the server and the Client. It is fixed because
-// gRPC's default, dynamic windows probe bandwidth with a BDP ping on the
-// first DATA frame after each pause, which for xDS's small, bursty
-// messages is nearly every one, and the peer must answer each ping: a
-// ping and its answer, written and read on both sides, per message, at a
-// thousand proxies per change. xDS needs no bandwidth probing, and 1 MiB
-// holds a large configuration in one round trip.
-const flowWindow = 1 << 20
 
 // Server is the control plane's side of xDS: a snapshot cache in ADS mode
 // behind a gRPC server that serves the aggregated service and the separate
@@ -57,7 +46,7 @@ type Server struct {
 	// stream's goroutine before the node's first request is looked up in
 	// the cache: calling SetSnapshot from it makes the first response carry
 	// the node's configuration. It should not block for long.
-	OnNode func(id string, p compile.Proxy)
+	OnNode func(id string, p meshxds.Proxy)
 	// Auth, if set, authenticates every stream and decides which identity
 	// each node is served as (see Authenticator); OnNode then sees the
 	// served identity, not the claimed one. Unary fetches are refused.
@@ -92,7 +81,7 @@ func NewServer(logger *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{logger: logger, cancel: cancel, cache: newWatchCache()}
-	s.tracker = newTracker(logger, func() func(string, compile.Proxy) { return s.OnNode }, func() Authenticator { return s.Auth })
+	s.tracker = newTracker(logger, func() func(string, meshxds.Proxy) { return s.OnNode }, func() Authenticator { return s.Auth })
 	s.tracker.onGone = func(id string, gone uint64) {
 		after := s.ForgetAfter
 		if after <= 0 {
@@ -108,7 +97,7 @@ func NewServer(logger *slog.Logger) *Server {
 	xs := serverv3.NewServer(ctx, s.cache, s.tracker, sotw.WithOrderedADS(), sotw.WithLogger(gcpLog))
 	s.grpc = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 		MinTime: keepaliveMinTime, PermitWithoutStream: true}),
-		grpc.StaticStreamWindowSize(flowWindow), grpc.StaticConnWindowSize(flowWindow))
+		grpc.StaticStreamWindowSize(meshxds.FlowWindow), grpc.StaticConnWindowSize(meshxds.FlowWindow))
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(s.grpc, xs)
 	clusterservice.RegisterClusterDiscoveryServiceServer(s.grpc, xs)
 	listenerservice.RegisterListenerDiscoveryServiceServer(s.grpc, xs)
@@ -199,7 +188,7 @@ func (s *Server) retryRejected(nodeID string, snap *Snapshot) *Snapshot {
 // different version in next than in prev.
 func changedBesides(prev, next *Snapshot, skip map[string]string) bool {
 	for k := range numKinds {
-		if _, ok := skip[typeURLs[k]]; !ok && prev.version(k) != next.version(k) {
+		if _, ok := skip[k.TypeURL()]; !ok && prev.version(k) != next.version(k) {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ func marshalType(k kind, version string, items map[string]types.ResourceWithTTL)
 		if err != nil {
 			return wireType{}, fmt.Errorf("resource %q: %w", name, err)
 		}
-		t.resources = append(t.resources, &anypb.Any{TypeUrl: typeURLs[k], Value: b})
+		t.resources = append(t.resources, &anypb.Any{TypeUrl: k.TypeURL(), Value: b})
 	}
 	t.returned = t.returnedAt(version)
 	return t, nil
@@ -105,7 +105,7 @@ func (s *Snapshot) version(k kind) string { return s.types[k].version }
 // response with an empty version, which the tracker does not record.
 func (s *Snapshot) inStep(acked map[string]string) bool {
 	for k, t := range s.types {
-		if len(t.names) > 0 && acked[typeURLs[k]] != t.version {
+		if len(t.names) > 0 && acked[kind(k).TypeURL()] != t.version {
 			return false
 		}
 	}

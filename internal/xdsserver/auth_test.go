@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -13,24 +13,24 @@ import (
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // authServer starts a server whose OnNode serves every node the
 // tutorial's configuration for the identity it is served as, and records
 // those identities by node id.
-func authServer(t *testing.T, auth Authenticator) (*testServer, func(id string) (compile.Proxy, bool)) {
+func authServer(t *testing.T, auth Authenticator) (*testServer, func(id string) (meshxds.Proxy, bool)) {
 	t.Helper()
 	var mu sync.Mutex
-	served := map[string]compile.Proxy{}
+	served := map[string]meshxds.Proxy{}
 	var srv *testServer
-	srv = startServer(t, "127.0.0.1:0", func(id string, p compile.Proxy) {
+	srv = startServer(t, "127.0.0.1:0", func(id string, p meshxds.Proxy) {
 		mu.Lock()
 		served[id] = p
 		mu.Unlock()
@@ -38,7 +38,7 @@ func authServer(t *testing.T, auth Authenticator) (*testServer, func(id string) 
 		srv.set(t, id, snap)
 	})
 	srv.Auth = auth
-	return srv, func(id string) (compile.Proxy, bool) {
+	return srv, func(id string) (meshxds.Proxy, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		p, ok := served[id]
@@ -47,10 +47,10 @@ func authServer(t *testing.T, auth Authenticator) (*testServer, func(id string) 
 }
 
 // authClient runs a Client that presents tok until the end of the test.
-func authClient(t *testing.T, target string, node *corev3.Node, tok TokenSource) (*Client, *recorder) {
+func authClient(t *testing.T, target string, node *corev3.Node, tok xds.TokenSource) (*xds.Client, *recorder) {
 	t.Helper()
 	r := &recorder{}
-	c := &Client{Target: target, Node: node, Apply: r.Apply, Token: tok, Logger: (&logBuffer{}).logger(),
+	c := &xds.Client{Target: target, Node: node, Apply: r.Apply, Token: tok, Logger: (&logBuffer{}).logger(),
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -63,7 +63,7 @@ func authClient(t *testing.T, target string, node *corev3.Node, tok TokenSource)
 }
 
 // waitRefused waits until the client's last stream failed with code.
-func waitRefused(t *testing.T, c *Client, code codes.Code) {
+func waitRefused(t *testing.T, c *xds.Client, code codes.Code) {
 	t.Helper()
 	waitUntil(t, "a stream refused with "+code.String(), func() bool {
 		return status.Code(c.Status().LastError) == code
@@ -79,11 +79,11 @@ func TestAuthServesOnlyWhatTheTokenGrants(t *testing.T) {
 
 	t.Run("pinned token, its own identity", func(t *testing.T) {
 		want, _ := compiled(t, sidecarID, nil, baseDir)
-		_, r := authClient(t, srv.addr, NodeFor("sidecar-1", sidecarID), StaticToken("sidecar-secret"))
+		_, r := authClient(t, srv.addr, meshxds.NodeFor("sidecar-1", sidecarID), xds.StaticToken("sidecar-secret"))
 		r.waitApplied(t, want)
 	})
 	t.Run("pinned token, another identity", func(t *testing.T) {
-		c, r := authClient(t, srv.addr, NodeFor("thief-1", gatewayID), StaticToken("sidecar-secret"))
+		c, r := authClient(t, srv.addr, meshxds.NodeFor("thief-1", gatewayID), xds.StaticToken("sidecar-secret"))
 		waitRefused(t, c, codes.PermissionDenied)
 		if r.last() != nil {
 			t.Error("a node claiming an identity its token does not grant was configured")
@@ -96,18 +96,18 @@ func TestAuthServesOnlyWhatTheTokenGrants(t *testing.T) {
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
-		c, _ := authClient(t, srv.addr, NodeFor("anon-1", sidecarID), nil)
+		c, _ := authClient(t, srv.addr, meshxds.NodeFor("anon-1", sidecarID), nil)
 		waitRefused(t, c, codes.Unauthenticated)
 	})
 	t.Run("unknown token", func(t *testing.T) {
-		c, _ := authClient(t, srv.addr, NodeFor("guess-1", sidecarID), StaticToken("sidecar-secreT"))
+		c, _ := authClient(t, srv.addr, meshxds.NodeFor("guess-1", sidecarID), xds.StaticToken("sidecar-secreT"))
 		waitRefused(t, c, codes.Unauthenticated)
 	})
 	t.Run("operator token, any identity", func(t *testing.T) {
 		want, _ := compiled(t, gatewayID, nil, baseDir)
-		_, r := authClient(t, srv.addr, NodeFor("gateway-1", gatewayID), StaticToken("operator-secret"))
+		_, r := authClient(t, srv.addr, meshxds.NodeFor("gateway-1", gatewayID), xds.StaticToken("operator-secret"))
 		r.waitApplied(t, want)
-		if p, _ := servedAs("gateway-1"); IdentityKey(p) != IdentityKey(gatewayID) {
+		if p, _ := servedAs("gateway-1"); meshxds.IdentityKey(p) != meshxds.IdentityKey(gatewayID) {
 			t.Errorf("served as %v, want %v", p, gatewayID)
 		}
 	})
@@ -119,18 +119,18 @@ func TestAuthServesOnlyWhatTheTokenGrants(t *testing.T) {
 func TestAuthServesTheGrantedIdentity(t *testing.T) {
 	checkLeaks(t)
 	tokens := &Tokens{}
-	tokens.Add("pod-token", Grant{Who: "pod default/mocka-v2-0", Serve: func(claimed compile.Proxy) (compile.Proxy, error) {
-		return compile.Proxy{Role: claimed.Role, Namespace: sidecarID.Namespace, Labels: sidecarID.Labels}, nil
+	tokens.Add("pod-token", Grant{Who: "pod default/mocka-v2-0", Serve: func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
+		return meshxds.Proxy{Role: claimed.Role, Namespace: sidecarID.Namespace, Labels: sidecarID.Labels}, nil
 	}})
 	srv, servedAs := authServer(t, tokens)
-	claimed := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v3"}}
+	claimed := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v3"}}
 	want, _ := compiled(t, sidecarID, nil, baseDir)
-	_, r := authClient(t, srv.addr, NodeFor("sidecar-1", claimed), StaticToken("pod-token"))
+	_, r := authClient(t, srv.addr, meshxds.NodeFor("sidecar-1", claimed), xds.StaticToken("pod-token"))
 	r.waitApplied(t, want)
-	if p, _ := servedAs("sidecar-1"); IdentityKey(p) != IdentityKey(sidecarID) {
+	if p, _ := servedAs("sidecar-1"); meshxds.IdentityKey(p) != meshxds.IdentityKey(sidecarID) {
 		t.Errorf("OnNode saw %v, want the granted %v", p, sidecarID)
 	}
-	if ps, _ := srv.proxy("sidecar-1"); IdentityKey(ps.Proxy) != IdentityKey(sidecarID) {
+	if ps, _ := srv.proxy("sidecar-1"); meshxds.IdentityKey(ps.Proxy) != meshxds.IdentityKey(sidecarID) {
 		t.Errorf("Proxies lists %v, want the granted %v", ps.Proxy, sidecarID)
 	}
 }
@@ -140,20 +140,20 @@ func TestAuthServesTheGrantedIdentity(t *testing.T) {
 // the first proxy is served).
 func TestAuthNodeIDBelongsToOneHolder(t *testing.T) {
 	checkLeaks(t)
-	other := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
+	other := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
 	tokens := &Tokens{}
 	tokens.Add("a", Grant{Who: "pod a", Serve: Only(sidecarID)})
 	tokens.Add("b", Grant{Who: "pod b", Serve: Only(other)})
 	srv, _ := authServer(t, tokens)
 	want, _ := compiled(t, sidecarID, nil, baseDir)
-	_, first := authClient(t, srv.addr, NodeFor("shared-id", sidecarID), StaticToken("a"))
+	_, first := authClient(t, srv.addr, meshxds.NodeFor("shared-id", sidecarID), xds.StaticToken("a"))
 	first.waitApplied(t, want)
-	c, _ := authClient(t, srv.addr, NodeFor("shared-id", other), StaticToken("b"))
+	c, _ := authClient(t, srv.addr, meshxds.NodeFor("shared-id", other), xds.StaticToken("b"))
 	waitRefused(t, c, codes.PermissionDenied)
 	if !strings.Contains(c.Status().LastError.Error(), "in use by pod a") {
 		t.Errorf("refusal does not name the holder: %v", c.Status().LastError)
 	}
-	if ps, _ := srv.proxy("shared-id"); IdentityKey(ps.Proxy) != IdentityKey(sidecarID) {
+	if ps, _ := srv.proxy("shared-id"); meshxds.IdentityKey(ps.Proxy) != meshxds.IdentityKey(sidecarID) {
 		t.Errorf("the node's identity changed to %v", ps.Proxy)
 	}
 }
@@ -171,7 +171,7 @@ func TestAuthRefusesUnaryFetch(t *testing.T) {
 	defer conn.Close()
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer operator-secret")
 	_, err = clusterservice.NewClusterDiscoveryServiceClient(conn).FetchClusters(ctx,
-		&discoverygrpc.DiscoveryRequest{Node: NodeFor("any", sidecarID), TypeUrl: resource.ClusterType})
+		&discoverygrpc.DiscoveryRequest{Node: meshxds.NodeFor("any", sidecarID), TypeUrl: resource.ClusterType})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("fetch answered %v, want PermissionDenied", err)
 	}
@@ -181,7 +181,7 @@ func TestAuthRefusesUnaryFetch(t *testing.T) {
 // stream, and a missing file fails the stream, not the client.
 func TestTokenFileIsReadPerStream(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token")
-	src := TokenFile(path)
+	src := xds.TokenFile(path)
 	if _, err := src(); err == nil {
 		t.Error("a missing token file gave no error")
 	}

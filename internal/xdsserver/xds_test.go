@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"maps"
@@ -6,38 +6,37 @@ import (
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // TestRoundTrip is the control plane's intended flow: a node connects,
 // OnNode compiles for its identity and sets its snapshot, and the proxy
 // applies exactly the compiled resources and ACKs every type.
 func TestRoundTrip(t *testing.T) {
-	for name, p := range map[string]compile.Proxy{"gateway": gatewayID, "sidecar": sidecarID} {
+	for name, p := range map[string]meshxds.Proxy{"gateway": gatewayID, "sidecar": sidecarID} {
 		t.Run(name, func(t *testing.T) {
 			checkLeaks(t)
 			want, snap := compiled(t, p, nil, baseDir)
 			served := mustSnapshot(t, snap)
 			var mu sync.Mutex
-			var seen []compile.Proxy
+			var seen []meshxds.Proxy
 			var srv *testServer
-			srv = startServer(t, "127.0.0.1:0", func(id string, got compile.Proxy) {
+			srv = startServer(t, "127.0.0.1:0", func(id string, got meshxds.Proxy) {
 				mu.Lock()
 				seen = append(seen, got)
 				mu.Unlock()
 				srv.SetSnapshot(id, served)
 			})
 			r := &recorder{}
-			c, stopClient := startClient(t, srv.addr, NodeFor("proxy-1", p), r)
+			c, stopClient := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", p), r)
 
 			r.waitApplied(t, want)
 			ps := srv.waitAcked(t, "proxy-1", snap)
-			if !ps.Connected || ps.LastNACK != nil || IdentityKey(ps.Proxy) != IdentityKey(p) {
+			if !ps.Connected || ps.LastNACK != nil || meshxds.IdentityKey(ps.Proxy) != meshxds.IdentityKey(p) {
 				t.Errorf("server status = %+v", ps)
 			}
 			mu.Lock()
-			if len(seen) != 1 || IdentityKey(seen[0]) != IdentityKey(p) {
+			if len(seen) != 1 || meshxds.IdentityKey(seen[0]) != meshxds.IdentityKey(p) {
 				t.Errorf("OnNode saw %v, want once %v", seen, p)
 			}
 			mu.Unlock()
@@ -66,7 +65,7 @@ func TestUpdate(t *testing.T) {
 	checkLeaks(t)
 	res1, snap1 := compiled(t, sidecarID, nil, baseDir)
 	res2, snap2 := compiled(t, sidecarID, nil, baseDir, fallbackDir)
-	for _, res := range []*compile.Resources{res1, res2} {
+	for _, res := range []*meshxds.Resources{res1, res2} {
 		if d := danglingClusters(res); len(d) > 0 {
 			t.Fatalf("the tutorial names missing clusters %v; the make-before-break check needs another fixture", d)
 		}
@@ -80,7 +79,7 @@ func TestUpdate(t *testing.T) {
 	srv := startServer(t, "127.0.0.1:0", nil)
 	srv.set(t, "proxy-1", snap1)
 	r := &recorder{}
-	c, _ := startClient(t, srv.addr, NodeFor("proxy-1", sidecarID), r)
+	c, _ := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	r.waitApplied(t, res1)
 	srv.waitAcked(t, "proxy-1", snap1)
 

@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"net"
@@ -8,6 +8,8 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
 // TestChangesWakesOnAck: a control plane waiting on Changes learns of a
@@ -17,14 +19,14 @@ func TestChangesWakesOnAck(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	p := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v1"}}
-	snap, err := compile.Compile(c, local.Predict(c), p).Snapshot()
+	p := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v1"}}
+	snap, err := compile.Snapshot(compile.Compile(c, local.Predict(c), p))
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := mustSnapshot(t, snap)
 	srv := NewServer(nil)
-	srv.OnNode = func(id string, _ compile.Proxy) { srv.SetSnapshot(id, served) }
+	srv.OnNode = func(id string, _ meshxds.Proxy) { srv.SetSnapshot(id, served) }
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +34,7 @@ func TestChangesWakesOnAck(t *testing.T) {
 	go srv.Serve(lis)
 	defer srv.Stop()
 	changed := srv.Changes()
-	client := &Client{Target: lis.Addr().String(), Node: NodeFor("n1", p), Apply: func(*compile.Resources) error { return nil }}
+	client := &xds.Client{Target: lis.Addr().String(), Node: meshxds.NodeFor("n1", p), Apply: func(*meshxds.Resources) error { return nil }}
 	go client.Run(t.Context())
 	deadline := time.After(10 * time.Second)
 	for {

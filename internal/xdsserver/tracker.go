@@ -1,4 +1,4 @@
-package xds
+package xdsserver
 
 import (
 	"context"
@@ -13,10 +13,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // ProxyStatus is what the server knows about one node.
@@ -24,7 +23,7 @@ type ProxyStatus struct {
 	ID string
 	// Proxy is the identity from the node's metadata, as of its latest
 	// stream.
-	Proxy compile.Proxy
+	Proxy meshxds.Proxy
 	// Connected is true while the node has at least one open stream.
 	Connected bool
 	// Acked maps a type URL to the last version the node accepted: the
@@ -52,7 +51,7 @@ type NACK struct {
 // what was sent, and per node, what was accepted or rejected.
 type tracker struct {
 	logger *slog.Logger
-	onNode func() func(string, compile.Proxy) // reads Server.OnNode
+	onNode func() func(string, meshxds.Proxy) // reads Server.OnNode
 	auth   func() Authenticator               // reads Server.Auth
 	// onGone, if set, is called (t.mu held) when a node loses its last
 	// stream, with the number of that disconnection.
@@ -81,7 +80,7 @@ type streamRecord struct {
 type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
-	proxy compile.Proxy
+	proxy meshxds.Proxy
 	// who is the grant holder of the node's open streams ("" without an
 	// Authenticator): a node id is held by one holder at a time, so that
 	// one proxy cannot take over the snapshot another is served.
@@ -125,7 +124,7 @@ func (n *nodeRecord) settle() {
 
 var _ serverv3.Callbacks = (*tracker)(nil)
 
-func newTracker(logger *slog.Logger, onNode func() func(string, compile.Proxy), auth func() Authenticator) *tracker {
+func newTracker(logger *slog.Logger, onNode func() func(string, meshxds.Proxy), auth func() Authenticator) *tracker {
 	return &tracker{logger: logger, onNode: onNode, auth: auth, streams: map[int64]*streamRecord{}, nodes: map[string]*nodeRecord{},
 		changed: make(chan struct{})}
 }
@@ -275,7 +274,7 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 		return status.Error(codes.Internal, "unknown stream")
 	}
 	first := st.node == ""
-	var p compile.Proxy
+	var p meshxds.Proxy
 	if first {
 		var err error
 		if p, err = t.register(st, req.GetNode()); err != nil {
@@ -292,7 +291,7 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 	t.notify()
 	t.mu.Unlock()
 	if first {
-		t.logger.Info("xds: proxy connected", "node", st.node, "identity", IdentityKey(p))
+		t.logger.Info("xds: proxy connected", "node", st.node, "identity", meshxds.IdentityKey(p))
 	}
 	if nack != nil {
 		t.logger.Warn("xds: proxy rejected configuration (NACK)", "node", st.node,
@@ -308,26 +307,30 @@ func (t *tracker) OnStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) e
 // credentials may not claim.
 var errForbidden = errors.New("forbidden")
 
+// errNoNodeID refuses a stream whose node has no id: the server keys
+// snapshots and statuses by it.
+var errNoNodeID = fmt.Errorf("%w: node.id is empty", meshxds.ErrNodeMetadata)
+
 // register binds a stream to its node, serving it the identity its grant
 // allows. t.mu is held.
-func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, error) {
+func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, error) {
 	if node.GetId() == "" {
-		return compile.Proxy{}, errNoNodeID
+		return meshxds.Proxy{}, errNoNodeID
 	}
-	p, err := ProxyOf(node)
+	p, err := meshxds.ProxyOf(node)
 	if err != nil {
-		return compile.Proxy{}, err
+		return meshxds.Proxy{}, err
 	}
 	var who string
 	if st.grant != nil {
 		who = st.grant.Who
 		if p, err = st.grant.Serve(p); err != nil {
-			return compile.Proxy{}, fmt.Errorf("node %q: %w: %s: %v", node.GetId(), errForbidden, who, err)
+			return meshxds.Proxy{}, fmt.Errorf("node %q: %w: %s: %v", node.GetId(), errForbidden, who, err)
 		}
 	}
 	n := t.nodes[node.GetId()]
 	if n != nil && n.streams > 0 && n.who != who {
-		return compile.Proxy{}, fmt.Errorf("node %q: %w: the id is in use by %s; give each proxy its own node id", node.GetId(), errForbidden, n.who)
+		return meshxds.Proxy{}, fmt.Errorf("node %q: %w: the id is in use by %s; give each proxy its own node id", node.GetId(), errForbidden, n.who)
 	}
 	if n == nil {
 		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}, inStep: closedChan}
