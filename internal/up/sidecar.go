@@ -1,6 +1,7 @@
 package up
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 )
@@ -32,7 +36,10 @@ const sidecarStartTimeout = 10 * time.Second
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+	// A sidecar's registry holds its request metrics alone: the process's
+	// own figures are the gateway's.
+	reg := prometheus.NewRegistry()
+	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog, Registry: reg,
 		PathNormalization: m.opts.PathNormalization,
 		Logger:            m.log.With("part", "sidecar", "pod", key),
 		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
@@ -41,6 +48,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sc := &sidecar{stop: cancel}
+	m.track(ctx, "sidecar~"+key, dashboard.Gathered{Name: cmp.Or(pod.Labels["app"], pod.Name), Gatherer: reg})
 	apply := func(res *compile.Resources) error {
 		err := p.Apply(res)
 		sc.mu.Lock()

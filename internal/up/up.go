@@ -16,9 +16,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
@@ -26,6 +30,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
@@ -114,9 +119,12 @@ type Mesh struct {
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
 
-	mu        sync.Mutex
-	sidecars  map[string]*sidecar // by pod namespace/name
-	draining  sync.WaitGroup      // sidecars still finishing requests
+	mu       sync.Mutex
+	sidecars map[string]*sidecar // by pod namespace/name
+	// metrics are every running proxy's registry, by xDS node id, which
+	// the dashboard reads in process.
+	metrics   map[string]dashboard.Gathered
+	draining  sync.WaitGroup // sidecars still finishing requests
 	deployGen uint64
 }
 
@@ -142,13 +150,13 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 			pods.Close()
 		}
 	}()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, metrics: map[string]dashboard.Gathered{}}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
-		Credentials: credentials.Dir(opts.CredentialsDir)})
+		Credentials: credentials.Dir(opts.CredentialsDir), Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
 	}
@@ -258,16 +266,43 @@ func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 // podsChanged is the runner's hook.
 func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods", pods) }
 
+// gatherers are the running proxies' registries, for the dashboard.
+func (m *Mesh) gatherers() map[string]dashboard.Gathered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.metrics)
+}
+
+// track makes a proxy's registry readable by the dashboard until ctx is
+// done.
+func (m *Mesh) track(ctx context.Context, id string, g dashboard.Gathered) {
+	m.mu.Lock()
+	m.metrics[id] = g
+	m.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		if m.metrics[id] == g {
+			delete(m.metrics, id)
+		}
+		m.mu.Unlock()
+	})
+}
+
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
+	// The gateway's registry reports its process too, as a proxy's own
+	// does (see proxy.Options.Registry); the dashboard reads it in process.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost, Registry: reg,
 		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
+	m.track(ctx, "gateway~istio-system/ingressgateway", dashboard.Gathered{Name: "ingressgateway", Gatherer: reg})
 	return p, nil
 }
 
