@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,8 +216,21 @@ func (c *Collector) cellEvents(now time.Time, m Matrix) []Event {
 			out = append(out, Event{Time: now, Kind: "pods", Lane: lane, Message: msg})
 		}
 	}
+	if len(out) > maxCellEvents {
+		// A mesh that starts, or a change to many Deployments at once, is
+		// one event, not a screenful.
+		msgs := make([]string, len(out))
+		for i, e := range out {
+			msgs[i] = e.Message
+		}
+		return []Event{{Time: now, Kind: "pods", Message: fmt.Sprintf("%d lane cells changed: %s", len(out), strings.Join(msgs, "; "))}}
+	}
 	return out
 }
+
+// maxCellEvents is how many cells may change in one reading before their
+// events are folded into one.
+const maxCellEvents = 3
 
 // nacks lists the proxies' latest rejections, newest first.
 func nacks(proxies []xds.ProxyStatus) []NACK {

@@ -100,28 +100,28 @@ func TestDashboardInChromium(t *testing.T) {
 	if strings.Join(matrix, " ") != strings.Join(want, " ") {
 		t.Fatalf("matrix:\n got %v\nwant %v", matrix, want)
 	}
-	waitPage(t, ctx, "lane v2's graph to show mocka v2 → mockb v2 traffic", 15*time.Second,
+	waitPage(t, ctx, artifacts, "lane v2's graph to show mocka v2 → mockb v2 traffic", 15*time.Second,
 		`!!document.querySelector('.graph[data-lane="v2"] tr[data-from="mocka"][data-to="mockb"][data-to-version="v2"]')`)
 	screenshot(t, ctx, filepath.Join(artifacts, "1-lanes.png"))
 
 	scaled := time.Now()
 	scale(t, m, "mockb-v2", 0)
-	waitPage(t, ctx, "mockb v2's cell to turn to fallback", 15*time.Second,
+	waitPage(t, ctx, artifacts, "mockb v2's cell to turn to fallback", 15*time.Second,
 		`document.querySelector('#matrix td[data-service="mockb"][data-lane="v2"]').dataset.state === "fallback"`)
 	cellAfter := time.Since(scaled)
-	waitPage(t, ctx, "lane v2's graph to show fallback traffic to mockb v1", 15*time.Second,
+	waitPage(t, ctx, artifacts, "lane v2's graph to show fallback traffic to mockb v1", 15*time.Second,
 		`(() => { const r = document.querySelector('.graph[data-lane="v2"] tr.fb[data-from="mocka"][data-to="mockb"][data-to-version="v1"]');
 		  return !!r && parseFloat(r.querySelector(".fbrate").textContent) > 0; })()`)
 	t.Logf("after scaling mockb-v2 to 0: cell turned in %v, fallback traffic shown in %v",
 		cellAfter.Round(time.Millisecond), time.Since(scaled).Round(time.Millisecond))
-	waitPage(t, ctx, "a fallback event", 10*time.Second,
+	waitPage(t, ctx, artifacts, "a fallback event", 10*time.Second,
 		`[...document.querySelectorAll("#events li.fallback")].some(li => li.textContent.includes("mocka v2 → mockb fell back to v1"))`)
 
 	// Why did lane v2's request go where it went? explain, on the live mesh.
 	if err := chromedp.Do(ctx, chromedp.Click(`#matrix th.lane[data-lane="v2"]`)); err != nil {
 		t.Fatal(err)
 	}
-	waitPage(t, ctx, "the explanation of lane v2", 10*time.Second, `document.getElementById("why").textContent.includes("mockb-v1-0")`)
+	waitPage(t, ctx, artifacts, "the explanation of lane v2", 10*time.Second, `document.getElementById("why").textContent.includes("mockb-v1-0")`)
 	why, err := chromedp.Run(ctx, chromedp.Text("#why"))
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,8 @@ func status(t *testing.T, url, token string) int {
 }
 
 // waitPage polls a JavaScript condition in the page until it holds.
-func waitPage(t *testing.T, ctx context.Context, what string, timeout time.Duration, cond string) {
+// On a timeout it keeps a screenshot of the page in artifacts.
+func waitPage(t *testing.T, ctx context.Context, artifacts, what string, timeout time.Duration, cond string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -196,8 +197,9 @@ func waitPage(t *testing.T, ctx context.Context, what string, timeout time.Durat
 			return
 		}
 		if time.Now().After(deadline) {
-			screenshot(t, ctx, filepath.Join(os.TempDir(), "lanemesh-dashboard-failed.png"))
-			t.Fatalf("waited %v for %s (err %v); screenshot in %s", timeout, what, err, filepath.Join(os.TempDir(), "lanemesh-dashboard-failed.png"))
+			shot := filepath.Join(artifacts, "failed.png")
+			screenshot(t, ctx, shot)
+			t.Fatalf("waited %v for %s (err %v); screenshot in %s", timeout, what, err, shot)
 		}
 		select {
 		case <-ctx.Done():

@@ -180,8 +180,10 @@ function graph(edges) {
     svg.append(el("svg:g", { class: cls },
       el("svg:path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 4},${y2}` }),
       el("svg:path", { d: `M${x2 - 8},${y2 - 4} L${x2},${y2} L${x2 - 8},${y2 + 4}` }),
-      el("svg:text", { x: mx, y: (y1 + y2) / 2 - (sub ? 9 : 4), "text-anchor": "middle" }, label),
-      sub && el("svg:text", { x: mx, y: (y1 + y2) / 2 + 5, "text-anchor": "middle" }, sub)));
+      // Labels sit just before the arrow: callees differ, so labels of
+      // edges that fan out of one caller never overlap.
+      el("svg:text", { x: x2 - 10, y: y2 - 6, "text-anchor": "end" }, label),
+      sub && el("svg:text", { x: x2 - 10, y: y2 + 13, "text-anchor": "end" }, sub)));
   }
   for (const n of nodes.values()) {
     const p = pos(n);
