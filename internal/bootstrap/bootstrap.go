@@ -64,6 +64,9 @@ type Options struct {
 	// (`up`: its proxies' registries; Kubernetes mode: the pods' admin
 	// ports); nil shows lanes and explanations without traffic.
 	Metrics dashboard.Source
+	// MetricsIdle is how often the dashboard reads while no page has
+	// watched it for a minute [every second, as while watched].
+	MetricsIdle time.Duration
 }
 
 // Server is a control plane that has bound its listeners.
@@ -140,7 +143,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.adminLn.Close()
 		return nil, diags, err
 	}
-	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics}
+	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
 	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
 	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
 		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler()}).Handler(), ReadHeaderTimeout: 10 * time.Second}

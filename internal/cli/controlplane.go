@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -101,6 +102,9 @@ webhook configuration's caBundle).`,
 				// The dashboard reads each pod's proxy over its admin port,
 				// as Prometheus would; the pods are known once Start returns.
 				bo.Metrics = scrapePods
+				// Every reading is an HTTP request to every pod: every 15s
+				// (Prometheus's default) while nobody watches.
+				bo.MetricsIdle = 15 * time.Second
 				bo.Auth = src.Authenticator(audience)
 				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
 				ctx, cancel := context.WithCancel(cmd.Context())

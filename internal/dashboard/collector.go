@@ -58,8 +58,13 @@ type Collector struct {
 	Instances func() []registry.Instance
 	Proxies   func() []xds.ProxyStatus // nil: no NACKs shown
 	Metrics   Source                   // nil: no traffic shown
-	Interval  time.Duration            // between readings [1s]
-	Window    time.Duration            // of the rates [5s]
+	Interval  time.Duration            // between readings while a page watches [1s]
+	// IdleInterval is between readings while no page has watched for a
+	// minute [Interval]: Kubernetes mode scrapes every pod for a reading,
+	// and need not do so every second for nobody. Events are still
+	// recorded, from coarser readings.
+	IdleInterval time.Duration
+	Window       time.Duration // of the rates [5s]
 
 	traffic Traffic
 	// fallingBack holds the edges whose fallback traffic was seen, with
@@ -68,11 +73,15 @@ type Collector struct {
 	cells       map[string]string // "lane/service" → cell state
 	seenNACK    map[string]time.Time
 
-	mu      sync.Mutex
-	events  []Event
-	current []byte        // the latest State, as JSON
-	changed chan struct{} // closed and replaced when current changes
-	done    chan struct{} // closed when Run returns
+	wake chan struct{} // a page came to watch an idle collector
+
+	mu       sync.Mutex
+	watchers int       // pages streaming now
+	watched  time.Time // when the last page stopped watching
+	events   []Event
+	current  []byte        // the latest State, as JSON
+	changed  chan struct{} // closed and replaced when current changes
+	done     chan struct{} // closed when Run returns
 }
 
 // maxEvents bounds the events a page gets.
@@ -86,15 +95,50 @@ const quietTicks = 5
 func (c *Collector) Run(ctx context.Context) {
 	c.init()
 	defer close(c.done)
-	t := time.NewTicker(c.Interval)
-	defer t.Stop()
 	for {
 		c.update(ctx, time.Now())
+		t := time.NewTimer(c.next(time.Now()))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
+		case <-c.wake:
+			t.Stop()
 		}
+	}
+}
+
+// idleAfter is how long after the last page left the collector slows to
+// IdleInterval.
+const idleAfter = time.Minute
+
+// next is the time until the next reading.
+func (c *Collector) next(now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watchers > 0 || now.Sub(c.watched) < idleAfter {
+		return c.Interval
+	}
+	return c.IdleInterval
+}
+
+// watch records a page that streams the state until the returned func is
+// called; an idle collector takes a reading at once.
+func (c *Collector) watch() (done func()) {
+	c.init()
+	c.mu.Lock()
+	c.watchers++
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return func() {
+		c.mu.Lock()
+		c.watchers--
+		c.watched = time.Now()
+		c.mu.Unlock()
 	}
 }
 
@@ -107,12 +151,15 @@ func (c *Collector) init() {
 	if c.Interval == 0 {
 		c.Interval = time.Second
 	}
+	if c.IdleInterval == 0 {
+		c.IdleInterval = c.Interval
+	}
 	if c.Window == 0 {
 		c.Window = 5 * time.Second
 	}
 	c.traffic.Window = c.Window
 	c.fallingBack, c.cells, c.seenNACK = map[Edge]int{}, map[string]string{}, map[string]time.Time{}
-	c.changed, c.done = make(chan struct{}), make(chan struct{})
+	c.changed, c.done, c.wake = make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
 }
 
 // update takes one reading and publishes it.

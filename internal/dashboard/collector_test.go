@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -200,3 +201,45 @@ func TestUIFiles(t *testing.T) {
 var _ prometheus.Gatherer = (*prometheus.Registry)(nil)
 var _ Source = Gatherers(nil)
 var _ Source = (*Pods)(nil)
+
+// TestIdleUntilWatched: while no page watches, readings come every
+// IdleInterval; a page that starts watching gets one at once, then every
+// Interval.
+func TestIdleUntilWatched(t *testing.T) {
+	f := newFakeMesh(t)
+	c := f.collector()
+	var mu sync.Mutex
+	readings := 0
+	cfg := c.Config
+	c.Config = func() (*config.Config, uint64) {
+		mu.Lock()
+		readings++
+		mu.Unlock()
+		return cfg()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return readings }
+	c.Interval, c.IdleInterval = 5*time.Millisecond, time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "the first reading", func() bool { return count() == 1 })
+	time.Sleep(50 * time.Millisecond) // ten Intervals: an idle collector takes no reading
+	if n := count(); n != 1 {
+		t.Fatalf("%d readings while idle, want 1", n)
+	}
+	stop := c.watch()
+	defer stop()
+	waitUntil(t, "readings every Interval once watched", func() bool { return count() >= 5 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5s for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

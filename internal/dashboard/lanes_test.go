@@ -10,7 +10,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
-func load(t *testing.T, paths ...string) *config.Config {
+func load(t testing.TB, paths ...string) *config.Config {
 	t.Helper()
 	c, diags := config.Load(paths, nil)
 	if diags.HasErrors() {

@@ -83,16 +83,18 @@ func (d *Data) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	var sent []byte
+	defer d.Collector.watch()()
 	for {
+		// Latest returns a state and the channel its successor closes, as
+		// one pair: each state is written once, none is skipped but for
+		// those a slow client had no time to take.
 		b, changed := d.Collector.Latest()
-		if b != nil && &b[0] != firstByte(sent) {
+		if b != nil {
 			if _, err := w.Write(b); err != nil {
 				return
 			}
 			w.Write([]byte("\n"))
 			flusher.Flush()
-			sent = b
 		}
 		select {
 		case <-changed:
@@ -102,13 +104,6 @@ func (d *Data) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-func firstByte(b []byte) *byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return &b[0]
 }
 
 // Explained is the answer of /v1/dashboard/explain.
@@ -127,12 +122,13 @@ func (d *Data) explain(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, rawURL, headers := q.Get("from"), q.Get("url"), q["header"]
 	if lane := q.Get("lane"); lane != "" {
-		i := slices.IndexFunc(Lanes(cfg, instances).Lanes, func(l Lane) bool { return l.Name == lane })
+		lanes := Lanes(cfg, instances).Lanes
+		i := slices.IndexFunc(lanes, func(l Lane) bool { return l.Name == lane })
 		if i < 0 {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("no lane %q: no DestinationRule defines such a subset", lane))
 			return
 		}
-		e := Lanes(cfg, instances).Lanes[i].Entry
+		e := lanes[i].Entry
 		if e == nil {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("lane %q has no gateway route into it; explain a request from a pod instead (?from=NS/POD&url=...)", lane))
 			return
