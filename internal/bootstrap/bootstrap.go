@@ -21,6 +21,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xdsserver"
@@ -59,6 +60,13 @@ type Options struct {
 	// Credentials resolve credentialName [credentials.Dir(""): the
 	// working directory].
 	Credentials compile.Credentials
+	// Metrics reads the proxies' metrics for the dashboard's live traffic
+	// (`up`: its proxies' registries; Kubernetes mode: the pods' admin
+	// ports); nil shows lanes and explanations without traffic.
+	Metrics dashboard.Source
+	// MetricsIdle is how often the dashboard reads while no page has
+	// watched it for a minute [every second, as while watched].
+	MetricsIdle time.Duration
 }
 
 // Server is a control plane that has bound its listeners.
@@ -74,6 +82,8 @@ type Server struct {
 	// written to XDSTokenFile, which may claim any identity, and those a
 	// mode adds for the proxies it starts itself (pinned to one identity).
 	Tokens *xdsserver.Tokens
+	// Dashboard gathers what the web view at /ui/ shows.
+	Dashboard *dashboard.Collector
 
 	opts     Options
 	entries  *registry.Entries
@@ -133,8 +143,10 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.adminLn.Close()
 		return nil, diags, err
 	}
+	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
+	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
 	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
-		Proxies: func() any { return s.XDS.Proxies() }}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler()}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.XDS.Serve(s.xdsLn)
 	return s, diags, nil
 }
@@ -160,6 +172,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.ControlPlane.Run(ctx)
 	}()
 	go s.entries.Run(ctx, s.opts.ProbeInterval, time.Second)
+	go s.Dashboard.Run(ctx)
 	go s.api.Serve(s.adminLn)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -77,6 +77,7 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
 		newGet(stdout), newScale(stdout), newLogs(stdout), newMock(stderr), newUp(stdout, stderr),
 		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr), newNode(stdout, stderr), newInstall(stdout),
+		newDashboard(stdout, stderr),
 	)
 	root.AddCommand(newIPTables(stdout))
 	return root

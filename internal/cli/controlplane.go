@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -14,6 +15,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/kube"
 	"github.com/lanemesh/lanemesh/internal/proxycmd"
 )
@@ -79,6 +81,7 @@ webhook configuration's caBundle).`,
 			}
 			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log, Credentials: creds}
 			var src *kube.Source
+			scrapePods := &dashboard.Pods{}
 			var restCfg *rest.Config
 			if kubeMode {
 				if restCfg, err = kubeConfig(kubeconfig); err != nil {
@@ -98,6 +101,12 @@ webhook configuration's caBundle).`,
 					bo.Credentials = src.Credentials()
 				}
 				bo.Workloads = src.Workloads()
+				// The dashboard reads each pod's proxy over its admin port,
+				// as Prometheus would; the pods are known once Start returns.
+				bo.Metrics = scrapePods
+				// Every reading is an HTTP request to every pod: every 15s
+				// (Prometheus's default) while nobody watches.
+				bo.MetricsIdle = 15 * time.Second
 				bo.Auth = src.Authenticator(audience)
 				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
 				ctx, cancel := context.WithCancel(cmd.Context())
@@ -128,6 +137,9 @@ webhook configuration's caBundle).`,
 				}
 			}
 			srv, diags, err := bootstrap.Start(cmd.Context(), bo)
+			if err == nil {
+				scrapePods.Instances = srv.Instances.Instances
+			}
 			if err != nil {
 				if diags.HasErrors() {
 					printDiagnostics(stderr, diags.Errors(), "text", files)

@@ -1,6 +1,7 @@
 package up
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/proxy"
@@ -45,6 +47,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sc := &sidecar{stop: cancel}
+	m.track(ctx, "sidecar~"+key, dashboard.Gathered{Name: cmp.Or(pod.Labels["app"], pod.Name), Gatherer: reg})
 	apply := func(res *meshxds.Resources) error {
 		err := p.Apply(res)
 		sc.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -27,6 +28,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
@@ -132,9 +134,12 @@ type Mesh struct {
 	metrics     *http.Server
 	metricsAddr net.Addr
 
-	mu        sync.Mutex
-	sidecars  map[string]*sidecar // by pod namespace/name
-	draining  sync.WaitGroup      // sidecars still finishing requests
+	mu       sync.Mutex
+	sidecars map[string]*sidecar // by pod namespace/name
+	// gathered are every running proxy's registry, by xDS node id, which
+	// the dashboard reads in process.
+	gathered  map[string]dashboard.Gathered
+	draining  sync.WaitGroup // sidecars still finishing requests
 	deployGen uint64
 }
 
@@ -160,7 +165,8 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 			pods.Close()
 		}
 	}()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, scrape: newScrape()}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, scrape: newScrape(),
+		gathered: map[string]dashboard.Gathered{}}
 	if opts.Metrics != "" {
 		if m.metrics, m.metricsAddr, err = m.scrape.serve(opts.Metrics); err != nil {
 			return nil, nil, err
@@ -176,7 +182,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
-		Credentials: credentials.Dir(opts.CredentialsDir)})
+		Credentials: credentials.Dir(opts.CredentialsDir), Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
 	}
@@ -302,6 +308,28 @@ func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 // podsChanged is the runner's hook.
 func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods", pods) }
 
+// gatherers are the running proxies' registries, for the dashboard.
+func (m *Mesh) gatherers() map[string]dashboard.Gathered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.gathered)
+}
+
+// track makes a proxy's registry readable by the dashboard until ctx is
+// done.
+func (m *Mesh) track(ctx context.Context, id string, g dashboard.Gathered) {
+	m.mu.Lock()
+	m.gathered[id] = g
+	m.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		if m.gathered[id] == g {
+			delete(m.gathered, id)
+		}
+		m.mu.Unlock()
+	})
+}
+
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
@@ -313,6 +341,7 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
+	m.track(ctx, "gateway~istio-system/ingressgateway", dashboard.Gathered{Name: "ingressgateway", Gatherer: reg})
 	return p, nil
 }
 
