@@ -18,6 +18,7 @@ var kindAliases = map[string]string{
 	"workloadentry": "WorkloadEntry", "workloadentries": "WorkloadEntry", "we": "WorkloadEntry",
 	"service": "Service", "services": "Service", "svc": "Service",
 	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+	"laneentrypolicy": "LaneEntryPolicy", "laneentrypolicies": "LaneEntryPolicy", "lep": "LaneEntryPolicy",
 }
 
 // Kind resolves a user's kind name ("vs", "deployments") to a kind.

@@ -32,6 +32,8 @@ type Config struct {
 	WorkloadEntries  []*api.WorkloadEntry
 	Services         []*api.Service
 	Deployments      []*api.Deployment
+	// LaneEntryPolicies say who may enter a lane at a gateway (entry.go).
+	LaneEntryPolicies []*api.LaneEntryPolicy
 }
 
 // kind says how to read one accepted kind.
@@ -51,6 +53,7 @@ var kinds = map[string]kind{
 	"WorkloadEntry":   {istioVersions, func() any { return new(api.WorkloadEntry) }},
 	"Service":         {[]string{"v1"}, func() any { return new(api.Service) }},
 	"Deployment":      {[]string{"apps/v1"}, func() any { return new(api.Deployment) }},
+	"LaneEntryPolicy": {[]string{LanemeshVersion}, func() any { return new(api.LaneEntryPolicy) }},
 }
 
 // Kinds returns the accepted kinds, sorted.
