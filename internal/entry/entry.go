@@ -99,6 +99,7 @@ type jwtRule struct {
 	claim     string
 	skew      time.Duration
 	keys      Keys
+	cache     *tokenCache
 }
 
 // ErrConfig is wrapped by every error New returns: a policy the loader
@@ -141,7 +142,7 @@ func newRule(r api.LaneEntryRule, keys func(Source) Keys) (rule, error) {
 		return out, nil
 	}
 	j := r.JWT
-	jr := &jwtRule{issuer: j.Issuer, audiences: j.Audiences, params: j.FromParams, claim: j.LaneClaim, skew: DefaultClockSkew}
+	jr := &jwtRule{issuer: j.Issuer, audiences: j.Audiences, params: j.FromParams, claim: j.LaneClaim, skew: DefaultClockSkew, cache: &tokenCache{}}
 	if jr.claim == "" {
 		jr.claim = DefaultLaneClaim
 	}
@@ -258,19 +259,40 @@ func (p *Policy) judge(r *Request, lane string) Verdict {
 				client = ClientAddr(r.Peer, r.ForwardedFor, p.trusted)
 			}
 			if !slices.ContainsFunc(ru.cidrs, func(c netip.Prefix) bool { return c.Contains(client) }) {
-				reason = fmt.Errorf("%w: %s", ErrSource, client)
+				reason = telling(reason, fmt.Errorf("%w: %s", ErrSource, client))
 				continue
 			}
 		}
 		if ru.jwt != nil {
 			if err := ru.jwt.allows(r, lane); err != nil {
-				reason = err
+				reason = telling(reason, err)
 				continue
 			}
 		}
 		return Verdict{Lane: lane}
 	}
 	return Verdict{Lane: lane, Denied: true, Reason: reason}
+}
+
+// telling returns the more telling of two reasons a lane was refused: a
+// token that was sent and failed says most, then the source address, then
+// a missing token.
+func telling(a, b error) error {
+	rank := func(err error) int {
+		switch {
+		case errors.Is(err, ErrNoRule):
+			return 0
+		case errors.Is(err, ErrNoToken):
+			return 1
+		case errors.Is(err, ErrSource):
+			return 2
+		}
+		return 3
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
 }
 
 // Reasons besides a token's.
@@ -292,7 +314,15 @@ func (j *jwtRule) allows(r *Request, lane string) error {
 	}
 	var last error
 	for _, t := range toks {
-		c, err := verify(t, ks, j, r.Now)
+		c, ok := j.cache.get(ks, t)
+		if !ok {
+			if c, err = verify(t, ks); err == nil {
+				j.cache.put(ks, t, c)
+			}
+		}
+		if err == nil {
+			err = c.check(j, r.Now)
+		}
 		if err == nil {
 			err = c.laneAllowed(j.claim, lane)
 		}

@@ -281,3 +281,26 @@ func TestDecideWithoutLaneDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Decide with the baseline lane allocates %v times", n)
 	}
 }
+
+// TestCachedTokenIsJudgedAfresh: a token remembered as verified still
+// expires, and still names only its lanes.
+func TestCachedTokenIsJudgedAfresh(t *testing.T) {
+	rs := entrytest.NewRSA(t, "k")
+	p := mustPolicy(t, api.LaneEntryPolicySpec{Rules: []api.LaneEntryRule{{JWT: &api.LaneEntryJWT{Issuer: "i", Jwks: entrytest.JWKS(rs)}}}})
+	tok := "Bearer " + rs.Sign(t, map[string]any{"iss": "i", "lane": "v2", "exp": now.Add(time.Hour).Unix()})
+	ask := func(lane string, at time.Time) entry.Verdict {
+		return p.Decide(&entry.Request{Header: http.Header{"X-Asm-Prefer-Tag": {lane}, "Authorization": {tok}}, Now: at})
+	}
+	if v := ask("v2", now); v.Denied {
+		t.Fatalf("first use: %v", v.Reason)
+	}
+	if v := ask("v2", now); v.Denied {
+		t.Fatalf("second use (cached): %v", v.Reason)
+	}
+	if v := ask("v3", now); !errors.Is(v.Reason, entry.ErrClaimLane) {
+		t.Fatalf("cached token for another lane: %v, want ErrClaimLane", v.Reason)
+	}
+	if v := ask("v2", now.Add(2*time.Hour)); !errors.Is(v.Reason, entry.ErrExpired) {
+		t.Fatalf("cached token after exp: %v, want ErrExpired", v.Reason)
+	}
+}

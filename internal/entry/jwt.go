@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,13 +59,9 @@ var algorithms = map[string]algorithm{
 	"ES384": {crypto.SHA384, sha512.New384, "EC", 48},
 }
 
-// verify checks token's signature against keys and its registered claims
-// against j at time now, as Envoy's jwt_authn does for Istio's
-// RequestAuthentication: iss equal to the issuer; aud holding one of the
-// audiences when any are configured; exp, when present, not passed and nbf,
-// when present, reached, both with j.skew of leeway. It returns the
-// payload's claims.
-func verify(token string, keys *KeySet, j *jwtRule, now time.Time) (claims, error) {
+// verify checks token's form and signature against keys and returns the
+// payload's claims; check then judges them.
+func verify(token string, keys *KeySet) (claims, error) {
 	if len(token) > maxToken {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxToken)
 	}
@@ -100,7 +97,7 @@ func verify(token string, keys *KeySet, j *jwtRule, now time.Time) (claims, erro
 	if err := decodePart(p64, &c); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	return c, c.check(j, now)
+	return c, nil
 }
 
 // decodePart decodes one base64url JSON part of a token.
@@ -146,7 +143,11 @@ func (ks *KeySet) verifies(name, kid string, alg algorithm, digest, sig []byte) 
 	return false
 }
 
-// check applies j's issuer, audiences and the time claims.
+// check judges verified claims against j at time now, as Envoy's
+// jwt_authn does for Istio's RequestAuthentication: iss equal to the
+// issuer; aud holding one of the audiences when any are configured; exp,
+// when present, not passed and nbf, when present, reached, both with
+// j.skew of leeway.
 func (c claims) check(j *jwtRule, now time.Time) error {
 	if iss, _ := c["iss"].(string); iss != j.issuer {
 		return fmt.Errorf("%w: %q", ErrIssuer, iss)
@@ -206,4 +207,42 @@ func stringsOf(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// tokenCacheSize bounds the verified tokens a rule remembers: Envoy's
+// jwt_cache_config default.
+const tokenCacheSize = 100
+
+// tokenCache remembers the claims of tokens whose signature verified with
+// one key set, so that a client that sends the same token on every request
+// (a CI pipeline, a tester's browser) pays for one signature check, not
+// one per request. Only the signature is remembered: issuer, audience,
+// time and lane are judged afresh each time. It is the one mutable part of
+// a Policy, a memo of a pure function: its answers are the same with or
+// without it.
+type tokenCache struct {
+	mu sync.Mutex
+	ks *KeySet // the set the entries verified with; another set empties it
+	m  map[string]claims
+}
+
+func (tc *tokenCache) get(ks *KeySet, token string) (claims, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.ks != ks {
+		return nil, false
+	}
+	c, ok := tc.m[token]
+	return c, ok
+}
+
+// put remembers a verified token; when full, it starts over, which keeps
+// the bound without bookkeeping on the hot path.
+func (tc *tokenCache) put(ks *KeySet, token string, c claims) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.ks != ks || len(tc.m) >= tokenCacheSize {
+		tc.ks, tc.m = ks, make(map[string]claims, tokenCacheSize)
+	}
+	tc.m[token] = c
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/entry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -216,7 +217,8 @@ func (b *builder) listenerRoutes(hcm *hcmv3.HttpConnectionManager) (*route.Table
 	return t, nil
 }
 
-// httpFilters accepts the fault filter and the router, which must be last.
+// httpFilters accepts the lane-entry, fault and CORS filters and the router,
+// which must be last; another filter is refused unless marked optional.
 func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain) error {
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
@@ -236,6 +238,12 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Cors", route.ErrInvalid, f.GetName())
 			}
 			lc.cors = true
+		case entry.FilterName:
+			le, err := b.buildLaneEntry(f)
+			if err != nil {
+				return err
+			}
+			lc.entry = le
 		case compile.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
@@ -244,7 +252,13 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Router", route.ErrInvalid, f.GetName())
 			}
 		default:
-			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
+			if f.GetIsOptional() {
+				// As in Envoy: a filter marked optional that this proxy
+				// does not know is left out, not a reason to refuse.
+				b.warn("http filter %q is optional and not supported; skipped", f.GetName())
+				continue
+			}
+			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s, %s and %s", route.ErrUnsupported, f.GetName(), entry.FilterName, compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
 		}
 	}
 	if len(filters) == 0 || filters[len(filters)-1].GetName() != compile.RouterFilter {

@@ -22,8 +22,10 @@ type metrics struct {
 	updates  *prometheus.CounterVec
 	// mirrors counts request copies: sent (a response came back, whatever
 	// its status), failed, or dropped (too many in flight).
-	mirrors  *prometheus.CounterVec
-	app, ver string
+	mirrors *prometheus.CounterVec
+	// entryDenied counts requests lane entry sent to the baseline.
+	entryDenied *prometheus.CounterVec
+	app, ver    string
 
 	// series caches the children of the vectors by label values, so a
 	// request costs one lock-free map lookup instead of WithLabelValues'
@@ -58,10 +60,11 @@ func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
 			Help: "Configuration updates applied (accepted) or rejected (NACK)."}, []string{"result"}),
 		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_mirror_requests_total",
 			Help: "Copies of requests sent to mirror clusters: sent, failed, or dropped when too many were in flight."}, []string{"result"}),
-		app: src.Labels["app"], ver: src.Labels["version"],
+		entryDenied: newEntryMetric(),
+		app:         src.Labels["app"], ver: src.Labels["version"],
 	}
 	m.series.Store(&map[seriesKey]series{})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.updates, m.mirrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.updates, m.mirrors, m.entryDenied} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
