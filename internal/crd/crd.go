@@ -1,5 +1,6 @@
 // Package crd generates the CustomResourceDefinitions of the
-// networking.istio.io kinds lanemesh reads, from the api types the loader
+// networking.istio.io kinds lanemesh reads, and of lanemesh's own
+// (lanemesh.io LaneEntryPolicy), from the api types the loader
 // decodes into, so that what the apiserver admits and what lanemesh loads
 // come from one definition. Stock Istio CRDs drop ASM's
 // spec.http[].route[].fallback; these keep it.
@@ -24,7 +25,7 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 )
 
-// Group is the API group of every kind here.
+// Group is the API group of the Istio kinds here.
 const Group = "networking.istio.io"
 
 // Versions are the served versions, the stored one first. All have the same
@@ -36,6 +37,11 @@ var Versions = []string{"v1", "v1alpha3", "v1beta1"}
 type Kind struct {
 	Kind, Plural, Singular string
 	ShortNames             []string
+	// Group, Versions (the stored one first) and Categories: empty means
+	// Istio's, Group, Versions and Categories.
+	Group      string
+	Versions   []string
+	Categories []string
 	// Type is the api type; its Spec field gives the spec schema.
 	Type reflect.Type
 	// Columns are the extra `kubectl get` columns, Istio's for the kind.
@@ -84,6 +90,37 @@ var Kinds = []Kind{
 			age,
 			{Name: "Address", Type: "string", JSONPath: ".spec.address", Description: "Address associated with the network endpoint."},
 		}},
+	{Kind: "LaneEntryPolicy", Plural: "laneentrypolicies", Singular: "laneentrypolicy", ShortNames: []string{"lep"},
+		Group: LanemeshGroup, Versions: []string{"v1alpha1"}, Categories: []string{"lanemesh"},
+		Type: reflect.TypeFor[api.LaneEntryPolicy](),
+		Columns: []Column{
+			{Name: "Baseline", Type: "string", JSONPath: ".spec.baselineLanes", Description: "The lanes anyone may enter"},
+			age,
+		}},
+}
+
+// LanemeshGroup is the API group of lanemesh's own kinds.
+const LanemeshGroup = "lanemesh.io"
+
+func (k Kind) group() string {
+	if k.Group == "" {
+		return Group
+	}
+	return k.Group
+}
+
+func (k Kind) versions() []string {
+	if len(k.Versions) == 0 {
+		return Versions
+	}
+	return k.Versions
+}
+
+func (k Kind) categories() []string {
+	if len(k.Categories) == 0 {
+		return Categories
+	}
+	return k.Categories
 }
 
 // Categories group the kinds for `kubectl get istio-io`, as Istio's do.
@@ -146,6 +183,9 @@ func ObjectSchema(k Kind) (*Schema, error) {
 		return nil, fmt.Errorf("%s: %w", k.Kind, err)
 	}
 	spec.Description = "The body of the " + k.Kind + ", as Istio's " + k.Kind + " reference defines it."
+	if k.group() != Group {
+		spec.Description = "The body of the " + k.Kind + "; `go doc github.com/lanemesh/lanemesh/api " + k.Kind + "Spec` documents it."
+	}
 	if k.Kind == "VirtualService" {
 		spec.Description += " Routes may also carry ASM's fallback: {target: {host, subset}}."
 	}
@@ -170,16 +210,16 @@ func CRD(k Kind) (any, error) {
 	d := document{
 		APIVersion: "apiextensions.k8s.io/v1",
 		Kind:       "CustomResourceDefinition",
-		Metadata: metadata{Name: k.Plural + "." + Group,
+		Metadata: metadata{Name: k.Plural + "." + k.group(),
 			Labels: map[string]string{"app.kubernetes.io/part-of": "lanemesh"}},
 		Spec: crdSpec{
-			Group: Group,
+			Group: k.group(),
 			Names: names{Kind: k.Kind, ListKind: k.Kind + "List", Plural: k.Plural, Singular: k.Singular,
-				ShortNames: k.ShortNames, Categories: Categories},
+				ShortNames: k.ShortNames, Categories: k.categories()},
 			Scope: "Namespaced",
 		},
 	}
-	for i, v := range Versions {
+	for i, v := range k.versions() {
 		d.Spec.Versions = append(d.Spec.Versions, version{
 			Name: v, Served: true, Storage: i == 0,
 			Columns: k.Columns,

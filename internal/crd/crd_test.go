@@ -163,17 +163,21 @@ func TestCRDNames(t *testing.T) {
 		if err := dec.Decode(&d); err != nil {
 			break
 		}
+		k := Kinds[seen]
 		seen++
 		stored := 0
 		for _, v := range d.Spec.Versions {
 			if v.Storage {
 				stored++
-				if v.Name != "v1" {
-					t.Errorf("%s stores %s, want v1", d.Metadata.Name, v.Name)
+				if v.Name != k.versions()[0] {
+					t.Errorf("%s stores %s, want %s", d.Metadata.Name, v.Name, k.versions()[0])
 				}
 			}
 		}
-		if stored != 1 || len(d.Spec.Versions) != 3 {
+		if d.Metadata.Name != k.Plural+"."+k.group() {
+			t.Errorf("CRD %s for %s", d.Metadata.Name, k.Kind)
+		}
+		if stored != 1 || len(d.Spec.Versions) != len(k.versions()) {
 			t.Errorf("%s: %d versions, %d stored", d.Metadata.Name, len(d.Spec.Versions), stored)
 		}
 		if len(d.Spec.Names.ShortNames) != 1 {

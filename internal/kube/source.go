@@ -38,6 +38,7 @@ var resourceOf = map[string]string{
 	"WorkloadEntry":   "workloadentries",
 	"Service":         "services",
 	"Deployment":      "deployments",
+	"LaneEntryPolicy": "laneentrypolicies", // lanemesh.io; see gvrOf
 }
 
 // Options configures the Kubernetes sources.
@@ -118,7 +119,7 @@ func New(opts Options) (*Source, error) {
 		applied:    map[objKey]any{}, findings: map[objKey]config.Diagnostics{}}
 	onConfig := handler(s.kick)
 	for _, kind := range istioKinds() {
-		inf := s.dynInf.ForResource(istioGroup.WithResource(resourceOf[kind]))
+		inf := s.dynInf.ForResource(gvrOf(kind))
 		inf.Informer().AddEventHandler(onConfig)
 		s.istio[kind] = inf.Lister()
 		s.synced = append(s.synced, inf.Informer().HasSynced)
@@ -138,8 +139,10 @@ func New(opts Options) (*Source, error) {
 	return s, nil
 }
 
+// istioKinds are the configuration kinds read with the dynamic informers:
+// Istio's, and lanemesh's own.
 func istioKinds() []string {
-	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}
+	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "LaneEntryPolicy"}
 }
 
 // handler kicks ch on every change; the sync that follows reads the
@@ -215,17 +218,22 @@ func (s *Source) SetLeader(on bool) {
 // checkResources fails at once, saying what to do, when the cluster does
 // not serve the Istio kinds: informers would otherwise retry forever.
 func (s *Source) checkResources() error {
-	list, err := s.kube.Discovery().ServerResourcesForGroupVersion(istioGroup.String())
-	if err != nil {
-		return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", istioGroup, err)
-	}
-	served := map[string]bool{}
-	for _, r := range list.APIResources {
-		served[r.Name] = true
-	}
+	served := map[schema.GroupVersionResource]bool{}
 	for _, kind := range istioKinds() {
-		if !served[resourceOf[kind]] {
-			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", resourceOf[kind], istioGroup.Group)
+		gvr := gvrOf(kind)
+		gv := gvr.GroupVersion()
+		if _, listed := served[gv.WithResource("")]; !listed {
+			list, err := s.kube.Discovery().ServerResourcesForGroupVersion(gv.String())
+			if err != nil {
+				return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", gv, err)
+			}
+			served[gv.WithResource("")] = true
+			for _, r := range list.APIResources {
+				served[gv.WithResource(r.Name)] = true
+			}
+		}
+		if !served[gvr] {
+			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", gvr.Resource, gvr.Group)
 		}
 	}
 	return nil
@@ -357,7 +365,7 @@ func diff(applied, want map[objKey]any) []change {
 
 // kindOrder puts what others refer to first.
 func kindOrder(kind string) int {
-	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}, kind)
+	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "LaneEntryPolicy"}, kind)
 }
 
 func compareKeys(a, b objKey) int {
