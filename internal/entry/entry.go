@@ -12,6 +12,8 @@
 package entry
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +22,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/lanemesh/lanemesh/api"
 )
@@ -54,6 +59,31 @@ type Config struct {
 	Namespace string                  `json:"namespace"`
 	Name      string                  `json:"name"`
 	Spec      api.LaneEntryPolicySpec `json:"spec"`
+}
+
+// Decode reads the filter's configuration (the Value of its TypedStruct)
+// strictly and compiles its policies, in order. The proxy and `lanemesh
+// explain` both read it here, so they judge requests alike.
+func Decode(v *structpb.Struct, keys func(Source) Keys) ([]*Policy, error) {
+	raw, err := protojson.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var f Filter
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	out := make([]*Policy, 0, len(f.Policies))
+	for _, c := range f.Policies {
+		p, err := New(c, keys)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // Source is a key set that lives outside the configuration: a URI or a

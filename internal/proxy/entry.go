@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +10,6 @@ import (
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/lanemesh/lanemesh/internal/entry"
 	"github.com/lanemesh/lanemesh/internal/route"
@@ -34,24 +31,11 @@ func (b *builder) buildLaneEntry(f *hcmv3.HttpFilter) (*laneEntry, error) {
 	if f.GetTypedConfig() == nil || f.GetTypedConfig().UnmarshalTo(&ts) != nil || ts.GetTypeUrl() != entry.TypeURL {
 		return nil, fmt.Errorf("%w: http filter %q: config must be a TypedStruct of %s", route.ErrInvalid, f.GetName(), entry.TypeURL)
 	}
-	raw, err := protojson.Marshal(ts.GetValue())
+	policies, err := entry.Decode(ts.GetValue(), b.store.keys.get)
 	if err != nil {
 		return nil, fmt.Errorf("%w: http filter %q: %w", route.ErrInvalid, f.GetName(), err)
 	}
-	var cfg entry.Filter
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%w: http filter %q: %w", route.ErrInvalid, f.GetName(), err)
-	}
-	le := &laneEntry{}
-	for _, c := range cfg.Policies {
-		p, err := entry.New(c, b.store.keys.get)
-		if err != nil {
-			return nil, fmt.Errorf("%w: http filter %q: %w", route.ErrInvalid, f.GetName(), err)
-		}
-		le.policies = append(le.policies, p)
-	}
+	le := &laneEntry{policies: policies}
 	return le, nil
 }
 
