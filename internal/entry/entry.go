@@ -289,7 +289,7 @@ func (p *Policy) judge(r *Request, lane string) Verdict {
 				client = ClientAddr(r.Peer, r.ForwardedFor, p.trusted)
 			}
 			if !slices.ContainsFunc(ru.cidrs, func(c netip.Prefix) bool { return c.Contains(client) }) {
-				reason = telling(reason, fmt.Errorf("%w: %s", ErrSource, client))
+				reason = telling(reason, fmt.Errorf("%w: %s", ErrSource, addrString(client)))
 				continue
 			}
 		}
@@ -411,4 +411,13 @@ func (p *Policy) Strip(h http.Header) {
 		return
 	}
 	h["Baggage"] = kept
+}
+
+// addrString names an address in a reason; an unknown one (explain without
+// --client) is said to be unknown.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "unknown"
+	}
+	return a.String()
 }
