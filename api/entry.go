@@ -105,8 +105,9 @@ type LaneEntryJWT struct {
 	// Jwks (the set itself, inline), JwksURI (an http or https URL the
 	// gateway proxy fetches) or JwksFile (a path as the gateway proxy
 	// sees it). Fetched and read sets are kept for JwksCacheDuration.
-	// RSA keys (RS256, RS384, RS512, PS256, PS384, PS512) and EC keys on
-	// P-256 and P-384 (ES256, ES384) are accepted.
+	// RSA keys of at least 2048 bits (RS256, RS384, RS512, PS256, PS384,
+	// PS512) and EC keys on P-256 and P-384 (ES256, ES384) are accepted;
+	// keys of other types in the set are skipped.
 	Jwks     string `json:"jwks,omitempty"`
 	JwksURI  string `json:"jwksUri,omitempty"`
 	JwksFile string `json:"jwksFile,omitempty"`

@@ -3,7 +3,7 @@
 // gateways they select, and the proxy, which enforces them before routing.
 //
 // A Policy is built once per snapshot from its Config (New) and then only
-// read: Decide looks at a request's lane headers and, only when one asks
+// read (but for a memo of verified tokens): Decide looks at a request's lane headers and, only when one asks
 // for a lane outside the baseline, at its client address and tokens. It
 // does no I/O and reads no clock: the time comes in the Request, and keys
 // fetched from a URI or read from a file come from a Keys the caller
@@ -105,7 +105,9 @@ type staticKeys struct{ ks *KeySet }
 
 func (s staticKeys) Keys() (*KeySet, error) { return s.ks, nil }
 
-// Policy is one compiled LaneEntryPolicy. It is immutable.
+// Policy is one compiled LaneEntryPolicy. It is immutable but for each
+// token rule's memo of verified tokens (tokenCache), and safe for
+// concurrent use.
 type Policy struct {
 	Name     string // "namespace/name"
 	headers  []string
