@@ -10,8 +10,13 @@ import (
 	"testing"
 	"time"
 
+	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/entry/entrytest"
@@ -214,4 +219,79 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestLaneEntryFilterRejectedWhole: a lane-entry filter whose
+// configuration does not decode (an unknown field, a bad CIDR that slipped
+// past the loader) is a NACK, and the policy in force keeps guarding the
+// lanes; an HTTP filter this proxy does not know is skipped when marked
+// optional, as in Envoy, and refused otherwise.
+func TestLaneEntryFilterRejectedWhole(t *testing.T) {
+	m := laneEntryMesh(t, `
+apiVersion: lanemesh.io/v1alpha1
+kind: LaneEntryPolicy
+metadata: {name: closed, namespace: istio-system}
+spec:
+  baselineLanes: [v1]
+  rules: []
+`)
+	good := m.resources(gatewayIdentity, nil)
+	p := startProxy(t, Options{Role: compile.Gateway}, good)
+	c := newClient(nil)
+	if got := sendLane(t, c, p, map[string]string{"x-asm-prefer-tag": "v2"}); got != "mocka-v1-0" {
+		t.Fatalf("with the closed policy: %s", got)
+	}
+	edit := func(change func(hcm *hcmv3.HttpConnectionManager)) *compile.Resources {
+		res := m.resources(gatewayIdentity, nil)
+		for _, l := range res.Listeners {
+			for _, fc := range l.GetFilterChains() {
+				var hcm hcmv3.HttpConnectionManager
+				if err := fc.GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+					t.Fatal(err)
+				}
+				change(&hcm)
+				a, err := anypb.New(&hcm)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fc.GetFilters()[0].ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+			}
+		}
+		return res
+	}
+	setPolicyField := func(name string, v *structpb.Value) func(*hcmv3.HttpConnectionManager) {
+		return func(hcm *hcmv3.HttpConnectionManager) {
+			f := hcm.GetHttpFilters()[0]
+			var ts xdstypev3.TypedStruct
+			if err := f.GetTypedConfig().UnmarshalTo(&ts); err != nil {
+				t.Fatal(err)
+			}
+			pol := ts.GetValue().GetFields()["policies"].GetListValue().GetValues()[0].GetStructValue()
+			pol.GetFields()["spec"].GetStructValue().Fields[name] = v
+			a, _ := anypb.New(&ts)
+			f.ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}
+		}
+	}
+	for name, res := range map[string]*compile.Resources{
+		"unknown field": edit(setPolicyField("bogus", structpb.NewBoolValue(true))),
+		"bad CIDR": edit(setPolicyField("rules", structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{
+			structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"sourceCIDRs": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewStringValue("0.0.0.0/99")}})}}),
+		}}))),
+		"unknown required filter": edit(func(hcm *hcmv3.HttpConnectionManager) {
+			hcm.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "acme.filters.http.unknown"}}, hcm.HttpFilters...)
+		}),
+	} {
+		if err := p.Apply(res); err == nil {
+			t.Errorf("%s: applied, want a NACK", name)
+		}
+		if got := sendLane(t, c, p, map[string]string{"x-asm-prefer-tag": "v2"}); got != "mocka-v1-0" {
+			t.Fatalf("%s: after the NACK v2 reached %s; the policy in force must still guard it", name, got)
+		}
+	}
+	optional := edit(func(hcm *hcmv3.HttpConnectionManager) {
+		hcm.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "acme.filters.http.unknown", IsOptional: true}}, hcm.HttpFilters...)
+	})
+	if err := p.Apply(optional); err != nil {
+		t.Fatalf("an unknown optional filter: %v, want it skipped", err)
+	}
 }
