@@ -1,6 +1,7 @@
 // Package crd generates the CustomResourceDefinitions of the
-// networking.istio.io kinds lanemesh reads, and of lanemesh's own
-// (lanemesh.io LaneEntryPolicy), from the api types the loader
+// networking.istio.io kinds lanemesh reads, of ASM's lane kinds
+// (istio.alibabacloud.com) and of lanemesh's own (lanemesh.io
+// LaneEntryPolicy), from the api types the loader
 // decodes into, so that what the apiserver admits and what lanemesh loads
 // come from one definition. Stock Istio CRDs drop ASM's
 // spec.http[].route[].fallback; these keep it.
@@ -25,8 +26,11 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 )
 
-// Group is the API group of the Istio kinds here.
+// Group is the API group of Istio's kinds here.
 const Group = "networking.istio.io"
+
+// ASMGroup is the API group of Alibaba Cloud Service Mesh's lane kinds.
+const ASMGroup = "istio.alibabacloud.com"
 
 // Versions are the served versions, the stored one first. All have the same
 // schema, as Istio's do, so the apiserver converts between them by
@@ -35,13 +39,14 @@ var Versions = []string{"v1", "v1alpha3", "v1beta1"}
 
 // Kind is one CRD: its names, its api type and its kubectl columns.
 type Kind struct {
+	// Group is the API group, Group when empty; APIVersions are its
+	// served versions, the stored one first, Versions when empty.
+	Group       string
+	APIVersions []string
+	// Cluster marks a cluster-scoped kind.
+	Cluster                bool
 	Kind, Plural, Singular string
 	ShortNames             []string
-	// Group, Versions (the stored one first) and Categories: empty means
-	// Istio's, Group, Versions and Categories.
-	Group      string
-	Versions   []string
-	Categories []string
 	// Type is the api type; its Spec field gives the spec schema.
 	Type reflect.Type
 	// Columns are the extra `kubectl get` columns, Istio's for the kind.
@@ -90,11 +95,18 @@ var Kinds = []Kind{
 			age,
 			{Name: "Address", Type: "string", JSONPath: ".spec.address", Description: "Address associated with the network endpoint."},
 		}},
-	{Kind: "LaneEntryPolicy", Plural: "laneentrypolicies", Singular: "laneentrypolicy", ShortNames: []string{"lep"},
-		Group: LanemeshGroup, Versions: []string{"v1alpha1"}, Categories: []string{"lanemesh"},
-		Type: reflect.TypeFor[api.LaneEntryPolicy](),
+}
+
+// Lane kinds are ASM's: cluster-scoped, one version.
+var laneKinds = []Kind{
+	{Group: ASMGroup, APIVersions: []string{"v1"}, Cluster: true,
+		Kind: "ASMSwimLaneGroup", Plural: "asmswimlanegroups", Singular: "asmswimlanegroup",
+		Type: reflect.TypeFor[api.ASMSwimLaneGroup](), Columns: []Column{age}},
+	{Group: ASMGroup, APIVersions: []string{"v1"}, Cluster: true,
+		Kind: "ASMSwimLane", Plural: "asmswimlanes", Singular: "asmswimlane",
+		Type: reflect.TypeFor[api.ASMSwimLane](),
 		Columns: []Column{
-			{Name: "Baseline", Type: "string", JSONPath: ".spec.baselineLanes", Description: "The lanes anyone may enter"},
+			{Name: "Group", Type: "string", JSONPath: ".metadata.labels.swimlane-group", Description: "The lane group the lane belongs to"},
 			age,
 		}},
 }
@@ -102,25 +114,33 @@ var Kinds = []Kind{
 // LanemeshGroup is the API group of lanemesh's own kinds.
 const LanemeshGroup = "lanemesh.io"
 
-func (k Kind) group() string {
+// lanemeshKinds are lanemesh's own kinds: namespaced, one version.
+var lanemeshKinds = []Kind{
+	{Group: LanemeshGroup, APIVersions: []string{"v1alpha1"},
+		Kind: "LaneEntryPolicy", Plural: "laneentrypolicies", Singular: "laneentrypolicy", ShortNames: []string{"lep"},
+		Type: reflect.TypeFor[api.LaneEntryPolicy](),
+		Columns: []Column{
+			{Name: "Baseline", Type: "string", JSONPath: ".spec.baselineLanes", Description: "The lanes anyone may enter"},
+			age,
+		}},
+}
+
+func init() { Kinds = append(append(Kinds, laneKinds...), lanemeshKinds...) }
+
+// GroupName is k's API group.
+func (k Kind) GroupName() string {
 	if k.Group == "" {
 		return Group
 	}
 	return k.Group
 }
 
-func (k Kind) versions() []string {
-	if len(k.Versions) == 0 {
+// Served is k's served versions, the stored one first.
+func (k Kind) Served() []string {
+	if len(k.APIVersions) == 0 {
 		return Versions
 	}
-	return k.Versions
-}
-
-func (k Kind) categories() []string {
-	if len(k.Categories) == 0 {
-		return Categories
-	}
-	return k.Categories
+	return k.APIVersions
 }
 
 // Categories group the kinds for `kubectl get istio-io`, as Istio's do.
@@ -183,9 +203,6 @@ func ObjectSchema(k Kind) (*Schema, error) {
 		return nil, fmt.Errorf("%s: %w", k.Kind, err)
 	}
 	spec.Description = "The body of the " + k.Kind + ", as Istio's " + k.Kind + " reference defines it."
-	if k.group() != Group {
-		spec.Description = "The body of the " + k.Kind + "; `go doc github.com/lanemesh/lanemesh/api " + k.Kind + "Spec` documents it."
-	}
 	if k.Kind == "VirtualService" {
 		spec.Description += " Routes may also carry ASM's fallback: {target: {host, subset}}."
 	}
@@ -210,16 +227,22 @@ func CRD(k Kind) (any, error) {
 	d := document{
 		APIVersion: "apiextensions.k8s.io/v1",
 		Kind:       "CustomResourceDefinition",
-		Metadata: metadata{Name: k.Plural + "." + k.group(),
+		Metadata: metadata{Name: k.Plural + "." + k.GroupName(),
 			Labels: map[string]string{"app.kubernetes.io/part-of": "lanemesh"}},
 		Spec: crdSpec{
-			Group: k.group(),
+			Group: k.GroupName(),
 			Names: names{Kind: k.Kind, ListKind: k.Kind + "List", Plural: k.Plural, Singular: k.Singular,
-				ShortNames: k.ShortNames, Categories: k.categories()},
+				ShortNames: k.ShortNames},
 			Scope: "Namespaced",
 		},
 	}
-	for i, v := range k.versions() {
+	if k.GroupName() == Group {
+		d.Spec.Names.Categories = Categories
+	}
+	if k.Cluster {
+		d.Spec.Scope = "Cluster"
+	}
+	for i, v := range k.Served() {
 		d.Spec.Versions = append(d.Spec.Versions, version{
 			Name: v, Served: true, Storage: i == 0,
 			Columns: k.Columns,
