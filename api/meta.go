@@ -1,7 +1,8 @@
 // Package api holds the YAML types lanemesh reads: Istio's traffic kinds
 // (Gateway, VirtualService, DestinationRule, ServiceEntry, WorkloadEntry) with
-// Alibaba Cloud Service Mesh's `fallback` field, and the Kubernetes kinds local
-// mode runs (Service, Deployment).
+// Alibaba Cloud Service Mesh's `fallback` field, the Kubernetes kinds local
+// mode runs (Service, Deployment), and lanemesh's own kinds (LaneEntryPolicy,
+// lanemesh.io/v1alpha1).
 //
 // The types are plain data with `json` tags naming the YAML fields, exactly as
 // Istio and Kubernetes spell them, so users' existing YAML decodes unchanged.

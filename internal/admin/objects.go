@@ -20,6 +20,7 @@ var kindAliases = map[string]string{
 	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
 	"asmswimlanegroup": "ASMSwimLaneGroup", "asmswimlanegroups": "ASMSwimLaneGroup",
 	"asmswimlane": "ASMSwimLane", "asmswimlanes": "ASMSwimLane",
+	"laneentrypolicy": "LaneEntryPolicy", "laneentrypolicies": "LaneEntryPolicy", "lep": "LaneEntryPolicy",
 }
 
 // Kind resolves a user's kind name ("vs", "deployments") to a kind.

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +17,8 @@ import (
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/proxycmd"
+	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/route"
 )
 
 type explainFlags struct {
@@ -26,6 +30,7 @@ type explainFlags struct {
 	method       string
 	output       string
 	chain        bool
+	client       string
 	opt          config.Options
 }
 
@@ -64,6 +69,7 @@ NC/UH) or the configuration has errors, 2 usage or I/O failure.`,
 	fl.StringVarP(&f.method, "request", "X", "GET", "request method")
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVar(&f.chain, "chain", false, "follow the call chain through the serving pods")
+	fl.StringVar(&f.client, "client", "", "the client's address as the gateway sees it, for LaneEntryPolicy source CIDRs (default: unknown, which no CIDR holds)")
 	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
 	return cmd
 }
@@ -93,6 +99,11 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 		return usageError{err}
 	}
 	instances := local.Predict(c)
+	if proxy.Role == meshxds.Gateway {
+		if err := explainLaneEntry(f, c, instances, proxy, req, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	var hops []explain.Hop
 	if f.chain {
 		hops, err = explain.Chain(c, instances, proxy, name, req, rawURL)
@@ -113,6 +124,32 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if last := hops[len(hops)-1]; last.Result.Status != 0 || last.Result.RouteConfig == explain.NoFilterChain {
 		return exitError{ExitFailed}
 	}
+	return nil
+}
+
+// explainLaneEntry applies the gateway's LaneEntryPolicies to req, as the
+// gateway does before routing, and says so when one sends it to the
+// baseline: on stdout for text, on stderr for json, which stays one
+// document.
+func explainLaneEntry(f explainFlags, c *config.Config, instances []registry.Instance, proxy meshxds.Proxy, req *route.Request, stdout, stderr io.Writer) error {
+	var client netip.Addr
+	if f.client != "" {
+		a, err := netip.ParseAddr(f.client)
+		if err != nil {
+			return usageError{fmt.Errorf("--client %q is not an IP address", f.client)}
+		}
+		client = a
+	}
+	res := compile.Compile(c, instances, proxy)
+	note, err := explain.LaneEntry(res, explain.RouteConfigForRequest(res, proxy.Role, req), req, client, time.Now())
+	if err != nil || note == "" {
+		return err
+	}
+	w := stdout
+	if f.output == "json" {
+		w = stderr
+	}
+	fmt.Fprintln(w, "lane entry: "+note)
 	return nil
 }
 

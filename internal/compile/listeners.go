@@ -42,27 +42,29 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-// listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS.
-func listener(name string, port uint32, routeName string) *listenerv3.Listener {
+// listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS;
+// first are HTTP filters that run before the standard ones.
+func listener(name string, port uint32, routeName string, first ...*hcmv3.HttpFilter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:         name,
 		Address:      socketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName)},
+		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName, first...)},
 	}
 }
 
 // httpChain is a filter chain holding an HTTP connection manager whose
-// routes come over ADS.
-func httpChain(statPrefix, routeName string) *listenerv3.FilterChain {
+// routes come over ADS, with the HTTP filters first (the lane-entry
+// filter: it must run before routing) and then the standard ones.
+func httpChain(statPrefix, routeName string, first ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName}},
-		HttpFilters: []*hcmv3.HttpFilter{
+		HttpFilters: slices.Concat(first, []*hcmv3.HttpFilter{
 			{Name: meshxds.FaultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
 			{Name: meshxds.CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
 			{Name: meshxds.RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
-		},
+		}),
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: hcmFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}}}
@@ -120,7 +122,7 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	for _, p := range nums {
 		gp := ports[p]
 		if !gp.tls {
-			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p)))
+			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p), b.laneEntryFilters()...))
 			rs = append(rs, b.gatewayRoutes(meshxds.GatewayRouteName(p), p, gp.servers))
 			continue
 		}
@@ -167,7 +169,7 @@ func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3
 		claimed[key] = true
 		gwName := strings.TrimPrefix(srv.gateway, srv.namespace+"/")
 		routeName := meshxds.GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
-		fc := httpChain(name, routeName)
+		fc := httpChain(name, routeName, b.laneEntryFilters()...)
 		if len(names) > 0 {
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 		}

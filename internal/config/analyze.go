@@ -46,6 +46,9 @@ func Analyze(c *Config) Diagnostics {
 	for _, d := range c.Deployments {
 		a.deployment(d)
 	}
+	for _, p := range c.LaneEntryPolicies {
+		a.laneEntryPolicy(p)
+	}
 	a.values()
 	a.dropConsequences()
 	sortDiagnostics(a.diags)

@@ -36,6 +36,8 @@ type Config struct {
 	// take effect through the objects internal/lanes generates from them.
 	SwimLaneGroups []*api.ASMSwimLaneGroup
 	SwimLanes      []*api.ASMSwimLane
+	// LaneEntryPolicies say who may enter a lane at a gateway (entry.go).
+	LaneEntryPolicies []*api.LaneEntryPolicy
 }
 
 // kind says how to read one accepted kind.
@@ -59,6 +61,7 @@ var kinds = map[string]kind{
 	"Deployment":       {[]string{"apps/v1"}, func() any { return new(api.Deployment) }, false},
 	"ASMSwimLaneGroup": {asmVersions, func() any { return new(api.ASMSwimLaneGroup) }, true},
 	"ASMSwimLane":      {asmVersions, func() any { return new(api.ASMSwimLane) }, true},
+	"LaneEntryPolicy":  {[]string{LanemeshVersion}, func() any { return new(api.LaneEntryPolicy) }, false},
 }
 
 var asmVersions = []string{"istio.alibabacloud.com/v1"}

@@ -1,6 +1,7 @@
 // Package crd generates the CustomResourceDefinitions of the
-// networking.istio.io kinds lanemesh reads, and of ASM's lane kinds
-// (istio.alibabacloud.com), from the api types the loader
+// networking.istio.io kinds lanemesh reads, of ASM's lane kinds
+// (istio.alibabacloud.com) and of lanemesh's own (lanemesh.io
+// LaneEntryPolicy), from the api types the loader
 // decodes into, so that what the apiserver admits and what lanemesh loads
 // come from one definition. Stock Istio CRDs drop ASM's
 // spec.http[].route[].fallback; these keep it.
@@ -110,7 +111,21 @@ var laneKinds = []Kind{
 		}},
 }
 
-func init() { Kinds = append(Kinds, laneKinds...) }
+// LanemeshGroup is the API group of lanemesh's own kinds.
+const LanemeshGroup = "lanemesh.io"
+
+// lanemeshKinds are lanemesh's own kinds: namespaced, one version.
+var lanemeshKinds = []Kind{
+	{Group: LanemeshGroup, APIVersions: []string{"v1alpha1"},
+		Kind: "LaneEntryPolicy", Plural: "laneentrypolicies", Singular: "laneentrypolicy", ShortNames: []string{"lep"},
+		Type: reflect.TypeFor[api.LaneEntryPolicy](),
+		Columns: []Column{
+			{Name: "Baseline", Type: "string", JSONPath: ".spec.baselineLanes", Description: "The lanes anyone may enter"},
+			age,
+		}},
+}
+
+func init() { Kinds = append(append(Kinds, laneKinds...), lanemeshKinds...) }
 
 // GroupName is k's API group.
 func (k Kind) GroupName() string {

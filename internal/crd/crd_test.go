@@ -168,16 +168,20 @@ func TestCRDNames(t *testing.T) {
 		for _, v := range d.Spec.Versions {
 			if v.Storage {
 				stored++
-				if v.Name != "v1" {
-					t.Errorf("%s stores %s, want v1", d.Metadata.Name, v.Name)
+				if want := Kinds[seen-1].Served()[0]; v.Name != want {
+					t.Errorf("%s stores %s, want %s", d.Metadata.Name, v.Name, want)
 				}
 			}
 		}
 		// Istio's kinds serve three versions and have one short name;
-		// ASM's lane kinds serve v1 and have none, as ASM's CRDs.
+		// ASM's lane kinds serve v1 and have none, as ASM's CRDs;
+		// lanemesh's serve v1alpha1 and have one.
 		versions, shortNames := 3, 1
 		if strings.HasSuffix(d.Metadata.Name, "."+ASMGroup) {
 			versions, shortNames = 1, 0
+		}
+		if strings.HasSuffix(d.Metadata.Name, "."+LanemeshGroup) {
+			versions = 1
 		}
 		if stored != 1 || len(d.Spec.Versions) != versions {
 			t.Errorf("%s: %d versions, %d stored", d.Metadata.Name, len(d.Spec.Versions), stored)

@@ -146,7 +146,7 @@ func New(opts Options) (*Source, error) {
 }
 
 func istioKinds() []string {
-	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane"}
+	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane", "LaneEntryPolicy"}
 }
 
 // handler kicks ch on every change; the sync that follows reads the
@@ -370,7 +370,7 @@ func diff(applied, want map[objKey]any) []change {
 
 // kindOrder puts what others refer to first.
 func kindOrder(kind string) int {
-	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane"}, kind)
+	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane", "LaneEntryPolicy"}, kind)
 }
 
 func compareKeys(a, b objKey) int {

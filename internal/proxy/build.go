@@ -16,6 +16,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lanemesh/lanemesh/internal/entry"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -217,7 +218,8 @@ func (b *builder) listenerRoutes(hcm *hcmv3.HttpConnectionManager) (*route.Table
 	return t, nil
 }
 
-// httpFilters accepts the fault filter and the router, which must be last.
+// httpFilters accepts the lane-entry, fault and CORS filters and the router,
+// which must be last; another filter is refused unless marked optional.
 func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain) error {
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
@@ -237,6 +239,12 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Cors", route.ErrInvalid, f.GetName())
 			}
 			lc.cors = true
+		case entry.FilterName:
+			le, err := b.buildLaneEntry(f)
+			if err != nil {
+				return err
+			}
+			lc.entry = le
 		case meshxds.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
@@ -245,7 +253,13 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Router", route.ErrInvalid, f.GetName())
 			}
 		default:
-			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
+			if f.GetIsOptional() {
+				// As in Envoy: a filter marked optional that this proxy
+				// does not know is left out, not a reason to refuse.
+				b.warn("http filter %q is optional and not supported; skipped", f.GetName())
+				continue
+			}
+			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s, %s and %s", route.ErrUnsupported, f.GetName(), entry.FilterName, meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
 		}
 	}
 	if len(filters) == 0 || filters[len(filters)-1].GetName() != meshxds.RouterFilter {

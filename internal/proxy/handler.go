@@ -127,19 +127,25 @@ func (x *exchange) decide(bind string) bool {
 	removeHopByHop(r.Header)
 	// Then, as in Envoy, what the downstream may not claim is dropped and
 	// the path normalized: routes match what the upstream will get.
+	received := r.Header["X-Forwarded-For"] // before the gateway appends its peer
 	from := downstream{gateway: x.p.opts.Role == meshxds.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
 	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
 	if !x.normalizePath() {
 		x.generate(http.StatusBadRequest, flagDPE)
 		return false
 	}
-	if v := r.Header[laneHeader]; len(v) > 0 {
-		x.lane = v[0]
-	}
 	lc := x.chain(bind)
 	if lc == nil { // the listener was removed and is draining, or its chain
 		x.generate(http.StatusNotFound, flagNR)
 		return false
+	}
+	// Lane entry runs before routing: a request not allowed into its lane
+	// loses its lane headers and is routed as the baseline.
+	if lc.entry != nil {
+		lc.entry.admit(x, received)
+	}
+	if v := r.Header[laneHeader]; len(v) > 0 {
+		x.lane = v[0]
 	}
 	// As in Envoy, a virtual host that requires TLS trusts the
 	// X-Forwarded-Proto the edge left: the connection's own scheme, or at

@@ -56,6 +56,9 @@ type filterChain struct {
 	// cors is true when the filter chain has the CORS filter; routes' CORS
 	// policies apply only then, as in Envoy.
 	cors bool
+	// entry guards lane entry (entry.go); nil when no policy selects
+	// this gateway.
+	entry *laneEntry
 }
 
 // lbPolicy is a cluster's load-balancing algorithm.

@@ -17,6 +17,7 @@ type store struct {
 	epoch    time.Time  // the proxy's monotonic origin
 	mu       sync.Mutex // guards clusters and every clusterStats.hosts and .pool
 	clusters map[string]*clusterStats
+	keys     keyCache // lane-entry key sets fetched or read (entry_keys.go)
 }
 
 func newStore(epoch time.Time) *store {

@@ -145,7 +145,9 @@ type metrics struct {
 	// mirrors counts request copies: sent (a response came back, whatever
 	// its status), failed, or dropped (too many in flight).
 	mirrors *prometheus.CounterVec
-	source  []string // reporter and the source labels, fixed per proxy
+	// entryDenied counts requests lane entry sent to the baseline.
+	entryDenied *prometheus.CounterVec
+	source      []string // reporter and the source labels, fixed per proxy
 
 	// series caches the children of the vectors by label values, so a
 	// request costs one lock-free map lookup instead of WithLabelValues'
@@ -183,11 +185,12 @@ func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
 			Help: "Configuration updates applied (accepted) or rejected (NACK)."}, []string{"result"}),
 		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_mirror_requests_total",
 			Help: "Copies of requests sent to mirror clusters: sent, failed, or dropped when too many were in flight."}, []string{"result"}),
-		source: src.labels(),
-		lanes:  map[string]struct{}{},
+		entryDenied: newEntryMetric(),
+		source:      src.labels(),
+		lanes:       map[string]struct{}{},
 	}
 	m.series.Store(&map[seriesKey]series{})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.updates, m.mirrors} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reqBytes, m.respBytes, m.updates, m.mirrors, m.entryDenied} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
