@@ -51,6 +51,11 @@ type Proxy struct {
 	Role      Role
 	Namespace string
 	Labels    map[string]string
+	// Inbound says the pod's inbound traffic reaches its sidecar
+	// (iptables PREROUTING in Kubernetes, the sidecar bound to the pod's
+	// port in local mode), so the sidecar gets InboundListener. It is
+	// fixed when the pod starts, as its capture rules are.
+	Inbound bool
 }
 
 // Names of the listeners and route configurations lanemesh emits.
@@ -94,8 +99,14 @@ func CompileWith(c *config.Config, instances []registry.Instance, p Proxy, opts 
 	case Gateway:
 		res.Listeners, res.Routes = b.gatewayListeners()
 	default:
-		res.Listeners = []*listenerv3.Listener{listener(SidecarListener, SidecarListenerPort, SidecarRoutes)}
+		lp := b.propagation()
+		res.Listeners = []*listenerv3.Listener{listener(SidecarListener, SidecarListenerPort, SidecarRoutes, propagationFilters(lp)...)}
 		res.Routes = []*routev3.RouteConfiguration{b.sidecarRoutes()}
+		if p.Inbound {
+			l, rc := b.inbound(lp)
+			res.Listeners = append([]*listenerv3.Listener{l}, res.Listeners...)   // "virtualInbound" sorts before "virtualOutbound"
+			res.Routes = append([]*routev3.RouteConfiguration{rc}, res.Routes...) // "inbound" sorts before "outbound"
+		}
 	}
 	res.Clusters, res.Endpoints = b.clusterList()
 	return res

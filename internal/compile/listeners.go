@@ -49,26 +49,26 @@ func adsSource() *corev3.ConfigSource {
 func GatewayRouteName(port uint32) string { return fmt.Sprintf("http.%d", port) }
 
 // listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS.
-func listener(name string, port uint32, routeName string) *listenerv3.Listener {
+func listener(name string, port uint32, routeName string, extra ...*hcmv3.HttpFilter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:         name,
 		Address:      socketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName)},
+		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName, extra...)},
 	}
 }
 
 // httpChain is a filter chain holding an HTTP connection manager whose
-// routes come over ADS.
-func httpChain(statPrefix, routeName string) *listenerv3.FilterChain {
+// routes come over ADS; extra filters run first.
+func httpChain(statPrefix, routeName string, extra ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName}},
-		HttpFilters: []*hcmv3.HttpFilter{
-			{Name: FaultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
-			{Name: CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
-			{Name: RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
-		},
+		HttpFilters: append(slices.Clip(extra),
+			&hcmv3.HttpFilter{Name: FaultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
+			&hcmv3.HttpFilter{Name: CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
+			&hcmv3.HttpFilter{Name: RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+		),
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: hcmFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}}}

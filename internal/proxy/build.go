@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
@@ -113,6 +114,9 @@ func (b *builder) buildListener(l *listenerv3.Listener) error {
 			return fmt.Errorf("%w: filter chain %d: its server_names %q are matched by an earlier chain", route.ErrInvalid, i, key)
 		}
 		seen[key] = true
+		if chain.lanesConfig != nil {
+			chain.lanes = b.laneFilterFor(*chain.lanesConfig, l.GetTrafficDirection() == corev3.TrafficDirection_INBOUND)
+		}
 		lc.tls = chain.tls != nil
 		lc.chains = append(lc.chains, chain)
 	}
@@ -181,6 +185,9 @@ func (b *builder) bindAddress(name, host string, port uint32) string {
 	if b.opts.Role == compile.Sidecar && name == compile.SidecarListener {
 		return b.opts.OutboundAddr
 	}
+	if b.opts.Role == compile.Sidecar && name == compile.InboundListener && b.opts.InboundAddr != "" {
+		return b.opts.InboundAddr
+	}
 	if a, ok := b.opts.PortMap[port]; ok {
 		return a
 	}
@@ -236,6 +243,14 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Cors", route.ErrInvalid, f.GetName())
 			}
 			lc.cors = true
+		case compile.LanePropagationFilter:
+			lp, err := compile.ParseLanePropagation(f.GetTypedConfig())
+			if err != nil {
+				return fmt.Errorf("%w: http filter %q: %w", route.ErrInvalid, f.GetName(), err)
+			}
+			// The direction is the listener's; buildListener makes the
+			// filter once it knows it.
+			lc.lanesConfig = &lp
 		case compile.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
@@ -244,6 +259,9 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Router", route.ErrInvalid, f.GetName())
 			}
 		default:
+			if f.GetIsOptional() {
+				continue // as Envoy skips an optional filter it does not know
+			}
 			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
 		}
 	}

@@ -52,7 +52,8 @@ type exchange struct {
 	// policy allows: its response gets the CORS headers.
 	cors         *route.CORS
 	origin       string
-	bodyTimedOut bool // the request body fell behind BodyTimeout or MinBodyRate
+	bodyTimedOut bool        // the request body fell behind BodyTimeout or MinBodyRate
+	lanes        *laneFilter // the chain's lane propagation filter, nil without one
 
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.
@@ -101,6 +102,7 @@ func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Requ
 func (x *exchange) serve(bind string) {
 	if x.decide(bind) {
 		x.prepare()
+		x.learnLane()
 		x.forward()
 	}
 }
@@ -135,6 +137,7 @@ func (x *exchange) decide(bind string) bool {
 		x.generate(http.StatusNotFound, flagNR)
 		return false
 	}
+	x.reattachLane(lc)
 	// As in Envoy, a virtual host that requires TLS trusts the
 	// X-Forwarded-Proto the edge left: the connection's own scheme, or at
 	// a trusted gateway what the load balancer in front of it says.
@@ -162,6 +165,9 @@ func (x *exchange) decide(bind string) bool {
 	}
 	if x.cluster == nil {
 		x.generate(x.plan.notFound, flagNC)
+		return false
+	}
+	if x.cluster.origDst != nil && !x.toOriginalDst() {
 		return false
 	}
 	if lc.fault && x.injectFault(lc) {

@@ -56,6 +56,10 @@ type filterChain struct {
 	// cors is true when the filter chain has the CORS filter; routes' CORS
 	// policies apply only then, as in Envoy.
 	cors bool
+	// lanes is the chain's lane propagation filter, nil without one;
+	// lanesConfig its settings, kept while the listener is read.
+	lanes       *laneFilter
+	lanesConfig *compile.LanePropagation
 }
 
 // lbPolicy is a cluster's load-balancing algorithm.
@@ -104,6 +108,10 @@ type cluster struct {
 	// serves, parsed from the Istio cluster name.
 	service, subset string
 	connectTimeout  time.Duration
+	// origDst is set on an ORIGINAL_DST cluster (inbound.go): it has no
+	// endpoints of its own, and each request goes to a cluster of one
+	// endpoint, its connection's original destination.
+	origDst *origDstCluster
 }
 
 // endpoint is one upstream address of a cluster in a snapshot.

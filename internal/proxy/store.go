@@ -17,6 +17,7 @@ type store struct {
 	epoch    time.Time  // the proxy's monotonic origin
 	mu       sync.Mutex // guards clusters and every clusterStats.hosts and .pool
 	clusters map[string]*clusterStats
+	traces   *traceTable // the lane propagation filter's, see propagate.go; guarded by mu
 }
 
 func newStore(epoch time.Time) *store {
