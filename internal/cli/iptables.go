@@ -41,7 +41,7 @@ iptables commands in its image); running it twice leaves one set of rules.
 				return usageError{err}
 			}
 			if dryRun {
-				_, err := io.WriteString(stdout, capture.Rules(o, true))
+				_, err := io.WriteString(stdout, capture.Rules(o, capture.Jumps{Output: true, Prerouting: true}))
 				return err
 			}
 			return capture.Install(cmd.Context(), o)

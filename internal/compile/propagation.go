@@ -144,11 +144,17 @@ func validHeaderName(s string) bool {
 // selector is a subset of its labels) and whose apps do not carry the
 // route header themselves (traceHeader equal to routeHeader needs no
 // help).
-func (b *builder) propagation() *LanePropagation {
-	if b.proxy.Role != Sidecar {
+func (b *builder) propagation() *LanePropagation { return Propagation(b.cfg, b.proxy) }
+
+// Propagation returns the lane propagation settings of sidecar p's
+// workload under configuration c, nil when it needs none; see
+// builder.propagation. A runner asks it when a pod starts, to decide
+// whether the pod's inbound traffic must pass its sidecar.
+func Propagation(c *config.Config, p Proxy) *LanePropagation {
+	if p.Role != Sidecar {
 		return nil
 	}
-	for _, g := range b.cfg.SwimLaneGroups {
+	for _, g := range c.SwimLaneGroups {
 		pm := g.Spec.PermissiveModeConfiguration
 		if !g.Spec.IsPermissive || pm == nil || pm.TraceHeader == "" || strings.EqualFold(pm.TraceHeader, pm.RouteHeader) {
 			continue
@@ -161,7 +167,7 @@ func (b *builder) propagation() *LanePropagation {
 			if ns == "" {
 				ns = "default"
 			}
-			if ns == b.proxy.Namespace && b.serviceSelects(ns, ref.Name) {
+			if ns == p.Namespace && serviceSelects(c, p, ns, ref.Name) {
 				return &LanePropagation{RouteHeader: strings.ToLower(pm.RouteHeader), TraceHeader: strings.ToLower(pm.TraceHeader),
 					TableCapacity: DefaultTraceTableCapacity, TableTTL: DefaultTraceTableTTL}
 			}
@@ -170,12 +176,11 @@ func (b *builder) propagation() *LanePropagation {
 	return nil
 }
 
-// serviceSelects reports whether Service ns/name selects this proxy's
-// workload.
-func (b *builder) serviceSelects(ns, name string) bool {
-	for _, s := range b.cfg.Services {
+// serviceSelects reports whether Service ns/name selects p's workload.
+func serviceSelects(c *config.Config, p Proxy, ns, name string) bool {
+	for _, s := range c.Services {
 		if s.Metadata.Namespace == ns && s.Metadata.Name == name {
-			return len(s.Spec.Selector) > 0 && config.SubsetOf(s.Spec.Selector, b.proxy.Labels)
+			return len(s.Spec.Selector) > 0 && config.SubsetOf(s.Spec.Selector, p.Labels)
 		}
 	}
 	return false

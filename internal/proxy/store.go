@@ -120,6 +120,9 @@ func (s *store) commit(st *state) {
 			retired = append(retired, cs.pool)
 			cs.pool = cl.pool
 		}
+		if cl.origDst != nil {
+			continue // its endpoints are made per request (inbound.go); its pool keeps them
+		}
 		keep := make(map[string]bool, len(cl.endpoints))
 		for _, e := range cl.endpoints {
 			keep[e.addr] = true

@@ -72,7 +72,7 @@ func newTraceTable(capacity int, ttl int64) *traceTable {
 	t := &traceTable{seed: maphash.MakeSeed(), shards: make([]traceShard, n), mask: uint64(n - 1),
 		ttl: max(ttl, 1), capacity: per * n}
 	for i := range t.shards {
-		t.shards[i].index = make(map[string]int32, per)
+		t.shards[i].index = map[string]int32{} // grows with use, to at most per entries
 		t.shards[i].slots = make([]traceSlot, per)
 		t.shards[i].lanes = map[string]string{}
 	}

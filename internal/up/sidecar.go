@@ -32,7 +32,9 @@ const sidecarStartTimeout = 10 * time.Second
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
+	identity := compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels, Inbound: pod.AppAddr != ""}
 	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+		InboundAddr: pod.InboundAddr, InboundApp: pod.AppAddr,
 		PathNormalization: m.opts.PathNormalization,
 		Logger:            m.log.With("part", "sidecar", "pod", key),
 		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
@@ -48,7 +50,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		sc.mu.Unlock()
 		return err
 	}
-	ran := m.connect(ctx, p, "sidecar~"+key, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
+	ran := m.connect(ctx, p, "sidecar~"+key, identity, apply)
 	done := make(chan error, 1)
 	m.draining.Add(1)
 	go func() { <-ran; m.draining.Done() }()
@@ -85,6 +87,17 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		}
 	}()
 	return local.Sidecar{ProxyURL: "http://" + outbound, Done: done}, nil
+}
+
+// inboundCapture is the runner's InboundCapture: a pod's inbound traffic
+// passes its sidecar when the sidecar has lane propagation to do there (a
+// permissive lane group whose apps do not carry the route header), and
+// only then, since it costs every request to the pod a hop.
+func (m *Mesh) inboundCapture(pod local.PodInfo) bool {
+	m.mu.Lock()
+	cfg := m.cfg
+	m.mu.Unlock()
+	return cfg != nil && compile.Propagation(cfg, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}) != nil
 }
 
 // probeSettings are a liveness check's period, timeout and the consecutive
