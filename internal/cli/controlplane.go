@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
+	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/kube"
 )
@@ -53,6 +55,7 @@ webhook configuration's caBundle).`,
 		Example: "  lanemesh controlplane -f mesh/ --xds 127.0.0.1:15010\n  lanemesh controlplane --kubeconfig ~/.kube/config",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (retErr error) {
+			var started startedServer // the injector asks its configuration once it is up
 			inCluster := kubeconfig == "" && len(files) == 0 && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
 			kubeMode := kubeconfig != "" || inCluster
 			switch {
@@ -113,6 +116,7 @@ webhook configuration's caBundle).`,
 					if err != nil {
 						return err
 					}
+					o.Webhook.Config.Inbound = started.inboundCapture
 					wait := startInjector(ctx, o, cancel)
 					defer func() {
 						cancel()
@@ -133,6 +137,7 @@ webhook configuration's caBundle).`,
 				}
 				return err
 			}
+			started.Store(srv)
 			defer srv.Close()
 			printSkipped(stderr, diags)
 			if src != nil {
@@ -181,4 +186,23 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// startedServer is the control plane once bootstrap.Start has returned,
+// for the injector, which serves before that.
+type startedServer struct {
+	atomic.Pointer[bootstrap.Server]
+}
+
+// inboundCapture is the injector's Config.Inbound: a pod gets inbound
+// capture when its sidecar has lane propagation to do (a permissive lane
+// group whose apps do not carry the route header); before the
+// configuration is loaded, no pod does.
+func (s *startedServer) inboundCapture(namespace string, labels map[string]string) bool {
+	srv := s.Load()
+	if srv == nil {
+		return false
+	}
+	cfg, _ := srv.Store.Config()
+	return cfg != nil && compile.Propagation(cfg, compile.Proxy{Role: compile.Sidecar, Namespace: namespace, Labels: labels}) != nil
 }

@@ -26,6 +26,7 @@ type proxyFlags struct {
 	opt                                        config.Options
 	files, portMap                             []string
 	outbound, admin                            string
+	inbound, inboundApp                        string
 	accessLog, logLevel                        string
 	pathNormalization                          string
 	trustDownstream                            bool
@@ -74,6 +75,8 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
 	fl.StringArrayVar(&f.portMap, "port-map", []string{"80=8080"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&f.outbound, "outbound", "127.0.0.1:15001", "the sidecar's outbound listener")
+	fl.StringVar(&f.inbound, "inbound", "", "the sidecar's inbound listener, for a pod whose inbound traffic is captured (0.0.0.0:15006 behind iptables); empty for none")
+	fl.StringVar(&f.inboundApp, "inbound-app", "", "with --inbound: where inbound requests whose connection was not redirected go (the app, when the sidecar listens on the app's port in its place)")
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -111,6 +114,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		return usageError{err}
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
+		InboundAddr: f.inbound, InboundApp: f.inboundApp,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
@@ -193,8 +197,15 @@ func proxyIdentity(f proxyFlags) (compile.Proxy, error) {
 		if p.Namespace == "" {
 			p.Namespace = "default"
 		}
+		p.Inbound = f.inbound != ""
 	default:
 		return p, fmt.Errorf("--role must be gateway or sidecar, not %q", f.role)
+	}
+	if f.inboundApp != "" && f.inbound == "" {
+		return p, fmt.Errorf("--inbound-app needs --inbound")
+	}
+	if f.inbound != "" && p.Role != compile.Sidecar {
+		return p, fmt.Errorf("--inbound is a sidecar's")
 	}
 	if f.labels != "" {
 		l, err := parseLabels(f.labels)
