@@ -17,6 +17,7 @@ func TestNodeRoundTrip(t *testing.T) {
 		"gateway":   gatewayID,
 		"sidecar":   sidecarID,
 		"no labels": {Role: compile.Sidecar, Namespace: "default"},
+		"inbound":   {Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "a"}, Inbound: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := NodeFor("pod-1", p)
@@ -27,7 +28,7 @@ func TestNodeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Role != p.Role || got.Namespace != p.Namespace || !maps.Equal(got.Labels, p.Labels) {
+			if got.Role != p.Role || got.Namespace != p.Namespace || !maps.Equal(got.Labels, p.Labels) || got.Inbound != p.Inbound {
 				t.Errorf("ProxyOf(NodeFor(%v)) = %v", p, got)
 			}
 		})
@@ -60,6 +61,7 @@ func TestProxyOfErrors(t *testing.T) {
 		{"missing namespace", with("namespace", nil), "namespace is missing"},
 		{"labels not a struct", with("labels", structpb.NewStringValue("app=mocka")), "labels must be a struct of strings"},
 		{"label not a string", with("labels", badLabels), "labels.app must be a string"},
+		{"inbound not a bool", with("inbound", structpb.NewStringValue("yes")), "inbound must be a bool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ProxyOf(tc.node)
@@ -94,6 +96,7 @@ func TestIdentityKey(t *testing.T) {
 		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}},
 		// Separators inside values must not make two identities collide.
 		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka,version=v2"}},
+		{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}, Inbound: true},
 		noLabels,
 	}
 	seen := map[string]compile.Proxy{IdentityKey(a): a}
