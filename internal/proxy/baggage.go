@@ -31,16 +31,19 @@ func baggageValue(hs []string, key string) (string, bool) {
 	if len(hs) == 0 {
 		return "", false
 	}
-	members, ok := splitBaggage(hs)
-	if !ok {
+	// The whole header is checked (invalid baggage is ignored whole), but
+	// without collecting its members: this runs on every outgoing call.
+	var value string
+	found := false
+	ok := scanBaggage(hs, func(m baggageMember) {
+		if !found && m.key == key {
+			value, found = m.value, true
+		}
+	})
+	if !ok || !found {
 		return "", false
 	}
-	for _, m := range members {
-		if m.key == key {
-			return percentDecode(m.value)
-		}
-	}
-	return "", false
+	return percentDecode(value)
 }
 
 // withBaggageMember returns one baggage header value: member key=value
@@ -82,26 +85,39 @@ type baggageMember struct {
 // skipped, as OpenTelemetry skips them; anything else off the grammar, or
 // over the limits, makes the whole baggage invalid.
 func splitBaggage(hs []string) ([]baggageMember, bool) {
-	total := 0
 	var out []baggageMember
+	if !scanBaggage(hs, func(m baggageMember) { out = append(out, m) }) {
+		return nil, false
+	}
+	return out, true
+}
+
+// scanBaggage calls each with every member of baggage header lines hs, in
+// order, and reports whether the baggage is valid; when it is not, each
+// may have seen some members already.
+func scanBaggage(hs []string, each func(baggageMember)) bool {
+	total, n := 0, 0
 	for _, h := range hs {
 		total += len(h)
 		if total > maxBaggageBytes {
-			return nil, false
+			return false
 		}
-		for part := range strings.SplitSeq(h, ",") {
+		for h != "" {
+			part, rest, _ := strings.Cut(h, ",")
+			h = rest
 			raw := trimOWS(part)
 			if raw == "" {
 				continue
 			}
 			m, ok := parseMember(raw)
-			if !ok || len(out) == maxBaggageMembers {
-				return nil, false
+			if !ok || n == maxBaggageMembers {
+				return false
 			}
-			out = append(out, m)
+			n++
+			each(m)
 		}
 	}
-	return out, true
+	return true
 }
 
 // parseMember parses one list member.
@@ -112,10 +128,9 @@ func parseMember(raw string) (baggageMember, bool) {
 	if !ok || !isToken(k) || !isBaggageValue(v) {
 		return baggageMember{}, false
 	}
-	for p := range strings.SplitSeq(props, ";") {
-		if props == "" {
-			break
-		}
+	for props != "" {
+		var p string
+		p, props, _ = strings.Cut(props, ";")
 		pk, pv, hasValue := strings.Cut(p, "=")
 		if pk = trimOWS(pk); !isToken(pk) || hasValue && !isBaggageValue(trimOWS(pv)) {
 			return baggageMember{}, false

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +89,7 @@ spec:
 
 // permissiveSidecar starts mocka-v1's sidecar with inbound interception,
 // its app standing in at app, for a group whose traceHeader is trace.
-func permissiveSidecar(t *testing.T, trace string) (*mesh, *Proxy, *upstream) {
+func permissiveSidecar(t testing.TB, trace string) (*mesh, *Proxy, *upstream) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "group.yaml"), []byte(strings.ReplaceAll(permissiveYAML, "TRACE", trace)), 0o600); err != nil {
@@ -269,4 +271,42 @@ func BenchmarkPermissiveHop(b *testing.B) {
 			_ = h
 		}
 	})
+}
+
+// BenchmarkInboundHop measures, on real sockets with keep-alive, what
+// inbound interception adds to a request: the app called directly, then
+// through the sidecar's inbound listener without lane propagation (a pod
+// outside any permissive group whose inbound traffic is captured) and
+// with it (trace mode, the table learning every request).
+func BenchmarkInboundHop(b *testing.B) {
+	_, p, app := permissiveSidecar(b, "x-request-id")
+	m := newMesh(b, lanesDir)
+	id := sidecarIdentity("mockb", "v1")
+	id.Inbound = true
+	plain := startProxy(b, Options{Role: compile.Sidecar, InboundAddr: "127.0.0.3:0",
+		InboundApp: app.srv.Listener.Addr().String()}, m.resources(id, nil))
+	c := newClient(nil)
+	for _, tc := range []struct{ name, addr string }{
+		{"direct", app.srv.Listener.Addr().String()},
+		{"sidecar", plain.InboundAddr()},
+		{"sidecar+propagation", p.InboundAddr()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				req, _ := http.NewRequest("GET", "http://"+tc.addr+"/", nil)
+				req.Host = "mocka:8000"
+				req.Header.Set("X-Asm-Prefer-Tag", "s2")
+				req.Header.Set("X-Request-Id", "trace-"+strconv.Itoa(i))
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
 }
