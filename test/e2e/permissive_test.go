@@ -271,8 +271,9 @@ func (s permissiveScenario) pace(url string, perSecond int) *paced {
 			}
 			for due := int(time.Since(l.began).Seconds() * float64(perSecond)); started < due; started++ {
 				l.wg.Go(func() {
+					sent := time.Since(l.began)
 					body, code := s.get(url, "s2")
-					l.record(body, code)
+					l.record(body, code, sent)
 				})
 			}
 		}
@@ -280,8 +281,9 @@ func (s permissiveScenario) pace(url string, perSecond int) *paced {
 	return l
 }
 
-// record counts one response as paced.one does.
-func (l *paced) record(body string, code int) {
+// record counts one response, to a request sent at sent, as paced.one
+// does.
+func (l *paced) record(body string, code int, sent time.Duration) {
 	l.sent.Add(1)
 	c := chain(body)
 	l.mu.Lock()
@@ -289,7 +291,8 @@ func (l *paced) record(body string, code int) {
 	if code != 200 || len(strings.Fields(c)) != 3 {
 		l.failed.Add(1)
 		if len(l.examples) < 5 {
-			l.examples = append(l.examples, fmt.Sprintf("%d %s", code, body))
+			l.examples = append(l.examples, fmt.Sprintf("sent at %v, took %v: %d %s", sent.Round(time.Millisecond),
+				(time.Since(l.began)-sent).Round(time.Millisecond), code, body))
 		}
 		return
 	}
