@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	lanegroups "github.com/lanemesh/lanemesh/internal/lanes"
 )
 
 func newAnalyze(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -67,11 +68,13 @@ func printSkipped(w io.Writer, diags config.Diagnostics) {
 	}
 }
 
-// loadAndAnalyze reads paths and returns the configuration with the
-// findings of both the loader and the analyzer.
+// loadAndAnalyze reads paths and returns the configuration in force —
+// with the objects its lane groups generate — and the findings of both
+// the loader and the analyzer.
 func loadAndAnalyze(paths []string, stdin io.Reader, opt config.Options) (*config.Config, config.Diagnostics) {
 	c, diags := config.LoadWith(paths, stdin, opt)
-	return c, append(diags, config.AnalyzeLoaded(c, diags)...)
+	eff, found := lanegroups.ResolveWith(c, func(eff *config.Config) config.Diagnostics { return config.AnalyzeLoaded(eff, diags) })
+	return eff, append(diags, found...)
 }
 
 // exitFor maps findings to an exit code: unreadable input is a usage

@@ -124,7 +124,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	if f.static {
-		c, diags := config.LoadWith(f.files, stdin, f.opt)
+		c, diags := loadAndAnalyze(f.files, stdin, f.opt)
 		if diags.HasErrors() {
 			printDiagnostics(stderr, diags.Errors(), "text", f.files)
 			return exitFor(diags)

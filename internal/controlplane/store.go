@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/lanes"
 )
 
 // ErrRejected is returned (wrapped) when a change would leave the
@@ -20,8 +21,13 @@ var ErrRejected = errors.New("configuration rejected")
 // leave any error is rejected and the last good configuration stays in
 // force. Readers get an immutable *config.Config; the store never mutates
 // one it has handed out.
+//
+// What users write (src) and what is in force (cur) differ by the objects
+// lane groups generate (internal/lanes): changes edit the first, readers
+// get the second.
 type Store struct {
 	mu       sync.Mutex
+	src      *config.Config
 	cur      *config.Config
 	gen      uint64
 	onChange func()
@@ -30,11 +36,11 @@ type Store struct {
 // NewStore returns a store holding an empty configuration. onChange, if
 // set, is called after each accepted change, outside the store's lock.
 func NewStore(onChange func()) *Store {
-	return &Store{cur: &config.Config{}, onChange: onChange}
+	return &Store{src: &config.Config{}, cur: &config.Config{}, onChange: onChange}
 }
 
-// Config returns the configuration in force and its generation, which
-// grows with every accepted change.
+// Config returns the configuration in force, with the objects lane groups
+// generate, and its generation, which grows with every accepted change.
 func (s *Store) Config() (*config.Config, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -70,9 +76,9 @@ func (s *Store) Update(fn func(next *config.Config)) (config.Diagnostics, error)
 
 func (s *Store) change(dryRun bool, edit func(*config.Config)) (config.Diagnostics, error) {
 	s.mu.Lock()
-	next := s.cur.Clone()
+	next := s.src.Clone()
 	edit(next)
-	diags := config.Analyze(next)
+	eff, diags := lanes.Resolve(next)
 	if diags.HasErrors() {
 		s.mu.Unlock()
 		return diags, fmt.Errorf("%w: %w", ErrRejected, diags.Err())
@@ -81,7 +87,7 @@ func (s *Store) change(dryRun bool, edit func(*config.Config)) (config.Diagnosti
 		s.mu.Unlock()
 		return diags, nil
 	}
-	s.cur = next
+	s.src, s.cur = next, eff
 	s.gen++
 	s.mu.Unlock()
 	if s.onChange != nil {

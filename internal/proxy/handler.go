@@ -142,7 +142,8 @@ func (x *exchange) decide(bind string) bool {
 	// X-Forwarded-Proto the edge left: the connection's own scheme, or at
 	// a trusted gateway what the load balancer in front of it says.
 	secure := r.TLS != nil || from.gateway && len(r.Header["X-Forwarded-Proto"]) > 0 && r.Header["X-Forwarded-Proto"][0] == "https"
-	rq := route.Request{Method: r.Method, Authority: routeAuthority(r), Path: x.path, Header: r.Header, TLS: secure}
+	rq := route.Request{Method: r.Method, Authority: routeAuthority(r), Path: x.path, Header: r.Header, TLS: secure,
+		RemoteAddr: r.RemoteAddr, LocalAddr: bind}
 	d := lc.table.Decide(&rq, x.p.rand())
 	if d.Route == nil {
 		x.generate(http.StatusNotFound, flagNR)
