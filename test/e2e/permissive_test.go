@@ -239,7 +239,9 @@ func (s permissiveScenario) get(url, lane string) (string, int) {
 // counting chains and failures as paced does. On each tick it starts as
 // many requests as the rate owes by then, so that ticks a busy machine
 // drops do not lower the offered load.
-func (s permissiveScenario) pace(url string, perSecond int) *paced { return s.paceLane(url, "s2", perSecond) }
+func (s permissiveScenario) pace(url string, perSecond int) *paced {
+	return s.paceLane(url, "s2", perSecond)
+}
 
 // paceLane is pace for lane.
 func (s permissiveScenario) paceLane(url, lane string, perSecond int) *paced {
