@@ -84,7 +84,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 			return nil, fmt.Errorf("%w: %v cluster has no load_assignment", route.ErrInvalid, c.GetType())
 		}
 	default:
-		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), compile.AggregateClusterType)
+		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS, ORIGINAL_DST or %s", route.ErrUnsupported, c.GetType(), compile.AggregateClusterType)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
