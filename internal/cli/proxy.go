@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ import (
 
 type proxyFlags struct {
 	role, xds, xdsToken, id, namespace, labels string
+	workload                                   string
 	static                                     bool
 	opt                                        config.Options
 	files, portMap                             []string
@@ -71,6 +73,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 	fl.StringArrayVarP(&f.files, "filename", "f", nil, "configuration (with --static)")
 	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
 	fl.StringVar(&f.id, "id", "", "node id (default ROLE~NAMESPACE/HOSTNAME-PID)")
+	fl.StringVar(&f.workload, "workload", "", "the workload's name in metrics (source_workload: a Deployment's, as Istio's; default the pod's, from --id)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "the workload's namespace (default: default; istio-system for a gateway)")
 	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
 	fl.StringArrayVar(&f.portMap, "port-map", []string{"80=8080"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
@@ -115,7 +118,8 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		InboundAddr: f.inbound, InboundApp: f.inboundApp,
-		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
+		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Name: podOf(f.id),
+			Workload: f.workload, Labels: identity.Labels},
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
 		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
@@ -233,4 +237,13 @@ func absDir(dir string) (string, error) {
 		dir = "."
 	}
 	return filepath.Abs(dir)
+}
+
+// podOf is the pod name of a node id "ROLE~NAMESPACE/POD", "" for another.
+func podOf(id string) string {
+	_, pod, ok := strings.Cut(id, "/")
+	if !ok || !strings.Contains(id, "~") {
+		return ""
+	}
+	return pod
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 // Defaults where the configuration says nothing; Istio's unless noted.
@@ -86,7 +87,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 	if svc.Selector != nil {
 		for _, in := range b.selectPods(svc.Namespace, svc.Selector, subset) {
 			if p, ok := targetPort(port, in); ok {
-				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name))
+				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name, instanceIdentity(in)))
 			}
 		}
 	}
@@ -98,7 +99,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 		if n, ok := e.Ports[port.Name]; ok {
 			p = n
 		}
-		out = append(out, lbEndpoint(e.Address, p, true, ""))
+		out = append(out, lbEndpoint(e.Address, p, true, "", ""))
 	}
 	// Sorted by address, so that the registry's order never changes the
 	// snapshot's bytes or version.
@@ -131,7 +132,11 @@ func targetPort(port config.ServicePort, in registry.Instance) (uint32, bool) {
 	return p, ok
 }
 
-func lbEndpoint(addr string, port uint32, healthy bool, pod string) *endpointv3.LbEndpoint {
+// lbEndpoint is one endpoint with its health. pod, when set, is lanemesh's
+// own metadata (for /clusters); identity, when set, is the workload's
+// Istio metadata (workload.Identity.Encode), which proxies read to label
+// their metrics with the workload that served a request.
+func lbEndpoint(addr string, port uint32, healthy bool, pod, identity string) *endpointv3.LbEndpoint {
 	status := corev3.HealthStatus_HEALTHY
 	if !healthy {
 		status = corev3.HealthStatus_UNHEALTHY
@@ -140,12 +145,25 @@ func lbEndpoint(addr string, port uint32, healthy bool, pod string) *endpointv3.
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
 		HealthStatus:   status,
 	}
+	md := map[string]*structpb.Struct{}
 	if pod != "" {
-		ep.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-			MetadataKey: {Fields: map[string]*structpb.Value{"pod": structpb.NewStringValue(pod)}},
-		}}
+		md[MetadataKey] = &structpb.Struct{Fields: map[string]*structpb.Value{"pod": structpb.NewStringValue(pod)}}
+	}
+	if identity != "" {
+		md[workload.MetadataNamespace] = &structpb.Struct{Fields: map[string]*structpb.Value{workload.MetadataKey: structpb.NewStringValue(identity)}}
+	}
+	if len(md) > 0 {
+		ep.Metadata = &corev3.Metadata{FilterMetadata: md}
 	}
 	return ep
+}
+
+// instanceIdentity is the Istio workload metadata of a registry instance.
+func instanceIdentity(in registry.Instance) string {
+	name := workload.NameFromOwner(in.Owner, in.Name)
+	svc, rev := workload.Canonical(in.Labels, name)
+	return workload.Identity{Name: name, Namespace: in.Namespace, CanonicalService: svc, CanonicalRevision: rev,
+		Cluster: workload.DefaultCluster}.Encode()
 }
 
 func socketAddress(addr string, port uint32) *corev3.Address {

@@ -259,6 +259,9 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string, inbound inboundCaptur
 	if l := labelsArg(pod.Labels); l != "" {
 		args = append(args, "--labels="+l)
 	}
+	if w := workloadName(pod); w != "" {
+		args = append(args, "--workload="+w)
+	}
 	args = append(args, "--outbound="+outbound,
 		// The kubelet probes the pod's IP, so the admin listener is
 		// there, not on loopback; it serves only reads.
@@ -354,4 +357,23 @@ func tokenVolume() corev1.Volume {
 			Audience: TokenAudience, ExpirationSeconds: &secs, Path: "istio-token",
 		}}},
 	}}}
+}
+
+// workloadName is the pod's workload as Istio's metrics name it: the
+// Deployment of a ReplicaSet's pod (the ReplicaSet's name less the
+// pod-template-hash), else the controller's name, else the pod's own name
+// ("" for a pod still to be named, whose proxy then takes its pod name).
+func workloadName(pod *corev1.Pod) string {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller == nil || !*ref.Controller {
+			continue
+		}
+		if h := pod.Labels["pod-template-hash"]; ref.Kind == "ReplicaSet" && h != "" {
+			if d, ok := strings.CutSuffix(ref.Name, "-"+h); ok {
+				return d
+			}
+		}
+		return ref.Name
+	}
+	return pod.Name
 }

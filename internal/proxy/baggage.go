@@ -50,7 +50,7 @@ func baggageValue(hs []string, key string) (string, bool) {
 // first, then the members of hs other than key, in their order, with their
 // properties. Members that would take the header past its limits are
 // dropped from the end, as W3C allows; invalid baggage is replaced by the
-// one member. key must be a token and value at most maxLaneBytes.
+// one member. key must be a token and value at most maxLaneNameBytes.
 func withBaggageMember(hs []string, key, value string) string {
 	var b strings.Builder
 	b.WriteString(key)

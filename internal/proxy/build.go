@@ -29,6 +29,7 @@ type builder struct {
 	res      *compile.Resources
 	opts     *Options
 	store    *store
+	dests    *destinations // nil: destination labels are not shared across snapshots
 	st       *state
 	warnings []string
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/route"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -89,12 +90,13 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
-	cl.service, cl.subset = metricNames(cl.name)
+	cl.service, cl.lane = metricNames(cl.name)
+	cl.dest = b.dests.intern(serviceDestination(cl.service))
 	var err error
 	if cl.lb, err = lbPolicyOf(c); err != nil {
 		return nil, err
 	}
-	if cl.endpoints, err = b.buildEndpoints(cl.stats, cla); err != nil {
+	if cl.endpoints, err = b.buildEndpoints(cl.stats, cl.service, cla); err != nil {
 		return nil, fmt.Errorf("load assignment: %w", err)
 	}
 	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints, cl.stats); err != nil {
@@ -155,11 +157,12 @@ func lbPolicyOf(c *clusterv3.Cluster) (lbPolicy, error) {
 	return 0, fmt.Errorf("%w: lb_policy %v is not supported; use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV", route.ErrUnsupported, c.GetLbPolicy())
 }
 
-// metricNames are the destination_service and destination_subset labels of
-// a cluster: parsed from Istio's cluster name, or the name itself.
-func metricNames(name string) (service, subset string) {
-	if _, sub, host, ok := compile.ParseClusterName(name); ok {
-		return host, sub
+// metricNames are the destination_service label of a cluster and its
+// lane: the host and subset of Istio's cluster name, or the name itself
+// and no lane.
+func metricNames(name string) (service, lane string) {
+	if _, subset, host, ok := compile.ParseClusterName(name); ok {
+		return host, subset
 	}
 	return name, ""
 }
@@ -168,7 +171,7 @@ func metricNames(name string) (service, subset string) {
 // addresses with a port number are supported: a second priority would make
 // the cluster an implicit fallback, which lanemesh expresses with aggregate
 // clusters instead.
-func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAssignment) ([]*endpoint, error) {
+func (b *builder) buildEndpoints(cs *clusterStats, service string, cla *endpointv3.ClusterLoadAssignment) ([]*endpoint, error) {
 	if len(cla.GetPolicy().GetDropOverloads()) > 0 {
 		return nil, fmt.Errorf("%w: drop_overloads is not supported", route.ErrUnsupported)
 	}
@@ -179,7 +182,7 @@ func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAs
 			return nil, fmt.Errorf("%w: priority %d: endpoint priorities are not supported; use an aggregate cluster for fallback", route.ErrUnsupported, loc.GetPriority())
 		}
 		for _, lb := range loc.GetLbEndpoints() {
-			e, err := b.buildEndpoint(cs, lb)
+			e, err := b.buildEndpoint(cs, service, lb)
 			if err != nil {
 				return nil, err
 			}
@@ -195,7 +198,7 @@ func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAs
 	return out, nil
 }
 
-func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*endpoint, error) {
+func (b *builder) buildEndpoint(cs *clusterStats, service string, lb *endpointv3.LbEndpoint) (*endpoint, error) {
 	sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
 	switch {
 	case sa == nil:
@@ -212,6 +215,8 @@ func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*e
 	if md := lb.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
 		e.pod = md.GetFields()["pod"].GetStringValue()
 	}
+	identity := lb.GetMetadata().GetFilterMetadata()[workload.MetadataNamespace].GetFields()[workload.MetadataKey].GetStringValue()
+	e.dest = b.dests.intern(endpointDestination(service, identity))
 	return e, nil
 }
 
@@ -293,7 +298,7 @@ func (b *builder) buildAggregate(c *clusterv3.Cluster, aggregates map[string]boo
 		}
 		agg.targets = append(agg.targets, cl)
 	}
-	agg.service, agg.subset = agg.targets[0].service, agg.targets[0].subset
+	agg.service, agg.lane, agg.dest = agg.targets[0].service, agg.targets[0].lane, agg.targets[0].dest
 	b.st.clusters[agg.name] = agg
 	return nil
 }

@@ -55,6 +55,11 @@ type exchange struct {
 	bodyTimedOut bool        // the request body fell behind BodyTimeout or MinBodyRate
 	lanes        *laneFilter // the chain's lane propagation filter, nil without one
 
+	// received and sent count body bytes for istio_request_bytes and
+	// istio_response_bytes: received what was buffered (a streamed body's
+	// pacer counts the rest), sent what was written to the client.
+	received, sent int64
+
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.
 	values [4]string

@@ -49,7 +49,8 @@ func (b *builder) buildOriginalDst(c *clusterv3.Cluster) (*cluster, error) {
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()), lb: lbRoundRobin,
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
-	cl.service, cl.subset = metricNames(cl.name)
+	cl.service, cl.lane = metricNames(cl.name)
+	cl.dest = b.dests.intern(serviceDestination(cl.service))
 	cl.limits = buildLimits(c.GetCircuitBreakers())
 	var err error
 	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {
@@ -74,7 +75,9 @@ func (o *origDstCluster) forDst(addr string) *cluster {
 	c := *o.base
 	c.origDst = nil
 	c.targets = []*cluster{&c}
-	e := &endpoint{addr: addr, status: corev3.HealthStatus_HEALTHY, eligible: true,
+	// The metric labels are the cluster's: an original destination names
+	// no workload.
+	e := &endpoint{addr: addr, status: corev3.HealthStatus_HEALTHY, eligible: true, dest: c.dest,
 		host: o.store.host(c.stats, addr), conns: c.pool.host(addr)}
 	c.endpoints = []*endpoint{e}
 	if len(o.dsts) < maxOrigDsts {

@@ -134,9 +134,17 @@ type Options struct {
 // the gateway's own deployment.
 type SourceInfo struct {
 	Namespace string
-	Name      string
+	Name      string // the pod's name, for access logs
+	// Workload is the workload's name as Istio's source_workload label
+	// reports it (a Deployment's name, not a pod's); "" means Name.
+	Workload string
+	// Cluster is the source_cluster label; "" means Istio's default
+	// cluster ID, "Kubernetes".
+	Cluster string
 	// Labels are the workload's labels; "app" and "version" become the
-	// source_app and source_version metric labels.
+	// source_app and source_version metric labels, and with the workload's
+	// name they give its canonical service and revision (see
+	// workload.Canonical).
 	Labels map[string]string
 }
 

@@ -89,7 +89,7 @@ func (f *laneFilter) learn(h http.Header, now int64) {
 // validLane reports whether a lane taken from baggage (anyone's input) may
 // become a header value: a token of bounded length, as lane names are.
 func validLane(s string) bool {
-	return len(s) <= maxLaneBytes && isToken(s)
+	return len(s) <= maxLaneNameBytes && isToken(s)
 }
 
 func first(h http.Header, key string) string {

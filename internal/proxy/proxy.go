@@ -33,8 +33,12 @@ type Proxy struct {
 	state   atomic.Pointer[state]
 	store   *store
 	metrics *metrics
-	buffers sync.Pool // *[]byte, for response bodies
-	dates   dateCache
+	// dests interns the destination labels of the clusters and endpoints
+	// each snapshot builds; unknownDest is a request that reached none.
+	dests       *destinations
+	unknownDest *destination
+	buffers     sync.Pool // *[]byte, for response bodies
+	dates       dateCache
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -67,7 +71,8 @@ func New(opts Options) (*Proxy, error) {
 	}
 	epoch := time.Now()
 	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: epoch, store: newStore(epoch),
-		listeners: map[string]*serving{}}
+		listeners: map[string]*serving{}, dests: &destinations{}}
+	p.unknownDest = p.dests.intern(serviceDestination(""))
 	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
 	p.state.Store(emptyState())
 	if opts.AccessLog != nil {
@@ -114,7 +119,7 @@ func (p *Proxy) Apply(res *compile.Resources) error {
 	if p.stopped {
 		return ErrStopped
 	}
-	b := &builder{res: res, opts: &p.opts, store: p.store}
+	b := &builder{res: res, opts: &p.opts, store: p.store, dests: p.dests}
 	next, err := b.build()
 	if err == nil {
 		err = p.bindNew(next)

@@ -104,10 +104,17 @@ type cluster struct {
 	ring  *hashring.Table
 	pool  *pool
 	stats *clusterStats
-	// service and subset are the metric labels of traffic this cluster
-	// serves, parsed from the Istio cluster name.
-	service, subset string
-	connectTimeout  time.Duration
+	// service is the destination_service of traffic this cluster serves,
+	// parsed from the Istio cluster name.
+	service string
+	// lane is the lane label of a request routed here without a route
+	// header: the subset of the Istio cluster name (for an aggregate, its
+	// primary's), "" for none. See telemetry.go.
+	lane string
+	// dest is the metric labels of a request sent here that reached no
+	// endpoint (for an aggregate, its primary's).
+	dest           *destination
+	connectTimeout time.Duration
 	// origDst is set on an ORIGINAL_DST cluster (inbound.go): it has no
 	// endpoints of its own, and each request goes to a cluster of one
 	// endpoint, its connection's original destination.
@@ -116,8 +123,11 @@ type cluster struct {
 
 // endpoint is one upstream address of a cluster in a snapshot.
 type endpoint struct {
-	addr   string // host:port, dialled as is
-	pod    string // lanemesh endpoint metadata, for /clusters
+	addr string // host:port, dialled as is
+	pod  string // lanemesh endpoint metadata, for /clusters
+	// dest is the metric labels of a request this endpoint served: its
+	// cluster's service and the workload its Istio metadata names.
+	dest   *destination
 	status corev3.HealthStatus
 	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
 	// checked separately because it changes without a new snapshot.

@@ -55,9 +55,9 @@ type traceSlot struct {
 // not a trace id, and is not remembered: a table of long keys would use
 // memory its capacity does not account for.
 const (
-	maxTraceIDBytes = 256
-	maxLaneBytes    = 253 // a Kubernetes object name's limit
-	maxLaneIntern   = 64  // distinct lane values each shard shares, not copies
+	maxTraceIDBytes  = 256
+	maxLaneNameBytes = 253 // a Kubernetes object name's limit
+	maxLaneIntern    = 64  // distinct lane values each shard shares, not copies
 )
 
 // newTraceTable returns a table holding at most capacity entries (at least
@@ -86,7 +86,7 @@ func (t *traceTable) shard(key string) *traceShard {
 // put remembers that trace id key is in lane at time now. Keys and lanes
 // that are empty or over their bounds are ignored.
 func (t *traceTable) put(key, lane string, now int64) {
-	if key == "" || lane == "" || len(key) > maxTraceIDBytes || len(lane) > maxLaneBytes {
+	if key == "" || lane == "" || len(key) > maxTraceIDBytes || len(lane) > maxLaneNameBytes {
 		return
 	}
 	s := t.shard(key)

@@ -38,7 +38,7 @@ func TestTraceTablePutGet(t *testing.T) {
 	tt.put("", "s2", 0)
 	tt.put("trace-4", "", 0)
 	tt.put(string(make([]byte, maxTraceIDBytes+1)), "s2", 0)
-	tt.put("trace-5", string(make([]byte, maxLaneBytes+1)), 0)
+	tt.put("trace-5", string(make([]byte, maxLaneNameBytes+1)), 0)
 	if n := tt.len(); n != 1 {
 		t.Errorf("len = %d after bad puts, want 1 (trace-2)", n)
 	}

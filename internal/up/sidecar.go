@@ -11,6 +11,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/proxy"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 // sidecar is one running sidecar proxy of a pod.
@@ -33,12 +34,15 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
 	identity := compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels, Inbound: pod.AppAddr != ""}
+	reg, unregister := m.scrape.add(pod.Namespace, pod.Name)
 	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
 		InboundAddr: pod.InboundAddr, InboundApp: pod.AppAddr,
-		PathNormalization: m.opts.PathNormalization,
-		Logger:            m.log.With("part", "sidecar", "pod", key),
-		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
+		PathNormalization: m.opts.PathNormalization, Registry: reg,
+		Logger: m.log.With("part", "sidecar", "pod", key),
+		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
+			Labels: pod.Labels}})
 	if err != nil {
+		unregister()
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -64,6 +68,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		case <-ctx.Done():
 		}
 		cancel() // the xDS client goes with its proxy
+		unregister()
 		m.mu.Lock()
 		if m.sidecars[key] == sc {
 			delete(m.sidecars, key)

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -57,9 +59,14 @@ type Options struct {
 	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
 	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
 	GatewayAdmin string
-	XDS          string // the control plane's xDS address [127.0.0.1:15010]
-	Logger       *slog.Logger
-	AccessLog    io.Writer // every proxy's access log; nil = off
+	// Metrics is the address of the mesh's one Prometheus endpoint,
+	// /metrics: Istio's standard metrics of every proxy (gateway and
+	// sidecars), each series labelled with its proxy's namespace and pod
+	// [127.0.0.1:15020]; "-" for none.
+	Metrics   string
+	XDS       string // the control plane's xDS address [127.0.0.1:15010]
+	Logger    *slog.Logger
+	AccessLog io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
 	// PodCIDR is the loopback range pods get their addresses from, such as
@@ -94,6 +101,12 @@ func (o *Options) defaults() {
 	case "-":
 		o.GatewayAdmin = ""
 	}
+	switch o.Metrics {
+	case "":
+		o.Metrics = "127.0.0.1:15020"
+	case "-":
+		o.Metrics = ""
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,6 +126,10 @@ type Mesh struct {
 	runner  *local.Runner
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
+	scrape  *scrape
+	// metrics serves scrape; nil when Options.Metrics is off.
+	metrics     *http.Server
+	metricsAddr net.Addr
 
 	mu        sync.Mutex
 	sidecars  map[string]*sidecar // by pod namespace/name
@@ -143,7 +160,17 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 			pods.Close()
 		}
 	}()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, scrape: newScrape()}
+	if opts.Metrics != "" {
+		if m.metrics, m.metricsAddr, err = m.scrape.serve(opts.Metrics); err != nil {
+			return nil, nil, err
+		}
+		defer func() {
+			if !started {
+				m.metrics.Close()
+			}
+		}()
+	}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods, InboundCapture: m.inboundCapture})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
@@ -173,6 +200,9 @@ func (m *Mesh) Run(ctx context.Context) error {
 	wg.Wait()
 	m.draining.Wait()
 	m.cp.Close()
+	if m.metrics != nil {
+		m.metrics.Close()
+	}
 	m.podNet.Close() // every pod has stopped
 	return nil
 }
@@ -195,6 +225,15 @@ func (m *Mesh) GatewayURL() string {
 // AdminURL is the admin API's URL.
 func (m *Mesh) AdminURL() string { return m.cp.AdminURL() }
 
+// MetricsURL is the URL of the mesh's Prometheus endpoint, "" when it is
+// off.
+func (m *Mesh) MetricsURL() string {
+	if m.metricsAddr == nil {
+		return ""
+	}
+	return "http://" + m.metricsAddr.String() + "/metrics"
+}
+
 // TokenFile is the file that holds the admin API's token.
 func (m *Mesh) TokenFile() string { return m.cp.TokenFile() }
 
@@ -216,8 +255,12 @@ func (m *Mesh) announce(ctx context.Context) {
 			if a := m.gateway.AdminAddr(); a != nil {
 				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
 			}
-			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.cp.XDSAddr())
+			metrics := "off"
+			if u := m.MetricsURL(); u != "" {
+				metrics = u + " (Istio's standard metrics of every proxy, labelled namespace and pod)"
+			}
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nmetrics: %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, metrics, len(m.runner.Pods()), m.cp.XDSAddr())
 			return
 		}
 		select {
@@ -265,8 +308,9 @@ func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods"
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	reg, _ := m.scrape.add("istio-system", "ingressgateway")
 	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
-		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
+		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog, Registry: reg,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

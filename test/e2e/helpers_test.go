@@ -49,7 +49,7 @@ func startMeshOnly(t *testing.T, paths ...string) *up.Mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: paths, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)

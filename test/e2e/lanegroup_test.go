@@ -82,7 +82,19 @@ spec:
 		b, _ := io.ReadAll(resp.Body)
 		return string(b), resp.StatusCode
 	}
-	waitFor(t, 20*time.Second, "the weighted entry to answer", func() bool { _, code := user(0); return code == 200 })
+	// Ready when both lanes answer, whole: every pod up and every proxy
+	// in step.
+	waitFor(t, 30*time.Second, "both lanes to answer through the weighted entry", func() bool {
+		seen := map[string]bool{}
+		for u := range 200 {
+			body, code := user(u)
+			if code != 200 {
+				return false
+			}
+			seen[chain(body)] = true
+		}
+		return seen["v1 v1 v1"] && seen["v2 v2 v2"]
+	})
 	const users = 2000
 	inV2 := 0
 	for u := range users {
