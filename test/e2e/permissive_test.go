@@ -324,7 +324,8 @@ func TestPermissiveLaneGroup(t *testing.T) {
 }
 
 // startLaneGroupMesh runs up on the permissive lane group example and
-// waits until lane v2 answers in lane.
+// waits until lanes v2 and v3 answer as they should (mockb v3 not ready
+// yet would send lane v3 to the baseline, rightly).
 func startLaneGroupMesh(t *testing.T) *up.Mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -344,9 +345,10 @@ func startLaneGroupMesh(t *testing.T) *up.Mesh {
 			t.Error("the mesh did not stop within 30s")
 		}
 	})
-	waitFor(t, 20*time.Second, "lane v2 to answer in lane", func() bool {
-		body, code := get(m.GatewayURL()+"/mock", "v2")
-		return code == 200 && chain(body) == "v2 v2 v2"
+	waitFor(t, 20*time.Second, "lanes v2 and v3 to answer in lane", func() bool {
+		b2, c2 := get(m.GatewayURL()+"/mock", "v2")
+		b3, c3 := get(m.GatewayURL()+"/mock", "v3")
+		return c2 == 200 && chain(b2) == "v2 v2 v2" && c3 == 200 && chain(b3) == "v1 v3 v1"
 	})
 	return m
 }
