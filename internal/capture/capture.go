@@ -1,9 +1,10 @@
-// Package capture is transparent outbound capture for a sidecar: the
-// iptables rules an init container installs in a pod's network namespace
-// so that every outbound TCP connection of the app reaches the sidecar's
-// outbound listener without the app knowing (as Istio's istio-iptables
-// does), and OriginalDst, with which the sidecar reads where a redirected
-// connection was going.
+// Package capture is transparent capture for a sidecar: the iptables rules
+// an init container installs in a pod's network namespace so that every
+// outbound TCP connection of the app reaches the sidecar's outbound
+// listener, and, when asked, every inbound one its inbound listener,
+// without the app knowing (as Istio's istio-iptables does); and
+// OriginalDst, with which the sidecar reads where a redirected connection
+// was going.
 //
 // Rules is pure: it renders the rules as iptables-restore input. Install
 // feeds them to iptables-restore, the one step that needs NET_ADMIN.
@@ -19,8 +20,12 @@ import (
 	"strconv"
 )
 
-// Chain is the nat chain lanemesh's rules live in.
-const Chain = "LANEMESH_OUTPUT"
+// Chain is the nat chain lanemesh's outbound rules live in; InboundChain
+// its inbound rules, jumped to from PREROUTING.
+const (
+	Chain        = "LANEMESH_OUTPUT"
+	InboundChain = "LANEMESH_INBOUND"
+)
 
 // Options are what the rules redirect and what they leave alone.
 type Options struct {
@@ -37,6 +42,18 @@ type Options struct {
 	// ExcludeCIDRs are destinations left alone. Loopback always is: an
 	// app's calls to its own pod, and to the sidecar, stay as they are.
 	ExcludeCIDRs []netip.Prefix
+
+	// InboundPort is the sidecar's inbound listener: inbound TCP
+	// connections to the pod are redirected there, and the sidecar passes
+	// them on to their original destination. Zero captures no inbound
+	// traffic (Istio's includeInboundPorts "").
+	InboundPort int
+	// InboundPorts are the destination ports captured inbound; empty means
+	// every port (Istio's "*") but the excluded ones and the sidecar's own.
+	InboundPorts []int
+	// ExcludeInboundPorts are destination ports never captured inbound
+	// (the sidecar's admin port, say).
+	ExcludeInboundPorts []int
 }
 
 // Validate reports the first option that cannot make a rule.
@@ -52,6 +69,17 @@ func (o Options) Validate() error {
 			return fmt.Errorf("excluded port %d: want 1-65535", p)
 		}
 	}
+	if o.InboundPort < 0 || o.InboundPort > 65535 || o.InboundPort == o.OutboundPort {
+		return fmt.Errorf("inbound port %d: want 1-65535 (0 for no inbound capture), other than the outbound port", o.InboundPort)
+	}
+	if o.InboundPort == 0 && len(o.InboundPorts)+len(o.ExcludeInboundPorts) > 0 {
+		return fmt.Errorf("inbound ports are listed but the inbound port is 0: give the sidecar's inbound listener port")
+	}
+	for _, p := range append(append([]int(nil), o.InboundPorts...), o.ExcludeInboundPorts...) {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("inbound port %d: want 1-65535", p)
+		}
+	}
 	for _, c := range o.ExcludeCIDRs {
 		if !c.Addr().Is4() {
 			return fmt.Errorf("excluded CIDR %s: only IPv4 is captured", c)
@@ -60,15 +88,26 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// Jumps says which jumps into lanemesh's chains Rules adds: those not
+// there already, so that running twice leaves one of each.
+type Jumps struct {
+	Output, Prerouting bool
+}
+
 // Rules renders the nat table's rules as iptables-restore input, for
-// --noflush: Chain is (re)created empty, and jump says whether to add the
-// jump from OUTPUT (leave it out when it is there already, so that running
-// twice leaves one jump). Order matters: the first RETURN wins.
-func Rules(o Options, jump bool) string {
+// --noflush: the chains are (re)created empty, and jumps says which jumps
+// from OUTPUT and PREROUTING to add. Order matters: the first RETURN wins.
+func Rules(o Options, jumps Jumps) string {
 	var b bytes.Buffer
 	b.WriteString("*nat\n:" + Chain + " - [0:0]\n")
-	if jump {
+	if o.InboundPort > 0 {
+		b.WriteString(":" + InboundChain + " - [0:0]\n")
+	}
+	if jumps.Output {
 		b.WriteString("-A OUTPUT -p tcp -j " + Chain + "\n")
+	}
+	if jumps.Prerouting && o.InboundPort > 0 {
+		b.WriteString("-A PREROUTING -p tcp -j " + InboundChain + "\n")
 	}
 	rule := func(args string) { b.WriteString("-A " + Chain + " " + args + "\n") }
 	rule("-m owner --uid-owner " + strconv.Itoa(o.ProxyUID) + " -j RETURN")
@@ -80,8 +119,37 @@ func Rules(o Options, jump bool) string {
 		rule("-d " + c.Masked().String() + " -j RETURN")
 	}
 	rule("-p tcp -j REDIRECT --to-ports " + strconv.Itoa(o.OutboundPort))
+	if o.InboundPort > 0 {
+		inboundRules(&b, o)
+	}
 	b.WriteString("COMMIT\n")
 	return b.String()
+}
+
+// inboundRules redirects inbound connections to the pod to the sidecar's
+// inbound port, but those to the sidecar's own ports and the excluded
+// ones. Connections the pod makes to itself never pass PREROUTING (nat
+// sees them in OUTPUT), so the sidecar's connection to the app, and the
+// app's to itself, are not captured here.
+func inboundRules(b *bytes.Buffer, o Options) {
+	rule := func(args string) { b.WriteString("-A " + InboundChain + " " + args + "\n") }
+	redirect := " -j REDIRECT --to-ports " + strconv.Itoa(o.InboundPort)
+	excluded := map[int]bool{o.InboundPort: true, o.OutboundPort: true}
+	for _, p := range o.ExcludeInboundPorts {
+		excluded[p] = true
+	}
+	if len(o.InboundPorts) > 0 {
+		for _, p := range o.InboundPorts {
+			if !excluded[p] {
+				rule("-p tcp --dport " + strconv.Itoa(p) + redirect)
+			}
+		}
+		return
+	}
+	for _, p := range append([]int{o.InboundPort, o.OutboundPort}, o.ExcludeInboundPorts...) {
+		rule("-p tcp --dport " + strconv.Itoa(p) + " -j RETURN")
+	}
+	rule("-p tcp" + redirect)
 }
 
 // Install applies the rules to the network namespace it runs in, with the
@@ -90,21 +158,35 @@ func Install(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	// -C succeeds when the jump exists already: a restarted init
-	// container must not add a second one.
-	check := exec.CommandContext(ctx, "iptables", "-w", "-t", "nat", "-C", "OUTPUT", "-p", "tcp", "-j", Chain)
-	var exitErr *exec.ExitError
-	jump := false
-	switch err := check.Run(); {
-	case errors.As(err, &exitErr):
-		jump = true // no such rule (or no such chain yet)
-	case err != nil:
-		return fmt.Errorf("iptables: %w (the image needs iptables, and the container NET_ADMIN)", err)
+	var jumps Jumps
+	var err error
+	if jumps.Output, err = needsJump(ctx, "OUTPUT", Chain); err != nil {
+		return err
+	}
+	if o.InboundPort > 0 {
+		if jumps.Prerouting, err = needsJump(ctx, "PREROUTING", InboundChain); err != nil {
+			return err
+		}
 	}
 	restore := exec.CommandContext(ctx, "iptables-restore", "-w", "--noflush")
-	restore.Stdin = bytes.NewBufferString(Rules(o, jump))
+	restore.Stdin = bytes.NewBufferString(Rules(o, jumps))
 	if out, err := restore.CombinedOutput(); err != nil {
 		return fmt.Errorf("iptables-restore: %w: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// needsJump reports whether the nat table's from chain lacks its jump to
+// to. iptables -C succeeds when the jump exists already: a restarted init
+// container must not add a second one.
+func needsJump(ctx context.Context, from, to string) (bool, error) {
+	check := exec.CommandContext(ctx, "iptables", "-w", "-t", "nat", "-C", from, "-p", "tcp", "-j", to)
+	var exitErr *exec.ExitError
+	switch err := check.Run(); {
+	case errors.As(err, &exitErr):
+		return true, nil // no such rule (or no such chain yet)
+	case err != nil:
+		return false, fmt.Errorf("iptables: %w (the image needs iptables, and the container NET_ADMIN)", err)
+	}
+	return false, nil
 }

@@ -19,10 +19,10 @@ func TestRules(t *testing.T) {
 -A LANEMESH_OUTPUT -p tcp -j REDIRECT --to-ports 15001
 COMMIT
 `
-	if got := Rules(o, true); got != want {
+	if got := Rules(o, Jumps{Output: true, Prerouting: true}); got != want {
 		t.Errorf("Rules:\n%s\nwant:\n%s", got, want)
 	}
-	if got := Rules(o, false); strings.Contains(got, "-A OUTPUT") {
+	if got := Rules(o, Jumps{}); strings.Contains(got, "-A OUTPUT") {
 		t.Errorf("Rules without the jump still jumps:\n%s", got)
 	}
 }
@@ -45,6 +45,52 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestInboundRules(t *testing.T) {
+	base := Options{OutboundPort: 15001, ProxyUID: 1337, InboundPort: 15006}
+	outbound := `-A LANEMESH_OUTPUT -m owner --uid-owner 1337 -j RETURN
+-A LANEMESH_OUTPUT -d 127.0.0.0/8 -j RETURN
+-A LANEMESH_OUTPUT -p tcp -j REDIRECT --to-ports 15001
+`
+	for name, tc := range map[string]struct {
+		edit func(*Options)
+		want string
+	}{
+		"every port": {func(o *Options) { o.ExcludeInboundPorts = []int{15021} }, `-A LANEMESH_INBOUND -p tcp --dport 15006 -j RETURN
+-A LANEMESH_INBOUND -p tcp --dport 15001 -j RETURN
+-A LANEMESH_INBOUND -p tcp --dport 15021 -j RETURN
+-A LANEMESH_INBOUND -p tcp -j REDIRECT --to-ports 15006
+`},
+		"listed ports": {func(o *Options) { o.InboundPorts, o.ExcludeInboundPorts = []int{8000, 9000, 15001}, []int{9000} },
+			`-A LANEMESH_INBOUND -p tcp --dport 8000 -j REDIRECT --to-ports 15006
+`},
+	} {
+		o := base
+		tc.edit(&o)
+		if err := o.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := "*nat\n:LANEMESH_OUTPUT - [0:0]\n:LANEMESH_INBOUND - [0:0]\n-A OUTPUT -p tcp -j LANEMESH_OUTPUT\n" +
+			"-A PREROUTING -p tcp -j LANEMESH_INBOUND\n" + outbound + tc.want + "COMMIT\n"
+		if got := Rules(o, Jumps{Output: true, Prerouting: true}); got != want {
+			t.Errorf("%s:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+	// Without an inbound port there is no inbound chain at all.
+	if got := Rules(Options{OutboundPort: 15001}, Jumps{Output: true, Prerouting: true}); strings.Contains(got, InboundChain) {
+		t.Errorf("inbound rules without an inbound port:\n%s", got)
+	}
+	for name, o := range map[string]Options{
+		"same as outbound":     {OutboundPort: 15001, InboundPort: 15001},
+		"ports without port":   {OutboundPort: 15001, InboundPorts: []int{8000}},
+		"bad inbound port":     {OutboundPort: 15001, InboundPort: 15006, InboundPorts: []int{0}},
+		"inbound port too big": {OutboundPort: 15001, InboundPort: 70000},
+	} {
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: valid", name)
 		}
 	}
 }

@@ -19,8 +19,12 @@ import (
 const childEnv = "LANEMESH_CAPTURE_NETNS_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		if err := insideNamespace(); err != nil {
+	if v := os.Getenv(childEnv); v != "" {
+		inside := insideNamespace
+		if v == "inbound" {
+			inside = insideInboundNamespace
+		}
+		if err := inside(); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)
 			os.Exit(1)
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
+	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/guard"
@@ -57,6 +60,7 @@ webhook configuration's caBundle).`,
 		Example: "  lanemesh controlplane -f mesh/ --xds 127.0.0.1:15010\n  lanemesh controlplane --kubeconfig ~/.kube/config",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (retErr error) {
+			var started startedServer // the injector asks its configuration once it is up
 			inCluster := kubeconfig == "" && len(files) == 0 && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
 			kubeMode := kubeconfig != "" || inCluster
 			switch {
@@ -124,6 +128,7 @@ webhook configuration's caBundle).`,
 					if err != nil {
 						return err
 					}
+					o.Webhook.Config.Inbound = started.inboundCapture
 					wait := startInjector(ctx, o, cancel)
 					defer func() {
 						cancel()
@@ -147,6 +152,7 @@ webhook configuration's caBundle).`,
 				}
 				return err
 			}
+			started.Store(srv)
 			defer srv.Close()
 			printSkipped(stderr, diags)
 			if src != nil {
@@ -195,4 +201,23 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// startedServer is the control plane once bootstrap.Start has returned,
+// for the injector, which serves before that.
+type startedServer struct {
+	atomic.Pointer[bootstrap.Server]
+}
+
+// inboundCapture is the injector's Config.Inbound: a pod gets inbound
+// capture when its sidecar has lane propagation to do (a permissive lane
+// group whose apps do not carry the route header); before the
+// configuration is loaded, no pod does.
+func (s *startedServer) inboundCapture(namespace string, labels map[string]string) bool {
+	srv := s.Load()
+	if srv == nil {
+		return false
+	}
+	cfg, _ := srv.Store.Config()
+	return cfg != nil && compile.Propagation(cfg, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: namespace, Labels: labels}) != nil
 }

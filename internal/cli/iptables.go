@@ -8,11 +8,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/internal/capture"
+	"github.com/lanemesh/lanemesh/internal/inject"
 )
 
 func newIPTables(stdout io.Writer) *cobra.Command {
 	var o capture.Options
 	var cidrs []string
+	var includeInbound string
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "iptables [--outbound-port PORT] [--proxy-uid UID] [--dry-run]",
@@ -23,6 +25,12 @@ sidecar's outbound listener on 127.0.0.1, except those of the sidecar's own
 user (--proxy-uid), to loopback, and to the excluded ports and CIDRs. The
 sidecar reads where each connection was going with SO_ORIGINAL_DST, so the
 app needs no HTTP_PROXY and no change.
+
+With --inbound-port, inbound TCP connections to the pod are redirected to the
+sidecar's inbound listener too (PREROUTING), which passes them on to where
+they were going: --include-inbound-ports "*" (every port but the sidecar's
+own and --exclude-inbound-ports) or a list of ports, as Istio's
+traffic.sidecar.istio.io/includeInboundPorts annotation says it.
 
 It is what the injected init container runs (it needs NET_ADMIN, and the
 iptables commands in its image); running it twice leaves one set of rules.
@@ -37,11 +45,23 @@ iptables commands in its image); running it twice leaves one set of rules.
 				}
 				o.ExcludeCIDRs = append(o.ExcludeCIDRs, p)
 			}
+			ports, all, err := inject.ParsePorts(includeInbound)
+			if err != nil {
+				return usageError{fmt.Errorf("--include-inbound-ports: %w", err)}
+			}
+			switch {
+			case !all && len(ports) == 0:
+				o.InboundPort = 0 // "": no inbound capture, whatever --inbound-port says
+			case o.InboundPort == 0:
+				return usageError{fmt.Errorf("--include-inbound-ports %q needs --inbound-port", includeInbound)}
+			default:
+				o.InboundPorts = ports
+			}
 			if err := o.Validate(); err != nil {
 				return usageError{err}
 			}
 			if dryRun {
-				_, err := io.WriteString(stdout, capture.Rules(o, true))
+				_, err := io.WriteString(stdout, capture.Rules(o, capture.Jumps{Output: true, Prerouting: true}))
 				return err
 			}
 			return capture.Install(cmd.Context(), o)
@@ -52,6 +72,9 @@ iptables commands in its image); running it twice leaves one set of rules.
 	fl.IntVar(&o.ProxyUID, "proxy-uid", 1337, "the uid the sidecar runs as; its connections are not captured")
 	fl.IntSliceVar(&o.ExcludePorts, "exclude-outbound-ports", nil, "destination ports not captured")
 	fl.StringSliceVar(&cidrs, "exclude-outbound-cidrs", nil, "destination IPv4 CIDRs not captured")
+	fl.IntVar(&o.InboundPort, "inbound-port", 15006, "the sidecar's inbound listener port, where captured inbound connections go")
+	fl.StringVar(&includeInbound, "include-inbound-ports", "", `inbound ports captured: "*" for all, a comma-separated list, or "" for none`)
+	fl.IntSliceVar(&o.ExcludeInboundPorts, "exclude-inbound-ports", nil, "inbound ports never captured")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the rules instead of installing them")
 	return cmd
 }

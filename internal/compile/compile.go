@@ -58,8 +58,14 @@ func CompileWith(c *config.Config, instances []registry.Instance, p meshxds.Prox
 	case meshxds.Gateway:
 		res.Listeners, res.Routes = b.gatewayListeners()
 	default:
-		res.Listeners = []*listenerv3.Listener{listener(meshxds.SidecarListener, meshxds.SidecarListenerPort, meshxds.SidecarRoutes)}
+		lp := b.propagation()
+		res.Listeners = []*listenerv3.Listener{listener(meshxds.SidecarListener, meshxds.SidecarListenerPort, meshxds.SidecarRoutes, propagationFilters(lp)...)}
 		res.Routes = []*routev3.RouteConfiguration{b.sidecarRoutes()}
+		if p.Inbound {
+			l, rc := b.inbound(lp)
+			res.Listeners = append([]*listenerv3.Listener{l}, res.Listeners...)   // "virtualInbound" sorts before "virtualOutbound"
+			res.Routes = append([]*routev3.RouteConfiguration{rc}, res.Routes...) // "inbound" sorts before "outbound"
+		}
 	}
 	res.Clusters, res.Endpoints = b.clusterList()
 	return res

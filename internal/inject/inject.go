@@ -105,6 +105,13 @@ type Config struct {
 	// by their pod IPs (127.0.x.y), so 127.0.0.1:15001 would be one port
 	// for every pod.
 	BindPodIP bool
+	// Inbound decides whether a pod whose annotations do not say it gets
+	// inbound capture (every port but the sidecar's own): the control
+	// plane answers from its configuration, yes for a workload of a
+	// permissive lane group whose apps do not carry the route header. Nil
+	// means no. It is asked at admission, as the pod's rules are made
+	// then; it must not block.
+	Inbound func(namespace string, labels map[string]string) bool
 }
 
 // Operation is one RFC 6902 JSON patch operation.
@@ -173,6 +180,13 @@ func Patch(pod *corev1.Pod, nsLabels map[string]string, cfg Config) ([]Operation
 		host = "$(INSTANCE_IP)"
 	}
 	outbound := host + ":" + strconv.Itoa(OutboundPort)
+	var inbound inboundCapture
+	if capture == CaptureIPTables { // only iptables can bring inbound traffic to the sidecar
+		var err error
+		if inbound, err = inboundFor(pod, cfg); err != nil {
+			return nil, err
+		}
+	}
 
 	var ops []Operation
 	if capture == CaptureHTTPProxy {
@@ -180,10 +194,10 @@ func Patch(pod *corev1.Pod, nsLabels map[string]string, cfg Config) ([]Operation
 			ops = append(ops, proxyEnv(i, c, cfg.BindPodIP, outbound)...)
 		}
 	} else {
-		ops = append(ops, addTo("/spec/initContainers", len(pod.Spec.InitContainers), initContainer(cfg.Image)))
+		ops = append(ops, addTo("/spec/initContainers", len(pod.Spec.InitContainers), initContainer(cfg.Image, inbound)))
 	}
 	ops = append(ops,
-		addTo("/spec/containers", len(pod.Spec.Containers), sidecar(pod, cfg, outbound)),
+		addTo("/spec/containers", len(pod.Spec.Containers), sidecar(pod, cfg, outbound, inbound)),
 		addTo("/spec/volumes", len(pod.Spec.Volumes), tokenVolume()))
 	return ops, nil
 }
@@ -234,7 +248,7 @@ func fieldEnv(name, path string) corev1.EnvVar {
 // sidecar: its role, namespace and labels (the identity sourceLabels are
 // resolved against), the outbound listener, and the control plane's
 // address; plus the token that proves the identity.
-func sidecar(pod *corev1.Pod, cfg Config, outbound string) corev1.Container {
+func sidecar(pod *corev1.Pod, cfg Config, outbound string, inbound inboundCapture) corev1.Container {
 	args := []string{"proxy", "--role=sidecar",
 		"--xds=" + cfg.XDSAddress,
 		"--xds-token-file=" + TokenFile,
@@ -251,6 +265,15 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string) corev1.Container {
 		// The kubelet probes the pod's IP, so the admin listener is
 		// there, not on loopback; it serves only reads.
 		"--admin=$(INSTANCE_IP):"+strconv.Itoa(AdminPort))
+	if inbound.on() {
+		// REDIRECT sends to the receiving interface's address; a pod's
+		// only other one is loopback.
+		host := "0.0.0.0"
+		if cfg.BindPodIP {
+			host = "$(INSTANCE_IP)"
+		}
+		args = append(args, "--inbound="+host+":"+strconv.Itoa(InboundPort))
+	}
 	uid := int64(ProxyUID)
 	no, yes := false, true
 	return corev1.Container{
@@ -301,18 +324,19 @@ func labelsArg(labels map[string]string) string {
 
 // initContainer installs the transparent-capture rules: every outbound TCP
 // connection of the pod, except the sidecar's own (by its user), is
-// redirected to the sidecar's outbound port, where the original
-// destination is read with SO_ORIGINAL_DST. It is the only part of the pod
+// redirected to the sidecar's outbound port, and with inbound capture the
+// pod's inbound connections to its inbound port; the original destination
+// is read with SO_ORIGINAL_DST. It is the only part of the pod
 // with NET_ADMIN, and it exits before the app starts.
-func initContainer(image string) corev1.Container {
+func initContainer(image string, inbound inboundCapture) corev1.Container {
 	root := int64(0)
 	no := false
 	return corev1.Container{
 		Name:  InitContainer,
 		Image: image,
-		Args: []string{"iptables",
+		Args: append([]string{"iptables",
 			"--outbound-port=" + strconv.Itoa(OutboundPort),
-			"--proxy-uid=" + strconv.Itoa(ProxyUID)},
+			"--proxy-uid=" + strconv.Itoa(ProxyUID)}, inbound.iptablesArgs()...),
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser: &root, RunAsNonRoot: &no, AllowPrivilegeEscalation: &no,
 			Capabilities: &corev1.Capabilities{

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -119,6 +120,56 @@ func TestParseCapture(t *testing.T) {
 	for _, s := range []string{"", "IPTABLES", "redirect"} {
 		if _, err := ParseCapture(s); err == nil {
 			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+// TestInboundCapture: annotations decide a pod's inbound capture, else
+// Config.Inbound; http-proxy mode never captures inbound; bad annotations
+// refuse the pod.
+func TestInboundCapture(t *testing.T) {
+	ns := map[string]string{IstioInjectionLabel: "enabled"}
+	permissive := func(namespace string, labels map[string]string) bool {
+		return namespace == "default" && labels["app"] == "mockb"
+	}
+	for name, tc := range map[string]struct {
+		annotations map[string]string
+		inbound     func(string, map[string]string) bool
+		capture     Capture
+		want        string // the init container's --include-inbound-ports, "" for none
+		bad         bool
+	}{
+		"default: none":              {},
+		"the control plane says yes": {inbound: permissive, want: "*"},
+		"annotation wins":            {annotations: map[string]string{IncludeInboundPortsAnnotation: ""}, inbound: permissive},
+		"annotation list":            {annotations: map[string]string{IncludeInboundPortsAnnotation: "9000, 8000"}, want: "8000,9000"},
+		"http-proxy mode":            {inbound: permissive, capture: CaptureHTTPProxy},
+		"bad include":                {annotations: map[string]string{IncludeInboundPortsAnnotation: "http"}, bad: true},
+		"bad exclude":                {annotations: map[string]string{ExcludeInboundPortsAnnotation: "*"}, bad: true},
+	} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Labels: map[string]string{"app": "mockb"}, Annotations: tc.annotations},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}
+		ops, err := Patch(pod, ns, Config{Image: "i", XDSAddress: "x:15010", Inbound: tc.inbound, Capture: tc.capture})
+		if tc.bad {
+			if !errors.Is(err, ErrBadPod) {
+				t.Errorf("%s: %v, want ErrBadPod", name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		raw, _ := json.Marshal(ops)
+		got := ""
+		if _, rest, ok := strings.Cut(string(raw), "--include-inbound-ports="); ok {
+			got, _, _ = strings.Cut(rest, `"`)
+		}
+		sidecarInbound := strings.Contains(string(raw), "--inbound=0.0.0.0:15006")
+		if got != tc.want || sidecarInbound != (tc.want != "") {
+			t.Errorf("%s: include %q, sidecar --inbound %v; want %q", name, got, sidecarInbound, tc.want)
+		}
+		if tc.want != "" && !strings.Contains(string(raw), "--exclude-inbound-ports=15021") {
+			t.Errorf("%s: the sidecar's admin port is not excluded: %s", name, raw)
 		}
 	}
 }

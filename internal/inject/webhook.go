@@ -98,6 +98,9 @@ func (w *Webhook) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	if ns == "" {
 		ns = pod.Namespace
 	}
+	if pod.Namespace == "" {
+		pod.Namespace = ns // a pod being created may not say it; Config.Inbound needs it
+	}
 	labels, err := w.Namespaces(ctx, ns)
 	if err != nil {
 		log.Error("sidecar injection: namespace lookup failed", "namespace", ns, "err", err)

@@ -32,7 +32,7 @@ func (r *Runner) startApp(ctx context.Context, p *pod, proxyURL string) error {
 	case c == nil:
 		return errNoContainer
 	case isMock(c.Image):
-		return runMock(ctx, *c, envLookup(c.Env), p.info.IP, proxyURL, p.logs, r.opts.grace())
+		return runMock(ctx, *c, envLookup(c.Env), p.info.IP, p.info.AppAddr, proxyURL, p.logs, r.opts.grace())
 	default:
 		env := processEnv(os.Environ(), *c, p.info.IP, proxyURL)
 		if pr := r.opts.PodRange; pr != nil && pr.lockPath != "" {
@@ -51,12 +51,16 @@ func isMock(image string) bool {
 }
 
 // runMock runs the mock in-process, configured from getenv, bound to the
-// pod's own address and logging into logs, as the process would. A
-// non-empty proxyURL overrides the proxy the environment names.
-func runMock(ctx context.Context, c api.Container, getenv func(string) string, ip, proxyURL string, logs io.Writer, grace time.Duration) error {
+// pod's own address (or appAddr, when its sidecar listens there in its
+// place) and logging into logs, as the process would. A non-empty proxyURL
+// overrides the proxy the environment names.
+func runMock(ctx context.Context, c api.Container, getenv func(string) string, ip, appAddr, proxyURL string, logs io.Writer, grace time.Duration) error {
 	cfg := mock.ConfigFromEnv(getenv)
 	cfg.PodIP = ip
 	cfg.Bind = net.JoinHostPort(ip, strconv.Itoa(int(appPort(c))))
+	if appAddr != "" {
+		cfg.Bind = appAddr
+	}
 	if proxyURL != "" {
 		cfg.HTTPProxy = proxyURL
 	}

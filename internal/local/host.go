@@ -67,7 +67,7 @@ func (h *Host) Run(ctx context.Context, cr ContainerRun) error {
 			}
 			return ""
 		}
-		return runMock(ctx, cr.Container, getenv, cr.IP, "", cr.Logs, cr.Grace)
+		return runMock(ctx, cr.Container, getenv, cr.IP, "", "", cr.Logs, cr.Grace)
 	}
 	return runProcess(ctx, h.starter, cr.Argv, cr.Container.WorkingDir, cr.Env, cr.Logs, cr.Grace)
 }
@@ -80,7 +80,7 @@ func (h *Host) Run(ctx context.Context, cr ContainerRun) error {
 // follow Kubernetes, where such a container is ready once it runs, do not
 // call Probe for it.
 func (h *Host) Probe(ctx context.Context, c api.Container, ip string, report func(ready bool, msg string)) {
-	newProber(h.probes, &c, ip).run(ctx, report)
+	newProber(h.probes, &c, PodInfo{IP: ip}.probeAddr).run(ctx, report)
 }
 
 // IsMock reports whether image names the built-in mock app, any tag.

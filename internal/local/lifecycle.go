@@ -25,6 +25,7 @@ func (r *Runner) runPod(parent context.Context, p *pod) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	r.decideCapture(p)
 	proxyURL, sidecarDone, ok := r.startSidecar(ctx, p)
 	defer func() { cancel(); <-sidecarDone }() // the sidecar is gone before the address is freed
 	if !ok {

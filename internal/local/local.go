@@ -56,6 +56,14 @@ type PodInfo struct {
 	Labels    map[string]string // the pod template's labels
 	IP        string            // the pod's own loopback address
 	Owner     string            // "Deployment/<name>"
+	// InboundAddr and AppAddr are set for a pod whose sidecar intercepts
+	// its inbound traffic (Options.InboundCapture): the sidecar listens
+	// on InboundAddr, the pod's address and app port, where the mesh
+	// sends the pod's traffic, and passes requests on to the app, which
+	// listens on AppAddr instead. Local mode has no iptables; this is
+	// Istio's capture without it (a Sidecar ingress listener with a
+	// defaultEndpoint). Both are "" otherwise.
+	InboundAddr, AppAddr string
 }
 
 // Pod is a snapshot of one pod, for `lanemesh get pods`.
@@ -122,6 +130,12 @@ type Options struct {
 	// on one machine apart). A pod beyond its size waits, unready, with a
 	// message that says so. Nil means AddressBase.
 	PodRange *PodRange
+	// InboundCapture says, when a pod starts, whether its sidecar must
+	// intercept its inbound traffic (see PodInfo.AppAddr); it is asked once
+	// per pod, as Kubernetes decides a pod's capture rules when the pod is
+	// created. Only the built-in mock can be moved to AppAddr, so only
+	// mock pods are asked. Nil means never.
+	InboundCapture func(PodInfo) bool
 	// AddressBase shifts pod addresses when PodRange is nil: pods get
 	// LoopbackAddress(AddressBase+n) for n = 1, 2, … Zero gives
 	// the addresses Predict predicts; tests running in

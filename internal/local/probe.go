@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -56,11 +55,12 @@ func newProbeClient() *http.Client {
 // newProber builds the readiness check of p's container: its readinessProbe
 // if it has one, else a TCP connect to the port the app serves on.
 func (r *Runner) newProber(p *pod) prober {
-	return newProber(r.probes, p.container, p.info.IP)
+	return newProber(r.probes, p.container, p.info.probeAddr)
 }
 
-// newProber builds the readiness check of container c of the pod at ip.
-func newProber(client *http.Client, c *api.Container, ip string) prober {
+// newProber builds the readiness check of container c, whose port n is at
+// addr(n).
+func newProber(client *http.Client, c *api.Container, addr func(port uint32) string) prober {
 	pr := prober{period: defaultPeriod, timeout: defaultTimeout, success: defaultSuccess, failure: defaultFailure}
 	if c == nil {
 		pr.check = func(context.Context) error { return errNoContainer }
@@ -68,7 +68,7 @@ func newProber(client *http.Client, c *api.Container, ip string) prober {
 	}
 	probe := c.ReadinessProbe
 	if probe == nil {
-		pr.check = tcpCheck(net.JoinHostPort(ip, strconv.Itoa(int(appPort(*c)))))
+		pr.check = tcpCheck(addr(appPort(*c)))
 		return pr
 	}
 	pr.initialDelay = seconds(probe.InitialDelaySeconds, 0)
@@ -76,7 +76,7 @@ func newProber(client *http.Client, c *api.Container, ip string) prober {
 	pr.timeout = seconds(probe.TimeoutSeconds, pr.timeout)
 	pr.success = int(orDefault(probe.SuccessThreshold, defaultSuccess))
 	pr.failure = int(orDefault(probe.FailureThreshold, defaultFailure))
-	pr.check = probeCheck(client, *c, probe, ip)
+	pr.check = probeCheck(client, *c, probe, addr)
 	return pr
 }
 
@@ -96,7 +96,7 @@ func orDefault(n, def int32) int32 {
 
 // probeCheck turns a readinessProbe into a check. A probe that names no
 // usable port fails every time, with a message that says why.
-func probeCheck(client *http.Client, c api.Container, probe *api.Probe, ip string) func(context.Context) error {
+func probeCheck(client *http.Client, c api.Container, probe *api.Probe, addr func(uint32) string) func(context.Context) error {
 	switch {
 	case probe.HTTPGet != nil:
 		port, err := resolvePort(c, probe.HTTPGet.Port)
@@ -111,15 +111,15 @@ func probeCheck(client *http.Client, c api.Container, probe *api.Probe, ip strin
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
-		return httpCheck(client, scheme+"://"+net.JoinHostPort(ip, strconv.Itoa(int(port)))+path)
+		return httpCheck(client, scheme+"://"+addr(port)+path)
 	case probe.TCPSocket != nil:
 		port, err := resolvePort(c, probe.TCPSocket.Port)
 		if err != nil {
 			return func(context.Context) error { return err }
 		}
-		return tcpCheck(net.JoinHostPort(ip, strconv.Itoa(int(port))))
+		return tcpCheck(addr(port))
 	default:
-		return tcpCheck(net.JoinHostPort(ip, strconv.Itoa(int(appPort(c)))))
+		return tcpCheck(addr(appPort(c)))
 	}
 }
 

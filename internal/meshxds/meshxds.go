@@ -38,6 +38,11 @@ type Proxy struct {
 	Role      Role
 	Namespace string
 	Labels    map[string]string
+	// Inbound says the pod's inbound traffic reaches its sidecar
+	// (iptables PREROUTING in Kubernetes, the sidecar bound to the pod's
+	// port in local mode), so the sidecar gets InboundListener. It is
+	// fixed when the pod starts, as its capture rules are.
+	Inbound bool
 }
 
 // Resources is everything one proxy receives, each kind sorted by name.

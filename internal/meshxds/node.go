@@ -17,6 +17,10 @@ const (
 	metaRole      = "role"
 	metaNamespace = "namespace"
 	metaLabels    = "labels"
+	// metaInbound is true for a sidecar whose pod's inbound traffic it
+	// intercepts (Proxy.Inbound), like Istio's INTERCEPTION_MODE;
+	// absent means false.
+	metaInbound = "inbound"
 )
 
 // ErrNodeMetadata is wrapped by every error ProxyOf returns, so a caller can
@@ -32,7 +36,7 @@ func NodeFor(id string, p Proxy) *corev3.Node {
 	for k, v := range p.Labels {
 		labels[k] = structpb.NewStringValue(v)
 	}
-	return &corev3.Node{
+	n := &corev3.Node{
 		Id:      id,
 		Cluster: NodeCluster,
 		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
@@ -41,6 +45,10 @@ func NodeFor(id string, p Proxy) *corev3.Node {
 			metaLabels:    structpb.NewStructValue(&structpb.Struct{Fields: labels}),
 		}},
 	}
+	if p.Inbound {
+		n.Metadata.Fields[metaInbound] = structpb.NewBoolValue(true)
+	}
+	return n
 }
 
 // ProxyOf reads back the identity NodeFor wrote. Role and namespace are
@@ -67,14 +75,22 @@ func ProxyOf(n *corev3.Node) (Proxy, error) {
 	if err != nil {
 		return Proxy{}, fmt.Errorf("node %q: %w", n.GetId(), err)
 	}
-	return Proxy{Role: Role(role), Namespace: ns, Labels: labels}, nil
+	inbound := false
+	if v, ok := fields[metaInbound]; ok {
+		b, isBool := v.GetKind().(*structpb.Value_BoolValue)
+		if !isBool {
+			return Proxy{}, fmt.Errorf("node %q: %w: %s must be a bool", n.GetId(), ErrNodeMetadata, metaInbound)
+		}
+		inbound = b.BoolValue
+	}
+	return Proxy{Role: Role(role), Namespace: ns, Labels: labels, Inbound: inbound}, nil
 }
 
 // stringField returns a required, non-empty string field of the metadata.
 func stringField(fields map[string]*structpb.Value, key string) (string, error) {
 	v, ok := fields[key]
 	if !ok {
-		return "", fmt.Errorf("%w: %s is missing (set it with meshxds.NodeFor)", ErrNodeMetadata, key)
+		return "", fmt.Errorf("%w: %s is missing (set it with NodeFor)", ErrNodeMetadata, key)
 	}
 	s, ok := v.GetKind().(*structpb.Value_StringValue)
 	if !ok || s.StringValue == "" {
@@ -118,7 +134,8 @@ func IdentityKey(p Proxy) string {
 		Role      Role              `json:"role"`
 		Namespace string            `json:"namespace"`
 		Labels    map[string]string `json:"labels,omitempty"`
-	}{p.Role, p.Namespace, p.Labels})
+		Inbound   bool              `json:"inbound,omitempty"`
+	}{p.Role, p.Namespace, p.Labels, p.Inbound})
 	if err != nil {
 		// Marshalling strings and a map of strings cannot fail.
 		panic(err)

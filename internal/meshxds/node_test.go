@@ -20,6 +20,7 @@ func TestNodeRoundTrip(t *testing.T) {
 		"gateway":   gatewayID,
 		"sidecar":   sidecarID,
 		"no labels": {Role: Sidecar, Namespace: "default"},
+		"inbound":   {Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "a"}, Inbound: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := NodeFor("pod-1", p)
@@ -30,7 +31,7 @@ func TestNodeRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Role != p.Role || got.Namespace != p.Namespace || !maps.Equal(got.Labels, p.Labels) {
+			if got.Role != p.Role || got.Namespace != p.Namespace || !maps.Equal(got.Labels, p.Labels) || got.Inbound != p.Inbound {
 				t.Errorf("ProxyOf(NodeFor(%v)) = %v", p, got)
 			}
 		})
@@ -63,6 +64,7 @@ func TestProxyOfErrors(t *testing.T) {
 		{"missing namespace", with("namespace", nil), "namespace is missing"},
 		{"labels not a struct", with("labels", structpb.NewStringValue("app=mocka")), "labels must be a struct of strings"},
 		{"label not a string", with("labels", badLabels), "labels.app must be a string"},
+		{"inbound not a bool", with("inbound", structpb.NewStringValue("yes")), "inbound must be a bool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ProxyOf(tc.node)
@@ -97,6 +99,7 @@ func TestIdentityKey(t *testing.T) {
 		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}},
 		// Separators inside values must not make two identities collide.
 		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka,version=v2"}},
+		{Role: Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka"}, Inbound: true},
 		noLabels,
 	}
 	seen := map[string]Proxy{IdentityKey(a): a}

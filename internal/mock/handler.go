@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 )
 
@@ -97,15 +98,22 @@ func (h *handler) podIP(r *http.Request) string {
 	return host
 }
 
-// callUpstream GETs the upstream, forwarding only x-request-id, and returns
-// its status and body. A body cut short returns what was read and the error.
+// callUpstream GETs the upstream, forwarding only the headers the mock
+// propagates, and returns its status and body. A body cut short returns what
+// was read and the error.
 func (h *handler) callUpstream(in *http.Request) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(in.Context(), http.MethodGet, h.cfg.UpstreamURL, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	if id := in.Header.Get("X-Request-Id"); id != "" {
-		req.Header.Set("X-Request-Id", id)
+	propagate := h.cfg.Propagate
+	if propagate == nil {
+		propagate = DefaultPropagate
+	}
+	for _, name := range propagate {
+		if vs := in.Header.Values(name); len(vs) > 0 {
+			req.Header[textproto.CanonicalMIMEHeaderKey(name)] = vs
+		}
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

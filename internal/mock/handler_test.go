@@ -189,3 +189,26 @@ func TestHandlerDoesNotFollowRedirects(t *testing.T) {
 		t.Errorf("got %d %q, want 302 ending in )moved", status, body)
 	}
 }
+
+func TestHandlerPropagatesConfiguredHeaders(t *testing.T) {
+	up := &recorder{status: 200, body: "-> up"}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+	cfg := ConfigFromEnv(func(k string) string {
+		return map[string]string{"upstream_url": upSrv.URL, "propagate": " x-request-id, baggage ,,my-trace-id"}[k]
+	})
+	url := serveMock(t, cfg, nil)
+	get(t, url, http.Header{
+		"X-Request-Id":     {"req-42"},
+		"Baggage":          {"userId=alice", "x-asm-prefer-tag=s2"},
+		"My-Trace-Id":      {"t-1"},
+		"X-Asm-Prefer-Tag": {"s2"},
+	})
+	h, _ := up.last()
+	if h.Get("X-Request-Id") != "req-42" || h.Get("My-Trace-Id") != "t-1" || strings.Join(h.Values("Baggage"), ",") != "userId=alice,x-asm-prefer-tag=s2" {
+		t.Errorf("upstream headers %v: want x-request-id, both baggage lines and my-trace-id", h)
+	}
+	if _, ok := h["X-Asm-Prefer-Tag"]; ok {
+		t.Error("the route header was forwarded though propagate does not name it")
+	}
+}

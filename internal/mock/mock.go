@@ -5,7 +5,8 @@
 //
 // It behaves like the image the Alibaba Cloud Service Mesh tutorial deploys:
 // it is configured by the environment (app, version, upstream_url, bind), it
-// forwards x-request-id and nothing else, and it appends the upstream body
+// forwards x-request-id and nothing else (unless env propagate names other
+// headers, as an instrumented app would), and it appends the upstream body
 // whatever the upstream's status. lanemesh's local runner runs it in-process
 // for the image lanemesh/mock; it reaches other services through its sidecar,
 // named by HTTP_PROXY, exactly as a process would.
@@ -16,7 +17,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -30,6 +33,12 @@ type Config struct {
 	Version     string // env version
 	UpstreamURL string // env upstream_url; "" means this is the end of the chain
 	Bind        string // env bind, default DefaultBind
+	// Propagate are the headers copied from the request the mock received
+	// to its upstream call (env propagate, comma-separated, e.g.
+	// "x-request-id,baggage" for an OpenTelemetry-instrumented app, or
+	// the lane's route header for an app that carries it itself). Nil
+	// means DefaultPropagate, the tutorial image's behaviour.
+	Propagate []string
 	// PodIP is the "ip:" the mock reports (env POD_IP). Empty means the
 	// local address of the connection each request arrived on.
 	PodIP string
@@ -44,6 +53,21 @@ type Config struct {
 	Grace time.Duration
 }
 
+// DefaultPropagate is what the tutorial's image forwards.
+var DefaultPropagate = []string{"X-Request-Id"}
+
+// ParsePropagate reads env propagate: header names separated by commas,
+// blanks ignored, canonicalized; "" gives nil.
+func ParsePropagate(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, textproto.CanonicalMIMEHeaderKey(part))
+		}
+	}
+	return out
+}
+
 // ConfigFromEnv reads a Config from environment variables through getenv
 // (os.Getenv, or a lookup in a container's env), so that callers choose
 // which environment the mock sees.
@@ -55,6 +79,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		Bind:        getenv("bind"),
 		PodIP:       getenv("POD_IP"),
 		HTTPProxy:   getenv("HTTP_PROXY"),
+		Propagate:   ParsePropagate(getenv("propagate")),
 	}
 	if c.Bind == "" {
 		c.Bind = DefaultBind

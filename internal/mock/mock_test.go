@@ -1,6 +1,7 @@
 package mock
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -14,9 +15,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			"everything",
 			map[string]string{"app": "mocka", "version": "v2", "upstream_url": "http://mockb:8000/",
-				"bind": "127.0.1.1:9000", "POD_IP": "127.0.1.1", "HTTP_PROXY": "http://127.0.1.1:15001"},
+				"bind": "127.0.1.1:9000", "POD_IP": "127.0.1.1", "HTTP_PROXY": "http://127.0.1.1:15001", "propagate": "baggage,x-request-id"},
 			Config{App: "mocka", Version: "v2", UpstreamURL: "http://mockb:8000/", Bind: "127.0.1.1:9000",
-				PodIP: "127.0.1.1", HTTPProxy: "http://127.0.1.1:15001"},
+				PodIP: "127.0.1.1", HTTPProxy: "http://127.0.1.1:15001", Propagate: []string{"Baggage", "X-Request-Id"}},
 		},
 		{"lower-case proxy", map[string]string{"http_proxy": "http://p:1"}, Config{Bind: ":8000", HTTPProxy: "http://p:1"}},
 		{
@@ -29,7 +30,7 @@ func TestConfigFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ConfigFromEnv(func(k string) string { return tt.env[k] })
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ConfigFromEnv = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -97,7 +97,11 @@ func TestRejectedUpdateKeepsServing(t *testing.T) {
 				c.LbPolicy = clusterv3.Cluster_MAGLEV
 				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(65536)}}
 			}},
-		{"unsupported cluster type", `cluster "` + mockbV1 + `": unsupported: cluster type ORIGINAL_DST`, route.ErrUnsupported,
+		{"unsupported cluster type", `cluster "` + mockbV1 + `": unsupported: cluster type 42`, route.ErrUnsupported,
+			func(r *meshxds.Resources) {
+				findCluster(r, mockbV1).ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_DiscoveryType(42)}
+			}},
+		{"ORIGINAL_DST without CLUSTER_PROVIDED", `cluster "` + mockbV1 + `": invalid: an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED`, route.ErrInvalid,
 			func(r *meshxds.Resources) {
 				findCluster(r, mockbV1).ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
 			}},

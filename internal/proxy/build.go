@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
@@ -115,6 +116,9 @@ func (b *builder) buildListener(l *listenerv3.Listener) error {
 			return fmt.Errorf("%w: filter chain %d: its server_names %q are matched by an earlier chain", route.ErrInvalid, i, key)
 		}
 		seen[key] = true
+		if chain.lanesConfig != nil {
+			chain.lanes = b.laneFilterFor(*chain.lanesConfig, l.GetTrafficDirection() == corev3.TrafficDirection_INBOUND)
+		}
 		lc.tls = chain.tls != nil
 		lc.chains = append(lc.chains, chain)
 	}
@@ -183,6 +187,9 @@ func (b *builder) bindAddress(name, host string, port uint32) string {
 	if b.opts.Role == meshxds.Sidecar && name == meshxds.SidecarListener {
 		return b.opts.OutboundAddr
 	}
+	if b.opts.Role == meshxds.Sidecar && name == meshxds.InboundListener && b.opts.InboundAddr != "" {
+		return b.opts.InboundAddr
+	}
 	if a, ok := b.opts.PortMap[port]; ok {
 		return a
 	}
@@ -245,6 +252,14 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return err
 			}
 			lc.entry = le
+		case meshxds.LanePropagationFilter:
+			lp, err := meshxds.ParseLanePropagation(f.GetTypedConfig())
+			if err != nil {
+				return fmt.Errorf("%w: http filter %q: %w", route.ErrInvalid, f.GetName(), err)
+			}
+			// The direction is the listener's; buildListener makes the
+			// filter once it knows it.
+			lc.lanesConfig = &lp
 		case meshxds.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
@@ -259,7 +274,7 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				b.warn("http filter %q is optional and not supported; skipped", f.GetName())
 				continue
 			}
-			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s, %s and %s", route.ErrUnsupported, f.GetName(), entry.FilterName, meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
+			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s, %s, %s and %s", route.ErrUnsupported, f.GetName(), entry.FilterName, meshxds.LanePropagationFilter, meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
 		}
 	}
 	if len(filters) == 0 || filters[len(filters)-1].GetName() != meshxds.RouterFilter {

@@ -78,12 +78,14 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 		if cla = assignments[key]; cla == nil {
 			return nil, fmt.Errorf("%w: EDS cluster has no ClusterLoadAssignment %q among the resources", route.ErrInvalid, key)
 		}
+	case clusterv3.Cluster_ORIGINAL_DST:
+		return b.buildOriginalDst(c)
 	case clusterv3.Cluster_STATIC, clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
 		if cla == nil {
 			return nil, fmt.Errorf("%w: %v cluster has no load_assignment", route.ErrInvalid, c.GetType())
 		}
 	default:
-		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), meshxds.AggregateClusterType)
+		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS, ORIGINAL_DST or %s", route.ErrUnsupported, c.GetType(), meshxds.AggregateClusterType)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}

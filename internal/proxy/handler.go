@@ -53,7 +53,8 @@ type exchange struct {
 	// policy allows: its response gets the CORS headers.
 	cors         *route.CORS
 	origin       string
-	bodyTimedOut bool // the request body fell behind BodyTimeout or MinBodyRate
+	bodyTimedOut bool        // the request body fell behind BodyTimeout or MinBodyRate
+	lanes        *laneFilter // the chain's lane propagation filter, nil without one
 
 	// received and sent count body bytes for istio_request_bytes and
 	// istio_response_bytes: received what was buffered (a streamed body's
@@ -107,6 +108,7 @@ func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Requ
 func (x *exchange) serve(bind string) {
 	if x.decide(bind) {
 		x.prepare()
+		x.learnLane()
 		x.forward()
 	}
 }
@@ -147,6 +149,7 @@ func (x *exchange) decide(bind string) bool {
 	if v := r.Header[laneHeader]; len(v) > 0 {
 		x.lane = v[0]
 	}
+	x.reattachLane(lc)
 	// As in Envoy, a virtual host that requires TLS trusts the
 	// X-Forwarded-Proto the edge left: the connection's own scheme, or at
 	// a trusted gateway what the load balancer in front of it says.
@@ -175,6 +178,9 @@ func (x *exchange) decide(bind string) bool {
 	}
 	if x.cluster == nil {
 		x.generate(x.plan.notFound, flagNC)
+		return false
+	}
+	if x.cluster.origDst != nil && !x.toOriginalDst() {
 		return false
 	}
 	if lc.fault && x.injectFault(lc) {

@@ -68,7 +68,9 @@ func (p *Proxy) listen(bind string) (net.Listener, error) {
 // for as long as the route allows, and route timeouts bound them instead.
 func (p *Proxy) newServing(bind string, ln net.Listener) *serving {
 	srv := newServer(&handler{p: p, bind: bind}, &p.opts, p.log, ln.Addr())
-	srv.captures = p.opts.Role == meshxds.Sidecar && bind == p.opts.OutboundAddr
+	// A sidecar's listeners (outbound, and inbound when its pod's inbound
+	// traffic is intercepted) take redirected connections.
+	srv.captures = p.opts.Role == meshxds.Sidecar
 	return &serving{bind: bind, ln: ln, srv: srv, log: p.log, done: make(chan struct{})}
 }
 

@@ -30,6 +30,17 @@ type Options struct {
 	// OutboundAddr is where a sidecar's outbound listener binds; "" means
 	// "127.0.0.1:15001".
 	OutboundAddr string
+	// InboundAddr is where a sidecar's inbound listener
+	// (meshxds.InboundListener) binds; "" means its own address as
+	// compiled (0.0.0.0:15006, where iptables redirects inbound traffic),
+	// subject to PortMap and ListenHost.
+	InboundAddr string
+	// InboundApp is where inbound requests go when their connection was
+	// not redirected, so has no original destination: the app's own
+	// address when the sidecar listens on the pod's address in its place
+	// (local mode, Istio's Sidecar ingress defaultEndpoint). "" means such
+	// requests get 503 UH.
+	InboundApp string
 	// AdminAddr is the admin listener (/ready, /metrics, /config_dump,
 	// /clusters); "" means none. New binds it so AdminAddr() is known at once.
 	AdminAddr string

@@ -41,8 +41,8 @@ type server struct {
 	std  *http.Server // serves the connections handed off
 	hand *handoff
 
-	// captures is set for a sidecar's outbound listener, whose connections
-	// may have been redirected by transparent capture (see captured.go).
+	// captures is set for a sidecar's listeners, whose connections may
+	// have been redirected by transparent capture (see captured.go).
 	// Set before serving.
 	captures bool
 

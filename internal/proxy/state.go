@@ -59,6 +59,10 @@ type filterChain struct {
 	// entry guards lane entry (entry.go); nil when no policy selects
 	// this gateway.
 	entry *laneEntry
+	// lanes is the chain's lane propagation filter, nil without one;
+	// lanesConfig its settings, kept while the listener is read.
+	lanes       *laneFilter
+	lanesConfig *meshxds.LanePropagation
 }
 
 // lbPolicy is a cluster's load-balancing algorithm.
@@ -114,6 +118,10 @@ type cluster struct {
 	// endpoint (for an aggregate, its primary's).
 	dest           *destination
 	connectTimeout time.Duration
+	// origDst is set on an ORIGINAL_DST cluster (inbound.go): it has no
+	// endpoints of its own, and each request goes to a cluster of one
+	// endpoint, its connection's original destination.
+	origDst *origDstCluster
 }
 
 // endpoint is one upstream address of a cluster in a snapshot.

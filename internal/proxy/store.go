@@ -17,7 +17,8 @@ type store struct {
 	epoch    time.Time  // the proxy's monotonic origin
 	mu       sync.Mutex // guards clusters and every clusterStats.hosts and .pool
 	clusters map[string]*clusterStats
-	keys     keyCache // lane-entry key sets fetched or read (entry_keys.go)
+	keys     keyCache    // lane-entry key sets fetched or read (entry_keys.go)
+	traces   *traceTable // the lane propagation filter's, see propagate.go; guarded by mu
 }
 
 func newStore(epoch time.Time) *store {
@@ -119,6 +120,9 @@ func (s *store) commit(st *state) {
 		if cs.pool != cl.pool {
 			retired = append(retired, cs.pool)
 			cs.pool = cl.pool
+		}
+		if cl.origDst != nil {
+			continue // its endpoints are made per request (inbound.go); its pool keeps them
 		}
 		keep := make(map[string]bool, len(cl.endpoints))
 		for _, e := range cl.endpoints {

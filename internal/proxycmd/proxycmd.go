@@ -49,6 +49,7 @@ type proxyFlags struct {
 	static                                     bool
 	portMap                                    []string
 	outbound, admin                            string
+	inbound, inboundApp                        string
 	accessLog, logLevel                        string
 	pathNormalization                          string
 	trustDownstream                            bool
@@ -100,6 +101,8 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
 	fl.StringArrayVar(&f.portMap, "port-map", []string{"80=8080"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&f.outbound, "outbound", "127.0.0.1:15001", "the sidecar's outbound listener")
+	fl.StringVar(&f.inbound, "inbound", "", "the sidecar's inbound listener, for a pod whose inbound traffic is captured (0.0.0.0:15006 behind iptables); empty for none")
+	fl.StringVar(&f.inboundApp, "inbound-app", "", "with --inbound: where inbound requests whose connection was not redirected go (the app, when the sidecar listens on the app's port in its place)")
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -144,6 +147,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		return UsageError{err}
 	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
+		InboundAddr: f.inbound, InboundApp: f.inboundApp,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Name: podOf(f.id),
 			Workload: f.workload, Labels: identity.Labels},
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
@@ -220,8 +224,15 @@ func proxyIdentity(f proxyFlags) (meshxds.Proxy, error) {
 		if p.Namespace == "" {
 			p.Namespace = "default"
 		}
+		p.Inbound = f.inbound != ""
 	default:
 		return p, fmt.Errorf("--role must be gateway or sidecar, not %q", f.role)
+	}
+	if f.inboundApp != "" && f.inbound == "" {
+		return p, fmt.Errorf("--inbound-app needs --inbound")
+	}
+	if f.inbound != "" && p.Role != meshxds.Sidecar {
+		return p, fmt.Errorf("--inbound is a sidecar's")
 	}
 	if f.labels != "" {
 		l, err := ParseLabels(f.labels)

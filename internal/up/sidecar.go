@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/compile"
 	"net"
 	"sync"
 	"time"
@@ -35,8 +36,10 @@ const sidecarStartTimeout = 10 * time.Second
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(meshxds.SidecarListenerPort))
+	identity := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels, Inbound: pod.AppAddr != ""}
 	reg, unregister := m.scrape.add(pod.Namespace, pod.Name)
 	p, err := proxy.New(proxy.Options{Role: meshxds.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+		InboundAddr: pod.InboundAddr, InboundApp: pod.AppAddr,
 		PathNormalization: m.opts.PathNormalization, Registry: reg,
 		Logger: m.log.With("part", "sidecar", "pod", key),
 		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
@@ -55,7 +58,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		sc.mu.Unlock()
 		return err
 	}
-	ran := m.connect(ctx, p, "sidecar~"+key, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
+	ran := m.connect(ctx, p, "sidecar~"+key, identity, apply)
 	done := make(chan error, 1)
 	m.draining.Add(1)
 	go func() { <-ran; m.draining.Done() }()
@@ -93,6 +96,17 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		}
 	}()
 	return local.Sidecar{ProxyURL: "http://" + outbound, Done: done}, nil
+}
+
+// inboundCapture is the runner's InboundCapture: a pod's inbound traffic
+// passes its sidecar when the sidecar has lane propagation to do there (a
+// permissive lane group whose apps do not carry the route header), and
+// only then, since it costs every request to the pod a hop.
+func (m *Mesh) inboundCapture(pod local.PodInfo) bool {
+	m.mu.Lock()
+	cfg := m.cfg
+	m.mu.Unlock()
+	return cfg != nil && compile.Propagation(cfg, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}) != nil
 }
 
 // probeSettings are a liveness check's period, timeout and the consecutive

@@ -141,6 +141,7 @@ type Mesh struct {
 	gathered  map[string]dashboard.Gathered
 	draining  sync.WaitGroup // sidecars still finishing requests
 	deployGen uint64
+	cfg       *config.Config // the configuration the pods were last converged to
 }
 
 // Start builds the mesh, loads the configuration (an error in it stops
@@ -178,7 +179,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		}()
 	}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
-		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
+		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods, InboundCapture: m.inboundCapture})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
@@ -296,6 +297,9 @@ func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 	m.mu.Lock()
 	stale := gen < m.deployGen
 	m.deployGen = gen
+	if !stale {
+		m.cfg = cfg
+	}
 	m.mu.Unlock()
 	if stale {
 		return

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"fmt"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/lanemesh/lanemesh/internal/route"
+)
+
+// The inbound path: a sidecar whose pod's inbound traffic reaches it
+// (meshxds.Proxy.Inbound) serves meshxds.InboundListener, an HTTP listener
+// like any other (the same server, limits, sanitizing and filters), whose
+// route sends every request to an ORIGINAL_DST cluster: the address the
+// connection was going to when iptables redirected it, or, where nothing
+// redirects (local mode, where the sidecar listens on the pod's address
+// in the app's place), Options.InboundApp.
+
+// origDstCluster is what an ORIGINAL_DST cluster adds to a cluster: the
+// single-endpoint clusters made for each original destination seen, so
+// that each keeps its connection pool and counters. It belongs to one
+// snapshot; a new snapshot starts a new one.
+type origDstCluster struct {
+	base  *cluster
+	store *store
+	mu    sync.Mutex
+	dsts  map[string]*cluster
+}
+
+// maxOrigDsts bounds the destinations remembered: a pod serves a few
+// ports. Past the bound a destination still works, with a cluster (and
+// pool) of its own per request.
+const maxOrigDsts = 256
+
+// buildOriginalDst builds an ORIGINAL_DST cluster. Its lb_policy must be
+// CLUSTER_PROVIDED, as Envoy requires.
+func (b *builder) buildOriginalDst(c *clusterv3.Cluster) (*cluster, error) {
+	switch {
+	case c.GetLbPolicy() != clusterv3.Cluster_CLUSTER_PROVIDED:
+		return nil, fmt.Errorf("%w: an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED", route.ErrInvalid)
+	case c.GetLoadAssignment() != nil || c.GetOriginalDstLbConfig() != nil:
+		return nil, fmt.Errorf("%w: ORIGINAL_DST with a load_assignment or original_dst_lb_config", route.ErrUnsupported)
+	}
+	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()), lb: lbRoundRobin,
+		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
+	cl.targets = []*cluster{cl}
+	cl.service, cl.lane = metricNames(cl.name)
+	cl.dest = b.dests.intern(serviceDestination(cl.service))
+	cl.limits = buildLimits(c.GetCircuitBreakers())
+	var err error
+	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {
+		return nil, err
+	}
+	settings, err := b.poolSettings(c, cl)
+	if err != nil {
+		return nil, err
+	}
+	cl.pool = b.store.poolFor(cl.stats, settings, nil)
+	cl.origDst = &origDstCluster{base: cl, store: b.store, dsts: map[string]*cluster{}}
+	return cl, nil
+}
+
+// forDst returns the cluster of one endpoint, addr.
+func (o *origDstCluster) forDst(addr string) *cluster {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if c := o.dsts[addr]; c != nil {
+		return c
+	}
+	c := *o.base
+	c.origDst = nil
+	c.targets = []*cluster{&c}
+	// The metric labels are the cluster's: an original destination names
+	// no workload.
+	e := &endpoint{addr: addr, status: corev3.HealthStatus_HEALTHY, eligible: true, dest: c.dest,
+		host: o.store.host(c.stats, addr), conns: c.pool.host(addr)}
+	c.endpoints = []*endpoint{e}
+	if len(o.dsts) < maxOrigDsts {
+		o.dsts[addr] = &c
+	}
+	return &c
+}
+
+// toOriginalDst points the request at its original destination's cluster.
+// It reports false, having answered 503 UH, when there is none.
+func (x *exchange) toOriginalDst() bool {
+	addr := x.p.opts.InboundApp
+	if dst, ok := x.r.Context().Value(origDstKey{}).(netip.AddrPort); ok {
+		addr = dst.String()
+	}
+	if addr == "" {
+		x.generate(http.StatusServiceUnavailable, flagUH)
+		return false
+	}
+	x.cluster = x.cluster.origDst.forDst(addr)
+	return true
+}
+
+// InboundAddr returns the address of a sidecar's inbound listener, or nil
+// when it has none.
+func (p *Proxy) InboundAddr() (addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, lc := range p.state.Load().listeners {
+		if lc.name == meshxds.InboundListener {
+			if s := p.listeners[lc.bind]; s != nil {
+				return s.ln.Addr().String()
+			}
+		}
+	}
+	return ""
+}
