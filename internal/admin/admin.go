@@ -10,16 +10,21 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/events"
 	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // maxBody bounds an applied document set.
@@ -43,12 +48,32 @@ type Workloads interface {
 	Logs(namespace, pod string) ([]byte, error)
 }
 
+// LogStreams is what Workloads may also offer: a container's log from an
+// offset, so that `logs -f` follows it and `logs -c sidecar` reads the
+// pod's proxy. Container "" is the app.
+type LogStreams interface {
+	// LogsFrom returns what the container wrote at or after offset
+	// (counted from its first byte), as far as it is kept, and the offset
+	// to ask from next.
+	LogsFrom(namespace, pod, container string, offset int64) ([]byte, int64, error)
+}
+
 // Server serves the API. Proxies, if set, lists the proxies connected to
 // the control plane (any JSON-encodable value).
 type Server struct {
 	Store     *controlplane.Store
 	Workloads Workloads
 	Proxies   func() any
+	// ProxyConfig, if set, shows what the control plane serves a proxy
+	// (proxy-config).
+	ProxyConfig ProxyConfigFunc
+	// Instances, if set, lists the registry's instances: the endpoints
+	// `explain --live` routes to.
+	Instances func() []registry.Instance
+	// Feed, if set, is what GET /v1/watch waits on.
+	Feed *events.Feed
+	// Events, if set, are listed by GET /v1/events.
+	Events *events.Log
 	// Listener is where the API is served; its token guards every /v1/
 	// call, its address is what a request's Host must name. Required.
 	Listener *Listener
@@ -83,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
+	s.liveRoutes(mux)
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	root.Handle("/", guard.Bearer(s.Listener.Token, s.Listener.TokenFile, mux))
@@ -217,7 +243,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	found := false
-	_, err := s.Store.Update(func(next *config.Config) {
+	_, err := s.Store.UpdateBy("lanemesh scale", func(next *config.Config) {
 		for i, d := range next.Deployments {
 			if d.Metadata.Namespace == req.Namespace && d.Metadata.Name == req.Name {
 				scaled := *d
@@ -243,18 +269,103 @@ func (s *Server) pods() []Pod {
 	return s.Workloads.Pods()
 }
 
+// logs answers GET /v1/logs?namespace=NS&pod=P[&container=C][&tail=N][&follow=true]:
+// the container's log (the app's by default), its last N lines with tail,
+// and with follow, what it writes next, streamed until the client goes.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if s.Workloads == nil {
 		writeError(w, http.StatusNotFound, "no workloads run here")
 		return
 	}
-	b, err := s.Workloads.Logs(r.URL.Query().Get("namespace"), r.URL.Query().Get("pod"))
+	q := r.URL.Query()
+	ns, pod, container := q.Get("namespace"), q.Get("pod"), q.Get("container")
+	tail := -1
+	if t := q.Get("tail"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "tail must be a number of lines")
+			return
+		}
+		tail = n
+	}
+	streams, ok := s.Workloads.(LogStreams)
+	if !ok {
+		if container != "" && container != "app" || q.Get("follow") == "true" {
+			writeError(w, http.StatusNotImplemented, "this server keeps only the app's log; drop -c and -f")
+			return
+		}
+		b, err := s.Workloads.Logs(ns, pod)
+		if err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(tailLines(b, tail))
+		return
+	}
+	b, next, err := streams.LogsFrom(ns, pod, container, 0)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(b)
+	w.Write(tailLines(b, tail))
+	if q.Get("follow") != "true" {
+		return
+	}
+	followLogs(r.Context(), w, streams, ns, pod, container, next)
+}
+
+// followInterval is how often a followed log is read for news.
+const followInterval = 200 * time.Millisecond
+
+// followLogs streams what the container writes from offset on until ctx
+// ends or the pod goes.
+func followLogs(ctx context.Context, w http.ResponseWriter, streams LogStreams, ns, pod, container string, offset int64) {
+	flush := http.NewResponseController(w)
+	flush.Flush()
+	tick := time.NewTicker(followInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b, next, err := streams.LogsFrom(ns, pod, container, offset)
+		if err != nil {
+			return // the pod is gone: the stream ends, as kubectl's does
+		}
+		offset = next
+		if len(b) > 0 {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			flush.Flush()
+		}
+	}
+}
+
+// tailLines returns the last n lines of b; all of b for n < 0.
+func tailLines(b []byte, n int) []byte {
+	if n < 0 {
+		return b
+	}
+	if n == 0 {
+		return nil
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			if n--; n == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

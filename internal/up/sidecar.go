@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -32,9 +34,18 @@ const sidecarStartTimeout = 10 * time.Second
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+	logs := m.sidecarLogs(key)
+	accessLog := io.Writer(logs)
+	if m.opts.AccessLog != nil {
+		accessLog = io.MultiWriter(m.opts.AccessLog, logs)
+	}
+	// The pod's sidecar log (`lanemesh logs POD -c sidecar`) is its access
+	// log and its own messages from info up, whatever --log-level says
+	// about the mesh's log.
+	logger := slog.New(slog.NewMultiHandler(m.log.Handler(), slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: accessLog,
 		PathNormalization: m.opts.PathNormalization,
-		Logger:            m.log.With("part", "sidecar", "pod", key),
+		Logger:            logger.With("part", "sidecar", "pod", key),
 		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
 	if err != nil {
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
@@ -86,6 +97,22 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	}()
 	return local.Sidecar{ProxyURL: "http://" + outbound, Done: done}, nil
 }
+
+// sidecarLogs returns the log buffer of the pod's sidecar, the same one
+// across restarts of the sidecar, as a container's log survives restarts.
+func (m *Mesh) sidecarLogs(key string) *local.LogBuffer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.proxyLogs[key]
+	if b == nil {
+		b = local.NewLogBuffer(sidecarLogLimit)
+		m.proxyLogs[key] = b
+	}
+	return b
+}
+
+// sidecarLogLimit is how much of each sidecar's log is kept.
+const sidecarLogLimit = 128 << 10
 
 // probeSettings are a liveness check's period, timeout and the consecutive
 // failures that fail it.

@@ -116,6 +116,9 @@ type Mesh struct {
 
 	mu        sync.Mutex
 	sidecars  map[string]*sidecar // by pod namespace/name
+	// proxyLogs are the sidecars' logs by pod namespace/name. A pod's
+	// entry is dropped when the pod is gone (podsChanged).
+	proxyLogs map[string]*local.LogBuffer
 	draining  sync.WaitGroup      // sidecars still finishing requests
 	deployGen uint64
 }
@@ -142,12 +145,12 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 			pods.Close()
 		}
 	}()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, proxyLogs: map[string]*local.LogBuffer{}}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
-		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
+		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m}, OnChange: m.configChanged,
 		Credentials: credentials.Dir(opts.CredentialsDir)})
 	if err != nil {
 		return nil, diags, err
@@ -255,8 +258,28 @@ func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 	}
 }
 
-// podsChanged is the runner's hook.
-func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods", pods) }
+// podsChanged is the runner's hook. It forgets the sidecar logs of pods
+// that are gone and tells whoever watches the mesh.
+func (m *Mesh) podsChanged(pods []registry.Instance) {
+	m.cp.Instances.Set("pods", pods)
+	m.forgetLogs(pods)
+	m.cp.Feed.Bump()
+}
+
+// forgetLogs drops the sidecar logs of pods the runner no longer has.
+func (m *Mesh) forgetLogs(pods []registry.Instance) {
+	live := map[string]bool{}
+	for _, p := range pods {
+		live[p.Namespace+"/"+p.Name] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for key := range m.proxyLogs {
+		if !live[key] {
+			delete(m.proxyLogs, key)
+		}
+	}
+}
 
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
@@ -294,12 +317,14 @@ func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity 
 	return done
 }
 
-// workloads adapts the runner to the admin API.
-type workloads struct{ r *local.Runner }
+// workloads adapts the runner and the sidecars' logs to the admin API.
+type workloads struct{ m *Mesh }
+
+var _ admin.LogStreams = workloads{}
 
 func (w workloads) Pods() []admin.Pod {
 	var out []admin.Pod
-	for _, p := range w.r.Pods() {
+	for _, p := range w.m.runner.Pods() {
 		out = append(out, admin.Pod{Name: p.Name, Namespace: p.Namespace, Owner: p.Owner, IP: p.IP,
 			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels})
 	}
@@ -307,4 +332,23 @@ func (w workloads) Pods() []admin.Pod {
 	return out
 }
 
-func (w workloads) Logs(ns, pod string) ([]byte, error) { return w.r.Logs(ns, pod) }
+func (w workloads) Logs(ns, pod string) ([]byte, error) { return w.m.runner.Logs(ns, pod) }
+
+// LogsFrom serves the app's log (container "" or "app") and the sidecar's
+// ("sidecar", "istio-proxy").
+func (w workloads) LogsFrom(ns, pod, container string, offset int64) ([]byte, int64, error) {
+	switch container {
+	case "", "app":
+		return w.m.runner.LogsFrom(ns, pod, offset)
+	case "sidecar", "istio-proxy":
+		w.m.mu.Lock()
+		b := w.m.proxyLogs[ns+"/"+pod]
+		w.m.mu.Unlock()
+		if b == nil {
+			return nil, 0, fmt.Errorf("pod %s/%s has no sidecar log: %w", ns, pod, local.ErrNotFound)
+		}
+		out, end := b.From(offset)
+		return out, end, nil
+	}
+	return nil, 0, fmt.Errorf("pod %s/%s has no container %q: use app or sidecar: %w", ns, pod, container, local.ErrNotFound)
+}
