@@ -114,12 +114,12 @@ type Mesh struct {
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
 
-	mu        sync.Mutex
-	sidecars  map[string]*sidecar // by pod namespace/name
+	mu       sync.Mutex
+	sidecars map[string]*sidecar // by pod namespace/name
 	// proxyLogs are the sidecars' logs by pod namespace/name. A pod's
 	// entry is dropped when the pod is gone (podsChanged).
 	proxyLogs map[string]*local.LogBuffer
-	draining  sync.WaitGroup      // sidecars still finishing requests
+	draining  sync.WaitGroup // sidecars still finishing requests
 	deployGen uint64
 }
 
