@@ -40,6 +40,12 @@ type Pod struct {
 	Ready     bool              `json:"ready"`
 	Restarts  int               `json:"restarts"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Created is when the pod was made (AGE), zero if unknown.
+	Created time.Time `json:"created,omitzero"`
+	// Message says why the pod is not ready; LastExit why its app or
+	// sidecar last exited. Both "" when there is nothing to say.
+	Message  string `json:"message,omitempty"`
+	LastExit string `json:"lastExit,omitempty"`
 }
 
 // Workloads is the local runner, as the API sees it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -30,6 +31,13 @@ type ProxyConfig struct {
 	Resources []json.RawMessage `json:"resources"`
 }
 
+// ServerVersion is the answer of GET /v1/version: the server's build, and
+// the control plane's name as proxy-status shows it (host/admin address).
+type ServerVersion struct {
+	version.Info
+	ControlPlane string `json:"controlPlane"`
+}
+
 // Watched is the answer of GET /v1/watch.
 type Watched struct {
 	Generation uint64 `json:"generation"`
@@ -39,7 +47,10 @@ type Watched struct {
 const maxWatch = 60 * time.Second
 
 func (s *Server) liveRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, version.Get()) })
+	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, _ *http.Request) {
+		host, _ := os.Hostname()
+		writeJSON(w, http.StatusOK, ServerVersion{Info: version.Get(), ControlPlane: host + "/" + s.Listener.Addr().String()})
+	})
 	mux.HandleFunc("GET /v1/objects", s.allObjects)
 	mux.HandleFunc("GET /v1/meta", s.meta)
 	mux.HandleFunc("GET /v1/proxy-config", s.proxyConfig)

@@ -92,7 +92,11 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, kind string
 		out = append(out, b)
 	}
 	if name != "" && len(out) == 0 {
-		writeError(w, http.StatusNotFound, kind+" "+ns+"/"+name+" not found")
+		msg := fmt.Sprintf("%s %q not found", strings.ToLower(kind), name)
+		if ns != "" {
+			msg += " in namespace " + ns
+		}
+		writeError(w, http.StatusNotFound, msg)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -326,7 +326,8 @@ func (w workloads) Pods() []admin.Pod {
 	var out []admin.Pod
 	for _, p := range w.m.runner.Pods() {
 		out = append(out, admin.Pod{Name: p.Name, Namespace: p.Namespace, Owner: p.Owner, IP: p.IP,
-			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels})
+			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels,
+			Created: p.Created, Message: p.Message, LastExit: p.LastExit})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
 	return out

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/version"
 )
 
 // NodeCluster is the node.cluster every lanemesh proxy reports.
@@ -39,6 +40,10 @@ func NodeFor(id string, p compile.Proxy) *corev3.Node {
 	return &corev3.Node{
 		Id:      id,
 		Cluster: NodeCluster,
+		// The build, so that proxy-status can show each proxy's version as
+		// istioctl shows Envoy's.
+		UserAgentName:        "lanemesh",
+		UserAgentVersionType: &corev3.Node_UserAgentVersion{UserAgentVersion: version.Get().Version},
 		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
 			metaRole:      structpb.NewStringValue(string(p.Role)),
 			metaNamespace: structpb.NewStringValue(p.Namespace),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type ProxyStatus struct {
 	// rejected anything. It stays after later ACKs: compare Acked[TypeURL]
 	// with Version to see whether the node has moved on.
 	LastNACK *NACK
+	// Cluster is the node's cluster and Agent its user agent and version
+	// ("lanemesh (devel)", "envoy 1.36.0"), as it sent them.
+	Cluster string `json:",omitempty"`
+	Agent   string `json:",omitempty"`
 	// Sent maps a type URL to the version of the latest response the
 	// node's open streams were sent.
 	Sent map[string]string
@@ -105,6 +110,8 @@ type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
 	proxy compile.Proxy
+	// cluster and agent are what the node said of itself (ProxyStatus).
+	cluster, agent string
 	// who is the grant holder of the node's open streams ("" without an
 	// Authenticator): a node id is held by one holder at a time, so that
 	// one proxy cannot take over the snapshot another is served.
@@ -186,7 +193,7 @@ func (t *tracker) status(id string) (ProxyStatus, bool) {
 func (t *tracker) nodeStatus(id string, n *nodeRecord) ProxyStatus {
 	p := n.proxy
 	p.Labels = maps.Clone(p.Labels)
-	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked),
+	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked), Cluster: n.cluster, Agent: n.agent,
 		Sent: map[string]string{}, Sync: map[string]SyncState{}}
 	if n.lastNACK != nil {
 		c := *n.lastNACK
@@ -391,6 +398,8 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (compile.Proxy, 
 	}
 	n.who = who
 	n.proxy = p
+	n.cluster = node.GetCluster()
+	n.agent = strings.TrimSpace(node.GetUserAgentName() + " " + node.GetUserAgentVersion())
 	n.proxy.Labels = maps.Clone(p.Labels) // p goes to OnNode, which may keep it
 	n.streams++
 	st.node = node.GetId()
