@@ -78,7 +78,9 @@ type apiError struct {
 
 func (e apiError) Error() string { return e.msg }
 
-func (e apiError) Is(target error) bool { return target == errNotFound && e.status == http.StatusNotFound }
+func (e apiError) Is(target error) bool {
+	return target == errNotFound && e.status == http.StatusNotFound
+}
 
 // do sends a request and decodes a JSON answer into out; it returns the
 // status code. Transport failures say how to start the server.

@@ -256,7 +256,7 @@ func fetchEvents(c *client, f getFlags, req getRequest) (listing, error) {
 		obj := strings.ToLower(e.Kind) + "/" + e.Name
 		b, _ := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Event",
 			"metadata": map[string]any{"name": fmt.Sprintf("%s.%d", e.Name, i), "namespace": e.Namespace, "creationTimestamp": e.Time.UTC().Format(time.RFC3339)},
-			"type": e.Type, "reason": e.Reason, "message": e.Message,
+			"type":     e.Type, "reason": e.Reason, "message": e.Message,
 			"involvedObject": map[string]string{"kind": e.Kind, "namespace": e.Namespace, "name": e.Name}})
 		l.items = append(l.items, item{kind: "Event", namespace: e.Namespace, name: fmt.Sprintf("%s.%d", e.Name, i), created: e.Time, object: b,
 			cells: []string{e.Type, e.Reason, obj, e.Message}})
