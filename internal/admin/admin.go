@@ -80,6 +80,8 @@ type Server struct {
 	Feed *events.Feed
 	// Events, if set, are listed by GET /v1/events.
 	Events *events.Log
+	// Name is the control plane's name in proxy-status [HOST/ADMIN_ADDRESS].
+	Name string
 	// Listener is where the API is served; its token guards every /v1/
 	// call, its address is what a request's Host must name. Required.
 	Listener *Listener

@@ -48,8 +48,12 @@ const maxWatch = 60 * time.Second
 
 func (s *Server) liveRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/version", func(w http.ResponseWriter, _ *http.Request) {
-		host, _ := os.Hostname()
-		writeJSON(w, http.StatusOK, ServerVersion{Info: version.Get(), ControlPlane: host + "/" + s.Listener.Addr().String()})
+		name := s.Name
+		if name == "" {
+			host, _ := os.Hostname()
+			name = host + "/" + s.Listener.Addr().String()
+		}
+		writeJSON(w, http.StatusOK, ServerVersion{Info: version.Get(), ControlPlane: name})
 	})
 	mux.HandleFunc("GET /v1/objects", s.allObjects)
 	mux.HandleFunc("GET /v1/meta", s.meta)

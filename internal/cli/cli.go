@@ -34,7 +34,12 @@ type usageError struct{ error }
 
 // Main runs lanemesh with args and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin, stdout, stderr, time.Now)
+	return mainAt(time.Now, args, stdin, stdout, stderr)
+}
+
+// mainAt is Main with the clock of the commands that print ages.
+func mainAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr, now)
 	root.SetArgs(args)
 	// Long-running commands (up, proxy, controlplane, mock) stop cleanly on
 	// Ctrl-C and SIGTERM through this context.
@@ -76,7 +81,7 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout),
+		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout, stderr),
 		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
 		newGet(stdout, now), newDescribe(stdout, now), newScale(stdout), newLogs(stdout),
 		newVersion(stdout), newProxyStatus(stdout), newProxyConfig(stdout), newTop(stdout, stderr), newMock(stderr), newUp(stdout, stderr),

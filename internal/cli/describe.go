@@ -180,14 +180,23 @@ func (d describer) virtualService(it item) error {
 	if len(gws) == 0 {
 		gws = []string{"mesh (every sidecar)"}
 	}
-	fmt.Fprintf(d.w, "Hosts:\t%s\nGateways:\t%s\nRules:\n", strings.Join(vs.Spec.Hosts, ", "), strings.Join(gws, ", "))
-	for i, r := range vs.Spec.HTTP {
+	w := tabwriter.NewWriter(d.w, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(w, "Hosts:\t%s\nGateways:\t%s\nRules:\n", strings.Join(vs.Spec.Hosts, ", "), strings.Join(gws, ", "))
+	if err := printRules(w, vs.Spec.HTTP); err != nil {
+		return err
+	}
+	return d.appliesTo(it.namespace + "/" + it.name)
+}
+
+// printRules prints a VirtualService's HTTP rules.
+func printRules(tw *tabwriter.Writer, rules []api.HTTPRoute) error {
+	for i, r := range rules {
 		name := ""
 		if r.Name != "" {
 			name = " " + r.Name
 		}
-		fmt.Fprintf(d.w, "  [%d]%s\n", i, name)
-		fmt.Fprintf(d.w, "    Match:\t%s\n", matchSummary(r.Match))
+		fmt.Fprintf(tw, "  [%d]%s\n", i, name)
+		fmt.Fprintf(tw, "    Match:\t%s\n", matchSummary(r.Match))
 		for _, dst := range r.Route {
 			line := "    Route:\t" + destinationString(dst.Destination)
 			if dst.Weight != 0 {
@@ -196,18 +205,18 @@ func (d describer) virtualService(it item) error {
 			if dst.Fallback != nil {
 				line += ", fallback " + destinationString(dst.Fallback.Target)
 			}
-			fmt.Fprintln(d.w, line)
+			fmt.Fprintln(tw, line)
 		}
 		switch {
 		case r.Delegate != nil:
-			fmt.Fprintf(d.w, "    Delegate:\t%s/%s\n", r.Delegate.Namespace, r.Delegate.Name)
+			fmt.Fprintf(tw, "    Delegate:\t%s/%s\n", r.Delegate.Namespace, r.Delegate.Name)
 		case r.Redirect != nil:
-			fmt.Fprintln(d.w, "    Redirect")
+			fmt.Fprintln(tw, "    Redirect")
 		case r.DirectResponse != nil:
-			fmt.Fprintf(d.w, "    Direct response:\t%d\n", r.DirectResponse.Status)
+			fmt.Fprintf(tw, "    Direct response:\t%d\n", r.DirectResponse.Status)
 		}
 	}
-	return d.appliesTo(it.namespace + "/" + it.name)
+	return tw.Flush()
 }
 
 // matchSummary prints a rule's match list: entries ORed, fields ANDed.
@@ -291,6 +300,7 @@ func (d describer) appliesTo(key string) error {
 		return err
 	}
 	fmt.Fprintln(d.w, "Applies to:")
+	tw := tabwriter.NewWriter(d.w, 0, 8, 2, ' ', 0)
 	any := false
 	for _, p := range list {
 		if !p.Connected {
@@ -306,13 +316,13 @@ func (d describer) appliesTo(key string) error {
 		}
 		if len(rules) > 0 {
 			any = true
-			fmt.Fprintf(d.w, "  %s\trules %s\n", proxyName(p), strings.Join(rules, ","))
+			fmt.Fprintf(tw, "  %s\trules %s\n", proxyName(p), strings.Join(rules, ","))
 		}
 	}
 	if !any {
-		fmt.Fprintln(d.w, "  no connected proxy was given its routes")
+		fmt.Fprintln(tw, "  no connected proxy was given its routes")
 	}
-	return nil
+	return tw.Flush()
 }
 
 // rulesFrom returns the indexes of the VirtualService's rules that routes
@@ -353,7 +363,8 @@ func (d describer) destinationRule(it item) error {
 		return err
 	}
 	host := config.FQDN(dr.Spec.Host, it.namespace)
-	fmt.Fprintf(d.w, "Host:\t%s\n", host)
+	hw := tabwriter.NewWriter(d.w, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(hw, "Host:\t%s\n", host)
 	var svcs []api.Service
 	if _, err := d.c.do("GET", "/v1/objects/services", nil, nil, &svcs); err != nil {
 		return err
@@ -369,10 +380,11 @@ func (d describer) destinationRule(it item) error {
 		}
 	}
 	if svc == nil {
-		fmt.Fprintln(d.w, "Service:\tnone in the mesh (the host is a ServiceEntry's, or missing)")
+		fmt.Fprintln(hw, "Service:\tnone in the mesh (the host is a ServiceEntry's, or missing)")
 	} else {
-		fmt.Fprintf(d.w, "Service:\t%s/%s\n", svc.Metadata.Namespace, svc.Metadata.Name)
+		fmt.Fprintf(hw, "Service:\t%s/%s\n", svc.Metadata.Namespace, svc.Metadata.Name)
 	}
+	hw.Flush()
 	fmt.Fprintln(d.w, "Subsets:")
 	tw := tabwriter.NewWriter(d.w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tLABELS\tPODS READY/SELECTED")
@@ -409,7 +421,7 @@ func (d describer) events(kind, ns, name string) error {
 		return err
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(d.w, "Events:\t<none>")
+		fmt.Fprintln(d.w, "Events: <none>")
 		return nil
 	}
 	fmt.Fprintln(d.w, "Events:")
@@ -487,12 +499,13 @@ func (d describer) sidecar(p admin.Pod) error {
 		if ns, name, ok := nodeNamespaceName(ps.ID); !ok || ns != p.Namespace || name != p.Name {
 			continue
 		}
-		fmt.Fprintf(d.w, "Sidecar:\n  Node:\t%s\n  Connected:\t%v\n  xDS:\tCDS %s, LDS %s, EDS %s, RDS %s\n", ps.ID, ps.Connected,
+		tw := tabwriter.NewWriter(d.w, 0, 8, 1, ' ', 0)
+		fmt.Fprintf(tw, "Sidecar:\n  Node:\t%s\n  Connected:\t%v\n  xDS:\tCDS %s, LDS %s, EDS %s, RDS %s\n", ps.ID, ps.Connected,
 			ps.Sync[resourcev3.ClusterType], ps.Sync[resourcev3.ListenerType], ps.Sync[resourcev3.EndpointType], ps.Sync[resourcev3.RouteType])
 		if n := ps.LastNACK; n != nil {
-			fmt.Fprintf(d.w, "  Last NACK:\t%s %s at %s: %s\n", shortType(n.TypeURL), n.Version, n.Time.UTC().Format(time.RFC3339), n.Message)
+			fmt.Fprintf(tw, "  Last NACK:\t%s %s at %s: %s\n", shortType(n.TypeURL), n.Version, n.Time.UTC().Format(time.RFC3339), n.Message)
 		}
-		return nil
+		return tw.Flush()
 	}
 	fmt.Fprintln(d.w, "Sidecar:\tnot connected to the control plane")
 	return nil

@@ -281,8 +281,12 @@ func printListings(w io.Writer, f getFlags, listings []listing, now time.Time) e
 		if !f.noHeaders {
 			t.header()
 		}
+		ev := ""
+		if f.watch && f.watchEvents {
+			ev = "ADDED"
+		}
 		for _, it := range l.items {
-			t.row(it, now, "")
+			t.row(it, now, ev)
 		}
 		if err := t.flush(); err != nil {
 			return err

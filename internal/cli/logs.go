@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -60,6 +61,10 @@ until Ctrl-C (or --timeout), as kubectl logs -f does.`,
 					return err
 				}
 				if code >= 400 {
+					var e struct{ Error string }
+					if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+						return apiError{code, e.Error}
+					}
 					return fmt.Errorf("pod %s/%s: %s", ns, pod, strings.TrimSpace(string(raw)))
 				}
 				_, err = stdout.Write(raw)

@@ -62,6 +62,11 @@ type Options struct {
 	AccessLog    io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
+	// Progress, if set, receives a line whenever what the mesh waits for
+	// before it is ready changes: pods ready N/M, proxies in step with
+	// their configuration N/M. Keep it apart from Out (stderr), so that a
+	// script reading Out sees only the lines above.
+	Progress io.Writer
 	// PodCIDR is the loopback range pods get their addresses from, such as
 	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
 	// range is locked while the mesh runs, so two meshes never share one.
@@ -210,8 +215,9 @@ func (m *Mesh) ControlPlane() *controlplane.ControlPlane { return m.cp.ControlPl
 func (m *Mesh) Runner() *local.Runner { return m.runner }
 
 // announce prints the gateway URL and one ready line once the gateway has
-// its configuration and every pod is ready.
+// its configuration and every pod is ready; until then it reports progress.
 func (m *Mesh) announce(ctx context.Context) {
+	last := ""
 	for ctx.Err() == nil {
 		if m.gateway.Ready() && m.allPodsReady() {
 			gwAdmin := "off"
@@ -222,6 +228,12 @@ func (m *Mesh) announce(ctx context.Context) {
 				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.cp.XDSAddr())
 			return
 		}
+		if m.opts.Progress != nil {
+			if p := m.progress(); p != last {
+				fmt.Fprintln(m.opts.Progress, p)
+				last = p
+			}
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
@@ -229,19 +241,50 @@ func (m *Mesh) announce(ctx context.Context) {
 	}
 }
 
+// progress says what the mesh is waiting for: "waiting: pods ready 3/9,
+// proxies in step 4/10".
+func (m *Mesh) progress() string {
+	ready, want := m.podCounts()
+	inStep := 0
+	for _, p := range m.cp.XDS.Proxies() {
+		if p.Connected && proxyInStep(p) {
+			inStep++
+		}
+	}
+	return fmt.Sprintf("waiting: pods ready %d/%d, proxies in step %d/%d", ready, want, inStep, want+1) // +1: the gateway
+}
+
+// proxyInStep reports whether a proxy has ACKed everything it was sent and
+// is due, for every type (proxy-status's SYNCED or NOT SENT).
+func proxyInStep(p xds.ProxyStatus) bool {
+	if len(p.Sync) == 0 {
+		return false
+	}
+	for _, s := range p.Sync {
+		if s == xds.Stale {
+			return false
+		}
+	}
+	return true
+}
+
 func (m *Mesh) allPodsReady() bool {
+	ready, want := m.podCounts()
+	return ready >= want
+}
+
+// podCounts returns the pods ready and the replicas the Deployments want.
+func (m *Mesh) podCounts() (ready, want int) {
 	cfg, _ := m.cp.Store.Config()
-	want := 0
 	for _, d := range cfg.Deployments {
 		want += int(d.Spec.ReplicaCount())
 	}
-	ready := 0
 	for _, p := range m.runner.Pods() {
 		if p.Phase == local.Ready {
 			ready++
 		}
 	}
-	return ready >= want
+	return ready, want
 }
 
 // configChanged is the control plane's hook: converge pods.
