@@ -41,8 +41,8 @@ type Store struct {
 type Meta struct {
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
-	// By is who wrote the object last: "lanemesh apply", "file PATH",
-	// "lanemesh scale", "kubernetes".
+	// By is who wrote the object last: "lanemesh apply", "lanemesh
+	// scale", "file PATH" (the watched paths); "" when not said (Update).
 	By string `json:"by,omitempty"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/lanemesh/lanemesh/api"
@@ -112,7 +113,7 @@ func (w *fileWatch) sync() (config.Diagnostics, error) {
 		return diags, diags.Err()
 	}
 	var conflicts []Conflict
-	found, err := w.store.UpdateBy("file", func(next *config.Config) {
+	found, err := w.store.UpdateBy("file "+strings.Join(w.paths, ", "), func(next *config.Config) {
 		conflicts = w.merge(next, c)
 	})
 	if err != nil {
