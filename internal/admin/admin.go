@@ -1,6 +1,9 @@
 // Package admin is the HTTP API of a running `lanemesh up`, which the
-// kubectl-like commands (apply, delete, get, scale, logs) talk to, the way
-// kubectl talks to a kube-apiserver.
+// kubectl- and istioctl-like commands (apply, delete, get, describe, scale,
+// logs, proxy-status, proxy-config, explain --live, version) talk to, the
+// way kubectl talks to a kube-apiserver. GET /v1/watch is a long poll that
+// returns when anything a watcher sees changes (configuration, pods,
+// events), which is how `get -w` follows the mesh.
 //
 // Every change goes through the control plane's Store, so an apply with
 // any error is rejected whole, with analyze's messages, and nothing

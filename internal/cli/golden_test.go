@@ -82,7 +82,7 @@ func TestGolden(t *testing.T) {
 		{"explain-live-gateway", "explain --live --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v3' http://gw/mock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := splitArgs(tc.args)
+			args := shellWords(tc.args)
 			var out, errOut bytes.Buffer
 			code := mainAt(func() time.Time { return goldenEpoch.Add(90 * time.Second) }, args, strings.NewReader(""), &out, &errOut)
 			got := fmt.Sprintf("$ lanemesh %s\nexit: %d\n--- stdout\n%s--- stderr\n%s", tc.args, code, out.String(), errOut.String())
@@ -90,19 +90,6 @@ func TestGolden(t *testing.T) {
 			compareGolden(t, filepath.Join("testdata", "golden", tc.name+".txt"), got)
 		})
 	}
-}
-
-// splitArgs splits a command line on spaces, keeping 'quoted' words.
-func splitArgs(s string) []string {
-	var out []string
-	for i, part := range strings.Split(s, "'") {
-		if i%2 == 1 {
-			out = append(out, part)
-			continue
-		}
-		out = append(out, strings.Fields(part)...)
-	}
-	return out
 }
 
 func compareGolden(t *testing.T, path, got string) {
