@@ -95,6 +95,9 @@ func (d describer) describe(resource, ns, name string) error {
 	default:
 		err = d.spec(it)
 	}
+	if err == nil {
+		err = d.podsOf(it)
+	}
 	if err != nil {
 		return err
 	}
@@ -400,6 +403,44 @@ func (d describer) destinationRule(it item) error {
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d/%d\n", s.Name, labelsString(s.Labels), ready, selected)
+	}
+	return tw.Flush()
+}
+
+// podsOf lists the pods of a Deployment (its replicas) or a Service (its
+// endpoints: the pods its selector matches), with their readiness.
+func (d describer) podsOf(it item) error {
+	var match func(admin.Pod) bool
+	switch it.kind {
+	case "Deployment":
+		match = func(p admin.Pod) bool { return p.Namespace == it.namespace && p.Owner == "Deployment/"+it.name }
+	case "Service":
+		var svc api.Service
+		if err := json.Unmarshal(it.object, &svc); err != nil {
+			return err
+		}
+		if len(svc.Spec.Selector) == 0 {
+			return nil // no selector: endpoints come from elsewhere
+		}
+		match = func(p admin.Pod) bool { return p.Namespace == it.namespace && contains(p.Labels, svc.Spec.Selector) }
+	default:
+		return nil
+	}
+	var pods []admin.Pod
+	if _, err := d.c.do("GET", "/v1/pods", nil, nil, &pods); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.w, "Pods:")
+	tw := tabwriter.NewWriter(d.w, 0, 8, 2, ' ', 0)
+	n := 0
+	for _, p := range pods {
+		if match(p) {
+			n++
+			fmt.Fprintf(tw, "  %s\t%s\t%s\tready=%v\n", p.Name, orNone(p.IP), p.Phase, p.Ready)
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(tw, "  <none>")
 	}
 	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -152,7 +153,7 @@ func fetchPods(c *client, f getFlags, req getRequest) (listing, error) {
 	sel, _ := labels.Parse(f.selector)
 	for _, p := range pods {
 		if (f.namespace != "" && p.Namespace != f.namespace) || !sel.Matches(labels.Set(p.Labels)) ||
-			(len(req.names) > 0 && !containsString(req.names, p.Name)) {
+			(len(req.names) > 0 && !slices.Contains(req.names, p.Name)) {
 			continue
 		}
 		l.items = append(l.items, podItem(p))
@@ -179,15 +180,6 @@ func missing(l listing, req getRequest, what, ns string) error {
 		}
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // podItem shows a pod as a Kubernetes v1 Pod for -o yaml|json.
@@ -273,7 +265,7 @@ func fetchProxies(c *client, req getRequest) (listing, error) {
 		return l, err
 	}
 	for _, p := range list {
-		if len(req.names) > 0 && !containsString(req.names, p.ID) {
+		if len(req.names) > 0 && !slices.Contains(req.names, p.ID) {
 			continue
 		}
 		nack := "-"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -107,17 +108,5 @@ func printChanges(w io.Writer, f getFlags, old, cur listing, now time.Time) erro
 }
 
 func sameItem(a, b item) bool {
-	return string(a.object) == string(b.object) && equalStrings(a.cells, b.cells)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return string(a.object) == string(b.object) && slices.Equal(a.cells, b.cells)
 }

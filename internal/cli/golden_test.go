@@ -66,6 +66,7 @@ func TestGolden(t *testing.T) {
 		{"describe-dr", "describe dr/dr-mockb"},
 		{"describe-pod", "describe pod mockb-v2-0"},
 		{"describe-deploy", "describe deploy mockb-v2"},
+		{"describe-svc", "describe svc mockb"},
 		{"proxy-status", "proxy-status"},
 		{"proxy-status-one", "proxy-status mocka-v2-0.default"},
 		{"proxy-config-routes", "proxy-config routes mocka-v2-0"},
