@@ -19,6 +19,7 @@ import (
 	lmconfig "github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/scenario"
@@ -178,7 +179,7 @@ func decision(d route.Decision, req *route.Request) string {
 	return out
 }
 
-func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, p compile.Proxy, req *route.Request) string {
+func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Instance, p meshxds.Proxy, req *route.Request) string {
 	t.Helper()
 	res := compile.Compile(c, instances, p)
 	name := explain.RouteConfigForRequest(res, p.Role, req)
@@ -190,14 +191,14 @@ func lanemeshDecision(t *testing.T, c *lmconfig.Config, instances []registry.Ins
 	return "no route"
 }
 
-func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, req *route.Request, lanemeshRoutes string) string {
+func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl meshxds.Proxy, req *route.Request, lanemeshRoutes string) string {
 	t.Helper()
 	p := &model.Proxy{ConfigNamespace: cl.Namespace, Labels: cl.Labels, Metadata: &model.NodeMetadata{Labels: cl.Labels, Namespace: cl.Namespace}}
 	want := "80"
 	if _, port, ok := strings.Cut(req.Authority, ":"); ok {
 		want = port
 	}
-	if cl.Role == compile.Gateway {
+	if cl.Role == meshxds.Gateway {
 		p.Type = model.Router
 		want = "http." + want
 		if req.TLS {
@@ -220,7 +221,7 @@ func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl compile.Proxy, r
 	}
 	// A gateway's only plain HTTP port, as explain.RouteConfigForRequest
 	// picks it for a URL whose port `lanemesh up` remapped (8080 for 80).
-	if cl.Role == compile.Gateway && !req.TLS && len(plain) == 1 {
+	if cl.Role == meshxds.Gateway && !req.TLS && len(plain) == 1 {
 		return decide(t, plain[0], req)
 	}
 	return "no route"

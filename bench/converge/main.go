@@ -35,8 +35,8 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
@@ -84,11 +84,11 @@ type options struct {
 }
 
 // identities are the sidecars the fallback change reaches.
-var identities = func() []compile.Proxy {
-	var out []compile.Proxy
+var identities = func() []meshxds.Proxy {
+	var out []meshxds.Proxy
 	for _, app := range []string{"mocka", "mockb", "mockc"} {
 		for _, v := range []string{"v2", "v3"} {
-			out = append(out, compile.Proxy{Role: compile.Sidecar, Namespace: "default",
+			out = append(out, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default",
 				Labels: map[string]string{"app": app, "version": v}})
 		}
 	}
@@ -174,8 +174,8 @@ func run(o options) (*result, error) {
 	for i := range o.n {
 		p := identities[i%len(identities)]
 		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
-		c := &xds.Client{Target: o.xds, Node: xds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
-			Apply: func(r *compile.Resources) error { tr.seen(i, usesFallback(r), time.Now()); return nil }}
+		c := &xds.Client{Target: o.xds, Node: meshxds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
+			Apply: func(r *meshxds.Resources) error { tr.seen(i, usesFallback(r), time.Now()); return nil }}
 		wg.Go(func() { _ = c.Run(ctx) })
 	}
 	if _, missed := tr.wait(o.connectTimeout); missed > 0 {
@@ -240,7 +240,7 @@ func (o options) change(tr *tracker, on bool) (change, []float64, error) {
 
 // usesFallback reports whether any route sends to an aggregate (fallback)
 // cluster: the effect of vs-mock-fallback.yaml on the chosen sidecars.
-func usesFallback(r *compile.Resources) bool {
+func usesFallback(r *meshxds.Resources) bool {
 	for _, rc := range r.Routes {
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, rt := range vh.GetRoutes() {
@@ -254,11 +254,11 @@ func usesFallback(r *compile.Resources) bool {
 }
 
 func routeUsesFallback(a *routev3.RouteAction) bool {
-	if _, _, ok := compile.SplitFallbackName(a.GetCluster()); ok {
+	if _, _, ok := meshxds.SplitFallbackName(a.GetCluster()); ok {
 		return true
 	}
 	for _, wc := range a.GetWeightedClusters().GetClusters() {
-		if _, _, ok := compile.SplitFallbackName(wc.GetName()); ok {
+		if _, _, ok := meshxds.SplitFallbackName(wc.GetName()); ok {
 			return true
 		}
 	}

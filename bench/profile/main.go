@@ -22,6 +22,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 )
 
@@ -32,8 +33,8 @@ func main() {
 	memRate := flag.Int("memprofilerate", runtime.MemProfileRate, "runtime.MemProfileRate: bytes per sampled allocation")
 	flag.Parse()
 	runtime.MemProfileRate = *memRate
-	identity := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: map[uint32]string{80: *listen},
+	identity := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	p, err := proxy.New(proxy.Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: *listen},
 		Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels}})
 	if err != nil {
 		log.Fatal(err)

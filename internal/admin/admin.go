@@ -92,6 +92,11 @@ type Server struct {
 	// in Kubernetes mode the cluster is the source of truth, and a change
 	// made here would be silently undone by the next sync.
 	ReadOnly string
+	// UI serves the dashboard's static files under /ui/, without a token:
+	// they hold no data. Dashboard serves its data under /v1/dashboard,
+	// behind the token like every /v1/ call. Either may be nil.
+	UI        http.Handler
+	Dashboard http.Handler
 }
 
 // Result is the answer to apply and delete.
@@ -119,9 +124,18 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, list)
 	})
+	if s.Dashboard != nil {
+		mux.Handle("GET /v1/dashboard", s.Dashboard)
+		mux.Handle("GET /v1/dashboard/", s.Dashboard)
+	}
 	s.liveRoutes(mux)
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	if s.UI != nil {
+		root.Handle("GET /ui/", s.UI)
+		// A redirect keeps the URL's fragment, where the page finds its token.
+		root.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	root.Handle("/", guard.Bearer(s.Listener.Token, s.Listener.TokenFile, mux))
 	return guard.Browser(s.Listener.Requested, root)
 }

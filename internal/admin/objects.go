@@ -25,6 +25,8 @@ var kindAliases = map[string]string{
 	"workloadentry": "WorkloadEntry", "workloadentries": "WorkloadEntry", "we": "WorkloadEntry",
 	"service": "Service", "services": "Service", "svc": "Service",
 	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
+	"asmswimlanegroup": "ASMSwimLaneGroup", "asmswimlanegroups": "ASMSwimLaneGroup",
+	"asmswimlane": "ASMSwimLane", "asmswimlanes": "ASMSwimLane",
 }
 
 // Kind resolves a user's kind name ("vs", "deployments", "VirtualService",

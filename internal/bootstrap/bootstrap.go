@@ -21,10 +21,11 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/events"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a control plane. Zero values take the defaults in
@@ -56,17 +57,24 @@ type Options struct {
 	// Auth, if set, authenticates the proxies that present a token the
 	// control plane did not issue itself (Kubernetes mode: service-account
 	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
-	Auth xds.Authenticator
+	Auth xdsserver.Authenticator
 	// Credentials resolve credentialName [credentials.Dir(""): the
 	// working directory].
 	Credentials compile.Credentials
+	// Metrics reads the proxies' metrics for the dashboard's live traffic
+	// (`up`: its proxies' registries; Kubernetes mode: the pods' admin
+	// ports); nil shows lanes and explanations without traffic.
+	Metrics dashboard.Source
+	// MetricsIdle is how often the dashboard reads while no page has
+	// watched it for a minute [every second, as while watched].
+	MetricsIdle time.Duration
 }
 
 // Server is a control plane that has bound its listeners.
 type Server struct {
 	Store        *controlplane.Store
 	ControlPlane *controlplane.ControlPlane
-	XDS          *xds.Server
+	XDS          *xdsserver.Server
 	// Instances is the registry view the control plane compiles from;
 	// modes set their own sources on it ("pods", "endpointslices").
 	// WorkloadEntries of the configuration are a source of their own.
@@ -74,7 +82,9 @@ type Server struct {
 	// Tokens are the xDS tokens this control plane issued: the operator's,
 	// written to XDSTokenFile, which may claim any identity, and those a
 	// mode adds for the proxies it starts itself (pinned to one identity).
-	Tokens *xds.Tokens
+	Tokens *xdsserver.Tokens
+	// Dashboard gathers what the web view at /ui/ shows.
+	Dashboard *dashboard.Collector
 	// Feed grows with every change a watcher of the mesh sees: the
 	// configuration, here, and the pods, which a mode's runner bumps.
 	Feed *events.Feed
@@ -106,11 +116,11 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = time.Second
 	}
-	s := &Server{opts: opts, XDS: xds.NewServer(opts.Logger.With("part", "xds")), Tokens: &xds.Tokens{}, Feed: &events.Feed{}}
+	s := &Server{opts: opts, XDS: xdsserver.NewServer(opts.Logger.With("part", "xds")), Tokens: &xdsserver.Tokens{}, Feed: &events.Feed{}}
 	s.Events = &events.Log{Feed: s.Feed}
 	s.XDS.Auth = s.Tokens
 	if opts.Auth != nil {
-		s.XDS.Auth = xds.FirstOf{s.Tokens, opts.Auth}
+		s.XDS.Auth = xdsserver.FirstOf{s.Tokens, opts.Auth}
 	}
 	s.Store = controlplane.NewStore(s.configChanged)
 	if opts.Credentials == nil {
@@ -130,7 +140,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.xdsLn.Close()
 		return nil, nil, err
 	}
-	s.Tokens.Add(operator, xds.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xds.AnyIdentity})
+	s.Tokens.Add(operator, xdsserver.Grant{Who: "the operator (" + s.xdsToken + ")", Serve: xdsserver.AnyIdentity})
 	if s.adminLn, err = admin.Listen(opts.Admin, opts.TokenDir); err != nil {
 		s.closeXDS()
 		return nil, nil, err
@@ -142,9 +152,11 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.adminLn.Close()
 		return nil, diags, err
 	}
+	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
+	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
 	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
-		Proxies: func() any { return s.XDS.Proxies() }, ProxyConfig: s.XDS.Served, Instances: s.Instances.Instances,
-		Feed: s.Feed, Events: s.Events}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler(),
+		ProxyConfig: s.XDS.Served, Instances: s.Instances.Instances, Feed: s.Feed, Events: s.Events}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.XDS.Serve(s.xdsLn)
 	return s, diags, nil
 }
@@ -178,6 +190,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.ControlPlane.Run(ctx)
 	}()
 	go s.entries.Run(ctx, s.opts.ProbeInterval, time.Second)
+	go s.Dashboard.Run(ctx)
 	go s.api.Serve(s.adminLn)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,9 +1,11 @@
 package bootstrap
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +15,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
@@ -101,10 +104,10 @@ func TestXDSNeedsTheOperatorToken(t *testing.T) {
 	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v, %v; want mode 0600", info, err)
 	}
-	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
 	run := func(tok xds.TokenSource) *xds.Client {
-		c := &xds.Client{Target: srv.XDSAddr(), Node: xds.NodeFor("gw-"+fmt.Sprint(tok != nil), gw), Token: tok,
-			Apply: func(*compile.Resources) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+		c := &xds.Client{Target: srv.XDSAddr(), Node: meshxds.NodeFor("gw-"+fmt.Sprint(tok != nil), gw), Token: tok,
+			Apply: func(*meshxds.Resources) error { return nil }, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 		go c.Run(ctx)
 		return c
 	}
@@ -123,4 +126,84 @@ func TestXDSNeedsTheOperatorToken(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("token file outlived its server: %v", err)
 	}
+}
+
+// TestDashboardIsGuarded: the dashboard's page is served to anyone (it
+// holds no data), its data only with the admin token and never to another
+// site's page; a live stream does not hold up the server's shutdown.
+func TestDashboardIsGuarded(t *testing.T) {
+	srv, _, err := Start(t.Context(), Options{Paths: []string{"../../examples/traffic-lanes"}, XDS: "127.0.0.1:0", Admin: "127.0.0.1:0", TokenDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	token, err := guard.ReadToken(srv.TokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string, headers ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.AdminURL()+path, nil)
+		for i := 0; i < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	bearer := "Bearer " + token
+	deadline := time.Now().Add(5 * time.Second)
+	for get("/v1/dashboard", "Authorization", bearer).StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the dashboard never had a state")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, tc := range []struct {
+		path    string
+		headers []string
+		want    int
+	}{
+		{"/ui/", nil, http.StatusOK},
+		{"/ui/app.js", nil, http.StatusOK},
+		{"/", nil, http.StatusFound},
+		{"/v1/dashboard", nil, http.StatusUnauthorized},
+		{"/v1/dashboard/stream", []string{"Authorization", "Bearer wrong"}, http.StatusUnauthorized},
+		{"/v1/dashboard/explain?lane=v2", nil, http.StatusUnauthorized},
+		{"/v1/dashboard/explain?lane=v2", []string{"Authorization", bearer}, http.StatusOK},
+		{"/v1/dashboard", []string{"Authorization", bearer, "Origin", "http://evil.example"}, http.StatusForbidden},
+		{"/v1/dashboard", []string{"Authorization", bearer, "Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+	} {
+		if got := get(tc.path, tc.headers...).StatusCode; got != tc.want {
+			t.Errorf("GET %s %v: %d, want %d", tc.path, tc.headers, got, tc.want)
+		}
+	}
+	if loc := get("/").Header.Get("Location"); loc != "/ui/" {
+		t.Errorf("/ redirects to %q, want /ui/", loc)
+	}
+
+	stream := get("/v1/dashboard/stream", "Authorization", bearer)
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %s", stream.Status)
+	}
+	line, err := bufio.NewReader(stream.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"matrix"`) {
+		t.Fatalf("first streamed state: %q, %v", line, err)
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(4 * time.Second):
+		t.Fatal("an open stream held the admin API's shutdown")
+	}
+	t.Logf("shut down in %v with a stream open", time.Since(stopped).Round(time.Millisecond))
 }

@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	lanegroups "github.com/lanemesh/lanemesh/internal/lanes"
 )
 
 func newAnalyze(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -48,8 +50,11 @@ Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O fail
 // addSkipFlag adds --skip-unsupported-kinds, for every command that reads
 // configuration, so a directory that also holds PeerAuthentications or
 // ConfigMaps can be used without editing it, and never by accident.
-func addSkipFlag(cmd *cobra.Command, skip *bool) {
-	cmd.Flags().BoolVar(skip, strings.TrimPrefix(config.SkipUnsupportedKindsFlag, "--"), false,
+func addSkipFlag(cmd *cobra.Command, skip *bool) { addSkipFlagSet(cmd.Flags(), skip) }
+
+// addSkipFlagSet is addSkipFlag on a flag set.
+func addSkipFlagSet(fl *pflag.FlagSet, skip *bool) {
+	fl.BoolVar(skip, strings.TrimPrefix(config.SkipUnsupportedKindsFlag, "--"), false,
 		"leave out, with a warning, objects of kinds lanemesh does not enforce (PeerAuthentication, Sidecar, ConfigMap...) instead of refusing them")
 }
 
@@ -67,11 +72,13 @@ func printSkipped(w io.Writer, diags config.Diagnostics) {
 	}
 }
 
-// loadAndAnalyze reads paths and returns the configuration with the
-// findings of both the loader and the analyzer.
+// loadAndAnalyze reads paths and returns the configuration in force —
+// with the objects its lane groups generate — and the findings of both
+// the loader and the analyzer.
 func loadAndAnalyze(paths []string, stdin io.Reader, opt config.Options) (*config.Config, config.Diagnostics) {
 	c, diags := config.LoadWith(paths, stdin, opt)
-	return c, append(diags, config.AnalyzeLoaded(c, diags)...)
+	eff, found := lanegroups.ResolveWith(c, func(eff *config.Config) config.Diagnostics { return config.AnalyzeLoaded(eff, diags) })
+	return eff, append(diags, found...)
 }
 
 // exitFor maps findings to an exit code: unreadable input is a usage

@@ -86,6 +86,7 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 		newGet(stdout, now), newDescribe(stdout, now), newScale(stdout), newLogs(stdout),
 		newVersion(stdout), newProxyStatus(stdout), newProxyConfig(stdout), newTop(stdout, stderr), newMock(stderr), newUp(stdout, stderr),
 		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr), newNode(stdout, stderr), newInstall(stdout),
+		newDashboard(stdout, stderr),
 	)
 	root.AddCommand(newIPTables(stdout))
 	return root

@@ -50,21 +50,13 @@ func (c *client) token() (string, error) {
 		if err != nil || u.Host == "" {
 			return "", usageError{fmt.Errorf("invalid --server %q: write http://HOST:PORT", c.server)}
 		}
-		dir, err := tokenDir()
+		dir, err := guard.HomeDir()
 		if err != nil {
 			return "", err
 		}
 		path = guard.TokenPath(dir, u.Host)
 	}
 	return guard.ReadToken(path)
-}
-
-// tokenDir is $LANEMESH_HOME, else guard.DefaultDir().
-func tokenDir() (string, error) {
-	if d := os.Getenv("LANEMESH_HOME"); d != "" {
-		return d, nil
-	}
-	return guard.DefaultDir()
 }
 
 // errNotFound is wrapped by the errors of answers 404 Not Found.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -13,7 +14,10 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/kube"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 )
 
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
@@ -63,11 +67,11 @@ webhook configuration's caBundle).`,
 					return usageError{fmt.Errorf("controlplane needs -f PATH, or --kubeconfig PATH to read a cluster")}
 				}
 			}
-			log, err := newLogger(stderr, logLevel)
+			log, err := proxycmd.NewLogger(stderr, logLevel)
 			if err != nil {
 				return usageError{err}
 			}
-			dir, err := tokenDir()
+			dir, err := guard.HomeDir()
 			if err != nil {
 				return err
 			}
@@ -77,6 +81,7 @@ webhook configuration's caBundle).`,
 			}
 			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log, Credentials: creds}
 			var src *kube.Source
+			scrapePods := &dashboard.Pods{}
 			var restCfg *rest.Config
 			if kubeMode {
 				if restCfg, err = kubeConfig(kubeconfig); err != nil {
@@ -96,6 +101,12 @@ webhook configuration's caBundle).`,
 					bo.Credentials = src.Credentials()
 				}
 				bo.Workloads = src.Workloads()
+				// The dashboard reads each pod's proxy over its admin port,
+				// as Prometheus would; the pods are known once Start returns.
+				bo.Metrics = scrapePods
+				// Every reading is an HTTP request to every pod: every 15s
+				// (Prometheus's default) while nobody watches.
+				bo.MetricsIdle = 15 * time.Second
 				bo.Auth = src.Authenticator(audience)
 				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
 				ctx, cancel := context.WithCancel(cmd.Context())
@@ -126,6 +137,9 @@ webhook configuration's caBundle).`,
 				}
 			}
 			srv, diags, err := bootstrap.Start(cmd.Context(), bo)
+			if err == nil {
+				scrapePods.Instances = srv.Instances.Instances
+			}
 			if err != nil {
 				if diags.HasErrors() {
 					printDiagnostics(stderr, diags.Errors(), "text", files)

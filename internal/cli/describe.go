@@ -16,11 +16,11 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/events"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 func newDescribe(stdout io.Writer, now func() time.Time) *cobra.Command {
@@ -298,7 +298,7 @@ func destinationString(d api.Destination) string {
 // VirtualService key (NS/NAME), with the rules each was given: sourceLabels
 // and gateways make that differ per proxy.
 func (d describer) appliesTo(key string) error {
-	var list []xds.ProxyStatus
+	var list []xdsserver.ProxyStatus
 	if _, err := d.c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func rulesFrom(raw []json.RawMessage, key string) ([]string, error) {
 	for _, rc := range configs {
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
-				f := r.GetMetadata().GetFilterMetadata()[compile.MetadataKey].GetFields()
+				f := r.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey].GetFields()
 				if f["virtualService"].GetStringValue() == key {
 					seen[int(f["routeIndex"].GetNumberValue())] = true
 				}
@@ -532,7 +532,7 @@ func (d describer) pod(ns, name string) error {
 
 // sidecar prints the pod's proxy as the control plane sees it.
 func (d describer) sidecar(p admin.Pod) error {
-	var list []xds.ProxyStatus
+	var list []xdsserver.ProxyStatus
 	if _, err := d.c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 		return err
 	}

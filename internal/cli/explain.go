@@ -14,6 +14,8 @@ import (
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -154,7 +156,7 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 }
 
 // proxyFor builds the proxy identity the flags name, and its display name.
-func proxyFor(c *config.Config, f explainFlags) (compile.Proxy, string, error) {
+func proxyFor(c *config.Config, f explainFlags) (meshxds.Proxy, string, error) {
 	if f.gateway != "" {
 		ns, name, ok := strings.Cut(f.gateway, "/")
 		if !ok {
@@ -163,30 +165,18 @@ func proxyFor(c *config.Config, f explainFlags) (compile.Proxy, string, error) {
 		var known []string
 		for _, gw := range c.Gateways {
 			if gw.Metadata.Namespace == ns && gw.Metadata.Name == name {
-				return compile.Proxy{Role: compile.Gateway, Namespace: ns, Labels: gw.Spec.Selector}, "gateway " + ns + "/" + name, nil
+				return meshxds.Proxy{Role: meshxds.Gateway, Namespace: ns, Labels: gw.Spec.Selector}, "gateway " + ns + "/" + name, nil
 			}
 			known = append(known, gw.Metadata.Key())
 		}
-		return compile.Proxy{}, "", fmt.Errorf("no Gateway %s/%s in the configuration (known: %s)", ns, name, strings.Join(known, ", "))
+		return meshxds.Proxy{}, "", fmt.Errorf("no Gateway %s/%s in the configuration (known: %s)", ns, name, strings.Join(known, ", "))
 	}
-	labels, err := parseLabels(f.sourceLabels)
+	labels, err := proxycmd.ParseLabels(f.sourceLabels)
 	if err != nil {
-		return compile.Proxy{}, "", err
+		return meshxds.Proxy{}, "", err
 	}
-	return compile.Proxy{Role: compile.Sidecar, Namespace: f.namespace, Labels: labels},
+	return meshxds.Proxy{Role: meshxds.Sidecar, Namespace: f.namespace, Labels: labels},
 		fmt.Sprintf("sidecar %s{%s}", f.namespace, f.sourceLabels), nil
-}
-
-func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("invalid label %q in : write k=v,k2=v2", kv)
-		}
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return out, nil
 }
 
 func printExplain(w io.Writer, f explainFlags, hops []explain.Hop) error {

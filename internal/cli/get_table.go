@@ -18,7 +18,7 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/events"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // kindColumns are the columns a config kind shows between NAME and AGE,
@@ -260,7 +260,7 @@ func fetchEvents(c *client, f getFlags, req getRequest) (listing, error) {
 // versions they accepted and their last rejection: a NACK is never silent.
 func fetchProxies(c *client, req getRequest) (listing, error) {
 	l := listing{req: req, header: []string{"CONNECTED", "CDS", "LDS", "RDS", "EDS", "LAST NACK"}, noAge: true}
-	var list []xds.ProxyStatus
+	var list []xdsserver.ProxyStatus
 	if _, err := c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 		return l, err
 	}

@@ -21,8 +21,9 @@ import (
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/events"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // update rewrites the golden files from what the commands print now. Only
@@ -138,28 +139,28 @@ func goldenMesh(t *testing.T) string {
 		w.logs[in.Namespace+"/"+in.Name+"/sidecar"] = "configuration applied\n{\"path\":\"/\",\"status\":200}\n"
 	}
 	w.pods[4].Restarts, w.pods[4].Message = 2, "" // mockb-v2-0: restarted twice
-	resources := map[string]*compile.Resources{}
-	var proxies []xds.ProxyStatus
-	addProxy := func(id string, p compile.Proxy, sync xds.SyncState) {
+	resources := map[string]*meshxds.Resources{}
+	var proxies []xdsserver.ProxyStatus
+	addProxy := func(id string, p meshxds.Proxy, sync xdsserver.SyncState) {
 		resources[id] = compile.Compile(cfg, instances, p)
-		ps := xds.ProxyStatus{ID: id, Proxy: p, Connected: true, Cluster: xds.NodeCluster, Agent: "lanemesh v0.9.0",
-			Acked: map[string]string{}, Sync: map[string]xds.SyncState{}}
+		ps := xdsserver.ProxyStatus{ID: id, Proxy: p, Connected: true, Cluster: meshxds.NodeCluster, Agent: "lanemesh v0.9.0",
+			Acked: map[string]string{}, Sync: map[string]xdsserver.SyncState{}}
 		for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType, resourcev3.EndpointType} {
-			ps.Acked[typ], ps.Sync[typ] = "7", xds.Synced
+			ps.Acked[typ], ps.Sync[typ] = "7", xdsserver.Synced
 		}
 		ps.Sync[resourcev3.RouteType] = sync
-		if sync == xds.Stale {
-			ps.LastNACK = &xds.NACK{TypeURL: resourcev3.RouteType, Version: "8", Message: "route refused", Time: goldenEpoch.Add(time.Minute)}
+		if sync == xdsserver.Stale {
+			ps.LastNACK = &xdsserver.NACK{TypeURL: resourcev3.RouteType, Version: "8", Message: "route refused", Time: goldenEpoch.Add(time.Minute)}
 		}
 		proxies = append(proxies, ps)
 	}
-	addProxy("gateway~istio-system/ingressgateway", compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}, xds.Synced)
+	addProxy("gateway~istio-system/ingressgateway", meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}, xdsserver.Synced)
 	for i, in := range instances {
-		sync := xds.Synced
+		sync := xdsserver.Synced
 		if i == 5 {
-			sync = xds.Stale
+			sync = xdsserver.Stale
 		}
-		addProxy("sidecar~"+in.Namespace+"/"+in.Name, compile.Proxy{Role: compile.Sidecar, Namespace: in.Namespace, Labels: in.Labels}, sync)
+		addProxy("sidecar~"+in.Namespace+"/"+in.Name, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: in.Namespace, Labels: in.Labels}, sync)
 	}
 	log := &events.Log{}
 	log.Add(events.Event{Time: goldenEpoch.Add(30 * time.Second), Type: "Warning", Reason: "FileOverrodeChange", Kind: "VirtualService",
@@ -184,7 +185,7 @@ func goldenMesh(t *testing.T) string {
 }
 
 // anys marshals one type of compiled resources as xDS sends them.
-func anys(t *testing.T, res *compile.Resources, typ string) []*anypb.Any {
+func anys(t *testing.T, res *meshxds.Resources, typ string) []*anypb.Any {
 	var msgs []proto.Message
 	switch typ {
 	case resourcev3.ClusterType:

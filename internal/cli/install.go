@@ -23,7 +23,7 @@ func newInstall(stdout io.Writer) *cobra.Command {
 		Short: "Print the Kubernetes manifests that install lanemesh",
 		Long: `install prints lanemesh's Kubernetes manifests, the files of deploy/ in
 order: the istio-system namespace, the networking.istio.io CRDs (with ASM's
-fallback), RBAC, the control plane Deployment and Service, the
+fallback) and ASM's lane kinds, RBAC, the control plane Deployment and Service, the
 sidecar-injection webhook configuration and the ingress gateway.
 
 It does not talk to the cluster: kubectl already applies server-side,

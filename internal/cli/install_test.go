@@ -155,7 +155,7 @@ func TestManifestsAgreeWithTheBinary(t *testing.T) {
 		}
 	}
 	slices.Sort(crdKinds)
-	if want := []string{"DestinationRule", "Gateway", "ServiceEntry", "VirtualService", "WorkloadEntry"}; !slices.Equal(crdKinds, want) {
+	if want := []string{"ASMSwimLane", "ASMSwimLaneGroup", "DestinationRule", "Gateway", "ServiceEntry", "VirtualService", "WorkloadEntry"}; !slices.Equal(crdKinds, want) {
 		t.Errorf("CRDs %v, want %v", crdKinds, want)
 	}
 	ns := find("Namespace", "istio-system")

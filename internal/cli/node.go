@@ -10,6 +10,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/node"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 )
 
 func newNode(stdout, stderr io.Writer) *cobra.Command {
@@ -38,7 +39,7 @@ their grace period, then their object is removed.`,
 			if kubeconfig == "" {
 				return usageError{fmt.Errorf("node needs --kubeconfig PATH: the cluster to register with")}
 			}
-			log, err := newLogger(stderr, logLevel)
+			log, err := proxycmd.NewLogger(stderr, logLevel)
 			if err != nil {
 				return usageError{err}
 			}

@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/compile"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // proxyConfigTypes maps proxy-config's TYPE argument to an xDS type URL.
@@ -62,7 +62,7 @@ runs once proxy-status says SYNCED.`,
 			if output != "" && output != "json" && output != "yaml" {
 				return usageError{fmt.Errorf("-o must be json or yaml, not %q", output)}
 			}
-			var list []xds.ProxyStatus
+			var list []xdsserver.ProxyStatus
 			if _, err := c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 				return err
 			}
@@ -139,17 +139,17 @@ func clusterTable(w io.Writer, raw []json.RawMessage) error {
 	fmt.Fprintln(w, "SERVICE FQDN\tPORT\tSUBSET\tDIRECTION\tTYPE\tMEMBERS")
 	for _, cl := range clusters {
 		fqdn, port, subset, dir := cl.GetName(), "-", "-", "-"
-		if p, s, h, ok := compile.ParseClusterName(cl.GetName()); ok {
+		if p, s, h, ok := meshxds.ParseClusterName(cl.GetName()); ok {
 			fqdn, port, subset, dir = h, fmt.Sprint(p), orDash1(s), "outbound"
 		}
 		typ, members := cl.GetType().String(), "-"
 		if ct := cl.GetClusterType(); ct != nil {
 			typ = "AGGREGATE"
-			if primary, fallback, ok := compile.SplitFallbackName(cl.GetName()); ok {
-				_, ps, ph, _ := compile.ParseClusterName(primary)
-				_, fs, fh, _ := compile.ParseClusterName(fallback)
+			if primary, fallback, ok := meshxds.SplitFallbackName(cl.GetName()); ok {
+				_, ps, ph, _ := meshxds.ParseClusterName(primary)
+				_, fs, fh, _ := meshxds.ParseClusterName(fallback)
 				fqdn, port, subset, dir = ph, "-", ps, "outbound"
-				if p, _, _, ok := compile.ParseClusterName(primary); ok {
+				if p, _, _, ok := meshxds.ParseClusterName(primary); ok {
 					port = fmt.Sprint(p)
 				}
 				members = primary + " then " + fallback
@@ -266,7 +266,7 @@ func routeMatch(r *routev3.Route) string {
 // routeVS is the VirtualService a route came from, from lanemesh's route
 // metadata ("NS/NAME" → "NAME.NS" as istioctl prints it).
 func routeVS(r *routev3.Route) string {
-	f := r.GetMetadata().GetFilterMetadata()[compile.MetadataKey].GetFields()
+	f := r.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey].GetFields()
 	vs := f["virtualService"].GetStringValue()
 	if ns, name, ok := strings.Cut(vs, "/"); ok {
 		return name + "." + ns
@@ -309,7 +309,7 @@ func endpointTable(w io.Writer, raw []json.RawMessage) error {
 				if status == corev3.HealthStatus_UNKNOWN {
 					status = corev3.HealthStatus_HEALTHY // Envoy's reading of UNKNOWN
 				}
-				pod := e.GetMetadata().GetFilterMetadata()[compile.MetadataKey].GetFields()["pod"].GetStringValue()
+				pod := e.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey].GetFields()["pod"].GetStringValue()
 				rows = append(rows, row{fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()), status.String(), orDash1(pod), a.GetClusterName()})
 			}
 		}

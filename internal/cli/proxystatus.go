@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 func newProxyStatus(stdout io.Writer) *cobra.Command {
@@ -32,7 +32,7 @@ ACKed what it was sent or is due: it is catching up, or it rejected it
 			return completeProxies(&c, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var list []xds.ProxyStatus
+			var list []xdsserver.ProxyStatus
 			if _, err := c.do("GET", "/v1/proxies", nil, nil, &list); err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ ACKed what it was sent or is due: it is catching up, or it rejected it
 				if err != nil {
 					return err
 				}
-				list = []xds.ProxyStatus{p}
+				list = []xdsserver.ProxyStatus{p}
 			}
 			var sv admin.ServerVersion
 			c.do("GET", "/v1/version", nil, nil, &sv)
@@ -65,7 +65,7 @@ ACKed what it was sent or is due: it is catching up, or it rejected it
 
 // proxyName is istioctl's NAME for a proxy: pod.namespace for lanemesh's
 // node ids (ROLE~NAMESPACE/NAME), else the node id.
-func proxyName(p xds.ProxyStatus) string {
+func proxyName(p xdsserver.ProxyStatus) string {
 	if ns, name, ok := nodeNamespaceName(p.ID); ok {
 		return name + "." + ns
 	}
@@ -90,7 +90,7 @@ func nodeNamespaceName(id string) (ns, name string, ok bool) {
 
 // resolveProxy finds the proxy a user names as istioctl does: POD.NAMESPACE,
 // POD with -n, POD alone if only one namespace has it, or a node id.
-func resolveProxy(list []xds.ProxyStatus, arg, ns string) (xds.ProxyStatus, error) {
+func resolveProxy(list []xdsserver.ProxyStatus, arg, ns string) (xdsserver.ProxyStatus, error) {
 	for _, p := range list {
 		if p.ID == arg {
 			return p, nil
@@ -102,7 +102,7 @@ func resolveProxy(list []xds.ProxyStatus, arg, ns string) (xds.ProxyStatus, erro
 			name, ns = n, s
 		}
 	}
-	var found []xds.ProxyStatus
+	var found []xdsserver.ProxyStatus
 	for _, p := range list {
 		pns, pname, ok := nodeNamespaceName(p.ID)
 		if ok && pname == name && (ns == "" || pns == ns) {
@@ -113,9 +113,9 @@ func resolveProxy(list []xds.ProxyStatus, arg, ns string) (xds.ProxyStatus, erro
 	case 1:
 		return found[0], nil
 	case 0:
-		return xds.ProxyStatus{}, fmt.Errorf("no proxy %q is connected: lanemesh proxy-status lists them (write POD.NAMESPACE or a node id)", arg)
+		return xdsserver.ProxyStatus{}, fmt.Errorf("no proxy %q is connected: lanemesh proxy-status lists them (write POD.NAMESPACE or a node id)", arg)
 	}
-	return xds.ProxyStatus{}, fmt.Errorf("%q names proxies in several namespaces: write POD.NAMESPACE", arg)
+	return xdsserver.ProxyStatus{}, fmt.Errorf("%q names proxies in several namespaces: write POD.NAMESPACE", arg)
 }
 
 // completeProxies completes the connected proxies' names.
@@ -123,7 +123,7 @@ func completeProxies(c *client, args []string) ([]cobra.Completion, cobra.ShellC
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var list []xds.ProxyStatus
+	var list []xdsserver.ProxyStatus
 	c.do("GET", "/v1/proxies", nil, nil, &list)
 	var out []string
 	for _, p := range list {

@@ -23,7 +23,7 @@ func startMesh(t *testing.T) *up.Mesh {
 	t.Setenv("LANEMESH_TOKEN_FILE", "")
 	ctx, cancel := context.WithCancel(t.Context())
 	m, diags, err := up.Start(ctx, up.Options{Paths: []string{lanes, fallback}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", XDS: "127.0.0.1:0", GatewayAdmin: "-", TokenDir: home})
+		Admin: "127.0.0.1:0", XDS: "127.0.0.1:0", GatewayAdmin: "-", Metrics: "-", TokenDir: home})
 	if err != nil {
 		cancel()
 		t.Fatal(err, diags)

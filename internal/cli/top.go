@@ -18,11 +18,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// The proxies' request metrics top reads. Istio's istio_requests_total
-// (with a lane label) replaces them by changing these names and laneOf.
+// The proxies' request metrics top reads: Istio's standard ones, with
+// lanemesh's lane and fallback labels.
 const (
-	requestsMetric = "lanemesh_requests_total"
-	durationMetric = "lanemesh_request_duration_seconds" // a histogram, in seconds
+	requestsMetric = "istio_requests_total"
+	durationMetric = "istio_request_duration_milliseconds" // a histogram
+	durationUnit   = time.Millisecond                      // of durationMetric's buckets
 )
 
 // laneOf is the lane a request series counts for: its lane label where
@@ -51,9 +52,9 @@ request duration and the rate of requests a fallback served, over the last
 interval. On a terminal the table is redrawn in place; elsewhere each refresh
 is printed after the previous one. --once prints one table and exits.
 
---metrics defaults to the gateway's admin listener under lanemesh up; give a
-URL per proxy (or one that serves them all) to see the sidecars' fallbacks.`,
-		Example: "  lanemesh top\n  lanemesh top --metrics http://127.0.0.1:15021/metrics --interval 5s",
+--metrics defaults to the endpoint lanemesh up serves every proxy's metrics
+on (up --metrics); give another, or one URL per proxy.`,
+		Example: "  lanemesh top\n  lanemesh top --metrics http://127.0.0.1:15020/metrics --interval 5s",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if interval <= 0 {
@@ -62,7 +63,7 @@ URL per proxy (or one that serves them all) to see the sidecars' fallbacks.`,
 			return runTop(cmd.Context(), stdout, urls, interval, once, isTerminal(stdout))
 		},
 	}
-	cmd.Flags().StringArrayVar(&urls, "metrics", []string{"http://127.0.0.1:15021/metrics"}, "a Prometheus metrics URL of the proxies (repeatable)")
+	cmd.Flags().StringArrayVar(&urls, "metrics", []string{"http://127.0.0.1:15020/metrics"}, "a Prometheus metrics URL of the proxies (repeatable)")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
 	cmd.Flags().BoolVar(&once, "once", false, "print one table (after one interval) and exit")
 	return cmd
@@ -123,7 +124,8 @@ func addFamilies(out map[string]*laneTotals, families map[string]*dto.MetricFami
 	for _, m := range families[durationMetric].GetMetric() {
 		t := get(laneOf(labelMap(m)))
 		for _, b := range m.GetHistogram().GetBucket() {
-			t.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			// Bounds in seconds, whatever the metric's unit.
+			t.buckets[b.GetUpperBound()*durationUnit.Seconds()] += float64(b.GetCumulativeCount())
 		}
 	}
 }

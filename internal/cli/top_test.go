@@ -10,28 +10,28 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-const scrapeA = `# TYPE lanemesh_requests_total counter
-lanemesh_requests_total{destination_subset="v2",fallback="false",response_code="200",source_version=""} 10
-lanemesh_requests_total{destination_subset="v1",fallback="true",response_code="200",source_version="v2"} 5
-lanemesh_requests_total{destination_subset="v1",fallback="false",response_code="503",source_version=""} 1
-# TYPE lanemesh_request_duration_seconds histogram
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="0.001"} 0
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="0.01"} 10
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="+Inf"} 10
-lanemesh_request_duration_seconds_sum{destination_subset="v2",source_version=""} 0.05
-lanemesh_request_duration_seconds_count{destination_subset="v2",source_version=""} 10
+const scrapeA = `# TYPE istio_requests_total counter
+istio_requests_total{destination_subset="v2",fallback="false",response_code="200",source_version=""} 10
+istio_requests_total{destination_subset="v1",fallback="true",response_code="200",source_version="v2"} 5
+istio_requests_total{destination_subset="v1",fallback="false",response_code="503",source_version=""} 1
+# TYPE istio_request_duration_milliseconds histogram
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="1"} 0
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="10"} 10
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="+Inf"} 10
+istio_request_duration_milliseconds_sum{destination_subset="v2",source_version=""} 50
+istio_request_duration_milliseconds_count{destination_subset="v2",source_version=""} 10
 `
 
-const scrapeB = `# TYPE lanemesh_requests_total counter
-lanemesh_requests_total{destination_subset="v2",fallback="false",response_code="200",source_version=""} 30
-lanemesh_requests_total{destination_subset="v1",fallback="true",response_code="200",source_version="v2"} 15
-lanemesh_requests_total{destination_subset="v1",fallback="false",response_code="503",source_version=""} 5
-# TYPE lanemesh_request_duration_seconds histogram
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="0.001"} 0
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="0.01"} 20
-lanemesh_request_duration_seconds_bucket{destination_subset="v2",source_version="",le="+Inf"} 30
-lanemesh_request_duration_seconds_sum{destination_subset="v2",source_version=""} 0.5
-lanemesh_request_duration_seconds_count{destination_subset="v2",source_version=""} 30
+const scrapeB = `# TYPE istio_requests_total counter
+istio_requests_total{destination_subset="v2",fallback="false",response_code="200",source_version=""} 30
+istio_requests_total{destination_subset="v1",fallback="true",response_code="200",source_version="v2"} 15
+istio_requests_total{destination_subset="v1",fallback="false",response_code="503",source_version=""} 5
+# TYPE istio_request_duration_milliseconds histogram
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="1"} 0
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="10"} 20
+istio_request_duration_milliseconds_bucket{destination_subset="v2",source_version="",le="+Inf"} 30
+istio_request_duration_milliseconds_sum{destination_subset="v2",source_version=""} 500
+istio_request_duration_milliseconds_count{destination_subset="v2",source_version=""} 30
 `
 
 func parseScrape(t *testing.T, text string) map[string]*laneTotals {

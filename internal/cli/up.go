@@ -3,16 +3,15 @@ package cli
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lanemesh/lanemesh/examples"
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 	"github.com/lanemesh/lanemesh/internal/up"
 )
 
@@ -45,7 +44,7 @@ against the admin API. Ctrl-C stops everything.`,
 				o.Paths = []string{filepath.Join(dir, examples.Default)}
 				fmt.Fprintf(stdout, "no -f given: running the embedded traffic-lanes tutorial from %s\n", o.Paths[0])
 			}
-			pm, err := parsePortMap(portMap)
+			pm, err := proxycmd.ParsePortMap(portMap)
 			if err != nil {
 				return usageError{err}
 			}
@@ -53,10 +52,10 @@ against the admin API. Ctrl-C stops everything.`,
 			if o.PathNormalization, err = pathnorm.ParseMode(pathNorm); err != nil {
 				return usageError{fmt.Errorf("--path-normalization: %w", err)}
 			}
-			if o.Logger, err = newLogger(stderr, logLevel); err != nil {
+			if o.Logger, err = proxycmd.NewLogger(stderr, logLevel); err != nil {
 				return usageError{err}
 			}
-			if o.AccessLog, err = openLog(accessLog, stdout); err != nil {
+			if o.AccessLog, err = proxycmd.OpenLog(accessLog, stdout); err != nil {
 				return usageError{err}
 			}
 			o.Out = stdout
@@ -64,7 +63,7 @@ against the admin API. Ctrl-C stops everything.`,
 			if o.CredentialsDir, err = absDir(o.CredentialsDir); err != nil {
 				return usageError{fmt.Errorf("--credentials-dir: %w", err)}
 			}
-			if o.TokenDir, err = tokenDir(); err != nil {
+			if o.TokenDir, err = guard.HomeDir(); err != nil {
 				return err
 			}
 			m, diags, err := up.Start(cmd.Context(), o)
@@ -87,6 +86,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")
 	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
 	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
+	fl.StringVar(&o.Metrics, "metrics", "127.0.0.1:15020", "the mesh's one Prometheus endpoint, /metrics: Istio's standard metrics of every proxy, labelled namespace and pod; - for none")
 	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
@@ -108,45 +108,4 @@ func writeEmbeddedDefault() (string, error) {
 		return "", fmt.Errorf("writing the embedded tutorial: %w", err)
 	}
 	return dir, nil
-}
-
-// parsePortMap reads PORT=[HOST:]PORT pairs; a bare port binds 127.0.0.1.
-func parsePortMap(pairs []string) (map[uint32]string, error) {
-	out := map[uint32]string{}
-	for _, p := range pairs {
-		from, to, ok := strings.Cut(p, "=")
-		port, err := strconv.ParseUint(from, 10, 16)
-		if !ok || err != nil || to == "" {
-			return nil, fmt.Errorf("invalid --port-map %q: write PORT=[HOST:]PORT, e.g. 80=8080", p)
-		}
-		if !strings.Contains(to, ":") {
-			to = "127.0.0.1:" + to
-		}
-		out[uint32(port)] = to
-	}
-	return out, nil
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-// openLog opens an access log destination: "" none, "-" stdout, else a
-// file appended to.
-func openLog(path string, stdout io.Writer) (io.Writer, error) {
-	switch path {
-	case "":
-		return nil, nil
-	case "-":
-		return stdout, nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("access log: %w", err)
-	}
-	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -55,12 +56,12 @@ func BenchmarkCompile(b *testing.B) {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			c, in := lanes(n)
 			p := sidecar("svc00000", "v2")
-			var res *compile.Resources
+			var res *meshxds.Resources
 			b.ReportAllocs()
 			for b.Loop() {
 				res = compile.Compile(c, in, p)
 			}
-			b.ReportMetric(float64(res.Size()), "snapshot-bytes")
+			b.ReportMetric(float64(compile.Size(res)), "snapshot-bytes")
 			b.ReportMetric(float64(len(res.Clusters)), "clusters")
 		})
 	}

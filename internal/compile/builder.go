@@ -1,15 +1,14 @@
 package compile
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -17,7 +16,7 @@ import (
 // and the clusters made so far.
 type builder struct {
 	cfg   *config.Config
-	proxy Proxy
+	proxy meshxds.Proxy
 	opts  Options
 	// services are the hosts visible to the proxy, sorted by host.
 	services []*config.Service
@@ -31,7 +30,7 @@ type builder struct {
 	endpoints map[string]*endpointv3.ClusterLoadAssignment
 }
 
-func newBuilder(c *config.Config, instances []registry.Instance, p Proxy, opts Options) *builder {
+func newBuilder(c *config.Config, instances []registry.Instance, p meshxds.Proxy, opts Options) *builder {
 	b := &builder{cfg: c, proxy: p, opts: opts, hosts: map[string]*config.Service{}, drs: config.NewDestinationRules(c), vss: config.ResolveDelegates(c.VirtualServices),
 		pods: map[string]*podIndex{}, clusters: map[string]*clusterv3.Cluster{},
 		endpoints: map[string]*endpointv3.ClusterLoadAssignment{}}
@@ -138,35 +137,4 @@ func (x *podIndex) smallestPosting(want map[string]string) []int {
 		}
 	}
 	return best
-}
-
-// ClusterName is Istio's name for the cluster of a service port and subset:
-// "outbound|8000|v2|mockb.default.svc.cluster.local" (subset empty for all
-// endpoints).
-func ClusterName(port uint32, subset, host string) string {
-	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
-}
-
-// FallbackClusterName names the aggregate cluster that tries primary, then
-// fallback: "<primary>><fallback>".
-func FallbackClusterName(primary, fallback string) string {
-	return primary + ">" + fallback
-}
-
-// SplitFallbackName returns the members of a FallbackClusterName, or ok
-// false for any other name.
-func SplitFallbackName(name string) (primary, fallback string, ok bool) {
-	return strings.Cut(name, ">")
-}
-
-// ParseClusterName splits a ClusterName into its port, subset and host.
-func ParseClusterName(name string) (port uint32, subset, host string, ok bool) {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
-		return 0, "", "", false
-	}
-	if _, err := fmt.Sscanf(parts[1], "%d", &port); err != nil {
-		return 0, "", "", false
-	}
-	return port, parts[2], parts[3], true
 }

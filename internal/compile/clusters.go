@@ -17,7 +17,9 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 // Defaults where the configuration says nothing; Istio's unless noted.
@@ -25,10 +27,8 @@ const (
 	defaultConnectTimeout = 10 * time.Second
 	// allOrNothing is the overprovisioning factor (in percent) that makes a
 	// priority level count as fully healthy while any endpoint is healthy.
-	allOrNothing = 100_000_000
-	// AggregateClusterType is the Envoy extension name of aggregate clusters.
-	AggregateClusterType = "envoy.clusters.aggregate"
-	httpProtocolOptions  = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	allOrNothing        = 100_000_000
+	httpProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 )
 
 // addServiceClusters adds, for every visible service port, the cluster of
@@ -43,19 +43,19 @@ func (b *builder) addServiceClusters() {
 			}
 			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
 			b.addCluster(svc, port, "", nil, policy)
-			b.originateTLS(ClusterName(port.Port, "", svc.Host), policy, svc.Host)
+			b.originateTLS(meshxds.ClusterName(port.Port, "", svc.Host), policy, svc.Host)
 			for _, s := range dr.Spec.Subsets {
 				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
 				merged := mergePolicy(policy, sub, wholesale)
 				b.addCluster(svc, port, s.Name, s.Labels, merged)
-				b.originateTLS(ClusterName(port.Port, s.Name, svc.Host), merged, svc.Host)
+				b.originateTLS(meshxds.ClusterName(port.Port, s.Name, svc.Host), merged, svc.Host)
 			}
 		}
 	}
 }
 
 func (b *builder) addCluster(svc *config.Service, port config.ServicePort, subset string, labels map[string]string, policy *api.TrafficPolicy) {
-	name := ClusterName(port.Port, subset, svc.Host)
+	name := meshxds.ClusterName(port.Port, subset, svc.Host)
 	if _, dup := b.clusters[name]; dup {
 		return // a DestinationRule naming one subset twice; the analyzer says so
 	}
@@ -75,7 +75,7 @@ func (b *builder) originateTLS(name string, policy *api.TrafficPolicy, host stri
 		return
 	}
 	if ctx := b.upstreamTLS(policy.TLS, host); ctx != nil {
-		c.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+		c.TransportSocket = &corev3.TransportSocket{Name: meshxds.TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 	}
 }
 
@@ -86,7 +86,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 	if svc.Selector != nil {
 		for _, in := range b.selectPods(svc.Namespace, svc.Selector, subset) {
 			if p, ok := targetPort(port, in); ok {
-				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name))
+				out = append(out, lbEndpoint(in.Address, p, in.Healthy, in.Name, instanceIdentity(in)))
 			}
 		}
 	}
@@ -98,7 +98,7 @@ func (b *builder) lbEndpoints(svc *config.Service, port config.ServicePort, subs
 		if n, ok := e.Ports[port.Name]; ok {
 			p = n
 		}
-		out = append(out, lbEndpoint(e.Address, p, true, ""))
+		out = append(out, lbEndpoint(e.Address, p, true, "", ""))
 	}
 	// Sorted by address, so that the registry's order never changes the
 	// snapshot's bytes or version.
@@ -131,7 +131,11 @@ func targetPort(port config.ServicePort, in registry.Instance) (uint32, bool) {
 	return p, ok
 }
 
-func lbEndpoint(addr string, port uint32, healthy bool, pod string) *endpointv3.LbEndpoint {
+// lbEndpoint is one endpoint with its health. pod, when set, is lanemesh's
+// own metadata (for /clusters); identity, when set, is the workload's
+// Istio metadata (workload.Identity.Encode), which proxies read to label
+// their metrics with the workload that served a request.
+func lbEndpoint(addr string, port uint32, healthy bool, pod, identity string) *endpointv3.LbEndpoint {
 	status := corev3.HealthStatus_HEALTHY
 	if !healthy {
 		status = corev3.HealthStatus_UNHEALTHY
@@ -140,12 +144,25 @@ func lbEndpoint(addr string, port uint32, healthy bool, pod string) *endpointv3.
 		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(addr, port)}},
 		HealthStatus:   status,
 	}
+	md := map[string]*structpb.Struct{}
 	if pod != "" {
-		ep.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
-			MetadataKey: {Fields: map[string]*structpb.Value{"pod": structpb.NewStringValue(pod)}},
-		}}
+		md[meshxds.MetadataKey] = &structpb.Struct{Fields: map[string]*structpb.Value{"pod": structpb.NewStringValue(pod)}}
+	}
+	if identity != "" {
+		md[workload.MetadataNamespace] = &structpb.Struct{Fields: map[string]*structpb.Value{workload.MetadataKey: structpb.NewStringValue(identity)}}
+	}
+	if len(md) > 0 {
+		ep.Metadata = &corev3.Metadata{FilterMetadata: md}
 	}
 	return ep
+}
+
+// instanceIdentity is the Istio workload metadata of a registry instance.
+func instanceIdentity(in registry.Instance) string {
+	name := workload.NameFromOwner(in.Owner, in.Name)
+	svc, rev := workload.Canonical(in.Labels, name)
+	return workload.Identity{Name: name, Namespace: in.Namespace, CanonicalService: svc, CanonicalRevision: rev,
+		Cluster: workload.DefaultCluster}.Encode()
 }
 
 func socketAddress(addr string, port uint32) *corev3.Address {
@@ -297,12 +314,12 @@ func (b *builder) fallbackCluster(primary, fallback string) string {
 	if b.clusters[primary] == nil || b.clusters[fallback] == nil || primary == fallback {
 		return primary
 	}
-	name := FallbackClusterName(primary, fallback)
+	name := meshxds.FallbackClusterName(primary, fallback)
 	if b.clusters[name] == nil {
 		b.clusters[name] = &clusterv3.Cluster{
 			Name: name,
 			ClusterDiscoveryType: &clusterv3.Cluster_ClusterType{ClusterType: &clusterv3.Cluster_CustomClusterType{
-				Name:        AggregateClusterType,
+				Name:        meshxds.AggregateClusterType,
 				TypedConfig: mustAny(&aggregatev3.ClusterConfig{Clusters: []string{primary, fallback}}),
 			}},
 			ConnectTimeout: durationpb.New(defaultConnectTimeout),
@@ -310,20 +327,6 @@ func (b *builder) fallbackCluster(primary, fallback string) string {
 		}
 	}
 	return name
-}
-
-// AggregateMembers returns the ordered members of an aggregate cluster, or
-// nil for any other cluster.
-func AggregateMembers(c *clusterv3.Cluster) []string {
-	ct := c.GetClusterType()
-	if ct == nil || ct.GetName() != AggregateClusterType {
-		return nil
-	}
-	var cfg aggregatev3.ClusterConfig
-	if err := ct.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
-		return nil
-	}
-	return cfg.GetClusters()
 }
 
 func optUint32(v int32) *wrapperspb.UInt32Value {

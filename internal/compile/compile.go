@@ -2,6 +2,11 @@
 // proxy's identity into the Envoy v3 xDS resources that proxy receives:
 // Listeners, RouteConfigurations, Clusters and ClusterLoadAssignments.
 //
+// The identity it compiles for, the resource set it returns and the names
+// it gives clusters, listeners and route configurations are
+// internal/meshxds's: the vocabulary the proxy reads them with, which does
+// not depend on this package.
+//
 // Compile is pure and deterministic: no I/O, clock, env or globals, and the
 // same input gives the same resources in the same order, so snapshot
 // versions (content hashes) only change when the content does.
@@ -31,70 +36,29 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
-
-// Role is the kind of proxy a snapshot is for.
-type Role string
-
-// Roles.
-const (
-	Gateway Role = "gateway"
-	Sidecar Role = "sidecar"
-)
-
-// Proxy is the identity a snapshot is compiled for: a gateway chosen by
-// Gateways' selectors over its labels, or a sidecar beside a workload with
-// these labels in this namespace. Two proxies with equal identities receive
-// equal snapshots, which lets the control plane compile once per identity.
-type Proxy struct {
-	Role      Role
-	Namespace string
-	Labels    map[string]string
-}
-
-// Names of the listeners and route configurations lanemesh emits.
-const (
-	// SidecarListener is the sidecar's outbound listener: apps send to it
-	// as an HTTP proxy (absolute-form URLs) or with a service Host.
-	SidecarListener = "virtualOutbound"
-	// SidecarListenerPort is the port SidecarListener names.
-	SidecarListenerPort = 15001
-	// SidecarRoutes is the sidecar's one route configuration: a virtual
-	// host per service port.
-	SidecarRoutes = "outbound"
-	// MetadataKey is the filter metadata namespace of lanemesh's route
-	// metadata.
-	MetadataKey = "lanemesh"
-)
-
-// Resources is everything one proxy receives, each kind sorted by name.
-type Resources struct {
-	Listeners []*listenerv3.Listener
-	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
-	Endpoints []*endpointv3.ClusterLoadAssignment
-}
 
 // Compile builds the resources for proxy p from configuration c and the
 // registry's instances. It never fails: a reference the analyzer would
 // reject (an undefined subset, say) compiles to a route whose cluster does
 // not exist, which the proxy answers with 503 NC, as DESIGN §4 says.
-func Compile(c *config.Config, instances []registry.Instance, p Proxy) *Resources {
+func Compile(c *config.Config, instances []registry.Instance, p meshxds.Proxy) *meshxds.Resources {
 	return CompileWith(c, instances, p, Options{})
 }
 
 // CompileWith is Compile with options: the credentials that Gateway
 // servers and DestinationRules name.
-func CompileWith(c *config.Config, instances []registry.Instance, p Proxy, opts Options) *Resources {
+func CompileWith(c *config.Config, instances []registry.Instance, p meshxds.Proxy, opts Options) *meshxds.Resources {
 	b := newBuilder(c, instances, p, opts)
 	b.addServiceClusters()
-	res := &Resources{}
+	res := &meshxds.Resources{}
 	switch p.Role {
-	case Gateway:
+	case meshxds.Gateway:
 		res.Listeners, res.Routes = b.gatewayListeners()
 	default:
-		res.Listeners = []*listenerv3.Listener{listener(SidecarListener, SidecarListenerPort, SidecarRoutes)}
+		res.Listeners = []*listenerv3.Listener{listener(meshxds.SidecarListener, meshxds.SidecarListenerPort, meshxds.SidecarRoutes)}
 		res.Routes = []*routev3.RouteConfiguration{b.sidecarRoutes()}
 	}
 	res.Clusters, res.Endpoints = b.clusterList()

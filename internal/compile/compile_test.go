@@ -11,6 +11,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -27,16 +28,16 @@ func load(t testing.TB, paths ...string) (*config.Config, []registry.Instance) {
 var (
 	base     = "../../examples/traffic-lanes"
 	fallback = "../../examples/traffic-lanes-fallback"
-	gateway  = compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	gateway  = meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 )
 
-func sidecar(app, version string) compile.Proxy {
-	return compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": version}}
+func sidecar(app, version string) meshxds.Proxy {
+	return meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": version}}
 }
 
 // identities are every proxy of the tutorial.
-func identities() map[string]compile.Proxy {
-	out := map[string]compile.Proxy{"gateway": gateway}
+func identities() map[string]meshxds.Proxy {
+	out := map[string]meshxds.Proxy{"gateway": gateway}
 	for _, app := range []string{"mocka", "mockb", "mockc"} {
 		for _, v := range []string{"v1", "v2", "v3"} {
 			out[app+"-"+v] = sidecar(app, v)
@@ -50,7 +51,7 @@ func TestSnapshotsAreConsistent(t *testing.T) {
 		c, in := load(t, paths...)
 		for name, p := range identities() {
 			res := compile.Compile(c, in, p)
-			if _, err := res.Snapshot(); err != nil {
+			if _, err := compile.Snapshot(res); err != nil {
 				t.Errorf("%v %s: %v", paths, name, err)
 			}
 			if len(res.Listeners) == 0 || len(res.Routes) == 0 || len(res.Clusters) == 0 {
@@ -71,8 +72,8 @@ func TestDeterministic(t *testing.T) {
 		if !bytes.Equal(marshal(t, a), marshal(t, b)) {
 			t.Errorf("%s: two compilations of the same input differ", name)
 		}
-		sa, _ := a.Snapshot()
-		sb, _ := b.Snapshot()
+		sa, _ := compile.Snapshot(a)
+		sb, _ := compile.Snapshot(b)
 		for typ := range sa.Resources {
 			if sa.Resources[typ].Version != sb.Resources[typ].Version {
 				t.Errorf("%s: type %d version %s != %s", name, typ, sa.Resources[typ].Version, sb.Resources[typ].Version)
@@ -81,7 +82,7 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-func marshal(t *testing.T, r *compile.Resources) []byte {
+func marshal(t *testing.T, r *meshxds.Resources) []byte {
 	var buf bytes.Buffer
 	opts := proto.MarshalOptions{Deterministic: true}
 	for _, m := range r.Listeners {
@@ -110,14 +111,14 @@ func must(b []byte, err error) []byte {
 // going unready changes only the endpoints' version.
 func TestEndpointChangeKeepsRouteVersion(t *testing.T) {
 	c, in := load(t, base, fallback)
-	before, _ := compile.Compile(c, in, sidecar("mocka", "v2")).Snapshot()
+	before, _ := compile.Snapshot(compile.Compile(c, in, sidecar("mocka", "v2")))
 	down := slices.Clone(in)
 	for i := range down {
 		if down[i].Name == "mockb-v2-0" {
 			down[i].Healthy = false
 		}
 	}
-	after, _ := compile.Compile(c, down, sidecar("mocka", "v2")).Snapshot()
+	after, _ := compile.Snapshot(compile.Compile(c, down, sidecar("mocka", "v2")))
 	for typ, res := range before.Resources {
 		changed := res.Version != after.Resources[typ].Version
 		if wantChange := types.ResponseType(typ) == types.Endpoint; changed != wantChange {
@@ -157,7 +158,7 @@ func TestFallbackIsOrderedAggregate(t *testing.T) {
 	name := "outbound|8000|v2|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"
 	for _, cl := range res.Clusters {
 		if cl.Name == name {
-			got := compile.AggregateMembers(cl)
+			got := meshxds.AggregateMembers(cl)
 			want := []string{"outbound|8000|v2|mockb.default.svc.cluster.local", "outbound|8000|v1|mockb.default.svc.cluster.local"}
 			if !slices.Equal(got, want) {
 				t.Fatalf("members %v, want %v", got, want)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -61,12 +62,12 @@ func FuzzCompiledDecide(f *testing.F) {
 		if !pt.clusters[d.Cluster] {
 			t.Fatalf("cluster %q is not in the snapshot", d.Cluster)
 		}
-		primary, fb, isAggregate := compile.SplitFallbackName(d.Cluster)
+		primary, fb, isAggregate := meshxds.SplitFallbackName(d.Cluster)
 		for _, name := range []string{primary, fb} {
 			if !isAggregate && name == fb {
 				continue
 			}
-			if _, subset, _, ok := compile.ParseClusterName(name); !ok || !versions[subset] {
+			if _, subset, _, ok := meshxds.ParseClusterName(name); !ok || !versions[subset] {
 				t.Fatalf("cluster %q names a version the configuration does not", name)
 			}
 		}

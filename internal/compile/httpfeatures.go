@@ -15,11 +15,8 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
-
-// CorsFilter is Envoy's CORS filter; routes carry its per-route
-// CorsPolicy under this name in typed_per_filter_config.
-const CorsFilter = "envoy.filters.http.cors"
 
 // envoyMinRingSize is Envoy's default minimum ring size, which Istio
 // writes out when a consistent hash names no algorithm.
@@ -216,7 +213,7 @@ func (b *builder) mirrorPolicies(vs *api.VirtualService, hr *api.HTTPRoute, sc s
 // translatePercentToFractionalPercent does.
 func (b *builder) mirrorPolicy(vs *api.VirtualService, d api.Destination, pct float64, sc scope) *routev3.RouteAction_RequestMirrorPolicy {
 	host := config.FQDN(d.Host, vs.Metadata.Namespace)
-	cluster := ClusterName(b.mirrorPort(host, d.Port, sc), d.Subset, host)
+	cluster := meshxds.ClusterName(b.mirrorPort(host, d.Port, sc), d.Subset, host)
 	return &routev3.RouteAction_RequestMirrorPolicy{
 		Cluster: cluster,
 		RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{

@@ -10,11 +10,12 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 const features = "../config/testdata/valid/http-features.yaml"
 
-func clusterNamed(t *testing.T, res *compile.Resources, name string) *clusterv3.Cluster {
+func clusterNamed(t *testing.T, res *meshxds.Resources, name string) *clusterv3.Cluster {
 	t.Helper()
 	for _, c := range res.Clusters {
 		if c.Name == name {
@@ -90,7 +91,7 @@ func TestHTTPFeatureRoutes(t *testing.T) {
 		t.Errorf("route 1 mirrors %v, want canary at 50%% and v2 at 100%%", m)
 	}
 	var cors corsv3.CorsPolicy
-	if err := routes[0].TypedPerFilterConfig[compile.CorsFilter].UnmarshalTo(&cors); err != nil {
+	if err := routes[0].TypedPerFilterConfig[meshxds.CorsFilter].UnmarshalTo(&cors); err != nil {
 		t.Fatal(err)
 	}
 	if cors.AllowMethods != "GET,POST" || cors.AllowHeaders != "content-type,x-user" || cors.ExposeHeaders != "x-trace" || cors.MaxAge != "86400" ||
@@ -98,7 +99,7 @@ func TestHTTPFeatureRoutes(t *testing.T) {
 		cors.FilterEnabled.DefaultValue.Numerator != 100 {
 		t.Errorf("route 0 CORS policy %v", prototext.Format(&cors))
 	}
-	if err := routes[1].TypedPerFilterConfig[compile.CorsFilter].UnmarshalTo(&cors); err != nil {
+	if err := routes[1].TypedPerFilterConfig[meshxds.CorsFilter].UnmarshalTo(&cors); err != nil {
 		t.Fatal(err)
 	}
 	if len(cors.AllowOriginStringMatch) != 1 || cors.AllowOriginStringMatch[0].GetExact() != "https://legacy.example.com" || !cors.ForwardNotMatchingPreflights.GetValue() {
@@ -112,7 +113,7 @@ func TestHTTPFeatureRoutes(t *testing.T) {
 	for _, f := range hcm.HttpFilters {
 		names = append(names, f.Name)
 	}
-	if len(names) != 3 || names[0] != compile.FaultFilter || names[1] != compile.CorsFilter || names[2] != compile.RouterFilter {
+	if len(names) != 3 || names[0] != meshxds.FaultFilter || names[1] != meshxds.CorsFilter || names[2] != meshxds.RouterFilter {
 		t.Errorf("http filters %v, want fault, cors, router as Istio orders them", names)
 	}
 }

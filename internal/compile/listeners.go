@@ -18,14 +18,11 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
-// Envoy filter names.
-const (
-	FaultFilter  = "envoy.filters.http.fault"
-	RouterFilter = "envoy.filters.http.router"
-	hcmFilter    = "envoy.filters.network.http_connection_manager"
-)
+// hcmFilter is the network filter of every HTTP listener lanemesh emits.
+const hcmFilter = "envoy.filters.network.http_connection_manager"
 
 type anyMsg = anypb.Any
 
@@ -45,9 +42,6 @@ func adsSource() *corev3.ConfigSource {
 	}
 }
 
-// GatewayRouteName is the route configuration of a gateway port.
-func GatewayRouteName(port uint32) string { return fmt.Sprintf("http.%d", port) }
-
 // listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS.
 func listener(name string, port uint32, routeName string) *listenerv3.Listener {
 	return &listenerv3.Listener{
@@ -65,9 +59,9 @@ func httpChain(statPrefix, routeName string) *listenerv3.FilterChain {
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName}},
 		HttpFilters: []*hcmv3.HttpFilter{
-			{Name: FaultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
-			{Name: CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
-			{Name: RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
+			{Name: meshxds.FaultFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&faultv3.HTTPFault{})}},
+			{Name: meshxds.CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
+			{Name: meshxds.RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		},
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
@@ -126,8 +120,8 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	for _, p := range nums {
 		gp := ports[p]
 		if !gp.tls {
-			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, GatewayRouteName(p)))
-			rs = append(rs, b.gatewayRoutes(GatewayRouteName(p), p, gp.servers))
+			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p)))
+			rs = append(rs, b.gatewayRoutes(meshxds.GatewayRouteName(p), p, gp.servers))
 			continue
 		}
 		l, routes := b.tlsListener(p, gp.servers)
@@ -154,14 +148,6 @@ func terminatesTLS(s *api.Server) bool {
 	return false
 }
 
-// GatewayTLSRouteName is the route configuration of one HTTPS server, as
-// Istio names it: https.PORT.PORTNAME.GATEWAY.NAMESPACE. Each server has
-// its own, so that a request reaches only the hosts of the server whose
-// certificate it was given.
-func GatewayTLSRouteName(port uint32, portName, gateway, namespace string) string {
-	return fmt.Sprintf("https.%d.%s.%s.%s", port, portName, gateway, namespace)
-}
-
 // tlsListener is a listener that terminates TLS on port: a filter chain
 // per server, chosen by the client's SNI among the server's hosts (any SNI
 // for a server of "*"), each with the server's certificate and its own
@@ -180,13 +166,13 @@ func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3
 		}
 		claimed[key] = true
 		gwName := strings.TrimPrefix(srv.gateway, srv.namespace+"/")
-		routeName := GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
+		routeName := meshxds.GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
 		fc := httpChain(name, routeName)
 		if len(names) > 0 {
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 		}
 		ctx := b.downstreamTLS(srv.server.TLS)
-		fc.TransportSocket = &corev3.TransportSocket{Name: TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+		fc.TransportSocket = &corev3.TransportSocket{Name: meshxds.TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 		l.FilterChains = append(l.FilterChains, fc)
 		rs = append(rs, b.gatewayRoutes(routeName, port, []gatewayServer{srv}))
 	}

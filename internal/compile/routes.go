@@ -10,6 +10,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // mesh is Istio's reserved gateway name for "every sidecar".
@@ -167,7 +168,7 @@ func isCatchAll(m *routev3.RouteMatch) bool {
 // per visible service port, with the rules of the VirtualService bound to
 // mesh for that host, or a default route to all its endpoints.
 func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{Name: SidecarRoutes}
+	rc := &routev3.RouteConfiguration{Name: meshxds.SidecarRoutes}
 	exact, wild := b.meshVirtualServices()
 	taken := map[string]bool{}
 	for _, svc := range b.services {
@@ -186,7 +187,7 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 			if vs != nil {
 				vh.Routes = b.translate(vs, scope{gateway: mesh, port: p.Port, host: svc.Host})
 			} else {
-				action := b.defaultAction(ClusterName(p.Port, "", svc.Host))
+				action := b.defaultAction(meshxds.ClusterName(p.Port, "", svc.Host))
 				if hp := hashPolicy(b.serviceHash(svc.Host, p.Port)); hp != nil {
 					action.HashPolicy = []*routev3.RouteAction_HashPolicy{hp}
 				}

@@ -7,17 +7,18 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/protobuf/proto"
 )
 
-// Snapshot packs the resources as a go-control-plane snapshot. Each type's
+// Snapshot packs r as a go-control-plane snapshot. Each type's
 // version is a hash of its content, so an endpoint change bumps only the
 // endpoints' version and proxies with equal content agree on versions. It
 // fails when the snapshot is not self-consistent (go-control-plane's
 // Consistent, plus: every aggregate cluster's members are present).
-func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
+func Snapshot(r *meshxds.Resources) (*cachev3.Snapshot, error) {
 	snap := &cachev3.Snapshot{}
-	for typ, items := range r.byType() {
+	for typ, items := range byType(r) {
 		v, err := version(items)
 		if err != nil {
 			return nil, err
@@ -32,7 +33,7 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 		names[c.Name] = true
 	}
 	for _, c := range r.Clusters {
-		for _, m := range AggregateMembers(c) {
+		for _, m := range meshxds.AggregateMembers(c) {
 			if !names[m] {
 				return nil, fmt.Errorf("inconsistent snapshot: aggregate cluster %q names missing cluster %q", c.Name, m)
 			}
@@ -41,11 +42,11 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 	return snap, nil
 }
 
-// byType lists the resources by type, every type present even when it has
+// byType lists r's resources by type, every type present even when it has
 // none: an empty type still needs a version of its own, or a proxy's first
 // request (version "") would look up to date and never be answered, and a
 // gateway whose routes need no cluster would wait for CDS forever.
-func (r *Resources) byType() map[types.ResponseType][]types.Resource {
+func byType(r *meshxds.Resources) map[types.ResponseType][]types.Resource {
 	out := map[types.ResponseType][]types.Resource{types.Listener: nil, types.Route: nil, types.Cluster: nil, types.Endpoint: nil}
 	for _, l := range r.Listeners {
 		out[types.Listener] = append(out[types.Listener], l)
@@ -76,11 +77,11 @@ func version(items []types.Resource) (string, error) {
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// Size returns the resources' total size in bytes as protobuf, which is
+// Size returns r's total size in bytes as protobuf, which is
 // what goes over the wire.
-func (r *Resources) Size() int {
+func Size(r *meshxds.Resources) int {
 	n := 0
-	for _, items := range r.byType() {
+	for _, items := range byType(r) {
 		for _, it := range items {
 			n += proto.Size(it)
 		}

@@ -11,11 +11,8 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
-
-// TLSTransportSocket is the transport socket that carries a
-// DownstreamTlsContext or UpstreamTlsContext.
-const TLSTransportSocket = "envoy.transport_sockets.tls"
 
 // Credentials resolves a credentialName (of a Gateway server or a
 // DestinationRule) to its certificate, key and CA, as Envoy data sources:
@@ -171,15 +168,9 @@ func (b *builder) upstreamTLS(t *api.ClientTLSSettings, host string) *tlsv3.Upst
 		}
 		vc := &tlsv3.CertificateValidationContext{TrustedCa: cred.CA, MatchTypedSubjectAltNames: sanMatchers(sans)}
 		if cred.CA == nil {
-			vc.TrustedCa = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: SystemRoots}}
+			vc.TrustedCa = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: meshxds.SystemRoots}}
 		}
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
 	}
 	return &tlsv3.UpstreamTlsContext{CommonTlsContext: common, Sni: sni}
 }
-
-// SystemRoots is the trusted CA file name that means the system's roots,
-// as Istio writes it when a policy verifies without caCertificates. The
-// proxy reads the system pool for it rather than the file, which not every
-// system has.
-const SystemRoots = "/etc/ssl/certs/ca-certificates.crt"

@@ -76,7 +76,7 @@ func TestGatewayTLSResources(t *testing.T) {
 		t.Fatal(diags.Err())
 	}
 	res := compile.CompileWith(c, nil, gateway, compile.Options{Credentials: creds{}})
-	if _, err := res.Snapshot(); err != nil {
+	if _, err := compile.Snapshot(res); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	if len(res.Listeners) != 2 {

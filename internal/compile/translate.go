@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // Istio's retry policy when a route sets none.
@@ -61,13 +62,13 @@ func (b *builder) translate(vs *api.VirtualService, sc scope) []*routev3.Route {
 				addHeaderOps(r, hr.Route[0].Headers)
 			}
 			if f := fault(hr.Fault); f != nil {
-				r.TypedPerFilterConfig = map[string]*anypb.Any{FaultFilter: mustAny(f)}
+				r.TypedPerFilterConfig = map[string]*anypb.Any{meshxds.FaultFilter: mustAny(f)}
 			}
 			if c := corsPolicy(hr.CorsPolicy); c != nil {
 				if r.TypedPerFilterConfig == nil {
 					r.TypedPerFilterConfig = map[string]*anypb.Any{}
 				}
-				r.TypedPerFilterConfig[CorsFilter] = mustAny(c)
+				r.TypedPerFilterConfig[meshxds.CorsFilter] = mustAny(c)
 			}
 			out = append(out, r)
 		}
@@ -251,7 +252,7 @@ func retryPolicy(r *api.HTTPRetry) *routev3.RetryPolicy {
 func (b *builder) destinationCluster(vs *api.VirtualService, d api.HTTPRouteDestination, sc scope) string {
 	host := config.FQDN(d.Destination.Host, vs.Metadata.Namespace)
 	port := b.destinationPort(host, d.Destination.Port, sc)
-	name := ClusterName(port, d.Destination.Subset, host)
+	name := meshxds.ClusterName(port, d.Destination.Subset, host)
 	if d.Fallback == nil {
 		return name
 	}
@@ -261,7 +262,7 @@ func (b *builder) destinationCluster(vs *api.VirtualService, d api.HTTPRouteDest
 	if fbHost != host {
 		fbPort = b.destinationPort(fbHost, t.Port, scope{port: port})
 	}
-	return b.fallbackCluster(name, ClusterName(fbPort, t.Subset, fbHost))
+	return b.fallbackCluster(name, meshxds.ClusterName(fbPort, t.Subset, fbHost))
 }
 
 // destinationPort picks the port of a destination: the one named, else the
@@ -290,7 +291,7 @@ func (b *builder) destinationPort(host string, sel *api.PortSelector, sc scope) 
 }
 
 func routeMetadata(vs *api.VirtualService, index int) *corev3.Metadata {
-	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataKey: {Fields: map[string]*structpb.Value{
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{meshxds.MetadataKey: {Fields: map[string]*structpb.Value{
 		"virtualService": structpb.NewStringValue(vs.Metadata.Key()),
 		"routeIndex":     structpb.NewNumberValue(float64(index)),
 	}}}}

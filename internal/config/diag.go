@@ -53,6 +53,7 @@ const (
 	CodeSubsetNoWorkload   = "IST0173" // a subset or sourceLabels selects no workload
 	CodeHostNotFound       = "IST0101"
 	CodeVSHostNotInGateway = "IST0132" // a gateway-bound VirtualService host its Gateway does not serve
+	CodeLane               = "LM0006"  // a lane group or lane that cannot work as written
 )
 
 // Diagnostic is one finding about the configuration: where it is (file,

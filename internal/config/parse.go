@@ -32,26 +32,39 @@ type Config struct {
 	WorkloadEntries  []*api.WorkloadEntry
 	Services         []*api.Service
 	Deployments      []*api.Deployment
+	// Lane groups and their lanes (cluster-scoped: Namespace is ""). They
+	// take effect through the objects internal/lanes generates from them.
+	SwimLaneGroups []*api.ASMSwimLaneGroup
+	SwimLanes      []*api.ASMSwimLane
 }
 
 // kind says how to read one accepted kind.
 type kind struct {
 	versions []string // accepted apiVersions
 	new      func() any
+	// cluster marks a cluster-scoped kind: its objects have no namespace.
+	cluster bool
 }
 
 var istioVersions = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
 
 // kinds is the table of accepted kinds. It is read-only.
 var kinds = map[string]kind{
-	"Gateway":         {istioVersions, func() any { return new(api.Gateway) }},
-	"VirtualService":  {istioVersions, func() any { return new(api.VirtualService) }},
-	"DestinationRule": {istioVersions, func() any { return new(api.DestinationRule) }},
-	"ServiceEntry":    {istioVersions, func() any { return new(api.ServiceEntry) }},
-	"WorkloadEntry":   {istioVersions, func() any { return new(api.WorkloadEntry) }},
-	"Service":         {[]string{"v1"}, func() any { return new(api.Service) }},
-	"Deployment":      {[]string{"apps/v1"}, func() any { return new(api.Deployment) }},
+	"Gateway":          {istioVersions, func() any { return new(api.Gateway) }, false},
+	"VirtualService":   {istioVersions, func() any { return new(api.VirtualService) }, false},
+	"DestinationRule":  {istioVersions, func() any { return new(api.DestinationRule) }, false},
+	"ServiceEntry":     {istioVersions, func() any { return new(api.ServiceEntry) }, false},
+	"WorkloadEntry":    {istioVersions, func() any { return new(api.WorkloadEntry) }, false},
+	"Service":          {[]string{"v1"}, func() any { return new(api.Service) }, false},
+	"Deployment":       {[]string{"apps/v1"}, func() any { return new(api.Deployment) }, false},
+	"ASMSwimLaneGroup": {asmVersions, func() any { return new(api.ASMSwimLaneGroup) }, true},
+	"ASMSwimLane":      {asmVersions, func() any { return new(api.ASMSwimLane) }, true},
 }
+
+var asmVersions = []string{"istio.alibabacloud.com/v1"}
+
+// ClusterScoped reports whether objects of kind k have no namespace.
+func ClusterScoped(k string) bool { return kinds[k].cluster }
 
 // Kinds returns the accepted kinds, sorted.
 func Kinds() []string {
@@ -152,11 +165,11 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 	if meta := mappingField(root, "metadata"); meta != nil {
 		head.Name, head.Namespace = scalarField(meta, "name"), scalarField(meta, "namespace")
 	}
-	if head.Namespace == "" {
+	info, ok := kinds[k]
+	if head.Namespace == "" && !info.cluster {
 		head.Namespace = "default"
 	}
 	head.Kind = k
-	info, ok := kinds[k]
 	switch {
 	case ok && slices.Contains(info.versions, apiVersion):
 	case isUnsupportedKind(apiVersion, k):
@@ -185,7 +198,12 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 		diags = append(diags, diag)
 	}
 	meta := metaOf(obj)
-	if meta.Namespace == "" {
+	switch {
+	case info.cluster:
+		// kubectl and the API server drop the namespace of a
+		// cluster-scoped object the same way.
+		meta.Namespace, head.Namespace = "", ""
+	case meta.Namespace == "":
 		meta.Namespace = "default"
 	}
 	meta.Source = api.Source{File: file, Line: root.Line, Fields: d.lines}
@@ -209,7 +227,7 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 func checkMeta(head Diagnostic, meta *api.ObjectMeta) Diagnostics {
 	var diags Diagnostics
 	for _, f := range []struct{ path, value string }{{"metadata.name", meta.Name}, {"metadata.namespace", meta.Namespace}} {
-		if dns1123.MatchString(f.value) && len(f.value) <= 253 {
+		if dns1123.MatchString(f.value) && len(f.value) <= 253 || f.path == "metadata.namespace" && ClusterScoped(head.Kind) {
 			continue
 		}
 		d := head

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a ControlPlane. Zero durations take the defaults.
 type Options struct {
 	Store  *Store
-	XDS    *xds.Server
+	XDS    *xdsserver.Server
 	Logger *slog.Logger
 	// Debounce is how long the control plane waits for a burst of changes
 	// to end before it pushes (default 10 ms); MaxDelay bounds that wait
@@ -42,7 +43,7 @@ type ControlPlane struct {
 
 	mu        sync.Mutex
 	instances []registry.Instance
-	nodes     map[string]compile.Proxy // node id → identity
+	nodes     map[string]meshxds.Proxy // node id → identity
 	// served is what each identity's nodes were last given; a node that
 	// connects gets it at once.
 	served map[string]*served
@@ -56,17 +57,17 @@ type ControlPlane struct {
 // served is the resources last pushed to one identity, and the snapshot
 // its nodes share.
 type served struct {
-	res  *compile.Resources
-	snap *xds.Snapshot
+	res  *meshxds.Resources
+	snap *xdsserver.Snapshot
 }
 
 // serve makes res ready to serve.
-func serve(res *compile.Resources) (*served, error) {
-	snap, err := res.Snapshot()
+func serve(res *meshxds.Resources) (*served, error) {
+	snap, err := compile.Snapshot(res)
 	if err != nil {
 		return nil, err
 	}
-	xsnap, err := xds.NewSnapshot(snap)
+	xsnap, err := xdsserver.NewSnapshot(snap)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func New(opts Options) *ControlPlane {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cp := &ControlPlane{opts: opts, log: log, kick: make(chan struct{}, 1),
-		nodes: map[string]compile.Proxy{}, served: map[string]*served{}}
+		nodes: map[string]meshxds.Proxy{}, served: map[string]*served{}}
 	opts.XDS.OnNode = cp.nodeConnected
 	opts.XDS.OnForget = cp.nodeForgotten
 	return cp
@@ -132,8 +133,8 @@ func (cp *ControlPlane) Converged() uint64 {
 
 // nodeConnected serves a new node at once: from the identity's last push,
 // or by compiling for it.
-func (cp *ControlPlane) nodeConnected(id string, p compile.Proxy) {
-	key := xds.IdentityKey(p)
+func (cp *ControlPlane) nodeConnected(id string, p meshxds.Proxy) {
+	key := meshxds.IdentityKey(p)
 	cp.mu.Lock()
 	cp.nodes[id] = p
 	s := cp.served[key]
@@ -163,22 +164,22 @@ func (cp *ControlPlane) nodeForgotten(id string) {
 		return
 	}
 	delete(cp.nodes, id)
-	key := xds.IdentityKey(p)
+	key := meshxds.IdentityKey(p)
 	for _, other := range cp.nodes {
-		if xds.IdentityKey(other) == key {
+		if meshxds.IdentityKey(other) == key {
 			return
 		}
 	}
 	delete(cp.served, key) // what the last node of an identity was served
 }
 
-func (cp *ControlPlane) compile(p compile.Proxy) (*served, error) {
+func (cp *ControlPlane) compile(p meshxds.Proxy) (*served, error) {
 	s, _, err := cp.compileAt(p)
 	return s, err
 }
 
 // compileAt compiles for p and says which Store generation it compiled.
-func (cp *ControlPlane) compileAt(p compile.Proxy) (*served, uint64, error) {
+func (cp *ControlPlane) compileAt(p meshxds.Proxy) (*served, uint64, error) {
 	cfg, gen := cp.opts.Store.Config()
 	cp.mu.Lock()
 	in := cp.instances

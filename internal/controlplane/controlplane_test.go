@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // watcher is a proxy's xDS client that checks, on every update it
@@ -20,10 +21,10 @@ type watcher struct {
 	mu       sync.Mutex
 	applied  int
 	violated []string
-	last     *compile.Resources
+	last     *meshxds.Resources
 }
 
-func (w *watcher) apply(res *compile.Resources) error {
+func (w *watcher) apply(res *meshxds.Resources) error {
 	have := map[string]bool{}
 	for _, c := range res.Clusters {
 		have[c.Name] = true
@@ -77,11 +78,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // server stops when the test ends.
 func servingExample(tb testing.TB) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
 	tb.Helper()
-	return servingExampleOn(tb, xds.NewServer(nil))
+	return servingExampleOn(tb, xdsserver.NewServer(nil))
 }
 
 // servingExampleOn is servingExample on a server the caller configured.
-func servingExampleOn(tb testing.TB, srv *xds.Server) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
+func servingExampleOn(tb testing.TB, srv *xdsserver.Server) (cp *ControlPlane, store *Store, base *config.Config, addr string) {
 	tb.Helper()
 	store = NewStore(func() { cp.Changed() })
 	cp = New(Options{Store: store, XDS: srv})
@@ -105,15 +106,15 @@ func TestMakeBeforeBreak(t *testing.T) {
 	cp, store, base, addr := servingExample(t)
 	go cp.Run(t.Context())
 
-	proxies := map[string]compile.Proxy{
-		"sidecar~mocka-v2": {Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}},
-		"gateway":          {Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}},
+	proxies := map[string]meshxds.Proxy{
+		"sidecar~mocka-v2": {Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}},
+		"gateway":          {Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}},
 	}
 	watchers := map[string]*watcher{}
 	for id, p := range proxies {
 		w := &watcher{}
 		watchers[id] = w
-		c := &xds.Client{Target: addr, Node: xds.NodeFor(id, p), Apply: w.apply}
+		c := &xds.Client{Target: addr, Node: meshxds.NodeFor(id, p), Apply: w.apply}
 		go c.Run(t.Context())
 	}
 	aggregate := "outbound|8000|v2|mockb.default.svc.cluster.local>outbound|8000|v1|mockb.default.svc.cluster.local"

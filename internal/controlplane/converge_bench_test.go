@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
 )
 
@@ -38,8 +38,8 @@ func benchConverge(b *testing.B, n int) {
 	for i := range n {
 		p := benchIdentities[i%len(benchIdentities)]
 		var once sync.Once
-		c := &xds.Client{Target: addr, Node: xds.NodeFor(fmt.Sprintf("bench-%d", i), p),
-			Apply: func(*compile.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
+		c := &xds.Client{Target: addr, Node: meshxds.NodeFor(fmt.Sprintf("bench-%d", i), p),
+			Apply: func(*meshxds.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
 		wg.Go(func() { c.Run(ctx) })
 	}
 	waitBench(b, "first configuration", func() bool { return configured.Load() == int64(n) })
@@ -60,11 +60,11 @@ func benchConverge(b *testing.B, n int) {
 
 // benchIdentities are the sidecars whose routes the fallback changes, as
 // in bench/converge.
-var benchIdentities = func() []compile.Proxy {
-	var out []compile.Proxy
+var benchIdentities = func() []meshxds.Proxy {
+	var out []meshxds.Proxy
 	for _, app := range []string{"mocka", "mockb", "mockc"} {
 		for _, v := range []string{"v2", "v3"} {
-			out = append(out, compile.Proxy{Role: compile.Sidecar, Namespace: "default",
+			out = append(out, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default",
 				Labels: map[string]string{"app": app, "version": v}})
 		}
 	}

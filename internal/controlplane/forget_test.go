@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // TestForgetsProxiesThatLeft: three times, 1,000 proxies connect, get
@@ -25,7 +26,7 @@ func TestForgetsProxiesThatLeft(t *testing.T) {
 	if os.Getenv("LANEMESH_SOAK") != "" {
 		n = 1000
 	}
-	srv := xds.NewServer(nil)
+	srv := xdsserver.NewServer(nil)
 	srv.ForgetAfter = 200 * time.Millisecond
 	cp, store, _, addr := servingExampleOn(t, srv)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -47,8 +48,8 @@ func TestForgetsProxiesThatLeft(t *testing.T) {
 			p := benchIdentities[i%len(benchIdentities)]
 			p.Labels = map[string]string{"app": p.Labels["app"], "version": p.Labels["version"], "pod": fmt.Sprint(round, "-", i)}
 			var once sync.Once
-			c := &xds.Client{Target: addr, Node: xds.NodeFor(fmt.Sprintf("sidecar~default/pod-%d-%d", round, i), p),
-				Apply: func(*compile.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
+			c := &xds.Client{Target: addr, Node: meshxds.NodeFor(fmt.Sprintf("sidecar~default/pod-%d-%d", round, i), p),
+				Apply: func(*meshxds.Resources) error { once.Do(func() { configured.Add(1) }); return nil }}
 			wg.Go(func() { c.Run(clientCtx) })
 		}
 		waitForLong(t, "every proxy configured", func() bool { return configured.Load() == int64(n) })

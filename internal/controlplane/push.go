@@ -11,8 +11,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // push compiles once per identity and brings every connected node to the
@@ -61,20 +61,20 @@ func (cp *ControlPlane) push(ctx context.Context) {
 // comes back is served afresh) and the identities none of the others has;
 // it groups the others by identity key. A node missing from Proxies has
 // connected since they were listed (nodeForgotten removes the others).
-func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies map[string]compile.Proxy) {
+func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies map[string]meshxds.Proxy) {
 	connected := map[string]bool{}
 	for _, st := range cp.opts.XDS.Proxies() {
 		connected[st.ID] = st.Connected
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	groups, proxies = map[string][]string{}, map[string]compile.Proxy{}
+	groups, proxies = map[string][]string{}, map[string]meshxds.Proxy{}
 	for id, p := range cp.nodes {
 		if known, ok := connected[id]; ok && !known {
 			delete(cp.nodes, id)
 			continue
 		}
-		key := xds.IdentityKey(p)
+		key := meshxds.IdentityKey(p)
 		groups[key] = append(groups[key], id)
 		proxies[key] = p
 	}
@@ -89,7 +89,7 @@ func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies m
 // phases compiles for an identity, makes the result what its nodes are
 // served from now on, and returns the snapshots that take a node there
 // from the identity's previous result, in order.
-func (cp *ControlPlane) phases(key string, p compile.Proxy) ([]*xds.Snapshot, error) {
+func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xdsserver.Snapshot, error) {
 	next, err := cp.compile(p)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func (cp *ControlPlane) phases(key string, p compile.Proxy) ([]*xds.Snapshot, er
 	prev := cp.served[key]
 	cp.served[key] = next
 	cp.mu.Unlock()
-	var out []*xds.Snapshot
+	var out []*xdsserver.Snapshot
 	for _, s := range transition(prev, next) {
 		if s != nil {
 			out = append(out, s.snap)
@@ -111,7 +111,7 @@ func (cp *ControlPlane) phases(key string, p compile.Proxy) ([]*xds.Snapshot, er
 // previous or AckTimeout passed, and reports whether it accepted them all
 // in time. It stops if ctx ends: giving the rest without waiting would
 // break make-before-break.
-func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xds.Snapshot) bool {
+func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xdsserver.Snapshot) bool {
 	inTime := true
 	for _, snap := range phases {
 		cp.opts.XDS.SetSnapshot(id, snap)
@@ -156,17 +156,17 @@ func transition(prev, next *served) [3]*served {
 	added, removed := clusterDiff(prev.res, next.res)
 	union := mergeClusters(prev.res, next.res)
 	if added {
-		out[0] = mustServe(&compile.Resources{Listeners: prev.res.Listeners, Routes: prev.res.Routes,
+		out[0] = mustServe(&meshxds.Resources{Listeners: prev.res.Listeners, Routes: prev.res.Routes,
 			Clusters: union.Clusters, Endpoints: union.Endpoints})
 	}
 	if removed {
-		out[1] = mustServe(&compile.Resources{Listeners: next.res.Listeners, Routes: next.res.Routes,
+		out[1] = mustServe(&meshxds.Resources{Listeners: next.res.Listeners, Routes: next.res.Routes,
 			Clusters: union.Clusters, Endpoints: union.Endpoints})
 	}
 	return out
 }
 
-func mustServe(res *compile.Resources) *served {
+func mustServe(res *meshxds.Resources) *served {
 	s, err := serve(res)
 	if err != nil {
 		return nil // a union of two consistent snapshots is consistent; skip the phase if not
@@ -176,7 +176,7 @@ func mustServe(res *compile.Resources) *served {
 
 // clusterDiff reports whether next has clusters prev lacks, and the
 // reverse.
-func clusterDiff(prev, next *compile.Resources) (added, removed bool) {
+func clusterDiff(prev, next *meshxds.Resources) (added, removed bool) {
 	have := map[string]bool{}
 	for _, c := range prev.Clusters {
 		have[c.Name] = true
@@ -192,10 +192,10 @@ func clusterDiff(prev, next *compile.Resources) (added, removed bool) {
 
 // mergeClusters returns the clusters and endpoints of both, next's where
 // both have one, sorted by name.
-func mergeClusters(prev, next *compile.Resources) *compile.Resources {
+func mergeClusters(prev, next *meshxds.Resources) *meshxds.Resources {
 	clusters := map[string]*clusterv3.Cluster{}
 	endpoints := map[string]*endpointv3.ClusterLoadAssignment{}
-	for _, r := range []*compile.Resources{prev, next} {
+	for _, r := range []*meshxds.Resources{prev, next} {
 		for _, c := range r.Clusters {
 			clusters[c.Name] = c
 		}
@@ -203,7 +203,7 @@ func mergeClusters(prev, next *compile.Resources) *compile.Resources {
 			endpoints[e.ClusterName] = e
 		}
 	}
-	out := &compile.Resources{}
+	out := &meshxds.Resources{}
 	for _, c := range clusters {
 		out.Clusters = append(out.Clusters, c)
 	}

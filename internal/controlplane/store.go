@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/lanes"
 )
 
 // ErrRejected is returned (wrapped) when a change would leave the
@@ -21,8 +22,13 @@ var ErrRejected = errors.New("configuration rejected")
 // leave any error is rejected and the last good configuration stays in
 // force. Readers get an immutable *config.Config; the store never mutates
 // one it has handed out.
+//
+// What users write (src) and what is in force (cur) differ by the objects
+// lane groups generate (internal/lanes): changes edit the first, readers
+// get the second.
 type Store struct {
 	mu       sync.Mutex
+	src      *config.Config
 	cur      *config.Config
 	gen      uint64
 	onChange func()
@@ -49,11 +55,12 @@ type Meta struct {
 // NewStore returns a store holding an empty configuration. onChange, if
 // set, is called after each accepted change, outside the store's lock.
 func NewStore(onChange func()) *Store {
-	return &Store{cur: &config.Config{}, onChange: onChange, meta: map[string]Meta{}}
+	return &Store{src: &config.Config{}, cur: &config.Config{}, onChange: onChange, meta: map[string]Meta{}}
 }
 
 // Meta returns what the store knows about the object in force of this
-// kind, namespace and name.
+// kind, namespace and name (one the user wrote, not one a lane group
+// generates).
 func (s *Store) Meta(kind, namespace, name string) (Meta, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,8 +70,8 @@ func (s *Store) Meta(kind, namespace, name string) (Meta, bool) {
 
 func metaKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 
-// Config returns the configuration in force and its generation, which
-// grows with every accepted change.
+// Config returns the configuration in force, with the objects lane groups
+// generate, and its generation, which grows with every accepted change.
 func (s *Store) Config() (*config.Config, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,9 +112,9 @@ func (s *Store) UpdateBy(by string, fn func(next *config.Config)) (config.Diagno
 
 func (s *Store) change(by string, dryRun bool, edit func(*config.Config)) (config.Diagnostics, error) {
 	s.mu.Lock()
-	next := s.cur.Clone()
+	next := s.src.Clone()
 	edit(next)
-	diags := config.Analyze(next)
+	eff, diags := lanes.Resolve(next)
 	if diags.HasErrors() {
 		s.mu.Unlock()
 		return diags, fmt.Errorf("%w: %w", ErrRejected, diags.Err())
@@ -116,8 +123,8 @@ func (s *Store) change(by string, dryRun bool, edit func(*config.Config)) (confi
 		s.mu.Unlock()
 		return diags, nil
 	}
-	s.meta = s.nextMeta(s.cur, next, by)
-	s.cur = next
+	s.meta = s.nextMeta(s.src, next, by)
+	s.src, s.cur = next, eff
 	s.gen++
 	s.mu.Unlock()
 	if s.onChange != nil {

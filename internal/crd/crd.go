@@ -1,5 +1,6 @@
 // Package crd generates the CustomResourceDefinitions of the
-// networking.istio.io kinds lanemesh reads, from the api types the loader
+// networking.istio.io kinds lanemesh reads, and of ASM's lane kinds
+// (istio.alibabacloud.com), from the api types the loader
 // decodes into, so that what the apiserver admits and what lanemesh loads
 // come from one definition. Stock Istio CRDs drop ASM's
 // spec.http[].route[].fallback; these keep it.
@@ -24,8 +25,11 @@ import (
 	"github.com/lanemesh/lanemesh/api"
 )
 
-// Group is the API group of every kind here.
+// Group is the API group of Istio's kinds here.
 const Group = "networking.istio.io"
+
+// ASMGroup is the API group of Alibaba Cloud Service Mesh's lane kinds.
+const ASMGroup = "istio.alibabacloud.com"
 
 // Versions are the served versions, the stored one first. All have the same
 // schema, as Istio's do, so the apiserver converts between them by
@@ -34,6 +38,12 @@ var Versions = []string{"v1", "v1alpha3", "v1beta1"}
 
 // Kind is one CRD: its names, its api type and its kubectl columns.
 type Kind struct {
+	// Group is the API group, Group when empty; APIVersions are its
+	// served versions, the stored one first, Versions when empty.
+	Group       string
+	APIVersions []string
+	// Cluster marks a cluster-scoped kind.
+	Cluster                bool
 	Kind, Plural, Singular string
 	ShortNames             []string
 	// Type is the api type; its Spec field gives the spec schema.
@@ -84,6 +94,38 @@ var Kinds = []Kind{
 			age,
 			{Name: "Address", Type: "string", JSONPath: ".spec.address", Description: "Address associated with the network endpoint."},
 		}},
+}
+
+// Lane kinds are ASM's: cluster-scoped, one version.
+var laneKinds = []Kind{
+	{Group: ASMGroup, APIVersions: []string{"v1"}, Cluster: true,
+		Kind: "ASMSwimLaneGroup", Plural: "asmswimlanegroups", Singular: "asmswimlanegroup",
+		Type: reflect.TypeFor[api.ASMSwimLaneGroup](), Columns: []Column{age}},
+	{Group: ASMGroup, APIVersions: []string{"v1"}, Cluster: true,
+		Kind: "ASMSwimLane", Plural: "asmswimlanes", Singular: "asmswimlane",
+		Type: reflect.TypeFor[api.ASMSwimLane](),
+		Columns: []Column{
+			{Name: "Group", Type: "string", JSONPath: ".metadata.labels.swimlane-group", Description: "The lane group the lane belongs to"},
+			age,
+		}},
+}
+
+func init() { Kinds = append(Kinds, laneKinds...) }
+
+// GroupName is k's API group.
+func (k Kind) GroupName() string {
+	if k.Group == "" {
+		return Group
+	}
+	return k.Group
+}
+
+// Served is k's served versions, the stored one first.
+func (k Kind) Served() []string {
+	if len(k.APIVersions) == 0 {
+		return Versions
+	}
+	return k.APIVersions
 }
 
 // Categories group the kinds for `kubectl get istio-io`, as Istio's do.
@@ -170,16 +212,22 @@ func CRD(k Kind) (any, error) {
 	d := document{
 		APIVersion: "apiextensions.k8s.io/v1",
 		Kind:       "CustomResourceDefinition",
-		Metadata: metadata{Name: k.Plural + "." + Group,
+		Metadata: metadata{Name: k.Plural + "." + k.GroupName(),
 			Labels: map[string]string{"app.kubernetes.io/part-of": "lanemesh"}},
 		Spec: crdSpec{
-			Group: Group,
+			Group: k.GroupName(),
 			Names: names{Kind: k.Kind, ListKind: k.Kind + "List", Plural: k.Plural, Singular: k.Singular,
-				ShortNames: k.ShortNames, Categories: Categories},
+				ShortNames: k.ShortNames},
 			Scope: "Namespaced",
 		},
 	}
-	for i, v := range Versions {
+	if k.GroupName() == Group {
+		d.Spec.Names.Categories = Categories
+	}
+	if k.Cluster {
+		d.Spec.Scope = "Cluster"
+	}
+	for i, v := range k.Served() {
 		d.Spec.Versions = append(d.Spec.Versions, version{
 			Name: v, Served: true, Storage: i == 0,
 			Columns: k.Columns,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -32,7 +33,7 @@ type Hop struct {
 // first proxy, then, for the pod that serves it, the call that pod makes
 // (its container's upstream_url, as the sample app does) from that pod's
 // sidecar, and so on until a pod makes no call or a hop fails.
-func Chain(c *config.Config, instances []registry.Instance, first compile.Proxy, firstName string, req *route.Request, rawURL string) ([]Hop, error) {
+func Chain(c *config.Config, instances []registry.Instance, first meshxds.Proxy, firstName string, req *route.Request, rawURL string) ([]Hop, error) {
 	var hops []Hop
 	proxy, from, url := first, firstName, rawURL
 	for range maxHops {
@@ -57,7 +58,7 @@ func Chain(c *config.Config, instances []registry.Instance, first compile.Proxy,
 		if req, err = Request("GET", url, nil); err != nil {
 			return hops, fmt.Errorf("pod %s: %s: %w", hop.Pod, UpstreamEnv, err)
 		}
-		proxy = compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}
+		proxy = meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}
 		from = "sidecar " + hop.Pod
 	}
 	return hops, fmt.Errorf("the call chain is longer than %d hops; do the services call each other in a circle?", maxHops)

@@ -1,8 +1,11 @@
 // Package explain answers "where would this request go, and why?" for one
 // proxy: it compiles the proxy's resources, runs the data plane's own route
 // decision (route.Table.Decide) on the request, and resolves the chosen
-// cluster to its fallback and endpoints. Because it uses the same compiler
-// and the same Decide as the proxy, the two cannot disagree.
+// cluster to its fallback and endpoints with the data plane's own fallback
+// choice (route.FirstUsable) over the endpoints' EDS health. Because it
+// uses the same compiler, the same Decide and the same fallback rule as the
+// proxy, the two cannot disagree; only outlier ejections, which live in
+// each proxy, are beyond its view.
 //
 // Explain is pure: it reads only the resources it is given.
 package explain
@@ -14,14 +17,14 @@ import (
 	"slices"
 	"strings"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
@@ -105,7 +108,7 @@ func Request(method, rawURL string, headers []string) (*route.Request, error) {
 
 // Explain decides req against res's route configuration routeName (see
 // RouteConfigFor) and follows the decision to endpoints.
-func Explain(res *compile.Resources, routeName string, req *route.Request) (*Result, error) {
+func Explain(res *meshxds.Resources, routeName string, req *route.Request) (*Result, error) {
 	out := &Result{RouteConfig: routeName, RouteIndex: -1, Endpoints: []Endpoint{}}
 	rc := findRoutes(res, routeName)
 	if routeName == NoFilterChain {
@@ -165,15 +168,19 @@ func noRouteReason(vhost string, req *route.Request) string {
 }
 
 // follow resolves out.Cluster to destination, fallback, the member that
-// would serve, and that member's endpoints.
-func follow(res *compile.Resources, out *Result) {
-	primary, fallback := out.Cluster, ""
-	if p, f, ok := compile.SplitFallbackName(out.Cluster); ok {
-		primary, fallback = p, f
+// would serve, and that member's endpoints. A fallback route's cluster is
+// an aggregate, whose members are read from its config, as the proxy reads
+// them; the member that serves is route.FirstUsable's choice over the
+// members' EDS health, the rule the proxy applies to its live health.
+func follow(res *meshxds.Resources, out *Result) {
+	members := []string{out.Cluster}
+	if agg := meshxds.AggregateMembers(findCluster(res, out.Cluster)); len(agg) > 0 {
+		members = agg
 	}
+	primary := members[0]
 	out.Destination = destination(primary)
-	if fallback != "" {
-		fb := destination(fallback)
+	if len(members) > 1 {
+		fb := destination(members[1])
 		fb.Port = 0
 		out.Fallback = fb
 	}
@@ -182,24 +189,35 @@ func follow(res *compile.Resources, out *Result) {
 		out.Reason = fmt.Sprintf("cluster %s does not exist (is subset %q defined by a DestinationRule?); the proxy answers 503 NC", primary, out.Destination.Subset)
 		return
 	}
-	out.ServedBy = primary
-	eps := endpoints(res, primary)
-	switch {
-	case healthy(eps) > 0:
-		out.Reason = fmt.Sprintf("routed by %s; %d healthy endpoint(s)", ruleName(out), healthy(eps))
-	case fallback != "" && healthy(endpoints(res, fallback)) > 0:
-		out.ServedBy, out.FellBack, eps = fallback, true, endpoints(res, fallback)
-		out.Reason = fmt.Sprintf("routed by %s; %s has no healthy endpoint, so the fallback %s serves (FB)", ruleName(out), primary, fallback)
+	view := make(edsMembers, len(members))
+	for m, name := range members {
+		view[m] = endpoints(res, name)
+	}
+	out.ServedBy, out.Endpoints = primary, view[0]
+	switch m := route.FirstUsable(view, 0); {
+	case m == 0:
+		out.Reason = fmt.Sprintf("routed by %s; %d healthy endpoint(s)", ruleName(out), healthy(view[0]))
+	case m > 0:
+		out.ServedBy, out.FellBack, out.Endpoints = members[m], true, view[m]
+		out.Reason = fmt.Sprintf("routed by %s; %s has no healthy endpoint, so the fallback %s serves (FB)", ruleName(out), primary, members[m])
 	default:
 		out.Status, out.Flag = 503, "UH"
 		out.Reason = fmt.Sprintf("routed by %s, but no healthy endpoint is left; the proxy answers 503 UH", ruleName(out))
 	}
-	out.Endpoints = eps
 	out.UpstreamTLS = upstreamTLS(res, out.ServedBy)
 }
 
+// edsMembers is explain's health view of a cluster's members, their
+// endpoints in order: EDS health alone, since outlier ejections live only
+// in each proxy.
+type edsMembers [][]Endpoint
+
+func (v edsMembers) Len() int             { return len(v) }
+func (v edsMembers) Endpoints(m int) int  { return len(v[m]) }
+func (v edsMembers) Usable(m, i int) bool { return route.Usable(v[m][i].Healthy, false) }
+
 // upstreamTLS describes the TLS a cluster originates, or "".
-func upstreamTLS(res *compile.Resources, cluster string) string {
+func upstreamTLS(res *meshxds.Resources, cluster string) string {
 	for _, c := range res.Clusters {
 		if c.GetName() != cluster || c.GetTransportSocket() == nil {
 			continue
@@ -245,14 +263,14 @@ func ruleName(out *Result) string {
 }
 
 func destination(cluster string) *Destination {
-	port, subset, host, ok := compile.ParseClusterName(cluster)
+	port, subset, host, ok := meshxds.ParseClusterName(cluster)
 	if !ok {
 		return &Destination{Host: cluster}
 	}
 	return &Destination{Host: host, Subset: subset, Port: port}
 }
 
-func findRoutes(res *compile.Resources, name string) *routev3.RouteConfiguration {
+func findRoutes(res *meshxds.Resources, name string) *routev3.RouteConfiguration {
 	for _, rc := range res.Routes {
 		if rc.Name == name {
 			return rc
@@ -261,16 +279,18 @@ func findRoutes(res *compile.Resources, name string) *routev3.RouteConfiguration
 	return nil
 }
 
-func hasCluster(res *compile.Resources, name string) bool {
+func hasCluster(res *meshxds.Resources, name string) bool { return findCluster(res, name) != nil }
+
+func findCluster(res *meshxds.Resources, name string) *clusterv3.Cluster {
 	for _, c := range res.Clusters {
 		if c.Name == name {
-			return true
+			return c
 		}
 	}
-	return false
+	return nil
 }
 
-func endpoints(res *compile.Resources, cluster string) []Endpoint {
+func endpoints(res *meshxds.Resources, cluster string) []Endpoint {
 	out := []Endpoint{}
 	for _, cla := range res.Endpoints {
 		if cla.ClusterName != cluster {
@@ -289,9 +309,9 @@ func endpoint(ep *endpointv3.LbEndpoint) Endpoint {
 	sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
 	e := Endpoint{
 		Address: fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()),
-		Healthy: ep.HealthStatus == corev3.HealthStatus_HEALTHY || ep.HealthStatus == corev3.HealthStatus_UNKNOWN,
+		Healthy: route.EDSEligible(ep.HealthStatus),
 	}
-	if md := ep.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
+	if md := ep.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.Pod = md.Fields["pod"].GetStringValue()
 	}
 	return e
@@ -311,7 +331,7 @@ func healthy(eps []Endpoint) int {
 // reaches: the sidecar's one, or the gateway port's (the URL's port, or the
 // gateway's only port when the URL's is not one of them, as when `lanemesh
 // up` maps port 80 to 8080).
-func RouteConfigFor(res *compile.Resources, role compile.Role, authority string) string {
+func RouteConfigFor(res *meshxds.Resources, role meshxds.Role, authority string) string {
 	return RouteConfigForRequest(res, role, &route.Request{Authority: authority})
 }
 
@@ -319,9 +339,9 @@ func RouteConfigFor(res *compile.Resources, role compile.Role, authority string)
 // TLS (default port 443): on a gateway port that terminates TLS, the
 // route configuration is that of the filter chain the request's host, as
 // its SNI, selects.
-func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route.Request) string {
-	if role != compile.Gateway {
-		return compile.SidecarRoutes
+func RouteConfigForRequest(res *meshxds.Resources, role meshxds.Role, req *route.Request) string {
+	if role != meshxds.Gateway {
+		return meshxds.SidecarRoutes
 	}
 	host, p, hasPort := strings.Cut(req.Authority, ":")
 	port := uint32(80)
@@ -341,9 +361,9 @@ func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route
 			name, _ := tlsRouteConfig(res, only[0], host)
 			return name
 		}
-		return compile.GatewayRouteName(port)
+		return meshxds.GatewayRouteName(port)
 	}
-	name := compile.GatewayRouteName(port)
+	name := meshxds.GatewayRouteName(port)
 	if findRoutes(res, name) != nil {
 		return name
 	}
@@ -360,7 +380,7 @@ func RouteConfigForRequest(res *compile.Resources, role compile.Role, req *route
 }
 
 // tlsPorts are the gateway ports whose listeners terminate TLS.
-func tlsPorts(res *compile.Resources) []uint32 {
+func tlsPorts(res *meshxds.Resources) []uint32 {
 	var out []uint32
 	for _, l := range res.Listeners {
 		if len(l.GetFilterChains()) > 0 && l.GetFilterChains()[0].GetTransportSocket() != nil {
@@ -376,7 +396,7 @@ func tlsPorts(res *compile.Resources) []uint32 {
 // then a chain without names). ok is false when no listener on port
 // terminates TLS; name is NoFilterChain when one does but no chain takes
 // the SNI.
-func tlsRouteConfig(res *compile.Resources, port uint32, sni string) (name string, ok bool) {
+func tlsRouteConfig(res *meshxds.Resources, port uint32, sni string) (name string, ok bool) {
 	sni = strings.ToLower(sni)
 	for _, l := range res.Listeners {
 		if l.GetAddress().GetSocketAddress().GetPortValue() != port || len(l.GetFilterChains()) == 0 || l.GetFilterChains()[0].GetTransportSocket() == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // update regenerates the golden files. Only commit a changed golden file
@@ -88,7 +89,7 @@ func runScenario(t *testing.T, sc scenario) string {
 	c := load(t, sc)
 	instances := local.Predict(c)
 	var b strings.Builder
-	gw := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 	for _, lane := range []string{"v1", "v2", "v3", "v4", ""} {
 		fmt.Fprintf(&b, "# lane %q from the gateway\n", lane)
 		var headers []string
@@ -107,12 +108,12 @@ func runScenario(t *testing.T, sc scenario) string {
 	}
 	for _, app := range []string{"mocka", "mockb", "mockc"} {
 		for _, v := range []string{"v1", "v2", "v3"} {
-			caller := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": v}}
+			caller := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": v}}
 			res := compile.Compile(c, instances, caller)
 			for _, target := range []string{"mockb", "mockc"} {
 				url := "http://" + target + ":8000/"
 				req, _ := Request("GET", url, nil)
-				r, err := Explain(res, compile.SidecarRoutes, req)
+				r, err := Explain(res, meshxds.SidecarRoutes, req)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -7,8 +7,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/hashring"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -37,7 +37,7 @@ type MirrorCopy struct {
 
 // policies fills in what the route does beside choosing a cluster: the
 // load balancing of the serving cluster, the mirrors, and CORS.
-func policies(res *compile.Resources, rt *route.Route, req *route.Request, out *Result) {
+func policies(res *meshxds.Resources, rt *route.Route, req *route.Request, out *Result) {
 	for i := range rt.Mirrors {
 		m := &rt.Mirrors[i]
 		out.Mirrors = append(out.Mirrors, MirrorCopy{Cluster: m.Cluster, Percent: m.Percent(), Missing: !hasCluster(res, m.Cluster)})

@@ -12,6 +12,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	rules "github.com/lanemesh/lanemesh/internal/scenario"
 )
 
@@ -78,7 +79,7 @@ func runRequests(t *testing.T, c *config.Config, calls []rules.Request) string {
 
 // describe says where a request goes: the cluster that would serve it,
 // its endpoints and load balancing policy, or the proxy's own answer.
-func describe(res *compile.Resources, r *Result) string {
+func describe(res *meshxds.Resources, r *Result) string {
 	switch {
 	case r.Location != "":
 		return fmt.Sprintf("%d Location: %s", r.Status, r.Location)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // TestUpstreamTLSIsExplained: a destination whose DestinationRule
@@ -41,7 +42,7 @@ spec:
 `)); diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	p := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "x"}}
+	p := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "x"}}
 	res := compile.Compile(c, nil, p)
 	for path, want := range map[string]string{
 		"/":    "originated: SNI edge.example.com; server verified against /certs/ca.pem, SAN one of edge.example.com",

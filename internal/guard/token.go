@@ -22,6 +22,15 @@ func DefaultDir() (string, error) {
 	return filepath.Join(dir, "lanemesh"), nil
 }
 
+// HomeDir is where a command looks for tokens when told no file:
+// $LANEMESH_HOME, else DefaultDir.
+func HomeDir() (string, error) {
+	if d := os.Getenv("LANEMESH_HOME"); d != "" {
+		return d, nil
+	}
+	return DefaultDir()
+}
+
 // TokenPath is the file that holds the token of the admin API listening
 // at addr ("127.0.0.1:15000", or a URL's host). Tokens are kept per port,
 // so several `lanemesh up` on one machine each have their own, and a

@@ -16,11 +16,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // Names the injected pod carries, fixed so that tools (and Patch itself,
@@ -50,7 +49,7 @@ const (
 
 // OutboundPort is where the sidecar takes the app's outbound requests:
 // HTTP_PROXY points at it, or iptables redirects to it.
-const OutboundPort = compile.SidecarListenerPort
+const OutboundPort = meshxds.SidecarListenerPort
 
 // Labels and annotations Patch honours.
 const (
@@ -245,6 +244,9 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string) corev1.Container {
 	if l := labelsArg(pod.Labels); l != "" {
 		args = append(args, "--labels="+l)
 	}
+	if w := workloadName(pod); w != "" {
+		args = append(args, "--workload="+w)
+	}
 	args = append(args, "--outbound="+outbound,
 		// The kubelet probes the pod's IP, so the admin listener is
 		// there, not on loopback; it serves only reads.
@@ -330,4 +332,23 @@ func tokenVolume() corev1.Volume {
 			Audience: TokenAudience, ExpirationSeconds: &secs, Path: "istio-token",
 		}}},
 	}}}
+}
+
+// workloadName is the pod's workload as Istio's metrics name it: the
+// Deployment of a ReplicaSet's pod (the ReplicaSet's name less the
+// pod-template-hash), else the controller's name, else the pod's own name
+// ("" for a pod still to be named, whose proxy then takes its pod name).
+func workloadName(pod *corev1.Pod) string {
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller == nil || !*ref.Controller {
+			continue
+		}
+		if h := pod.Labels["pod-template-hash"]; ref.Kind == "ReplicaSet" && h != "" {
+			if d, ok := strings.CutSuffix(ref.Name, "-"+h); ok {
+				return d
+			}
+		}
+		return ref.Name
+	}
+	return pod.Name
 }

@@ -122,3 +122,27 @@ func TestParseCapture(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkloadName checks the workload a sidecar's metrics name: a
+// ReplicaSet's pod is its Deployment's, as Istio names it.
+func TestWorkloadName(t *testing.T) {
+	yes := true
+	owned := func(kind, name string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{Kind: "Other", Name: "not-controller"}, {Kind: kind, Name: name, Controller: &yes}}
+	}
+	for _, tc := range []struct {
+		name string
+		pod  corev1.Pod
+		want string
+	}{
+		{"deployment", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "mocka-v1-7d9f-abcde", Labels: map[string]string{"pod-template-hash": "7d9f"},
+			OwnerReferences: owned("ReplicaSet", "mocka-v1-7d9f")}}, "mocka-v1"},
+		{"statefulset", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0", OwnerReferences: owned("StatefulSet", "db")}}, "db"},
+		{"bare pod", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}, "p"},
+		{"not named yet", corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "p-"}}, ""},
+	} {
+		if got := workloadName(&tc.pod); got != tc.want {
+			t.Errorf("%s: workloadName = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

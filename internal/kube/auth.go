@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // DefaultAudience is the audience of the service-account token a proxy
@@ -58,49 +58,49 @@ func (s *Source) Authenticator(audiences ...string) *Authenticator {
 	}}
 }
 
-var _ xds.Authenticator = (*Authenticator)(nil)
+var _ xdsserver.Authenticator = (*Authenticator)(nil)
 
-// Authenticate implements xds.Authenticator.
-func (a *Authenticator) Authenticate(ctx context.Context, token string) (xds.Grant, error) {
+// Authenticate implements xdsserver.Authenticator.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (xdsserver.Grant, error) {
 	if token == "" {
-		return xds.Grant{}, fmt.Errorf("%w: no bearer token; mount a projected service-account token (audience %s) and pass it with --xds-token-file, as the injected sidecar does",
-			xds.ErrUnauthenticated, strings.Join(a.audiences(), ","))
+		return xdsserver.Grant{}, fmt.Errorf("%w: no bearer token; mount a projected service-account token (audience %s) and pass it with --xds-token-file, as the injected sidecar does",
+			xdsserver.ErrUnauthenticated, strings.Join(a.audiences(), ","))
 	}
 	review, err := a.Reviews.AuthenticationV1().TokenReviews().Create(ctx,
 		&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: a.Audiences}}, metav1.CreateOptions{})
 	if err != nil {
-		return xds.Grant{}, fmt.Errorf("token review: %w", err)
+		return xdsserver.Grant{}, fmt.Errorf("token review: %w", err)
 	}
 	st := review.Status
 	if !st.Authenticated {
-		return xds.Grant{}, fmt.Errorf("%w: the API server refused the token: %s", xds.ErrUnauthenticated, st.Error)
+		return xdsserver.Grant{}, fmt.Errorf("%w: the API server refused the token: %s", xdsserver.ErrUnauthenticated, st.Error)
 	}
 	if len(a.Audiences) > 0 && !slices.ContainsFunc(st.Audiences, func(aud string) bool { return slices.Contains(a.Audiences, aud) }) {
-		return xds.Grant{}, fmt.Errorf("%w: the token is for %v, not %v", xds.ErrUnauthenticated, st.Audiences, a.Audiences)
+		return xdsserver.Grant{}, fmt.Errorf("%w: the token is for %v, not %v", xdsserver.ErrUnauthenticated, st.Audiences, a.Audiences)
 	}
 	ns, sa, ok := serviceAccount(st.User.Username)
 	if !ok {
-		return xds.Grant{}, fmt.Errorf("%w: %q is not a service account; a proxy presents its pod's service-account token", xds.ErrUnauthenticated, st.User.Username)
+		return xdsserver.Grant{}, fmt.Errorf("%w: %q is not a service account; a proxy presents its pod's service-account token", xdsserver.ErrUnauthenticated, st.User.Username)
 	}
 	podName, podUID := first(st.User.Extra[extraPodName]), first(st.User.Extra[extraPodUID])
 	if podName == "" {
-		return xds.Grant{}, fmt.Errorf("%w: the token of %s/%s is not bound to a pod; use a projected service-account token, as the injected sidecar does", xds.ErrUnauthenticated, ns, sa)
+		return xdsserver.Grant{}, fmt.Errorf("%w: the token of %s/%s is not bound to a pod; use a projected service-account token, as the injected sidecar does", xdsserver.ErrUnauthenticated, ns, sa)
 	}
 	who := fmt.Sprintf("pod %s/%s (service account %s)", ns, podName, sa)
-	return xds.Grant{Who: who, Serve: func(claimed compile.Proxy) (compile.Proxy, error) {
+	return xdsserver.Grant{Who: who, Serve: func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
 		if claimed.Namespace != ns {
-			return compile.Proxy{}, fmt.Errorf("it claims namespace %q, but its token is for namespace %q", claimed.Namespace, ns)
+			return meshxds.Proxy{}, fmt.Errorf("it claims namespace %q, but its token is for namespace %q", claimed.Namespace, ns)
 		}
 		pod := a.Pod(ns, podName)
 		switch {
 		case pod == nil:
-			return compile.Proxy{}, fmt.Errorf("its pod is not known (yet) to the control plane")
+			return meshxds.Proxy{}, fmt.Errorf("its pod is not known (yet) to the control plane")
 		case string(pod.UID) != podUID:
-			return compile.Proxy{}, fmt.Errorf("its token is for an earlier pod of that name (uid %s, now %s)", podUID, pod.UID)
+			return meshxds.Proxy{}, fmt.Errorf("its token is for an earlier pod of that name (uid %s, now %s)", podUID, pod.UID)
 		case pod.Spec.ServiceAccountName != sa:
-			return compile.Proxy{}, fmt.Errorf("its pod runs as service account %q, not %q", pod.Spec.ServiceAccountName, sa)
+			return meshxds.Proxy{}, fmt.Errorf("its pod runs as service account %q, not %q", pod.Spec.ServiceAccountName, sa)
 		}
-		return compile.Proxy{Role: claimed.Role, Namespace: ns, Labels: pod.Labels}, nil
+		return meshxds.Proxy{Role: claimed.Role, Namespace: ns, Labels: pod.Labels}, nil
 	}}, nil
 }
 

@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
-	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // reviewer answers TokenReviews from a table of tokens, as the API server
@@ -61,7 +61,7 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 		Audiences: []string{DefaultAudience},
 		Pod:       func(ns, name string) *corev1.Pod { return pods[ns+"/"+name] },
 	}
-	claim := compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
+	claim := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mockb", "version": "v1"}}
 
 	g, err := a.Authenticate(context.Background(), "good")
 	if err != nil {
@@ -71,13 +71,13 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Role != compile.Sidecar || got.Namespace != "default" || !maps.Equal(got.Labels, mockb.Labels) {
+	if got.Role != meshxds.Sidecar || got.Namespace != "default" || !maps.Equal(got.Labels, mockb.Labels) {
 		t.Errorf("served as %+v, want the pod's labels %v", got, mockb.Labels)
 	}
 	if !strings.Contains(g.Who, "default/mockb-v2-abc") {
 		t.Errorf("Who = %q, want the pod named", g.Who)
 	}
-	if _, err := g.Serve(compile.Proxy{Role: compile.Sidecar, Namespace: "prod"}); err == nil || !strings.Contains(err.Error(), `namespace "default"`) {
+	if _, err := g.Serve(meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "prod"}); err == nil || !strings.Contains(err.Error(), `namespace "default"`) {
 		t.Errorf("claiming another namespace: %v", err)
 	}
 
@@ -89,7 +89,7 @@ func TestAuthenticatorServesThePodsIdentity(t *testing.T) {
 		"not-a-sa":  "not a service account",
 	} {
 		_, err := a.Authenticate(context.Background(), token)
-		if !errors.Is(err, xds.ErrUnauthenticated) || !strings.Contains(err.Error(), want) {
+		if !errors.Is(err, xdsserver.ErrUnauthenticated) || !strings.Contains(err.Error(), want) {
 			t.Errorf("token %q: %v, want ErrUnauthenticated saying %q", token, err, want)
 		}
 	}
@@ -117,7 +117,7 @@ func TestAuthenticatorReviewFailureIsNotARefusal(t *testing.T) {
 	})
 	a := &Authenticator{Reviews: cs, Pod: func(string, string) *corev1.Pod { return nil }}
 	_, err := a.Authenticate(context.Background(), "any")
-	if err == nil || errors.Is(err, xds.ErrUnauthenticated) {
+	if err == nil || errors.Is(err, xdsserver.ErrUnauthenticated) {
 		t.Errorf("an unreachable API server gave %v; want an error that is not a refusal (the proxy retries)", err)
 	}
 }

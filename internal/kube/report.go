@@ -126,7 +126,7 @@ func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagno
 	next.Object["status"] = want
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	gvr := istioGroup.WithResource(resourceOf[u.GetKind()])
+	gvr := crdResources[u.GetKind()]
 	_, err := r.dyn.Resource(gvr).Namespace(u.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{FieldManager: "lanemesh"})
 	return err
 }

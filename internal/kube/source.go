@@ -22,23 +22,30 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/crd"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
-// istioGroup is the API group of the kinds lanemesh reads from the cluster,
-// at the version it watches them in (the API server converts the others).
-var istioGroup = schema.GroupVersion{Group: "networking.istio.io", Version: "v1"}
+// crdResources maps the custom kinds lanemesh reads from the cluster —
+// Istio's and ASM's lane kinds, as internal/crd defines them — to their
+// resources, at the version lanemesh watches (the stored one; the API
+// server converts the others).
+var crdResources = func() map[string]schema.GroupVersionResource {
+	out := map[string]schema.GroupVersionResource{}
+	for _, k := range crd.Kinds {
+		out[k.Kind] = schema.GroupVersionResource{Group: k.GroupName(), Version: k.Served()[0], Resource: k.Plural}
+	}
+	return out
+}()
 
-// resourceOf maps the Istio kinds lanemesh enforces to their resources.
-var resourceOf = map[string]string{
-	"Gateway":         "gateways",
-	"VirtualService":  "virtualservices",
-	"DestinationRule": "destinationrules",
-	"ServiceEntry":    "serviceentries",
-	"WorkloadEntry":   "workloadentries",
-	"Service":         "services",
-	"Deployment":      "deployments",
-}
+// resourceOf maps the kinds lanemesh reads to their resource names.
+var resourceOf = func() map[string]string {
+	out := map[string]string{"Service": "services", "Deployment": "deployments"}
+	for kind, gvr := range crdResources {
+		out[kind] = gvr.Resource
+	}
+	return out
+}()
 
 // Options configures the Kubernetes sources.
 type Options struct {
@@ -118,7 +125,7 @@ func New(opts Options) (*Source, error) {
 		applied:    map[objKey]any{}, findings: map[objKey]config.Diagnostics{}}
 	onConfig := handler(s.kick)
 	for _, kind := range istioKinds() {
-		inf := s.dynInf.ForResource(istioGroup.WithResource(resourceOf[kind]))
+		inf := s.dynInf.ForResource(crdResources[kind])
 		inf.Informer().AddEventHandler(onConfig)
 		s.istio[kind] = inf.Lister()
 		s.synced = append(s.synced, inf.Informer().HasSynced)
@@ -139,7 +146,7 @@ func New(opts Options) (*Source, error) {
 }
 
 func istioKinds() []string {
-	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}
+	return []string{"ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane"}
 }
 
 // handler kicks ch on every change; the sync that follows reads the
@@ -215,17 +222,23 @@ func (s *Source) SetLeader(on bool) {
 // checkResources fails at once, saying what to do, when the cluster does
 // not serve the Istio kinds: informers would otherwise retry forever.
 func (s *Source) checkResources() error {
-	list, err := s.kube.Discovery().ServerResourcesForGroupVersion(istioGroup.String())
-	if err != nil {
-		return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", istioGroup, err)
-	}
-	served := map[string]bool{}
-	for _, r := range list.APIResources {
-		served[r.Name] = true
-	}
+	const install = "install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)"
+	served := map[schema.GroupVersion]map[string]bool{}
 	for _, kind := range istioKinds() {
-		if !served[resourceOf[kind]] {
-			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: install lanemesh first (lanemesh install --dry-run | kubectl apply --server-side -f -)", resourceOf[kind], istioGroup.Group)
+		gvr := crdResources[kind]
+		gv := gvr.GroupVersion()
+		if served[gv] == nil {
+			list, err := s.kube.Discovery().ServerResourcesForGroupVersion(gv.String())
+			if err != nil {
+				return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): %s", gv, err, install)
+			}
+			served[gv] = map[string]bool{}
+			for _, r := range list.APIResources {
+				served[gv][r.Name] = true
+			}
+		}
+		if !served[gv][gvr.Resource] {
+			return fmt.Errorf("kubernetes: the cluster serves no %s.%s: %s", gvr.Resource, gvr.Group, install)
 		}
 	}
 	return nil
@@ -357,7 +370,7 @@ func diff(applied, want map[objKey]any) []change {
 
 // kindOrder puts what others refer to first.
 func kindOrder(kind string) int {
-	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService"}, kind)
+	return slices.Index([]string{"Service", "Deployment", "ServiceEntry", "WorkloadEntry", "DestinationRule", "Gateway", "VirtualService", "ASMSwimLaneGroup", "ASMSwimLane"}, kind)
 }
 
 func compareKeys(a, b objKey) int {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // TestRoutesThatAnswerThemselves: a gateway answers redirect and direct
@@ -35,7 +36,7 @@ spec:
 `)); diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	p := startProxy(t, Options{Role: compile.Gateway}, compile.Compile(c, nil, gatewayIdentity))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, compile.Compile(c, nil, gatewayIdentity))
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
 		method, path   string

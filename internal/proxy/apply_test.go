@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"errors"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -17,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -37,7 +38,7 @@ func editHCM(t testing.TB, l *listenerv3.Listener, edit func(*hcmv3.HttpConnecti
 	f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
 }
 
-func findCluster(res *compile.Resources, name string) *clusterv3.Cluster {
+func findCluster(res *meshxds.Resources, name string) *clusterv3.Cluster {
 	for _, c := range res.Clusters {
 		if c.Name == name {
 			return c
@@ -58,23 +59,23 @@ const (
 func TestRejectedUpdateKeepsServing(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
 	id := sidecarIdentity("mocka", "v2")
-	p := startProxy(t, Options{Role: compile.Sidecar}, m.resources(id, nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, m.resources(id, nil))
 	c := newClient(p.OutboundAddr())
 	cases := []struct {
 		name, want string
 		sentinel   error
-		edit       func(*compile.Resources)
+		edit       func(*meshxds.Resources)
 	}{
 		{"listener names a missing route configuration", `listener "virtualOutbound": invalid: RDS route configuration "nowhere"`, route.ErrInvalid,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				editHCM(t, r.Listeners[0], func(h *hcmv3.HttpConnectionManager) { h.GetRds().RouteConfigName = "nowhere" })
 			}},
 		{"aggregate with a missing member", `cluster "` + mockbAgg + `": invalid: aggregate member "` + mockbV1 + `"`, route.ErrInvalid,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				r.Clusters = removeCluster(r.Clusters, mockbV1)
 			}},
 		{"EDS cluster without its load assignment", `cluster "` + mockbV2 + `": invalid: EDS cluster has no ClusterLoadAssignment`, route.ErrInvalid,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				for i, e := range r.Endpoints {
 					if e.ClusterName == mockbV2 {
 						r.Endpoints = append(r.Endpoints[:i], r.Endpoints[i+1:]...)
@@ -83,35 +84,35 @@ func TestRejectedUpdateKeepsServing(t *testing.T) {
 				}
 			}},
 		{"unsupported load balancer", `cluster "` + mockbV1 + `": unsupported: lb_policy CLUSTER_PROVIDED`, route.ErrUnsupported,
-			func(r *compile.Resources) { findCluster(r, mockbV1).LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }},
+			func(r *meshxds.Resources) { findCluster(r, mockbV1).LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED }},
 		{"an unsupported ring hash function", `cluster "` + mockbV1 + `": unsupported: ring_hash_lb_config hash_function MURMUR_HASH_2`, route.ErrUnsupported,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				c := findCluster(r, mockbV1)
 				c.LbPolicy = clusterv3.Cluster_RING_HASH
 				c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{HashFunction: clusterv3.Cluster_RingHashLbConfig_MURMUR_HASH_2}}
 			}},
 		{"a Maglev table size that is not prime", `cluster "` + mockbV1 + `": invalid: invalid consistent hash size: Maglev table_size 65536`, route.ErrInvalid,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				c := findCluster(r, mockbV1)
 				c.LbPolicy = clusterv3.Cluster_MAGLEV
 				c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(65536)}}
 			}},
 		{"unsupported cluster type", `cluster "` + mockbV1 + `": unsupported: cluster type ORIGINAL_DST`, route.ErrUnsupported,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				findCluster(r, mockbV1).ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
 			}},
 		{"unknown retry condition", `route configuration "outbound": virtual host "mockb.default.svc.cluster.local:8000" route 0 "": invalid: retry_on "sometimes"`, route.ErrInvalid,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				r.Routes[0].VirtualHosts[1].Routes[0].GetRoute().RetryPolicy.RetryOn = "5xx,sometimes"
 			}},
 		{"an HTTP filter lanemesh does not run", `listener "virtualOutbound": unsupported: http filter "envoy.filters.http.lua"`, route.ErrUnsupported,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				editHCM(t, r.Listeners[0], func(h *hcmv3.HttpConnectionManager) {
 					h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.lua"}}, h.HttpFilters...)
 				})
 			}},
 		{"a regex rewrite", `unsupported: regex_rewrite`, route.ErrUnsupported,
-			func(r *compile.Resources) {
+			func(r *meshxds.Resources) {
 				r.Routes[0].VirtualHosts[1].Routes[0].GetRoute().RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
 					Pattern: &matcherv3.RegexMatcher{Regex: "^/"}, Substitution: "/"}
 			}},
@@ -146,7 +147,7 @@ func removeCluster(cs []*clusterv3.Cluster, name string) []*clusterv3.Cluster {
 
 // withPort8080 adds a second gateway listener, port 8080, with a copy of
 // port 80's routes.
-func withPort8080(t testing.TB, res *compile.Resources) *compile.Resources {
+func withPort8080(t testing.TB, res *meshxds.Resources) *meshxds.Resources {
 	l := proto.Clone(res.Listeners[0]).(*listenerv3.Listener)
 	l.Name = "0.0.0.0_8080"
 	l.Address.GetSocketAddress().PortSpecifier = &corev3.SocketAddress_PortValue{PortValue: 8080}
@@ -164,7 +165,7 @@ func withPort8080(t testing.TB, res *compile.Resources) *compile.Resources {
 func TestListenersFollowUpdates(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	base := m.resources(gatewayIdentity, nil)
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: freeAddr(t)}}, base)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: freeAddr(t)}}, base)
 	port80 := p.Addr(80).String()
 	if err := p.Apply(withPort8080(t, m.resources(gatewayIdentity, nil))); err != nil {
 		t.Fatal(err)
@@ -198,7 +199,7 @@ func TestListenersFollowUpdates(t *testing.T) {
 // TestTwoListenersOneAddressRejected maps two ports to one address.
 func TestTwoListenersOneAddressRejected(t *testing.T) {
 	m := newMesh(t, lanesDir)
-	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: "127.0.0.1:0"}})
+	p, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: "127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,9 +228,9 @@ func TestBindFailureIsRejected(t *testing.T) {
 	}
 	defer taken.Close()
 	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: compile.Gateway}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, m.resources(gatewayIdentity, nil))
 	before := p.Addr(80)
-	q, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: taken.Addr().String()}})
+	q, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: taken.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}

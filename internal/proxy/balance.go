@@ -1,20 +1,25 @@
 package proxy
 
+import "github.com/lanemesh/lanemesh/internal/route"
+
 // firstUsable returns the index of the first target, from index from on,
 // that has a usable endpoint at monotonic time now, or -1. For an aggregate
-// cluster this is the fallback decision: members are tried in order and a
-// member with no usable endpoint counts as empty. The scan stops at the
-// first usable endpoint, so a healthy primary costs one check.
+// cluster this is the fallback decision, route.FirstUsable over the
+// members' live health (EDS status and outlier ejections).
 func (cl *cluster) firstUsable(from int, now int64) int {
-	for i := from; i < len(cl.targets); i++ {
-		for _, e := range cl.targets[i].endpoints {
-			if e.usable(now) {
-				return i
-			}
-		}
-	}
-	return -1
+	return route.FirstUsable(liveMembers{cl, now}, from)
 }
+
+// liveMembers is the proxy's health view of a cluster's targets at
+// monotonic time now, for route.FirstUsable.
+type liveMembers struct {
+	cl  *cluster
+	now int64
+}
+
+func (v liveMembers) Len() int             { return len(v.cl.targets) }
+func (v liveMembers) Endpoints(m int) int  { return len(v.cl.targets[m].endpoints) }
+func (v liveMembers) Usable(m, i int) bool { return v.cl.targets[m].endpoints[i].usable(v.now) }
 
 // pick chooses a usable endpoint of a non-aggregate cluster by its load
 // balancing policy, preferring one other than avoid (the endpoint a retry

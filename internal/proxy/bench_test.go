@@ -9,8 +9,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // The benchmarks measure whole round trips on loopback: client, proxy and
@@ -49,7 +48,7 @@ func runBench(b *testing.B, c *http.Client, rawURL, host string) {
 }
 
 // pointAllAt sends every endpoint of res to srv.
-func pointAllAt(res *compile.Resources, srv *httptest.Server) {
+func pointAllAt(res *meshxds.Resources, srv *httptest.Server) {
 	host, port := (&upstream{srv: srv}).hostPort()
 	for _, cla := range res.Endpoints {
 		for _, loc := range cla.Endpoints {
@@ -83,7 +82,7 @@ func BenchmarkGateway(b *testing.B) {
 	// from the baseline.
 	res := m.resources(gatewayIdentity, nil)
 	pointAllAt(res, benchUpstream(b))
-	p := startProxy(b, Options{Role: compile.Gateway}, res)
+	p := startProxy(b, Options{Role: meshxds.Gateway}, res)
 	runBench(b, benchClient(), gatewayURL(p, "/mock"), "gateway")
 }
 

@@ -16,7 +16,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -25,9 +25,10 @@ import (
 // endpoints; it changes nothing the running snapshot uses, so a failed
 // build leaves the proxy exactly as it was.
 type builder struct {
-	res      *compile.Resources
+	res      *meshxds.Resources
 	opts     *Options
 	store    *store
+	dests    *destinations // nil: destination labels are not shared across snapshots
 	st       *state
 	warnings []string
 }
@@ -178,7 +179,7 @@ func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
 // at OutboundAddr, any other at PortMap[port], else its port on ListenHost
 // or, without one, its own address.
 func (b *builder) bindAddress(name, host string, port uint32) string {
-	if b.opts.Role == compile.Sidecar && name == compile.SidecarListener {
+	if b.opts.Role == meshxds.Sidecar && name == meshxds.SidecarListener {
 		return b.opts.OutboundAddr
 	}
 	if a, ok := b.opts.PortMap[port]; ok {
@@ -221,7 +222,7 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 	filters := hcm.GetHttpFilters()
 	for i, f := range filters {
 		switch f.GetName() {
-		case compile.FaultFilter:
+		case meshxds.FaultFilter:
 			lc.fault = true
 			if f.GetTypedConfig() == nil {
 				continue
@@ -231,12 +232,12 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("http filter %q: %w", f.GetName(), err)
 			}
 			lc.defaultFault = plan
-		case compile.CorsFilter:
+		case meshxds.CorsFilter:
 			if f.GetTypedConfig() != nil && !f.GetTypedConfig().MessageIs(&corsv3.Cors{}) {
 				return fmt.Errorf("%w: http filter %q config is not a Cors", route.ErrInvalid, f.GetName())
 			}
 			lc.cors = true
-		case compile.RouterFilter:
+		case meshxds.RouterFilter:
 			if i != len(filters)-1 {
 				return fmt.Errorf("%w: the router must be the last HTTP filter", route.ErrInvalid)
 			}
@@ -244,11 +245,11 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 				return fmt.Errorf("%w: http filter %q config is not a Router", route.ErrInvalid, f.GetName())
 			}
 		default:
-			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
+			return fmt.Errorf("%w: http filter %q; lanemesh runs only %s, %s and %s", route.ErrUnsupported, f.GetName(), meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
 		}
 	}
-	if len(filters) == 0 || filters[len(filters)-1].GetName() != compile.RouterFilter {
-		return fmt.Errorf("%w: the HTTP filters must end with %s", route.ErrInvalid, compile.RouterFilter)
+	if len(filters) == 0 || filters[len(filters)-1].GetName() != meshxds.RouterFilter {
+		return fmt.Errorf("%w: the HTTP filters must end with %s", route.ErrInvalid, meshxds.RouterFilter)
 	}
 	return nil
 }

@@ -12,8 +12,9 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -82,17 +83,18 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 			return nil, fmt.Errorf("%w: %v cluster has no load_assignment", route.ErrInvalid, c.GetType())
 		}
 	default:
-		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), compile.AggregateClusterType)
+		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS or %s", route.ErrUnsupported, c.GetType(), meshxds.AggregateClusterType)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
 		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
-	cl.service, cl.subset = metricNames(cl.name)
+	cl.service, cl.lane = metricNames(cl.name)
+	cl.dest = b.dests.intern(serviceDestination(cl.service))
 	var err error
 	if cl.lb, err = lbPolicyOf(c); err != nil {
 		return nil, err
 	}
-	if cl.endpoints, err = b.buildEndpoints(cl.stats, cla); err != nil {
+	if cl.endpoints, err = b.buildEndpoints(cl.stats, cl.service, cla); err != nil {
 		return nil, fmt.Errorf("load assignment: %w", err)
 	}
 	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints, cl.stats); err != nil {
@@ -153,11 +155,12 @@ func lbPolicyOf(c *clusterv3.Cluster) (lbPolicy, error) {
 	return 0, fmt.Errorf("%w: lb_policy %v is not supported; use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV", route.ErrUnsupported, c.GetLbPolicy())
 }
 
-// metricNames are the destination_service and destination_subset labels of
-// a cluster: parsed from Istio's cluster name, or the name itself.
-func metricNames(name string) (service, subset string) {
-	if _, sub, host, ok := compile.ParseClusterName(name); ok {
-		return host, sub
+// metricNames are the destination_service label of a cluster and its
+// lane: the host and subset of Istio's cluster name, or the name itself
+// and no lane.
+func metricNames(name string) (service, lane string) {
+	if _, subset, host, ok := meshxds.ParseClusterName(name); ok {
+		return host, subset
 	}
 	return name, ""
 }
@@ -166,7 +169,7 @@ func metricNames(name string) (service, subset string) {
 // addresses with a port number are supported: a second priority would make
 // the cluster an implicit fallback, which lanemesh expresses with aggregate
 // clusters instead.
-func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAssignment) ([]*endpoint, error) {
+func (b *builder) buildEndpoints(cs *clusterStats, service string, cla *endpointv3.ClusterLoadAssignment) ([]*endpoint, error) {
 	if len(cla.GetPolicy().GetDropOverloads()) > 0 {
 		return nil, fmt.Errorf("%w: drop_overloads is not supported", route.ErrUnsupported)
 	}
@@ -177,7 +180,7 @@ func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAs
 			return nil, fmt.Errorf("%w: priority %d: endpoint priorities are not supported; use an aggregate cluster for fallback", route.ErrUnsupported, loc.GetPriority())
 		}
 		for _, lb := range loc.GetLbEndpoints() {
-			e, err := b.buildEndpoint(cs, lb)
+			e, err := b.buildEndpoint(cs, service, lb)
 			if err != nil {
 				return nil, err
 			}
@@ -193,7 +196,7 @@ func (b *builder) buildEndpoints(cs *clusterStats, cla *endpointv3.ClusterLoadAs
 	return out, nil
 }
 
-func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*endpoint, error) {
+func (b *builder) buildEndpoint(cs *clusterStats, service string, lb *endpointv3.LbEndpoint) (*endpoint, error) {
 	sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
 	switch {
 	case sa == nil:
@@ -206,10 +209,12 @@ func (b *builder) buildEndpoint(cs *clusterStats, lb *endpointv3.LbEndpoint) (*e
 	addr := net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 	status := lb.GetHealthStatus()
 	e := &endpoint{addr: addr, status: status, host: b.store.host(cs, addr),
-		eligible: status == corev3.HealthStatus_HEALTHY || status == corev3.HealthStatus_UNKNOWN}
-	if md := lb.GetMetadata().GetFilterMetadata()[compile.MetadataKey]; md != nil {
+		eligible: route.EDSEligible(status)}
+	if md := lb.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey]; md != nil {
 		e.pod = md.GetFields()["pod"].GetStringValue()
 	}
+	identity := lb.GetMetadata().GetFilterMetadata()[workload.MetadataNamespace].GetFields()[workload.MetadataKey].GetStringValue()
+	e.dest = b.dests.intern(endpointDestination(service, identity))
 	return e, nil
 }
 
@@ -273,10 +278,10 @@ func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings,
 // buildAggregate resolves an aggregate cluster's members, which must exist
 // and must not be aggregates themselves (fallback is one level deep).
 func (b *builder) buildAggregate(c *clusterv3.Cluster, aggregates map[string]bool) error {
-	if c.GetClusterType().GetName() != compile.AggregateClusterType {
+	if c.GetClusterType().GetName() != meshxds.AggregateClusterType {
 		return fmt.Errorf("%w: custom cluster type %q is not supported", route.ErrUnsupported, c.GetClusterType().GetName())
 	}
-	members := compile.AggregateMembers(c)
+	members := meshxds.AggregateMembers(c)
 	if len(members) == 0 {
 		return fmt.Errorf("%w: aggregate cluster names no members (or its config is not an aggregate ClusterConfig)", route.ErrInvalid)
 	}
@@ -291,7 +296,7 @@ func (b *builder) buildAggregate(c *clusterv3.Cluster, aggregates map[string]boo
 		}
 		agg.targets = append(agg.targets, cl)
 	}
-	agg.service, agg.subset = agg.targets[0].service, agg.targets[0].subset
+	agg.service, agg.lane, agg.dest = agg.targets[0].service, agg.targets[0].lane, agg.targets[0].dest
 	b.st.clusters[agg.name] = agg
 	return nil
 }

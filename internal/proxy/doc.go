@@ -1,6 +1,6 @@
 // Package proxy is lanemesh's HTTP data plane: the ingress gateway and the
 // sidecar. It serves the Envoy v3 resources a proxy receives over ADS
-// (compile.Resources: Listeners, RouteConfigurations, Clusters,
+// (meshxds.Resources: Listeners, RouteConfigurations, Clusters,
 // ClusterLoadAssignments) with net/http on both sides.
 //
 // The contract, in the order a request meets it:
@@ -39,6 +39,14 @@
 //   - Responses the proxy makes itself use Envoy's response flags (NR, NC, UH,
 //     UF, UC, UT, UO, URX, FI, DPE) in the status, a short text body and the
 //     x-lanemesh-flags header, and in the access log and metrics.
+//   - Metrics (telemetry.go) are Istio's standard request metrics with
+//     Istio's labels, plus lane (the route header, else the subset the
+//     route chose) and fallback, reported by the proxy that
+//     sends the request (reporter="source"). The destination labels name
+//     the workload of the endpoint that served it, from Istio's workload
+//     metadata on the endpoint (package workload), so a fallback hop
+//     names the fallback's version. A request finds its series in a
+//     copy-on-write map, with no lock and no allocation.
 //
 // Downstream, the proxy serves HTTP/1.1 itself (server.go, request.go,
 // writer.go): a plain request head, which is nearly every one, is parsed

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 )
 
@@ -72,7 +72,7 @@ func TestEdgeHeadersAtTheUpstream(t *testing.T) {
 		withLane[k] = v
 	}
 	t.Run("gateway", func(t *testing.T) {
-		p := startProxy(t, Options{Role: compile.Gateway}, m.resources(gatewayIdentity, nil))
+		p := startProxy(t, Options{Role: meshxds.Gateway}, m.resources(gatewayIdentity, nil))
 		up := m.pods["mocka-v1-0"]
 		before := len(up.requests())
 		if status, _, _ := call(t, newClient(nil), "GET", gatewayURL(p, "/mock"), "gw", withLane); status != 200 {
@@ -102,7 +102,7 @@ func TestEdgeHeadersAtTheUpstream(t *testing.T) {
 		}
 	})
 	t.Run("sidecar", func(t *testing.T) {
-		p := startProxy(t, Options{Role: compile.Sidecar}, m.resources(sidecarIdentity("mocka", "v1"), nil))
+		p := startProxy(t, Options{Role: meshxds.Sidecar}, m.resources(sidecarIdentity("mocka", "v1"), nil))
 		up := m.pods["mockb-v1-0"]
 		before := len(up.requests())
 		if status, _, _ := call(t, newClient(p.OutboundAddr()), "GET", "http://mockb:8000/", "mockb:8000", withLane); status != 200 {
@@ -159,7 +159,7 @@ func TestPathNormalizationAtTheGateway(t *testing.T) {
 	for _, tc := range cases {
 		p := proxies[tc.mode]
 		if p == nil {
-			p = startProxy(t, Options{Role: compile.Gateway, PathNormalization: tc.mode}, res)
+			p = startProxy(t, Options{Role: meshxds.Gateway, PathNormalization: tc.mode}, res)
 			proxies[tc.mode] = p
 		}
 		before := len(a.requests())
@@ -180,7 +180,7 @@ func TestPathNormalizationAtTheGateway(t *testing.T) {
 // request, sanitizing and path normalization included, to no allocation.
 func TestGatewayDecideDoesNotAllocate(t *testing.T) {
 	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: compile.Gateway, PathNormalization: pathnorm.MergeSlashes}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway, PathNormalization: pathnorm.MergeSlashes}, m.resources(gatewayIdentity, nil))
 	st := p.state.Load()
 	var bind string
 	for b := range st.listeners {

@@ -8,7 +8,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -33,11 +33,11 @@ const million = 1_000_000
 func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
 	var plan *faultPlan
 	for name, a := range cfg {
-		if name == compile.CorsFilter {
+		if name == meshxds.CorsFilter {
 			continue
 		}
-		if name != compile.FaultFilter {
-			return nil, fmt.Errorf("%w: typed_per_filter_config for filter %q: lanemesh runs only %s, %s and %s", route.ErrUnsupported, name, compile.FaultFilter, compile.CorsFilter, compile.RouterFilter)
+		if name != meshxds.FaultFilter {
+			return nil, fmt.Errorf("%w: typed_per_filter_config for filter %q: lanemesh runs only %s, %s and %s", route.ErrUnsupported, name, meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
 		}
 		var err error
 		if plan, err = buildFault(a); err != nil {
@@ -51,7 +51,7 @@ func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
 func buildFault(a *anypb.Any) (*faultPlan, error) {
 	var f faultv3.HTTPFault
 	if err := a.UnmarshalTo(&f); err != nil {
-		return nil, fmt.Errorf("%w: %s config is not an HTTPFault: %w", route.ErrInvalid, compile.FaultFilter, err)
+		return nil, fmt.Errorf("%w: %s config is not an HTTPFault: %w", route.ErrInvalid, meshxds.FaultFilter, err)
 	}
 	switch {
 	case f.GetDelay().GetHeaderDelay() != nil || f.GetAbort().GetHeaderAbort() != nil:

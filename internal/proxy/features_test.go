@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // echo is a small gateway configuration for feature tests: a ServiceEntry
@@ -30,7 +31,7 @@ type echo struct {
 	http    string // VirtualService http list
 }
 
-func (e echo) resources(t testing.TB) *compile.Resources {
+func (e echo) resources(t testing.TB) *meshxds.Resources {
 	t.Helper()
 	var eps, subsets strings.Builder
 	for name, u := range e.subsets {
@@ -103,7 +104,7 @@ func TestRetries(t *testing.T) {
 	var log logBuffer
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /three}}], route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 2, retryOn: 5xx}},
     {route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 1, retryOn: 5xx}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	if status, body, _ := call(t, c, "GET", gatewayURL(p, "/three"), "echo.test", nil); status != 200 || body != "ok" {
 		t.Errorf("with 2 retries: %d %q, want 200 ok on the third attempt", status, body)
@@ -139,7 +140,7 @@ func TestTimeouts(t *testing.T) {
 	})
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {exact: /slow}}], route: [{destination: {host: echo.test, subset: a}}], timeout: 100ms},
     {route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 1, perTryTimeout: 100ms, retryOn: 5xx}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	if status, body, _ := call(t, c, "GET", gatewayURL(p, "/first-try-hangs"), "echo.test", nil); status != 200 || body != "ok" {
 		t.Errorf("per-try timeout then retry: %d %q", status, body)
@@ -161,7 +162,7 @@ func TestFaults(t *testing.T) {
 		halfStatus int
 	}{{100_000, 500}, {600_000, 200}} { // 0.1 of a million is under 50%, 0.6 is not
 		var log logBuffer
-		p := startProxy(t, Options{Role: compile.Gateway, Rand: fixedRand(tc.rnd), AccessLog: &log}, echo{subsets: map[string]*upstream{"a": a}, http: rules}.resources(t))
+		p := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(tc.rnd), AccessLog: &log}, echo{subsets: map[string]*upstream{"a": a}, http: rules}.resources(t))
 		c := newClient(nil)
 		before := a.hits.Load()
 		if status, body, h := call(t, c, "GET", gatewayURL(p, "/abort"), "echo.test", nil); status != 418 || h.Get("X-Lanemesh-Flags") != "FI" || !strings.Contains(body, "FI") {
@@ -198,7 +199,7 @@ func TestHeadersAndRewrites(t *testing.T) {
     route: [{destination: {host: echo.test, subset: a}}],
     headers: {request: {set: {x-set: s}, add: {x-add: added}, remove: [x-remove]}, response: {set: {x-resp: r}, remove: [x-drop]}}}]`}.resources(t)
 	// Trusted, so that the client's X-Request-Id is kept (see TestSanitize).
-	p := startProxy(t, Options{Role: compile.Gateway, TrustDownstream: true}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, TrustDownstream: true}, res)
 	status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/api/items?q=1"), "echo.test",
 		map[string]string{"X-Set": "client", "X-Add": "client", "X-Remove": "1", "X-Request-Id": "req-1", "User-Agent": ""})
 	if status != 200 || h.Get("X-Resp") != "r" || h.Get("X-Drop") != "" || h.Get("X-Internal") != "" {
@@ -229,7 +230,7 @@ func TestGeneratedResponses(t *testing.T) {
 			cla.Endpoints[0].LbEndpoints[0].HealthStatus = 2 // UNHEALTHY
 		}
 	}
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	for _, tc := range []struct {
 		path, flag string
@@ -260,7 +261,7 @@ func TestCircuitBreaker(t *testing.T) {
 	})
 	res := echo{subsets: map[string]*upstream{"a": a}, policy: "{connectionPool: {http: {http2MaxRequests: 1}}}",
 		http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	first := make(chan int)
 	go func() {
@@ -290,7 +291,7 @@ func TestOutlierEjectionFallsBack(t *testing.T) {
 		policy: "{outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 10}}",
 		http:   `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}]}]`}.resources(t)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	for i := range 2 {
 		if status, _, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil); status != 500 {
@@ -324,7 +325,7 @@ func TestBodyReplay(t *testing.T) {
 	a.kill()
 	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
 		http: `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}], retries: {attempts: 0}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	small := strings.Repeat("s", 1000)
 	req, _ := http.NewRequest("POST", gatewayURL(p, "/"), strings.NewReader(small))
@@ -354,7 +355,7 @@ func TestBodyReplay(t *testing.T) {
 func TestRoundRobin(t *testing.T) {
 	ups := map[string]*upstream{"a1": newUpstream(t, "a1"), "a2": newUpstream(t, "a2"), "a3": newUpstream(t, "a3")}
 	res := echo{subsets: ups, policy: "{loadBalancer: {simple: ROUND_ROBIN}}", http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	for range 30 {
 		call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil)
@@ -438,7 +439,7 @@ func threshold(maxRetries uint32, rb *clusterv3.CircuitBreakers_Thresholds_Retry
 // fallback and endpoint choice.
 func TestDecideDoesNotAllocate(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
-	p := startProxy(t, Options{Role: compile.Sidecar}, m.resources(sidecarIdentity("mocka", "v2"), nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, m.resources(sidecarIdentity("mocka", "v2"), nil))
 	st := p.state.Load()
 	var bind string
 	for b := range st.listeners {
@@ -485,7 +486,7 @@ func TestStreamingAndBrokenBodies(t *testing.T) {
 	})
 	var log logBuffer
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	req, _ := http.NewRequest("GET", gatewayURL(p, "/stream"), nil)
 	req.Host = "echo.test"

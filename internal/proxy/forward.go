@@ -204,6 +204,7 @@ func (x *exchange) readBody() error {
 		return err
 	}
 	if len(buf) > maxReplayBody {
+		x.received = int64(len(buf)) // the pacer counts the rest
 		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), x.paced(r.Body)), r.Body}
 		return nil
 	}
@@ -212,7 +213,7 @@ func (x *exchange) readBody() error {
 		r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
 		return nil
 	}
-	x.body = buf
+	x.body, x.received = buf, int64(len(buf))
 	r.ContentLength, r.TransferEncoding = int64(len(buf)), nil
 	delete(r.Header, "Expect") // the body is here already; nothing to wait for
 	return nil

@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"context"
-	"github.com/lanemesh/lanemesh/internal/wait"
 	"net/http"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/wait"
+
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -53,6 +54,11 @@ type exchange struct {
 	cors         *route.CORS
 	origin       string
 	bodyTimedOut bool // the request body fell behind BodyTimeout or MinBodyRate
+
+	// received and sent count body bytes for istio_request_bytes and
+	// istio_response_bytes: received what was buffered (a streamed body's
+	// pacer counts the rest), sent what was written to the client.
+	received, sent int64
 
 	// values back the header values prepare sets, so that they cost no
 	// allocation of their own.
@@ -121,7 +127,7 @@ func (x *exchange) decide(bind string) bool {
 	removeHopByHop(r.Header)
 	// Then, as in Envoy, what the downstream may not claim is dropped and
 	// the path normalized: routes match what the upstream will get.
-	from := downstream{gateway: x.p.opts.Role == compile.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
+	from := downstream{gateway: x.p.opts.Role == meshxds.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
 	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
 	if !x.normalizePath() {
 		x.generate(http.StatusBadRequest, flagDPE)
@@ -139,7 +145,8 @@ func (x *exchange) decide(bind string) bool {
 	// X-Forwarded-Proto the edge left: the connection's own scheme, or at
 	// a trusted gateway what the load balancer in front of it says.
 	secure := r.TLS != nil || from.gateway && len(r.Header["X-Forwarded-Proto"]) > 0 && r.Header["X-Forwarded-Proto"][0] == "https"
-	rq := route.Request{Method: r.Method, Authority: routeAuthority(r), Path: x.path, Header: r.Header, TLS: secure}
+	rq := route.Request{Method: r.Method, Authority: routeAuthority(r), Path: x.path, Header: r.Header, TLS: secure,
+		RemoteAddr: r.RemoteAddr, LocalAddr: bind}
 	d := lc.table.Decide(&rq, x.p.rand())
 	if d.Route == nil {
 		x.generate(http.StatusNotFound, flagNR)

@@ -22,6 +22,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -32,10 +33,10 @@ const (
 	fallbackDir = "../../examples/traffic-lanes-fallback"
 )
 
-var gatewayIdentity = compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+var gatewayIdentity = meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 
-func sidecarIdentity(app, version string) compile.Proxy {
-	return compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": version}}
+func sidecarIdentity(app, version string) meshxds.Proxy {
+	return meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": app, "version": version}}
 }
 
 // seen is one request as an upstream received it.
@@ -125,7 +126,7 @@ func newMesh(t testing.TB, paths ...string) *mesh {
 // resources compiles the resources of proxy p, with the instances changed
 // by edit (for example, a pod made unhealthy), and points every endpoint at
 // its pod's upstream.
-func (m *mesh) resources(p compile.Proxy, edit func(in *registry.Instance)) *compile.Resources {
+func (m *mesh) resources(p meshxds.Proxy, edit func(in *registry.Instance)) *meshxds.Resources {
 	instances := append([]registry.Instance(nil), m.instances...)
 	if edit != nil {
 		for i := range instances {
@@ -136,7 +137,7 @@ func (m *mesh) resources(p compile.Proxy, edit func(in *registry.Instance)) *com
 	for _, cla := range res.Endpoints {
 		for _, loc := range cla.Endpoints {
 			for _, ep := range loc.LbEndpoints {
-				pod := ep.GetMetadata().GetFilterMetadata()[compile.MetadataKey].GetFields()["pod"].GetStringValue()
+				pod := ep.GetMetadata().GetFilterMetadata()[meshxds.MetadataKey].GetFields()["pod"].GetStringValue()
 				if u := m.pods[pod]; u != nil {
 					host, port := u.hostPort()
 					sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
@@ -187,7 +188,7 @@ func (b *logBuffer) entries(t testing.TB) []map[string]any {
 
 // startProxy builds a proxy bound to loopback ports, applies res (if not
 // nil), runs it until the test ends, and waits until it is ready.
-func startProxy(t testing.TB, opts Options, res *compile.Resources) *Proxy {
+func startProxy(t testing.TB, opts Options, res *meshxds.Resources) *Proxy {
 	t.Helper()
 	if opts.PortMap == nil {
 		opts.PortMap = map[uint32]string{80: "127.0.0.1:0"}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // hostileCase is raw bytes sent to the gateway, what the gateway must
@@ -37,7 +37,7 @@ func smuggledBody() string { return "GET /smuggled HTTP/1.1\r\n" + laneV1 + "\r\
 // hidden in it.
 func TestHostileInputs(t *testing.T) {
 	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: compile.Gateway, ReadHeaderTimeout: 300 * time.Millisecond}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway, ReadHeaderTimeout: 300 * time.Millisecond}, m.resources(gatewayIdentity, nil))
 	up := m.pods["mocka-v1-0"]
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,7 +183,7 @@ func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
 // ReadHeaderTimeout closes the connection, and nothing reaches upstream.
 func TestSlowHeadersAreCutOff(t *testing.T) {
 	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: compile.Gateway, ReadHeaderTimeout: 200 * time.Millisecond}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway, ReadHeaderTimeout: 200 * time.Millisecond}, m.resources(gatewayIdentity, nil))
 	c, err := net.Dial("tcp", p.Addr(80).String())
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	dto "github.com/prometheus/client_model/go"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // hashUpstreams is four pods of subset a.
@@ -28,7 +27,7 @@ func hashUpstreams(t *testing.T) map[string]*upstream {
 
 // markUnhealthy sets the EDS health of the endpoint at addr to UNHEALTHY
 // in every assignment, as the registry does for a pod that is not ready.
-func markUnhealthy(t *testing.T, res *compile.Resources, addr string) {
+func markUnhealthy(t *testing.T, res *meshxds.Resources, addr string) {
 	t.Helper()
 	n := 0
 	for _, cla := range res.Endpoints {
@@ -57,7 +56,7 @@ func TestConsistentHash(t *testing.T) {
 			ups := hashUpstreams(t)
 			e := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {httpHeaderName: x-user, " + algo + "}}}",
 				http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}
-			p := startProxy(t, Options{Role: compile.Gateway}, e.resources(t))
+			p := startProxy(t, Options{Role: meshxds.Gateway}, e.resources(t))
 			c := newClient(nil)
 			where := func() map[string]string {
 				m := map[string]string{}
@@ -127,7 +126,7 @@ func TestConsistentHashCookie(t *testing.T) {
 	ups := hashUpstreams(t)
 	e := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {httpCookie: {name: session, path: /shop, ttl: 3600s, attributes: [{name: SameSite, value: Strict}, {name: Secure}]}}}}",
 		http: `[{match: [{uri: {prefix: /shop}}], route: [{destination: {host: echo.test, subset: a}}]}]`}
-	p := startProxy(t, Options{Role: compile.Gateway}, e.resources(t))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, e.resources(t))
 	c := newClient(nil)
 	_, first, h := call(t, c, "GET", gatewayURL(p, "/shop"), "echo.test", nil)
 	setCookie := h.Get("Set-Cookie")
@@ -165,7 +164,7 @@ func TestConsistentHashCookie(t *testing.T) {
 func TestConsistentHashSourceIPAndQuery(t *testing.T) {
 	ups := hashUpstreams(t)
 	e := echo{subsets: ups, policy: "{loadBalancer: {consistentHash: {useSourceIp: true}}}", http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}
-	p := startProxy(t, Options{Role: compile.Gateway}, e.resources(t))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, e.resources(t))
 	c := newClient(nil)
 	_, first, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil)
 	for i := range 20 {
@@ -208,7 +207,7 @@ func TestCORS(t *testing.T) {
     {route: [{destination: {host: echo.test, subset: a}}],
      corsPolicy: {allowOrigins: [{exact: "https://shop.example.com"}, {regex: "https://[a-z]+\\.example\\.org"}],
        allowMethods: [GET, POST], allowHeaders: [content-type, x-user], exposeHeaders: [x-trace], maxAge: 24h, allowCredentials: true}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	preflight := map[string]string{"Origin": "https://shop.example.com", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-user"}
 
@@ -273,7 +272,7 @@ func TestMirror(t *testing.T) {
     {match: [{uri: {prefix: /two}}], route: [{destination: {host: echo.test, subset: a}}],
      mirrors: [{destination: {host: echo.test, subset: m}}, {destination: {host: echo.test, subset: b}, percentage: {value: 50}}]},
     {route: [{destination: {host: echo.test, subset: a}}], mirror: {host: echo.test, subset: m}, headers: {request: {set: {x-added: "yes"}}}}]`}
-	p := startProxy(t, Options{Role: compile.Gateway, Rand: fixedRand(0)}, e.resources(t))
+	p := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(0)}, e.resources(t))
 	t.Cleanup(func() { close(release) }) // before the proxy's cleanup, which waits for copies
 	c := newClient(nil)
 
@@ -319,7 +318,7 @@ func TestMirror(t *testing.T) {
 	}
 
 	// A draw above the 50% share copies nothing to b.
-	p2 := startProxy(t, Options{Role: compile.Gateway, Rand: fixedRand(700_000)}, e.resources(t))
+	p2 := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(700_000)}, e.resources(t))
 	call(t, c, "GET", gatewayURL(p2, "/two"), "echo.test", nil)
 	waitFor(t, "the 100% copy", func() bool { return m.hits.Load() == 4 })
 	if b.hits.Load() != 1 {
@@ -336,7 +335,7 @@ func TestConsistentHashWithEjectionAndFallback(t *testing.T) {
 	e := echo{subsets: map[string]*upstream{"a1": a1, "a2": a2, "b": b},
 		policy: "{loadBalancer: {consistentHash: {httpHeaderName: x-user}}, outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 100}}",
 		http:   `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}], retries: {attempts: 0}}]`}
-	p := startProxy(t, Options{Role: compile.Gateway}, e.resources(t))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, e.resources(t))
 	c := newClient(nil)
 	// A user whose key lands on a1.
 	user := ""
@@ -375,7 +374,7 @@ func TestHashedDecisionDoesNotAllocate(t *testing.T) {
 		http: `[{match: [{uri: {prefix: /plain}}], route: [{destination: {host: echo.test, subset: a}}]},
       {route: [{destination: {host: echo.test, subset: a}}], mirror: {host: echo.test, subset: a}, mirrorPercentage: {value: 0.0001},
       corsPolicy: {allowOrigins: [{exact: "https://shop.example.com"}], exposeHeaders: [x-trace]}}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway, Rand: fixedRand(999_999)}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(999_999)}, res)
 	st := p.state.Load()
 	var bind string
 	for b := range st.listeners {

@@ -4,14 +4,14 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/explain"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // expectedPod asks explain where a request goes on these resources: the
 // pod behind the first healthy endpoint of the serving cluster.
-func expectedPod(t *testing.T, res *compile.Resources, role compile.Role, rawURL string, headers []string) *explain.Result {
+func expectedPod(t *testing.T, res *meshxds.Resources, role meshxds.Role, rawURL string, headers []string) *explain.Result {
 	t.Helper()
 	req, err := explain.Request("GET", rawURL, headers)
 	if err != nil {
@@ -40,10 +40,10 @@ func TestGatewayLanesMatchExplain(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	res := m.resources(gatewayIdentity, nil)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	for _, lane := range []string{"v1", "v2", "v3"} {
-		want := expectedPod(t, res, compile.Gateway, "http://gateway/mock", []string{"x-asm-prefer-tag: " + lane})
+		want := expectedPod(t, res, meshxds.Gateway, "http://gateway/mock", []string{"x-asm-prefer-tag: " + lane})
 		status, body, _ := call(t, c, "GET", gatewayURL(p, "/mock"), "gateway", map[string]string{"x-asm-prefer-tag": lane})
 		if status != http.StatusOK || body != firstHealthyPod(want) || body != "mocka-"+lane+"-0" {
 			t.Errorf("lane %s: got %d %q, explain says %q", lane, status, body, firstHealthyPod(want))
@@ -56,7 +56,7 @@ func TestGatewayLanesMatchExplain(t *testing.T) {
 		}
 	}
 	// No lane header: explain says 404 NR, and so does the gateway.
-	want := expectedPod(t, res, compile.Gateway, "http://gateway/mock", nil)
+	want := expectedPod(t, res, meshxds.Gateway, "http://gateway/mock", nil)
 	status, body, h := call(t, c, "GET", gatewayURL(p, "/mock"), "gateway", nil)
 	if status != want.Status || h.Get("X-Lanemesh-Flags") != want.Flag {
 		t.Errorf("no lane: got %d %s %q, explain says %d %s", status, h.Get("X-Lanemesh-Flags"), body, want.Status, want.Flag)
@@ -73,11 +73,11 @@ func TestSidecarLanesMatchExplain(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			id := sidecarIdentity("mocka", v)
 			res := m.resources(id, nil)
-			p := startProxy(t, Options{Role: compile.Sidecar, Source: SourceInfo{Namespace: "default", Name: "mocka-" + v + "-0", Labels: id.Labels}}, res)
+			p := startProxy(t, Options{Role: meshxds.Sidecar, Source: SourceInfo{Namespace: "default", Name: "mocka-" + v + "-0", Labels: id.Labels}}, res)
 			viaProxy, plain := newClient(p.OutboundAddr()), newClient(nil)
 			for _, svc := range []string{"mockb", "mockc"} {
 				u := "http://" + svc + ":8000/"
-				want := firstHealthyPod(expectedPod(t, res, compile.Sidecar, u, nil))
+				want := firstHealthyPod(expectedPod(t, res, meshxds.Sidecar, u, nil))
 				if want != svc+"-"+v+"-0" {
 					t.Fatalf("explain sends %s from mocka-%s to %q", svc, v, want)
 				}
@@ -99,7 +99,7 @@ func TestFallbackWhenSubsetEmptied(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
 	id := sidecarIdentity("mocka", "v2")
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Sidecar, AccessLog: &log}, m.resources(id, nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar, AccessLog: &log}, m.resources(id, nil))
 	c := newClient(p.OutboundAddr())
 	if _, body, _ := call(t, c, "GET", "http://mockb:8000/", "", nil); body != "mockb-v2-0" {
 		t.Fatalf("before the update: got %q, want mockb-v2-0", body)
@@ -116,7 +116,7 @@ func TestFallbackWhenSubsetEmptied(t *testing.T) {
 		if err := p.Apply(res); err != nil {
 			t.Fatal(err)
 		}
-		want := expectedPod(t, res, compile.Sidecar, "http://mockb:8000/", nil)
+		want := expectedPod(t, res, meshxds.Sidecar, "http://mockb:8000/", nil)
 		status, body, _ := call(t, c, "GET", "http://mockb:8000/", "", nil)
 		if status != 200 || body != "mockb-v1-0" || body != firstHealthyPod(want) || !want.FellBack {
 			t.Errorf("%s: got %d %q; explain says %q (fell back %v)", name, status, body, firstHealthyPod(want), want.FellBack)
@@ -135,7 +135,7 @@ func TestFallbackWhenSubsetEmptied(t *testing.T) {
 func TestFallbackWhenUpstreamStopsAccepting(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Sidecar, AccessLog: &log}, m.resources(sidecarIdentity("mocka", "v2"), nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar, AccessLog: &log}, m.resources(sidecarIdentity("mocka", "v2"), nil))
 	c := newClient(p.OutboundAddr())
 	if _, body, _ := call(t, c, "GET", "http://mockb:8000/", "", nil); body != "mockb-v2-0" {
 		t.Fatalf("before: got %q", body)

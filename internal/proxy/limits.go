@@ -65,12 +65,15 @@ var errBodyTimeout = fmt.Errorf("request body too slow: %w", os.ErrDeadlineExcee
 // move the connection's read deadline after the server has set its own,
 // such as the lingering close's.
 type pacedBody struct {
-	body     io.ReadCloser
-	rc       *http.ResponseController
-	start    time.Time
-	timeout  time.Duration
-	rate     int // bytes/s; <= 0: no rate check
-	n        int64
+	body    io.ReadCloser
+	rc      *http.ResponseController
+	start   time.Time
+	timeout time.Duration
+	rate    int // bytes/s; <= 0: no rate check
+	// n counts the bytes read. The body may be read on a goroutine of
+	// its own (the upstream write), while the handler reads n for
+	// istio_request_bytes when it is done.
+	n        atomic.Int64
 	finished bool
 
 	mu      sync.Mutex // orders stop after any deadline a Read sets
@@ -94,12 +97,12 @@ func (b *pacedBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
 	}
-	due := bodyDeadline(time.Now(), b.start, b.n, b.timeout, b.rate)
+	due := bodyDeadline(time.Now(), b.start, b.n.Load(), b.timeout, b.rate)
 	b.due.Store(due.UnixNano())
 	_ = b.rc.SetReadDeadline(due)
 	b.mu.Unlock()
 	n, err := b.body.Read(p)
-	b.n += int64(n)
+	b.n.Add(int64(n))
 	switch {
 	case err == io.EOF:
 		b.finished = true // the server clears the deadline for the next request

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // TestHungUpstreamFallsBack makes lane a's only pod hang (it accepts and
@@ -36,7 +36,7 @@ func TestHungUpstreamFallsBack(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
 		policy: "{outlierDetection: {consecutiveGatewayErrors: 3, interval: 1s, baseEjectionTime: 1m, maxEjectionPercent: 10}}",
 		http:   `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}], timeout: 300ms}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	const margin = 2 * time.Second // a loaded, shared machine
 	var timedOut, fromB int
@@ -96,7 +96,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 	const idle = 400 * time.Millisecond
 	const margin = 2 * time.Second
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway, StreamIdleTimeout: idle}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, StreamIdleTimeout: idle}, res)
 	c := newClient(nil)
 
 	start := time.Now()
@@ -366,7 +366,7 @@ func TestEarlyUpstreamResponse(t *testing.T) {
 		status := tc.status
 		a := earlyUpstream(t, status, tc.abrupt)
 		res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-		p := startProxy(t, Options{Role: compile.Gateway}, res)
+		p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 		body := strings.Repeat("u", 10<<20)
 		got := 0
 		for i := range 20 {
@@ -427,7 +427,7 @@ func TestFileLimitIsRaised(t *testing.T) {
 func TestDrainKeepsAccepting(t *testing.T) {
 	a := newUpstream(t, "a")
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, DrainTime: time.Second, ReusePort: true})
+	p, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, DrainTime: time.Second, ReusePort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestHungUpstreamPerTryTimeoutFallsBack(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
 		http: `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}], timeout: 5s, retries: {attempts: 1, perTryTimeout: 200ms, retryOn: connect-failure}}]`}.resources(t)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	for i := range 5 {
 		start := time.Now()
@@ -505,7 +505,7 @@ func TestHungUpstreamStreamIdleFallsBack(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a, "b": b},
 		http: `[{route: [{destination: {host: echo.test, subset: a}, fallback: {target: {host: echo.test, subset: b}}}]}]`}.resources(t)
 	const idle = 300 * time.Millisecond
-	p := startProxy(t, Options{Role: compile.Gateway, StreamIdleTimeout: idle}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, StreamIdleTimeout: idle}, res)
 	start := time.Now()
 	status, body, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil)
 	if took := time.Since(start); status != 200 || body != "b" || took < idle || took > idle+2*time.Second {

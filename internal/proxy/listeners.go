@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // serving is one bound listener and its HTTP server. It is keyed by bind
@@ -68,7 +68,7 @@ func (p *Proxy) listen(bind string) (net.Listener, error) {
 // for as long as the route allows, and route timeouts bound them instead.
 func (p *Proxy) newServing(bind string, ln net.Listener) *serving {
 	srv := newServer(&handler{p: p, bind: bind}, &p.opts, p.log, ln.Addr())
-	srv.captures = p.opts.Role == compile.Sidecar && bind == p.opts.OutboundAddr
+	srv.captures = p.opts.Role == meshxds.Sidecar && bind == p.opts.OutboundAddr
 	return &serving{bind: bind, ln: ln, srv: srv, log: p.log, done: make(chan struct{})}
 }
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // loadResult counts the outcome of a load run.
@@ -102,7 +102,7 @@ func TestNoFailuresWhenLaneDiesUnderLoad(t *testing.T) {
 		t.Skip("10 s of load")
 	}
 	m := newMesh(t, lanesDir, fallbackDir)
-	p := startProxy(t, Options{Role: compile.Sidecar}, m.resources(sidecarIdentity("mocka", "v2"), nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, m.resources(sidecarIdentity("mocka", "v2"), nil))
 	res := runLoad(newClient(p.OutboundAddr()), "http://mockb:8000/", loadTotal, loadRate, func(i int) {
 		if i == loadTotal/3 {
 			m.pods["mockb-v2-0"].kill()
@@ -128,7 +128,7 @@ func TestNoFailuresWhileApplyingUpdates(t *testing.T) {
 	}
 	m := newMesh(t, lanesDir, fallbackDir)
 	id := sidecarIdentity("mocka", "v2")
-	p := startProxy(t, Options{Role: compile.Sidecar}, m.resources(id, nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, m.resources(id, nil))
 	addr := p.OutboundAddr()
 	ctx, cancel := context.WithCancel(context.Background())
 	updates := make(chan error, 1)
@@ -182,7 +182,7 @@ func TestSoak(t *testing.T) {
 	}
 	cfg := newMesh(t, lanesDir).resources(gatewayIdentity, nil)
 	pointAllAt(cfg, benchUpstream(t))
-	p := startProxy(t, Options{Role: compile.Gateway}, cfg)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, cfg)
 	tr := newClient(nil).Transport.(*http.Transport)
 	c := &http.Client{Transport: headerTransport{tr, "x-asm-prefer-tag", "v2"}}
 	url := gatewayURL(p, "/mock")

@@ -4,98 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// metrics are the proxy's request metrics. Labels are bounded: source
-// labels are fixed per proxy, destinations are the clusters the
-// configuration names (or "unknown"), codes are HTTP statuses, flags and
-// fallback are small sets.
-type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	updates  *prometheus.CounterVec
-	// mirrors counts request copies: sent (a response came back, whatever
-	// its status), failed, or dropped (too many in flight).
-	mirrors  *prometheus.CounterVec
-	app, ver string
-
-	// series caches the children of the vectors by label values, so a
-	// request costs one lock-free map lookup instead of WithLabelValues'
-	// hashing, locking and slice allocation. The map is copied on write;
-	// new label combinations stop appearing soon after start.
-	series atomic.Pointer[map[seriesKey]series]
-	mu     sync.Mutex // serialises writers of series
-}
-
-type seriesKey struct {
-	service, subset string
-	code            int
-	flags           flags
-	fallback        bool
-}
-
-type series struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
-}
-
-var requestLabels = []string{"source_app", "source_version", "destination_service", "destination_subset", "response_code", "response_flags", "fallback"}
-
-func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_requests_total",
-			Help: "Requests the proxy handled, by source, destination, response code, response flags and whether a fallback served them."}, requestLabels),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lanemesh_request_duration_seconds",
-			Help:    "Time from request headers to the end of the response, by the same labels as lanemesh_requests_total.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, requestLabels),
-		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_config_updates_total",
-			Help: "Configuration updates applied (accepted) or rejected (NACK)."}, []string{"result"}),
-		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanemesh_mirror_requests_total",
-			Help: "Copies of requests sent to mirror clusters: sent, failed, or dropped when too many were in flight."}, []string{"result"}),
-		app: src.Labels["app"], ver: src.Labels["version"],
-	}
-	m.series.Store(&map[seriesKey]series{})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.updates, m.mirrors} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// observe counts a finished request.
-func (m *metrics) observe(k seriesKey, d time.Duration) {
-	s, ok := (*m.series.Load())[k]
-	if !ok {
-		s = m.add(k)
-	}
-	s.count.Inc()
-	s.duration.Observe(d.Seconds())
-}
-
-func (m *metrics) add(k seriesKey) series {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := *m.series.Load()
-	if s, ok := old[k]; ok {
-		return s
-	}
-	labels := []string{m.app, m.ver, k.service, k.subset, strconv.Itoa(k.code), k.flags.String(), strconv.FormatBool(k.fallback)}
-	s := series{count: m.requests.WithLabelValues(labels...), duration: m.duration.WithLabelValues(labels...)}
-	next := make(map[seriesKey]series, len(old)+1)
-	for key, v := range old {
-		next[key] = v
-	}
-	next[k] = s
-	m.series.Store(&next)
-	return s
-}
 
 // observe records a finished exchange in metrics and the access log.
 func (p *Proxy) observe(x *exchange) {
@@ -103,14 +13,26 @@ func (p *Proxy) observe(x *exchange) {
 	if x.fellBack && x.served != nil && x.served != x.cluster.targets[0] {
 		x.flags |= flagFB
 	}
-	k := seriesKey{service: "unknown", subset: "", code: x.status, flags: x.flags, fallback: x.flags&flagFB != 0}
+	k := seriesKey{dest: p.unknownDest, code: x.status, flags: x.flags, fallback: x.flags&flagFB != 0, lane: x.lane}
 	switch {
+	case x.endpoint != nil:
+		k.dest = x.endpoint.dest
 	case x.served != nil:
-		k.service, k.subset = x.served.service, x.served.subset
+		k.dest = x.served.dest
 	case x.cluster != nil:
-		k.service, k.subset = x.cluster.service, x.cluster.subset
+		k.dest = x.cluster.dest
 	}
-	p.metrics.observe(k, d)
+	if k.dest == nil { // a cluster or endpoint not built by the builder
+		k.dest = p.unknownDest
+	}
+	if k.lane == "" && x.cluster != nil {
+		k.lane = x.cluster.lane
+	}
+	received := x.received
+	if x.pacer != nil {
+		received += x.pacer.n.Load()
+	}
+	p.metrics.observe(k, d, received, x.sent)
 	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {
 		p.logAccess(x, d)
 	}

@@ -3,55 +3,99 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
+	dto "github.com/prometheus/client_model/go"
 )
 
 var gatewaySource = SourceInfo{Namespace: "istio-system", Name: "ingressgateway-0",
 	Labels: map[string]string{"app": "istio-ingressgateway", "version": "1.0"}}
 
-// TestMetrics checks lanemesh_requests_total and the duration histogram by
-// their labels, including a fallback-served request, and the upstream
-// gauges.
+// TestMetrics checks istio_requests_total and the histograms by their
+// labels, including a fallback-served request, and the upstream gauges.
 func TestMetrics(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
 	reg := prometheus.NewRegistry()
 	id := sidecarIdentity("mocka", "v2")
-	p := startProxy(t, Options{Role: compile.Sidecar, Registry: reg, Source: SourceInfo{Namespace: "default", Name: "mocka-v2-0", Labels: id.Labels}},
-		m.resources(id, nil))
+	p := startProxy(t, Options{Role: meshxds.Sidecar, Registry: reg, Source: SourceInfo{Namespace: "default", Name: "mocka-v2-0",
+		Workload: "mocka-v2", Labels: id.Labels}}, m.resources(id, nil))
 	c := newClient(p.OutboundAddr())
 	for range 3 {
 		call(t, c, "GET", "http://mockb:8000/", "", nil)
 	}
+	post, err := http.NewRequest("POST", "http://mockb:8000/", strings.NewReader("12345"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Header.Set("x-asm-prefer-tag", "v3") // the app passed the lane on: it wins over the workload's
+	resp, err := c.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	m.pods["mockb-v2-0"].kill()
 	call(t, c, "GET", "http://mockb:8000/", "", nil)
 	call(t, c, "GET", "http://nowhere:8000/", "", nil)
 
-	series := counterSeries(t, reg, "lanemesh_requests_total")
-	const dst = `destination_service="mockb.default.svc.cluster.local",destination_subset=`
-	const src = `source_app="mocka",source_version="v2"`
-	want := map[string]float64{
-		`destination_service="unknown",destination_subset="",fallback="false",response_code="404",response_flags="NR",` + src: 1,
-		dst + `"v1",fallback="true",response_code="200",response_flags="FB",` + src:                                           1,
-		dst + `"v2",fallback="false",response_code="200",response_flags="-",` + src:                                           3,
+	series := labelledSeries(t, reg, metricRequests)
+	source := map[string]string{"reporter": "source", "source_workload": "mocka-v2", "source_canonical_service": "mocka",
+		"source_canonical_revision": "v2", "source_workload_namespace": "default", "source_principal": "unknown",
+		"source_app": "mocka", "source_version": "v2", "source_cluster": "Kubernetes", "request_protocol": "http",
+		"grpc_response_status": "", "destination_principal": "unknown", "connection_security_policy": "unknown"}
+	mockb := func(version string) map[string]string {
+		return merge(source, map[string]string{"destination_workload": "mockb-" + version, "destination_workload_namespace": "default",
+			"destination_app": "mockb", "destination_version": version, "destination_service": "mockb.default.svc.cluster.local",
+			"destination_canonical_service": "mockb", "destination_canonical_revision": version,
+			"destination_service_name": "mockb", "destination_service_namespace": "default", "destination_cluster": "Kubernetes"})
+	}
+	nowhere := merge(source, map[string]string{"destination_workload": "unknown", "destination_workload_namespace": "unknown",
+		"destination_app": "unknown", "destination_version": "unknown", "destination_service": "unknown",
+		"destination_canonical_service": "unknown", "destination_canonical_revision": "unknown",
+		"destination_service_name": "unknown", "destination_service_namespace": "unknown", "destination_cluster": "unknown"})
+	want := []struct {
+		labels map[string]string
+		count  float64
+	}{
+		// Without a route header, a request is in the lane its route chose (subset v2).
+		{merge(mockb("v2"), map[string]string{"response_code": "200", "response_flags": "-", "lane": "v2", "fallback": "false"}), 3},
+		{merge(mockb("v2"), map[string]string{"response_code": "200", "response_flags": "-", "lane": "v3", "fallback": "false"}), 1},
+		// The fallback: lane v2, served by mockb v1.
+		{merge(mockb("v1"), map[string]string{"response_code": "200", "response_flags": "FB", "lane": "v2", "fallback": "true"}), 1},
+		{merge(nowhere, map[string]string{"response_code": "404", "response_flags": "NR", "lane": "", "fallback": "false"}), 1}, // no route: no lane
 	}
 	if len(series) != len(want) {
-		t.Errorf("lanemesh_requests_total series %v, want %v", series, want)
+		t.Errorf("%d %s series, want %d: %v", len(series), metricRequests, len(want), series)
 	}
-	for k, v := range want {
-		if series[k] != v {
-			t.Errorf("lanemesh_requests_total{%s} = %v, want %v", k, series[k], v)
+	for _, w := range want {
+		if len(w.labels) != len(requestLabels) {
+			t.Fatalf("test case names %d labels, want all %d", len(w.labels), len(requestLabels))
+		}
+		if got := series[labelKey(w.labels)]; got != w.count {
+			t.Errorf("%s%s = %v, want %v", metricRequests, labelKey(w.labels), got, w.count)
 		}
 	}
-	if n := len(counterSeries(t, reg, "lanemesh_request_duration_seconds")); n != 3 {
-		t.Errorf("%d duration series, want 3", n)
+	for _, h := range []string{metricDuration, metricRequestBytes, metricResponseBytes} {
+		if n := len(labelledSeries(t, reg, h)); n != len(want) {
+			t.Errorf("%d %s series, want %d", n, h, len(want))
+		}
+	}
+	// The POST's 5-byte body, and every response's body, are measured.
+	sums := histogramSums(t, reg, metricRequestBytes)
+	if got := sums[labelKey(want[1].labels)]; got != 5 {
+		t.Errorf("%s sum for the POST = %v, want 5", metricRequestBytes, got)
+	}
+	if got := histogramSums(t, reg, metricResponseBytes)[labelKey(want[2].labels)]; got < float64(len("mockb-v1-0")) {
+		t.Errorf("%s sum for the fallback = %v, want the upstream's body", metricResponseBytes, got)
 	}
 	got, err := reg.Gather()
 	if err != nil {
@@ -91,7 +135,7 @@ func TestAccessLog(t *testing.T) {
 	var log logBuffer
 	// A trusted downstream, so that the client's x-request-id is kept (an
 	// untrusted one's is replaced: see TestEdgeHeadersAtTheUpstream).
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log, Source: gatewaySource, TrustDownstream: true}, m.resources(gatewayIdentity, nil))
 	call(t, newClient(nil), "GET", gatewayURL(p, "/mock?x=1"), "gateway", map[string]string{"x-asm-prefer-tag": "v3", "x-request-id": "r-1"})
 	e := log.entries(t)[0]
 	_, port := m.pods["mocka-v3-0"].hostPort()
@@ -127,7 +171,7 @@ func itoa(n uint32) string {
 // and /clusters.
 func TestAdmin(t *testing.T) {
 	m := newMesh(t, lanesDir, fallbackDir)
-	p := startProxy(t, Options{Role: compile.Sidecar}, nil)
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, nil)
 	c := newClient(nil)
 	admin := "http://" + p.AdminAddr().String()
 	if status, _, _ := call(t, c, "GET", admin+"/ready", "", nil); status != 503 {
@@ -144,7 +188,7 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &dump); err != nil {
 		t.Fatal(err)
 	}
-	if len(dump["listeners"]) != 1 || dump["listeners"][0]["name"] != compile.SidecarListener || len(dump["clusters"]) == 0 || len(dump["endpoints"]) == 0 {
+	if len(dump["listeners"]) != 1 || dump["listeners"][0]["name"] != meshxds.SidecarListener || len(dump["clusters"]) == 0 || len(dump["endpoints"]) == 0 {
 		t.Errorf("config_dump: %d listeners (%v), %d clusters, %d endpoints", len(dump["listeners"]), dump["listeners"], len(dump["clusters"]), len(dump["endpoints"]))
 	}
 	_, body, _ = call(t, c, "GET", admin+"/clusters", "", nil)
@@ -178,7 +222,7 @@ func TestDrain(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte("finished"))
 	})
-	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, AdminAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second})
+	p, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, AdminAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,5 +279,65 @@ func counterSeries(t *testing.T, reg prometheus.Gatherer, name string) map[strin
 			out[strings.Join(labels, ",")] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
+	return out
+}
+
+// labelledSeries returns the value of each series of the named counter
+// (or each histogram's sample count), keyed by labelKey.
+func labelledSeries(t *testing.T, reg prometheus.Gatherer, name string) map[string]float64 {
+	t.Helper()
+	return collect(t, reg, name, func(m *dto.Metric) float64 {
+		return m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+	})
+}
+
+// histogramSums returns the sum of each series of the named histogram.
+func histogramSums(t *testing.T, reg prometheus.Gatherer, name string) map[string]float64 {
+	t.Helper()
+	return collect(t, reg, name, func(m *dto.Metric) float64 { return m.GetHistogram().GetSampleSum() })
+}
+
+func collect(t *testing.T, reg prometheus.Gatherer, name string, value func(*dto.Metric) float64) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labelKey(labels)] = value(m)
+		}
+	}
+	return out
+}
+
+// labelKey is a label set as Prometheus prints it, names sorted.
+func labelKey(labels map[string]string) string {
+	names := make([]string, 0, len(labels))
+	for n := range labels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(n + "=" + strconv.Quote(labels[n]))
+	}
+	return "{" + b.String() + "}"
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
 	return out
 }

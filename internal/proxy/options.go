@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 )
 
@@ -16,9 +16,9 @@ import (
 // field says what zero means.
 type Options struct {
 	// Role is gateway or sidecar. A gateway replaces X-Forwarded-For,
-	// -Proto and -Host; a sidecar binds compile.SidecarListener to
+	// -Proto and -Host; a sidecar binds meshxds.SidecarListener to
 	// OutboundAddr.
-	Role compile.Role
+	Role meshxds.Role
 	// PortMap maps a listener's port as compiled (80) to the address to
 	// bind ("127.0.0.1:8080", or ":0" in tests). A port missing from the
 	// map binds the listener's own address.
@@ -123,9 +123,17 @@ type Options struct {
 // the gateway's own deployment.
 type SourceInfo struct {
 	Namespace string
-	Name      string
+	Name      string // the pod's name, for access logs
+	// Workload is the workload's name as Istio's source_workload label
+	// reports it (a Deployment's name, not a pod's); "" means Name.
+	Workload string
+	// Cluster is the source_cluster label; "" means Istio's default
+	// cluster ID, "Kubernetes".
+	Cluster string
 	// Labels are the workload's labels; "app" and "version" become the
-	// source_app and source_version metric labels.
+	// source_app and source_version metric labels, and with the workload's
+	// name they give its canonical service and revision (see
+	// workload.Canonical).
 	Labels map[string]string
 }
 
@@ -154,7 +162,7 @@ const (
 // withDefaults returns o with every zero field set to its default.
 func (o Options) withDefaults() Options {
 	if o.Role == "" {
-		o.Role = compile.Gateway
+		o.Role = meshxds.Gateway
 	}
 	if o.OutboundAddr == "" {
 		o.OutboundAddr = defaultOutboundAddr

@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // ErrStopped is returned by Apply and Run once Run has drained the proxy.
@@ -33,8 +32,12 @@ type Proxy struct {
 	state   atomic.Pointer[state]
 	store   *store
 	metrics *metrics
-	buffers sync.Pool // *[]byte, for response bodies
-	dates   dateCache
+	// dests interns the destination labels of the clusters and endpoints
+	// each snapshot builds; unknownDest is a request that reached none.
+	dests       *destinations
+	unknownDest *destination
+	buffers     sync.Pool // *[]byte, for response bodies
+	dates       dateCache
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -62,12 +65,13 @@ type Proxy struct {
 // AdminAddr is known at once; Run serves it and closes it when it returns.
 func New(opts Options) (*Proxy, error) {
 	opts = opts.withDefaults()
-	if opts.Role != compile.Gateway && opts.Role != compile.Sidecar {
-		return nil, fmt.Errorf("proxy role %q: want %q or %q", opts.Role, compile.Gateway, compile.Sidecar)
+	if opts.Role != meshxds.Gateway && opts.Role != meshxds.Sidecar {
+		return nil, fmt.Errorf("proxy role %q: want %q or %q", opts.Role, meshxds.Gateway, meshxds.Sidecar)
 	}
 	epoch := time.Now()
 	p := &Proxy{opts: opts, log: opts.Logger, rand: opts.Rand, epoch: epoch, store: newStore(epoch),
-		listeners: map[string]*serving{}}
+		listeners: map[string]*serving{}, dests: &destinations{}}
+	p.unknownDest = p.dests.intern(serviceDestination(""))
 	p.buffers.New = func() any { b := make([]byte, 32<<10); return &b }
 	p.state.Store(emptyState())
 	if opts.AccessLog != nil {
@@ -108,13 +112,13 @@ func New(opts Options) (*Proxy, error) {
 // reason, and the previous snapshot stays in force. Listeners the update
 // drops stop accepting and drain in the background; one bound to the same
 // address as before keeps its socket.
-func (p *Proxy) Apply(res *compile.Resources) error {
+func (p *Proxy) Apply(res *meshxds.Resources) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		return ErrStopped
 	}
-	b := &builder{res: res, opts: &p.opts, store: p.store}
+	b := &builder{res: res, opts: &p.opts, store: p.store, dests: p.dests}
 	next, err := b.build()
 	if err == nil {
 		err = p.bindNew(next)
@@ -228,7 +232,7 @@ func (p *Proxy) Addr(port uint32) net.Addr {
 // OutboundAddr returns the address of a sidecar's outbound listener, or
 // nil before it is bound.
 func (p *Proxy) OutboundAddr() net.Addr {
-	return p.Addr(compile.SidecarListenerPort)
+	return p.Addr(meshxds.SidecarListenerPort)
 }
 
 // AdminAddr returns the admin listener's address, or nil without one.

@@ -43,6 +43,7 @@ func (x *exchange) answerLocally(rt *route.Route) {
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	x.w.WriteHeader(x.status)
 	if x.method != http.MethodHead {
-		_, _ = x.w.Write(body)
+		n, _ := x.w.Write(body)
+		x.sent = int64(n)
 	}
 }

@@ -60,7 +60,9 @@ func (x *exchange) respond(resp *http.Response) {
 func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error) {
 	if b, ok := body.(*upstreamBody); ok {
 		if rest, ok := b.buffered(); ok {
-			_, writeErr = x.w.Write(rest)
+			var n int
+			n, writeErr = x.w.Write(rest)
+			x.sent += int64(n)
 			b.consumed(len(rest))
 			return nil, writeErr
 		}
@@ -72,7 +74,9 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			if _, werr := x.w.Write(buf[:n]); werr != nil {
+			w, werr := x.w.Write(buf[:n])
+			x.sent += int64(w)
+			if werr != nil {
 				return nil, werr
 			}
 			if flush && flusher != nil {
@@ -179,5 +183,6 @@ func (x *exchange) generate(status int, f flags) {
 	}
 	x.decorate(h)
 	x.w.WriteHeader(status)
-	_, _ = io.WriteString(x.w, body)
+	n, _ := io.WriteString(x.w, body)
+	x.sent = int64(n)
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // echoProxy starts a gateway that routes echo.test to one upstream.
@@ -19,7 +19,7 @@ func echoProxy(t *testing.T, opts Options) (*Proxy, *upstream) {
 	t.Helper()
 	a := newUpstream(t, "a")
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	opts.Role = compile.Gateway
+	opts.Role = meshxds.Gateway
 	return startProxy(t, opts, res), a
 }
 
@@ -70,7 +70,7 @@ func TestPipelinedRequestsAcrossHandOff(t *testing.T) {
 // handler did not read closes the connection after its response.
 func TestKeepAliveResponses(t *testing.T) {
 	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: compile.Gateway}, m.resources(gatewayIdentity, nil))
+	p := startProxy(t, Options{Role: meshxds.Gateway}, m.resources(gatewayIdentity, nil))
 	c, err := net.Dial("tcp", p.Addr(80).String())
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestShutdownClosesIdleAndFinishesBusy(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	})
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p, err := New(Options{Role: compile.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, DrainTimeout: 10 * time.Second})
+	p, err := New(Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0"}, DrainTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/hashring"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -17,7 +17,7 @@ import (
 // counters hang off it by pointer (clusterStats, hostStats) and live in the
 // store, which outlives snapshots.
 type state struct {
-	res       *compile.Resources
+	res       *meshxds.Resources
 	listeners map[string]*listenerConfig    // by bind address
 	tables    map[string]*route.Table       // by RouteConfiguration name
 	plans     map[*routev3.Route]*routePlan // by the route as delivered (route.Route.Envoy)
@@ -26,7 +26,7 @@ type state struct {
 
 // emptyState serves before the first Apply: no listeners, so nothing routes.
 func emptyState() *state {
-	return &state{res: &compile.Resources{}, listeners: map[string]*listenerConfig{},
+	return &state{res: &meshxds.Resources{}, listeners: map[string]*listenerConfig{},
 		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
 }
 
@@ -100,18 +100,28 @@ type cluster struct {
 	ring  *hashring.Table
 	pool  *pool
 	stats *clusterStats
-	// service and subset are the metric labels of traffic this cluster
-	// serves, parsed from the Istio cluster name.
-	service, subset string
-	connectTimeout  time.Duration
+	// service is the destination_service of traffic this cluster serves,
+	// parsed from the Istio cluster name.
+	service string
+	// lane is the lane label of a request routed here without a route
+	// header: the subset of the Istio cluster name (for an aggregate, its
+	// primary's), "" for none. See telemetry.go.
+	lane string
+	// dest is the metric labels of a request sent here that reached no
+	// endpoint (for an aggregate, its primary's).
+	dest           *destination
+	connectTimeout time.Duration
 }
 
 // endpoint is one upstream address of a cluster in a snapshot.
 type endpoint struct {
-	addr   string // host:port, dialled as is
-	pod    string // lanemesh endpoint metadata, for /clusters
+	addr string // host:port, dialled as is
+	pod  string // lanemesh endpoint metadata, for /clusters
+	// dest is the metric labels of a request this endpoint served: its
+	// cluster's service and the workload its Istio metadata names.
+	dest   *destination
 	status corev3.HealthStatus
-	// eligible is the EDS verdict: HEALTHY or UNKNOWN. Outlier ejection is
+	// eligible is the EDS verdict (route.EDSEligible). Outlier ejection is
 	// checked separately because it changes without a new snapshot.
 	eligible bool
 	host     *hostStats
@@ -121,7 +131,7 @@ type endpoint struct {
 // usable reports whether the endpoint may take a request at monotonic time
 // now (nanoseconds since the proxy's epoch).
 func (e *endpoint) usable(now int64) bool {
-	return e.eligible && !e.host.ejected(now)
+	return route.Usable(e.eligible, e.host.ejected(now))
 }
 
 // limits are a cluster's circuit breakers (default priority) and retry

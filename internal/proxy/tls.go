@@ -19,7 +19,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -67,8 +67,8 @@ func transportTLS[T any, P interface {
 	if ts == nil {
 		return nil, nil
 	}
-	if ts.GetName() != compile.TLSTransportSocket || ts.GetTypedConfig() == nil {
-		return nil, fmt.Errorf("%w: transport socket %q; lanemesh supports %s with a typed config", route.ErrUnsupported, ts.GetName(), compile.TLSTransportSocket)
+	if ts.GetName() != meshxds.TLSTransportSocket || ts.GetTypedConfig() == nil {
+		return nil, fmt.Errorf("%w: transport socket %q; lanemesh supports %s with a typed config", route.ErrUnsupported, ts.GetName(), meshxds.TLSTransportSocket)
 	}
 	var msg P = new(T)
 	if err := ts.GetTypedConfig().UnmarshalTo(msg); err != nil {

@@ -26,19 +26,20 @@ import (
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/testpki"
 )
 
 // tlsMesh compiles a gateway configuration: yaml, with an upstream
 // ServiceEntry echo.test whose endpoint is addr (host:port), and
 // credentials under dir.
-func tlsMesh(t testing.TB, yaml string, upstream *httptest.Server, dir string) *compile.Resources {
+func tlsMesh(t testing.TB, yaml string, upstream *httptest.Server, dir string) *meshxds.Resources {
 	t.Helper()
 	return tlsMeshWith(t, yaml, upstream, credentials.Dir(dir))
 }
 
 // tlsMeshWith is tlsMesh with credentials from creds.
-func tlsMeshWith(t testing.TB, yaml string, upstream *httptest.Server, creds compile.Credentials) *compile.Resources {
+func tlsMeshWith(t testing.TB, yaml string, upstream *httptest.Server, creds compile.Credentials) *meshxds.Resources {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(upstream.Listener.Addr().String())
 	full := fmt.Sprintf(`apiVersion: networking.istio.io/v1
@@ -140,7 +141,7 @@ spec:
   hosts: [a.example.com, b.example.com]
   http: [{route: [{destination: {host: echo.test}}]}]
 `, aCert, aKey), u, filepath.Join(dir, "creds"))
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 
 	for _, host := range []string{"a.example.com", "b.example.com"} {
 		status, body, leaf, err := tlsGet(p.Addr(443), host, "/x", ca.Pool(), nil)
@@ -221,7 +222,7 @@ spec:
   hosts: ["*"]
   http: [{route: [{destination: {host: echo.test}}]}]
 `, cert, key, caPath), u, dir)
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 
 	if _, _, _, err := tlsGet(p.Addr(443), "m.example.com", "/", ca.Pool(), nil); err == nil {
 		t.Error("a client without a certificate was served")
@@ -266,7 +267,7 @@ spec:
   hosts: [site.example.com]
   http: [{route: [{destination: {host: echo.test}}]}]
 `, u, dir)
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 	if _, _, leaf, err := tlsGet(p.Addr(443), "site.example.com", "/", ca.Pool(), nil); err != nil || leaf.DNSNames[0] != "old.example.com" {
 		t.Fatalf("before rotation: %v %v", leaf, err)
 	}
@@ -340,7 +341,7 @@ spec:
   hosts: ["*"]
   http: [{route: [{destination: {host: echo.test}}]}]
 `, u, dir)
-			p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+			p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 			for len(sawSNI) > 0 {
 				<-sawSNI
 			}
@@ -378,7 +379,7 @@ spec:
   selector: {istio: ingressgateway}
   servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"], tls: {mode: SIMPLE, credentialName: c}}]
 `, echoUpstream(t), dir)
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 	raw, closed := rawExchangeClosed(t, p.Addr(443), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if strings.HasPrefix(raw, "HTTP/1.1 200") || !closed {
 		t.Errorf("plain text on a TLS port: %q (closed %v)", raw, closed)
@@ -421,7 +422,7 @@ spec:
 `
 	secrets := credentials.Secrets{Lookup: secretLookup{"istio-system/k-cert": {"cert": leaf.CertPEM, "key": leaf.KeyPEM}}}
 	res := tlsMeshWith(t, yaml, echoUpstream(t), secrets)
-	p := startProxy(t, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 	if status, _, served, err := tlsGet(p.Addr(443), "k.example.com", "/", ca.Pool(), nil); err != nil || status != 200 || served.DNSNames[0] != "k.example.com" {
 		t.Errorf("certificate from a Secret: %d %v", status, err)
 	}
@@ -449,7 +450,7 @@ spec:
   hosts: ["*"]
   http: [{route: [{destination: {host: echo.test}}]}]
 `, benchUpstream(b), dir)
-	p := startProxy(b, Options{Role: compile.Gateway, PortMap: tlsPorts()}, res)
+	p := startProxy(b, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true,
 		TLSClientConfig: &tls.Config{ServerName: "bench.example.com", RootCAs: ca.Pool()}}}
 	runBench(b, c, "https://"+p.Addr(443).String()+"/mock", "bench.example.com")
@@ -478,20 +479,20 @@ spec:
 	u := echoUpstream(t)
 	for _, tc := range []struct {
 		name, want string
-		edit       func(res *compile.Resources)
+		edit       func(res *meshxds.Resources)
 	}{
-		{"two chains match the same names", "matched by an earlier chain", func(res *compile.Resources) {
+		{"two chains match the same names", "matched by an earlier chain", func(res *meshxds.Resources) {
 			l := res.Listeners[0]
 			l.FilterChains[1].FilterChainMatch = proto.Clone(l.FilterChains[0].FilterChainMatch).(*listenerv3.FilterChainMatch)
 		}},
-		{"a plain chain beside TLS ones", "must all terminate TLS", func(res *compile.Resources) {
+		{"a plain chain beside TLS ones", "must all terminate TLS", func(res *meshxds.Resources) {
 			res.Listeners[0].FilterChains[1].TransportSocket = nil
 			res.Listeners[0].FilterChains[1].FilterChainMatch = nil
 		}},
-		{"a match on more than server names", "only server_names", func(res *compile.Resources) {
+		{"a match on more than server names", "only server_names", func(res *meshxds.Resources) {
 			res.Listeners[0].FilterChains[0].FilterChainMatch.DestinationPort = wrapperspb.UInt32(443)
 		}},
-		{"SDS certificates", "SDS secrets are not supported", func(res *compile.Resources) {
+		{"SDS certificates", "SDS secrets are not supported", func(res *meshxds.Resources) {
 			fc := res.Listeners[0].FilterChains[0]
 			var ctx tlsv3.DownstreamTlsContext
 			if err := fc.TransportSocket.GetTypedConfig().UnmarshalTo(&ctx); err != nil {
@@ -500,14 +501,14 @@ spec:
 			ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: "kubernetes://a"}}
 			fc.TransportSocket.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: mustAnyT(t, &ctx)}
 		}},
-		{"an unknown upstream transport socket", `transport socket "envoy.transport_sockets.raw_buffer"`, func(res *compile.Resources) {
+		{"an unknown upstream transport socket", `transport socket "envoy.transport_sockets.raw_buffer"`, func(res *meshxds.Resources) {
 			res.Clusters[0].TransportSocket.Name = "envoy.transport_sockets.raw_buffer"
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := tlsMesh(t, gw, u, dir)
 			tc.edit(res)
-			p, err := New(Options{Role: compile.Gateway, PortMap: tlsPorts(), OutboundAddr: "127.0.0.1:0"})
+			p, err := New(Options{Role: meshxds.Gateway, PortMap: tlsPorts(), OutboundAddr: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
 			}

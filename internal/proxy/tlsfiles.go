@@ -11,7 +11,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -115,7 +115,7 @@ func (s *pemSource) name() string {
 }
 
 // caSource is a CA bundle, reloaded like certSource. The file
-// compile.SystemRoots stands for the system's roots.
+// meshxds.SystemRoots stands for the system's roots.
 type caSource struct {
 	src *pemSource
 
@@ -125,7 +125,7 @@ type caSource struct {
 }
 
 func (c *caSource) get() (*x509.CertPool, error) {
-	if c.src.file == compile.SystemRoots {
+	if c.src.file == meshxds.SystemRoots {
 		return x509.SystemCertPool()
 	}
 	st, err := c.src.stamp()

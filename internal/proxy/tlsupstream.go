@@ -11,9 +11,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // upstreamTLS is a cluster's UpstreamTlsContext, ready to dial. roots nil
@@ -49,7 +48,7 @@ func buildUpstreamTLS(ts *corev3.TransportSocket) (*upstreamTLS, string, error) 
 			return nil, "", err
 		}
 		if src == nil {
-			src = &pemSource{file: compile.SystemRoots}
+			src = &pemSource{file: meshxds.SystemRoots}
 		}
 		t.roots = &caSource{src: src}
 		if t.peer, err = buildPeerCheck(vc); err != nil {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // rawUpstream is an upstream that answers each request with scripted raw
@@ -91,7 +91,7 @@ func TestUpstreamFraming(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, up := newRawUpstream(t, func(*http.Request) (string, bool) { return tc.raw, tc.hangUp })
 			res := echo{subsets: map[string]*upstream{"a": up}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-			p := startProxy(t, Options{Role: compile.Gateway}, res)
+			p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 			c := newClient(nil)
 			method := tc.method
 			if method == "" {
@@ -121,7 +121,7 @@ func TestStaleConnectionIsRetried(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": up}, policy: "{outlierDetection: {consecutive5xxErrors: 1, baseEjectionTime: 1m, maxEjectionPercent: 100}}",
 		http: `[{route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 0}}]`}.resources(t)
 	var log logBuffer
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
 	for i := range 5 {
 		if status, body, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil); status != 200 || body != "ok" {
@@ -150,7 +150,7 @@ func TestUpstreamLimits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, up := newRawUpstream(t, func(*http.Request) (string, bool) { return raw, true })
 			res := echo{subsets: map[string]*upstream{"a": up}, http: `[{route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 0}}]`}.resources(t)
-			p := startProxy(t, Options{Role: compile.Gateway}, res)
+			p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 			if status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil); status != 503 || h.Get("X-Lanemesh-Flags") != "UC" {
 				t.Errorf("%d %s, want 503 UC", status, h.Get("X-Lanemesh-Flags"))
 			}
@@ -163,7 +163,7 @@ func TestUpstreamLimits(t *testing.T) {
 func TestStreamedRequestBodies(t *testing.T) {
 	a := newUpstream(t, "a")
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	big := bytes.Repeat([]byte("0123456789abcdef"), (maxReplayBody*4)/16)
 	for i, body := range []io.Reader{bytes.NewReader(big), io.MultiReader(bytes.NewReader(big))} { // the second hides its length
@@ -200,7 +200,7 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	})
 	var log logBuffer
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway, AccessLog: &log}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", gatewayURL(p, "/"), nil)
 	req.Host = "echo.test"
@@ -237,7 +237,7 @@ func TestMaxConnectionsQueues(t *testing.T) {
 	})
 	res := echo{subsets: map[string]*upstream{"a": a}, policy: "{connectionPool: {tcp: {maxConnections: 1}}}",
 		http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
-	p := startProxy(t, Options{Role: compile.Gateway}, res)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	c := newClient(nil)
 	done := make(chan int)
 	for range 4 {
@@ -262,7 +262,7 @@ func TestMaxConnectionsQueues(t *testing.T) {
 // validation already refuses) and other control bytes.
 func TestHeaderInjectionRefused(t *testing.T) {
 	a := newUpstream(t, "a")
-	p := startProxy(t, Options{Role: compile.Gateway}, nil)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, nil)
 	for name, rule := range map[string]string{
 		"CRLF in a value":     `[{route: [{destination: {host: echo.test, subset: a}}], headers: {request: {set: {x-evil: "a\r\nX-Injected: 1"}}}}]`,
 		"CRLF in authority":   `[{route: [{destination: {host: echo.test, subset: a}}], rewrite: {authority: "b.test\r\nX-Injected: 1"}}]`,

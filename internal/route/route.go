@@ -24,10 +24,14 @@
 //     only to lower-case an authority that has upper-case letters, to join a header that
 //     appears several times, and to decode a percent-encoded query parameter.
 //
+// FirstUsable is the other decision the proxy and explain share: which member of a fallback
+// (aggregate) cluster takes a request, given a health view of its members (fallback.go).
+//
 // The semantics are Envoy's (config/route/v3): virtual host by domain (exact, then the longest
 // suffix wildcard, then the longest prefix wildcard, then "*"); routes in order, first match wins;
 // header matchers with Envoy's rules for missing and inverted headers; weighted clusters picked
-// by rnd modulo the total weight over cumulative weights.
+// by rnd modulo the total weight over cumulative weights (by the request's hash instead when the
+// route hashes; see weightedValue).
 package route
 
 import (
@@ -217,10 +221,26 @@ func (t *Table) Decide(r *Request, rnd uint32) Decision {
 	path, query := splitTarget(r.Path)
 	for _, rt := range vh.routes {
 		if rt.matches(r, path, query) {
-			return Decision{Route: rt, Cluster: rt.pick.choose(rnd), VirtualHost: vh.name}
+			return Decision{Route: rt, Cluster: rt.pick.choose(rt.weightedValue(r, rnd)), VirtualHost: vh.name}
 		}
 	}
 	return Decision{VirtualHost: vh.name}
+}
+
+// weightedValue is the value that picks among the route's weighted
+// clusters: rnd, or — lanemesh's one departure from Envoy, which picks at
+// random — the request's hash when the route hashes (Istio's consistentHash
+// on the destinations) and the request has the key. So a user keyed by a
+// header or cookie stays on one weighted destination across requests, as
+// on one endpoint: a weighted lane entry keeps each user in one lane.
+func (rt *Route) weightedValue(r *Request, rnd uint32) uint32 {
+	if rt.Hash == nil || len(rt.pick.weighted) < 2 {
+		return rnd
+	}
+	if h := rt.Hash.Compute(r); h.OK {
+		return uint32(h.Value>>32) ^ uint32(h.Value)
+	}
+	return rnd
 }
 
 // virtualHost implements Envoy's RouteMatcher::findVirtualHost.

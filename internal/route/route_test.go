@@ -2,6 +2,8 @@ package route
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -451,5 +453,39 @@ func TestRequireTLS(t *testing.T) {
 				t.Errorf("cluster %q, want hit", d.Cluster)
 			}
 		})
+	}
+}
+
+// TestWeightedClustersStickToTheHash: a weighted route that hashes (Istio's
+// consistentHash on its destinations) keeps each key on one cluster
+// whatever rnd says, splits keys in the weights' proportion, and picks at
+// random for a request without the key.
+func TestWeightedClustersStickToTheHash(t *testing.T) {
+	r := toWeighted("w", prefix("/"), weight{"lane-v1", 90}, weight{"lane-v2", 10})
+	r.GetRoute().HashPolicy = []*routev3.RouteAction_HashPolicy{{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{
+		Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: "x-user"}}}}
+	tbl := mustNew(t, config(vhost("vh", []string{"*"}, r)))
+	counts := map[string]int{}
+	const users = 2000
+	for u := range users {
+		rq := req("h", "/")
+		rq.Header = http.Header{"X-User": {fmt.Sprintf("user-%d", u)}}
+		first := tbl.Decide(rq, 0).Cluster
+		for rnd := uint32(1); rnd < 50; rnd++ {
+			if got := tbl.Decide(rq, rnd*2654435761).Cluster; got != first {
+				t.Fatalf("user-%d went to %s, then to %s", u, first, got)
+			}
+		}
+		counts[first]++
+	}
+	if share := float64(counts["lane-v2"]) / users; share < 0.08 || share > 0.12 {
+		t.Errorf("lane-v2 took %.1f%% of users, want 10%% ± 2 (counts %v)", 100*share, counts)
+	}
+	noKey := map[string]bool{}
+	for rnd := range uint32(100) {
+		noKey[tbl.Decide(req("h", "/"), rnd).Cluster] = true
+	}
+	if len(noKey) != 2 {
+		t.Errorf("without the key, requests reached only %v", noKey)
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // File is a parsed scenario file.
@@ -34,7 +34,7 @@ type File struct {
 // Request is one line of the requests section: who calls, and what.
 type Request struct {
 	Line    string // as written
-	Proxy   compile.Proxy
+	Proxy   meshxds.Proxy
 	Method  string
 	URL     string
 	Headers []string // "Name: value"
@@ -91,7 +91,7 @@ func parseRequest(line string) (Request, error) {
 		return Request{}, fmt.Errorf("request %q: write ROLE NAMESPACE k=v,... METHOD URL [HEADER: VALUE; ...]", line)
 	}
 	r := Request{Line: line, Method: fields[3], URL: fields[4],
-		Proxy: compile.Proxy{Role: compile.Role(fields[0]), Namespace: fields[1], Labels: map[string]string{}}}
+		Proxy: meshxds.Proxy{Role: meshxds.Role(fields[0]), Namespace: fields[1], Labels: map[string]string{}}}
 	for _, kv := range strings.Split(fields[2], ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {

@@ -40,7 +40,7 @@ func preflight(opts Options) (*local.PodRange, error) {
 type listenAddr struct{ addr, flag string }
 
 func listenAddrs(opts Options) []listenAddr {
-	out := []listenAddr{{opts.Admin, "--admin"}, {opts.XDS, "--xds"}, {opts.GatewayAdmin, "--gateway-admin"}}
+	out := []listenAddr{{opts.Admin, "--admin"}, {opts.XDS, "--xds"}, {opts.GatewayAdmin, "--gateway-admin"}, {opts.Metrics, "--metrics"}}
 	ports := make([]uint32, 0, len(opts.PortMap))
 	for p := range opts.PortMap {
 		ports = append(ports, p)

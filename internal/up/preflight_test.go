@@ -30,11 +30,12 @@ func TestStartNamesWhatHoldsAnAddress(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"admin", Options{Admin: taken, XDS: free, GatewayAdmin: free, PortMap: map[uint32]string{80: free}}, taken + " is in use" + holder + " (another lanemesh up? pass --admin)"},
-		{"xds", Options{Admin: free, XDS: taken, GatewayAdmin: free, PortMap: map[uint32]string{80: free}}, taken + " is in use" + holder + " (another lanemesh up? pass --xds)"},
-		{"gateway admin", Options{Admin: free, XDS: free, GatewayAdmin: taken, PortMap: map[uint32]string{80: free}}, "pass --gateway-admin"},
-		{"gateway port", Options{Admin: free, XDS: free, GatewayAdmin: free, PortMap: map[uint32]string{80: taken}}, "pass --port-map 80=HOST:PORT"},
-		{"pod cidr", Options{Admin: free, XDS: free, GatewayAdmin: free, PortMap: map[uint32]string{80: free}, PodCIDR: "10.0.5.0/24"},
+		{"admin", Options{Admin: taken, XDS: free, GatewayAdmin: free, Metrics: free, PortMap: map[uint32]string{80: free}}, taken + " is in use" + holder + " (another lanemesh up? pass --admin)"},
+		{"xds", Options{Admin: free, XDS: taken, GatewayAdmin: free, Metrics: free, PortMap: map[uint32]string{80: free}}, taken + " is in use" + holder + " (another lanemesh up? pass --xds)"},
+		{"gateway admin", Options{Admin: free, XDS: free, GatewayAdmin: taken, Metrics: free, PortMap: map[uint32]string{80: free}}, "pass --gateway-admin"},
+		{"metrics", Options{Admin: free, XDS: free, GatewayAdmin: free, Metrics: taken, PortMap: map[uint32]string{80: free}}, "pass --metrics"},
+		{"gateway port", Options{Admin: free, XDS: free, GatewayAdmin: free, Metrics: free, PortMap: map[uint32]string{80: taken}}, "pass --port-map 80=HOST:PORT"},
+		{"pod cidr", Options{Admin: free, XDS: free, GatewayAdmin: free, Metrics: free, PortMap: map[uint32]string{80: free}, PodCIDR: "10.0.5.0/24"},
 			"--pod-cidr: pod range 10.0.5.0/24 is not loopback"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ func TestProgressWhileWaiting(t *testing.T) {
 	out, progress := &lockedBuffer{}, &lockedBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	m, diags, err := Start(ctx, Options{Paths: []string{"../../examples/traffic-lanes"}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "-", Out: out, Progress: progress})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "-", Metrics: "-", Out: out, Progress: progress})
 	if err != nil {
 		cancel()
 		t.Fatal(err, diags)

@@ -1,6 +1,7 @@
 package up
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/proxy"
+	"github.com/lanemesh/lanemesh/internal/workload"
 )
 
 // sidecar is one running sidecar proxy of a pod.
@@ -33,7 +36,8 @@ const sidecarStartTimeout = 10 * time.Second
 // the pod goes unready at once and the sidecar is restarted.
 func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidecar, error) {
 	key := pod.Namespace + "/" + pod.Name
-	addr := net.JoinHostPort(pod.IP, fmt.Sprint(compile.SidecarListenerPort))
+	addr := net.JoinHostPort(pod.IP, fmt.Sprint(meshxds.SidecarListenerPort))
+	reg, unregister := m.scrape.add(pod.Namespace, pod.Name)
 	logs := m.sidecarLogs(key)
 	accessLog := io.Writer(logs)
 	if m.opts.AccessLog != nil {
@@ -43,23 +47,26 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	// log and its own messages from info up, whatever --log-level says
 	// about the mesh's log.
 	logger := slog.New(slog.NewMultiHandler(m.log.Handler(), slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: accessLog,
-		PathNormalization: m.opts.PathNormalization,
-		Logger:            logger.With("part", "sidecar", "pod", key),
-		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
+	p, err := proxy.New(proxy.Options{Role: meshxds.Sidecar, OutboundAddr: addr, AccessLog: accessLog,
+		PathNormalization: m.opts.PathNormalization, Registry: reg,
+		Logger: logger.With("part", "sidecar", "pod", key),
+		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
+			Labels: pod.Labels}})
 	if err != nil {
+		unregister()
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sc := &sidecar{stop: cancel}
-	apply := func(res *compile.Resources) error {
+	m.track(ctx, "sidecar~"+key, dashboard.Gathered{Name: cmp.Or(pod.Labels["app"], pod.Name), Gatherer: reg})
+	apply := func(res *meshxds.Resources) error {
 		err := p.Apply(res)
 		sc.mu.Lock()
 		sc.nacked = err
 		sc.mu.Unlock()
 		return err
 	}
-	ran := m.connect(ctx, p, "sidecar~"+key, compile.Proxy{Role: compile.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
+	ran := m.connect(ctx, p, "sidecar~"+key, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}, apply)
 	done := make(chan error, 1)
 	m.draining.Add(1)
 	go func() { <-ran; m.draining.Done() }()
@@ -73,6 +80,7 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		case <-ctx.Done():
 		}
 		cancel() // the xDS client goes with its proxy
+		unregister()
 		m.mu.Lock()
 		if m.sidecars[key] == sc {
 			delete(m.sidecars, key)

@@ -58,7 +58,7 @@ func TestSidecarOnATakenAddressFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	m, _, err := Start(ctx, Options{Paths: []string{dir}, Admin: "127.0.0.1:0", XDS: "127.0.0.1:0", GatewayAdmin: "-",
+	m, _, err := Start(ctx, Options{Paths: []string{dir}, Admin: "127.0.0.1:0", XDS: "127.0.0.1:0", GatewayAdmin: "-", Metrics: "-",
 		PortMap: map[uint32]string{80: "127.0.0.1:0"}, TokenDir: t.TempDir()})
 	if err != nil {
 		cancel()

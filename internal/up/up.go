@@ -16,22 +16,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
-	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/local"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
 	"github.com/lanemesh/lanemesh/internal/proxy"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xds"
+	"github.com/lanemesh/lanemesh/internal/xdsserver"
 )
 
 // Options configures a mesh. Zero values take the defaults in brackets.
@@ -57,9 +62,14 @@ type Options struct {
 	// GatewayAdmin is the gateway proxy's own admin listener: /ready,
 	// /metrics, /config_dump, /clusters [127.0.0.1:15021]; "-" for none.
 	GatewayAdmin string
-	XDS          string // the control plane's xDS address [127.0.0.1:15010]
-	Logger       *slog.Logger
-	AccessLog    io.Writer // every proxy's access log; nil = off
+	// Metrics is the address of the mesh's one Prometheus endpoint,
+	// /metrics: Istio's standard metrics of every proxy (gateway and
+	// sidecars), each series labelled with its proxy's namespace and pod
+	// [127.0.0.1:15020]; "-" for none.
+	Metrics   string
+	XDS       string // the control plane's xDS address [127.0.0.1:15010]
+	Logger    *slog.Logger
+	AccessLog io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
 	// Progress, if set, receives a line whenever what the mesh waits for
@@ -99,6 +109,12 @@ func (o *Options) defaults() {
 	case "-":
 		o.GatewayAdmin = ""
 	}
+	switch o.Metrics {
+	case "":
+		o.Metrics = "127.0.0.1:15020"
+	case "-":
+		o.Metrics = ""
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,12 +134,19 @@ type Mesh struct {
 	runner  *local.Runner
 	podNet  *local.PodRange
 	gateway *proxy.Proxy
+	scrape  *scrape
+	// metrics serves scrape; nil when Options.Metrics is off.
+	metrics     *http.Server
+	metricsAddr net.Addr
 
 	mu       sync.Mutex
 	sidecars map[string]*sidecar // by pod namespace/name
 	// proxyLogs are the sidecars' logs by pod namespace/name. A pod's
 	// entry is dropped when the pod is gone (podsChanged).
 	proxyLogs map[string]*local.LogBuffer
+	// gathered are every running proxy's registry, by xDS node id, which
+	// the dashboard reads in process.
+	gathered  map[string]dashboard.Gathered
 	draining  sync.WaitGroup // sidecars still finishing requests
 	deployGen uint64
 }
@@ -150,13 +173,24 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 			pods.Close()
 		}
 	}()
-	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, proxyLogs: map[string]*local.LogBuffer{}}
+	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, scrape: newScrape(),
+		gathered: map[string]dashboard.Gathered{}, proxyLogs: map[string]*local.LogBuffer{}}
+	if opts.Metrics != "" {
+		if m.metrics, m.metricsAddr, err = m.scrape.serve(opts.Metrics); err != nil {
+			return nil, nil, err
+		}
+		defer func() {
+			if !started {
+				m.metrics.Close()
+			}
+		}()
+	}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m}, OnChange: m.configChanged,
-		Credentials: credentials.Dir(opts.CredentialsDir)})
+		Credentials: credentials.Dir(opts.CredentialsDir), Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
 	}
@@ -180,6 +214,9 @@ func (m *Mesh) Run(ctx context.Context) error {
 	wg.Wait()
 	m.draining.Wait()
 	m.cp.Close()
+	if m.metrics != nil {
+		m.metrics.Close()
+	}
 	m.podNet.Close() // every pod has stopped
 	return nil
 }
@@ -201,6 +238,15 @@ func (m *Mesh) GatewayURL() string {
 
 // AdminURL is the admin API's URL.
 func (m *Mesh) AdminURL() string { return m.cp.AdminURL() }
+
+// MetricsURL is the URL of the mesh's Prometheus endpoint, "" when it is
+// off.
+func (m *Mesh) MetricsURL() string {
+	if m.metricsAddr == nil {
+		return ""
+	}
+	return "http://" + m.metricsAddr.String() + "/metrics"
+}
 
 // TokenFile is the file that holds the admin API's token.
 func (m *Mesh) TokenFile() string { return m.cp.TokenFile() }
@@ -224,8 +270,12 @@ func (m *Mesh) announce(ctx context.Context) {
 			if a := m.gateway.AdminAddr(); a != nil {
 				gwAdmin = "http://" + a.String() + " (/ready /metrics /config_dump /clusters)"
 			}
-			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nready: %d pods, control plane at %s\n",
-				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, len(m.runner.Pods()), m.cp.XDSAddr())
+			metrics := "off"
+			if u := m.MetricsURL(); u != "" {
+				metrics = u + " (Istio's standard metrics of every proxy, labelled namespace and pod)"
+			}
+			fmt.Fprintf(m.opts.Out, "gateway: %s\nadmin:   %s (token in %s)\ngateway admin: %s\nmetrics: %s\nready: %d pods, control plane at %s\n",
+				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, metrics, len(m.runner.Pods()), m.cp.XDSAddr())
 			return
 		}
 		if m.opts.Progress != nil {
@@ -256,12 +306,12 @@ func (m *Mesh) progress() string {
 
 // proxyInStep reports whether a proxy has ACKed everything it was sent and
 // is due, for every type (proxy-status's SYNCED or NOT SENT).
-func proxyInStep(p xds.ProxyStatus) bool {
+func proxyInStep(p xdsserver.ProxyStatus) bool {
 	if len(p.Sync) == 0 {
 		return false
 	}
 	for _, s := range p.Sync {
-		if s == xds.Stale {
+		if s == xdsserver.Stale {
 			return false
 		}
 	}
@@ -324,29 +374,53 @@ func (m *Mesh) forgetLogs(pods []registry.Instance) {
 	}
 }
 
+// gatherers are the running proxies' registries, for the dashboard.
+func (m *Mesh) gatherers() map[string]dashboard.Gathered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.gathered)
+}
+
+// track makes a proxy's registry readable by the dashboard until ctx is
+// done.
+func (m *Mesh) track(ctx context.Context, id string, g dashboard.Gathered) {
+	m.mu.Lock()
+	m.gathered[id] = g
+	m.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		if m.gathered[id] == g {
+			delete(m.gathered, id)
+		}
+		m.mu.Unlock()
+	})
+}
+
 // startGateway starts the ingress gateway proxy and its xDS client.
 func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
-	id := compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
-	p, err := proxy.New(proxy.Options{Role: compile.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
-		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog,
+	id := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: config.GatewayLabels}
+	reg, _ := m.scrape.add("istio-system", "ingressgateway")
+	p, err := proxy.New(proxy.Options{Role: meshxds.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
+		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog, Registry: reg,
 		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	m.connect(ctx, p, "gateway~istio-system/ingressgateway", id, p.Apply)
+	m.track(ctx, "gateway~istio-system/ingressgateway", dashboard.Gathered{Name: "ingressgateway", Gatherer: reg})
 	return p, nil
 }
 
 // connect runs a proxy and its xDS client, which hands every update to
 // apply, until ctx is done. The channel it returns receives the proxy's
 // Run result once the proxy has stopped.
-func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity compile.Proxy, apply func(*compile.Resources) error) <-chan error {
+func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity meshxds.Proxy, apply func(*meshxds.Resources) error) <-chan error {
 	// Each proxy up starts gets a token of its own, pinned to its
 	// identity, so that no other process can be served as it.
 	token := rand.Text()
-	m.cp.Tokens.Add(token, xds.Grant{Who: id, Serve: xds.Only(identity)})
+	m.cp.Tokens.Add(token, xdsserver.Grant{Who: id, Serve: xdsserver.Only(identity)})
 	context.AfterFunc(ctx, func() { m.cp.Tokens.Remove(token) })
-	c := &xds.Client{Target: m.cp.XDSAddr(), Node: xds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
+	c := &xds.Client{Target: m.cp.XDSAddr(), Node: meshxds.NodeFor(id, identity), Apply: apply, Logger: m.log.With("node", id),
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: xds.StaticToken(token)}
 	go c.Run(ctx)
 	done := make(chan error, 1)

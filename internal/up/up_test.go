@@ -17,7 +17,7 @@ func startIn(t *testing.T, dir string) *Mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	m, diags, err := Start(ctx, Options{Paths: []string{dir}, PortMap: map[uint32]string{80: "127.0.0.1:0"}, Admin: "127.0.0.1:0",
-		TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "-"})
+		TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "-", Metrics: "127.0.0.1:0"})
 	if err != nil {
 		cancel()
 		t.Fatal(err, diags)

@@ -54,8 +54,11 @@ type LaneReport struct {
 	Requests int            `json:"requests"`
 	InLane   int            `json:"inLane"`
 	FellBack map[string]int `json:"fellBack"` // by the app of the first hop that fell back
-	Leaked   int            `json:"leaked"`
-	Failed   int            `json:"failed"`
+	// Returned counts the requests that fell back and whose chain came
+	// back to the lane at a later hop, as permissive lanes do.
+	Returned int `json:"returned"`
+	Leaked   int `json:"leaked"`
+	Failed   int `json:"failed"`
 	// Examples holds the first response of each kind but in-lane, to show
 	// what went wrong.
 	Examples map[string]string `json:"examples,omitempty"`
@@ -71,20 +74,26 @@ func (r LaneReport) OK(allowFallback bool) bool {
 	return r.Leaked == 0 && r.Failed == 0 && (allowFallback || fb == 0)
 }
 
-// Tally classifies one lane's outcomes. A hop off the lane is a fallback
-// when it and every hop after it are in the fallback version; any other
-// hop off the lane is a leak. A non-2xx status, no response or no chain is a
+// Tally classifies one lane's outcomes. A chain whose hops are all in the
+// lane's version is in the lane; one whose other hops are all in the
+// fallback version fell back, at the first of them, and returned when a
+// hop after that is in the lane again (a permissive lane); a hop in any
+// other version is a leak. A non-2xx status, no response or no chain is a
 // failure.
 func Tally(lane, fallback string, outcomes []Outcome) LaneReport {
 	r := LaneReport{Lane: lane, Requests: len(outcomes), FellBack: map[string]int{}, Examples: map[string]string{}}
 	for _, o := range outcomes {
-		kind, at := classify(lane, fallback, o)
+		kind, at, returned := classify(lane, fallback, o)
 		switch kind {
 		case "in-lane":
 			r.InLane++
 			continue
 		case "fell-back":
 			r.FellBack[at]++
+			if returned {
+				r.Returned++
+				kind = "fell-back-and-returned"
+			}
 		case "leaked":
 			r.Leaked++
 		default:
@@ -97,23 +106,26 @@ func Tally(lane, fallback string, outcomes []Outcome) LaneReport {
 	return r
 }
 
-func classify(lane, fallback string, o Outcome) (kind, at string) {
+func classify(lane, fallback string, o Outcome) (kind, at string, returned bool) {
 	hops := Parse(o.Body)
 	if o.Status < 200 || o.Status > 299 || len(hops) == 0 {
-		return "failed", ""
+		return "failed", "", false
 	}
-	for i, h := range hops {
-		if h.Version == lane {
-			continue
-		}
-		for _, rest := range hops[i:] {
-			if rest.Version != fallback {
-				return "leaked", ""
+	kind = "in-lane"
+	for _, h := range hops {
+		switch {
+		case h.Version == lane:
+			returned = at != ""
+		case h.Version == fallback:
+			if at == "" {
+				kind, at = "fell-back", h.App
 			}
+			returned = false
+		default:
+			return "leaked", "", false
 		}
-		return "fell-back", h.App
 	}
-	return "in-lane", ""
+	return kind, at, returned
 }
 
 // Options says what to send.
@@ -187,9 +199,9 @@ func once(ctx context.Context, o Options, lane string) Outcome {
 // Format renders reports as a table, with an example of each problem.
 func Format(w io.Writer, reports []LaneReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LANE\tREQUESTS\tIN-LANE\tFELL-BACK\tLEAKED\tFAILED")
+	fmt.Fprintln(tw, "LANE\tREQUESTS\tIN-LANE\tFELL-BACK\tRETURNED\tLEAKED\tFAILED")
 	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\n", r.Lane, r.Requests, r.InLane, fellBack(r.FellBack), r.Leaked, r.Failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\n", r.Lane, r.Requests, r.InLane, fellBack(r.FellBack), r.Returned, r.Leaked, r.Failed)
 	}
 	tw.Flush()
 	for _, r := range reports {

@@ -33,13 +33,15 @@ func TestTally(t *testing.T) {
 		{200, chain("v2", "v1", "v1")}, // fell back at mockb
 		{200, chain("v2", "v2", "v1")}, // fell back at mockc
 		{200, chain("v2", "v3", "v3")}, // leaked
-		{200, chain("v2", "v1", "v2")}, // leaked: back into v2 after v1
+		{200, chain("v2", "v1", "v2")}, // fell back at mockb and returned (a permissive lane)
+		{200, chain("v1", "v2", "v1")}, // fell back at mocka, returned, fell back again: not returned
 		{503, "no healthy upstream"},
 		{0, "connection refused"},
 		{200, "no chain here"},
 	}
 	r := Tally("v2", "v1", outcomes)
-	if r.Requests != 8 || r.InLane != 1 || r.FellBack["mockb"] != 1 || r.FellBack["mockc"] != 1 || r.Leaked != 2 || r.Failed != 3 {
+	if r.Requests != 9 || r.InLane != 1 || r.FellBack["mockb"] != 2 || r.FellBack["mockc"] != 1 || r.FellBack["mocka"] != 1 ||
+		r.Returned != 1 || r.Leaked != 1 || r.Failed != 3 {
 		t.Fatalf("tally %+v", r)
 	}
 	if r.OK(true) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"log/slog"
 	"maps"
@@ -12,14 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/wait"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // Back-off defaults and keepalive of the client's control-plane connection.
@@ -63,7 +63,7 @@ type Client struct {
 	// Apply builds, checks and swaps in a configuration, returning an
 	// error (sent to the control plane as the NACK's message) to reject
 	// it. It runs on Run's goroutine, one call at a time. Required.
-	Apply func(*compile.Resources) error
+	Apply func(*meshxds.Resources) error
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the jittered exponential delay
@@ -203,8 +203,8 @@ func (c *Client) dialOptions() []grpc.DialOption {
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: clientKeepaliveTime, Timeout: clientKeepaliveTimeout, PermitWithoutStream: true}),
-		// Fixed windows: no BDP ping per response (see flowWindow).
-		grpc.WithStaticStreamWindowSize(flowWindow), grpc.WithStaticConnWindowSize(flowWindow),
+		// Fixed windows: no BDP ping per response (see meshxds.FlowWindow).
+		grpc.WithStaticStreamWindowSize(meshxds.FlowWindow), grpc.WithStaticConnWindowSize(meshxds.FlowWindow),
 	}
 	if c.Token != nil {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerCreds{c.Token}))

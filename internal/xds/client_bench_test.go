@@ -5,10 +5,9 @@ import (
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
 )
 
 // BenchmarkClientChange is one proxy's share of a configuration change,
@@ -20,15 +19,13 @@ import (
 // request: the CPU that bench/converge's clients spend, one at a time, on
 // their shared core, without the network and the server.
 func BenchmarkClientChange(b *testing.B) {
-	_, base := compiled(b, sidecarID, nil, baseDir)
-	_, fallback := compiled(b, sidecarID, nil, baseDir, fallbackDir)
-	off, on := mustSnapshot(b, base), mustSnapshot(b, fallback)
+	off, on := compiled(b, baseDir), compiled(b, baseDir, fallbackDir)
 	nonce := 0
-	wire := func(snap *Snapshot, k kind) []byte {
+	wire := func(res *meshxds.Resources, k kind) []byte {
 		nonce++
-		t := snap.types[k]
-		b, err := proto.Marshal(&discoveryv3.DiscoveryResponse{TypeUrl: typeURLs[k], VersionInfo: t.version,
-			Resources: t.resources, Nonce: fmt.Sprint(nonce)})
+		resp := response(b, res, k)
+		resp.Nonce = fmt.Sprint(nonce)
+		b, err := proto.Marshal(resp)
 		if err != nil {
 			panic(err)
 		}
@@ -40,8 +37,8 @@ func BenchmarkClientChange(b *testing.B) {
 		{wire(off, routes), wire(off, clusters)},
 	}
 	applied := 0
-	c := &Client{Target: "bench", Node: NodeFor("bench-0", sidecarID),
-		Apply: func(*compile.Resources) error { applied++; return nil }}
+	c := &Client{Target: "bench", Node: meshxds.NodeFor("bench-0", sidecarID),
+		Apply: func(*meshxds.Resources) error { applied++; return nil }}
 	s := newSession(c, marshalingStream{}, &state{})
 	if err := s.start(); err != nil {
 		b.Fatal(err)

@@ -12,9 +12,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -32,7 +31,7 @@ type decoded struct {
 	// state built from the next response reuses the string rather than
 	// copying the bytes again.
 	raw  string
-	res  types.Resource
+	res  proto.Message
 	name string
 	// refs are, sorted, the names of the on-demand type it references (see
 	// typeState.refs).
@@ -54,7 +53,7 @@ func decode(k kind, resp *discoveryv3.DiscoveryResponse, prev *typeState) (typeS
 	n := len(resp.GetResources())
 	all := make([]*decoded, 0, n)
 	st := typeState{have: true, version: resp.GetVersionInfo(),
-		items: make(map[string]types.Resource, n), wire: make(map[string]*decoded, n)}
+		items: make(map[string]proto.Message, n), wire: make(map[string]*decoded, n)}
 	for i, a := range resp.GetResources() {
 		d, err := prev.unpack(k, a)
 		if err != nil {
@@ -118,7 +117,7 @@ func sameSlice(a, b []string) bool {
 // unpack decodes a resource of kind k, or returns the one t decoded from
 // the same bytes.
 func (t *typeState) unpack(k kind, a *anypb.Any) (*decoded, error) {
-	if a.GetTypeUrl() == typeURLs[k] {
+	if a.GetTypeUrl() == k.TypeURL() {
 		if d, ok := t.wire[string(a.GetValue())]; ok {
 			return d, nil
 		}
@@ -136,7 +135,7 @@ func (t *typeState) unpack(k kind, a *anypb.Any) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.name, d.refs = cachev3.GetResourceName(d.res), referencesOf(k, d.res)
+	d.name, d.refs = resourceName(d.res), referencesOf(k, d.res)
 	if inner == a {
 		d.raw = string(a.GetValue())
 	}
@@ -144,25 +143,63 @@ func (t *typeState) unpack(k kind, a *anypb.Any) (*decoded, error) {
 }
 
 // referencesOf returns, sorted, the names of the on-demand type that r, of
-// kind k, references: the EDS service name of an EDS cluster, the RDS
-// route configuration names of a listener; nil for the other kinds. It
-// uses go-control-plane's own reference walk, the one Snapshot.Consistent
-// checks, so that client and server agree on what a complete set is.
-func referencesOf(k kind, r types.Resource) []string {
-	var on kind
+// kind k, references: the EDS service name (else the name) of an EDS
+// cluster, the RDS and scoped route configuration names of a listener's
+// HTTP connection managers; nil for the other kinds. It is the walk
+// go-control-plane's Snapshot.Consistent makes on the server (a test holds
+// the two equal), so that client and server agree on what a complete set
+// is, without linking the server's cache into the proxy.
+func referencesOf(k kind, r proto.Message) []string {
+	refs := map[string]bool{}
 	switch k {
 	case clusters:
-		on = endpoints
+		c := r.(*clusterv3.Cluster)
+		if c.GetType() == clusterv3.Cluster_EDS {
+			refs[cmp.Or(c.GetEdsClusterConfig().GetServiceName(), c.GetName())] = true
+		}
 	case listeners:
-		on = routes
-	default:
-		return nil
+		l := r.(*listenerv3.Listener)
+		for _, chain := range l.GetFilterChains() {
+			chainRoutes(chain, refs)
+		}
+		if l.GetDefaultFilterChain() != nil {
+			chainRoutes(l.GetDefaultFilterChain(), refs)
+		}
 	}
-	refs := cachev3.GetResourceReferences(map[string]types.ResourceWithTTL{"": {Resource: r}})[typeURLs[on]]
 	if len(refs) == 0 {
 		return nil
 	}
 	return slices.Sorted(maps.Keys(refs))
+}
+
+// chainRoutes adds the route configurations the HTTP connection managers
+// of chain name to refs.
+func chainRoutes(chain *listenerv3.FilterChain, refs map[string]bool) {
+	for _, f := range chain.GetFilters() {
+		var hcm hcmv3.HttpConnectionManager
+		if f.GetTypedConfig() == nil || f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+			continue
+		}
+		if name := hcm.GetRds().GetRouteConfigName(); name != "" {
+			refs[name] = true
+		}
+		for _, s := range hcm.GetScopedRoutes().GetScopedRouteConfigurationsList().GetScopedRouteConfigurations() {
+			refs[s.GetRouteConfigurationName()] = true
+		}
+	}
+}
+
+// resourceName is the name a resource is known by: a load assignment's
+// cluster name, any other resource's name.
+func resourceName(r proto.Message) string {
+	switch v := r.(type) {
+	case *endpointv3.ClusterLoadAssignment:
+		return v.GetClusterName()
+	case interface{ GetName() string }:
+		return v.GetName()
+	default:
+		return ""
+	}
 }
 
 // unwrap returns the resource in a, unwrapping the discovery Resource
@@ -176,26 +213,26 @@ func unwrap(k kind, a *anypb.Any) (*anypb.Any, error) {
 		}
 		a = env.GetResource()
 	}
-	if got := a.GetTypeUrl(); got != typeURLs[k] {
-		return nil, fmt.Errorf("type %q in a %s response", got, typeURLs[k])
+	if got := a.GetTypeUrl(); got != k.TypeURL() {
+		return nil, fmt.Errorf("type %q in a %s response", got, k.TypeURL())
 	}
 	return a, nil
 }
 
 // unmarshal decodes and validates a resource of kind k other than routes
 // (see unpackRoute).
-func unmarshal(k kind, b []byte) (types.Resource, error) {
+func unmarshal(k kind, b []byte) (proto.Message, error) {
 	r := newResource(k)
 	if err := proto.Unmarshal(b, r); err != nil {
 		return nil, err
 	}
 	if err := r.(interface{ Validate() error }).Validate(); err != nil {
-		return nil, fmt.Errorf("%q: %w", cachev3.GetResourceName(r), err)
+		return nil, fmt.Errorf("%q: %w", resourceName(r), err)
 	}
 	return r, nil
 }
 
-func newResource(k kind) types.Resource {
+func newResource(k kind) proto.Message {
 	switch k {
 	case clusters:
 		return &clusterv3.Cluster{}

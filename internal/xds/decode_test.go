@@ -2,25 +2,18 @@ package xds
 
 import (
 	"testing"
-
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // TestDecodeReusesUnchanged: a resource sent again with the same bytes is
 // the one decoded before; a changed or new one is decoded afresh.
 func TestDecodeReusesUnchanged(t *testing.T) {
-	_, snap1 := compiled(t, sidecarID, nil, baseDir)
-	_, snap2 := compiled(t, sidecarID, nil, baseDir, fallbackDir) // adds fallback clusters
-	resp := func(snap *Snapshot) *discoveryv3.DiscoveryResponse {
-		w := snap.types[clusters]
-		return &discoveryv3.DiscoveryResponse{TypeUrl: resource.ClusterType, VersionInfo: w.version, Resources: w.resources}
-	}
-	first, err := decode(clusters, resp(mustSnapshot(t, snap1)), &typeState{})
+	res1 := compiled(t, baseDir)
+	res2 := compiled(t, baseDir, fallbackDir) // adds fallback clusters
+	first, err := decode(clusters, response(t, res1, clusters), &typeState{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := decode(clusters, resp(mustSnapshot(t, snap2)), &first)
+	second, err := decode(clusters, response(t, res2, clusters), &first)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,32 +1,24 @@
-// Package xds is the wire between lanemesh's control plane and its proxies:
-// Envoy's xDS v3 API, state of the world, over gRPC. It holds both sides.
+// Package xds is the proxy's side of the wire between lanemesh's control
+// plane and its proxies: Envoy's xDS v3 API, state of the world, over gRPC.
+// The control plane's side is internal/xdsserver; what both sides share
+// (the resource set, the proxy identity in the node metadata, the kinds
+// and their order) is internal/meshxds. This package links neither the
+// server nor go-control-plane's cache, so a proxy carries only its client.
 //
-//   - Server is the control plane's side: go-control-plane's xDS server
-//     over a snapshot cache of lanemesh's own (watchCache) in ADS mode,
-//     served as the aggregated service and as separate CDS, LDS, RDS and
-//     EDS services. The control plane builds a Snapshot per proxy identity
-//     (compile.Resources.Snapshot, then NewSnapshot, which marshals it
-//     once), sets it on each node of the identity and learns of nodes
-//     through OnNode; the server records what each proxy ACKed and NACKed
-//     (Proxies) and says when a node is in step with its snapshot
-//     (Synced).
-//   - Client is the proxy's side: one ADS stream, wildcard CDS and LDS, EDS
-//     and RDS for the names those reference. It assembles complete
-//     compile.Resources and hands them to the proxy's Apply, whose verdict
-//     becomes the ACK or NACK.
-//   - NodeFor, ProxyOf and IdentityKey put a proxy's compile.Proxy identity
-//     in the xDS node metadata and read it back.
-//   - Authenticator (Server.Auth) decides what identity a stream may be
-//     served as, from the bearer token the Client presents (Client.Token):
-//     Tokens for secrets the control plane issues itself, FirstOf to chain
-//     one with another (Kubernetes mode's TokenReview).
+//   - Client is one ADS stream, wildcard CDS and LDS, EDS and RDS for the
+//     names those reference. It assembles complete meshxds.Resources and
+//     hands them to the proxy's Apply, whose verdict becomes the ACK or
+//     NACK. It announces itself with meshxds.NodeFor.
+//   - TokenSource (Client.Token) is the bearer token the client presents on
+//     each stream, which the server's Authenticator checks: StaticToken,
+//     or TokenFile, re-read on every reconnect.
 //
 // # Ordering (make-before-break)
 //
 // What each side relies on, so that traffic never meets a half-built
 // configuration:
 //
-//   - The server answers an ADS stream from one queue, in the order the
+//   - The server (internal/xdsserver) answers an ADS stream from one queue, in the order the
 //     cache fills it (go-control-plane's WithOrderedADS), and on SetSnapshot
 //     the cache answers a node's open watches in type order CDS, EDS, LDS,
 //     RDS. A proxy that has answered its previous responses therefore gets

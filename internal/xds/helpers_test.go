@@ -1,321 +1,74 @@
 package xds
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"log/slog"
-	"net"
-	"runtime"
-	"slices"
-	"strings"
-	"sync"
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
-	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/local"
-	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
-const waitTimeout = 10 * time.Second
+// The client's own tests decode what a server would send without running
+// one; the tests of client and server together are internal/xdsserver's.
 
 var (
 	baseDir     = "../../examples/traffic-lanes"
 	fallbackDir = "../../examples/traffic-lanes-fallback"
-	gatewayID   = compile.Proxy{Role: compile.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
-	sidecarID   = compile.Proxy{Role: compile.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
+	sidecarID   = meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v2"}}
 )
 
-// compiled compiles the tutorial configuration at paths for p. mutate, if
-// not nil, edits the registry's instances first (to change endpoints only).
-func compiled(t testing.TB, p compile.Proxy, mutate func([]registry.Instance), paths ...string) (*compile.Resources, *cachev3.Snapshot) {
+// compiled compiles the tutorial configuration at paths for mocka v2's
+// sidecar.
+func compiled(t testing.TB, paths ...string) *meshxds.Resources {
 	t.Helper()
 	c, diags := config.Load(paths, nil)
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	in := local.Predict(c)
-	if mutate != nil {
-		mutate(in)
-	}
-	res := compile.Compile(c, in, p)
-	snap, err := res.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, snap
+	return compile.Compile(c, local.Predict(c), sidecarID)
 }
 
-// unhealthy marks the first instance not ready: an endpoints-only change.
-func unhealthy(in []registry.Instance) { in[0].Healthy = false }
-
-// checkLeaks fails the test if goroutines started during it outlive it.
-// Call it first, so that its cleanup runs after every other.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines leaked: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+// response is the state-of-the-world response a server sends for kind k of
+// res: every resource, deterministically marshaled, at a version that is a
+// hash of their bytes (as the server's).
+func response(t testing.TB, res *meshxds.Resources, k kind) *discoveryv3.DiscoveryResponse {
+	t.Helper()
+	var items []proto.Message
+	switch k {
+	case clusters:
+		items = each(res.Clusters)
+	case endpoints:
+		items = each(res.Endpoints)
+	case listeners:
+		items = each(res.Listeners)
+	default:
+		items = each(res.Routes)
+	}
+	resp := &discoveryv3.DiscoveryResponse{TypeUrl: k.TypeURL()}
+	h := sha256.New()
+	for _, m := range items {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-}
-
-// waitUntil polls cond until it holds, failing the test after waitTimeout.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+		h.Write(b)
+		resp.Resources = append(resp.Resources, &anypb.Any{TypeUrl: k.TypeURL(), Value: b})
 	}
+	resp.VersionInfo = hex.EncodeToString(h.Sum(nil))[:16]
+	return resp
 }
 
-// logBuffer collects a logger's output for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// testServer is a Server serving on a real socket.
-type testServer struct {
-	*Server
-	addr string
-	logs *logBuffer
-	stop func()
-}
-
-// startServer serves on addr ("127.0.0.1:0" for any port) until stop or
-// the end of the test. onNode, if not nil, becomes Server.OnNode.
-func startServer(t *testing.T, addr string, onNode func(string, compile.Proxy)) *testServer {
-	t.Helper()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	s := NewServer(logs.logger())
-	s.OnNode = onNode
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(lis) }()
-	stop := sync.OnceFunc(func() {
-		s.Stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	t.Cleanup(stop)
-	return &testServer{Server: s, addr: lis.Addr().String(), logs: logs, stop: stop}
-}
-
-func (s *testServer) set(t *testing.T, node string, snap *cachev3.Snapshot) {
-	t.Helper()
-	s.SetSnapshot(node, mustSnapshot(t, snap))
-}
-
-// mustSnapshot marshals snap for serving.
-func mustSnapshot(t testing.TB, snap *cachev3.Snapshot) *Snapshot {
-	t.Helper()
-	out, err := NewSnapshot(snap)
-	if err != nil {
-		t.Fatal(err)
+func each[T proto.Message](items []T) []proto.Message {
+	out := make([]proto.Message, len(items))
+	for i, m := range items {
+		out[i] = m
 	}
 	return out
-}
-
-// proxy returns the server's status of a node, ok false if unknown.
-func (s *testServer) proxy(id string) (ProxyStatus, bool) {
-	for _, p := range s.Proxies() {
-		if p.ID == id {
-			return p, true
-		}
-	}
-	return ProxyStatus{}, false
-}
-
-// waitAcked waits until the node has ACKed every type of snap at snap's
-// version.
-func (s *testServer) waitAcked(t *testing.T, id string, snap *cachev3.Snapshot) ProxyStatus {
-	t.Helper()
-	var ps ProxyStatus
-	waitUntil(t, "ACKs of "+versions(snap), func() bool {
-		var ok bool
-		ps, ok = s.proxy(id)
-		if !ok {
-			return false
-		}
-		for _, typ := range typeURLs {
-			if ps.Acked[typ] != snap.GetVersion(typ) {
-				return false
-			}
-		}
-		return true
-	})
-	return ps
-}
-
-func versions(snap *cachev3.Snapshot) string {
-	var out []string
-	for k, typ := range typeURLs {
-		out = append(out, kind(k).String()+"="+snap.GetVersion(typ))
-	}
-	return strings.Join(out, " ")
-}
-
-// recorder is a proxy's Apply: it keeps every call and rejects what reject
-// says to.
-type recorder struct {
-	mu      sync.Mutex
-	calls   []*compile.Resources
-	applied []*compile.Resources
-	reject  func(*compile.Resources) error
-}
-
-func (r *recorder) Apply(res *compile.Resources) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, res)
-	if r.reject != nil {
-		if err := r.reject(res); err != nil {
-			return err
-		}
-	}
-	r.applied = append(r.applied, res)
-	return nil
-}
-
-func (r *recorder) setReject(f func(*compile.Resources) error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reject = f
-}
-
-// snapshot returns copies of the call and applied lists.
-func (r *recorder) snapshot() (calls, applied []*compile.Resources) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls), slices.Clone(r.applied)
-}
-
-// last returns the configuration in force, nil if none.
-func (r *recorder) last() *compile.Resources {
-	_, applied := r.snapshot()
-	if len(applied) == 0 {
-		return nil
-	}
-	return applied[len(applied)-1]
-}
-
-// waitApplied waits until the configuration in force equals want.
-func (r *recorder) waitApplied(t *testing.T, want *compile.Resources) {
-	t.Helper()
-	waitUntil(t, "the proxy to apply the expected resources", func() bool {
-		got := r.last()
-		return got != nil && diffResources(got, want) == ""
-	})
-}
-
-// startClient runs a Client for node against target until stop or the end
-// of the test.
-func startClient(t *testing.T, target string, node *corev3.Node, r *recorder) (c *Client, stop func()) {
-	t.Helper()
-	c = &Client{Target: target, Node: node, Apply: r.Apply, Logger: (&logBuffer{}).logger(),
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stop = sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	t.Cleanup(stop)
-	return c, stop
-}
-
-// diffResources describes how got differs from want, "" if it does not.
-func diffResources(got, want *compile.Resources) string {
-	return strings.Join(slices.DeleteFunc([]string{
-		diffList("listeners", got.Listeners, want.Listeners),
-		diffList("routes", got.Routes, want.Routes),
-		diffList("clusters", got.Clusters, want.Clusters),
-		diffList("endpoints", got.Endpoints, want.Endpoints),
-	}, func(s string) bool { return s == "" }), "; ")
-}
-
-func diffList[T proto.Message](what string, got, want []T) string {
-	if len(got) != len(want) {
-		return fmt.Sprintf("%s: %d, want %d", what, len(got), len(want))
-	}
-	for i := range got {
-		if !proto.Equal(got[i], want[i]) {
-			return fmt.Sprintf("%s[%d] differs", what, i)
-		}
-	}
-	return ""
-}
-
-// routeClusters returns every cluster the route configurations name.
-func routeClusters(rcs []*routev3.RouteConfiguration) []string {
-	var out []string
-	for _, rc := range rcs {
-		for _, vh := range rc.GetVirtualHosts() {
-			for _, r := range vh.GetRoutes() {
-				a := r.GetRoute()
-				if c := a.GetCluster(); c != "" {
-					out = append(out, c)
-				}
-				for _, w := range a.GetWeightedClusters().GetClusters() {
-					out = append(out, w.GetName())
-				}
-			}
-		}
-	}
-	return out
-}
-
-// danglingClusters returns the clusters routes or aggregate clusters name
-// that res does not have.
-func danglingClusters(res *compile.Resources) []string {
-	have := map[string]bool{}
-	for _, c := range res.Clusters {
-		have[c.GetName()] = true
-	}
-	names := routeClusters(res.Routes)
-	for _, c := range res.Clusters {
-		names = append(names, compile.AggregateMembers(c)...)
-	}
-	return slices.DeleteFunc(names, func(n string) bool { return have[n] })
 }

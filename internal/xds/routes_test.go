@@ -3,8 +3,6 @@ package xds
 import (
 	"bytes"
 
-	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -16,7 +14,7 @@ import (
 // reuse, accepts exactly what proto.Unmarshal and Validate accept, and
 // decodes it to the same route configuration.
 func TestUnpackRouteAgrees(t *testing.T) {
-	res, _ := compiled(t, sidecarID, nil, baseDir, fallbackDir)
+	res := compiled(t, baseDir, fallbackDir)
 	good := res.Routes[0]
 	if len(good.GetVirtualHosts()) < 2 {
 		t.Fatalf("the tutorial's sidecar routes have %d virtual hosts; the test needs two", len(good.GetVirtualHosts()))
@@ -112,17 +110,13 @@ func TestValidateVirtualHostRestores(t *testing.T) {
 // routes of a route configuration, the virtual hosts and routes it leaves
 // as they were are the ones decoded before.
 func TestDecodeReusesVirtualHostsAndRoutes(t *testing.T) {
-	_, base := compiled(t, sidecarID, nil, baseDir)
-	_, fallback := compiled(t, sidecarID, nil, baseDir, fallbackDir)
-	resp := func(snap *Snapshot) *discoveryv3.DiscoveryResponse {
-		w := snap.types[routes]
-		return &discoveryv3.DiscoveryResponse{TypeUrl: resource.RouteType, VersionInfo: w.version, Resources: w.resources}
-	}
-	first, err := decode(routes, resp(mustSnapshot(t, base)), &typeState{})
+	base := compiled(t, baseDir)
+	fallback := compiled(t, baseDir, fallbackDir)
+	first, err := decode(routes, response(t, base, routes), &typeState{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := decode(routes, resp(mustSnapshot(t, fallback)), &first)
+	second, err := decode(routes, response(t, fallback, routes), &first)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func (s *session) handle(resp *discoveryv3.DiscoveryResponse) error {
 	// server from pushing a newer version of it, and the dependents it
 	// waits for might only exist in that newer version.
 	s.st.acked[k] = resp.GetVersionInfo()
-	s.c.setAcked(typeURLs[k], resp.GetVersionInfo())
+	s.c.setAcked(k.TypeURL(), resp.GetVersionInfo())
 	if err := s.request(k, nil); err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (s *session) sync() error {
 // type on a stream has empty version and nonce.
 func (s *session) request(k kind, nack error) error {
 	req := &discoveryv3.DiscoveryRequest{
-		TypeUrl:       typeURLs[k],
+		TypeUrl:       k.TypeURL(),
 		ResourceNames: s.st.received.wanted(k),
 		ResponseNonce: s.nonce[k],
 	}

@@ -1,46 +1,36 @@
 package xds
 
 import (
-	"slices"
-
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-
-	"github.com/lanemesh/lanemesh/internal/compile"
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"google.golang.org/protobuf/proto"
 )
 
-// kind indexes the four xDS types lanemesh uses, in the order an update
-// flows: clusters before their endpoints, listeners before their routes.
-type kind int
+// kind and its constants are short local names for meshxds's Kind, the
+// four xDS types lanemesh uses, in the order an update flows: clusters
+// before their endpoints, listeners before their routes.
+type kind = meshxds.Kind
 
 const (
-	clusters kind = iota
-	endpoints
-	listeners
-	routes
-	numKinds
+	clusters  = meshxds.Clusters
+	endpoints = meshxds.Endpoints
+	listeners = meshxds.Listeners
+	routes    = meshxds.Routes
+	numKinds  = meshxds.NumKinds
 )
 
-var typeURLs = [numKinds]string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
-
-func (k kind) String() string { return [numKinds]string{"CDS", "EDS", "LDS", "RDS"}[k] }
-
-func kindOf(typeURL string) (kind, bool) {
-	i := slices.Index(typeURLs[:], typeURL)
-	return kind(i), i >= 0
-}
+func kindOf(typeURL string) (kind, bool) { return meshxds.KindOf(typeURL) }
 
 // typeState holds the resources of one type as of one response. It is
 // never modified once built, so typeStates are copied freely.
 type typeState struct {
 	have    bool // a response for this type has been accepted
 	version string
-	items   map[string]types.Resource // by resource name
-	names   []string                  // the items' names, sorted
+	items   map[string]proto.Message // by resource name
+	names   []string                 // the items' names, sorted
 	// refs are, sorted, the names of the on-demand type these items
 	// reference: the EDS service names of clusters, the RDS route
 	// configuration names of listeners; nil for the other types. They
@@ -118,11 +108,11 @@ func (v *view) hasWanted(k kind) bool {
 	return true
 }
 
-// resources returns a complete view (see key) as compile.Resources, each
+// resources returns a complete view (see key) as meshxds.Resources, each
 // kind sorted by name. Routes and endpoints not referenced (left over from
 // before a change of names) are left out.
-func (v *view) resources() *compile.Resources {
-	return &compile.Resources{
+func (v *view) resources() *meshxds.Resources {
+	return &meshxds.Resources{
 		Clusters:  pick[*clusterv3.Cluster](v[clusters].items, v[clusters].names),
 		Endpoints: pick[*endpointv3.ClusterLoadAssignment](v[endpoints].items, v.wanted(endpoints)),
 		Listeners: pick[*listenerv3.Listener](v[listeners].items, v[listeners].names),
@@ -140,7 +130,7 @@ func (v *view) versions() []any {
 }
 
 // pick returns the named items in order; they must exist.
-func pick[T types.Resource](items map[string]types.Resource, names []string) []T {
+func pick[T proto.Message](items map[string]proto.Message, names []string) []T {
 	if len(names) == 0 {
 		return nil
 	}

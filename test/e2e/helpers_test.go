@@ -31,9 +31,25 @@ const (
 // test packages never share one.
 func startMesh(t *testing.T, paths ...string) *up.Mesh {
 	t.Helper()
+	m := startMeshOnly(t, paths...)
+	waitFor(t, 20*time.Second, "every lane to answer", func() bool {
+		for _, v := range []string{"v1", "v2", "v3"} {
+			if body, code := get(m.GatewayURL()+"/mock", v); code != 200 || !inLane(body, v) {
+				return false
+			}
+		}
+		return true
+	})
+	return m
+}
+
+// startMeshOnly is startMesh for configurations that are not the
+// tutorial's lanes: it does not wait for them.
+func startMeshOnly(t *testing.T, paths ...string) *up.Mesh {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: paths, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)
@@ -47,14 +63,6 @@ func startMesh(t *testing.T, paths ...string) *up.Mesh {
 		case <-time.After(30 * time.Second):
 			t.Error("the mesh did not stop within 30s")
 		}
-	})
-	waitFor(t, 20*time.Second, "every lane to answer", func() bool {
-		for _, v := range []string{"v1", "v2", "v3"} {
-			if body, code := get(m.GatewayURL()+"/mock", v); code != 200 || !inLane(body, v) {
-				return false
-			}
-		}
-		return true
 	})
 	return m
 }

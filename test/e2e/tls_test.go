@@ -43,7 +43,7 @@ spec:
 	https := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: []string{lanes, gw}, PortMap: map[uint32]string{80: "127.0.0.1:0", 443: https},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", CredentialsDir: creds})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", CredentialsDir: creds})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)

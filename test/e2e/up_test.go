@@ -55,7 +55,7 @@ func (s *syncBuffer) String() string {
 // arguments, and stops it (SIGINT, then SIGKILL) when the test ends.
 func startUp(t *testing.T, bin string, extra []string, paths ...string) *upProcess {
 	t.Helper()
-	args := []string{"up", "--admin", freeAddr(t), "--xds", freeAddr(t), "--gateway-admin", freeAddr(t), "--port-map", "80=" + freeAddr(t)}
+	args := []string{"up", "--admin", freeAddr(t), "--xds", freeAddr(t), "--gateway-admin", freeAddr(t), "--metrics", freeAddr(t), "--port-map", "80=" + freeAddr(t)}
 	args = append(args, extra...)
 	for _, p := range paths {
 		args = append(args, "-f", p)

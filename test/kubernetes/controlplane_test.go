@@ -136,6 +136,39 @@ func TestControlPlaneSyncsCRDs(t *testing.T) {
 	if !regexp.MustCompile(`(?s)subset: v2\s+fallback:\s+target:\s+host: \S+\s+subset: v1`).MatchString(out) {
 		t.Errorf("after a refused change the controlplane's mockb is not the last good one:\n%s", out)
 	}
+
+	// The same lanes as one ASM lane group, in place of the hand-written
+	// routes: the control plane generates their objects, marked with the
+	// group that owns them.
+	for _, f := range []string{ex + "dr-mock.yaml", "../../examples/traffic-lanes-fallback/vs-mock-fallback.yaml", ex + "gw-mock.yaml"} {
+		e.kubectl(t, "", "delete", "--ignore-not-found", "-f", f)
+	}
+	group := "../../examples/lane-group-strict/"
+	e.kubectl(t, "", "apply", "-f", group+"gateway.yaml", "-f", group+"lanes.yaml")
+	t.Cleanup(func() {
+		_, _ = e.kubectlErr("", "delete", "--ignore-not-found", "--wait=false", "-f", group+"lanes.yaml", "-f", group+"gateway.yaml")
+	})
+	eventually(t, 30*time.Second, "controlplane has the lane group's VirtualServices", func() (bool, string) {
+		out := cp.get(t, e, "vs", "mock-mockb", "-n", "default", "-o", "yaml")
+		return strings.Contains(out, "lanemesh.io/generated-by: ASMSwimLaneGroup/mock") && strings.Contains(out, "subset: v2"), out
+	})
+	if out := cp.get(t, e, "vs", "mock-ingress", "-n", "istio-system", "-o", "yaml"); !strings.Contains(out, "x-asm-prefer-tag") {
+		t.Errorf("the group's ingress VirtualService does not route by x-asm-prefer-tag:\n%s", out)
+	}
+	// A strict lane that lacks a service of its group is reported on the
+	// lane's status, naming what it lacks.
+	e.kubectl(t, `apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLane
+metadata: {name: v4, labels: {swimlane-group: mock}}
+spec:
+  labelSelector: {version: v4}
+  services: [{name: mocka, namespace: default}]
+`, "apply", "-f", "-")
+	t.Cleanup(func() { _, _ = e.kubectlErr("", "delete", "--ignore-not-found", "asmswimlane", "v4") })
+	eventually(t, 30*time.Second, "the incomplete strict lane reported on its status", func() (bool, string) {
+		out, _ := e.kubectlErr("", "get", "asmswimlane", "v4", "-o", "jsonpath={.status}")
+		return strings.Contains(out, "LM0006") && strings.Contains(out, "default/mockb"), out
+	})
 }
 
 // runOut runs a command and returns its combined output.

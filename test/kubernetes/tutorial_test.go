@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"github.com/lanemesh/lanemesh/internal/verify"
 )
 
@@ -156,6 +158,12 @@ func TestTutorial(t *testing.T) {
 		}
 	}
 
+	// The dashboard shows the tutorial's 3 × 3, every cell serving.
+	eventually(t, 30*time.Second, "the dashboard's matrix: 9 cells, each serving", func() (bool, string) {
+		cells := cp.dashboard(t).cells()
+		return len(cells) == 9 && !slices.ContainsFunc(slices.Collect(maps.Values(cells)), func(s string) bool { return s != "ok" }), fmt.Sprint(cells)
+	})
+
 	// Step 6: fallback.
 	e.tutorial(t, "kubectl apply -f examples/traffic-lanes-fallback/vs-mock-fallback.yaml")
 	eventually(t, 30*time.Second, "the control plane has mockb's fallback", func() (bool, string) {
@@ -182,6 +190,16 @@ func TestTutorial(t *testing.T) {
 	eventually(t, 30*time.Second, "lane v2 falls back to mockb v1", func() (bool, string) {
 		body, code := laneGet(gwURL, "v2")
 		return code == 200 && chainOf(body) == "v2 v1 v1", fmt.Sprintf("%d %s", code, body)
+	})
+	// The dashboard sees it too: mockb v2's cell falls back, and the
+	// sidecars' metrics, scraped over their pods' admin ports, show lane
+	// v2's mocka calling mockb v1 through the fallback.
+	eventually(t, 30*time.Second, "the dashboard shows mockb v2 falling back, with traffic", func() (bool, string) {
+		d := cp.dashboard(t)
+		fellBack := slices.ContainsFunc(d.Edges, func(e dashboard.EdgeStats) bool {
+			return e.Lane == "v2" && e.From == "mocka" && e.To == "mockb" && e.ToVersion == "v1" && e.FallbackRPS > 0
+		})
+		return d.cells()["mockb/v2"] == "fallback" && fellBack, fmt.Sprintf("cells %v, %d proxies scraped, edges %+v", d.cells(), d.Scraped, d.Edges)
 	})
 	l.waitSent(t, l.sent.Load()+300)
 	sent, failed, chains, examples := l.finish()
@@ -423,6 +441,42 @@ func (cp *controlPlane) proxies(t *testing.T) []proxyStatus {
 		t.Fatalf("/v1/proxies: %v", err)
 	}
 	return ps
+}
+
+// dashboardState is the dashboard's state as the control plane serves it.
+type dashboardState struct{ dashboard.State }
+
+func (cp *controlPlane) dashboard(t *testing.T) dashboardState {
+	t.Helper()
+	tok, err := os.ReadFile(cp.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", cp.admin+"/v1/dashboard", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := laneClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d dashboardState
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&d.State); err != nil {
+			t.Fatalf("/v1/dashboard: %v", err)
+		}
+	}
+	return d
+}
+
+// cells maps "service/lane" to each cell's state.
+func (d dashboardState) cells() map[string]string {
+	out := map[string]string{}
+	for _, row := range d.Matrix.Services {
+		for i, c := range row.Cells {
+			out[row.Short+"/"+d.Matrix.Lanes[i].Name] = c.State
+		}
+	}
+	return out
 }
 
 const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"

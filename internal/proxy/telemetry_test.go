@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestLaneCap checks that made-up lanes cannot grow a proxy's series: past
+// maxLanes distinct values, and for a value too long to be a lane name,
+// the lane label is laneOverflow, and the series cache stops growing.
+func TestLaneCap(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, SourceInfo{Namespace: "default", Workload: "mocka-v1", Labels: map[string]string{"app": "mocka", "version": "v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &destinations{}
+	dest := ds.intern(endpointDestination("mockb.default.svc.cluster.local", "mockb-v1;default;mockb;v1;Kubernetes"))
+	for i := range maxLanes + 10 {
+		m.observe(seriesKey{dest: dest, code: 200, lane: fmt.Sprintf("lane-%d", i)}, time.Millisecond, 0, 0)
+	}
+	m.observe(seriesKey{dest: dest, code: 200, lane: strings.Repeat("x", maxLaneBytes+1)}, time.Millisecond, 0, 0)
+	m.observe(seriesKey{dest: dest, code: 200, lane: "lane-0"}, time.Millisecond, 0, 0) // a known lane keeps its series
+	lanes := map[string]float64{}
+	for key, v := range labelledSeries(t, reg, metricRequests) {
+		_, rest, _ := strings.Cut(key, `lane="`)
+		lane, _, _ := strings.Cut(rest, `"`)
+		lanes[lane] += v
+	}
+	if len(lanes) != maxLanes+1 {
+		t.Errorf("%d lane values, want %d and the overflow", len(lanes), maxLanes)
+	}
+	if lanes[laneOverflow] != 11 || lanes["lane-0"] != 2 {
+		t.Errorf("overflow lane counted %v, lane-0 %v; want 11 and 2", lanes[laneOverflow], lanes["lane-0"])
+	}
+	if n := len(*m.series.Load()); n != maxLanes+1 {
+		t.Errorf("series cache holds %d keys, want %d", n, maxLanes+1)
+	}
+}
+
+// TestObserveAllocs holds counting a request of known series to no
+// allocation: the hot path's share of metrics is a map lookup and four
+// atomic updates.
+func TestObserveAllocs(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry(), SourceInfo{Namespace: "default", Workload: "mocka-v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := seriesKey{dest: (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local")), code: 200, lane: "v1"}
+	m.observe(k, time.Millisecond, 10, 100)
+	if n := testing.AllocsPerRun(100, func() { m.observe(k, time.Millisecond, 10, 100) }); n != 0 {
+		t.Errorf("observe allocates %v times per request, want 0", n)
+	}
+}
+
+// TestDestinations checks the destination labels of a service, of an
+// endpoint with and without Istio's workload metadata, and interning.
+func TestDestinations(t *testing.T) {
+	ds := &destinations{}
+	a := ds.intern(endpointDestination("mockb.default.svc.cluster.local", "mockb-v1;default;mockb;v1;Kubernetes"))
+	b := ds.intern(endpointDestination("mockb.default.svc.cluster.local", "mockb-v1;default;mockb;v1;Kubernetes"))
+	if a != b {
+		t.Error("equal destinations are not interned to one pointer")
+	}
+	if a.workload != "mockb-v1" || a.app != "mockb" || a.version != "v1" || a.serviceName != "mockb" || a.serviceNamespace != "default" {
+		t.Errorf("endpoint destination %+v", *a)
+	}
+	se := endpointDestination("api.example.com", "garbage")
+	if se.workload != unknown || se.service != "api.example.com" || se.serviceName != "api.example.com" || se.serviceNamespace != unknown {
+		t.Errorf("ServiceEntry destination without identity %+v", se)
+	}
+}
+
+// BenchmarkObserve is the metrics' share of a request: one cached
+// series, a counter and three histograms.
+func BenchmarkObserve(b *testing.B) {
+	m, err := newMetrics(prometheus.NewRegistry(), SourceInfo{Namespace: "default", Workload: "mocka-v1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := seriesKey{dest: (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local")), code: 200, lane: "v1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observe(k, 1500*time.Microsecond, 0, 120)
+	}
+}

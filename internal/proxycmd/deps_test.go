@@ -1,0 +1,74 @@
+package proxycmd
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lanemesh/lanemesh/"
+
+// controlPlane are the packages the data plane must not link: the loader,
+// the compiler, the control plane and its sources, and the xDS server.
+var controlPlane = []string{
+	"api", "internal/config", "internal/compile", "internal/controlplane", "internal/registry",
+	"internal/local", "internal/kube", "internal/crd", "internal/inject", "internal/explain",
+	"internal/xdsserver", "internal/admin", "internal/cli", "internal/up", "internal/node",
+	"k8s.io/", "sigs.k8s.io/", "go.yaml.in/yaml",
+	"github.com/envoyproxy/go-control-plane/pkg/",
+}
+
+// TestDataPlaneLinksNoControlPlane: the proxy, its xDS client, the route
+// table, the shared contract and the proxy-only binary link none of the
+// control plane's packages (go list -deps, what the linker is given), and
+// the pure core (route) and the contract link nothing of lanemesh at all,
+// nor gRPC.
+func TestDataPlaneLinksNoControlPlane(t *testing.T) {
+	for _, tc := range []struct {
+		pkg    string
+		forbid []string
+	}{
+		// The CLI framework (cobra, and text/template with it) is the full
+		// binary's; the proxy alone parses its flags with pflag.
+		{"cmd/lanemesh-proxy", append([]string{"github.com/spf13/cobra"}, controlPlane...)},
+		{"internal/proxycmd", append([]string{"github.com/spf13/cobra"}, controlPlane...)},
+		{"internal/proxy", controlPlane},
+		{"internal/xds", controlPlane},
+		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+	} {
+		deps := goListDeps(t, tc.pkg)
+		if !slices.Contains(deps, module+tc.pkg) {
+			t.Fatalf("go list -deps %s does not list the package itself: %q", tc.pkg, deps)
+		}
+		for _, d := range deps {
+			if d == module+tc.pkg {
+				continue
+			}
+			for _, f := range tc.forbid {
+				if !strings.Contains(f, ".") || strings.HasPrefix(f, "internal/") || f == "api" {
+					f = module + f
+				}
+				if d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") {
+					t.Errorf("%s links %s; the data plane must depend only on internal/meshxds, internal/xds and internal/route", tc.pkg, d)
+				}
+			}
+		}
+	}
+}
+
+// goListDeps is every package pkg links, tests excluded.
+func goListDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("this test runs go list: %v", err)
+	}
+	cmd := exec.Command(gobin, "list", "-deps", "-f", "{{.ImportPath}}", module+pkg)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
