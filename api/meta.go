@@ -23,6 +23,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -137,6 +138,32 @@ func (v IntOrString) MarshalText() ([]byte, error) {
 		return []byte(v.Str), nil
 	}
 	return []byte(strconv.Itoa(int(v.Int))), nil
+}
+
+// MarshalJSON writes a number as a JSON number and a name as a string, as
+// Kubernetes does: written as "8000", a port would read as a port named
+// 8000 to kubectl, and `lanemesh get -o yaml` output must mean the same
+// to both.
+func (v IntOrString) MarshalJSON() ([]byte, error) {
+	if v.Str != "" {
+		return json.Marshal(v.Str)
+	}
+	return []byte(strconv.Itoa(int(v.Int))), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: a number, or a string read
+// as UnmarshalText reads it.
+func (v *IntOrString) UnmarshalJSON(b []byte) error {
+	var n int32
+	if err := json.Unmarshal(b, &n); err == nil {
+		*v = IntOrString{Int: n}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a number or a string, got %s", b)
+	}
+	return v.UnmarshalText([]byte(s))
 }
 
 // Percent is Istio's percentage wrapper, {value: 0..100}.

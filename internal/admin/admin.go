@@ -1,6 +1,9 @@
 // Package admin is the HTTP API of a running `lanemesh up`, which the
-// kubectl-like commands (apply, delete, get, scale, logs) talk to, the way
-// kubectl talks to a kube-apiserver.
+// kubectl- and istioctl-like commands (apply, delete, get, describe, scale,
+// logs, proxy-status, proxy-config, explain --live, version) talk to, the
+// way kubectl talks to a kube-apiserver. GET /v1/watch is a long poll that
+// returns when anything a watcher sees changes (configuration, pods,
+// events), which is how `get -w` follows the mesh.
 //
 // Every change goes through the control plane's Store, so an apply with
 // any error is rejected whole, with analyze's messages, and nothing
@@ -10,16 +13,21 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/events"
 	"github.com/lanemesh/lanemesh/internal/guard"
+	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // maxBody bounds an applied document set.
@@ -35,6 +43,12 @@ type Pod struct {
 	Ready     bool              `json:"ready"`
 	Restarts  int               `json:"restarts"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// Created is when the pod was made (AGE), zero if unknown.
+	Created time.Time `json:"created,omitzero"`
+	// Message says why the pod is not ready; LastExit why its app or
+	// sidecar last exited. Both "" when there is nothing to say.
+	Message  string `json:"message,omitempty"`
+	LastExit string `json:"lastExit,omitempty"`
 }
 
 // Workloads is the local runner, as the API sees it.
@@ -43,12 +57,34 @@ type Workloads interface {
 	Logs(namespace, pod string) ([]byte, error)
 }
 
+// LogStreams is what Workloads may also offer: a container's log from an
+// offset, so that `logs -f` follows it and `logs -c sidecar` reads the
+// pod's proxy. Container "" is the app.
+type LogStreams interface {
+	// LogsFrom returns what the container wrote at or after offset
+	// (counted from its first byte), as far as it is kept, and the offset
+	// to ask from next.
+	LogsFrom(namespace, pod, container string, offset int64) ([]byte, int64, error)
+}
+
 // Server serves the API. Proxies, if set, lists the proxies connected to
 // the control plane (any JSON-encodable value).
 type Server struct {
 	Store     *controlplane.Store
 	Workloads Workloads
 	Proxies   func() any
+	// ProxyConfig, if set, shows what the control plane serves a proxy
+	// (proxy-config).
+	ProxyConfig ProxyConfigFunc
+	// Instances, if set, lists the registry's instances: the endpoints
+	// `explain --live` routes to.
+	Instances func() []registry.Instance
+	// Feed, if set, is what GET /v1/watch waits on.
+	Feed *events.Feed
+	// Events, if set, are listed by GET /v1/events.
+	Events *events.Log
+	// Name is the control plane's name in proxy-status [HOST/ADMIN_ADDRESS].
+	Name string
 	// Listener is where the API is served; its token guards every /v1/
 	// call, its address is what a request's Host must name. Required.
 	Listener *Listener
@@ -92,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /v1/dashboard", s.Dashboard)
 		mux.Handle("GET /v1/dashboard/", s.Dashboard)
 	}
+	s.liveRoutes(mux)
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	if s.UI != nil {
@@ -231,7 +268,7 @@ func (s *Server) scale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	found := false
-	_, err := s.Store.Update(func(next *config.Config) {
+	_, err := s.Store.UpdateBy("lanemesh scale", func(next *config.Config) {
 		for i, d := range next.Deployments {
 			if d.Metadata.Namespace == req.Namespace && d.Metadata.Name == req.Name {
 				scaled := *d
@@ -257,18 +294,103 @@ func (s *Server) pods() []Pod {
 	return s.Workloads.Pods()
 }
 
+// logs answers GET /v1/logs?namespace=NS&pod=P[&container=C][&tail=N][&follow=true]:
+// the container's log (the app's by default), its last N lines with tail,
+// and with follow, what it writes next, streamed until the client goes.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if s.Workloads == nil {
 		writeError(w, http.StatusNotFound, "no workloads run here")
 		return
 	}
-	b, err := s.Workloads.Logs(r.URL.Query().Get("namespace"), r.URL.Query().Get("pod"))
+	q := r.URL.Query()
+	ns, pod, container := q.Get("namespace"), q.Get("pod"), q.Get("container")
+	tail := -1
+	if t := q.Get("tail"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "tail must be a number of lines")
+			return
+		}
+		tail = n
+	}
+	streams, ok := s.Workloads.(LogStreams)
+	if !ok {
+		if container != "" && container != "app" || q.Get("follow") == "true" {
+			writeError(w, http.StatusNotImplemented, "this server keeps only the app's log; drop -c and -f")
+			return
+		}
+		b, err := s.Workloads.Logs(ns, pod)
+		if err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(tailLines(b, tail))
+		return
+	}
+	b, next, err := streams.LogsFrom(ns, pod, container, 0)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(b)
+	w.Write(tailLines(b, tail))
+	if q.Get("follow") != "true" {
+		return
+	}
+	followLogs(r.Context(), w, streams, ns, pod, container, next)
+}
+
+// followInterval is how often a followed log is read for news.
+const followInterval = 200 * time.Millisecond
+
+// followLogs streams what the container writes from offset on until ctx
+// ends or the pod goes.
+func followLogs(ctx context.Context, w http.ResponseWriter, streams LogStreams, ns, pod, container string, offset int64) {
+	flush := http.NewResponseController(w)
+	flush.Flush()
+	tick := time.NewTicker(followInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		b, next, err := streams.LogsFrom(ns, pod, container, offset)
+		if err != nil {
+			return // the pod is gone: the stream ends, as kubectl's does
+		}
+		offset = next
+		if len(b) > 0 {
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			flush.Flush()
+		}
+	}
+}
+
+// tailLines returns the last n lines of b; all of b for n < 0.
+func tailLines(b []byte, n int) []byte {
+	if n < 0 {
+		return b
+	}
+	if n == 0 {
+		return nil
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			if n--; n == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -134,3 +134,22 @@ func TestScaleAndGet(t *testing.T) {
 		t.Fatalf("unknown kind: %s", resp.Status)
 	}
 }
+
+func TestTailLines(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", -1, "a\nb\nc\n"},
+		{"a\nb\nc\n", 0, ""},
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\nb\nc\n", 5, "a\nb\nc\n"},
+		{"", 3, ""},
+	} {
+		if got := string(tailLines([]byte(tc.in), tc.n)); got != tc.want {
+			t.Errorf("tailLines(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

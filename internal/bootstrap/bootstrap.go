@@ -22,6 +22,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
 	"github.com/lanemesh/lanemesh/internal/dashboard"
+	"github.com/lanemesh/lanemesh/internal/events"
 	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/registry"
 	"github.com/lanemesh/lanemesh/internal/xdsserver"
@@ -84,6 +85,12 @@ type Server struct {
 	Tokens *xdsserver.Tokens
 	// Dashboard gathers what the web view at /ui/ shows.
 	Dashboard *dashboard.Collector
+	// Feed grows with every change a watcher of the mesh sees: the
+	// configuration, here, and the pods, which a mode's runner bumps.
+	Feed *events.Feed
+	// Events are what the mesh tells its user beside the configuration
+	// (a watched file's edit that overrode an apply).
+	Events *events.Log
 
 	opts     Options
 	entries  *registry.Entries
@@ -109,7 +116,8 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	if opts.ProbeInterval == 0 {
 		opts.ProbeInterval = time.Second
 	}
-	s := &Server{opts: opts, XDS: xdsserver.NewServer(opts.Logger.With("part", "xds")), Tokens: &xdsserver.Tokens{}}
+	s := &Server{opts: opts, XDS: xdsserver.NewServer(opts.Logger.With("part", "xds")), Tokens: &xdsserver.Tokens{}, Feed: &events.Feed{}}
+	s.Events = &events.Log{Feed: s.Feed}
 	s.XDS.Auth = s.Tokens
 	if opts.Auth != nil {
 		s.XDS.Auth = xdsserver.FirstOf{s.Tokens, opts.Auth}
@@ -137,7 +145,8 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.closeXDS()
 		return nil, nil, err
 	}
-	diags, err := controlplane.WatchFilesWith(ctx, s.Store, opts.Paths, time.Second, opts.Logger.With("part", "files"), opts.Load)
+	diags, err := controlplane.Watch(ctx, s.Store, controlplane.WatchOptions{Paths: opts.Paths, Interval: time.Second,
+		Logger: opts.Logger.With("part", "files"), Load: opts.Load, OnConflict: s.conflict})
 	if err != nil {
 		s.closeXDS()
 		s.adminLn.Close()
@@ -146,13 +155,22 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
 	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
 	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
-		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler()}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler(),
+		ProxyConfig: s.XDS.Served, Instances: s.Instances.Instances, Feed: s.Feed, Events: s.Events}).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go s.XDS.Serve(s.xdsLn)
 	return s, diags, nil
 }
 
+// conflict records a watched file's edit that overrode another change as
+// a Warning event on the object (see controlplane.Conflict).
+func (s *Server) conflict(c controlplane.Conflict) {
+	s.Events.Add(events.Event{Type: "Warning", Reason: "FileOverrodeChange", Kind: c.Kind, Namespace: c.Namespace, Name: c.Name,
+		Message: c.String()})
+}
+
 // configChanged is the Store's hook.
 func (s *Server) configChanged() {
+	defer s.Feed.Bump()
 	s.ControlPlane.Changed()
 	cfg, gen := s.Store.Config()
 	s.entries.Configure(cfg)

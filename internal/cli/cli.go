@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -33,7 +34,12 @@ type usageError struct{ error }
 
 // Main runs lanemesh with args and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin, stdout, stderr)
+	return mainAt(time.Now, args, stdin, stdout, stderr)
+}
+
+// mainAt is Main with the clock of the commands that print ages.
+func mainAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr, now)
 	root.SetArgs(args)
 	// Long-running commands (up, proxy, controlplane, mock) stop cleanly on
 	// Ctrl-C and SIGTERM through this context.
@@ -57,7 +63,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 }
 
-func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+// newRoot builds the command tree. now is the clock of the commands that
+// print ages (get, describe), so that their tests are deterministic.
+func newRoot(stdin io.Reader, stdout, stderr io.Writer, now func() time.Time) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lanemesh",
 		Short: "lanemesh isolates versioned call chains into traffic lanes",
@@ -73,9 +81,10 @@ VirtualService and Gateway YAML with Alibaba Cloud Service Mesh's fallback.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout),
+		newAnalyze(stdin, stdout, stderr), newExplain(stdin, stdout, stderr), newVerify(stdout, stderr),
 		newChange("apply", stdin, stdout, stderr), newChange("delete", stdin, stdout, stderr),
-		newGet(stdout), newScale(stdout), newLogs(stdout), newMock(stderr), newUp(stdout, stderr),
+		newGet(stdout, now), newDescribe(stdout, now), newScale(stdout), newLogs(stdout),
+		newVersion(stdout), newProxyStatus(stdout), newProxyConfig(stdout), newTop(stdout, stderr), newMock(stderr), newUp(stdout, stderr),
 		newProxy(stdin, stdout, stderr), newControlPlane(stdout, stderr), newNode(stdout, stderr), newInstall(stdout),
 		newDashboard(stdout, stderr),
 	)

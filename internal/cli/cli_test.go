@@ -169,6 +169,46 @@ func TestVerifyExitCodes(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "lane v3, leaked") {
 		t.Errorf("exit %d, want 1 with a leak example:\n%s", code, out)
 	}
+	// Progress goes to stderr only, so stdout stays the report; off the
+	// terminal, a line per lane at each tenth.
+	_, quiet, _ := run(t, "", "verify", "--lanes", "v1,v2", "-n", "20", srv.URL)
+	code, out, errOut := run(t, "", "verify", "--lanes", "v1,v2", "-n", "20", "--progress", "always", srv.URL)
+	if code != 0 || out != quiet {
+		t.Errorf("exit %d; stdout with --progress differs from without:\n%s\n%s", code, out, quiet)
+	}
+	if strings.Count(errOut, "lane v2: ") != 10 || !strings.Contains(errOut, "lane v1: 20/20 requests\n") {
+		t.Errorf("progress on stderr:\n%s\nwant 10 lines per lane ending at 20/20", errOut)
+	}
+	if _, _, errOut = run(t, "", "verify", "--lanes", "v1", "-n", "3", srv.URL); errOut != "" {
+		t.Errorf("progress printed off a terminal without --progress: %q", errOut)
+	}
+}
+
+// TestCompletion: the shell scripts come from cobra, and object names
+// complete from the running mesh.
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		if code, out, _ := run(t, "", "completion", shell); code != 0 || !strings.Contains(out, "lanemesh") {
+			t.Errorf("completion %s: exit %d", shell, code)
+		}
+	}
+	_, ln := serveAdmin(t)
+	s := "--server=" + ln.URL()
+	if code, _, errOut := run(t, "", "apply", s, "-f", lanes); code != 0 {
+		t.Fatal(errOut)
+	}
+	_, out, _ := run(t, "", "__complete", "get", s, "")
+	if !strings.Contains(out, "virtualservices\n") || !strings.Contains(out, "pods\n") {
+		t.Errorf("types do not complete:\n%s", out)
+	}
+	_, out, _ = run(t, "", "__complete", "get", s, "vs", "")
+	if !strings.HasPrefix(out, "mockb\nmockc\nswimlane-ingress-vs\n:4") {
+		t.Errorf("VirtualService names do not complete:\n%s", out)
+	}
+	_, out, _ = run(t, "", "__complete", "describe", s, "dr/")
+	if !strings.HasPrefix(out, "dr/dr-mocka\ndr/dr-mockb\ndr/dr-mockc\n") {
+		t.Errorf("TYPE/NAME does not complete:\n%s", out)
+	}
 }
 
 // TestEmbeddedDefaultIsTheExample: `lanemesh up` with no -f runs exactly

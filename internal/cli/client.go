@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,9 +59,29 @@ func (c *client) token() (string, error) {
 	return guard.ReadToken(path)
 }
 
+// errNotFound is wrapped by the errors of answers 404 Not Found.
+var errNotFound = errors.New("not found")
+
+// apiError is an error answer of the admin API.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e apiError) Error() string { return e.msg }
+
+func (e apiError) Is(target error) bool {
+	return target == errNotFound && e.status == http.StatusNotFound
+}
+
 // do sends a request and decodes a JSON answer into out; it returns the
 // status code. Transport failures say how to start the server.
 func (c *client) do(method, path string, query url.Values, body any, out any) (int, error) {
+	return c.doContext(context.Background(), method, path, query, body, out)
+}
+
+// doContext is do, abandoned when ctx is done.
+func (c *client) doContext(ctx context.Context, method, path string, query url.Values, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -71,7 +94,7 @@ func (c *client) do(method, path string, query url.Values, body any, out any) (i
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	req, err := http.NewRequest(method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, usageError{fmt.Errorf("invalid --server %q: %w", c.server, err)}
 	}
@@ -102,11 +125,46 @@ func (c *client) do(method, path string, query url.Values, body any, out any) (i
 	if resp.StatusCode >= 400 {
 		var e struct{ Error string }
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return resp.StatusCode, fmt.Errorf("%s", e.Error)
+			return resp.StatusCode, apiError{resp.StatusCode, e.Error}
 		}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return resp.StatusCode, fmt.Errorf("unexpected answer from %s (%s): %w", c.server, resp.Status, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// stream sends a GET and copies the answer's body to w as it arrives, until
+// the server ends it or ctx is done (which is no error): logs -f. It has no
+// overall timeout, unlike do.
+func (c *client) stream(ctx context.Context, path string, query url.Values, w io.Writer) error {
+	token, err := c.token()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.server+path+"?"+query.Encode(), nil)
+	if err != nil {
+		return usageError{fmt.Errorf("invalid --server %q: %w", c.server, err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Transport: c.http.Transport}).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cannot reach lanemesh at %s (is `lanemesh up` running? set --server or LANEMESH_SERVER): %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return apiError{resp.StatusCode, e.Error}
+		}
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
 }

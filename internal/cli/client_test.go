@@ -8,6 +8,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
+	"github.com/lanemesh/lanemesh/internal/events"
 )
 
 // TestKubectlLikeCommands drives apply, get and scale against the real
@@ -67,12 +68,13 @@ func serveAdmin(t *testing.T) (*controlplane.Store, *admin.Listener) {
 	home := t.TempDir()
 	t.Setenv("LANEMESH_HOME", home)
 	t.Setenv("LANEMESH_TOKEN_FILE", "")
-	store := controlplane.NewStore(nil)
+	feed := &events.Feed{}
+	store := controlplane.NewStore(feed.Bump)
 	ln, err := admin.Listen("127.0.0.1:0", home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln}).Handler()}
+	srv := &http.Server{Handler: (&admin.Server{Store: store, Listener: ln, Feed: feed}).Handler()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return store, ln

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/explain"
@@ -32,6 +33,12 @@ type explainFlags struct {
 	chain        bool
 	client       string
 	opt          config.Options
+	// live reads the configuration and endpoints from a running mesh
+	// through c instead of files; pod takes the caller's labels from one
+	// of its pods.
+	live bool
+	pod  string
+	c    client
 }
 
 func newExplain(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -47,14 +54,18 @@ follows the call each serving pod makes (its upstream_url, as the sample app
 does) through that pod's sidecar, to the end of the chain.
 
 Endpoints are those of the configuration's Deployments and WorkloadEntries, at
-the addresses lanemesh up would give them on a fresh start.
+the addresses lanemesh up would give them on a fresh start. With --live, the
+configuration and the endpoints (with their readiness) are those of the
+running mesh at --server instead, and --pod NAME explains at that pod's
+sidecar.
 
 Exit status: 0 the request would be forwarded, 1 it would fail (404 NR, 503
 NC/UH) or the configuration has errors, 2 usage or I/O failure.`,
 		Example: `  lanemesh explain -f examples/traffic-lanes --gateway istio-system/ingressgateway \
       -H 'x-asm-prefer-tag: v2' --chain http://gateway/mock
   lanemesh explain -f examples/traffic-lanes --source-labels app=mocka,version=v2 \
-      -o json http://mockb:8000/`,
+      -o json http://mockb:8000/
+  lanemesh explain --live --pod mocka-v2-0 --chain http://mockb:8000/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExplain(f, args[0], stdin, stdout, stderr)
@@ -70,13 +81,30 @@ NC/UH) or the configuration has errors, 2 usage or I/O failure.`,
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVar(&f.chain, "chain", false, "follow the call chain through the serving pods")
 	fl.StringVar(&f.client, "client", "", "the client's address as the gateway sees it, for LaneEntryPolicy source CIDRs (default: unknown, which no CIDR holds)")
+	fl.BoolVar(&f.live, "live", false, "explain against the running mesh at --server (its configuration and endpoints), not files")
+	fl.StringVar(&f.pod, "pod", "", "with --live: explain at this pod's sidecar (its labels and namespace; -n to choose)")
 	addSkipFlag(cmd, &f.opt.SkipUnsupportedKinds)
+	addServerFlag(cmd, &f.c)
 	return cmd
 }
 
 func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(f.files) == 0 {
-		return usageError{fmt.Errorf("explain needs at least one -f PATH")}
+	switch {
+	case f.live && len(f.files) > 0:
+		return usageError{fmt.Errorf("give -f PATH or --live, not both")}
+	case !f.live && len(f.files) == 0:
+		return usageError{fmt.Errorf("explain needs at least one -f PATH, or --live")}
+	case f.pod != "" && !f.live:
+		return usageError{fmt.Errorf("--pod needs --live: pods are the running mesh's")}
+	}
+	if f.pod != "" {
+		if f.sourceLabels != "" || f.gateway != "" {
+			return usageError{fmt.Errorf("give one of --pod, --gateway or --source-labels")}
+		}
+		var err error
+		if f.sourceLabels, f.namespace, err = podLabels(&f.c, f.pod, f.namespace); err != nil {
+			return err
+		}
 	}
 	if (f.gateway == "") == (f.sourceLabels == "") {
 		return usageError{fmt.Errorf("give exactly one of --gateway NS/NAME or --source-labels k=v,...")}
@@ -88,7 +116,18 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return usageError{err}
 	}
-	c, diags := loadAndAnalyze(f.files, stdin, f.opt)
+	var c *config.Config
+	var diags config.Diagnostics
+	var instances []registry.Instance
+	if f.live {
+		if c, instances, err = liveMesh(&f.c); err != nil {
+			return err
+		}
+		diags = config.Analyze(c)
+	} else {
+		c, diags = loadAndAnalyze(f.files, stdin, f.opt)
+		instances = local.Predict(c)
+	}
 	if diags.HasErrors() {
 		printDiagnostics(stderr, diags.Errors(), "text", f.files)
 		fmt.Fprintln(stderr, "lanemesh: the configuration has errors; fix them first (lanemesh analyze shows them all)")
@@ -98,7 +137,6 @@ func runExplain(f explainFlags, rawURL string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return usageError{err}
 	}
-	instances := local.Predict(c)
 	if proxy.Role == meshxds.Gateway {
 		if err := explainLaneEntry(f, c, instances, proxy, req, stdout, stderr); err != nil {
 			return err
@@ -272,4 +310,44 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		result = fmt.Sprintf("%d %s: %s", r.Status, r.Flag, r.Reason)
 	}
 	row("Result", result)
+}
+
+// liveMesh reads the running mesh's configuration and instances from the
+// admin API, as explain reads files: the configuration parsed and checked
+// by the same loader.
+func liveMesh(cl *client) (*config.Config, []registry.Instance, error) {
+	var objs []json.RawMessage
+	if _, err := cl.do("GET", "/v1/objects", nil, nil, &objs); err != nil {
+		return nil, nil, err
+	}
+	doc, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": objs})
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &config.Config{}
+	if diags := c.Parse(cl.server, doc); diags.HasErrors() {
+		return nil, nil, fmt.Errorf("the mesh at %s answered a configuration lanemesh cannot read: %s", cl.server, diags.Errors().Render(config.PerGroup)[0])
+	}
+	var instances []registry.Instance
+	if _, err := cl.do("GET", "/v1/instances", nil, nil, &instances); err != nil {
+		return nil, nil, err
+	}
+	return c, instances, nil
+}
+
+// podLabels returns a running pod's labels (k=v,...) and namespace.
+func podLabels(cl *client, pod, ns string) (string, string, error) {
+	var pods []admin.Pod
+	if _, err := cl.do("GET", "/v1/pods", nil, nil, &pods); err != nil {
+		return "", "", err
+	}
+	for _, p := range pods {
+		if p.Name == pod && (ns == "" || ns == "default" || p.Namespace == ns) {
+			if len(p.Labels) == 0 {
+				return "", "", fmt.Errorf("pod %s/%s has no labels to explain with", p.Namespace, p.Name)
+			}
+			return labelsString(p.Labels), p.Namespace, nil
+		}
+	}
+	return "", "", fmt.Errorf("no pod %q in the running mesh: lanemesh get pods lists them", pod)
 }

@@ -59,6 +59,7 @@ against the admin API. Ctrl-C stops everything.`,
 				return usageError{err}
 			}
 			o.Out = stdout
+			o.Progress = stderr
 			if o.CredentialsDir, err = absDir(o.CredentialsDir); err != nil {
 				return usageError{fmt.Errorf("--credentials-dir: %w", err)}
 			}

@@ -13,9 +13,9 @@ import (
 	"github.com/lanemesh/lanemesh/internal/verify"
 )
 
-func newVerify(stdout io.Writer) *cobra.Command {
+func newVerify(stdout, stderr io.Writer) *cobra.Command {
 	var o verify.Options
-	var lanes, output string
+	var lanes, output, progress string
 	var noFallback bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -38,6 +38,17 @@ release on it.`,
 			}
 			o.URL, o.Lanes = args[0], strings.Split(lanes, ",")
 			o.Client = &http.Client{Timeout: timeout}
+			switch progress {
+			case "auto":
+				if isTerminal(stderr) {
+					o.Progress = progressPrinter(stderr, true)
+				}
+			case "always":
+				o.Progress = progressPrinter(stderr, isTerminal(stderr))
+			case "never":
+			default:
+				return usageError{fmt.Errorf("--progress must be auto, always or never")}
+			}
 			reports := verify.Run(cmd.Context(), o)
 			if output == "json" {
 				enc := json.NewEncoder(stdout)
@@ -65,5 +76,22 @@ release on it.`,
 	fl.IntVarP(&o.Concurrency, "concurrency", "c", 4, "requests in flight")
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each request")
 	fl.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	fl.StringVar(&progress, "progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
 	return cmd
+}
+
+// progressPrinter reports verify's progress on w: redrawn in place on a
+// terminal, else a line per lane at each tenth, so a log stays short.
+func progressPrinter(w io.Writer, tty bool) func(lane string, done, total int) {
+	return func(lane string, done, total int) {
+		switch {
+		case tty:
+			fmt.Fprintf(w, "\r\033[Klane %s: %d/%d requests", lane, done, total)
+			if done == total {
+				fmt.Fprintln(w)
+			}
+		case done == total || done*10/total != (done-1)*10/total:
+			fmt.Fprintf(w, "lane %s: %d/%d requests\n", lane, done, total)
+		}
+	}
 }

@@ -31,7 +31,8 @@ func (w workloads) Pods() []admin.Pod {
 			phase = "Terminating"
 		}
 		out = append(out, admin.Pod{Name: p.Name, Namespace: p.Namespace, Owner: owner(p), IP: p.Status.PodIP,
-			Phase: phase, Ready: podReady(p) && p.DeletionTimestamp == nil, Restarts: restarts, Labels: p.Labels})
+			Phase: phase, Ready: podReady(p) && p.DeletionTimestamp == nil, Restarts: restarts, Labels: p.Labels,
+			Created: p.CreationTimestamp.Time})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
 	return out

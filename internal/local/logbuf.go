@@ -8,24 +8,27 @@ import (
 // logLimit is how much output each pod keeps for Logs.
 const logLimit = 128 << 10
 
-// ringBuffer keeps the last size bytes written to it, so a chatty pod costs
+// LogBuffer keeps the last size bytes written to it, so a chatty pod costs
 // bounded memory however long it runs. It is safe for concurrent use: an
 // app's stdout, stderr and the mock's logger all write to one.
-type ringBuffer struct {
+type LogBuffer struct {
 	mu      sync.Mutex
 	buf     []byte // len == size once wrapped
 	size    int
-	next    int  // where the next byte goes once wrapped
-	wrapped bool // buf is full and next marks its oldest byte
+	next    int   // where the next byte goes once wrapped
+	wrapped bool  // buf is full and next marks its oldest byte
+	total   int64 // bytes ever written: the offset of the end
 }
 
-func newRingBuffer(size int) *ringBuffer { return &ringBuffer{size: size} }
+// NewLogBuffer returns a buffer that keeps the last size bytes.
+func NewLogBuffer(size int) *LogBuffer { return &LogBuffer{size: size} }
 
 // Write implements io.Writer; it never fails.
-func (b *ringBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
+	b.total += int64(n)
 	if len(p) > b.size {
 		p = p[len(p)-b.size:]
 	}
@@ -49,9 +52,32 @@ func (b *ringBuffer) Write(p []byte) (int, error) {
 
 // Bytes returns a copy of what is kept, oldest first. Once output has been
 // dropped, the partial line at the start is dropped too.
-func (b *ringBuffer) Bytes() []byte {
+func (b *LogBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.bytesLocked()
+}
+
+// From returns what was written at or after offset (counted from the first
+// byte ever written), as far as it is still kept, and the offset of the
+// end, from which to ask next: `logs -f` follows a pod this way.
+func (b *LogBuffer) From(offset int64) ([]byte, int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if offset >= b.total {
+		return nil, b.total
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	kept := b.bytesLocked()
+	if missed := b.total - offset; missed < int64(len(kept)) {
+		kept = kept[int64(len(kept))-missed:]
+	}
+	return kept, b.total
+}
+
+func (b *LogBuffer) bytesLocked() []byte {
 	if !b.wrapped {
 		return bytes.Clone(b.buf)
 	}

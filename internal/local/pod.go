@@ -20,7 +20,7 @@ type pod struct {
 	ports     map[string]uint32 // named and numbered container ports, as registry.Instance has them
 	slot      int               // address number, released when the pod is gone
 	seq       int               // creation order
-	logs      *ringBuffer
+	logs      *LogBuffer
 	stop      chan struct{}
 
 	stopVersion uint64 // r.mu until stop is closed; read-only after
@@ -60,7 +60,7 @@ func (r *Runner) newPodLocked(d *deployment) *pod {
 			IP: r.opts.address(slot), Owner: "Deployment/" + d.name,
 		},
 		owner: d.key(), hash: d.hash, slot: slot, seq: r.seq,
-		logs: newRingBuffer(logLimit), stop: make(chan struct{}),
+		logs: NewLogBuffer(logLimit), stop: make(chan struct{}),
 		phase: Pending, created: time.Now(),
 	}
 	if r.opts.Sidecar == nil {

@@ -163,6 +163,19 @@ func (r *Runner) Logs(namespace, pod string) ([]byte, error) {
 	return p.logs.Bytes(), nil
 }
 
+// LogsFrom returns what the pod's app wrote at or after offset, as far as it
+// is kept, and the offset to ask from next (see LogBuffer.From).
+func (r *Runner) LogsFrom(namespace, pod string, offset int64) ([]byte, int64, error) {
+	r.mu.Lock()
+	p, ok := r.pods[namespace+"/"+pod]
+	r.mu.Unlock()
+	if !ok {
+		return nil, 0, fmt.Errorf("pod %s/%s: %w", namespace, pod, ErrNotFound)
+	}
+	b, end := p.logs.From(offset)
+	return b, end, nil
+}
+
 // errAlreadyRun is returned by a second call to Run.
 var errAlreadyRun = errors.New("local runner: Run called more than once")
 

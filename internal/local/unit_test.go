@@ -81,7 +81,7 @@ func TestSlotsReuseTheSmallestFree(t *testing.T) {
 }
 
 func TestRingBufferKeepsTheTail(t *testing.T) {
-	b := newRingBuffer(16)
+	b := NewLogBuffer(16)
 	b.Write([]byte("one\n"))
 	if got := string(b.Bytes()); got != "one\n" {
 		t.Fatalf("Bytes = %q", got)
@@ -187,5 +187,28 @@ func TestProberThresholds(t *testing.T) {
 	}
 	if msgs[5] != "readiness probe failed: down" || msgs[1] != "" {
 		t.Errorf("messages = %q", msgs)
+	}
+}
+
+func TestLogBufferFrom(t *testing.T) {
+	b := NewLogBuffer(16)
+	b.Write([]byte("one\n"))
+	got, end := b.From(0)
+	if string(got) != "one\n" || end != 4 {
+		t.Fatalf("From(0) = %q, %d", got, end)
+	}
+	if got, end = b.From(end); len(got) != 0 || end != 4 {
+		t.Fatalf("From(end) = %q, %d; want nothing new", got, end)
+	}
+	b.Write([]byte("two\n"))
+	if got, end = b.From(4); string(got) != "two\n" || end != 8 {
+		t.Fatalf("From(4) = %q, %d; want only what came after", got, end)
+	}
+	for i := range 10 {
+		fmt.Fprintf(b, "line %d\n", i)
+	}
+	// Far behind: what is still kept, whole lines only.
+	if got, end = b.From(4); string(got) != "line 8\nline 9\n" || end != 8+70 {
+		t.Fatalf("From(4) after wrapping = %q, %d", got, end)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -39,6 +40,10 @@ func NodeFor(id string, p Proxy) *corev3.Node {
 	n := &corev3.Node{
 		Id:      id,
 		Cluster: NodeCluster,
+		// The build, so that proxy-status can show each proxy's version as
+		// istioctl shows Envoy's.
+		UserAgentName:        "lanemesh",
+		UserAgentVersionType: &corev3.Node_UserAgentVersion{UserAgentVersion: buildVersion()},
 		Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
 			metaRole:      structpb.NewStringValue(string(p.Role)),
 			metaNamespace: structpb.NewStringValue(p.Namespace),
@@ -141,4 +146,14 @@ func IdentityKey(p Proxy) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// buildVersion is the main module's version ("(devel)" from a checkout),
+// read here rather than from internal/version so that the data plane links
+// nothing of lanemesh beyond its contract packages.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }

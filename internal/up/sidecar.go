@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/lanemesh/lanemesh/internal/compile"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -38,10 +40,19 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	addr := net.JoinHostPort(pod.IP, fmt.Sprint(meshxds.SidecarListenerPort))
 	identity := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels, Inbound: pod.AppAddr != ""}
 	reg, unregister := m.scrape.add(pod.Namespace, pod.Name)
-	p, err := proxy.New(proxy.Options{Role: meshxds.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
+	logs := m.sidecarLogs(key)
+	accessLog := io.Writer(logs)
+	if m.opts.AccessLog != nil {
+		accessLog = io.MultiWriter(m.opts.AccessLog, logs)
+	}
+	// The pod's sidecar log (`lanemesh logs POD -c sidecar`) is its access
+	// log and its own messages from info up, whatever --log-level says
+	// about the mesh's log.
+	logger := slog.New(slog.NewMultiHandler(m.log.Handler(), slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	p, err := proxy.New(proxy.Options{Role: meshxds.Sidecar, OutboundAddr: addr, AccessLog: accessLog,
 		InboundAddr: pod.InboundAddr, InboundApp: pod.AppAddr,
 		PathNormalization: m.opts.PathNormalization, Registry: reg,
-		Logger: m.log.With("part", "sidecar", "pod", key),
+		Logger: logger.With("part", "sidecar", "pod", key),
 		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
 			Labels: pod.Labels}})
 	if err != nil {
@@ -108,6 +119,22 @@ func (m *Mesh) inboundCapture(pod local.PodInfo) bool {
 	m.mu.Unlock()
 	return cfg != nil && compile.Propagation(cfg, meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}) != nil
 }
+
+// sidecarLogs returns the log buffer of the pod's sidecar, the same one
+// across restarts of the sidecar, as a container's log survives restarts.
+func (m *Mesh) sidecarLogs(key string) *local.LogBuffer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.proxyLogs[key]
+	if b == nil {
+		b = local.NewLogBuffer(sidecarLogLimit)
+		m.proxyLogs[key] = b
+	}
+	return b
+}
+
+// sidecarLogLimit is how much of each sidecar's log is kept.
+const sidecarLogLimit = 128 << 10
 
 // probeSettings are a liveness check's period, timeout and the consecutive
 // failures that fail it.

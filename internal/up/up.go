@@ -72,6 +72,11 @@ type Options struct {
 	AccessLog io.Writer // every proxy's access log; nil = off
 	// Out receives the lines a user reads: the gateway URL and "ready".
 	Out io.Writer
+	// Progress, if set, receives a line whenever what the mesh waits for
+	// before it is ready changes: pods ready N/M, proxies in step with
+	// their configuration N/M. Keep it apart from Out (stderr), so that a
+	// script reading Out sees only the lines above.
+	Progress io.Writer
 	// PodCIDR is the loopback range pods get their addresses from, such as
 	// 127.0.5.0/24 [the first free /24 from 127.0.1.0/24 on]; either way the
 	// range is locked while the mesh runs, so two meshes never share one.
@@ -136,6 +141,9 @@ type Mesh struct {
 
 	mu       sync.Mutex
 	sidecars map[string]*sidecar // by pod namespace/name
+	// proxyLogs are the sidecars' logs by pod namespace/name. A pod's
+	// entry is dropped when the pod is gone (podsChanged).
+	proxyLogs map[string]*local.LogBuffer
 	// gathered are every running proxy's registry, by xDS node id, which
 	// the dashboard reads in process.
 	gathered  map[string]dashboard.Gathered
@@ -167,7 +175,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		}
 	}()
 	m := &Mesh{opts: opts, log: opts.Logger, sidecars: map[string]*sidecar{}, podNet: pods, scrape: newScrape(),
-		gathered: map[string]dashboard.Gathered{}}
+		gathered: map[string]dashboard.Gathered{}, proxyLogs: map[string]*local.LogBuffer{}}
 	if opts.Metrics != "" {
 		if m.metrics, m.metricsAddr, err = m.scrape.serve(opts.Metrics); err != nil {
 			return nil, nil, err
@@ -182,7 +190,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods, InboundCapture: m.inboundCapture})
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
-		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m.runner}, OnChange: m.configChanged,
+		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m}, OnChange: m.configChanged,
 		Credentials: credentials.Dir(opts.CredentialsDir), Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
@@ -254,8 +262,9 @@ func (m *Mesh) ControlPlane() *controlplane.ControlPlane { return m.cp.ControlPl
 func (m *Mesh) Runner() *local.Runner { return m.runner }
 
 // announce prints the gateway URL and one ready line once the gateway has
-// its configuration and every pod is ready.
+// its configuration and every pod is ready; until then it reports progress.
 func (m *Mesh) announce(ctx context.Context) {
+	last := ""
 	for ctx.Err() == nil {
 		if m.gateway.Ready() && m.allPodsReady() {
 			gwAdmin := "off"
@@ -270,6 +279,12 @@ func (m *Mesh) announce(ctx context.Context) {
 				m.GatewayURL(), m.AdminURL(), m.TokenFile(), gwAdmin, metrics, len(m.runner.Pods()), m.cp.XDSAddr())
 			return
 		}
+		if m.opts.Progress != nil {
+			if p := m.progress(); p != last {
+				fmt.Fprintln(m.opts.Progress, p)
+				last = p
+			}
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
@@ -277,19 +292,50 @@ func (m *Mesh) announce(ctx context.Context) {
 	}
 }
 
+// progress says what the mesh is waiting for: "waiting: pods ready 3/9,
+// proxies in step 4/10".
+func (m *Mesh) progress() string {
+	ready, want := m.podCounts()
+	inStep := 0
+	for _, p := range m.cp.XDS.Proxies() {
+		if p.Connected && proxyInStep(p) {
+			inStep++
+		}
+	}
+	return fmt.Sprintf("waiting: pods ready %d/%d, proxies in step %d/%d", ready, want, inStep, want+1) // +1: the gateway
+}
+
+// proxyInStep reports whether a proxy has ACKed everything it was sent and
+// is due, for every type (proxy-status's SYNCED or NOT SENT).
+func proxyInStep(p xdsserver.ProxyStatus) bool {
+	if len(p.Sync) == 0 {
+		return false
+	}
+	for _, s := range p.Sync {
+		if s == xdsserver.Stale {
+			return false
+		}
+	}
+	return true
+}
+
 func (m *Mesh) allPodsReady() bool {
+	ready, want := m.podCounts()
+	return ready >= want
+}
+
+// podCounts returns the pods ready and the replicas the Deployments want.
+func (m *Mesh) podCounts() (ready, want int) {
 	cfg, _ := m.cp.Store.Config()
-	want := 0
 	for _, d := range cfg.Deployments {
 		want += int(d.Spec.ReplicaCount())
 	}
-	ready := 0
 	for _, p := range m.runner.Pods() {
 		if p.Phase == local.Ready {
 			ready++
 		}
 	}
-	return ready >= want
+	return ready, want
 }
 
 // configChanged is the control plane's hook: converge pods.
@@ -309,8 +355,28 @@ func (m *Mesh) configChanged(cfg *config.Config, gen uint64) {
 	}
 }
 
-// podsChanged is the runner's hook.
-func (m *Mesh) podsChanged(pods []registry.Instance) { m.cp.Instances.Set("pods", pods) }
+// podsChanged is the runner's hook. It forgets the sidecar logs of pods
+// that are gone and tells whoever watches the mesh.
+func (m *Mesh) podsChanged(pods []registry.Instance) {
+	m.cp.Instances.Set("pods", pods)
+	m.forgetLogs(pods)
+	m.cp.Feed.Bump()
+}
+
+// forgetLogs drops the sidecar logs of pods the runner no longer has.
+func (m *Mesh) forgetLogs(pods []registry.Instance) {
+	live := map[string]bool{}
+	for _, p := range pods {
+		live[p.Namespace+"/"+p.Name] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for key := range m.proxyLogs {
+		if !live[key] {
+			delete(m.proxyLogs, key)
+		}
+	}
+}
 
 // gatherers are the running proxies' registries, for the dashboard.
 func (m *Mesh) gatherers() map[string]dashboard.Gathered {
@@ -372,17 +438,39 @@ func (m *Mesh) connect(ctx context.Context, p *proxy.Proxy, id string, identity 
 	return done
 }
 
-// workloads adapts the runner to the admin API.
-type workloads struct{ r *local.Runner }
+// workloads adapts the runner and the sidecars' logs to the admin API.
+type workloads struct{ m *Mesh }
+
+var _ admin.LogStreams = workloads{}
 
 func (w workloads) Pods() []admin.Pod {
 	var out []admin.Pod
-	for _, p := range w.r.Pods() {
+	for _, p := range w.m.runner.Pods() {
 		out = append(out, admin.Pod{Name: p.Name, Namespace: p.Namespace, Owner: p.Owner, IP: p.IP,
-			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels})
+			Phase: string(p.Phase), Ready: p.Phase == local.Ready, Restarts: p.Restarts, Labels: p.Labels,
+			Created: p.Created, Message: p.Message, LastExit: p.LastExit})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
 	return out
 }
 
-func (w workloads) Logs(ns, pod string) ([]byte, error) { return w.r.Logs(ns, pod) }
+func (w workloads) Logs(ns, pod string) ([]byte, error) { return w.m.runner.Logs(ns, pod) }
+
+// LogsFrom serves the app's log (container "" or "app") and the sidecar's
+// ("sidecar", "istio-proxy").
+func (w workloads) LogsFrom(ns, pod, container string, offset int64) ([]byte, int64, error) {
+	switch container {
+	case "", "app":
+		return w.m.runner.LogsFrom(ns, pod, offset)
+	case "sidecar", "istio-proxy":
+		w.m.mu.Lock()
+		b := w.m.proxyLogs[ns+"/"+pod]
+		w.m.mu.Unlock()
+		if b == nil {
+			return nil, 0, fmt.Errorf("pod %s/%s has no sidecar log: %w", ns, pod, local.ErrNotFound)
+		}
+		out, end := b.From(offset)
+		return out, end, nil
+	}
+	return nil, 0, fmt.Errorf("pod %s/%s has no container %q: use app or sidecar: %w", ns, pod, container, local.ErrNotFound)
+}

@@ -137,6 +137,9 @@ type Options struct {
 	Requests    int      // per lane
 	Concurrency int
 	Client      *http.Client
+	// Progress, if set, is called after each request with the lane and
+	// how many of its requests are done, in order, one call at a time.
+	Progress func(lane string, done, total int)
 }
 
 // Run sends o.Requests requests into each lane and tallies them.
@@ -152,10 +155,18 @@ func send(ctx context.Context, o Options, lane string) []Outcome {
 	out := make([]Outcome, o.Requests)
 	work := make(chan int)
 	var wg sync.WaitGroup
+	var mu sync.Mutex // serializes Progress
+	done := 0
 	for range max(o.Concurrency, 1) {
 		wg.Go(func() {
 			for i := range work {
 				out[i] = once(ctx, o, lane)
+				if o.Progress != nil {
+					mu.Lock()
+					done++
+					o.Progress(lane, done, o.Requests)
+					mu.Unlock()
+				}
 			}
 		})
 	}

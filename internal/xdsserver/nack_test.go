@@ -56,6 +56,12 @@ func TestNACK(t *testing.T) {
 	c, _ := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
 	r.waitApplied(t, res1)
 	srv.waitAcked(t, "proxy-1", snap1)
+	if ps, _ := srv.proxy("proxy-1"); ps.Sync[rds] != Synced || ps.Sync[resource.ClusterType] != Synced {
+		t.Errorf("sync after the first ACK = %v, want RDS and CDS %s", ps.Sync, Synced)
+	}
+	if got, ver, ok := srv.Served("proxy-1", rds); !ok || ver != snap1.GetVersion(rds) || len(got) == 0 {
+		t.Errorf("Served(RDS) = %d resources at %q (%v), want snap1's", len(got), ver, ok)
+	}
 
 	srv.set(t, "proxy-1", snap2)
 	// CDS comes first and is applied with the routes in force; the fallback
@@ -66,6 +72,9 @@ func TestNACK(t *testing.T) {
 	}
 	if ps.Acked[rds] != snap1.GetVersion(rds) {
 		t.Errorf("server: acked RDS %q, want the previous good %q", ps.Acked[rds], snap1.GetVersion(rds))
+	}
+	if ps.Sync[rds] != Stale {
+		t.Errorf("RDS after a NACK is %s, want %s", ps.Sync[rds], Stale)
 	}
 	// The server logs a NACK after recording it.
 	waitUntil(t, "the server to log the NACK", func() bool { return strings.Contains(srv.logs.String(), "NACK") })
@@ -88,6 +97,9 @@ func TestNACK(t *testing.T) {
 	srv.set(t, "proxy-1", snap3)
 	r.waitApplied(t, res3)
 	srv.waitAcked(t, "proxy-1", snap3)
+	if ps, _ := srv.proxy("proxy-1"); ps.Sync[rds] != Synced {
+		t.Errorf("RDS once a good snapshot is ACKed is %s, want %s", ps.Sync[rds], Synced)
+	}
 	// go-control-plane alone would answer the NACK with the rejected version
 	// again, and again after each NACK.
 	if n := strings.Count(srv.logs.String(), "proxy rejected configuration"); n != 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // keepaliveMinTime is the shortest client ping interval the server
@@ -260,4 +262,18 @@ func (g gcpLogger) log(level slog.Level, format string, args []any) {
 		return // do not format what nobody reads
 	}
 	g.l.Log(ctx, level, fmt.Sprintf(format, args...), "component", "go-control-plane")
+}
+
+// Served returns the resources of one type (a type URL) of the snapshot the
+// node is served, as they go on the wire, and its version; ok is false for
+// a node without a snapshot or a type lanemesh does not serve. It is what
+// `lanemesh proxy-config` shows: the control plane's view of the proxy.
+func (s *Server) Served(nodeID, typeURL string) (resources []*anypb.Any, version string, ok bool) {
+	k, known := kindOf(typeURL)
+	snap := s.cache.get(nodeID)
+	if !known || snap == nil {
+		return nil, "", false
+	}
+	t := snap.types[k]
+	return slices.Clone(t.resources), t.version, true
 }

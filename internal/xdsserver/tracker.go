@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +35,34 @@ type ProxyStatus struct {
 	// rejected anything. It stays after later ACKs: compare Acked[TypeURL]
 	// with Version to see whether the node has moved on.
 	LastNACK *NACK
+	// Cluster is the node's cluster and Agent its user agent and version
+	// ("lanemesh (devel)", "envoy 1.36.0"), as it sent them.
+	Cluster string `json:",omitempty"`
+	Agent   string `json:",omitempty"`
+	// Sent maps a type URL to the version of the latest response the
+	// node's open streams were sent.
+	Sent map[string]string
+	// Sync maps each type URL lanemesh serves to the node's state for it,
+	// in istioctl proxy-status's words: Synced, NotSent or Stale.
+	Sync map[string]SyncState
 }
+
+// SyncState is how far a node is with one type, as istioctl proxy-status
+// reports it.
+type SyncState string
+
+const (
+	// Synced: the node ACKed the latest response it was sent, and that is
+	// the version of the snapshot it is served.
+	Synced SyncState = "SYNCED"
+	// NotSent: nothing of this type was sent on the node's open streams
+	// (a disconnected node, or a type it never asked for), and its snapshot
+	// has nothing of this type to send either.
+	NotSent SyncState = "NOT SENT"
+	// Stale: the node was sent, or is due to be sent, a version it has not
+	// ACKed: it is catching up, or it rejected it (see LastNACK).
+	Stale SyncState = "STALE"
+)
 
 // NACK is one configuration a node rejected.
 type NACK struct {
@@ -81,6 +109,8 @@ type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
 	proxy meshxds.Proxy
+	// cluster and agent are what the node said of itself (ProxyStatus).
+	cluster, agent string
 	// who is the grant holder of the node's open streams ("" without an
 	// Authenticator): a node id is held by one holder at a time, so that
 	// one proxy cannot take over the snapshot another is served.
@@ -154,19 +184,53 @@ func (t *tracker) status(id string) (ProxyStatus, bool) {
 	if n == nil {
 		return ProxyStatus{}, false
 	}
-	return n.status(id), true
+	return t.nodeStatus(id, n), true
 }
 
-// status copies a node's record. t.mu is held.
-func (n *nodeRecord) status(id string) ProxyStatus {
+// status copies a node's record and works out its sync state from what
+// its open streams were sent. t.mu is held.
+func (t *tracker) nodeStatus(id string, n *nodeRecord) ProxyStatus {
 	p := n.proxy
 	p.Labels = maps.Clone(p.Labels)
-	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked)}
+	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked), Cluster: n.cluster, Agent: n.agent,
+		Sent: map[string]string{}, Sync: map[string]SyncState{}}
 	if n.lastNACK != nil {
 		c := *n.lastNACK
 		ps.LastNACK = &c
 	}
+	if n.streams > 0 {
+		for _, st := range t.streams {
+			if st.node != id {
+				continue
+			}
+			for typ, s := range st.sent {
+				ps.Sent[typ] = s.version
+			}
+		}
+	}
+	for k := range numKinds {
+		typ := k.TypeURL()
+		ps.Sync[typ] = syncState(ps.Sent[typ], n.acked[typ], n.serving, k)
+	}
 	return ps
+}
+
+// syncState is istioctl's verdict on one type: nothing sent and nothing to
+// send is NOT SENT; an ACK of the latest response that is also the
+// snapshot's version is SYNCED; anything else is STALE.
+func syncState(sent, acked string, serving *Snapshot, k kind) SyncState {
+	want := ""
+	if serving != nil && len(serving.types[k].names) > 0 {
+		want = serving.version(k)
+	}
+	switch {
+	case sent == "" && want == "":
+		return NotSent
+	case sent != "" && acked == sent && (want == "" || want == sent):
+		return Synced
+	default:
+		return Stale
+	}
 }
 
 // serve records the snapshot a node is given. An unknown node is not
@@ -338,6 +402,8 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, 
 	}
 	n.who = who
 	n.proxy = p
+	n.cluster = node.GetCluster()
+	n.agent = strings.TrimSpace(node.GetUserAgentName() + " " + node.GetUserAgentVersion())
 	n.proxy.Labels = maps.Clone(p.Labels) // p goes to OnNode, which may keep it
 	n.streams++
 	st.node = node.GetId()
@@ -450,7 +516,7 @@ func (t *tracker) proxies() []ProxyStatus {
 	defer t.mu.Unlock()
 	out := make([]ProxyStatus, 0, len(t.nodes))
 	for id, n := range t.nodes {
-		out = append(out, n.status(id))
+		out = append(out, t.nodeStatus(id, n))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -1,0 +1,266 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/spf13/cobra"
+)
+
+// The proxies' request metrics top reads: Istio's standard ones, with
+// lanemesh's lane and fallback labels.
+const (
+	requestsMetric = "istio_requests_total"
+	durationMetric = "istio_request_duration_milliseconds" // a histogram
+	durationUnit   = time.Millisecond                      // of durationMetric's buckets
+)
+
+// laneOf is the lane a request series counts for: its lane label where
+// the proxies set one; else the caller's version (a sidecar's series:
+// strict lanes route by the caller's labels); else the subset it went to
+// (the gateway's, where the lane header picked the subset).
+func laneOf(labels map[string]string) string {
+	for _, k := range []string{"lane", "source_version", "destination_subset"} {
+		if v := labels[k]; v != "" {
+			return v
+		}
+	}
+	return "-"
+}
+
+func newTop(stdout, stderr io.Writer) *cobra.Command {
+	var urls []string
+	var interval time.Duration
+	var once bool
+	cmd := &cobra.Command{
+		Use:   "top [--metrics URL]... [--interval 2s] [--once]",
+		Short: "A live table per lane: requests/s, error rate, p99 and fallbacks",
+		Long: `top scrapes the proxies' Prometheus metrics every --interval and prints, per
+lane, the request rate, the share of 5xx answers, the 99th percentile of the
+request duration and the rate of requests a fallback served, over the last
+interval. On a terminal the table is redrawn in place; elsewhere each refresh
+is printed after the previous one. --once prints one table and exits.
+
+--metrics defaults to the endpoint lanemesh up serves every proxy's metrics
+on (up --metrics); give another, or one URL per proxy.`,
+		Example: "  lanemesh top\n  lanemesh top --metrics http://127.0.0.1:15020/metrics --interval 5s",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if interval <= 0 {
+				return usageError{fmt.Errorf("--interval must be positive")}
+			}
+			return runTop(cmd.Context(), stdout, urls, interval, once, isTerminal(stdout))
+		},
+	}
+	cmd.Flags().StringArrayVar(&urls, "metrics", []string{"http://127.0.0.1:15020/metrics"}, "a Prometheus metrics URL of the proxies (repeatable)")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
+	cmd.Flags().BoolVar(&once, "once", false, "print one table (after one interval) and exit")
+	return cmd
+}
+
+// laneTotals are one lane's counters at one scrape.
+type laneTotals struct {
+	requests, errors, fallbacks float64
+	buckets                     map[float64]float64 // cumulative count by upper bound (seconds)
+}
+
+// scrape reads every URL and sums the request series by lane.
+func scrape(ctx context.Context, urls []string) (map[string]*laneTotals, error) {
+	out := map[string]*laneTotals{}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("invalid --metrics %q: %w", u, err)}
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("scraping %s (is lanemesh up running? give --metrics): %w", u, err)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("scraping %s: %w", u, err)
+		}
+		addFamilies(out, families)
+	}
+	return out, nil
+}
+
+// addFamilies adds the request counter and histogram of one scrape.
+func addFamilies(out map[string]*laneTotals, families map[string]*dto.MetricFamily) {
+	get := func(lane string) *laneTotals {
+		t := out[lane]
+		if t == nil {
+			t = &laneTotals{buckets: map[float64]float64{}}
+			out[lane] = t
+		}
+		return t
+	}
+	for _, m := range families[requestsMetric].GetMetric() {
+		labels := labelMap(m)
+		t := get(laneOf(labels))
+		v := m.GetCounter().GetValue()
+		t.requests += v
+		if code, _ := strconv.Atoi(labels["response_code"]); code >= 500 {
+			t.errors += v
+		}
+		if labels["fallback"] == "true" {
+			t.fallbacks += v
+		}
+	}
+	for _, m := range families[durationMetric].GetMetric() {
+		t := get(laneOf(labelMap(m)))
+		for _, b := range m.GetHistogram().GetBucket() {
+			// Bounds in seconds, whatever the metric's unit.
+			t.buckets[b.GetUpperBound()*durationUnit.Seconds()] += float64(b.GetCumulativeCount())
+		}
+	}
+}
+
+func labelMap(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// laneRate is one lane over one interval.
+type laneRate struct {
+	lane                      string
+	rps, errorRate, fallbacks float64
+	p99                       float64 // seconds; NaN without requests
+}
+
+// rates computes each lane's rates between two scrapes dt apart.
+func rates(prev, cur map[string]*laneTotals, dt time.Duration) []laneRate {
+	var out []laneRate
+	for lane, c := range cur {
+		p := prev[lane]
+		if p == nil {
+			p = &laneTotals{buckets: map[float64]float64{}}
+		}
+		n := c.requests - p.requests
+		r := laneRate{lane: lane, rps: n / dt.Seconds(), fallbacks: (c.fallbacks - p.fallbacks) / dt.Seconds(), p99: math.NaN()}
+		if n > 0 {
+			r.errorRate = (c.errors - p.errors) / n
+		}
+		delta := map[float64]float64{}
+		for le, v := range c.buckets {
+			delta[le] = v - p.buckets[le]
+		}
+		r.p99 = quantile(0.99, delta)
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lane < out[j].lane })
+	return out
+}
+
+// quantile estimates the q-quantile of cumulative buckets as Prometheus's
+// histogram_quantile does: linear within the bucket it falls in; the upper
+// bound of the last finite bucket if it falls in +Inf.
+func quantile(q float64, buckets map[float64]float64) float64 {
+	bounds := make([]float64, 0, len(buckets))
+	for le := range buckets {
+		bounds = append(bounds, le)
+	}
+	sort.Float64s(bounds)
+	if len(bounds) == 0 || buckets[bounds[len(bounds)-1]] <= 0 {
+		return math.NaN()
+	}
+	total := buckets[bounds[len(bounds)-1]]
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for _, le := range bounds {
+		n := buckets[le]
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				return lower
+			}
+			if n == below {
+				return le
+			}
+			return lower + (le-lower)*(rank-below)/(n-below)
+		}
+		lower, below = le, n
+	}
+	return lower
+}
+
+// printTop prints one table.
+func printTop(w io.Writer, rs []laneRate, at time.Time, dt time.Duration) error {
+	fmt.Fprintf(w, "lanes at %s, over the last %s\n", at.Format("15:04:05"), dt)
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "LANE\tREQ/S\tERRORS\tP99\tFALLBACK/S")
+	for _, r := range rs {
+		p99 := "-"
+		if !math.IsNaN(r.p99) {
+			p99 = (time.Duration(r.p99 * float64(time.Second))).Round(10 * time.Microsecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f%%\t%s\t%.1f\n", r.lane, r.rps, 100*r.errorRate, p99, r.fallbacks)
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(tw, "(no requests yet)")
+	}
+	return tw.Flush()
+}
+
+// runTop scrapes every interval and prints each interval's table.
+func runTop(ctx context.Context, w io.Writer, urls []string, interval time.Duration, once, tty bool) error {
+	prev, err := scrape(ctx, urls)
+	if err != nil {
+		return err
+	}
+	last := time.Now()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		cur, err := scrape(ctx, urls)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		now := time.Now()
+		if tty {
+			io.WriteString(w, "\033[H\033[2J") // home and clear: redraw in place
+		}
+		if err := printTop(w, rates(prev, cur, now.Sub(last)), now, now.Sub(last).Round(time.Millisecond)); err != nil {
+			return err
+		}
+		if once {
+			return nil
+		}
+		prev, last = cur, now
+	}
+}
+
+// isTerminal reports whether w is a terminal (a character device), where
+// progress and redrawing belong; pipes and files get plain lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
