@@ -18,6 +18,7 @@ import (
 type injectorFlags struct {
 	addr, image, capture, xdsAddr, service, webhookConfig string
 	bindPodIP                                             bool
+	tracing                                               tracingFlags
 }
 
 func addInjectorFlags(fl *pflag.FlagSet, f *injectorFlags) {
@@ -30,6 +31,7 @@ func addInjectorFlags(fl *pflag.FlagSet, f *injectorFlags) {
 	fl.StringVar(&f.webhookConfig, "injector-webhook-config", "lanemesh-sidecar-injector", "the MutatingWebhookConfiguration whose caBundle the injector sets")
 	fl.BoolVar(&f.bindPodIP, "injector-bind-pod-ip", false,
 		"injected sidecars listen on the pod's IP instead of 127.0.0.1: for rehearsal nodes (lanemesh node), whose pods share the host's loopback")
+	addTracingFlags(fl, &f.tracing, "injected sidecars")
 }
 
 // injector checks the flags and returns the webhook's Serve options.
@@ -40,6 +42,15 @@ func (f injectorFlags) options(cfg *rest.Config, namespace string, log *slog.Log
 	}
 	if f.image == "" {
 		return inject.ServeOptions{}, usageError{fmt.Errorf("--image must name the sidecar image")}
+	}
+	tracing, err := f.tracing.tracing("")
+	if err != nil {
+		return inject.ServeOptions{}, err
+	}
+	var traceTo string
+	var sampling float64
+	if tracing != nil {
+		traceTo, sampling = tracing.Endpoint, tracing.Sampling
 	}
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -52,7 +63,8 @@ func (f injectorFlags) options(cfg *rest.Config, namespace string, log *slog.Log
 	return inject.ServeOptions{Addr: f.addr, Client: kc, Namespace: namespace, Service: f.service,
 		WebhookConfig: f.webhookConfig, Logger: log,
 		Webhook: &inject.Webhook{Namespaces: inject.NamespacesFrom(kc), Logger: log,
-			Config: inject.Config{Image: f.image, XDSAddress: xdsAddr, Capture: capture, BindPodIP: f.bindPodIP}}}, nil
+			Config: inject.Config{Image: f.image, XDSAddress: xdsAddr, Capture: capture, BindPodIP: f.bindPodIP,
+				TracingEndpoint: traceTo, TracingSampling: sampling}}}, nil
 }
 
 // startInjector serves the webhook until ctx is done. If it cannot serve

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -31,6 +30,7 @@ type proxyFlags struct {
 	trustDownstream                            bool
 	credentialsDir                             string
 	limits                                     proxyLimits
+	tracing                                    tracingFlags
 }
 
 // proxyLimits are the data plane's resource limits; zero keeps a default
@@ -83,6 +83,7 @@ proxy listener (--outbound) for its app's HTTP_PROXY.`,
 		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
 	fl.StringVar(&f.credentialsDir, "credentials-dir", "", "with --static: "+"directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 	addLimitFlags(fl, &f.limits)
+	addTracingFlags(fl, &f.tracing, "this proxy")
 	return cmd
 }
 
@@ -110,12 +111,16 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return usageError{err}
 	}
+	tracing, err := f.tracing.tracing(proxyNodeID(f.id, identity))
+	if err != nil {
+		return err
+	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Labels: identity.Labels},
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
 		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
-		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits)})
+		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits), Tracing: tracing})
 	if err != nil {
 		return err
 	}
@@ -135,11 +140,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags, stdin io.Reader, stdout, stderr 
 			return fmt.Errorf("the compiled configuration was rejected: %w", err)
 		}
 	} else {
-		id := f.id
-		if id == "" {
-			host, _ := os.Hostname()
-			id = fmt.Sprintf("%s~%s/%s-%d", identity.Role, identity.Namespace, host, os.Getpid())
-		}
+		id := proxyNodeID(f.id, identity)
 		tokenFile := f.xdsToken
 		if tokenFile == "" {
 			dir, err := tokenDir()

@@ -20,6 +20,7 @@ func newUp(stdout, stderr io.Writer) *cobra.Command {
 	var o up.Options
 	var portMap []string
 	var accessLog, logLevel, pathNorm string
+	var tracing tracingFlags
 	cmd := &cobra.Command{
 		Use:   "up [-f PATH]...",
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
@@ -59,6 +60,9 @@ against the admin API. Ctrl-C stops everything.`,
 			if o.AccessLog, err = openLog(accessLog, stdout); err != nil {
 				return usageError{err}
 			}
+			if o.Tracing, err = tracing.tracing(""); err != nil {
+				return err
+			}
 			o.Out = stdout
 			if o.CredentialsDir, err = absDir(o.CredentialsDir); err != nil {
 				return usageError{fmt.Errorf("--credentials-dir: %w", err)}
@@ -91,6 +95,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fl.StringVar(&pathNorm, "path-normalization", "BASE",
 		"request paths normalized before routing by every proxy, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	addTracingFlags(fl, &tracing, "the gateway and every sidecar")
 	return cmd
 }
 

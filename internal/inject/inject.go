@@ -106,6 +106,11 @@ type Config struct {
 	// by their pod IPs (127.0.x.y), so 127.0.0.1:15001 would be one port
 	// for every pod.
 	BindPodIP bool
+	// TracingEndpoint, when set, has injected sidecars export spans to this
+	// OTLP/HTTP collector, recording TracingSampling percent of new traces
+	// (see proxy.Tracing).
+	TracingEndpoint string
+	TracingSampling float64
 }
 
 // Operation is one RFC 6902 JSON patch operation.
@@ -249,6 +254,10 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string) corev1.Container {
 		// The kubelet probes the pod's IP, so the admin listener is
 		// there, not on loopback; it serves only reads.
 		"--admin=$(INSTANCE_IP):"+strconv.Itoa(AdminPort))
+	if cfg.TracingEndpoint != "" {
+		args = append(args, "--tracing-endpoint="+cfg.TracingEndpoint,
+			"--tracing-sampling="+strconv.FormatFloat(cfg.TracingSampling, 'f', -1, 64))
+	}
 	uid := int64(ProxyUID)
 	no, yes := false, true
 	return corev1.Container{

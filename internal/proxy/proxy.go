@@ -33,6 +33,7 @@ type Proxy struct {
 	state   atomic.Pointer[state]
 	store   *store
 	metrics *metrics
+	tracer  *tracer   // nil: tracing is off
 	buffers sync.Pool // *[]byte, for response bodies
 	dates   dateCache
 
@@ -92,6 +93,11 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if err := reg.Register(newUpstreamCollector(p)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if opts.Tracing != nil {
+		if p.tracer, err = newTracer(opts.Tracing, &opts); err != nil {
+			return nil, err
+		}
 	}
 	if opts.AdminAddr != "" {
 		if p.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
@@ -165,6 +171,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	p.drain()
+	if p.tracer != nil {
+		p.flushSpans()
+	}
 	if p.admin != nil {
 		_ = p.admin.Close()
 	}

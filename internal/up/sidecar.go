@@ -35,7 +35,8 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 	p, err := proxy.New(proxy.Options{Role: compile.Sidecar, OutboundAddr: addr, AccessLog: m.opts.AccessLog,
 		PathNormalization: m.opts.PathNormalization,
 		Logger:            m.log.With("part", "sidecar", "pod", key),
-		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}})
+		Source:            proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels},
+		Tracing:           m.opts.tracingFor("sidecar~" + key)})
 	if err != nil {
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)
 	}
