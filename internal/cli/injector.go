@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/proxycmd"
 	"log/slog"
 
 	"github.com/spf13/pflag"
@@ -18,6 +19,7 @@ import (
 type injectorFlags struct {
 	addr, image, capture, xdsAddr, service, webhookConfig string
 	bindPodIP                                             bool
+	tracing                                               proxycmd.TracingFlags
 }
 
 func addInjectorFlags(fl *pflag.FlagSet, f *injectorFlags) {
@@ -30,6 +32,7 @@ func addInjectorFlags(fl *pflag.FlagSet, f *injectorFlags) {
 	fl.StringVar(&f.webhookConfig, "injector-webhook-config", "lanemesh-sidecar-injector", "the MutatingWebhookConfiguration whose caBundle the injector sets")
 	fl.BoolVar(&f.bindPodIP, "injector-bind-pod-ip", false,
 		"injected sidecars listen on the pod's IP instead of 127.0.0.1: for rehearsal nodes (lanemesh node), whose pods share the host's loopback")
+	proxycmd.AddTracingFlags(fl, &f.tracing, "injected sidecars")
 }
 
 // injector checks the flags and returns the webhook's Serve options.
@@ -40,6 +43,15 @@ func (f injectorFlags) options(cfg *rest.Config, namespace string, log *slog.Log
 	}
 	if f.image == "" {
 		return inject.ServeOptions{}, usageError{fmt.Errorf("--image must name the sidecar image")}
+	}
+	tracing, err := f.tracing.Tracing("")
+	if err != nil {
+		return inject.ServeOptions{}, err
+	}
+	var traceTo string
+	var sampling float64
+	if tracing != nil {
+		traceTo, sampling = tracing.Endpoint, tracing.Sampling
 	}
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -52,7 +64,8 @@ func (f injectorFlags) options(cfg *rest.Config, namespace string, log *slog.Log
 	return inject.ServeOptions{Addr: f.addr, Client: kc, Namespace: namespace, Service: f.service,
 		WebhookConfig: f.webhookConfig, Logger: log,
 		Webhook: &inject.Webhook{Namespaces: inject.NamespacesFrom(kc), Logger: log,
-			Config: inject.Config{Image: f.image, XDSAddress: xdsAddr, Capture: capture, BindPodIP: f.bindPodIP}}}, nil
+			Config: inject.Config{Image: f.image, XDSAddress: xdsAddr, Capture: capture, BindPodIP: f.bindPodIP,
+				TracingEndpoint: traceTo, TracingSampling: sampling}}}, nil
 }
 
 // startInjector serves the webhook until ctx is done. If it cannot serve

@@ -19,6 +19,7 @@ func newUp(stdout, stderr io.Writer) *cobra.Command {
 	var o up.Options
 	var portMap []string
 	var accessLog, logLevel, pathNorm string
+	var tracing proxycmd.TracingFlags
 	cmd := &cobra.Command{
 		Use:   "up [-f PATH]...",
 		Short: "Run the whole mesh on this machine: control plane, gateway, pods and sidecars",
@@ -58,6 +59,9 @@ against the admin API. Ctrl-C stops everything.`,
 			if o.AccessLog, err = proxycmd.OpenLog(accessLog, stdout); err != nil {
 				return usageError{err}
 			}
+			if o.Tracing, err = tracing.Tracing(""); err != nil {
+				return err
+			}
 			o.Out = stdout
 			o.Progress = stderr
 			if o.CredentialsDir, err = absDir(o.CredentialsDir); err != nil {
@@ -92,6 +96,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fl.StringVar(&pathNorm, "path-normalization", "BASE",
 		"request paths normalized before routing by every proxy, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	proxycmd.AddTracingFlags(fl, &tracing, "the gateway and every sidecar")
 	return cmd
 }
 

@@ -112,6 +112,11 @@ type Config struct {
 	// means no. It is asked at admission, as the pod's rules are made
 	// then; it must not block.
 	Inbound func(namespace string, labels map[string]string) bool
+	// TracingEndpoint, when set, has injected sidecars export spans to this
+	// OTLP/HTTP collector, recording TracingSampling percent of new traces
+	// (see proxy.Tracing).
+	TracingEndpoint string
+	TracingSampling float64
 }
 
 // Operation is one RFC 6902 JSON patch operation.
@@ -273,6 +278,10 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string, inbound inboundCaptur
 			host = "$(INSTANCE_IP)"
 		}
 		args = append(args, "--inbound="+host+":"+strconv.Itoa(InboundPort))
+	}
+	if cfg.TracingEndpoint != "" {
+		args = append(args, "--tracing-endpoint="+cfg.TracingEndpoint,
+			"--tracing-sampling="+strconv.FormatFloat(cfg.TracingSampling, 'f', -1, 64))
 	}
 	uid := int64(ProxyUID)
 	no, yes := false, true

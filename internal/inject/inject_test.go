@@ -197,3 +197,37 @@ func TestWorkloadName(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchTracing: the control plane's tracing settings become the
+// injected proxy's flags, and none are added when tracing is off.
+func TestPatchTracing(t *testing.T) {
+	enabled := map[string]string{IstioInjectionLabel: "enabled"}
+	for _, c := range []struct {
+		endpoint string
+		sampling float64
+		want     []string
+	}{
+		{"", 0, nil},
+		{"http://otel.observability:4318", 2.5, []string{"--tracing-endpoint=http://otel.observability:4318", "--tracing-sampling=2.5"}},
+	} {
+		cfg := testConfig
+		cfg.TracingEndpoint, cfg.TracingSampling = c.endpoint, c.sampling
+		ops, err := Patch(pod(nil, nil, "app"), enabled, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tracing []string
+		for _, op := range ops {
+			if ctr, ok := op.Value.(corev1.Container); ok && ctr.Name == ProxyContainer {
+				for _, a := range ctr.Args {
+					if strings.HasPrefix(a, "--tracing-") {
+						tracing = append(tracing, a)
+					}
+				}
+			}
+		}
+		if strings.Join(tracing, " ") != strings.Join(c.want, " ") {
+			t.Errorf("endpoint %q: proxy tracing args %q, want %q", c.endpoint, tracing, c.want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/wait"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -81,6 +83,8 @@ type exchange struct {
 	retryHeld *cluster
 	tryCtx    context.Context // the attempt's context: route and per-try timeouts
 	cancelTry context.CancelFunc
+
+	span trace.Span // the request's span (trace.go), nil when tracing is off
 }
 
 // ServeHTTP serves the requests of connections handed to net/http.
@@ -101,6 +105,9 @@ func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Requ
 	x.pacer.stop()
 	x.release()
 	x.p.observe(x)
+	if x.p.tracer != nil {
+		x.finishSpan()
+	}
 	return x.abort
 }
 
@@ -257,6 +264,9 @@ func (x *exchange) prepare() {
 	}
 	r.Trailer = nil // request trailers are not forwarded
 	r.Close = false // a client's "Connection: close" is about its own connection
+	if x.p.tracer != nil {
+		x.startSpan()
+	}
 }
 
 // laneHeader is the tutorial's lane header. The proxy routes on it only as

@@ -309,13 +309,15 @@ func TestMirror(t *testing.T) {
 		}
 	}
 
-	var sent dto.Metric
-	if err := p.metrics.mirrors.WithLabelValues("sent").Write(&sent); err != nil {
-		t.Fatal(err)
-	}
-	if got := sent.GetCounter().GetValue(); got < 3 {
-		t.Errorf("lanemesh_mirror_requests_total{result=sent} = %v, want at least 3", got)
-	}
+	// A copy counts as sent once its response is back, which may be a
+	// moment after the mirror saw it.
+	waitFor(t, "lanemesh_mirror_requests_total{result=sent} at 3", func() bool {
+		var sent dto.Metric
+		if err := p.metrics.mirrors.WithLabelValues("sent").Write(&sent); err != nil {
+			t.Fatal(err)
+		}
+		return sent.GetCounter().GetValue() >= 3
+	})
 
 	// A draw above the 50% share copies nothing to b.
 	p2 := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(700_000)}, e.resources(t))

@@ -128,6 +128,10 @@ type Options struct {
 	// successor takes over without a refused connection. Zero closes the
 	// listeners at once.
 	DrainTime time.Duration
+	// Tracing, when set, records a span per request and exports it over
+	// OTLP/HTTP (see Tracing); nil, the default, turns tracing off at the
+	// cost of a nil check per request.
+	Tracing *Tracing
 }
 
 // SourceInfo identifies the workload a proxy serves: a sidecar's pod, or

@@ -38,6 +38,7 @@ type Proxy struct {
 	unknownDest *destination
 	buffers     sync.Pool // *[]byte, for response bodies
 	dates       dateCache
+	tracer      *tracer // nil: tracing is off
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -96,6 +97,11 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if err := reg.Register(newUpstreamCollector(p)); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if opts.Tracing != nil {
+		if p.tracer, err = newTracer(opts.Tracing, &opts); err != nil {
+			return nil, err
+		}
 	}
 	if opts.AdminAddr != "" {
 		if p.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
@@ -169,6 +175,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	p.drain()
+	if p.tracer != nil {
+		p.flushSpans()
+	}
 	if p.admin != nil {
 		_ = p.admin.Close()
 	}

@@ -54,6 +54,7 @@ type proxyFlags struct {
 	pathNormalization                          string
 	trustDownstream                            bool
 	limits                                     proxyLimits
+	tracing                                    TracingFlags
 }
 
 // proxyLimits are the data plane's resource limits; zero keeps a default
@@ -101,6 +102,7 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.labels, "labels", "", "the workload's labels k=v,... (default for a gateway: istio=ingressgateway)")
 	fl.StringArrayVar(&f.portMap, "port-map", []string{"80=8080"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
 	fl.StringVar(&f.outbound, "outbound", "127.0.0.1:15001", "the sidecar's outbound listener")
+	AddTracingFlags(fl, &f.tracing, "this proxy")
 	fl.StringVar(&f.inbound, "inbound", "", "the sidecar's inbound listener, for a pod whose inbound traffic is captured (0.0.0.0:15006 behind iptables); empty for none")
 	fl.StringVar(&f.inboundApp, "inbound-app", "", "with --inbound: where inbound requests whose connection was not redirected go (the app, when the sidecar listens on the app's port in its place)")
 	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
@@ -146,6 +148,10 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err != nil {
 		return UsageError{err}
 	}
+	tracing, err := f.tracing.Tracing(nodeID(f.id, identity))
+	if err != nil {
+		return err
+	}
 	p, err := proxy.New(proxy.Options{Role: identity.Role, PortMap: pm, OutboundAddr: f.outbound, AdminAddr: f.admin,
 		InboundAddr: f.inbound, InboundApp: f.inboundApp,
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Name: podOf(f.id),
@@ -153,7 +159,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
 		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
 		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
-		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits)})
+		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits), Tracing: tracing})
 	if err != nil {
 		return err
 	}
@@ -166,11 +172,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 			return fmt.Errorf("the compiled configuration was rejected: %w", err)
 		}
 	} else {
-		id := f.id
-		if id == "" {
-			host, _ := os.Hostname()
-			id = fmt.Sprintf("%s~%s/%s-%d", identity.Role, identity.Namespace, host, os.Getpid())
-		}
+		id := nodeID(f.id, identity)
 		tokenFile := f.xdsToken
 		if tokenFile == "" {
 			dir, err := guard.HomeDir()

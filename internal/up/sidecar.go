@@ -54,7 +54,8 @@ func (m *Mesh) startSidecar(ctx context.Context, pod local.PodInfo) (local.Sidec
 		PathNormalization: m.opts.PathNormalization, Registry: reg,
 		Logger: logger.With("part", "sidecar", "pod", key),
 		Source: proxy.SourceInfo{Namespace: pod.Namespace, Name: pod.Name, Workload: workload.NameFromOwner(pod.Owner, pod.Name),
-			Labels: pod.Labels}})
+			Labels: pod.Labels},
+		Tracing: m.opts.tracingFor("sidecar~" + key)})
 	if err != nil {
 		unregister()
 		return local.Sidecar{}, fmt.Errorf("sidecar of %s: %w", key, err)

@@ -88,6 +88,20 @@ type Options struct {
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
+	// Tracing, when set, has the gateway and every sidecar export spans
+	// (see proxy.Tracing); each proxy's copy names its own node [off].
+	Tracing *proxy.Tracing
+}
+
+// tracingFor is the proxy with node id node's copy of Tracing, nil when
+// tracing is off.
+func (o *Options) tracingFor(node string) *proxy.Tracing {
+	if o.Tracing == nil {
+		return nil
+	}
+	t := *o.Tracing
+	t.NodeID = node
+	return &t
 }
 
 func (o *Options) defaults() {
@@ -406,7 +420,8 @@ func (m *Mesh) startGateway(ctx context.Context) (*proxy.Proxy, error) {
 	reg, _ := m.scrape.add("istio-system", "ingressgateway")
 	p, err := proxy.New(proxy.Options{Role: meshxds.Gateway, PortMap: m.opts.PortMap, ListenHost: m.opts.ListenHost,
 		PathNormalization: m.opts.PathNormalization, AdminAddr: m.opts.GatewayAdmin, AccessLog: m.opts.AccessLog, Registry: reg,
-		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels}})
+		Logger: m.log.With("part", "gateway"), Source: proxy.SourceInfo{Namespace: "istio-system", Name: "ingressgateway", Labels: config.GatewayLabels},
+		Tracing: m.opts.tracingFor("gateway~istio-system/ingressgateway")})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
