@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"io"
 	"math"
 	"net/http"
@@ -162,42 +163,13 @@ func rates(prev, cur map[string]*laneTotals, dt time.Duration) []laneRate {
 		for le, v := range c.buckets {
 			delta[le] = v - p.buckets[le]
 		}
-		r.p99 = quantile(0.99, delta)
+		if delta[math.Inf(1)] > 0 {
+			r.p99 = dashboard.Quantile(0.99, delta)
+		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lane < out[j].lane })
 	return out
-}
-
-// quantile estimates the q-quantile of cumulative buckets as Prometheus's
-// histogram_quantile does: linear within the bucket it falls in; the upper
-// bound of the last finite bucket if it falls in +Inf.
-func quantile(q float64, buckets map[float64]float64) float64 {
-	bounds := make([]float64, 0, len(buckets))
-	for le := range buckets {
-		bounds = append(bounds, le)
-	}
-	sort.Float64s(bounds)
-	if len(bounds) == 0 || buckets[bounds[len(bounds)-1]] <= 0 {
-		return math.NaN()
-	}
-	total := buckets[bounds[len(bounds)-1]]
-	rank := q * total
-	lower, below := 0.0, 0.0
-	for _, le := range bounds {
-		n := buckets[le]
-		if n >= rank {
-			if math.IsInf(le, 1) {
-				return lower
-			}
-			if n == below {
-				return le
-			}
-			return lower + (le-lower)*(rank-below)/(n-below)
-		}
-		lower, below = le, n
-	}
-	return lower
 }
 
 // printTop prints one table.

@@ -76,13 +76,3 @@ func TestTopRates(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	b := map[float64]float64{0.1: 50, 0.2: 100, math.Inf(1): 100}
-	if got := quantile(0.5, b); got != 0.1 {
-		t.Errorf("median = %v, want 0.1", got)
-	}
-	if got := quantile(0.75, b); math.Abs(got-0.15) > 1e-9 {
-		t.Errorf("p75 = %v, want 0.15 (linear in its bucket)", got)
-	}
-}

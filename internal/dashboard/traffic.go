@@ -165,7 +165,7 @@ func (t *Traffic) Stats() []EdgeStats {
 			continue
 		}
 		out = append(out, EdgeStats{Edge: e, RPS: s.requests / secs, ErrorRate: s.errors / s.requests,
-			FallbackRPS: s.fallbacks / secs, P99: quantile(0.99, s.buckets)})
+			FallbackRPS: s.fallbacks / secs, P99: Quantile(0.99, s.buckets)})
 	}
 	slices.SortFunc(out, func(a, b EdgeStats) int {
 		return cmp.Or(naturalLess(a.Lane, b.Lane), strings.Compare(a.From, b.From), naturalLess(a.FromVersion, b.FromVersion),
@@ -174,10 +174,10 @@ func (t *Traffic) Stats() []EdgeStats {
 	return out
 }
 
-// quantile estimates the q-quantile from cumulative bucket counts as
+// Quantile estimates the q-quantile from cumulative bucket counts as
 // Prometheus's histogram_quantile does: linear within the bucket the rank
 // falls in, the highest finite bound when it falls in +Inf.
-func quantile(q float64, buckets map[float64]float64) float64 {
+func Quantile(q float64, buckets map[float64]float64) float64 {
 	les := slices.Sorted(maps.Keys(buckets))
 	if len(les) == 0 {
 		return 0

@@ -62,14 +62,14 @@ func TestQuantile(t *testing.T) {
 		{0.7, 3},    // halfway through (1, 5]
 		{0.99, 9.5}, // 9 of the 10 in (5, 10]
 	} {
-		if got := quantile(tc.q, buckets); math.Abs(got-tc.want) > 1e-9 {
+		if got := Quantile(tc.q, buckets); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("q%.2f = %v, want %v", tc.q, got, tc.want)
 		}
 	}
-	if got := quantile(0.99, map[float64]float64{1: 0, 5: 10, math.Inf(1): 20}); got != 5 {
+	if got := Quantile(0.99, map[float64]float64{1: 0, 5: 10, math.Inf(1): 20}); got != 5 {
 		t.Errorf("a rank in +Inf: %v, want the highest finite bound 5", got)
 	}
-	if got := quantile(0.99, map[float64]float64{}); got != 0 {
+	if got := Quantile(0.99, map[float64]float64{}); got != 0 {
 		t.Errorf("no requests: %v, want 0", got)
 	}
 }
