@@ -55,10 +55,25 @@ func Chain(c *config.Config, instances []registry.Instance, first meshxds.Proxy,
 		if url == "" {
 			return hops, nil
 		}
+		arrived := req.Header
+		if len(r.SetHeaders) > 0 {
+			arrived = arrived.Clone()
+			for k, v := range r.SetHeaders {
+				arrived.Set(k, v)
+			}
+		}
 		if req, err = Request("GET", url, nil); err != nil {
 			return hops, fmt.Errorf("pod %s: %s: %w", hop.Pod, UpstreamEnv, err)
 		}
 		proxy = meshxds.Proxy{Role: meshxds.Sidecar, Namespace: pod.Namespace, Labels: pod.Labels}
+		// A permissive lane group's sidecar puts the lane the pod received
+		// back on the pod's call (from its trace-id table or baggage), so
+		// the next hop routes in that lane again.
+		if lp := compile.Propagation(c, proxy); lp != nil {
+			if lane := arrived.Get(lp.RouteHeader); lane != "" {
+				req.Header.Set(lp.RouteHeader, lane)
+			}
+		}
 		from = "sidecar " + hop.Pod
 	}
 	return hops, fmt.Errorf("the call chain is longer than %d hops; do the services call each other in a circle?", maxHops)

@@ -60,6 +60,10 @@ type Result struct {
 	// has no healthy endpoint (the access log's FB flag).
 	FellBack  bool       `json:"fellBack"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// SetHeaders are the request headers the route, and the weighted
+	// destination it chose, set on the forwarded request (a permissive
+	// lane group's gateway route sets the lane's route header).
+	SetHeaders map[string]string `json:"setHeaders,omitempty"`
 	// UpstreamTLS says how the proxy originates TLS to ServedBy (its
 	// DestinationRule's tls); empty for plain text.
 	UpstreamTLS string `json:"upstreamTLS,omitempty"`
@@ -155,6 +159,7 @@ func Explain(res *meshxds.Resources, routeName string, req *route.Request) (*Res
 		return out, nil
 	}
 	out.Cluster = d.Cluster
+	out.SetHeaders = setHeaders(d)
 	follow(res, out)
 	policies(res, d.Route, req, out)
 	return out, nil
@@ -445,4 +450,23 @@ func rdsName(fc *listenerv3.FilterChain) string {
 		return ""
 	}
 	return hcm.GetRds().GetRouteConfigName()
+}
+
+// setHeaders lists the request headers route decision d sets: the
+// route's, then those of the weighted cluster it chose.
+func setHeaders(d route.Decision) map[string]string {
+	ops := d.Route.Envoy.GetRequestHeadersToAdd()
+	for _, wc := range d.Route.Envoy.GetRoute().GetWeightedClusters().GetClusters() {
+		if wc.GetName() == d.Cluster {
+			ops = append(slices.Clip(ops), wc.GetRequestHeadersToAdd()...)
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, o := range ops {
+		out[http.CanonicalHeaderKey(o.GetHeader().GetKey())] = o.GetHeader().GetValue()
+	}
+	return out
 }

@@ -293,3 +293,33 @@ func TestLaneWithoutPods(t *testing.T) {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestPermissiveChains: explain follows a permissive lane as its sidecars
+// carry it: a lane that lacks a service, or whose version of it is down,
+// goes to the baseline for that hop and returns to the lane on the next.
+func TestPermissiveChains(t *testing.T) {
+	c := resolve(t, permissive)
+	want := map[string]string{
+		"v1": "default/mocka-v1-0 -> default/mockb-v1-0 -> default/mockc-v1-0",
+		"v2": "default/mocka-v2-0 -> default/mockb-v2-0 -> default/mockc-v2-0",
+		"v3": "default/mocka-v1-0 -> default/mockb-v3-0 -> default/mockc-v1-0",
+	}
+	got := chains(t, c, "v1", "v2", "v3")
+	for lane, w := range want {
+		if got[lane] != w {
+			t.Errorf("lane %s: %q, want %q", lane, got[lane], w)
+		}
+	}
+	zero := int32(0)
+	for _, d := range c.Deployments {
+		if d.Metadata.Name == "mockb-v2" {
+			scaled := *d
+			scaled.Spec.Replicas = &zero
+			c = c.Clone()
+			c.Put(&scaled)
+		}
+	}
+	if got := chains(t, c, "v2")["v2"]; got != "default/mocka-v2-0 -> default/mockb-v1-0 -> default/mockc-v2-0" {
+		t.Errorf("lane v2 with mockb-v2 down: %q, want mocka v2 -> mockb v1 -> mockc v2", got)
+	}
+}
