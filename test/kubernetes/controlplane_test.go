@@ -88,7 +88,7 @@ func TestControlPlaneSyncsCRDs(t *testing.T) {
 
 	cp := e.startControlPlane(t)
 	eventually(t, 60*time.Second, "controlplane lists the node's pods at their addresses", func() (bool, string) {
-		out := cp.get(t, e, "pods")
+		out := cp.get(t, e, "pods", "-o", "wide") // wide shows the IP
 		for _, p := range pods {
 			if !strings.Contains(out, p.Status.PodIP) {
 				return false, out
