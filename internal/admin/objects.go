@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/lanemesh/lanemesh/internal/lanes"
 	"net/http"
 	"reflect"
 	"strings"
@@ -86,6 +87,14 @@ func (s *Server) listObjects(w http.ResponseWriter, r *http.Request, kind string
 		created := time.Time{}
 		if m, ok := s.Store.Meta(k, objNS, objName); ok {
 			created = m.Created
+		} else if owner, ok := metaOf(obj).Annotations[lanes.GeneratedBy]; ok {
+			// A generated object is as old as the lane group it
+			// comes from.
+			if kind, name, ok := strings.Cut(owner, "/"); ok {
+				if m, ok := s.Store.Meta(kind, "", name); ok {
+					created = m.Created
+				}
+			}
 		}
 		b, err := encodeObject(obj, created)
 		if err != nil {
