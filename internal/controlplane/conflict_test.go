@@ -72,6 +72,8 @@ spec: {host: applied}
 	mu.Unlock()
 	write(drA2 + "---\n" + drB2) // edits a, which was applied over
 	waitFor(t, "the edit of a", func() bool { return host("a") == "a2" })
+	// The conflict is reported once the edit is in force, a moment later.
+	waitFor(t, "the conflict reported", func() bool { mu.Lock(); defer mu.Unlock(); return len(conflicts) > 0 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(conflicts) != 1 || conflicts[0].Name != "a" || conflicts[0].Overridden.By != "lanemesh apply" {
