@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -169,11 +170,20 @@ func withPort8080(t testing.TB, res *meshxds.Resources) *meshxds.Resources {
 func TestListenersFollowUpdates(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	base := m.resources(gatewayIdentity, nil)
-	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: freeAddr(t)}}, base)
-	port80 := p.Addr(80).String()
-	if err := p.Apply(withPort8080(t, m.resources(gatewayIdentity, nil))); err != nil {
-		t.Fatal(err)
+	// Port 8080's address is free when picked but may be taken before the
+	// update binds it (tests run in parallel): pick again then.
+	var p *Proxy
+	for attempt := 1; ; attempt++ {
+		p = startProxy(t, Options{Role: meshxds.Gateway, PortMap: map[uint32]string{80: "127.0.0.1:0", 8080: freeAddr(t)}}, base)
+		err := p.Apply(withPort8080(t, m.resources(gatewayIdentity, nil)))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatal(err)
+		}
 	}
+	port80 := p.Addr(80).String()
 	c := newClient(nil)
 	lane := map[string]string{"x-asm-prefer-tag": "v3"}
 	for _, addr := range []string{p.Addr(80).String(), p.Addr(8080).String()} {
