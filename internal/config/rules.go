@@ -255,6 +255,10 @@ func isTLSProtocol(p string) bool {
 // match on (validHeaderNameRegex).
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~A-Za-z0-9]+$")
 
+// ValidHeaderName reports whether h is a header name Istio accepts: an
+// RFC 7230 token.
+func ValidHeaderName(h string) bool { return headerNameRE.MatchString(h) }
+
 // pseudoHeaders may be matched on although they are not tokens.
 var pseudoHeaders = []string{":method", ":scheme", ":authority", ":path", ":status"}
 

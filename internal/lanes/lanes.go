@@ -316,8 +316,8 @@ func (g *generator) permissive(b *group) {
 	} {
 		if f.value == "" {
 			g.errorf(grp, field+"."+f.name, f.name+" is required in permissive mode", f.hint)
-		} else if f.name != "fallbackTarget" && !validHeaderName(f.value) {
-			g.errorf(grp, field+"."+f.name, fmt.Sprintf("%q is not a valid header name", f.value), "use letters, digits and '-'")
+		} else if f.name != "fallbackTarget" && !config.ValidHeaderName(f.value) {
+			g.errorf(grp, field+"."+f.name, fmt.Sprintf("%q is not a valid header name", f.value), "header names are letters, digits and !#$%&'*+-.^_`|~")
 		}
 	}
 	b.routeHeader = strings.ToLower(pm.RouteHeader)
@@ -461,18 +461,6 @@ func serviceKey(k string) string {
 		return k
 	}
 	return "default/" + k
-}
-
-func validHeaderName(h string) bool {
-	if h == "" {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // sortedLanes returns lanes sorted by name.
