@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lanemesh/lanemesh/api"
 )
@@ -20,7 +21,7 @@ func (b *group) objects() []any {
 	for _, s := range b.services {
 		out = append(out, b.destinationRule(s, lanes), b.virtualService(s, lanes))
 	}
-	if vs := b.ingress(lanes); vs != nil {
+	for _, vs := range b.ingress(lanes) {
 		out = append(out, vs)
 	}
 	return out
@@ -91,29 +92,39 @@ func (b *group) virtualService(s service, lanes []*api.ASMSwimLane) *api.Virtual
 	return vs
 }
 
-// ingress returns the gateway VirtualService that lets requests into the
-// lanes, or nil when no rule is online.
-func (b *group) ingress(lanes []*api.ASMSwimLane) *api.VirtualService {
+// ingress returns the gateway VirtualServices that let requests into the
+// lanes: one per distinct set of rule hosts (<group>-ingress, then
+// <group>-ingress-2...), so that a rule applies to its own hosts only, as
+// if each set were written as its own VirtualService; none when no rule is
+// online.
+func (b *group) ingress(lanes []*api.ASMSwimLane) []*api.VirtualService {
 	gw := b.group.Spec.Ingress.Gateway
 	ns := cmp.Or(gw.Namespace, DefaultGatewayNamespace)
-	vs := &api.VirtualService{TypeMeta: vsType, Metadata: b.meta(b.group.Metadata.Name+"-ingress", ns),
-		Spec: api.VirtualServiceSpec{Gateways: []string{ns + "/" + gw.Name}}}
-	addHosts := func(hosts []string) {
+	var out []*api.VirtualService
+	byHosts := map[string]*api.VirtualService{}
+	vsFor := func(hosts []string) *api.VirtualService {
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
-		for _, h := range hosts {
-			if !slices.Contains(vs.Spec.Hosts, h) {
-				vs.Spec.Hosts = append(vs.Spec.Hosts, h)
-			}
+		key := strings.Join(slices.Sorted(slices.Values(hosts)), ",")
+		if vs := byHosts[key]; vs != nil {
+			return vs
 		}
+		name := b.group.Metadata.Name + "-ingress"
+		if len(out) > 0 {
+			name += "-" + strconv.Itoa(len(out)+1)
+		}
+		vs := &api.VirtualService{TypeMeta: vsType, Metadata: b.meta(name, ns),
+			Spec: api.VirtualServiceSpec{Gateways: []string{ns + "/" + gw.Name}, Hosts: slices.Compact(slices.Sorted(slices.Values(hosts)))}}
+		byHosts[key] = vs
+		out = append(out, vs)
+		return vs
 	}
 	if r := b.group.Spec.Ingress.IngressRouting; r != nil && r.IngressRoutingStrategy == api.RoutingWeighted {
 		route := api.HTTPRoute{Name: "weighted"}
 		for _, m := range r.WeightedRoutingRule.RequestMatches {
 			route.Match = append(route.Match, match(m))
 		}
-		addHosts(r.WeightedRoutingRule.Hosts)
 		for _, l := range lanes {
 			if w := l.Spec.IngressWeight; w != nil && w.Weight > 0 {
 				d := b.laneDestination(l, w.Destination)
@@ -121,10 +132,12 @@ func (b *group) ingress(lanes []*api.ASMSwimLane) *api.VirtualService {
 				route.Route = append(route.Route, d)
 			}
 		}
+		vs := vsFor(r.WeightedRoutingRule.Hosts)
 		vs.Spec.HTTP = []api.HTTPRoute{route}
-		return vs
+		return out
 	}
 	type rule struct {
+		vs    *api.VirtualService
 		route api.HTTPRoute
 		conds int // match conditions: more specific rules go first
 	}
@@ -135,22 +148,18 @@ func (b *group) ingress(lanes []*api.ASMSwimLane) *api.VirtualService {
 				continue
 			}
 			m := match(r.Match)
-			addHosts(r.Hosts)
 			name := cmp.Or(r.Name, l.Metadata.Name+"-"+strconv.Itoa(i))
-			rules = append(rules, rule{api.HTTPRoute{Name: name, Match: []api.HTTPMatchRequest{m},
+			rules = append(rules, rule{vsFor(r.Hosts), api.HTTPRoute{Name: name, Match: []api.HTTPMatchRequest{m},
 				Route: []api.HTTPRouteDestination{b.laneDestination(l, r.Route.Destination)}}, len(m.Headers) + btoi(m.URI != nil)})
 		}
-	}
-	if len(rules) == 0 {
-		return nil
 	}
 	// A rule that matches every lane's requests (uri only) must not hide
 	// a lane's rule that also matches a header.
 	slices.SortStableFunc(rules, func(x, y rule) int { return y.conds - x.conds })
 	for _, r := range rules {
-		vs.Spec.HTTP = append(vs.Spec.HTTP, r.route)
+		r.vs.Spec.HTTP = append(r.vs.Spec.HTTP, r.route)
 	}
-	return vs
+	return out
 }
 
 // laneDestination is lane l's version of an ingress destination: its

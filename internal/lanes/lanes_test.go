@@ -326,3 +326,41 @@ func TestPermissiveChains(t *testing.T) {
 		t.Errorf("lane v2 with mockb-v2 down: %q, want mocka v2 -> mockb v1 -> mockc v2", got)
 	}
 }
+
+// TestIngressRulesKeepTheirHosts: a rule routes only the hosts it names,
+// even when another lane's rule names others.
+func TestIngressRulesKeepTheirHosts(t *testing.T) {
+	c := load(t, strict)
+	var v2 config.Config
+	if d := v2.Parse("v2.yaml", []byte(`apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLane
+metadata: {name: v2, labels: {swimlane-group: mock}}
+spec:
+  labelSelector: {version: v2}
+  ingressRules:
+  - {name: only-a, online: true, hosts: [a.example], match: {uri: {exact: /mock}, headers: {x-asm-prefer-tag: {exact: v2}}}, route: {destination: {host: mocka, portNum: 8000}}}
+`)); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	c.Replace(&v2)
+	eff, diags := Resolve(c)
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	res := compile.Compile(eff, local.Predict(eff), gw)
+	for host, want := range map[string]string{"a.example": "v2", "b.example": ""} {
+		req := &route.Request{Method: "GET", Authority: host, Path: "/mock", Header: http.Header{"X-Asm-Prefer-Tag": {"v2"}}}
+		r, err := explain.Explain(res, explain.RouteConfigForRequest(res, meshxds.Gateway, req), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if r.Destination != nil {
+			got = r.Destination.Subset
+		}
+		if got != want {
+			t.Errorf("host %s with lane v2: subset %q (status %d), want %q", host, got, r.Status, want)
+		}
+	}
+}
