@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/wait"
 )
 
 // maxReplayBody is the largest request body the proxy buffers so that a
@@ -131,7 +133,7 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	e.host.active.Add(1)
 	resp, err := x.send(tryCtx, e)
 	if err != nil {
-		if errors.Is(err, errStreamIdle) {
+		if errors.Is(err, h1.ErrStreamIdle) {
 			x.flags |= flagSI // failed answers 408, as Envoy does
 		}
 		o := x.classify(err, ctx, tryCtx)
@@ -146,12 +148,12 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 // classify names what went wrong with an attempt that got no response.
 func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
 	switch {
-	case errors.Is(err, errBodyTimeout) || x.pacer.timedOut():
+	case errors.Is(err, h1.ErrBodyTimeout) || x.pacer.TimedOut():
 		x.bodyTimedOut = true // the client's doing, not the upstream's: failed answers 408
 		return outcomeCancel
 	case x.r.Context().Err() != nil:
 		return outcomeCancel
-	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, errStreamIdle):
+	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, h1.ErrStreamIdle):
 		return outcomeTimeout
 	}
 	var op *net.OpError
@@ -217,6 +219,14 @@ func (x *exchange) readBody() error {
 	r.ContentLength, r.TransferEncoding = int64(len(buf)), nil
 	delete(r.Header, "Expect") // the body is here already; nothing to wait for
 	return nil
+}
+
+// paced wraps a body the proxy streams rather than buffers, holding it to
+// BodyTimeout and MinBodyRate.
+func (x *exchange) paced(body io.ReadCloser) io.ReadCloser {
+	o := &x.p.opts
+	x.pacer = h1.Pace(body, x.w, x.start, o.BodyTimeout, o.MinBodyRate)
+	return x.pacer
 }
 
 type readCloser struct {

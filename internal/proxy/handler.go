@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/wait"
 
@@ -22,8 +23,8 @@ type handler struct {
 }
 
 // exchange is one request's journey through the proxy. Nothing keeps it
-// after serveExchange returns, so the own server reuses one per
-// connection; net/http's connections get one per request.
+// after Serve returns, so the HTTP/1.1 server (package h1) reuses one per
+// connection.
 type exchange struct {
 	p     *Proxy
 	st    *state
@@ -71,12 +72,11 @@ type exchange struct {
 	// streamed one to BodyTimeout and MinBodyRate.
 	body       []byte
 	replayable bool
-	pacer      *pacedBody
+	pacer      *h1.PacedBody
 
 	// The response being relayed and its body, kept here so that a plain
 	// response allocates neither.
-	head     http.Response
-	upstream upstreamBody
+	resp h1.Response
 
 	// Counters held by the attempt in flight, released by release.
 	admitted  *cluster
@@ -87,22 +87,14 @@ type exchange struct {
 	span trace.Span // the request's span (trace.go), nil when tracing is off
 }
 
-// ServeHTTP serves the requests of connections handed to net/http.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	withTLS(r)
-	if h.serveExchange(new(exchange), w, r) {
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// serveExchange serves one request with x, which it resets first. It
-// reports whether the response was cut short after its header went out,
-// or the client is gone: then closing the connection is all that is left.
-func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
+// Serve serves one request with x, which it resets first. It reports
+// whether the response was cut short after its header went out, or the
+// client is gone: then closing the connection is all that is left.
+func (h *handler) Serve(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
 	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
-	x.pacer.stop()
+	x.pacer.Stop()
 	x.release()
 	x.p.observe(x)
 	if x.p.tracer != nil {

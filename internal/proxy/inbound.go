@@ -2,10 +2,11 @@ package proxy
 
 import (
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"

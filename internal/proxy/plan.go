@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -183,7 +184,7 @@ type headerOp struct {
 func (o headerOps) check() error {
 	for _, ops := range [][]headerOp{o.reqAdd, o.respAdd} {
 		for _, op := range ops {
-			if !validName(op.key) || !validValue(op.value) {
+			if !h1.ValidName(op.key) || !h1.ValidValue(op.value) {
 				return fmt.Errorf("%w: header %q: %q is not a valid header field", route.ErrInvalid, op.key, op.value)
 			}
 		}

@@ -22,8 +22,8 @@ var controlPlane = []string{
 // TestDataPlaneLinksNoControlPlane: the proxy, its xDS client, the route
 // table, the shared contract and the proxy-only binary link none of the
 // control plane's packages (go list -deps, what the linker is given), and
-// the pure core (route) and the contract link nothing of lanemesh at all,
-// nor gRPC.
+// the pure core (route), the contract and the HTTP/1.1 codec (h1) link
+// nothing of lanemesh at all, nor gRPC.
 func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 	for _, tc := range []struct {
 		pkg    string
@@ -37,6 +37,8 @@ func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 		{"internal/xds", controlPlane},
 		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
 		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+		// The HTTP/1.1 codec knows nothing of routing or xDS.
+		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...)},
 	} {
 		deps := goListDeps(t, tc.pkg)
 		if !slices.Contains(deps, module+tc.pkg) {

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"net/http"
@@ -33,7 +33,7 @@ func parsePlainRequest(b []byte, r *http.Request, vals []string) (int, []string,
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validName(method) || !parseTarget(target, r.URL) {
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !ValidName(method) || !parseTarget(target, r.URL) {
 		return 0, vals, headNotPlain
 	}
 	if cap(vals) < lines {
