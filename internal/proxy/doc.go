@@ -1,7 +1,7 @@
 // Package proxy is lanemesh's HTTP data plane: the ingress gateway and the
 // sidecar. It serves the Envoy v3 resources a proxy receives over ADS
 // (meshxds.Resources: Listeners, RouteConfigurations, Clusters,
-// ClusterLoadAssignments) with net/http on both sides.
+// ClusterLoadAssignments), speaking HTTP/1.1 through package h1.
 //
 // The contract, in the order a request meets it:
 //
@@ -19,13 +19,14 @@
 //     the request's authority, path and headers after hop-by-hop headers are
 //     removed. The proxy adds only what Decide cannot know: which member of
 //     an aggregate (fallback) cluster has a healthy endpoint right now.
-//   - Fallback: a route whose cluster is an aggregate [primary, fallback]
-//     sends to the first member with a healthy endpoint (EDS HEALTHY or
-//     UNKNOWN, and not ejected). If an attempt on a member fails before any
-//     response byte (refused, reset, connect, per-try or stream idle timeout,
-//     with time left under the route timeout) and the request body can
-//     be replayed, the request is sent once more to the next member, on top of
-//     the route's retries. A request the fallback served is flagged FB.
+//   - Attempts are package policy's decision, one attempt at a time
+//     (policy.Attempts): a route whose cluster is an aggregate [primary,
+//     fallback] sends to the first member with a healthy endpoint (EDS
+//     HEALTHY or UNKNOWN, and not ejected); an attempt that fails before
+//     any response byte, with a body that can be replayed, goes once more
+//     to the next member, on top of the route's retries, and is flagged
+//     FB. The proxy makes the attempts and keeps the live health they are
+//     decided on (outlier detection: policy.Outlier).
 //   - Consistent hashing (hashlb.go): a RING_HASH or MAGLEV cluster picks
 //     by the route's hash policy (route.HashPolicy) on Envoy's tables
 //     (package hashring), built over every endpoint the assignment lists;

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/wait"
 
 	"go.opentelemetry.io/otel/trace"
@@ -45,9 +46,13 @@ type exchange struct {
 	served                  *cluster // the target of the last attempt
 	endpoint                *endpoint
 	attempts, retries       int
-	fellBack                bool   // a fallback member took (or was sent) the request
-	abort                   bool   // the response broke off; reset the downstream connection
-	bind                    string // the listener's address, the local half of a made-up hash cookie
+	// tries decides where attempts go (policy.Attempts), reading health,
+	// the live view of cluster's members.
+	tries    policy.Attempts
+	health   liveMembers
+	fellBack bool   // a fallback member took (or was sent) the request
+	abort    bool   // the response broke off; reset the downstream connection
+	bind     string // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
 	hash   route.Hash
@@ -218,15 +223,15 @@ func (x *exchange) injectFault(lc *filterChain) bool {
 	if f == nil {
 		return false
 	}
-	if f.delaySet && fires(f.delayPPM, x.p.rand()) {
+	if delay, ok := f.Delay(x.p.rand()); ok {
 		x.flags |= flagDI
-		if !wait.Sleep(x.r.Context(), f.delay) {
+		if !wait.Sleep(x.r.Context(), delay) {
 			x.clientGone()
 			return true
 		}
 	}
-	if f.abortSet && fires(f.abortPPM, x.p.rand()) {
-		x.generate(f.abort, flagFI)
+	if status, ok := f.Abort(x.p.rand()); ok {
+		x.generate(status, flagFI)
 		return true
 	}
 	return false

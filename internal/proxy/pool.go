@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // poolSettings are what a cluster's connection pool is built from; a pool
@@ -50,7 +51,7 @@ type pool struct {
 }
 
 func newPool(cs *clusterStats, s poolSettings, epoch time.Time) *pool {
-	return &pool{settings: s, stats: cs, epoch: epoch, idle: durationOr(s.idleTimeout, defaultIdleConnTimeout),
+	return &pool{settings: s, stats: cs, epoch: epoch, idle: policy.DurationOr(s.idleTimeout, defaultIdleConnTimeout),
 		dialer: net.Dialer{Timeout: s.connectTimeout, KeepAlive: tcpKeepAlive}, hosts: map[string]*hostConns{}}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // respond relays an upstream response: end-to-end headers, the route's
@@ -97,19 +98,19 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 const flagsHeader = "X-Lanemesh-Flags"
 
 // failed answers a request no attempt could serve, by what went wrong last.
-func (x *exchange) failed(o outcome) {
+func (x *exchange) failed(o policy.Outcome) {
 	switch o {
-	case outcomeConnect:
+	case policy.Connect:
 		x.generate(http.StatusServiceUnavailable, flagUF)
-	case outcomeReset:
+	case policy.Reset:
 		x.generate(http.StatusServiceUnavailable, flagUC)
-	case outcomeTimeout:
+	case policy.Timeout:
 		if x.flags&flagSI != 0 {
 			x.generate(http.StatusRequestTimeout, flagSI)
 			return
 		}
 		x.generate(http.StatusGatewayTimeout, flagUT)
-	case outcomeCancel:
+	case policy.Cancel:
 		if x.bodyTimedOut {
 			x.generate(http.StatusRequestTimeout, flagDPE)
 			return

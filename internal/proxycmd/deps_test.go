@@ -37,6 +37,8 @@ func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 		{"internal/xds", controlPlane},
 		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
 		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+		// The router's decisions are pure: no I/O packages of lanemesh, no gRPC.
+		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...)},
 		// The HTTP/1.1 codec knows nothing of routing or xDS.
 		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...)},
 	} {
