@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,13 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		// If nothing went out, even a non-idempotent request is safe to
 		// send again; net/http's rule too.
 		return nil, c.Used && c.nwritten == 0 && replayable, err
+	}
+	if c.br.Buffered() == 0 {
+		// The request just went out: the upstream has not answered
+		// yet, and a read now would most likely fail with EAGAIN and
+		// park. Other goroutines run first, as in the server's loop
+		// (see conn.readRequest), so that the read finds the answer.
+		runtime.Gosched()
 	}
 	resp, err = c.readResponse(r, into)
 	if !writer.sawHead() {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -417,6 +418,17 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 			return 0, false
 		}
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		if !first {
+			// The response just went out, and the client has not had
+			// the time to send its next request: a read now would most
+			// likely find nothing (a wasted read(2) returning EAGAIN)
+			// and park the goroutine until the poller wakes it. Under
+			// load other connections' goroutines are ready to run:
+			// letting them run first gives the client that time, and
+			// the read then finds the request. At light load the run
+			// queue is empty and the yield returns at once.
+			runtime.Gosched()
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false
 		}
