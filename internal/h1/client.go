@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +211,7 @@ type Response struct {
 // failure looks like a connection the upstream closed while idle, on which
 // the request can be sent again.
 func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte, replayable bool, into *Response) (resp *http.Response, stale bool, err error) {
-	stop := context.AfterFunc(ctx, c.interrupt)
+	watch := c.watchContext(ctx)
 	c.nwritten, c.nread = 0, 0
 	var writer *streamingWriter
 	c.writeHead(r, body)
@@ -226,11 +227,18 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		err = c.bw.Flush()
 	}
 	if err != nil {
-		stop()
+		watch.end()
 		c.owner.Release(c)
 		// If nothing went out, even a non-idempotent request is safe to
 		// send again; net/http's rule too.
 		return nil, c.Used && c.nwritten == 0 && replayable, err
+	}
+	if c.br.Buffered() == 0 {
+		// The request just went out: the upstream has not answered
+		// yet, and a read now would most likely fail with EAGAIN and
+		// park. Other goroutines run first, as in the server's loop
+		// (see conn.readRequest), so that the read finds the answer.
+		runtime.Gosched()
 	}
 	resp, err = c.readResponse(r, into)
 	if !writer.sawHead() {
@@ -240,7 +248,7 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		err = <-writer.result
 	}
 	if err != nil {
-		stop()
+		watch.end()
 		c.owner.Release(c)
 		// A stream idle timeout is a silent upstream, not a stale
 		// connection: sending again would only double the wait.
@@ -248,7 +256,7 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		return nil, stale, err
 	}
 	b := &into.body // readResponse set how the body is framed
-	b.c, b.stop, b.writer = c, stop, writer
+	b.c, b.watch, b.writer = c, watch, writer
 	b.reusable = !resp.Close && c.opts.KeepAlive
 	resp.Body = b
 	return resp, false, nil

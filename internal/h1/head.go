@@ -47,8 +47,9 @@ func addValue(h http.Header, key, value string, free []string) []string {
 }
 
 // parseField splits a header line into its canonical key and its value
-// trimmed of blanks, if textproto would accept the line unchanged.
-func parseField(line string) (key, value string, ok bool) {
+// trimmed of blanks, if textproto would accept the line unchanged. A name
+// not in canonical form is canonicalized through keys, if not nil.
+func parseField(line string, keys *keyCache) (key, value string, ok bool) {
 	name, raw, ok := strings.Cut(line, ":")
 	if !ok || name == "" || !ValidValue(raw) {
 		return "", "", false
@@ -67,9 +68,60 @@ func parseField(line string) (key, value string, ok bool) {
 	}
 	key = name
 	if !canonical {
-		key = http.CanonicalHeaderKey(name)
+		key = keys.canonical(name)
 	}
 	return key, strings.Trim(raw, " \t"), true
+}
+
+// keyCache remembers the canonical form of the last few header names a
+// connection's peer sent in another case. Canonicalizing such a name
+// (textproto interns only the most common ones) allocates a string per
+// field per request, and a peer that sends one lowercase name, as HTTP/2
+// gateways and many clients do for every name, sends it again in its next
+// request. A peer cycling through more names than the cache holds only
+// pays the lookup: at most len(keys) comparisons of names of the same
+// length.
+type keyCache struct {
+	keys [8]string
+	next int
+}
+
+// canonical returns http.CanonicalHeaderKey(name) for a valid field name.
+func (kc *keyCache) canonical(name string) string {
+	if kc == nil {
+		return http.CanonicalHeaderKey(name)
+	}
+	for _, k := range kc.keys {
+		if len(k) == len(name) && asciiEqualFold(k, name) {
+			// Names that differ only in case have one canonical form.
+			return k
+		}
+	}
+	k := http.CanonicalHeaderKey(name)
+	kc.keys[kc.next] = k
+	kc.next = (kc.next + 1) % len(kc.keys)
+	return k
+}
+
+// asciiEqualFold reports whether a and b, of equal length, are equal
+// but for the case of ASCII letters.
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // parseLength reads a Content-Length: decimal digits that fit an int64.

@@ -104,7 +104,7 @@ func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
 		if line == "" {
 			break
 		}
-		key, value, ok := parseField(line)
+		key, value, ok := parseField(line, nil)
 		if !ok {
 			return plainHead{}, headNotPlain
 		}
@@ -158,7 +158,7 @@ type Body struct {
 	remaining int64
 
 	c        *ClientConn
-	stop     func() bool      // stops the context watch; false if it fired
+	watch    exchangeWatch    // of the attempt's context
 	writer   *streamingWriter // the body writer of a streamed request; nil when written in line
 	reusable bool
 	eof      bool
@@ -225,7 +225,7 @@ func (b *Body) Close() error {
 	}
 	b.closed = true
 	c := b.c
-	if b.stop() && b.eof && b.reusable && c.br.Buffered() == 0 && b.writer.done() {
+	if b.watch.end() && b.eof && b.reusable && c.br.Buffered() == 0 && b.writer.done() {
 		c.owner.Put(c)
 	} else {
 		c.owner.Release(c)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -294,7 +295,8 @@ type conn[S any] struct {
 	req     *http.Request
 	url     url.URL
 	vals    []string
-	length  int64 // the request's Content-Length as received
+	keys    keyCache // the client's header names in canonical form
+	length  int64    // the request's Content-Length as received
 	body    requestBody[S]
 	w       responseWriter[S]
 	scratch S
@@ -306,6 +308,9 @@ type conn[S any] struct {
 	// carries no more requests.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// exchanges interrupts the upstream exchanges of the requests when
+	// ctx ends; see connWatch.
+	exchanges *connWatch
 
 	// The watch for a client hanging up mid-request; see watch.
 	timer    *time.Timer
@@ -339,7 +344,9 @@ func newConn[S any](s *Server[S], nc net.Conn) *conn[S] {
 	if s.cfg.ConnContext != nil {
 		ctx = s.cfg.ConnContext(ctx, nc)
 	}
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.exchanges = newConnWatch(ctx)
+	c.ctx = c.exchanges.ctx
 	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
 	c.w.c = c
@@ -362,6 +369,7 @@ func (c *conn[S]) serve() {
 			c.s.log.Error("panic serving a request; connection closed", slog.String("client", c.remote),
 				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 		}
+		c.exchanges.close()
 		c.cancel()
 		c.timer.Stop()
 		if c.linger {
@@ -416,7 +424,18 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		if c.s.closing.Load() && !(first && c.s.draining.Load()) || !first && c.s.draining.Load() {
 			return 0, false
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		_ = c.nc.SetReadDeadline(after(wait))
+		if !first {
+			// The response just went out, and the client has not had
+			// the time to send its next request: a read now would most
+			// likely find nothing (a wasted read(2) returning EAGAIN)
+			// and park the goroutine until the poller wakes it. Under
+			// load other connections' goroutines are ready to run:
+			// letting them run first gives the client that time, and
+			// the read then finds the request. At light load the run
+			// queue is empty and the yield returns at once.
+			runtime.Gosched()
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false
 		}
@@ -429,7 +448,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		clear(c.req.Header)
 		c.req.URL = &c.url
-		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals)
+		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals, &c.keys)
 		c.vals = vals
 		switch {
 		case verdict == headPlain:
@@ -438,7 +457,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		case verdict == headNotPlain || c.br.Buffered() == c.br.Size():
 			return headNotPlain, true // net/http judges it, and a head too large for the buffer
 		case !headerDeadline && !first:
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
+			_ = c.nc.SetReadDeadline(after(c.s.cfg.ReadHeaderTimeout))
 			headerDeadline = true
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
@@ -478,6 +497,16 @@ func (c *conn[S]) serveRequest() bool {
 		return false
 	}
 	return true
+}
+
+// after is the deadline of a timeout from now: none for a zero timeout,
+// which Config documents as none (a deadline of now would fail every read
+// at once).
+func after(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
 }
 
 // Lingering before a close, as net/http does: closing a socket that still

@@ -133,3 +133,33 @@ func TestPanicEndsOnlyItsConnection(t *testing.T) {
 		t.Errorf("%d panics logged, want 2:\n%s", n, log.String())
 	}
 }
+
+// TestZeroTimeoutsMeanNone checks that a Config without timeouts serves a
+// connection's requests, as Config documents, instead of timing out each
+// read at once.
+func TestZeroTimeoutsMeanNone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer[struct{}](benchHandler{}, Config{}, ln.Addr())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { _ = ln.Close(); srv.Shutdown(t.Context()); <-done }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "GET /mock HTTP/1.1\r\nHost: gateway\r\nx-asm-prefer-tag: v2\r\n\r\n"
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		if got := readResponses(t, br, 1); got[0] != "200 OK ok" {
+			t.Fatalf("request %d: %q", i+1, got)
+		}
+	}
+}
