@@ -28,16 +28,6 @@ func (o *owner) counts() (int, int) {
 	return o.put, o.released
 }
 
-func dialClient(t *testing.T, addr string, o Owner) *ClientConn {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	return NewClientConn(nc, o, ClientOptions{Addr: addr, KeepAlive: true, StreamIdle: 5 * time.Second})
-}
-
 // TestRoundTripAgainstNetHTTP makes exchanges of every framing with a
 // net/http server on one kept-alive connection: plain, chunked, HEAD, an
 // informational response first, a buffered and a streamed request body;
