@@ -81,7 +81,7 @@ type ClientConn struct {
 	interrupt   func()
 	interrupted atomic.Bool
 	// deadline is the connection's read and write deadline, which each
-	// read or write moves StreamIdleTimeout ahead: an exchange that moves
+	// read or write moves StreamIdle ahead: an exchange that moves
 	// no byte for that long fails with ErrStreamIdle.
 	deadline atomic.Int64 // unix ns
 	idled    atomic.Bool  // the deadline passed: every later read or write fails too
