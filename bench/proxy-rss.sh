@@ -10,7 +10,8 @@
 #   - under load: the peak VmRSS (VmHWM) of a fixed-rate run of
 #     BENCH_RSS_RATE requests/s (default 1000) over 32 connections for
 #     BENCH_RSS_DURATION (default 10s), rotating lanes v1, v2, v3, and VmRSS
-#     at its end.
+#     at its end; and the proxy's CPU time (user + system) per request over
+#     that run, which shows what a memory setting costs in CPU.
 #
 # With BENCH_RSS_DETAIL=1 each proxy also gets an admin listener, and its
 # memory is broken down into bench/out/rss/logs/NAME.{idle,load}.detail:
@@ -143,15 +144,17 @@ measure() {
   hwm=$(rss_kb "$pid" VmHWM)
   end=$(rss_kb "$pid" VmRSS)
   [[ $DETAIL == 1 ]] && detail "$pid" "${PORTS[7]}" "$LOGS/${name// /-}.load.detail"
-  local ok errors
+  local ok errors cpu
   ok=$(sed -n 's/^  "ok": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
   errors=$(sed -n 's/^  "errors": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
-  printf '%-26s %8s %12s %10s %8s %7s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" "$ok" "$errors"
+  cpu=$(sed -n 's/^    "cpu_seconds": \([0-9.]*\),$/\1/p' "$LOGS/$name.rate.json")
+  printf '%-26s %8s %12s %10s %8s %7s %8s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" "$ok" "$errors" \
+    "$(awk -v c="$cpu" -v n="$ok" 'BEGIN {if (n > 0) printf "%.0f", c * 1e6 / n; else print "-"}')"
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
-printf '%-26s %8s %12s %10s %8s %7s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" "ok" "errors"
+printf '%-26s %8s %12s %10s %8s %7s %8s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" "ok" "errors" "µs CPU/req"
 [[ " $PROXIES " == *" full "* ]] && measure "lanemesh proxy" "${PORTS[5]}" "$OUT/lanemesh" proxy
 # A tree from before cmd/lanemesh-proxy has only the full binary.
 [[ " $PROXIES " == *" slim "* && -x $OUT/lanemesh-proxy ]] && measure "lanemesh-proxy" "${PORTS[6]}" "$OUT/lanemesh-proxy"
