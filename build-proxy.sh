@@ -10,7 +10,7 @@
 #     paths.
 #
 # A plain `go build ./cmd/lanemesh-proxy` links all of that and is about
-# 1 MB bigger in memory (bench/README.md, "Proxy memory").
+# 4 MB bigger in memory (bench/README.md, "Proxy memory").
 #
 #   ./build-proxy.sh [-o OUTPUT]   build (default ./lanemesh-proxy)
 #   ./build-proxy.sh --deps        list the packages that build links

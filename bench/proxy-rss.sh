@@ -13,6 +13,12 @@
 #     at its end; and the proxy's CPU time (user + system) per request over
 #     that run, which shows what a memory setting costs in CPU.
 #
+# The two "anon" columns are the anonymous part of the idle and load-end
+# figures (RssAnon: the Go heap, stacks, runtime metadata). The rest is the
+# binary's own pages, which moved by several MB between runs of the full
+# binary at different times on a shared machine: compare builds within one
+# run, and runtime settings by their anon.
+#
 # With BENCH_RSS_DETAIL=1 each proxy also gets an admin listener, and its
 # memory is broken down into bench/out/rss/logs/NAME.{idle,load}.detail:
 # VmRSS by mapping (the binary's text, rodata and data, the Go heap and the
@@ -121,7 +127,7 @@ detail() {
 
 # measure NAME GWPORT CMD... runs one proxy build and prints its table row.
 measure() {
-  local name=$1 port=$2 pid lane i idle hwm end
+  local name=$1 port=$2 pid lane i idle hwm end idleanon endanon
   shift 2
   local admin=()
   [[ $DETAIL == 1 ]] && admin=(--admin "127.0.0.1:${PORTS[7]}")
@@ -138,23 +144,27 @@ measure() {
   done
   sleep "$SETTLE"
   idle=$(rss_kb "$pid" VmRSS)
+  idleanon=$(rss_kb "$pid" RssAnon)
   [[ $DETAIL == 1 ]] && detail "$pid" "${PORTS[7]}" "$LOGS/${name// /-}.idle.detail"
   "$OUT/load" rate -url "http://127.0.0.1:$port/mock" -rate "$RATE" -duration "$DURATION" -conns 32 \
     -pid "$pid" -out "$LOGS/$name.rate.json" >"$LOGS/$name.rate.log" 2>&1 || die "load failed, see $LOGS/$name.rate.log"
   hwm=$(rss_kb "$pid" VmHWM)
   end=$(rss_kb "$pid" VmRSS)
+  endanon=$(rss_kb "$pid" RssAnon)
   [[ $DETAIL == 1 ]] && detail "$pid" "${PORTS[7]}" "$LOGS/${name// /-}.load.detail"
   local ok errors cpu
   ok=$(sed -n 's/^  "ok": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
   errors=$(sed -n 's/^  "errors": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
   cpu=$(sed -n 's/^    "cpu_seconds": \([0-9.]*\),$/\1/p' "$LOGS/$name.rate.json")
-  printf '%-26s %8s %12s %10s %8s %7s %8s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" "$ok" "$errors" \
+  printf '%-26s %8s %12s %10s %6s %6s %8s %7s %8s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" \
+    "$(mb "$idleanon")" "$(mb "$endanon")" "$ok" "$errors" \
     "$(awk -v c="$cpu" -v n="$ok" 'BEGIN {if (n > 0) printf "%.0f", c * 1e6 / n; else print "-"}')"
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
-printf '%-26s %8s %12s %10s %8s %7s %8s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" "ok" "errors" "µs CPU/req"
+printf '%-26s %8s %12s %10s %6s %6s %8s %7s %8s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" \
+  "anon" "anon" "ok" "errors" "µs CPU/req"
 [[ " $PROXIES " == *" full "* ]] && measure "lanemesh proxy" "${PORTS[5]}" "$OUT/lanemesh" proxy
 # A tree from before cmd/lanemesh-proxy has only the full binary.
 [[ " $PROXIES " == *" slim "* && -x $OUT/lanemesh-proxy ]] && measure "lanemesh-proxy" "${PORTS[6]}" "$OUT/lanemesh-proxy"
