@@ -1,11 +1,8 @@
 package proxycmd
 
 import (
-	"errors"
 	"runtime/debug"
 	"testing"
-
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // TestTuneGC: the proxy's GC target applies when the environment sets
@@ -29,40 +26,5 @@ func TestTuneGC(t *testing.T) {
 				t.Errorf("GC percent %d, want %d", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestTuneGCAfterFirst: the target changes only once a configuration is in
-// force; a rejected one leaves it as it was.
-func TestTuneGCAfterFirst(t *testing.T) {
-	const before = 137
-	restore := debug.SetGCPercent(before)
-	defer debug.SetGCPercent(restore)
-	reject := true
-	apply := tuneGCAfterFirst(func(*meshxds.Resources) error {
-		if reject {
-			return errors.New("rejected")
-		}
-		return nil
-	}, func(string) string { return "" })
-	if err := apply(&meshxds.Resources{}); err == nil {
-		t.Fatal("the rejection was not returned")
-	}
-	if got := debug.SetGCPercent(before); got != before {
-		t.Errorf("after a rejected configuration: GC percent %d, want %d", got, before)
-	}
-	reject = false
-	if err := apply(&meshxds.Resources{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := debug.SetGCPercent(before); got != proxyGOGC {
-		t.Errorf("after the first configuration: GC percent %d, want %d", got, proxyGOGC)
-	}
-	// Later updates leave the target alone (here: as a user might have set it since).
-	if err := apply(&meshxds.Resources{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := debug.SetGCPercent(before); got != before {
-		t.Errorf("after a second configuration: GC percent %d, want %d", got, before)
 	}
 }

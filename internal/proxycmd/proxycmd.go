@@ -122,15 +122,16 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	}
 }
 
-// Run runs the proxy until ctx is done. Once the first configuration is
-// in force, it sets the process's garbage collector target to a proxy's,
-// unless GOGC or GOMEMLIMIT is set (see proxyGOGC).
+// Run runs the proxy until ctx is done. It sets the process's garbage
+// collector target to a proxy's, unless GOGC or GOMEMLIMIT is set (see
+// proxyGOGC).
 func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	f, static := c.f, c.static
 	identity, err := proxyIdentity(f)
 	if err != nil {
 		return UsageError{err}
 	}
+	tuneGC(os.Getenv)
 	switch {
 	case static == nil && f.xds == "":
 		return UsageError{fmt.Errorf("--xds ADDR is required")}
@@ -168,13 +169,12 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	apply := tuneGCAfterFirst(p.Apply, os.Getenv)
 	if f.static {
 		res, err := static.Resources(identity, stdin, stderr)
 		if err != nil {
 			return err
 		}
-		if err := apply(res); err != nil {
+		if err := p.Apply(res); err != nil {
 			return fmt.Errorf("the compiled configuration was rejected: %w", err)
 		}
 	} else {
@@ -187,7 +187,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 			}
 			tokenFile = guard.XDSTokenPath(dir, f.xds)
 		}
-		c := &xds.Client{Target: f.xds, Node: meshxds.NodeFor(id, identity), Apply: apply, Logger: log, Token: xds.TokenFile(tokenFile)}
+		c := &xds.Client{Target: f.xds, Node: meshxds.NodeFor(id, identity), Apply: p.Apply, Logger: log, Token: xds.TokenFile(tokenFile)}
 		go c.Run(ctx)
 	}
 	return p.Run(ctx)
