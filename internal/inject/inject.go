@@ -26,9 +26,13 @@ import (
 // to stay idempotent) can find them.
 const (
 	ProxyContainer = "lanemesh-proxy"
-	InitContainer  = "lanemesh-init"
-	TokenVolume    = "lanemesh-token"
-	TokenDir       = "/var/run/secrets/tokens"
+	// ProxyCommand is the slim proxy in lanemesh's image: `lanemesh proxy`
+	// without the loader, compiler and control plane, at about half the
+	// memory per pod (see build-proxy.sh).
+	ProxyCommand  = "/usr/local/bin/lanemesh-proxy"
+	InitContainer = "lanemesh-init"
+	TokenVolume   = "lanemesh-token"
+	TokenDir      = "/var/run/secrets/tokens"
 	// TokenFile is the projected service-account token the sidecar proves
 	// its identity to the control plane with (proxy --xds-token-file).
 	TokenFile = TokenDir + "/istio-token"
@@ -254,7 +258,7 @@ func fieldEnv(name, path string) corev1.EnvVar {
 // resolved against), the outbound listener, and the control plane's
 // address; plus the token that proves the identity.
 func sidecar(pod *corev1.Pod, cfg Config, outbound string, inbound inboundCapture) corev1.Container {
-	args := []string{"proxy", "--role=sidecar",
+	args := []string{"--role=sidecar",
 		"--xds=" + cfg.XDSAddress,
 		"--xds-token-file=" + TokenFile,
 		"--id=sidecar~$(POD_NAMESPACE)/$(POD_NAME)",
@@ -286,9 +290,10 @@ func sidecar(pod *corev1.Pod, cfg Config, outbound string, inbound inboundCaptur
 	uid := int64(ProxyUID)
 	no, yes := false, true
 	return corev1.Container{
-		Name:  ProxyContainer,
-		Image: cfg.Image,
-		Args:  args,
+		Name:    ProxyContainer,
+		Image:   cfg.Image,
+		Command: []string{ProxyCommand},
+		Args:    args,
 		Env: []corev1.EnvVar{
 			fieldEnv("POD_NAME", "metadata.name"),
 			fieldEnv("POD_NAMESPACE", "metadata.namespace"),

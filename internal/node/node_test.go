@@ -133,6 +133,10 @@ func TestArgvAndOwnImage(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"/bin/lm", "proxy", "-v"}) {
 		t.Errorf("own image with command: %v %v", got, err)
 	}
+	got, err = argv(corev1.Container{Command: []string{"/usr/local/bin/lanemesh-proxy"}, Args: []string{"--role=sidecar"}}, env, "/bin/lm", true)
+	if err != nil || !slices.Equal(got, []string{"/bin/lm", "proxy", "--role=sidecar"}) {
+		t.Errorf("own image's slim proxy: %v %v", got, err)
+	}
 	got, err = argv(corev1.Container{Command: []string{"sh", "-c"}, Args: []string{"echo $(PORT)"}}, env, "/bin/lm", false)
 	if err != nil || !slices.Equal(got, []string{"sh", "-c", "echo 9000"}) {
 		t.Errorf("other image: %v %v", got, err)

@@ -208,7 +208,8 @@ func envMap(env []string) map[string]string {
 // argv is the command line of a process container: command then args, each
 // with $(NAME) expanded. For lanemesh's own image the entrypoint is the
 // lanemesh binary, so self stands for it: in place of command[0] when the
-// container names a command, before args when it names none.
+// container names a command, before args when it names none. The image's
+// slim proxy, lanemesh-proxy, is self's proxy command.
 func argv(c corev1.Container, env []string, self string, ownImage bool) ([]string, error) {
 	vars := envMap(env)
 	var out []string
@@ -216,9 +217,12 @@ func argv(c corev1.Container, env []string, self string, ownImage bool) ([]strin
 		out = append(out, expand(s, vars))
 	}
 	if ownImage {
-		if len(out) == 0 {
+		switch {
+		case len(out) == 0:
 			out = []string{self}
-		} else {
+		case path.Base(out[0]) == proxyBinary:
+			out = append([]string{self, "proxy"}, out[1:]...)
+		default:
 			out[0] = self
 		}
 	}
@@ -231,6 +235,9 @@ func argv(c corev1.Container, env []string, self string, ownImage bool) ([]strin
 	}
 	return out, nil
 }
+
+// proxyBinary is the name of the slim proxy in lanemesh's image.
+const proxyBinary = "lanemesh-proxy"
 
 // imageRepo is an image reference without its tag or digest.
 func imageRepo(image string) string {
