@@ -191,7 +191,7 @@ func startPermissiveMesh(t *testing.T, s permissiveScenario, path string) *up.Me
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: []string{path}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)
@@ -330,7 +330,7 @@ func startLaneGroupMesh(t *testing.T) *up.Mesh {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m, diags, err := up.Start(ctx, up.Options{Paths: []string{permissiveGroup}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
+		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
 	if err != nil {
 		cancel()
 		t.Fatalf("up: %v %v", err, diags)
