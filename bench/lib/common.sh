@@ -225,3 +225,24 @@ pods_of() {
   done
   return 0
 }
+
+# count_hops CFG LOG prints how many proxies a lane v1 request through the
+# tutorial's chain meets in CFG: one line of `lanemesh explain --chain` per
+# proxy that routes it (the gateway, then the sidecar of each app that
+# calls the next one), the explanation kept in LOG. It is false if the
+# chain does not reach mockc-v1. Scenarios B and E count the same way.
+count_hops() {
+  local n
+  "$LM" explain -f "$1" --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v1' --chain \
+    http://gateway/mock >"$2" 2>&1 || return 1
+  n=$(grep -cE '^(gateway|sidecar) ' "$2") || return 1
+  grep -q 'mockc-v1' "$2" || return 1
+  echo "$n"
+}
+
+# hops_note N LOG says how count_hops counted N from its LOG.
+hops_note() {
+  printf '%s' "$1 proxies on the path, one per line of lanemesh explain --chain: $(
+    awk '{print $1, $2}' "$2" | paste -sd ',' - | sed 's/,/, /g'
+  ). mockc calls nothing, so its sidecar is not on the path, and lanemesh sidecars proxy outbound calls only (no inbound hop)."
+}

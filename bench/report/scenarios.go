@@ -23,6 +23,21 @@ type Chains struct {
 	OneProcess *Chain `json:"vs_one_process,omitempty"`
 }
 
+// HopChain is scenario E's comparison of one mesh (one proxy build, each
+// proxy its own process) with the three-process direct chain.
+type HopChain struct {
+	Mesh  string `json:"mesh"`  // the mesh target's name: "lanemesh" or "slim"
+	Label string `json:"label"` // its label in the tables
+	Chain
+}
+
+// hopTargetUS is the issue's target for scenario E: a proxy hop adds at
+// most 0.5 ms at p99 at 1,000 req/s.
+const (
+	hopTargetUS   = 500
+	hopTargetRate = 1000
+)
+
 // Convergence is what bench/converge wrote for one client count.
 type Convergence struct {
 	N          int              `json:"n"`
@@ -144,10 +159,29 @@ func computeChain(sc *Scenario) {
 	sc.Chain = &Chains{Direct: compareChain(sc, "direct"), OneProcess: compareChain(sc, "direct1")}
 }
 
-// compareChain compares the mesh with one direct chain, nil if either was
+// computeHops fills scenario E's comparisons: each measured mesh against
+// the direct chain.
+func computeHops(sc *Scenario) {
+	sc.HopChains = nil
+	for _, t := range sc.Targets {
+		if t.Kind != "proxy" {
+			continue
+		}
+		if c := compareTargets(sc, "direct", t.Name); c != nil {
+			sc.HopChains = append(sc.HopChains, &HopChain{Mesh: t.Name, Label: t.Label, Chain: *c})
+		}
+	}
+}
+
+// compareChain compares B's mesh with one direct chain, nil if either was
 // not measured.
-func compareChain(sc *Scenario, name string) *Chain {
-	direct, mesh := find(sc, name), find(sc, "lanemesh")
+func compareChain(sc *Scenario, name string) *Chain { return compareTargets(sc, name, "lanemesh") }
+
+// compareTargets compares a mesh target with a direct one: the ratios and
+// (mesh − direct) / hops at each percentile; nil if either was not
+// measured.
+func compareTargets(sc *Scenario, directName, meshName string) *Chain {
+	direct, mesh := find(sc, directName), find(sc, meshName)
 	if direct == nil || mesh == nil || direct.Status != "ok" || mesh.Status != "ok" || sc.Hops == 0 {
 		return nil
 	}
@@ -212,6 +246,62 @@ func chainRows(b *strings.Builder, c *Chain, name string, hops int) {
 	fmt.Fprintf(b, "| **mesh / %s** | %s | %s | %s | | %s | %s |\n", name, x("p50"), x("p90"), x("p99"), x("cpu_per_1k"), x("rss"))
 	fmt.Fprintf(b, "| **added per proxy hop** ((mesh − %s) / %d) | %s | %s | %s | | | |\n", name, hops,
 		signedMicros(c.AddedPerHopUS.P50), signedMicros(c.AddedPerHopUS.P90), signedMicros(c.AddedPerHopUS.P99))
+}
+
+// hopsMarkdown renders scenario E.
+func hopsMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
+	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, lane v1 (`x-asm-prefer-tag: v1`), latency from the scheduled send time\n\n",
+		sc.Rate, rep.Run.DurationS)
+	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | CPU per 1k req/s | RSS |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|")
+	for _, t := range sc.Targets {
+		if t.Status != "ok" || t.FixedRate == nil {
+			fmt.Fprintf(b, "| %s | %s | | | | | |\n", t.Label, notMeasured(t))
+			continue
+		}
+		r := t.FixedRate
+		cpu, rss := cpuAndRSS(r)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s |\n", label(t),
+			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
+			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, rss)
+	}
+	for _, h := range sc.HopChains {
+		fmt.Fprintf(b, "| *%s:* | | | | | | |\n", h.Label)
+		chainRows(b, &h.Chain, "direct", sc.Hops)
+	}
+	fmt.Fprintln(b)
+	stealNotes(b, sc)
+	if sc.HopsNote != "" {
+		fmt.Fprintf(b, "- Hops: %s\n", sc.HopsNote)
+	}
+	fmt.Fprintln(b, "- Every process is its own: a `lanemesh controlplane` serving the tutorial's gateway, DestinationRules and"+
+		" VirtualServices with lane v1's apps as WorkloadEntries; the gateway and the sidecars of mocka-v1 and mockb-v1 fed by it over"+
+		" xDS; three `lanemesh mock` processes, mocka and mockb calling through their sidecars (HTTP_PROXY). CPU and RSS are all of"+
+		" them together (the mesh) or the three mocks (direct), all pinned to core 0 with GOMAXPROCS=1; the load runs on core 1.")
+	fmt.Fprintln(b, "- CPU per 1k req/s near 100% of a core means core 0 was close to saturation at this rate, and the mesh's"+
+		" percentiles include queueing behind the other processes on that core.")
+	fmt.Fprintln(b, hopTarget(sc))
+}
+
+// hopTarget says whether the issue's per-hop target was met by each mesh.
+func hopTarget(sc *Scenario) string {
+	if len(sc.HopChains) == 0 {
+		return "- Target (added p99 per hop ≤ 0.5 ms at 1,000 req/s): not measured in this run."
+	}
+	var parts []string
+	for _, h := range sc.HopChains {
+		verdict := "**met**"
+		if h.AddedPerHopUS.P99 > hopTargetUS {
+			verdict = "**not met**"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", h.Label, verdict, signedMicros(h.AddedPerHopUS.P99)))
+	}
+	line := fmt.Sprintf("- Target (added p99 per hop ≤ %s at %s req/s): %s.", micros(hopTargetUS), thousands(hopTargetRate),
+		strings.Join(parts, "; "))
+	if sc.Rate != hopTargetRate {
+		line += fmt.Sprintf(" This run was at %g req/s, not the target's rate.", sc.Rate)
+	}
+	return line
 }
 
 // convergenceMarkdown renders scenario C.
@@ -331,6 +421,28 @@ func checkChain(sc *Scenario) []string {
 			problems = append(problems, fmt.Sprintf("B: %s failed: %s", name, t.Note))
 		case t.Status == "ok":
 			problems = append(problems, prefixed("B: ", checkFixedRate(t))...)
+		}
+	}
+	return problems
+}
+
+// checkHops lists scenario E's problems: the direct chain or the full
+// proxy's mesh not measured, any target failed (the slim proxy's row may be
+// absent, in a tree without it), or a fixed-rate run that was not clean.
+// The per-hop target is reported, not checked.
+func checkHops(sc *Scenario) []string {
+	var problems []string
+	for _, name := range []string{"direct", "lanemesh"} {
+		if t := find(sc, name); t == nil || t.Status == "" {
+			problems = append(problems, fmt.Sprintf("E: %s was not measured", name))
+		}
+	}
+	for _, t := range sc.Targets {
+		switch t.Status {
+		case "failed":
+			problems = append(problems, fmt.Sprintf("E: %s failed: %s", t.Name, t.Note))
+		case "ok":
+			problems = append(problems, prefixed("E: ", checkFixedRate(t))...)
 		}
 	}
 	return problems
