@@ -89,7 +89,7 @@ func TestChainConvergenceFailover(t *testing.T) {
 		t.Fatalf("one-process chain = %+v, want +300 µs per hop at p50", c)
 	}
 
-	c := &Scenario{ID: "C", Status: "measured", Changes: 2, Convergence: []*Convergence{{N: 1000,
+	c := &Scenario{ID: "C", Status: "measured", Changes: 2, Convergence: []*Convergence{{N: 1000, Workers: 8,
 		Changes: []ConvergeChange{{AllMS: 150}, {AllMS: 250}}}}}
 	c.Convergence[0].Summary.AllP99MS = 250
 	if !strings.Contains(convergeTarget(c), "**not met**") {
@@ -104,7 +104,7 @@ func TestChainConvergenceFailover(t *testing.T) {
 		t.Errorf("check = %v, want only the missing scale run", p)
 	}
 	md := markdown(rep)
-	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | ", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
+	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | 8 | ", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

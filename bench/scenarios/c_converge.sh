@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Scenario C — control-plane convergence. A `lanemesh controlplane` serving
 # the tutorial's configuration to N xDS clients (bench/converge: N
-# xds.Client instances in one process, each its own node, spread over the
-# six sidecar identities the change reaches), and the time from
+# xds.Client instances, each its own node, spread over the six sidecar
+# identities the change reaches, and over BENCH_CONVERGE_WORKERS worker
+# processes, default 8, so that no one process's scheduler and garbage
+# collector stand between the control plane and every proxy), and the time from
 # `lanemesh apply -f` of a change (fallback on, then off, ...) against the
 # control plane's admin API until each of the N has it. A fresh control
 # plane per N, so that its RSS is that of N proxies.
@@ -20,6 +22,8 @@ scenario_c() {
   cp "$REPO"/examples/traffic-lanes/*.yaml "$cfg/"
   sizes=${BENCH_CONVERGE_N:-$( ((QUICK)) && echo 100 || echo "100 1000")}
   changes=${BENCH_CONVERGE_CHANGES:-$( ((QUICK)) && echo 6 || echo 20)}
+  C_WORKERS=${BENCH_CONVERGE_WORKERS:-8}
+  [[ $C_WORKERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_WORKERS takes a positive integer, not '$C_WORKERS'"
   for n in $sizes; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_N takes positive integers, not '$n'"
     if ! c_run "$n" "$changes" "$cfg"; then
@@ -45,9 +49,11 @@ c_run() {
     return 1
   fi
   wait_idle
-  log "scenario C: $changes changes to $n proxies"
+  log "scenario C: $changes changes to $n proxies in $(( C_WORKERS < n ? C_WORKERS : n )) client process(es)"
   local ok=1
-  if ! timeout $((120 + 15 * changes)) taskset -c "$LOAD_CPU" "$OUT/converge" -n "$n" -changes "$changes" \
+  # The workers inherit the pinning to the load core; converge stops them
+  # when it ends, and they end by themselves if it dies (their stdin closes).
+  if ! timeout $((120 + 15 * changes)) taskset -c "$LOAD_CPU" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -changes "$changes" \
     -xds "127.0.0.1:${ports[0]}" -admin "http://127.0.0.1:${ports[1]}" -lanemesh "$LM" -cp-pid "${LIVE[$name]}" \
     -on "$REPO/examples/traffic-lanes-fallback/vs-mock-fallback.yaml" -off "$REPO/examples/traffic-lanes/vs-mock.yaml" \
     -out "$RAW/C/converge.$n.json" >"$LOGS/c-converge-$n.log" 2>&1; then
