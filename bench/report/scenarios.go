@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -346,9 +347,10 @@ func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
 		fmt.Fprintf(b, "- N=%s, all have it, median: fallback on %s (new aggregate clusters first, then the routes), off %s (routes first).\n",
 			thousands(float64(c.N)), millis(medianOf(on)), millis(medianOf(off)))
 	}
-	fmt.Fprintln(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers, N /"+
-		" processes each, times on one CLOCK_MONOTONIC), all on core 1, so their decoding is still serialized on that one core"+
-		" (*clients' CPU per change*), where real proxies each have their own CPU: at large N that part of the time is the harness's.")
+	cpus := cmp.Or(sc.ClientCPUs, "1")
+	fmt.Fprintf(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers, N /"+
+		" processes each, times on one CLOCK_MONOTONIC) pinned to CPU(s) %s, so their decoding shares that CPU"+
+		" (*clients' CPU per change*), where real proxies each have their own: at large N that part of the time is the harness's.\n", cpus)
 	fmt.Fprintln(b, convergeTarget(sc))
 }
 

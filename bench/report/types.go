@@ -47,6 +47,7 @@ type Scenario struct {
 	HopChains []*HopChain `json:"hop_chains,omitempty"`
 	// Scenario C: one result per client count, and how changes were made.
 	Changes     int            `json:"changes,omitempty"`
+	ClientCPUs  string         `json:"client_cpus,omitempty"` // the clients' taskset CPU list; empty: core 1
 	Trigger     string         `json:"trigger,omitempty"`
 	Convergence []*Convergence `json:"convergence,omitempty"`
 	// Scenario D: one run per way of taking mockb-v2 away.

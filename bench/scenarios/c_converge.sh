@@ -24,6 +24,8 @@ scenario_c() {
   changes=${BENCH_CONVERGE_CHANGES:-$( ((QUICK)) && echo 6 || echo 20)}
   C_WORKERS=${BENCH_CONVERGE_WORKERS:-8}
   [[ $C_WORKERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_WORKERS takes a positive integer, not '$C_WORKERS'"
+  C_CPUS=${BENCH_CONVERGE_CPUS:-$LOAD_CPU}
+  [[ $C_CPUS =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]] || die "BENCH_CONVERGE_CPUS takes a taskset CPU list (1, 1-3, 1,3), not '$C_CPUS'"
   for n in $sizes; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_N takes positive integers, not '$n'"
     if ! c_run "$n" "$changes" "$cfg"; then
@@ -31,7 +33,7 @@ scenario_c() {
       return 0
     fi
   done
-  scenario_json C "$title" measured "" "\"changes\":$changes,\"trigger\":$(json_str \
+  scenario_json C "$title" measured "" "\"changes\":$changes,\"client_cpus\":$(json_str "$C_CPUS"),\"trigger\":$(json_str \
     "lanemesh apply -f (vs-mock-fallback.yaml, then vs-mock.yaml, alternately) against the control plane's admin API; timed from the command's start")"
 }
 
@@ -51,9 +53,10 @@ c_run() {
   wait_idle
   log "scenario C: $changes changes to $n proxies in $(( C_WORKERS < n ? C_WORKERS : n )) client process(es)"
   local ok=1
-  # The workers inherit the pinning to the load core; converge stops them
-  # when it ends, and they end by themselves if it dies (their stdin closes).
-  if ! timeout $((120 + 15 * changes)) taskset -c "$LOAD_CPU" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -changes "$changes" \
+  # The workers inherit the pinning (the load core, or BENCH_CONVERGE_CPUS on
+  # a machine with cores to spare); converge stops them when it ends, and
+  # they end by themselves if it dies (their stdin closes).
+  if ! timeout $((120 + 15 * changes)) taskset -c "$C_CPUS" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -changes "$changes" \
     -xds "127.0.0.1:${ports[0]}" -admin "http://127.0.0.1:${ports[1]}" -lanemesh "$LM" -cp-pid "${LIVE[$name]}" \
     -on "$REPO/examples/traffic-lanes-fallback/vs-mock-fallback.yaml" -off "$REPO/examples/traffic-lanes/vs-mock.yaml" \
     -out "$RAW/C/converge.$n.json" >"$LOGS/c-converge-$n.log" 2>&1; then
