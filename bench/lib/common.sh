@@ -166,7 +166,7 @@ other_bench_load() {
   done
   for p in $(pgrep -f 'bench/run\.sh' || true); do
     [[ $ancestors == *" $p "* ]] && continue
-    mapfile -d '' -t argv <"/proc/$p/cmdline" 2>/dev/null || continue
+    { mapfile -d '' -t argv <"/proc/$p/cmdline"; } 2>/dev/null || continue
     [[ ${argv[0]:-} == *bench/run.sh || ${argv[1]:-} == *bench/run.sh ]] || continue
     q=$p
     while [[ -n $q && $q != 0 && $q != 1 && $q != "$$" ]]; do
