@@ -104,7 +104,7 @@ func TestChainConvergenceFailover(t *testing.T) {
 		t.Errorf("check = %v, want only the missing scale run", p)
 	}
 	md := markdown(rep)
-	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | 8 | ", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
+	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | 8 | ", "each change in order (ms): 150, 250.", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

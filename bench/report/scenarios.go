@@ -337,15 +337,18 @@ func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
 		" control plane used no CPU, for 200 ms.")
 	for _, c := range sc.Convergence {
 		var on, off []float64
+		var each []string
 		for _, ch := range c.Changes {
 			if ch.Fallback {
 				on = append(on, ch.AllMS)
 			} else {
 				off = append(off, ch.AllMS)
 			}
+			each = append(each, fmt.Sprintf("%.0f", ch.AllMS))
 		}
 		fmt.Fprintf(b, "- N=%s, all have it, median: fallback on %s (new aggregate clusters first, then the routes), off %s (routes first).\n",
 			thousands(float64(c.N)), millis(medianOf(on)), millis(medianOf(off)))
+		fmt.Fprintf(b, "- N=%s, all have it, each change in order (ms): %s.\n", thousands(float64(c.N)), strings.Join(each, ", "))
 	}
 	cpus := cmp.Or(sc.ClientCPUs, "1")
 	fmt.Fprintf(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers, N /"+
