@@ -257,21 +257,25 @@ func chainRows(b *strings.Builder, c *Chain, name string, hops int) {
 func hopsMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
 	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, lane v1 (`x-asm-prefer-tag: v1`), latency from the scheduled send time\n\n",
 		sc.Rate, rep.Run.DurationS)
-	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | CPU per 1k req/s | RSS |")
-	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | CPU per 1k req/s | RSS | core 0: system under test / all | core 1 (load) |")
+	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range sc.Targets {
 		if t.Status != "ok" || t.FixedRate == nil {
-			fmt.Fprintf(b, "| %s | %s | | | | | |\n", t.Label, notMeasured(t))
+			fmt.Fprintf(b, "| %s | %s | | | | | | | |\n", t.Label, notMeasured(t))
 			continue
 		}
 		r := t.FixedRate
 		cpu, rss := cpuAndRSS(r)
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s |\n", label(t),
+		sut := "—"
+		if r.Proxy != nil {
+			sut = percent(r.Proxy.CPUCores)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s | %s / %s | %s |\n", label(t),
 			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
-			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, rss)
+			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, rss, sut, coreBusy(r.Cores, 0), coreBusy(r.Cores, 1))
 	}
 	for _, h := range sc.HopChains {
-		fmt.Fprintf(b, "| *%s:* | | | | | | |\n", h.Label)
+		fmt.Fprintf(b, "| *%s:* | | | | | | | | |\n", h.Label)
 		chainRows(b, &h.Chain, "direct", sc.Hops)
 	}
 	fmt.Fprintln(b)
@@ -284,7 +288,8 @@ func hopsMarkdown(b *strings.Builder, rep *Report, sc *Scenario) {
 		" xDS; three `lanemesh mock` processes, mocka and mockb calling through their sidecars (HTTP_PROXY). CPU and RSS are all of"+
 		" them together (the mesh) or the three mocks (direct), all pinned to core 0 with GOMAXPROCS=1; the load runs on core 1.")
 	fmt.Fprintln(b, "- CPU per 1k req/s near 100% of a core means core 0 was close to saturation at this rate, and the mesh's"+
-		" percentiles include queueing behind the other processes on that core.")
+		" percentiles include queueing behind the other processes on that core. *core 0: all* well above *system under test*"+
+		" means processes outside the benchmark took core 0 during the run, and its tail is theirs as much as the mesh's.")
 	fmt.Fprintln(b, hopTarget(sc))
 }
 
