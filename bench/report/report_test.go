@@ -149,7 +149,7 @@ func TestHops(t *testing.T) {
 		t.Errorf("clean run: check = %v, want none", p)
 	}
 	md := markdown(rep)
-	for _, want := range []string{"E at 1000 req/s", "| *separate lanemesh-proxy processes:* |", "((mesh − direct) / 3) | +200 µs | +400 µs | +400 µs |"} {
+	for _, want := range []string{"E at 1000 req/s", "| *separate lanemesh-proxy processes:* |", "((mesh − direct) / 3) | +200 µs | +400 µs | +400 µs | | +16.7% of a core |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

@@ -13,6 +13,9 @@ import (
 type Chain struct {
 	// AddedPerHopUS is (mesh − direct) / hops at p50, p90 and p99.
 	AddedPerHopUS Latency `json:"added_per_hop_us"`
+	// AddedCPUPer1kPerHop is (mesh − direct) / hops of the CPU per 1k
+	// req/s: the cores one proxy hop costs per 1,000 requests/s.
+	AddedCPUPer1kPerHop float64 `json:"added_cpu_per_1k_per_hop"`
 	// Ratios are mesh / direct: "p50", "p90", "p99", "cpu_per_1k", "rss".
 	Ratios map[string]float64 `json:"ratios"`
 }
@@ -194,7 +197,8 @@ func compareTargets(sc *Scenario, directName, meshName string) *Chain {
 	hops := float64(sc.Hops)
 	c := &Chain{Ratios: map[string]float64{},
 		AddedPerHopUS: Latency{P50: (m.Latency.P50 - d.Latency.P50) / hops,
-			P90: (m.Latency.P90 - d.Latency.P90) / hops, P99: (m.Latency.P99 - d.Latency.P99) / hops}}
+			P90: (m.Latency.P90 - d.Latency.P90) / hops, P99: (m.Latency.P99 - d.Latency.P99) / hops},
+		AddedCPUPer1kPerHop: (m.CPUPer1k - d.CPUPer1k) / hops}
 	addRatio(c.Ratios, "p50", m.Latency.P50, d.Latency.P50)
 	addRatio(c.Ratios, "p90", m.Latency.P90, d.Latency.P90)
 	addRatio(c.Ratios, "p99", m.Latency.P99, d.Latency.P99)
@@ -249,8 +253,9 @@ func chainRows(b *strings.Builder, c *Chain, name string, hops int) {
 		return "—"
 	}
 	fmt.Fprintf(b, "| **mesh / %s** | %s | %s | %s | | %s | %s |\n", name, x("p50"), x("p90"), x("p99"), x("cpu_per_1k"), x("rss"))
-	fmt.Fprintf(b, "| **added per proxy hop** ((mesh − %s) / %d) | %s | %s | %s | | | |\n", name, hops,
-		signedMicros(c.AddedPerHopUS.P50), signedMicros(c.AddedPerHopUS.P90), signedMicros(c.AddedPerHopUS.P99))
+	fmt.Fprintf(b, "| **added per proxy hop** ((mesh − %s) / %d) | %s | %s | %s | | %+.1f%% of a core | |\n", name, hops,
+		signedMicros(c.AddedPerHopUS.P50), signedMicros(c.AddedPerHopUS.P90), signedMicros(c.AddedPerHopUS.P99),
+		100*c.AddedCPUPer1kPerHop)
 }
 
 // hopsMarkdown renders scenario E.
