@@ -141,6 +141,9 @@ func startWorkers(o options, tokenPath string) (*processFleet, error) {
 			return nil, fmt.Errorf("starting worker %d: %w", k, err)
 		}
 		f.cmds = append(f.cmds, cmd)
+		// bench/run.sh reads this line to check that every worker is
+		// gone at the end of the run.
+		fmt.Fprintf(os.Stderr, "converge: worker %d (pid %d): clients %d..%d\n", k, cmd.Process.Pid, first, first+n-1)
 		f.workers = append(f.workers, &remote{enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out)), stdin: in, n: n})
 		first += n
 	}

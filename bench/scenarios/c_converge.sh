@@ -63,9 +63,14 @@ c_run() {
     C_ERROR="bench/converge failed: $(tail -1 "$LOGS/c-converge-$n.log")"
     ok=0
   else
-    head -1 "$LOGS/c-converge-$n.log" >&2
+    grep '^converge n=' "$LOGS/c-converge-$n.log" >&2
     check_disturbed "C/N=$n"
   fi
+  # The workers converge started, for the final stray check.
+  local pid
+  for pid in $(sed -n 's/^converge: worker [0-9]* (pid \([0-9]*\)).*/\1/p' "$LOGS/c-converge-$n.log"); do
+    SEEN_PIDS+=("$pid")
+  done
   stop_bg "$name"
   ((ok))
 }
