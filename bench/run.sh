@@ -133,6 +133,7 @@ selected() { [[ ,$SCENARIOS, == *,$1,* ]]; }
 
 cleanup() {
   local rc=$?
+  not_waiting
   stop_all
   exit "$rc"
 }

@@ -155,7 +155,11 @@ wait_log() {
 # processes executing the script (it is their argv[0] or argv[1]; a shell
 # merely waiting with "bench/run.sh" in a later argument is not a run),
 # other than this one, the subshells it forks, and what started it
-# (timeout, a CI shell).
+# (timeout, a CI shell). A run that is itself waiting in wait_idle (it has
+# a marker in WAITING_DIR) runs nothing, so it is no load; but while this
+# run waits too, the waiting run with the lower pid goes first, so that two
+# runs waiting for each other do not both wait until BENCH_IDLE_WAIT runs
+# out, nor both start at once.
 other_bench_load() {
   local p q ancestors=" " argv
   pgrep -a -x wrk || true
@@ -173,6 +177,9 @@ other_bench_load() {
       q=$(ppid_of "$q")
     done
     [[ $q == "$$" ]] && continue
+    if [[ -e $WAITING_DIR/$p ]] && { [[ ! -e $WAITING_DIR/$$ ]] || ((p > $$)); }; then
+      continue
+    fi
     echo "$p ${argv[*]}"
   done
   return 0
@@ -187,13 +194,23 @@ ppid_of() { awk '{print $4}' "/proc/$1/stat" 2>/dev/null || true; }
 # run and before every measurement.
 wait_idle() {
   local waited=0 limit=${BENCH_IDLE_WAIT:-900} busy
+  mkdir -p "$WAITING_DIR" && : >"$WAITING_DIR/$$" 2>/dev/null || true
   while busy=$(other_bench_load) && [[ -n $busy ]]; do
-    ((waited < limit)) || die "other load still running after ${limit}s (BENCH_IDLE_WAIT): $busy"
+    ((waited < limit)) || { not_waiting; die "other load still running after ${limit}s (BENCH_IDLE_WAIT): $busy"; }
     log "waiting for other load to finish (polling every 30 s): ${busy//$'\n'/; }"
     sleep 30
     waited=$((waited + 30))
   done
+  not_waiting
 }
+
+# WAITING_DIR holds an empty file named by the pid of each run of
+# bench/run.sh on this machine that is waiting in wait_idle, whatever its
+# work tree; other_bench_load reads it.
+WAITING_DIR=${TMPDIR:-/tmp}/lanemesh-bench-waiting
+
+# not_waiting removes this run's marker from WAITING_DIR.
+not_waiting() { rm -f "$WAITING_DIR/$$"; }
 
 # DISTURBED lists the measurements at whose end other load was running.
 DISTURBED=()
