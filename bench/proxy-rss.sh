@@ -10,12 +10,28 @@
 #   - under load: the peak VmRSS (VmHWM) of a fixed-rate run of
 #     BENCH_RSS_RATE requests/s (default 1000) over 32 connections for
 #     BENCH_RSS_DURATION (default 10s), rotating lanes v1, v2, v3, and VmRSS
-#     at its end.
+#     at its end; and the proxy's CPU time (user + system) per request over
+#     that run, which shows what a memory setting costs in CPU.
 #
-# Each proxy build is measured in turn, the full `lanemesh proxy` and the
-# slim `lanemesh-proxy` (cmd/lanemesh-proxy), against the same control
-# plane; a table goes to stdout. Everything runs on 127.0.0.1 on free ports
-# and is stopped by pid on exit.
+# The two "anon" columns are the anonymous part of the idle and load-end
+# figures (RssAnon: the Go heap, stacks, runtime metadata). The rest is the
+# binary's own pages, which moved by several MB between runs of the full
+# binary at different times on a shared machine: compare builds within one
+# run, and runtime settings by their anon.
+#
+# With BENCH_RSS_DETAIL=1 each proxy also gets an admin listener, and its
+# memory is broken down into bench/out/rss/logs/NAME.{idle,load}.detail:
+# VmRSS by mapping (the binary's text, rodata and data, the Go heap and the
+# rest, from /proc/PID/smaps) and the Go runtime's own accounts (heap in
+# use, idle, released, stacks, from the admin /metrics). The admin listener
+# costs a little memory itself, so the table's figures are from runs
+# without it.
+#
+# Each proxy build is measured in turn against the same control plane: the
+# full binary's `lanemesh proxy` ("full"), the slim `lanemesh-proxy` as
+# build-proxy.sh builds it ("slim"), and, when BENCH_RSS_PROXIES names it,
+# the slim proxy from a bare `go build` ("plain"); a table goes to stdout.
+# Everything runs on 127.0.0.1 on free ports and is stopped by pid on exit.
 #
 #   ./bench/proxy-rss.sh
 set -euo pipefail
@@ -27,11 +43,10 @@ LOGS=$OUT/logs
 SETTLE=${BENCH_RSS_SETTLE:-10}
 RATE=${BENCH_RSS_RATE:-1000}
 DURATION=${BENCH_RSS_DURATION:-10s}
-# The slim proxy's build, as cmd/lanemesh-proxy's doc gives it: no cgo (the
-# pure-Go resolver; no libc mapped) and grpc-go without golang.org/x/net/trace
-# (and with it html/template).
-SLIM_CGO=${BENCH_RSS_SLIM_CGO:-0}
-SLIM_FLAGS=${BENCH_RSS_SLIM_FLAGS:--tags=grpcnotrace}
+DETAIL=${BENCH_RSS_DETAIL:-0}
+# BENCH_RSS_PROXIES picks the builds measured, from "full slim plain";
+# the default is "full slim".
+PROXIES=${BENCH_RSS_PROXIES:-full slim}
 mkdir -p "$OUT" "$LOGS"
 
 PIDS=()
@@ -50,13 +65,13 @@ rss_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 log "building into $OUT"
-rm -f "$OUT/lanemesh-proxy"
+rm -f "$OUT/lanemesh-proxy" "$OUT/lanemesh-proxy-plain"
+# The slim proxy is built as shipped, by build-proxy.sh; "plain" is the
+# same package from a bare `go build`, to show what the script's flags save.
 (cd "$ROOT" && go build -o "$OUT/lanemesh" ./cmd/lanemesh &&
   go build -o "$OUT/upstream" ./bench/upstream && go build -o "$OUT/load" ./bench/load &&
-  if [[ -d cmd/lanemesh-proxy ]]; then
-    # shellcheck disable=SC2086 # SLIM_FLAGS is a list of flags
-    CGO_ENABLED=$SLIM_CGO go build $SLIM_FLAGS -o "$OUT/lanemesh-proxy" ./cmd/lanemesh-proxy
-  fi) ||
+  if [[ -x build-proxy.sh ]]; then ./build-proxy.sh -o "$OUT/lanemesh-proxy"; fi &&
+  if [[ " $PROXIES " == *" plain "* ]]; then go build -o "$OUT/lanemesh-proxy-plain" ./cmd/lanemesh-proxy; fi) ||
   die "go build failed"
 
 read -r -a PORTS <<<"$("$OUT/load" ports -n 8 | tr '\n' ' ')"
@@ -95,11 +110,28 @@ for ((i = 0; i < 300; i++)); do grep -q '^ready' "$LOGS/controlplane.log" && bre
 grep -q '^ready' "$LOGS/controlplane.log" || die "control plane not ready, see $LOGS/controlplane.log"
 TOKEN=$(sed -n 's/^xds: .* (operator token in \(.*\))$/\1/p' "$LOGS/controlplane.log")
 
+# detail PID ADMINPORT FILE writes the memory breakdown of PID to FILE.
+detail() {
+  {
+    grep -E '^(VmRSS|VmHWM|RssAnon|RssFile|VmData|VmStk|Threads)' "/proc/$1/status"
+    echo "--- smaps_rollup"
+    tail -n +2 "/proc/$1/smaps_rollup"
+    echo "--- Rss by mapping (kB): pathname or [anon], permissions"
+    awk '/^[0-9a-f]+-[0-9a-f]+ / {name = ($6 == "" ? "[anon]" : $6); perm = $2}
+         $1 == "Rss:" {rss[name " " perm] += $2}
+         END {for (k in rss) if (rss[k] > 0) printf "%8d %s\n", rss[k], k}' "/proc/$1/smaps" | sort -rn
+    echo "--- Go runtime (bytes)"
+    curl -s "http://127.0.0.1:$2/metrics" | grep -E '^go_(memstats_[a-z_]+_bytes|goroutines|threads|gc_gogc|gc_gomemlimit)' || true
+  } >"$3"
+}
+
 # measure NAME GWPORT CMD... runs one proxy build and prints its table row.
 measure() {
-  local name=$1 port=$2 pid lane i idle hwm end
+  local name=$1 port=$2 pid lane i idle hwm end idleanon endanon
   shift 2
-  "$@" --role gateway --xds "127.0.0.1:$XDS" --xds-token-file "$TOKEN" --port-map "80=127.0.0.1:$port" \
+  local admin=()
+  [[ $DETAIL == 1 ]] && admin=(--admin "127.0.0.1:${PORTS[7]}")
+  "$@" --role gateway --xds "127.0.0.1:$XDS" --xds-token-file "$TOKEN" --port-map "80=127.0.0.1:$port" "${admin[@]}" \
     >"$LOGS/$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
@@ -112,20 +144,29 @@ measure() {
   done
   sleep "$SETTLE"
   idle=$(rss_kb "$pid" VmRSS)
+  idleanon=$(rss_kb "$pid" RssAnon)
+  [[ $DETAIL == 1 ]] && detail "$pid" "${PORTS[7]}" "$LOGS/${name// /-}.idle.detail"
   "$OUT/load" rate -url "http://127.0.0.1:$port/mock" -rate "$RATE" -duration "$DURATION" -conns 32 \
     -pid "$pid" -out "$LOGS/$name.rate.json" >"$LOGS/$name.rate.log" 2>&1 || die "load failed, see $LOGS/$name.rate.log"
   hwm=$(rss_kb "$pid" VmHWM)
   end=$(rss_kb "$pid" VmRSS)
-  local ok errors
+  endanon=$(rss_kb "$pid" RssAnon)
+  [[ $DETAIL == 1 ]] && detail "$pid" "${PORTS[7]}" "$LOGS/${name// /-}.load.detail"
+  local ok errors cpu
   ok=$(sed -n 's/^  "ok": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
   errors=$(sed -n 's/^  "errors": \([0-9]*\),$/\1/p' "$LOGS/$name.rate.json")
-  printf '%-26s %8s %12s %10s %8s %7s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" "$ok" "$errors"
+  cpu=$(sed -n 's/^    "cpu_seconds": \([0-9.]*\),$/\1/p' "$LOGS/$name.rate.json")
+  printf '%-26s %8s %12s %10s %6s %6s %8s %7s %8s\n' "$name" "$(mb "$idle")" "$(mb "$hwm")" "$(mb "$end")" \
+    "$(mb "$idleanon")" "$(mb "$endanon")" "$ok" "$errors" \
+    "$(awk -v c="$cpu" -v n="$ok" 'BEGIN {if (n > 0) printf "%.0f", c * 1e6 / n; else print "-"}')"
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
-printf '%-26s %8s %12s %10s %8s %7s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" "ok" "errors"
-measure "lanemesh proxy" "${PORTS[5]}" "$OUT/lanemesh" proxy
+printf '%-26s %8s %12s %10s %6s %6s %8s %7s %8s\n' "proxy (RSS in MB)" "idle" "load peak" "load end" \
+  "anon" "anon" "ok" "errors" "µs CPU/req"
+[[ " $PROXIES " == *" full "* ]] && measure "lanemesh proxy" "${PORTS[5]}" "$OUT/lanemesh" proxy
 # A tree from before cmd/lanemesh-proxy has only the full binary.
-[[ -x $OUT/lanemesh-proxy ]] && measure "lanemesh-proxy" "${PORTS[6]}" "$OUT/lanemesh-proxy"
+[[ " $PROXIES " == *" slim "* && -x $OUT/lanemesh-proxy ]] && measure "lanemesh-proxy" "${PORTS[6]}" "$OUT/lanemesh-proxy"
+[[ " $PROXIES " == *" plain "* ]] && measure "lanemesh-proxy (go build)" "${PORTS[6]}" "$OUT/lanemesh-proxy-plain"
 log "load: $RATE req/s for $DURATION over 32 connections; idle after ${SETTLE}s; logs in $LOGS"

@@ -25,10 +25,22 @@ const (
 	// LanePropagationType is the TypedStruct's type_url.
 	LanePropagationType = "type.googleapis.com/lanemesh.filters.http.lane_propagation.v1.LanePropagation"
 	// DefaultTraceTableCapacity and DefaultTraceTableTTL bound a sidecar's
-	// trace-id table: entries are needed only while the request that
-	// brought them is in flight, so a minute is ample, and 65,536 entries
-	// cover that minute at about a thousand requests a second per pod.
-	DefaultTraceTableCapacity = 65536
+	// trace-id table. An entry is needed from the moment the pod receives
+	// a request until the pod's last outbound call for it, so the table
+	// must hold the requests the pod has in flight: its inbound rate times
+	// the time a request spends in it (Little's law). CLOCK keeps a trace
+	// id while at least 0.45 × capacity newer ones arrive (the proxy's
+	// TestTraceTableKeepsInFlight), so 8,192 entries carry ~3,600 requests
+	// in flight: 1,000 req/s per pod (Istio's reference load for one
+	// sidecar) that each make their last call up to 3.6 s after they
+	// arrive, or 100 req/s for 36 s. Full, the table costs about 1.4 MiB
+	// (some 170 bytes per entry with a UUID trace id), where 65,536 entries
+	// cost 11 MiB, more than half a slim proxy's memory. A control plane
+	// that knows of busier pods or longer requests sends a larger
+	// table_capacity (up to 2^24). The TTL only lets a quiet pod forget old
+	// traces: a minute is far past any request a sidecar should still be
+	// carrying a lane for.
+	DefaultTraceTableCapacity = 8192
 	DefaultTraceTableTTL      = time.Minute
 )
 

@@ -132,8 +132,8 @@ func (p *Proxy) serveClusters(w http.ResponseWriter, _ *http.Request) {
 func endpointViewOf(e *endpoint, now int64) endpointView {
 	h := e.host
 	v := endpointView{Address: e.addr, Pod: e.pod, EDSHealth: e.status.String(), Healthy: e.usable(now), Ejected: h.ejected(now),
-		Ejections: h.ejections.Load(), Consecutive5xx: h.consec5xx.Load(), ConsecutiveGW: h.consecGateway.Load(),
-		ConsecutiveLO: h.consecLocal.Load(), ActiveRequests: h.active.Load()}
+		Ejections: h.ejections.Load(), Consecutive5xx: h.counters.Consec5xx.Load(), ConsecutiveGW: h.counters.ConsecGateway.Load(),
+		ConsecutiveLO: h.counters.ConsecLocal.Load(), ActiveRequests: h.active.Load()}
 	if v.Ejected {
 		v.EjectedForMS = (h.ejectedUntil.Load() - now) / int64(time.Millisecond)
 	}

@@ -21,6 +21,10 @@ func (v liveMembers) Len() int             { return len(v.cl.targets) }
 func (v liveMembers) Endpoints(m int) int  { return len(v.cl.targets[m].endpoints) }
 func (v liveMembers) Usable(m, i int) bool { return v.cl.targets[m].endpoints[i].usable(v.now) }
 
+// FirstUsable and RetryBudget make the view policy.Members.
+func (v *liveMembers) FirstUsable(from int) int { return route.FirstUsable(v, from) }
+func (v *liveMembers) RetryBudget(m int) bool   { return v.cl.targets[m].budgetAllows() }
+
 // pick chooses a usable endpoint of a non-aggregate cluster by its load
 // balancing policy, preferring one other than avoid (the endpoint a retry
 // is leaving); nil when none is usable.
@@ -86,4 +90,18 @@ func (cl *cluster) admit() bool {
 		return false
 	}
 	return true
+}
+
+// budgetAllows reports whether cluster cl may start another retry: the
+// retries in flight stay under max_retries or, when the cluster has a
+// retry budget, under its share of the active requests (with a floor, so
+// that a quiet cluster can still retry). This is what keeps retries from
+// multiplying the load on a cluster that is already failing.
+func (cl *cluster) budgetAllows() bool {
+	lim := cl.limits
+	allowed := lim.maxRetries
+	if lim.budget {
+		allowed = max(uint32(float64(cl.stats.active.Load())*lim.budgetPercent/100), lim.minRetryConcurrency)
+	}
+	return cl.stats.retries.Load() < int64(allowed)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/entry"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -236,7 +237,7 @@ func (b *builder) httpFilters(hcm *hcmv3.HttpConnectionManager, lc *filterChain)
 			if f.GetTypedConfig() == nil {
 				continue
 			}
-			plan, err := buildFault(f.GetTypedConfig())
+			plan, err := policy.BuildFault(f.GetTypedConfig())
 			if err != nil {
 				return fmt.Errorf("http filter %q: %w", f.GetName(), err)
 			}

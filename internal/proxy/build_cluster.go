@@ -13,6 +13,7 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/route"
 	"github.com/lanemesh/lanemesh/internal/workload"
 )
@@ -88,7 +89,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 		return nil, fmt.Errorf("%w: cluster type %v is not supported; use EDS, STATIC, STRICT_DNS, LOGICAL_DNS, ORIGINAL_DST or %s", route.ErrUnsupported, c.GetType(), meshxds.AggregateClusterType)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()),
-		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
+		connectTimeout: policy.DurationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
 	cl.service, cl.lane = metricNames(cl.name)
 	cl.dest = b.dests.intern(serviceDestination(cl.service))
@@ -102,7 +103,7 @@ func (b *builder) buildCluster(c *clusterv3.Cluster, assignments map[string]*end
 	if cl.ring, err = buildRing(c, cl.lb, cl.endpoints, cl.stats); err != nil {
 		return nil, err
 	}
-	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {
+	if cl.outlier, err = policy.BuildOutlier(c.GetOutlierDetection()); err != nil {
 		return nil, err
 	}
 	cl.limits = buildLimits(c.GetCircuitBreakers())
@@ -231,16 +232,16 @@ func buildLimits(cb *clusterv3.CircuitBreakers) limits {
 		if th.GetPriority() != corev3.RoutingPriority_DEFAULT {
 			continue
 		}
-		l.maxConnections = pct(th.GetMaxConnections(), l.maxConnections)
-		l.maxPending = pct(th.GetMaxPendingRequests(), l.maxPending)
-		l.maxRequests = pct(th.GetMaxRequests(), l.maxRequests)
-		l.maxRetries = pct(th.GetMaxRetries(), l.maxRetries)
+		l.maxConnections = policy.UInt32Or(th.GetMaxConnections(), l.maxConnections)
+		l.maxPending = policy.UInt32Or(th.GetMaxPendingRequests(), l.maxPending)
+		l.maxRequests = policy.UInt32Or(th.GetMaxRequests(), l.maxRequests)
+		l.maxRetries = policy.UInt32Or(th.GetMaxRetries(), l.maxRetries)
 		if rb := th.GetRetryBudget(); rb != nil {
 			l.budget = true
 			if rb.GetBudgetPercent() != nil {
 				l.budgetPercent = rb.GetBudgetPercent().GetValue()
 			}
-			l.minRetryConcurrency = pct(rb.GetMinRetryConcurrency(), l.minRetryConcurrency)
+			l.minRetryConcurrency = policy.UInt32Or(rb.GetMinRetryConcurrency(), l.minRetryConcurrency)
 		}
 	}
 	return l

@@ -1,7 +1,7 @@
 // Package proxy is lanemesh's HTTP data plane: the ingress gateway and the
 // sidecar. It serves the Envoy v3 resources a proxy receives over ADS
 // (meshxds.Resources: Listeners, RouteConfigurations, Clusters,
-// ClusterLoadAssignments) with net/http on both sides.
+// ClusterLoadAssignments), speaking HTTP/1.1 through package h1.
 //
 // The contract, in the order a request meets it:
 //
@@ -19,13 +19,14 @@
 //     the request's authority, path and headers after hop-by-hop headers are
 //     removed. The proxy adds only what Decide cannot know: which member of
 //     an aggregate (fallback) cluster has a healthy endpoint right now.
-//   - Fallback: a route whose cluster is an aggregate [primary, fallback]
-//     sends to the first member with a healthy endpoint (EDS HEALTHY or
-//     UNKNOWN, and not ejected). If an attempt on a member fails before any
-//     response byte (refused, reset, connect, per-try or stream idle timeout,
-//     with time left under the route timeout) and the request body can
-//     be replayed, the request is sent once more to the next member, on top of
-//     the route's retries. A request the fallback served is flagged FB.
+//   - Attempts are package policy's decision, one attempt at a time
+//     (policy.Attempts): a route whose cluster is an aggregate [primary,
+//     fallback] sends to the first member with a healthy endpoint (EDS
+//     HEALTHY or UNKNOWN, and not ejected); an attempt that fails before
+//     any response byte, with a body that can be replayed, goes once more
+//     to the next member, on top of the route's retries, and is flagged
+//     FB. The proxy makes the attempts and keeps the live health they are
+//     decided on (outlier detection: policy.Outlier).
 //   - Consistent hashing (hashlb.go): a RING_HASH or MAGLEV cluster picks
 //     by the route's hash policy (route.HashPolicy) on Envoy's tables
 //     (package hashring), built over every endpoint the assignment lists;
@@ -48,33 +49,15 @@
 //     names the fallback's version. A request finds its series in a
 //     copy-on-write map, with no lock and no allocation.
 //
-// Downstream, the proxy serves HTTP/1.1 itself (server.go, request.go,
-// writer.go): a plain request head, which is nearly every one, is parsed
-// on the connection's goroutine into a request and header map reused
-// across the connection, and answered through a buffered writer, one read
-// and one write per request. The first head that is not plain hands the
-// connection to net/http's server for the rest of its life, so every
-// oddity (chunked bodies, Expect, HTTP/1.0, oversized heads) is parsed,
-// refused or served exactly as net/http does; the differential test and
-// fuzzer in request_test.go hold the fast path to net/http's result. Two
-// things net/http accepts are refused with 400 before the hand-off, as
-// Envoy refuses them: both Content-Length and Transfer-Encoding, and
-// obs-fold (screen.go); net/http then serves that one request only. Upstream, the proxy speaks HTTP/1.1 itself too, on the
-// handler's goroutine (upstream.go, response.go), over per-endpoint
-// keep-alive pools (pool.go): it writes the request from the inbound one,
-// rewritten in place (neither server reads a request after its handler
-// returns, see Go issue 14940 for net/http), and reads the response on the
-// same goroutine. http.Transport hands each request to two goroutines per
-// connection over channels, which at one core cost more than the rest of
-// the proxy; ReverseProxy on top of it would also hide the attempts that
-// retries, the fallback, per-try timeouts, circuit breakers and outlier
-// detection work on. Plain responses (a Content-Length and ordinary
-// headers) are parsed by a fast path; every other framing goes through
-// http.ReadResponse. A reused connection that fails before any response
-// byte is retried once on a fresh one, as net/http does.
+// HTTP/1.1 on both sides is package h1's: the proxy is its Handler
+// downstream (handler.go, one exchange reused per connection) and owns its
+// upstream connections in per-endpoint keep-alive pools (pool.go), where
+// each attempt is one h1.ClientConn.RoundTrip on the handler's goroutine.
+// A reused connection that fails before any response byte is retried once
+// on a fresh one, as net/http does.
 //
-// Every resource a client or an upstream can hold has a bound (limits.go,
-// Options): request headers (ReadHeaderTimeout) and bodies (BodyTimeout,
+// Every resource a client or an upstream can hold has a bound (Options,
+// enforced by h1 and limits.go): request headers (ReadHeaderTimeout) and bodies (BodyTimeout,
 // MinBodyRate), writes to a client that stops reading (WriteTimeout), an
 // upstream exchange that stops moving (StreamIdleTimeout, 408 SI), and
 // each listener's connections (MaxConnections, 503 OM past it). A drain

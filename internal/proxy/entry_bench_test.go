@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	"github.com/lanemesh/lanemesh/internal/entry"
 	"github.com/lanemesh/lanemesh/internal/entry/entrytest"

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	xdstypev3 "github.com/cncf/xds/go/xds/type/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"

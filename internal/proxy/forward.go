@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/lanemesh/lanemesh/internal/wait"
 	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
+	"github.com/lanemesh/lanemesh/internal/wait"
 )
 
 // maxReplayBody is the largest request body the proxy buffers so that a
@@ -37,32 +40,26 @@ func (x *exchange) forward() {
 }
 
 // roundTrips makes attempts until one yields a response to relay, and
-// returns it; or answers the request itself and returns nil.
-//
-// The target is the first member of the route's cluster with a usable
-// endpoint (for a plain cluster, the cluster itself). When an attempt fails
-// before any response byte and the body can be replayed, the request goes
-// once to the next member with a usable endpoint — the fallback — without
-// counting as a retry; later retries stay there. Other failures and
-// retriable responses are retried as the route's retry policy and the
-// cluster's retry budget allow, each on another endpoint where one exists.
+// returns it; or answers the request itself and returns nil. Where each
+// attempt goes, and whether another follows, is policy.Attempts' decision
+// (retries and the fallback member); roundTrips makes the attempts, each
+// retry on another endpoint of its member where one exists.
 func (x *exchange) roundTrips(ctx context.Context) *http.Response {
-	from := 0
+	a, health := &x.tries, &x.health
+	*health = liveMembers{x.cluster, x.now}
+	a.Start(&x.plan.retry, x.replayable)
 	var avoid *endpoint
-	last := outcomeResponse
 	for {
-		idx := x.cluster.firstUsable(from, x.now)
+		idx := a.Target(health)
+		x.fellBack = a.FellBack()
 		if idx < 0 {
-			x.failed(last)
+			x.failed(a.Last())
 			return nil
 		}
 		target := x.cluster.targets[idx]
-		if idx > 0 {
-			x.fellBack = true
-		}
 		e := x.pick(target, avoid)
-		if e == nil { // ejected since firstUsable looked
-			x.failed(last)
+		if e == nil { // ejected since Target looked
+			x.failed(a.Last())
 			return nil
 		}
 		if !target.admit() {
@@ -71,67 +68,54 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 		}
 		x.admitted = target
 		resp, o := x.try(ctx, target, e)
-		if o == outcomeResponse && !x.plan.retry.retriable(o, resp) {
+		r := policy.Result{Outcome: o, Expired: ctx.Err() != nil}
+		if resp != nil {
+			r.Status, r.GRPCStatus = resp.StatusCode, resp.Header["Grpc-Status"]
+		}
+		step := a.After(health, r)
+		x.fellBack = a.FellBack()
+		if a.Exhausted() {
+			x.flags |= flagURX
+		}
+		switch step {
+		case policy.Relay:
 			return resp
-		}
-		last = o
-		if o.local() && x.replayable && !x.fellBack && ctx.Err() == nil {
-			if next := x.cluster.firstUsable(idx+1, x.now); next > 0 {
-				from, avoid = next, nil
-				x.fellBack = true
-				continue
-			}
-		}
-		if !x.retryAllowed(ctx, o, resp, target) {
-			if resp != nil {
-				return resp
-			}
+		case policy.Fail:
 			x.failed(o)
 			return nil
+		case policy.Fallback:
+			avoid = nil
+			continue
 		}
 		if resp != nil {
 			discard(resp)
 		}
 		x.release()
-		x.retries++
+		x.retries = a.Retries()
 		target.stats.retries.Add(1)
 		x.retryHeld = target
-		if !wait.Sleep(ctx, x.plan.retry.backoff(x.retries, x.p.rand())) {
-			x.failed(outcomeCancel)
+		if !wait.Sleep(ctx, x.plan.retry.Backoff(x.retries, x.p.rand())) {
+			x.failed(policy.Cancel)
 			return nil
 		}
 		avoid = e
 	}
 }
 
-// retryAllowed decides whether a failed attempt is retried: the policy's
-// conditions and count, a replayable body, time left, and the retry budget.
-func (x *exchange) retryAllowed(ctx context.Context, o outcome, resp *http.Response, target *cluster) bool {
-	rp := &x.plan.retry
-	switch {
-	case !x.replayable || ctx.Err() != nil || !rp.retriable(o, resp):
-		return false
-	case x.retries >= rp.num:
-		x.flags |= flagURX
-		return false
-	}
-	return target.budgetAllows()
-}
-
 // try makes one attempt on endpoint e of target and feeds its result to
 // outlier detection. On failure it releases the attempt's counters.
-func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http.Response, outcome) {
+func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http.Response, policy.Outcome) {
 	x.attempts++
 	x.served, x.endpoint = target, e
 	tryCtx := ctx
-	if pt := x.plan.retry.perTry; pt > 0 {
+	if pt := x.plan.retry.PerTry; pt > 0 {
 		tryCtx, x.cancelTry = context.WithTimeout(ctx, pt)
 	}
 	x.tryCtx = tryCtx
 	e.host.active.Add(1)
 	resp, err := x.send(tryCtx, e)
 	if err != nil {
-		if errors.Is(err, errStreamIdle) {
+		if errors.Is(err, h1.ErrStreamIdle) {
 			x.flags |= flagSI // failed answers 408, as Envoy does
 		}
 		o := x.classify(err, ctx, tryCtx)
@@ -139,26 +123,26 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 		x.release()
 		return nil, o
 	}
-	x.p.record(target, e, outcomeResponse, resp.StatusCode, x.now)
-	return resp, outcomeResponse
+	x.p.record(target, e, policy.Response, resp.StatusCode, x.now)
+	return resp, policy.Response
 }
 
 // classify names what went wrong with an attempt that got no response.
-func (x *exchange) classify(err error, ctx, tryCtx context.Context) outcome {
+func (x *exchange) classify(err error, ctx, tryCtx context.Context) policy.Outcome {
 	switch {
-	case errors.Is(err, errBodyTimeout) || x.pacer.timedOut():
+	case errors.Is(err, h1.ErrBodyTimeout) || x.pacer.TimedOut():
 		x.bodyTimedOut = true // the client's doing, not the upstream's: failed answers 408
-		return outcomeCancel
+		return policy.Cancel
 	case x.r.Context().Err() != nil:
-		return outcomeCancel
-	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, errStreamIdle):
-		return outcomeTimeout
+		return policy.Cancel
+	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, h1.ErrStreamIdle):
+		return policy.Timeout
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return outcomeConnect
+		return policy.Connect
 	}
-	return outcomeReset
+	return policy.Reset
 }
 
 // release gives back the counters the current attempt holds: the
@@ -217,6 +201,14 @@ func (x *exchange) readBody() error {
 	r.ContentLength, r.TransferEncoding = int64(len(buf)), nil
 	delete(r.Header, "Expect") // the body is here already; nothing to wait for
 	return nil
+}
+
+// paced wraps a body the proxy streams rather than buffers, holding it to
+// BodyTimeout and MinBodyRate.
+func (x *exchange) paced(body io.ReadCloser) io.ReadCloser {
+	o := &x.p.opts
+	x.pacer = h1.Pace(body, x.w, x.start, o.BodyTimeout, o.MinBodyRate)
+	return x.pacer
 }
 
 type readCloser struct {

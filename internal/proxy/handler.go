@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/wait"
 
 	"go.opentelemetry.io/otel/trace"
@@ -22,8 +24,8 @@ type handler struct {
 }
 
 // exchange is one request's journey through the proxy. Nothing keeps it
-// after serveExchange returns, so the own server reuses one per
-// connection; net/http's connections get one per request.
+// after Serve returns, so the HTTP/1.1 server (package h1) reuses one per
+// connection.
 type exchange struct {
 	p     *Proxy
 	st    *state
@@ -44,9 +46,13 @@ type exchange struct {
 	served                  *cluster // the target of the last attempt
 	endpoint                *endpoint
 	attempts, retries       int
-	fellBack                bool   // a fallback member took (or was sent) the request
-	abort                   bool   // the response broke off; reset the downstream connection
-	bind                    string // the listener's address, the local half of a made-up hash cookie
+	// tries decides where attempts go (policy.Attempts), reading health,
+	// the live view of cluster's members.
+	tries    policy.Attempts
+	health   liveMembers
+	fellBack bool   // a fallback member took (or was sent) the request
+	abort    bool   // the response broke off; reset the downstream connection
+	bind     string // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
 	hash   route.Hash
@@ -71,12 +77,11 @@ type exchange struct {
 	// streamed one to BodyTimeout and MinBodyRate.
 	body       []byte
 	replayable bool
-	pacer      *pacedBody
+	pacer      *h1.PacedBody
 
 	// The response being relayed and its body, kept here so that a plain
 	// response allocates neither.
-	head     http.Response
-	upstream upstreamBody
+	resp h1.Response
 
 	// Counters held by the attempt in flight, released by release.
 	admitted  *cluster
@@ -87,22 +92,14 @@ type exchange struct {
 	span trace.Span // the request's span (trace.go), nil when tracing is off
 }
 
-// ServeHTTP serves the requests of connections handed to net/http.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	withTLS(r)
-	if h.serveExchange(new(exchange), w, r) {
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// serveExchange serves one request with x, which it resets first. It
-// reports whether the response was cut short after its header went out,
-// or the client is gone: then closing the connection is all that is left.
-func (h *handler) serveExchange(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
+// Serve serves one request with x, which it resets first. It reports
+// whether the response was cut short after its header went out, or the
+// client is gone: then closing the connection is all that is left.
+func (h *handler) Serve(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
 	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
-	x.pacer.stop()
+	x.pacer.Stop()
 	x.release()
 	x.p.observe(x)
 	if x.p.tracer != nil {
@@ -226,15 +223,15 @@ func (x *exchange) injectFault(lc *filterChain) bool {
 	if f == nil {
 		return false
 	}
-	if f.delaySet && fires(f.delayPPM, x.p.rand()) {
+	if delay, ok := f.Delay(x.p.rand()); ok {
 		x.flags |= flagDI
-		if !wait.Sleep(x.r.Context(), f.delay) {
+		if !wait.Sleep(x.r.Context(), delay) {
 			x.clientGone()
 			return true
 		}
 	}
-	if f.abortSet && fires(f.abortPPM, x.p.rand()) {
-		x.generate(f.abort, flagFI)
+	if status, ok := f.Abort(x.p.rand()); ok {
+		x.generate(status, flagFI)
 		return true
 	}
 	return false

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -75,48 +74,6 @@ func hostileCases() []hostileCase {
 			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
 				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
 			status: 400, responses: 1, also: "Content-Length and Transfer-Encoding"},
-		{name: "TE.CL is refused too", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
-				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
-		{name: "CL.TE with lower-case names, TE first, not chunked", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "transfer-encoding: identity\r\ncontent-length: 0\r\n\r\n" + smuggled},
-		{name: "CL.TE after a head larger than the read buffer", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: " + strings.Repeat("p", 10<<10) + "\r\n" +
-				"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
-		{name: "CL.TE as the second request on a keep-alive connection", status: 200, responses: 2,
-			also: "HTTP/1.1 400 Bad Request\r\n",
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "\r\n" +
-				"POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			check: oneRequest(func(t *testing.T, s seen) {
-				if s.Method != "GET" {
-					t.Errorf("upstream saw %s %s, want the first GET only", s.Method, s.Path)
-				}
-			})},
-		{name: "a handed-off request is the last on its connection, so no later head escapes the screen", status: 200, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
-			check: oneRequest(func(t *testing.T, s seen) {
-				if s.Body != "abc" {
-					t.Errorf("upstream got body %q, want abc", s.Body)
-				}
-			})},
-		{name: "two different Content-Lengths", status: 400,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
-		{name: "bare LF after a chunk size", status: 400,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
-		{name: "a body that stalls is cut off after the header timeout", status: 408,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 10\r\n\r\nhalf!"},
-		{name: "unsupported transfer coding", status: 501,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
-		// RFC 9112 §5.2 lets a server replace obs-fold with spaces; Envoy
-		// refuses it, and so does lanemesh (net/http used to unfold it).
-		{name: "obs-fold header line is refused", status: 400, responses: 1, also: "obs-fold",
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Folded: a\r\n b\r\n\r\n" + smuggled},
-		{name: "obs-fold with a tab, hiding a Transfer-Encoding", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: a\r\n\tTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"},
-		{name: "a client's Connection: close closes the connection after a forwarded response", status: 200, responses: 1,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "\r\n", check: oneRequest(func(*testing.T, seen) {})},
-		{name: "NUL in a header value", status: 400,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
 		{name: "Connection naming proxy-set headers cannot remove them", status: 200,
 			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Forwarded-For: 6.6.6.6\r\nX-Request-Id: forged\r\nX-Forwarded-Proto: https\r\n" +
 				"Connection: x-forwarded-for, x-request-id, x-forwarded-proto, close\r\n\r\n",
@@ -157,8 +114,6 @@ func hostileCases() []hostileCase {
 			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"},
 		{name: "CONNECT tunnel", status: 400,
 			raw: "CONNECT gw:443 HTTP/1.1\r\n" + laneV1 + "\r\n"},
-		{name: "oversized headers", status: 431,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
 		{name: "credentials in an absolute-form URL are not forwarded", status: 200,
 			raw: "GET http://user:secret@gw/mock HTTP/1.1\r\n" + laneV1 + "\r\n",
 			check: oneRequest(func(t *testing.T, s seen) {
@@ -177,45 +132,4 @@ func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
 		}
 		more(t, got[0])
 	}
-}
-
-// TestSlowHeadersAreCutOff trickles a request's headers a byte at a time:
-// ReadHeaderTimeout closes the connection, and nothing reaches upstream.
-func TestSlowHeadersAreCutOff(t *testing.T) {
-	m := newMesh(t, lanesDir)
-	p := startProxy(t, Options{Role: meshxds.Gateway, ReadHeaderTimeout: 200 * time.Millisecond}, m.resources(gatewayIdentity, nil))
-	c, err := net.Dial("tcp", p.Addr(80).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		buf := make([]byte, 512)
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	req := "GET /mock HTTP/1.1\r\n" + laneV1Open + strings.Repeat("X-Slow: 1\r\n", 1000)
-	for i := 0; i < len(req); i++ {
-		select {
-		case <-closed:
-			for _, u := range m.pods {
-				if n := u.hits.Load(); n != 0 {
-					t.Errorf("%s saw %d requests", u.name, n)
-				}
-			}
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-		if _, err := c.Write([]byte{req[i]}); err != nil {
-			<-closed
-			return
-		}
-	}
-	t.Fatal("the trickled request was never cut off")
 }

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )

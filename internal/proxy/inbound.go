@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -47,13 +49,13 @@ func (b *builder) buildOriginalDst(c *clusterv3.Cluster) (*cluster, error) {
 		return nil, fmt.Errorf("%w: ORIGINAL_DST with a load_assignment or original_dst_lb_config", route.ErrUnsupported)
 	}
 	cl := &cluster{name: c.GetName(), stats: b.store.cluster(c.GetName()), lb: lbRoundRobin,
-		connectTimeout: durationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
+		connectTimeout: policy.DurationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
 	cl.service, cl.lane = metricNames(cl.name)
 	cl.dest = b.dests.intern(serviceDestination(cl.service))
 	cl.limits = buildLimits(c.GetCircuitBreakers())
 	var err error
-	if cl.outlier, err = buildOutlier(c.GetOutlierDetection()); err != nil {
+	if cl.outlier, err = policy.BuildOutlier(c.GetOutlierDetection()); err != nil {
 		return nil, err
 	}
 	settings, err := b.poolSettings(c, cl)

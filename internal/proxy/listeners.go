@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
@@ -18,7 +19,7 @@ import (
 type serving struct {
 	bind    string
 	ln      net.Listener
-	srv     *server
+	srv     *h1.Server[exchange]
 	log     *slog.Logger
 	started bool
 	done    chan struct{} // closed when serve returns
@@ -67,10 +68,17 @@ func (p *Proxy) listen(bind string) (net.Listener, error) {
 // There is no read or write timeout for whole requests: bodies may stream
 // for as long as the route allows, and route timeouts bound them instead.
 func (p *Proxy) newServing(bind string, ln net.Listener) *serving {
-	srv := newServer(&handler{p: p, bind: bind}, &p.opts, p.log, ln.Addr())
+	h := &handler{p: p, bind: bind}
+	o := &p.opts
+	cfg := h1.Config{ReadHeaderTimeout: o.ReadHeaderTimeout, IdleTimeout: o.IdleTimeout, WriteTimeout: o.WriteTimeout,
+		MaxHeaderBytes: o.MaxHeaderBytes, MaxConnections: o.MaxConnections, Overload: overloadResponse(o.MaxConnections),
+		Refusal: refusalResponse, TLS: h.tlsServer, Log: p.log}
 	// A sidecar's listeners (outbound, and inbound when its pod's inbound
 	// traffic is intercepted) take redirected connections.
-	srv.captures = p.opts.Role == meshxds.Sidecar
+	if p.opts.Role == meshxds.Sidecar {
+		cfg.ConnContext = withOriginalDst
+	}
+	srv := h1.NewServer[exchange](h, cfg, ln.Addr())
 	return &serving{bind: bind, ln: ln, srv: srv, log: p.log, done: make(chan struct{})}
 }
 
@@ -102,7 +110,7 @@ func (s *serving) start() {
 	s.log.Info("listener started", slog.String("address", s.ln.Addr().String()))
 	go func() {
 		defer close(s.done)
-		if err := s.srv.serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("listener failed", slog.String("address", s.bind), slog.Any("error", err))
 		}
 	}()
@@ -116,18 +124,18 @@ func (s *serving) stop(ctx context.Context) {
 			_ = s.ln.Close()
 			return
 		}
-		if s.srv.draining.Load() {
+		if s.srv.Draining() {
 			// After a drain period, the connections already in the
 			// accept queue are taken and served, not reset by the close.
-			s.srv.stopAccepting.Store(true)
+			s.srv.StopAccepting()
 			queued := takeQueued(s.ln)
 			for _, nc := range queued {
-				s.srv.adopt(nc)
+				s.srv.Adopt(nc)
 			}
 			s.log.Info("listener emptied", slog.String("address", s.bind), slog.Int("queued_connections", len(queued)))
 		}
 		_ = s.ln.Close()
-		s.srv.shutdown(ctx)
+		s.srv.Shutdown(ctx)
 		<-s.done
 		s.log.Info("listener stopped", slog.String("address", s.ln.Addr().String()))
 	})

@@ -30,7 +30,7 @@ func (p *Proxy) observe(x *exchange) {
 	}
 	received := x.received
 	if x.pacer != nil {
-		received += x.pacer.n.Load()
+		received += x.pacer.BytesRead()
 	}
 	p.metrics.observe(k, d, received, x.sent)
 	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {

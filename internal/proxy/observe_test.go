@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 var gatewaySource = SourceInfo{Namespace: "istio-system", Name: "ingressgateway-0",

@@ -9,6 +9,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -17,12 +19,12 @@ import (
 // protobufs, retry_on strings or header names.
 type routePlan struct {
 	timeout     time.Duration // 0: none
-	retry       retryPolicy
+	retry       policy.Retry
 	rewrite     rewrite
 	hostRewrite string
 	ops         headerOps            // the route's own header operations
 	weighted    map[string]headerOps // per weighted cluster, applied before ops
-	fault       *faultPlan           // nil: none; used only where the listener runs the fault filter
+	fault       *policy.Fault        // nil: none; used only where the listener runs the fault filter
 	notFound    int                  // status when the cluster does not exist (503, or 404)
 	// single is the route's only cluster when the action names one that
 	// exists, saving a map lookup per request.
@@ -81,10 +83,10 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 		plan.mirrors = append(plan.mirrors, st.clusters[m.GetCluster()])
 	}
 	var err error
-	if plan.retry, err = buildRetry(a.GetRetryPolicy()); err != nil {
+	if plan.retry, err = policy.BuildRetry(a.GetRetryPolicy()); err != nil {
 		return nil, err
 	}
-	if plan.fault, err = routeFault(rt.GetTypedPerFilterConfig()); err != nil {
+	if plan.fault, err = policy.BuildRouteFault(rt.GetTypedPerFilterConfig()); err != nil {
 		return nil, err
 	}
 	if a.GetPrefixRewrite() != "" {
@@ -183,7 +185,7 @@ type headerOp struct {
 func (o headerOps) check() error {
 	for _, ops := range [][]headerOp{o.reqAdd, o.respAdd} {
 		for _, op := range ops {
-			if !validName(op.key) || !validValue(op.value) {
+			if !h1.ValidName(op.key) || !h1.ValidValue(op.value) {
 				return fmt.Errorf("%w: header %q: %q is not a valid header field", route.ErrInvalid, op.key, op.value)
 			}
 		}

@@ -5,6 +5,9 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // poolSettings are what a cluster's connection pool is built from; a pool
@@ -48,7 +51,7 @@ type pool struct {
 }
 
 func newPool(cs *clusterStats, s poolSettings, epoch time.Time) *pool {
-	return &pool{settings: s, stats: cs, epoch: epoch, idle: durationOr(s.idleTimeout, defaultIdleConnTimeout),
+	return &pool{settings: s, stats: cs, epoch: epoch, idle: policy.DurationOr(s.idleTimeout, defaultIdleConnTimeout),
 		dialer: net.Dialer{Timeout: s.connectTimeout, KeepAlive: tcpKeepAlive}, hosts: map[string]*hostConns{}}
 }
 
@@ -119,7 +122,7 @@ type hostConns struct {
 	pool *pool
 
 	mu      sync.Mutex
-	idle    []*upConn
+	idle    []*h1.ClientConn
 	open    int             // connections open or being dialled
 	waiters []chan struct{} // requests waiting for a connection under maxConnsPerHost
 	closed  bool            // pruned or retired: connections given back are closed
@@ -129,7 +132,7 @@ type hostConns struct {
 // get returns an idle connection, or dials a new one; with fresh, always a
 // new one. Under max_connections it waits for a connection to come back or
 // close, as long as ctx allows.
-func (h *hostConns) get(ctx context.Context, fresh bool, now int64) (*upConn, error) {
+func (h *hostConns) get(ctx context.Context, fresh bool, now int64) (*h1.ClientConn, error) {
 	h.mu.Lock()
 	for {
 		if !fresh {
@@ -169,12 +172,12 @@ func (h *hostConns) get(ctx context.Context, fresh bool, now int64) (*upConn, er
 
 // popIdle takes the most recently used idle connection that has not been
 // idle too long, closing those that have. h.mu is held.
-func (h *hostConns) popIdle(now int64) *upConn {
+func (h *hostConns) popIdle(now int64) *h1.ClientConn {
 	for n := len(h.idle); n > 0; n = len(h.idle) {
 		c := h.idle[n-1]
 		h.idle[n-1] = nil
 		h.idle = h.idle[:n-1]
-		if now-c.idleSince < int64(h.pool.idle) {
+		if now-c.IdleSince < int64(h.pool.idle) {
 			return c
 		}
 		h.closeLocked(c)
@@ -216,7 +219,7 @@ func (h *hostConns) wakeOne() {
 }
 
 // dial opens a connection, counted in the cluster's connections.
-func (h *hostConns) dial(ctx context.Context) (*upConn, error) {
+func (h *hostConns) dial(ctx context.Context) (*h1.ClientConn, error) {
 	nc, err := h.pool.dialer.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
 		return nil, err
@@ -227,12 +230,13 @@ func (h *hostConns) dial(ctx context.Context) (*upConn, error) {
 		}
 	}
 	h.pool.stats.conns.Add(1)
-	return newUpConn(nc, h), nil
+	s := &h.pool.settings
+	return h1.NewClientConn(nc, h, h1.ClientOptions{Addr: h.addr, StreamIdle: s.streamIdle, KeepAlive: s.keepAlive}), nil
 }
 
-// put gives back a connection whose exchange ended cleanly, so the next
+// Put gives back a connection whose exchange ended cleanly, so the next
 // request can reuse it; a connection nobody may reuse is closed instead.
-func (h *hostConns) put(c *upConn) {
+func (h *hostConns) Put(c *h1.ClientConn) {
 	now := h.pool.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -240,7 +244,7 @@ func (h *hostConns) put(c *upConn) {
 		h.closeLocked(c)
 		return
 	}
-	c.idleSince, c.used = now, true
+	c.IdleSince, c.Used = now, true
 	h.idle = append(h.idle, c)
 	h.wakeOne()
 	if h.sweep == nil {
@@ -259,12 +263,12 @@ func (h *hostConns) sweepIdle() {
 	kept := h.idle[:0]
 	oldest := int64(-1)
 	for _, c := range h.idle {
-		if now-c.idleSince >= int64(h.pool.idle) {
+		if now-c.IdleSince >= int64(h.pool.idle) {
 			h.closeLocked(c)
 			continue
 		}
 		if oldest < 0 {
-			oldest = c.idleSince
+			oldest = c.IdleSince
 		}
 		kept = append(kept, c)
 	}
@@ -296,16 +300,16 @@ func (h *hostConns) drop(shut bool) {
 	h.idle = h.idle[:0]
 }
 
-// release closes a connection that will not be reused.
-func (h *hostConns) release(c *upConn) {
+// Release closes a connection that will not be reused.
+func (h *hostConns) Release(c *h1.ClientConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closeLocked(c)
 }
 
 // closeLocked closes c and frees its slot. h.mu is held.
-func (h *hostConns) closeLocked(c *upConn) {
-	_ = c.conn.Close()
+func (h *hostConns) closeLocked(c *h1.ClientConn) {
+	_ = c.Close()
 	h.pool.stats.conns.Add(-1)
 	h.open--
 	h.wakeOne()

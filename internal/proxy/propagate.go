@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // laneFilter is the lane propagation filter (meshxds.LanePropagationFilter)

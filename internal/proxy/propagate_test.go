@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // permissiveYAML is a permissive lane group over mocka and mockb, with

@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // ErrStopped is returned by Apply and Run once Run has drained the proxy.
@@ -37,8 +38,7 @@ type Proxy struct {
 	dests       *destinations
 	unknownDest *destination
 	buffers     sync.Pool // *[]byte, for response bodies
-	dates       dateCache
-	tracer      *tracer // nil: tracing is off
+	tracer      *tracer   // nil: tracing is off
 
 	admin    *http.Server
 	adminLn  net.Listener
@@ -203,7 +203,7 @@ func (p *Proxy) drain() {
 		// ReusePort) takes over while this proxy still accepts.
 		p.log.Info("draining: accepting with Connection: close", slog.Duration("for", p.opts.DrainTime))
 		for _, s := range servers {
-			s.srv.beginDrain()
+			s.srv.BeginDrain()
 		}
 		time.Sleep(p.opts.DrainTime)
 	}

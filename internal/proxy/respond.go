@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync/atomic"
-	"time"
+
+	"github.com/lanemesh/lanemesh/internal/h1"
+	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // respond relays an upstream response: end-to-end headers, the route's
@@ -39,7 +40,7 @@ func (x *exchange) respond(resp *http.Response) {
 		// The upstream broke off mid-body, or a timeout cut it: too late
 		// for a retry or the fallback, since the client has part of this
 		// response.
-		if errors.Is(readErr, errStreamIdle) {
+		if errors.Is(readErr, h1.ErrStreamIdle) {
 			x.flags |= flagSI
 		} else if errors.Is(readErr, context.DeadlineExceeded) || x.tryCtx.Err() != nil {
 			x.flags |= flagUT
@@ -58,17 +59,17 @@ func (x *exchange) respond(resp *http.Response) {
 // with its head, the common case, goes straight from the connection's
 // buffer instead.
 func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error) {
-	if b, ok := body.(*upstreamBody); ok {
-		if rest, ok := b.buffered(); ok {
+	if b, ok := body.(*h1.Body); ok {
+		if rest, ok := b.Buffered(); ok {
 			var n int
 			n, writeErr = x.w.Write(rest)
 			x.sent += int64(n)
-			b.consumed(len(rest))
+			b.Consumed(len(rest))
 			return nil, writeErr
 		}
 	}
-	bp := x.p.buffers.Get().(*[]byte)
-	defer x.p.buffers.Put(bp)
+	bp := h1.GetBuffer()
+	defer h1.PutBuffer(bp)
 	buf := *bp
 	flusher, _ := x.w.(http.Flusher)
 	for {
@@ -92,43 +93,24 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 	}
 }
 
-// dateCache holds the Date header value of the current second, which the
-// response writer adds to every response that lacks one. Formatting it per
-// response, as net/http's server does, costs more than the rest of writing
-// the header; like nginx, the proxy formats one per second instead.
-type dateCache struct {
-	v atomic.Pointer[dateValue]
-}
-
-type dateValue struct {
-	sec  int64
-	vals []string // one value, capacity 1: shared, never written in place
-}
-
-func (d *dateCache) now() []string {
-	t := time.Now()
-	if v := d.v.Load(); v != nil && v.sec == t.Unix() {
-		return v.vals
-	}
-	v := &dateValue{sec: t.Unix(), vals: []string{t.UTC().Format(http.TimeFormat)}}
-	d.v.Store(v)
-	return v.vals
-}
+// flagsHeader carries the response flags of a response the proxy made
+// itself.
+const flagsHeader = "X-Lanemesh-Flags"
 
 // failed answers a request no attempt could serve, by what went wrong last.
-func (x *exchange) failed(o outcome) {
+func (x *exchange) failed(o policy.Outcome) {
 	switch o {
-	case outcomeConnect:
+	case policy.Connect:
 		x.generate(http.StatusServiceUnavailable, flagUF)
-	case outcomeReset:
+	case policy.Reset:
 		x.generate(http.StatusServiceUnavailable, flagUC)
-	case outcomeTimeout:
+	case policy.Timeout:
 		if x.flags&flagSI != 0 {
 			x.generate(http.StatusRequestTimeout, flagSI)
 			return
 		}
 		x.generate(http.StatusGatewayTimeout, flagUT)
-	case outcomeCancel:
+	case policy.Cancel:
 		if x.bodyTimedOut {
 			x.generate(http.StatusRequestTimeout, flagDPE)
 			return
@@ -177,7 +159,7 @@ func (x *exchange) generate(status int, f flags) {
 	body := reasons[f] + " (" + f.String() + ")\n"
 	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Lanemesh-Flags"] = []string{f.String()}
+	h[flagsHeader] = []string{f.String()}
 	if f == flagDPE {
 		h["Connection"] = []string{"close"}
 	}

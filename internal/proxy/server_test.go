@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -40,28 +39,6 @@ func readResponses(t *testing.T, br *bufio.Reader, n int) []*http.Response {
 		out = append(out, resp)
 	}
 	return out
-}
-
-// TestPipelinedRequestsAcrossHandOff sends three requests in one write: a
-// plain one, a chunked one (which hands the connection to net/http, with
-// the bytes already read), and a plain one again. The first two are
-// answered in order, the upstream seeing each once with its body; the
-// chunked one's response closes the connection, since net/http serves one
-// request per connection handed to it (only the first head it gets has
-// passed the head screen, see screenHead), so the third is never served.
-func TestPipelinedRequestsAcrossHandOff(t *testing.T) {
-	p, a := echoProxy(t, Options{})
-	raw := "GET /1 HTTP/1.1\r\nHost: echo.test\r\n\r\n" +
-		"POST /2 HTTP/1.1\r\nHost: echo.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
-		"GET /3 HTTP/1.1\r\nHost: echo.test\r\nConnection: close\r\n\r\n"
-	out, closed := rawExchangeClosed(t, p.Addr(80), raw)
-	if n := strings.Count(out, "HTTP/1.1 200 OK\r\n"); n != 2 || !closed || !strings.Contains(out, "Connection: close\r\n") {
-		t.Fatalf("%d responses of 200 (closed: %v), want 2, the second closing the connection:\n%s", n, closed, out)
-	}
-	got := a.requests()
-	if len(got) != 2 || got[0].Path != "/1" || got[1].Path != "/2" || got[1].Body != "hello" {
-		t.Errorf("the upstream saw %+v", got)
-	}
 }
 
 // TestKeepAliveResponses checks the framing of responses the server writes
@@ -106,35 +83,6 @@ func TestKeepAliveResponses(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("after an unread body the connection stays open (%v)", err)
-	}
-}
-
-// TestNextRequestDuringSlowOne sends a second request on the connection
-// while the first is still with a slow upstream: the watch for a hang-up
-// reads its first byte, and the request is served whole after the first.
-func TestNextRequestDuringSlowOne(t *testing.T) {
-	p, a := echoProxy(t, Options{})
-	a.answer(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(4 * watchDelay)
-		}
-		_, _ = io.WriteString(w, r.URL.Path)
-	})
-	c, err := net.Dial("tcp", p.Addr(80).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: echo.test\r\n\r\n")
-	time.Sleep(2 * watchDelay) // the watch is reading by now
-	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: echo.test\r\n\r\n")
-	resps := readResponses(t, bufio.NewReader(c), 2)
-	for i, want := range []string{"/slow", "/next"} {
-		body, _ := io.ReadAll(resps[i].Body)
-		if resps[i].StatusCode != 200 || string(body) != want {
-			t.Errorf("response %d: %d %q, want 200 %q", i, resps[i].StatusCode, body, want)
-		}
 	}
 }
 
@@ -190,33 +138,5 @@ func TestShutdownClosesIdleAndFinishesBusy(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
-	}
-}
-
-// TestPanicEndsOnlyItsConnection serves with a handler that panics (it
-// has no proxy): each request's connection closes without an answer, the
-// panic is logged, and the server goes on accepting connections.
-func TestPanicEndsOnlyItsConnection(t *testing.T) {
-	var log logBuffer
-	opts := Options{}.withDefaults()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newServer(&handler{}, &opts, slog.New(slog.NewTextHandler(&log, nil)), ln.Addr())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.serve(ln) }()
-	for i := range 2 {
-		if out := rawExchange(t, ln.Addr(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); out != "" {
-			t.Errorf("connection %d: got %q, want it closed without an answer", i, out)
-		}
-	}
-	_ = ln.Close()
-	s.shutdown(context.Background())
-	<-done
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if n := strings.Count(log.buf.String(), "panic serving a request"); n != 2 {
-		t.Errorf("%d panics logged, want 2:\n%s", n, log.buf.String())
 	}
 }

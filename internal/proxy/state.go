@@ -8,6 +8,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/hashring"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -52,7 +53,7 @@ type filterChain struct {
 	// per-route faults apply only then, as in Envoy. defaultFault is the
 	// filter's own configuration, used by routes without one.
 	fault        bool
-	defaultFault *faultPlan
+	defaultFault *policy.Fault
 	// cors is true when the filter chain has the CORS filter; routes' CORS
 	// policies apply only then, as in Envoy.
 	cors bool
@@ -101,7 +102,7 @@ type cluster struct {
 	endpoints []*endpoint
 	lb        lbPolicy
 	limits    limits
-	outlier   *outlierConfig // nil: no ejection
+	outlier   *policy.Outlier // nil: no ejection
 	// ring is the consistent-hash table over endpoints (RING_HASH and
 	// MAGLEV); nil for other policies.
 	ring  *hashring.Table

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // store keeps what must survive configuration updates: per-cluster counters
@@ -51,7 +53,7 @@ type hostStats struct {
 	addr   string
 	active atomic.Int64 // requests in flight, for LEAST_REQUEST and /clusters
 	// Consecutive failures since the last success, by outlier-detection kind.
-	consec5xx, consecGateway, consecLocal atomic.Uint32
+	counters policy.Counters
 	// ejectedUntil is the monotonic time (ns since the proxy's epoch) the
 	// current ejection ends; at or before now means not ejected.
 	ejectedUntil atomic.Int64

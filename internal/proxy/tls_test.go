@@ -94,7 +94,7 @@ func tlsGet(addr net.Addr, sni, path string, roots *x509.CertPool, cert *tls.Cer
 func echoUpstream(t testing.TB) *httptest.Server {
 	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(2 * watchDelay) // past the watch's start
+			time.Sleep(100 * time.Millisecond) // past the start of h1's watch for a hang-up (50 ms)
 		}
 		fmt.Fprintf(w, "host=%s proto=%s", r.Host, r.Header.Get("X-Forwarded-Proto"))
 	}))

@@ -11,8 +11,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
 // upstreamTLS is a cluster's UpstreamTlsContext, ready to dial. roots nil

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/hex"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"

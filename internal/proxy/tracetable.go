@@ -14,7 +14,11 @@ import (
 // Its memory is bounded whatever the traffic: it holds at most capacity
 // entries, in fixed slot arrays split over shards, each shard evicting by
 // CLOCK (an approximation of LRU that costs no list maintenance on a hit)
-// with expired entries taken first. An entry lives for ttl nanoseconds
+// with expired entries taken first. Written and read entries are
+// referenced alike, so a trace id outlives at least about 0.45 × capacity
+// newer ones (half a table's worth, less the shards' imbalance; see
+// TestTraceTableKeepsInFlight), which is what sizes the default
+// (meshxds.DefaultTraceTableCapacity). An entry lives for ttl nanoseconds
 // after it was last written; a trace id only needs to outlive the request
 // that brought it, so a lookup after that is a miss.
 //
@@ -105,7 +109,11 @@ func (t *traceTable) put(key, lane string, now int64) {
 	// whole request head it was parsed from, which the table must not
 	// keep alive.
 	key = strings.Clone(key)
-	s.slots[i] = traceSlot{key: key, lane: s.intern(lane), expires: now + t.ttl}
+	// A new entry starts referenced: its pod's outbound calls have not
+	// read it yet, and an entry CLOCK found unreferenced on its first pass
+	// would be the first to go, while entries already read got their
+	// second chance.
+	s.slots[i] = traceSlot{key: key, lane: s.intern(lane), expires: now + t.ttl, ref: true}
 	s.index[key] = i
 }
 

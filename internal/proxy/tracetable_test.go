@@ -116,6 +116,37 @@ func TestTraceTableConcurrent(t *testing.T) {
 	}
 }
 
+// TestTraceTableKeepsInFlight: a trace id the pod learnt is still known
+// when its outbound call comes 0.4 × capacity newer trace ids later,
+// whether or not an earlier call of the same request read it already. An
+// entry must not be the first evicted just because nothing has read it
+// yet: that is the request still in flight.
+func TestTraceTableKeepsInFlight(t *testing.T) {
+	for _, capacity := range []int{1024, 8192} { // one shard, eight
+		tt := newTraceTable(capacity, int64(time.Hour))
+		later := capacity * 4 / 10
+		ids := make([]string, 10*capacity)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		}
+		misses := 0
+		for i := range ids {
+			tt.put(ids[i], "s2", int64(i))
+			if i%3 == 0 { // a first outbound call at once
+				tt.get(ids[i], int64(i))
+			}
+			if j := i - later; j >= 0 {
+				if _, ok := tt.get(ids[j], int64(i)); !ok {
+					misses++
+				}
+			}
+		}
+		if misses > 0 {
+			t.Errorf("capacity %d: %d of %d trace ids forgotten %d newer ones later", capacity, misses, len(ids)-later, later)
+		}
+	}
+}
+
 // TestTraceTableMemory measures the table's memory when full of
 // UUID-sized trace ids and logs it per entry; it fails if an entry costs
 // more than a generous bound, which would mean something (a header's whole

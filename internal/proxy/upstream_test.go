@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
@@ -143,9 +144,9 @@ func TestStaleConnectionIsRetried(t *testing.T) {
 // 101 nobody asked for, fails the attempt (503 UC) instead of being relayed.
 func TestUpstreamLimits(t *testing.T) {
 	for name, raw := range map[string]string{
-		"huge head":    "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n",
+		"huge head":    "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", h1.MaxResponseHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n",
 		"unasked 101":  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
-		"too many 1xx": strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", max1xxResponses+1) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"too many 1xx": strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", h1.Max1xxResponses+1) + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, up := newRawUpstream(t, func(*http.Request) (string, bool) { return raw, true })

@@ -22,8 +22,8 @@ var controlPlane = []string{
 // TestDataPlaneLinksNoControlPlane: the proxy, its xDS client, the route
 // table, the shared contract and the proxy-only binary link none of the
 // control plane's packages (go list -deps, what the linker is given), and
-// the pure core (route) and the contract link nothing of lanemesh at all,
-// nor gRPC.
+// the pure core (route), the contract and the HTTP/1.1 codec (h1) link
+// nothing of lanemesh at all, nor gRPC.
 func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 	for _, tc := range []struct {
 		pkg    string
@@ -37,6 +37,10 @@ func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 		{"internal/xds", controlPlane},
 		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
 		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+		// The router's decisions are pure: no I/O packages of lanemesh, no gRPC.
+		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...)},
+		// The HTTP/1.1 codec knows nothing of routing or xDS.
+		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...)},
 	} {
 		deps := goListDeps(t, tc.pkg)
 		if !slices.Contains(deps, module+tc.pkg) {
@@ -71,4 +75,34 @@ func goListDeps(t *testing.T, pkg string) []string {
 		t.Fatalf("go list -deps %s: %v", pkg, err)
 	}
 	return strings.Fields(string(out))
+}
+
+// TestSlimBuildLinks: the slim proxy as build-proxy.sh builds it (no cgo,
+// -tags grpcnotrace) links neither cgo nor grpc-go's request tracing,
+// golang.org/x/net/trace, which brings html/template and text/template
+// with it: about 1 MB of resident memory in every proxy for pages the proxy
+// never serves. A plain `go build` links them all; the test fails if the
+// script's flags stop keeping them out (a dependency that imports one of
+// them directly, or a grpc-go that drops the tag).
+func TestSlimBuildLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list over the whole proxy")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skipf("build-proxy.sh needs bash: %v", err)
+	}
+	out, err := exec.Command(bash, "../../build-proxy.sh", "--deps").Output()
+	if err != nil {
+		t.Fatalf("build-proxy.sh --deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"cmd/lanemesh-proxy") {
+		t.Fatalf("build-proxy.sh --deps does not list cmd/lanemesh-proxy: %q", deps)
+	}
+	for _, f := range []string{"runtime/cgo", "golang.org/x/net/trace", "html/template", "text/template"} {
+		if slices.Contains(deps, f) {
+			t.Errorf("the slim build links %s; build-proxy.sh's flags (CGO_ENABLED=0, -tags grpcnotrace) exist to keep it out: find who imports it with go list -tags grpcnotrace -deps -f '{{.ImportPath}}: {{.Imports}}' ./cmd/lanemesh-proxy", f)
+		}
+	}
 }

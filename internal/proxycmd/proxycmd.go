@@ -76,7 +76,10 @@ identified by its role, namespace and labels.
 
 A gateway serves every HTTP port of the Gateways that select its labels
 (--port-map remaps them, e.g. 80=8080); a sidecar serves an outbound HTTP
-proxy listener (--outbound) for its app's HTTP_PROXY.`
+proxy listener (--outbound) for its app's HTTP_PROXY.
+
+The proxy runs its garbage collector at GOGC=25, trading about 1.5% more CPU
+for less memory, unless the environment sets GOGC or GOMEMLIMIT.`
 )
 
 // Command is the proxy command: the flags AddFlags declares, and Run. The
@@ -119,13 +122,16 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	}
 }
 
-// Run runs the proxy until ctx is done.
+// Run runs the proxy until ctx is done. It sets the process's garbage
+// collector target to a proxy's, unless GOGC or GOMEMLIMIT is set (see
+// proxyGOGC).
 func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	f, static := c.f, c.static
 	identity, err := proxyIdentity(f)
 	if err != nil {
 		return UsageError{err}
 	}
+	tuneGC(os.Getenv)
 	switch {
 	case static == nil && f.xds == "":
 		return UsageError{fmt.Errorf("--xds ADDR is required")}

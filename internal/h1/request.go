@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"net/http"
@@ -11,7 +11,8 @@ import (
 // parsePlainRequest parses the request head at the start of b into r, if
 // the head is plain, and returns its size. r.Header must be an empty map
 // and r.URL a URL to overwrite; vals is scratch space for header values,
-// returned grown when it was too small.
+// returned grown when it was too small; keys, if not nil, canonicalizes
+// header names (see keyCache).
 //
 // A plain head is what nearly every client sends: an HTTP/1.1 request line
 // with a method token and an origin-form ("/path?query") or "http://"
@@ -24,7 +25,7 @@ import (
 // it to that. Any other head gets headNotPlain (or headIncomplete while no
 // blank line has arrived and nothing rules the head out yet), and the
 // connection goes to net/http, which parses it and answers every oddity.
-func parsePlainRequest(b []byte, r *http.Request, vals []string) (int, []string, headVerdict) {
+func parsePlainRequest(b []byte, r *http.Request, vals []string, keys *keyCache) (int, []string, headVerdict) {
 	size, lines, verdict := headExtent(b)
 	if verdict != headPlain {
 		return 0, vals, verdict
@@ -33,7 +34,7 @@ func parsePlainRequest(b []byte, r *http.Request, vals []string) (int, []string,
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validName(method) || !parseTarget(target, r.URL) {
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !ValidName(method) || !parseTarget(target, r.URL) {
 		return 0, vals, headNotPlain
 	}
 	if cap(vals) < lines {
@@ -47,7 +48,7 @@ func parsePlainRequest(b []byte, r *http.Request, vals []string) (int, []string,
 		if line == "" {
 			break
 		}
-		key, value, ok := parseField(line)
+		key, value, ok := parseField(line, keys)
 		if !ok {
 			return 0, vals, headNotPlain
 		}

@@ -1,8 +1,7 @@
-package proxy
+package policy
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -41,12 +40,12 @@ var retryTokens = map[string]retryOn{
 	"internal": retryGRPCInternal, "unavailable": retryGRPCUnavailable,
 }
 
-// retryPolicy is a compiled RetryPolicy; the zero value never retries.
-type retryPolicy struct {
+// Retry is a compiled RetryPolicy; the zero value never retries.
+type Retry struct {
 	num        int
 	on         retryOn
 	statuses   []uint32
-	perTry     time.Duration
+	PerTry     time.Duration // the per-try timeout; 0: none
 	base, most time.Duration // backoff: full jitter over base·2^n, capped at most
 }
 
@@ -56,24 +55,24 @@ const (
 	defaultBackoffBase = 25 * time.Millisecond
 )
 
-func buildRetry(rp *routev3.RetryPolicy) (retryPolicy, error) {
+func BuildRetry(rp *routev3.RetryPolicy) (Retry, error) {
 	if rp == nil {
-		return retryPolicy{}, nil
+		return Retry{}, nil
 	}
 	switch {
 	case len(rp.GetRetriableHeaders()) > 0 || len(rp.GetRetriableRequestHeaders()) > 0:
-		return retryPolicy{}, fmt.Errorf("%w: retry_policy retriable_headers and retriable_request_headers are not supported", route.ErrUnsupported)
+		return Retry{}, fmt.Errorf("%w: retry_policy retriable_headers and retriable_request_headers are not supported", route.ErrUnsupported)
 	case rp.GetRetryPriority() != nil || len(rp.GetRetryOptionsPredicates()) > 0 || rp.GetRateLimitedRetryBackOff() != nil:
-		return retryPolicy{}, fmt.Errorf("%w: retry_policy retry_priority, retry_options_predicates and rate_limited_retry_back_off are not supported", route.ErrUnsupported)
+		return Retry{}, fmt.Errorf("%w: retry_policy retry_priority, retry_options_predicates and rate_limited_retry_back_off are not supported", route.ErrUnsupported)
 	}
 	for _, hp := range rp.GetRetryHostPredicate() {
 		// lanemesh always prefers another host on retry, which is what
 		// previous_hosts asks for; other predicates would be ignored.
 		if hp.GetName() != "envoy.retry_host_predicates.previous_hosts" {
-			return retryPolicy{}, fmt.Errorf("%w: retry host predicate %q is not supported", route.ErrUnsupported, hp.GetName())
+			return Retry{}, fmt.Errorf("%w: retry host predicate %q is not supported", route.ErrUnsupported, hp.GetName())
 		}
 	}
-	p := retryPolicy{num: defaultNumRetries, statuses: rp.GetRetriableStatusCodes(), perTry: rp.GetPerTryTimeout().AsDuration()}
+	p := Retry{num: defaultNumRetries, statuses: rp.GetRetriableStatusCodes(), PerTry: rp.GetPerTryTimeout().AsDuration()}
 	if rp.GetNumRetries() != nil {
 		p.num = int(rp.GetNumRetries().GetValue())
 	}
@@ -84,38 +83,38 @@ func buildRetry(rp *routev3.RetryPolicy) (retryPolicy, error) {
 		}
 		bit, ok := retryTokens[tok]
 		if !ok {
-			return retryPolicy{}, fmt.Errorf("%w: retry_on %q is not a retry condition", route.ErrInvalid, tok)
+			return Retry{}, fmt.Errorf("%w: retry_on %q is not a retry condition", route.ErrInvalid, tok)
 		}
 		p.on |= bit
 	}
-	p.base = durationOr(rp.GetRetryBackOff().GetBaseInterval().AsDuration(), defaultBackoffBase)
-	p.most = durationOr(rp.GetRetryBackOff().GetMaxInterval().AsDuration(), 10*p.base)
+	p.base = DurationOr(rp.GetRetryBackOff().GetBaseInterval().AsDuration(), defaultBackoffBase)
+	p.most = DurationOr(rp.GetRetryBackOff().GetMaxInterval().AsDuration(), 10*p.base)
 	return p, nil
 }
 
-// retriable reports whether an attempt that ended with o (and, for a
-// response, status resp) meets one of the policy's conditions. HTTP/1.1 has
-// no stream refusal; a connection closed before any response byte is the
-// nearest event, so refused-stream retries it like reset.
-func (p *retryPolicy) retriable(o outcome, resp *http.Response) bool {
+// Retriable reports whether an attempt that ended with o (and, for a
+// response, the status and grpc-status header values it had) meets one of
+// the policy's conditions. HTTP/1.1 has no stream refusal; a connection
+// closed before any response byte is the nearest event, so refused-stream
+// retries it like reset.
+func (p *Retry) Retriable(o Outcome, code int, grpcStatus []string) bool {
 	if p.num == 0 || p.on == 0 {
 		return false
 	}
 	switch o {
-	case outcomeConnect:
+	case Connect:
 		return p.on&(retryConnectFailure|retry5xx|retryGatewayError|retryReset|retryRefusedStream) != 0
-	case outcomeReset:
+	case Reset:
 		return p.on&(retryReset|retry5xx|retryRefusedStream) != 0
-	case outcomeTimeout:
+	case Timeout:
 		return p.on&(retry5xx|retryGatewayError) != 0
-	case outcomeCancel:
+	case Cancel:
 		return false
 	}
-	return p.retriableResponse(resp)
+	return p.retriableResponse(code, grpcStatus)
 }
 
-func (p *retryPolicy) retriableResponse(resp *http.Response) bool {
-	code := resp.StatusCode
+func (p *Retry) retriableResponse(code int, grpcStatus []string) bool {
 	switch {
 	case code >= 500 && p.on&retry5xx != 0:
 		return true
@@ -132,13 +131,13 @@ func (p *retryPolicy) retriableResponse(resp *http.Response) bool {
 		}
 	}
 	if p.on&(retryGRPCCancelled|retryGRPCDeadline|retryGRPCResource|retryGRPCInternal|retryGRPCUnavailable) != 0 {
-		return p.retriableGRPC(resp.Header["Grpc-Status"])
+		return p.retriableGRPC(grpcStatus)
 	}
 	return false
 }
 
 // retriableGRPC checks a grpc-status header against the gRPC conditions.
-func (p *retryPolicy) retriableGRPC(status []string) bool {
+func (p *Retry) retriableGRPC(status []string) bool {
 	if len(status) == 0 {
 		return false
 	}
@@ -158,9 +157,9 @@ func (p *retryPolicy) retriableGRPC(status []string) bool {
 	return p.on&bit != 0
 }
 
-// backoff is Envoy's fully jittered exponential backoff before retry n
-// (1-based).
-func (p *retryPolicy) backoff(n int, rnd uint32) time.Duration {
+// Backoff is Envoy's fully jittered exponential backoff before retry n
+// (1-based), drawn from rnd.
+func (p *Retry) Backoff(n int, rnd uint32) time.Duration {
 	ceiling := p.base << min(n-1, 16)
 	if ceiling <= 0 || ceiling > p.most {
 		ceiling = p.most
@@ -168,16 +167,11 @@ func (p *retryPolicy) backoff(n int, rnd uint32) time.Duration {
 	return time.Duration(uint64(rnd) * uint64(ceiling) >> 32)
 }
 
-// budgetAllows reports whether cluster cl may start another retry: the
-// retries in flight stay under max_retries or, when the cluster has a
-// retry budget, under its share of the active requests (with a floor, so
-// that a quiet cluster can still retry). This is what keeps retries from
-// multiplying the load on a cluster that is already failing.
-func (cl *cluster) budgetAllows() bool {
-	lim := cl.limits
-	allowed := lim.maxRetries
-	if lim.budget {
-		allowed = max(uint32(float64(cl.stats.active.Load())*lim.budgetPercent/100), lim.minRetryConcurrency)
+// DurationOr is d, or def when d is not positive: Envoy's reading of an
+// unset duration.
+func DurationOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	return cl.stats.retries.Load() < int64(allowed)
+	return d
 }

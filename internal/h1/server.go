@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bufio"
@@ -10,13 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// server serves HTTP/1.1 on one listener.
+// Server serves HTTP/1.1 on one listener, handing each request to a
+// Handler with a per-connection S the handler reuses from one request to
+// the next (a proxy's per-request state, say), so that a request served by
+// the own loop allocates nothing of its own.
 //
 // Requests with a plain head (see parsePlainRequest), which is nearly all
 // of them, are parsed and answered by the server's own loop on the
@@ -25,40 +29,68 @@ import (
 // next. net/http's server, by contrast, reads in the background during
 // every request (to notice a client that goes away) and hands the
 // connection between goroutines, which at one core costs about as much as
-// the proxy's own work. Here a request that is still in flight after
+// a proxy's own work. Here a request that is still in flight after
 // watchDelay gets that watch (see conn.watch); a fast one never pays it.
 //
 // The first request whose head is not plain hands the connection, with the
 // bytes read so far, to net/http's server for the rest of its life: net/http
 // stays the parser of everything unusual (chunked bodies, Expect, HTTP/1.0,
-// oversized or malformed heads), so what the proxy accepts and refuses is
+// oversized or malformed heads), so what the server accepts and refuses is
 // what net/http accepts and refuses, but for the head screen's refusals
 // (screen.go).
-type server struct {
-	h    *handler
-	opts *Options
+type Server[S any] struct {
+	h    Handler[S]
+	cfg  Config
 	log  *slog.Logger
 	std  *http.Server // serves the connections handed off
 	hand *handoff
 
-	// captures is set for a sidecar's listeners, whose connections may
-	// have been redirected by transparent capture (see captured.go).
-	// Set before serving.
-	captures bool
-
 	closing atomic.Bool
 	// draining: still accepting, but every response closes its
-	// connection (see beginDrain). stopAccepting: the listener is being
-	// emptied and closed (see serving.stop).
+	// connection (see BeginDrain). stopAccepting: the listener is being
+	// emptied and closed (see StopAccepting).
 	draining, stopAccepting atomic.Bool
 	// open counts the listener's downstream connections, those handed to
-	// net/http included, against opts.MaxConnections; refusing counts the
+	// net/http included, against cfg.MaxConnections; refusing counts the
 	// connections being refused.
 	open, refusing atomic.Int64
 	overload       []byte // the answer past the limit; see refuse
 	mu             sync.Mutex
-	conns          map[*conn]struct{}
+	conns          map[*conn[S]]struct{}
 	wg             sync.WaitGroup // one per connection goroutine
+}
+
+// Handler serves the requests of a Server.
+type Handler[S any] interface {
+	// Serve serves r through w, with s, which the server reuses for the
+	// connection's next request: nothing may keep s, w or r after Serve
+	// returns. It reports whether the response was cut short after its
+	// head went out, or the client is gone: the server then closes the
+	// connection (net/http's server resets it).
+	Serve(s *S, w http.ResponseWriter, r *http.Request) (abort bool)
+}
+
+// Config is what a Server is built from. Zero timeouts and limits mean
+// none.
+type Config struct {
+	ReadHeaderTimeout time.Duration // for a request head, from its first byte (and for a TLS handshake)
+	IdleTimeout       time.Duration // between requests on a connection
+	WriteTimeout      time.Duration // ahead of every write, so that a client that stops reading is closed
+	MaxHeaderBytes    int           // as net/http's, for the heads it judges
+	MaxConnections    int           // past it, a connection gets Overload and is closed
+
+	// Overload is the response a connection past MaxConnections gets, and
+	// Refusal the one for a head the screen refuses, given why (see
+	// Answer for building them).
+	Overload []byte
+	Refusal  func(reason string) []byte
+	// TLS, when it returns a connection, terminates TLS on an accepted
+	// one; nil serves it in the clear. Nil: no TLS.
+	TLS func(net.Conn) *tls.Conn
+	// ConnContext, if set, derives the context of a connection's requests
+	// from the accepted connection (before TLS is unwrapped for net/http).
+	ConnContext func(context.Context, net.Conn) context.Context
+	Log         *slog.Logger
 }
 
 // watchDelay is how long a request runs before the server starts watching
@@ -68,27 +100,31 @@ type server struct {
 // upstream request whose client has gone lives at most this much longer.
 const watchDelay = 50 * time.Millisecond
 
-func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *server {
+// NewServer returns a server of h on a listener with address addr.
+func NewServer[S any](h Handler[S], cfg Config, addr net.Addr) *Server[S] {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	std := &http.Server{
-		Handler:                      h,
-		ReadHeaderTimeout:            opts.ReadHeaderTimeout,
-		IdleTimeout:                  opts.IdleTimeout,
-		MaxHeaderBytes:               opts.MaxHeaderBytes,
+		Handler:                      stdHandler[S]{h},
+		ReadHeaderTimeout:            cfg.ReadHeaderTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		MaxHeaderBytes:               cfg.MaxHeaderBytes,
 		Protocols:                    &protocols,
 		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:                     slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	// One request per handed-off connection: the head screen reads only
 	// the first head net/http gets (see screenHead).
 	std.SetKeepAlivesEnabled(false)
-	s := &server{h: h, opts: opts, log: log, std: std, hand: newHandoff(addr), conns: map[*conn]struct{}{},
-		overload: overloadResponse(opts.MaxConnections)}
+	s := &Server[S]{h: h, cfg: cfg, log: cfg.Log, std: std, hand: newHandoff(addr), conns: map[*conn[S]]struct{}{},
+		overload: cfg.Overload}
 	std.ConnContext = func(ctx context.Context, nc net.Conn) context.Context {
 		ctx = connContext(ctx, nc)
-		if pc, ok := nc.(*prefixConn); ok && s.captures {
-			ctx = withOriginalDst(ctx, pc.Conn)
+		if pc, ok := nc.(*prefixConn); ok && cfg.ConnContext != nil {
+			ctx = cfg.ConnContext(ctx, pc.Conn)
 		}
 		return ctx
 	}
@@ -100,8 +136,20 @@ func newServer(h *handler, opts *Options, log *slog.Logger, addr net.Addr) *serv
 	return s
 }
 
-// serve accepts connections until ln is closed.
-func (s *server) serve(ln net.Listener) error {
+// stdHandler serves the requests of connections handed to net/http, each
+// with an S of its own.
+type stdHandler[S any] struct{ h Handler[S] }
+
+func (a stdHandler[S]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	withTLS(r)
+	if a.h.Serve(new(S), w, r) {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// Serve accepts connections until ln is closed, or the server shuts down
+// or stops accepting.
+func (s *Server[S]) Serve(ln net.Listener) error {
 	stdDone := make(chan error, 1)
 	go func() { stdDone <- s.std.Serve(s.hand) }()
 	defer func() { <-stdDone }()
@@ -120,19 +168,21 @@ func (s *server) serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.adopt(nc)
+		s.Adopt(nc)
 	}
 }
 
-// adopt serves an accepted connection, or refuses it past the limit.
-func (s *server) adopt(nc net.Conn) {
-	if limit := s.opts.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
+// Adopt serves an accepted connection, or refuses it past the limit.
+func (s *Server[S]) Adopt(nc net.Conn) {
+	if limit := s.cfg.MaxConnections; s.open.Add(1) > int64(limit) && limit > 0 {
 		s.open.Add(-1)
 		s.refuse(nc)
 		return
 	}
-	if s.terminatesTLS() {
-		nc = s.tlsServer(nc)
+	if s.cfg.TLS != nil {
+		if tc := s.cfg.TLS(nc); tc != nil {
+			nc = tc
+		}
 	}
 	c := newConn(s, nc)
 	if !s.track(c) {
@@ -143,7 +193,7 @@ func (s *server) adopt(nc net.Conn) {
 	go c.serve()
 }
 
-func (s *server) track(c *conn) bool {
+func (s *Server[S]) track(c *conn[S]) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -154,17 +204,17 @@ func (s *server) track(c *conn) bool {
 	return true
 }
 
-func (s *server) untrack(c *conn) {
+func (s *Server[S]) untrack(c *conn[S]) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.wg.Done()
 }
 
-// shutdown stops serving gracefully: the caller has closed the listener;
+// Shutdown stops serving gracefully: the caller has closed the listener;
 // idle connections close now, busy ones after their response (which says
 // "Connection: close"). When ctx ends first, every connection is closed.
-func (s *server) shutdown(ctx context.Context) {
+func (s *Server[S]) Shutdown(ctx context.Context) {
 	s.mu.Lock()
 	s.closing.Store(true)
 	// After a drain period, a connection still waiting for its first
@@ -196,11 +246,11 @@ func (s *server) shutdown(ctx context.Context) {
 	<-stdDone
 }
 
-// beginDrain starts the drain period of a listener that goes on
-// accepting (Options.DrainTime): idle connections close now, and every
-// response from now on says "Connection: close", so that clients take
-// their next requests to the listener's successor.
-func (s *server) beginDrain() {
+// BeginDrain starts the drain period of a listener that goes on
+// accepting: idle connections close now, and every response from now on
+// says "Connection: close", so that clients take their next requests to
+// the listener's successor.
+func (s *Server[S]) BeginDrain() {
 	s.draining.Store(true)
 	s.std.SetKeepAlivesEnabled(false) // closes net/http's idle connections too
 	s.mu.Lock()
@@ -209,6 +259,13 @@ func (s *server) beginDrain() {
 		c.closeIfIdle(false)
 	}
 }
+
+// Draining reports whether BeginDrain was called.
+func (s *Server[S]) Draining() bool { return s.draining.Load() }
+
+// StopAccepting tells Serve that its listener is being emptied (its queued
+// connections Adopted) and closed: the close is no error.
+func (s *Server[S]) StopAccepting() { s.stopAccepting.Store(true) }
 
 // Connection states, for shutdown: an idle connection (waiting for a
 // request) may be closed at once; an active one finishes its response. A
@@ -222,8 +279,8 @@ const (
 )
 
 // conn is one downstream connection served by the server's own loop.
-type conn struct {
-	s      *server
+type conn[S any] struct {
+	s      *Server[S]
 	nc     net.Conn
 	remote string
 	state  atomic.Uint32
@@ -233,15 +290,16 @@ type conn struct {
 
 	// Reused by each request on the connection: the request, its URL and
 	// header map, the header values' backing array, the body, the response
-	// writer and the exchange. Nothing keeps them after the handler
+	// writer and the handler's state. Nothing keeps them after the handler
 	// returns.
-	req    *http.Request
-	url    url.URL
-	vals   []string
-	length int64 // the request's Content-Length as received
-	body   requestBody
-	w      responseWriter
-	x      exchange
+	req     *http.Request
+	url     url.URL
+	vals    []string
+	keys    keyCache // the client's header names in canonical form
+	length  int64    // the request's Content-Length as received
+	body    requestBody[S]
+	w       responseWriter[S]
+	scratch S
 
 	// The context of every request on the connection, cancelled when the
 	// client is known to be gone or the connection ends. One per
@@ -250,6 +308,9 @@ type conn struct {
 	// carries no more requests.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// exchanges interrupts the upstream exchanges of the requests when
+	// ctx ends; see connWatch.
+	exchanges *connWatch
 
 	// The watch for a client hanging up mid-request; see watch.
 	timer    *time.Timer
@@ -271,19 +332,21 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, connBufferSize) }}
 )
 
-func newConn(s *server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+func newConn[S any](s *Server[S], nc net.Conn) *conn[S] {
+	c := &conn[S]{s: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.state.Store(connActive)
 	c.br = readerPool.Get().(*bufio.Reader)
-	c.br.Reset(stashReader{c})
+	c.br.Reset(stashReader[S]{c})
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.writes = writeDeadline{nc: nc, timeout: s.opts.WriteTimeout}
+	c.writes = writeDeadline{nc: nc, timeout: s.cfg.WriteTimeout}
 	c.bw.Reset(&c.writes)
 	ctx := context.Background()
-	if s.captures {
-		ctx = withOriginalDst(ctx, nc)
+	if s.cfg.ConnContext != nil {
+		ctx = s.cfg.ConnContext(ctx, nc)
 	}
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	ctx, c.cancel = context.WithCancel(ctx)
+	c.exchanges = newConnWatch(ctx)
+	c.ctx = c.exchanges.ctx
 	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
 	c.w.header = make(http.Header, 16)
 	c.w.c = c
@@ -295,7 +358,7 @@ func newConn(s *server, nc net.Conn) *conn {
 
 // serve serves requests until the connection closes, fails, is handed to
 // net/http, or the server shuts down.
-func (c *conn) serve() {
+func (c *conn[S]) serve() {
 	handedOff := false
 	defer func() {
 		// A panic, a bug, ends this connection only, as with net/http.
@@ -306,6 +369,7 @@ func (c *conn) serve() {
 			c.s.log.Error("panic serving a request; connection closed", slog.String("client", c.remote),
 				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 		}
+		c.exchanges.close()
 		c.cancel()
 		c.timer.Stop()
 		if c.linger {
@@ -346,10 +410,10 @@ func (c *conn) serve() {
 // next ones may be IdleTimeout away, and then get the header timeout from
 // their first byte. A connection that times out or closes meanwhile is
 // done (ok false), as with net/http.
-func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
-	wait := c.s.opts.IdleTimeout
+func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
+	wait := c.s.cfg.IdleTimeout
 	if first {
-		wait = c.s.opts.ReadHeaderTimeout
+		wait = c.s.cfg.ReadHeaderTimeout
 	}
 	if c.br.Buffered() == 0 && !c.stashed {
 		idle := connIdle
@@ -360,7 +424,18 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 		if c.s.closing.Load() && !(first && c.s.draining.Load()) || !first && c.s.draining.Load() {
 			return 0, false
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		_ = c.nc.SetReadDeadline(after(wait))
+		if !first {
+			// The response just went out, and the client has not had
+			// the time to send its next request: a read now would most
+			// likely find nothing (a wasted read(2) returning EAGAIN)
+			// and park the goroutine until the poller wakes it. Under
+			// load other connections' goroutines are ready to run:
+			// letting them run first gives the client that time, and
+			// the read then finds the request. At light load the run
+			// queue is empty and the yield returns at once.
+			runtime.Gosched()
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false
 		}
@@ -373,7 +448,7 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		clear(c.req.Header)
 		c.req.URL = &c.url
-		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals)
+		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals, &c.keys)
 		c.vals = vals
 		switch {
 		case verdict == headPlain:
@@ -382,7 +457,7 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 		case verdict == headNotPlain || c.br.Buffered() == c.br.Size():
 			return headNotPlain, true // net/http judges it, and a head too large for the buffer
 		case !headerDeadline && !first:
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ReadHeaderTimeout))
+			_ = c.nc.SetReadDeadline(after(c.s.cfg.ReadHeaderTimeout))
 			headerDeadline = true
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
@@ -393,7 +468,7 @@ func (c *conn) readRequest(first bool) (verdict headVerdict, ok bool) {
 
 // serveRequest runs the handler on the parsed request and finishes the
 // response. It reports whether the connection may carry another request.
-func (c *conn) serveRequest() bool {
+func (c *conn[S]) serveRequest() bool {
 	r := c.req
 	r.RemoteAddr, r.Body, r.TransferEncoding, r.Trailer = c.remote, http.NoBody, nil, nil
 	c.length = r.ContentLength
@@ -407,7 +482,7 @@ func (c *conn) serveRequest() bool {
 		c.arm()
 	}
 	c.w.reset(r)
-	abort := c.s.h.serveExchange(&c.x, &c.w, r)
+	abort := c.s.h.Serve(&c.scratch, &c.w, r)
 	bodyLeft := c.length > 0 && !c.body.finish() // before disarm: no body read arms it again
 	c.disarm()
 	if abort || c.ctx.Err() != nil {
@@ -424,6 +499,16 @@ func (c *conn) serveRequest() bool {
 	return true
 }
 
+// after is the deadline of a timeout from now: none for a zero timeout,
+// which Config documents as none (a deadline of now would fail every read
+// at once).
+func after(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
 // Lingering before a close, as net/http does: closing a socket that still
 // has input unread makes the kernel reset the connection, and a reset can
 // destroy the response the client has not read yet.
@@ -435,7 +520,7 @@ const (
 // closeGently half-closes the connection, then reads and drops what the
 // client still sends until it closes too, or lingerTime or lingerBytes
 // runs out. The caller closes the connection.
-func (c *conn) closeGently() {
+func (c *conn[S]) closeGently() {
 	tcp, ok := c.nc.(*net.TCPConn)
 	if !ok {
 		return
@@ -447,7 +532,7 @@ func (c *conn) closeGently() {
 
 // closeIfIdle closes the connection if it waits for a request (with
 // includeNew, its first one too); shutdown and beginDrain call it.
-func (c *conn) closeIfIdle(includeNew bool) {
+func (c *conn[S]) closeIfIdle(includeNew bool) {
 	if c.state.CompareAndSwap(connIdle, connClosed) || includeNew && c.state.CompareAndSwap(connNew, connClosed) {
 		_ = c.nc.Close()
 	}
@@ -466,7 +551,7 @@ func (c *conn) closeIfIdle(includeNew bool) {
 // is to read from the connection during it. A client that has sent its
 // next request already is not watched: it is there, and reading ahead of
 // that request would take bytes the next head needs.
-func (c *conn) arm() {
+func (c *conn[S]) arm() {
 	if c.br.Buffered() > 0 || c.stashed {
 		return
 	}
@@ -477,7 +562,7 @@ func (c *conn) arm() {
 }
 
 // disarm ends the watch when the handler has returned.
-func (c *conn) disarm() {
+func (c *conn[S]) disarm() {
 	c.wmu.Lock()
 	c.armed = false
 	watching := c.watching
@@ -493,7 +578,7 @@ func (c *conn) disarm() {
 
 // watch is the timer's function: it reads one byte from the connection
 // until the client sends something, goes away, or disarm interrupts it.
-func (c *conn) watch() {
+func (c *conn[S]) watch() {
 	c.wmu.Lock()
 	if !c.armed || c.watching {
 		c.wmu.Unlock()
@@ -516,9 +601,9 @@ func (c *conn) watch() {
 
 // stashReader is the connection as the request reader sees it: the byte
 // the watch read, if any, then the socket.
-type stashReader struct{ c *conn }
+type stashReader[S any] struct{ c *conn[S] }
 
-func (s stashReader) Read(p []byte) (int, error) {
+func (s stashReader[S]) Read(p []byte) (int, error) {
 	if c := s.c; c.stashed && len(p) > 0 {
 		p[0], c.stashed = c.stash[0], false
 		return 1, nil

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bufio"
@@ -123,8 +123,8 @@ func TestPlainBodyReadsLikeNetHTTP(t *testing.T) {
 		{"empty", "", 0, "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &upConn{br: bufio.NewReader(strings.NewReader(tc.stream))}
-			b := &upstreamBody{c: c, remaining: tc.length}
+			c := &ClientConn{br: bufio.NewReader(strings.NewReader(tc.stream))}
+			b := &Body{c: c, remaining: tc.length}
 			buf := make([]byte, 64)
 			n, err := 0, error(nil)
 			for err == nil {

@@ -1,39 +1,38 @@
-package proxy
+package h1
 
 import (
-	"bytes"
 	"io"
 	"math"
 	"net/http"
 	"strings"
 )
 
-// readResponse reads the final response head of the exchange on c,
+// readResponse reads the final response head to r on c,
 // skipping informational (1xx) responses, each head within
-// maxResponseHeaderBytes. The body it returns reads from c.
+// MaxResponseHeaderBytes. The body it returns reads from c.
 //
 // Most upstream responses are plain (see parsePlainHead): those are parsed
-// here into the connection's reusable header map and the exchange's
+// here into the connection's reusable header map and the caller's
 // reusable Response, with two allocations instead of http.ReadResponse's
 // ten. Any other head is left in the buffer for http.ReadResponse, which
 // handles every framing (chunked, close-delimited, 1xx, 204, 304, HEAD)
 // and every oddity; the fast path only declines what it does not know.
-func (x *exchange) readResponse(c *upConn) (*http.Response, error) {
+func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Response, error) {
 	for n := 0; ; n++ {
-		c.limit = maxResponseHeaderBytes
-		if resp := x.readPlainHead(c); resp != nil {
+		c.limit = MaxResponseHeaderBytes
+		if resp := c.readPlainHead(r, into); resp != nil {
 			c.limit = math.MaxInt64
 			return resp, nil
 		}
-		resp, err := http.ReadResponse(c.br, x.r)
+		resp, err := http.ReadResponse(c.br, r)
 		switch {
 		case err != nil:
 			return nil, err
 		case resp.StatusCode >= 200:
 			c.limit = math.MaxInt64
-			x.upstream = upstreamBody{framed: resp.Body}
+			into.body = Body{framed: resp.Body}
 			return resp, nil
-		case resp.StatusCode == http.StatusSwitchingProtocols || n == max1xxResponses:
+		case resp.StatusCode == http.StatusSwitchingProtocols || n == Max1xxResponses:
 			return nil, errUnexpected1xx
 		}
 	}
@@ -41,8 +40,8 @@ func (x *exchange) readResponse(c *upConn) (*http.Response, error) {
 
 // readPlainHead parses the next response head on c if it is plain, and
 // returns nil, consuming nothing, if it is not or cannot be read.
-func (x *exchange) readPlainHead(c *upConn) *http.Response {
-	if x.r.Method == http.MethodHead { // a body-less response that says how long its body would be
+func (c *ClientConn) readPlainHead(r *http.Request, into *Response) *http.Response {
+	if r.Method == http.MethodHead { // a body-less response that says how long its body would be
 		return nil
 	}
 	for want := 1; ; {
@@ -55,10 +54,10 @@ func (x *exchange) readPlainHead(c *upConn) *http.Response {
 		switch verdict {
 		case headPlain:
 			_, _ = c.br.Discard(head.size)
-			x.head = http.Response{Status: head.status, StatusCode: head.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-				Header: c.header, ContentLength: head.contentLength, Request: x.r}
-			x.upstream = upstreamBody{remaining: head.contentLength}
-			return &x.head
+			into.head = http.Response{Status: head.status, StatusCode: head.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: c.header, ContentLength: head.contentLength, Request: r}
+			into.body = Body{remaining: head.contentLength}
+			return &into.head
 		case headIncomplete:
 			if c.br.Buffered() == c.br.Size() {
 				return nil // a head larger than the buffer: not a common one
@@ -69,15 +68,6 @@ func (x *exchange) readPlainHead(c *upConn) *http.Response {
 		}
 	}
 }
-
-// headVerdict is what parsePlainHead made of a buffer.
-type headVerdict uint8
-
-const (
-	headNotPlain   headVerdict = iota // not a plain head: leave it to http.ReadResponse
-	headIncomplete                    // no blank line yet, and nothing seen so far rules the head out
-	headPlain
-)
 
 // plainHead is a parsed plain response head.
 type plainHead struct {
@@ -114,7 +104,7 @@ func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
 		if line == "" {
 			break
 		}
-		key, value, ok := parseField(line)
+		key, value, ok := parseField(line, nil)
 		if !ok {
 			return plainHead{}, headNotPlain
 		}
@@ -136,28 +126,10 @@ func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
 	return head, headPlain
 }
 
-// headExtent finds the blank line that ends the head at the start of b: it
-// returns the head's size and its number of lines, headIncomplete when b
-// has no blank line yet, or headNotPlain at a bare LF.
-func headExtent(b []byte) (size, lines int, v headVerdict) {
-	for pos := 0; ; lines++ {
-		i := bytes.IndexByte(b[pos:], '\n')
-		switch {
-		case i < 0:
-			return 0, 0, headIncomplete
-		case i == 0 || b[pos+i-1] != '\r':
-			return 0, 0, headNotPlain
-		case i == 1 && pos > 0:
-			return pos + 2, lines, headPlain
-		}
-		pos += i + 1
-	}
-}
-
 // parseStatusLine reads "HTTP/1.1 200 OK", with the reason optional.
 func parseStatusLine(line string) (plainHead, bool) {
 	rest, ok := strings.CutPrefix(line, "HTTP/1.1 ")
-	if !ok || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') || !validValue(rest) {
+	if !ok || len(rest) < 3 || (len(rest) > 3 && rest[3] != ' ') || !ValidValue(rest) {
 		return plainHead{}, false
 	}
 	code := 0
@@ -173,112 +145,27 @@ func parseStatusLine(line string) (plainHead, bool) {
 	return plainHead{status: rest, code: code}, true
 }
 
-// addValue adds value to h[key]. A key's first value is backed by free[0],
-// so that a single-valued field, the usual kind, costs no allocation of its
-// own; it returns what is left of free.
-func addValue(h http.Header, key, value string, free []string) []string {
-	if vv := h[key]; vv != nil {
-		h[key] = append(vv, value)
-		return free
-	}
-	free[0] = value
-	h[key] = free[:1:1]
-	return free[1:]
-}
-
-// parseField splits a header line into its canonical key and its value
-// trimmed of blanks, if textproto would accept the line unchanged.
-func parseField(line string) (key, value string, ok bool) {
-	name, raw, ok := strings.Cut(line, ":")
-	if !ok || name == "" || !validValue(raw) {
-		return "", "", false
-	}
-	canonical := true
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !isTokenByte(c) {
-			return "", "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canonical = false
-		}
-		upper = c == '-'
-	}
-	key = name
-	if !canonical {
-		key = http.CanonicalHeaderKey(name)
-	}
-	return key, strings.Trim(raw, " \t"), true
-}
-
-// parseLength reads a Content-Length: decimal digits that fit an int64.
-func parseLength(v string) (int64, bool) {
-	if v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range []byte(v) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// validName reports whether name is a header field name (a token).
-func validName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if !isTokenByte(name[i]) {
-			return false
-		}
-	}
-	return name != ""
-}
-
-// isTokenByte reports whether c may appear in a header field name (RFC
-// 9110 tchar), as textproto checks.
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// validValue reports whether every byte of v may appear in a header field
-// value as textproto checks it: visible ASCII, blanks, and obs-text.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// upstreamBody is a relayed response's body. Closing it gives the
+// Body is a response's body. Closing it gives the
 // connection back for reuse when the exchange ended cleanly: the body was
 // read to its end, the request was written in full, nobody asked to close,
 // the upstream sent nothing more, and the attempt's context did not end.
 // Otherwise it closes the connection, without draining the rest of a body
 // the proxy is not going to relay.
-type upstreamBody struct {
+type Body struct {
 	// framed is net/http's body reader for a head http.ReadResponse
 	// parsed; nil for a plain head, whose body is the next remaining bytes.
 	framed    io.Reader
 	remaining int64
 
-	c        *upConn
-	stop     func() bool      // stops the context watch; false if it fired
+	c        *ClientConn
+	watch    exchangeWatch    // of the attempt's context
 	writer   *streamingWriter // the body writer of a streamed request; nil when written in line
 	reusable bool
 	eof      bool
 	closed   bool
 }
 
-func (b *upstreamBody) Read(p []byte) (n int, err error) {
+func (b *Body) Read(p []byte) (n int, err error) {
 	if b.closed {
 		return 0, errBodyClosed
 	}
@@ -296,7 +183,7 @@ func (b *upstreamBody) Read(p []byte) (n int, err error) {
 // readPlain reads a Content-Length body the way net/http does: io.EOF with
 // the last bytes, so that the connection can go back at once, and
 // io.ErrUnexpectedEOF if the upstream closes early.
-func (b *upstreamBody) readPlain(p []byte) (int, error) {
+func (b *Body) readPlain(p []byte) (int, error) {
 	if b.remaining <= 0 {
 		return 0, io.EOF
 	}
@@ -314,9 +201,10 @@ func (b *upstreamBody) readPlain(p []byte) (int, error) {
 	return n, err
 }
 
-// buffered returns the rest of a plain body if the connection's buffer
-// holds all of it; consumed must follow, with how much was used.
-func (b *upstreamBody) buffered() ([]byte, bool) {
+// Buffered returns the rest of a plain body if the connection's buffer
+// holds all of it, so that it can be relayed without a copy; Consumed
+// must follow, with how much was used.
+func (b *Body) Buffered() ([]byte, bool) {
 	if b.closed || b.framed != nil || int64(b.c.br.Buffered()) < b.remaining {
 		return nil, false
 	}
@@ -324,23 +212,23 @@ func (b *upstreamBody) buffered() ([]byte, bool) {
 	return rest, true
 }
 
-// consumed takes n bytes that buffered returned off the body.
-func (b *upstreamBody) consumed(n int) {
+// Consumed takes n bytes that Buffered returned off the body.
+func (b *Body) Consumed(n int) {
 	_, _ = b.c.br.Discard(n)
 	b.remaining -= int64(n)
 	b.eof = b.remaining == 0
 }
 
-func (b *upstreamBody) Close() error {
+func (b *Body) Close() error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
 	c := b.c
-	if b.stop() && b.eof && b.reusable && c.br.Buffered() == 0 && b.writer.done() {
-		c.host.put(c)
+	if b.watch.end() && b.eof && b.reusable && c.br.Buffered() == 0 && b.writer.done() {
+		c.owner.Put(c)
 	} else {
-		c.host.release(c)
+		c.owner.Release(c)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package proxy
+package policy
 
 import (
 	"fmt"
@@ -12,16 +12,27 @@ import (
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
-// faultPlan is a compiled HTTPFault: a fixed delay and an HTTP abort, each
+// Fault is a compiled HTTPFault: a fixed delay and an HTTP abort, each
 // applied to a share of requests given in parts per million.
-type faultPlan struct {
-	delay     time.Duration
-	delayPPM  uint32
-	abort     int
-	abortPPM  uint32
-	delaySet  bool
-	abortSet  bool
-	abortBody []byte
+type Fault struct {
+	delay    time.Duration
+	delayPPM uint32
+	abort    int
+	abortPPM uint32
+	delaySet bool
+	abortSet bool
+}
+
+// Delay draws, from rnd, whether the fault delays a request, and for how
+// long.
+func (f *Fault) Delay(rnd uint32) (time.Duration, bool) {
+	return f.delay, f.delaySet && fires(f.delayPPM, rnd)
+}
+
+// Abort draws, from rnd, whether the fault aborts a request, and with
+// which status.
+func (f *Fault) Abort(rnd uint32) (int, bool) {
+	return f.abort, f.abortSet && fires(f.abortPPM, rnd)
 }
 
 const million = 1_000_000
@@ -30,8 +41,8 @@ const million = 1_000_000
 // CORS filters have per-route configuration in lanemesh (route.New reads
 // the CORS one); configuration for any other filter is refused because
 // that filter does not run here.
-func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
-	var plan *faultPlan
+func BuildRouteFault(cfg map[string]*anypb.Any) (*Fault, error) {
+	var plan *Fault
 	for name, a := range cfg {
 		if name == meshxds.CorsFilter {
 			continue
@@ -40,7 +51,7 @@ func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
 			return nil, fmt.Errorf("%w: typed_per_filter_config for filter %q: lanemesh runs only %s, %s and %s", route.ErrUnsupported, name, meshxds.FaultFilter, meshxds.CorsFilter, meshxds.RouterFilter)
 		}
 		var err error
-		if plan, err = buildFault(a); err != nil {
+		if plan, err = BuildFault(a); err != nil {
 			return nil, err
 		}
 	}
@@ -48,7 +59,7 @@ func routeFault(cfg map[string]*anypb.Any) (*faultPlan, error) {
 }
 
 // buildFault compiles an HTTPFault packed in a; an empty HTTPFault is nil.
-func buildFault(a *anypb.Any) (*faultPlan, error) {
+func BuildFault(a *anypb.Any) (*Fault, error) {
 	var f faultv3.HTTPFault
 	if err := a.UnmarshalTo(&f); err != nil {
 		return nil, fmt.Errorf("%w: %s config is not an HTTPFault: %w", route.ErrInvalid, meshxds.FaultFilter, err)
@@ -61,7 +72,7 @@ func buildFault(a *anypb.Any) (*faultPlan, error) {
 	case f.GetResponseRateLimit() != nil || len(f.GetHeaders()) > 0 || len(f.GetDownstreamNodes()) > 0 || f.GetMaxActiveFaults() != nil:
 		return nil, fmt.Errorf("%w: fault response_rate_limit, headers, downstream_nodes and max_active_faults are not supported", route.ErrUnsupported)
 	}
-	plan := &faultPlan{}
+	plan := &Fault{}
 	if d := f.GetDelay(); d != nil {
 		plan.delaySet, plan.delay, plan.delayPPM = true, d.GetFixedDelay().AsDuration(), ppm(d.GetPercentage())
 	}
@@ -71,7 +82,6 @@ func buildFault(a *anypb.Any) (*faultPlan, error) {
 			return nil, fmt.Errorf("%w: fault abort http_status %d is outside 200-599", route.ErrInvalid, code)
 		}
 		plan.abortSet, plan.abort, plan.abortPPM = true, code, ppm(ab.GetPercentage())
-		plan.abortBody = []byte("fault filter abort\n")
 	}
 	if !plan.delaySet && !plan.abortSet {
 		return nil, nil

@@ -1,9 +1,9 @@
-package proxy
+package h1
 
 import (
 	"bytes"
 	"log/slog"
-	"strconv"
+	"net/http"
 )
 
 // The head screen: what lanemesh refuses although net/http would accept it.
@@ -19,7 +19,7 @@ import (
 // the head, before the hand-off. The fast path never serves either kind
 // (see parsePlainRequest), so every such head reaches the screen; and since
 // net/http's server gets one request per connection (keep-alives are off
-// on it, see newServer), no later head on a handed-off connection escapes
+// on it, see NewServer), no later head on a handed-off connection escapes
 // it.
 
 // screenHead returns why the request head must be refused, or "" to let
@@ -77,10 +77,10 @@ func headEnd(b []byte) int {
 // until they hold the whole first request head, or as much of it as
 // net/http would read before it answers 431. It fails when the client
 // stops sending (the read deadline set for the head runs out) or goes.
-func (c *conn) readHead() ([]byte, bool) {
+func (c *conn[S]) readHead() ([]byte, bool) {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	b := append([]byte(nil), buffered...)
-	limit := c.s.opts.MaxHeaderBytes + 4096 // net/http's read limit for a head
+	limit := c.s.cfg.MaxHeaderBytes + 4096 // net/http's read limit for a head
 	for headEnd(b) < 0 && len(b) <= limit {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -94,13 +94,15 @@ func (c *conn) readHead() ([]byte, bool) {
 	return b, true
 }
 
-// refuseHead answers a head the screen refused with 400, flagged DPE as
-// the proxy's other refusals are, and has the connection closed after it:
-// what follows the head on the wire cannot be framed with confidence.
-func (c *conn) refuseHead(reason string) {
-	body := reason + " (" + flagDPE.String() + ")\n"
-	c.bw.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n" +
-		"X-Lanemesh-Flags: " + flagDPE.String() + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+// refuseHead answers a head the screen refused with the configured
+// Refusal (a 400), and has the connection closed after it: what follows
+// the head on the wire cannot be framed with confidence.
+func (c *conn[S]) refuseHead(reason string) {
+	if c.s.cfg.Refusal != nil {
+		_, _ = c.bw.Write(c.s.cfg.Refusal(reason))
+	} else {
+		_, _ = c.bw.Write(Answer(http.StatusBadRequest, reason+"\n"))
+	}
 	_ = c.bw.Flush()
 	c.linger = true
 	c.s.log.Debug("request head refused", slog.String("client", c.remote), slog.String("reason", reason))

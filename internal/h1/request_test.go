@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"io"
@@ -74,13 +74,14 @@ var notPlainRequests = []string{
 
 func TestPlainRequestMatchesNetHTTP(t *testing.T) {
 	ref := newRequestReference(t)
+	var keys keyCache // shared, as by a connection's requests, so that names hit it
 	for _, raw := range plainRequests {
-		if v := checkPlainRequest(t, ref, []byte(raw)); v != headPlain {
+		if v := checkPlainRequest(t, ref, &keys, []byte(raw)); v != headPlain {
 			t.Errorf("%q: verdict %d, want plain", raw, v)
 		}
 	}
 	for _, raw := range notPlainRequests {
-		if v := checkPlainRequest(t, ref, []byte(raw)); v != headNotPlain {
+		if v := checkPlainRequest(t, ref, &keys, []byte(raw)); v != headNotPlain {
 			t.Errorf("%q: verdict %d, want not plain", raw, v)
 		}
 	}
@@ -93,7 +94,8 @@ func FuzzPlainRequest(f *testing.F) {
 		f.Add([]byte(raw))
 	}
 	ref := newRequestReference(f)
-	f.Fuzz(func(t *testing.T, raw []byte) { checkPlainRequest(t, ref, raw) })
+	var keys keyCache // shared by every input, as by a connection's requests
+	f.Fuzz(func(t *testing.T, raw []byte) { checkPlainRequest(t, ref, &keys, raw) })
 }
 
 // parsedRequest is what a handler sees of a request head.
@@ -113,18 +115,18 @@ func parsedOf(r *http.Request) parsedRequest {
 		r.ContentLength, r.Close, r.TransferEncoding}
 }
 
-// checkPlainRequest runs parsePlainRequest on raw and, if it accepts the
-// head, checks that net/http's server hands its handler the same request,
-// and that no shorter prefix of raw is accepted.
-func checkPlainRequest(t *testing.T, ref *requestReference, raw []byte) headVerdict {
+// checkPlainRequest runs parsePlainRequest on raw, with keys, and if it
+// accepts the head, checks that net/http's server hands its handler the
+// same request, and that no shorter prefix of raw is accepted.
+func checkPlainRequest(t *testing.T, ref *requestReference, keys *keyCache, raw []byte) headVerdict {
 	t.Helper()
 	r := &http.Request{Header: http.Header{}, URL: &url.URL{}}
-	size, _, v := parsePlainRequest(raw, r, nil)
+	size, _, v := parsePlainRequest(raw, r, nil, keys)
 	if v != headPlain {
 		return v
 	}
 	for n := range size {
-		if _, _, pv := parsePlainRequest(raw[:n], &http.Request{Header: http.Header{}, URL: &url.URL{}}, nil); pv == headPlain {
+		if _, _, pv := parsePlainRequest(raw[:n], &http.Request{Header: http.Header{}, URL: &url.URL{}}, nil, keys); pv == headPlain {
 			t.Fatalf("%q: the prefix of %d bytes is accepted as a whole head of %d", raw, n, size)
 		}
 	}
@@ -185,4 +187,28 @@ func (ref *requestReference) parse(t *testing.T, head []byte) (*parsedRequest, i
 	seen := ref.seen[key]
 	delete(ref.seen, key) // a later connection may get the same port
 	return seen, statusOf(string(out))
+}
+
+// TestKeyCache checks that the cache gives every name textproto's
+// canonical form, whatever the cases of the names before it, and
+// allocates nothing for a name it holds.
+func TestKeyCache(t *testing.T) {
+	var kc keyCache
+	names := []string{"x-lane", "X-LANE", "x-Lane", "content-type", "x-lanes", "x-lan-e", "a", "A",
+		"x-1", "x-2", "x-3", "x-4", "x-5", "x-6", "x-7", "x-8", "x-9", "X-LANE", "x-b3-traceid"}
+	for range 3 {
+		for _, n := range names {
+			if got, want := kc.canonical(n), http.CanonicalHeaderKey(n); got != want {
+				t.Fatalf("canonical(%q) = %q, want %q", n, got, want)
+			}
+		}
+	}
+	kc.canonical("x-asm-prefer-tag")
+	if n := testing.AllocsPerRun(100, func() { kc.canonical("x-asm-prefer-tag") }); n != 0 {
+		t.Errorf("a cached name costs %v allocations, want 0", n)
+	}
+	var none *keyCache
+	if got := none.canonical("x-lane"); got != "X-Lane" {
+		t.Errorf("without a cache: %q", got)
+	}
 }

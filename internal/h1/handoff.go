@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"net"
@@ -9,7 +9,7 @@ import (
 // handOff gives the connection, and the bytes read from it so far, to
 // net/http's server, once the request head has passed the screen (see
 // screenHead). It reports whether net/http took it.
-func (c *conn) handOff() bool {
+func (c *conn[S]) handOff() bool {
 	head, ok := c.readHead()
 	if !ok {
 		return false
@@ -20,7 +20,7 @@ func (c *conn) handOff() bool {
 			return false
 		}
 	}
-	pc := &prefixConn{Conn: c.nc, prefix: head, writes: writeDeadline{nc: c.nc, timeout: c.s.opts.WriteTimeout}}
+	pc := &prefixConn{Conn: c.nc, prefix: head, writes: writeDeadline{nc: c.nc, timeout: c.s.cfg.WriteTimeout}}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	return c.s.hand.give(pc)
 }

@@ -1,4 +1,4 @@
-package proxy
+package h1
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -24,8 +25,8 @@ import (
 // carries the trailers the handler declared), and a response finished
 // without a body gets "Content-Length: 0". Unlike net/http it does not
 // guess a Content-Type: a proxy relays what the upstream said.
-type responseWriter struct {
-	c      *conn
+type responseWriter[S any] struct {
+	c      *conn[S]
 	r      *http.Request
 	header http.Header
 
@@ -39,7 +40,7 @@ type responseWriter struct {
 	trailers    []string // the declared trailer names, when chunked
 }
 
-func (w *responseWriter) reset(r *http.Request) {
+func (w *responseWriter[S]) reset(r *http.Request) {
 	clear(w.header)
 	w.r, w.status, w.headWritten, w.chunked = r, 0, false, false
 	// The client's "Connection: close" is read now: the handler clears
@@ -48,18 +49,18 @@ func (w *responseWriter) reset(r *http.Request) {
 	w.trailers = w.trailers[:0]
 }
 
-func (w *responseWriter) Header() http.Header { return w.header }
+func (w *responseWriter[S]) Header() http.Header { return w.header }
 
 // WriteHeader records the status; the head is written with the first body
 // byte or at the end. The proxy sends no informational responses, so a
 // 1xx status is ignored, as is a second call.
-func (w *responseWriter) WriteHeader(code int) {
+func (w *responseWriter[S]) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 && code <= 999 {
 		w.status = code
 	}
 }
 
-func (w *responseWriter) Write(p []byte) (int, error) {
+func (w *responseWriter[S]) Write(p []byte) (int, error) {
 	if !w.headWritten {
 		w.writeHead(false)
 	}
@@ -87,7 +88,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 }
 
 // Flush sends what is buffered, the head included.
-func (w *responseWriter) Flush() {
+func (w *responseWriter[S]) Flush() {
 	if !w.headWritten {
 		w.writeHead(false)
 	}
@@ -95,14 +96,14 @@ func (w *responseWriter) Flush() {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *responseWriter) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
-func (w *responseWriter) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+func (w *responseWriter[S]) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
+func (w *responseWriter[S]) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
 
 // finish completes the response after the handler returned and flushes
 // it. bodyLeft says the request body was not read to its end: the
 // connection then closes after the response, since what follows on it is
 // not a request head.
-func (w *responseWriter) finish(bodyLeft bool) error {
+func (w *responseWriter[S]) finish(bodyLeft bool) error {
 	w.closeAfter = w.closeAfter || bodyLeft
 	if !w.headWritten {
 		w.writeHead(true)
@@ -125,7 +126,7 @@ func (w *responseWriter) finish(bodyLeft bool) error {
 
 // writeHead buffers the status line and header. final says the handler
 // has returned without writing a body.
-func (w *responseWriter) writeHead(final bool) {
+func (w *responseWriter[S]) writeHead(final bool) {
 	w.headWritten = true
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -149,7 +150,7 @@ func (w *responseWriter) writeHead(final bool) {
 			continue // framing and the connection are the writer's
 		case k == "Content-Length" && w.length < 0:
 			continue // not applicable, or not a length
-		case !validName(k):
+		case !ValidName(k):
 			continue // as net/http: a key that is not a field name is dropped
 		}
 		for _, v := range vv {
@@ -157,7 +158,7 @@ func (w *responseWriter) writeHead(final bool) {
 		}
 	}
 	if _, ok := h["Date"]; !ok {
-		writeField(bw, "Date", w.c.s.h.p.dates.now()[0])
+		writeField(bw, "Date", Date()[0])
 	}
 	switch {
 	case !w.bodyAllowed || w.length >= 0:
@@ -195,7 +196,7 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 }
 
 // declareTrailers records the trailer names the "Trailer" header declares.
-func (w *responseWriter) declareTrailers() {
+func (w *responseWriter[S]) declareTrailers() {
 	for _, v := range w.header["Trailer"] {
 		for name := range strings.SplitSeq(v, ",") {
 			name = http.CanonicalHeaderKey(strings.TrimSpace(name))
@@ -231,19 +232,19 @@ func bodyAllowedForStatus(code int) bool {
 // the connection's buffer. When it has been read to its end, the watch for
 // a hang-up may start. A read error that is not a deadline means the
 // client is gone, and cancels the request's context, as net/http does.
-type requestBody struct {
-	c         *conn
+type requestBody[S any] struct {
+	c         *conn[S]
 	mu        sync.Mutex // a streamed body is read on another goroutine; see finish
 	remaining int64
 	err       error
 	closed    bool
 }
 
-func (b *requestBody) reset(n int64) {
+func (b *requestBody[S]) reset(n int64) {
 	b.remaining, b.err, b.closed = n, nil, false
 }
 
-func (b *requestBody) Read(p []byte) (int, error) {
+func (b *requestBody[S]) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
@@ -276,12 +277,12 @@ func (b *requestBody) Read(p []byte) (int, error) {
 }
 
 // Close does nothing: the server finishes the body after the handler.
-func (b *requestBody) Close() error { return nil }
+func (b *requestBody[S]) Close() error { return nil }
 
 // pending reports whether some of the body is still to be read, or being
 // read: then what follows it on the connection is not known to be a
 // request head, and the response says the connection will close.
-func (b *requestBody) pending() bool {
+func (b *requestBody[S]) pending() bool {
 	if b.c.length == 0 {
 		return false
 	}
@@ -295,7 +296,7 @@ func (b *requestBody) pending() bool {
 // finish ends the body when the handler has returned, and reports whether
 // it was read to its end. A read still in flight (a streamed body's writer
 // may be blocked on the client) is cut short first.
-func (b *requestBody) finish() bool {
+func (b *requestBody[S]) finish() bool {
 	if !b.mu.TryLock() {
 		_ = b.c.nc.SetReadDeadline(aLongTimeAgo)
 		b.mu.Lock()
@@ -303,4 +304,27 @@ func (b *requestBody) finish() bool {
 	defer b.mu.Unlock()
 	b.closed = true
 	return b.remaining == 0
+}
+
+// dates holds the Date header value of the current second, which the
+// response writer adds to every response that lacks one. Formatting it per
+// response, as net/http's server does, costs more than the rest of writing
+// the header; like nginx, the server formats one per second instead.
+var dates atomic.Pointer[dateValue]
+
+type dateValue struct {
+	sec  int64
+	vals []string // one value, capacity 1: shared, never written in place
+}
+
+// Date returns the Date header value for now, as a header value slice
+// shared by every caller in the same second: never write it in place.
+func Date() []string {
+	t := time.Now()
+	if v := dates.Load(); v != nil && v.sec == t.Unix() {
+		return v.vals
+	}
+	v := &dateValue{sec: t.Unix(), vals: []string{t.UTC().Format(http.TimeFormat)}}
+	dates.Store(v)
+	return v.vals
 }

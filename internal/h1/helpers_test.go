@@ -1,0 +1,151 @@
+package h1
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// seen is a request as a test handler received it.
+type seen struct {
+	Method, Path string
+	Header       http.Header
+	Body         string
+}
+
+// testServer is a Server on loopback whose handler records every request
+// and answers it as a proxy would: it reads the whole body within the
+// header timeout (408 when it stalls, 400 when it is malformed), then
+// calls answer (default: 200 "ok").
+type testServer struct {
+	addr   net.Addr
+	srv    *Server[struct{}]
+	log    logBuffer
+	answer func(w http.ResponseWriter, r *http.Request)
+
+	mu   sync.Mutex
+	reqs []seen
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer serves cfg (with a 300 ms header timeout unless it sets one)
+// on 127.0.0.1 until the test ends.
+func startServer(t *testing.T, cfg Config, answer func(w http.ResponseWriter, r *http.Request)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{addr: ln.Addr(), answer: answer}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = 300 * time.Millisecond
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = time.Minute
+	}
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = 60 << 10
+	}
+	cfg.Log = newTextLog(&ts.log)
+	ts.srv = NewServer[struct{}](ts, cfg, ln.Addr())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ts.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ts.srv.Shutdown(ctx)
+		<-done
+	})
+	return ts
+}
+
+// newTextLog logs everything, debug included, to b.
+func newTextLog(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (ts *testServer) Serve(_ *struct{}, w http.ResponseWriter, r *http.Request) bool {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	body, err := io.ReadAll(r.Body)
+	_ = rc.SetReadDeadline(time.Time{})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.WriteHeader(http.StatusRequestTimeout)
+		return false
+	case err != nil:
+		w.WriteHeader(http.StatusBadRequest)
+		return false
+	}
+	ts.mu.Lock()
+	ts.reqs = append(ts.reqs, seen{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)})
+	ts.mu.Unlock()
+	if ts.answer != nil {
+		ts.answer(w, r)
+		return false
+	}
+	w.Header().Set("Content-Length", "2")
+	_, _ = io.WriteString(w, "ok")
+	return false
+}
+
+func (ts *testServer) requests() []seen {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]seen(nil), ts.reqs...)
+}
+
+// rawExchangeClosed writes raw on a new connection and reads until the
+// server closes it, or 3 s; it reports whether the server closed it.
+func rawExchangeClosed(t testing.TB, addr net.Addr, raw string) (string, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(c)
+	return string(out), err == nil
+}
+
+// statusOf is the status code of the raw response at the start of raw, or
+// 0 when there is none.
+func statusOf(raw string) int {
+	_, rest, ok := strings.Cut(raw, " ")
+	if !ok || len(rest) < 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(rest[:3])
+	return n
+}

@@ -1,0 +1,168 @@
+package h1
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileCase is raw bytes sent to the server, what it must answer (first
+// status; 0 means the connection is just closed), and what the handler may
+// have seen (nil: nothing at all).
+type hostileCase struct {
+	name      string
+	raw       string
+	status    int
+	responses int                            // if not 0: exactly this many responses, then the connection closes
+	also      string                         // the response must contain this too
+	check     func(t *testing.T, got []seen) // nil: the handler must see nothing
+}
+
+// laneV1 is a request's Host and Connection: close; laneV1Open keeps the
+// connection open, for a request followed by another. (The names are those
+// of the proxy's corpus, whose framing cases these are.)
+const (
+	laneV1Open = "Host: gw\r\nX-Asm-Prefer-Tag: v1\r\n"
+	laneV1     = laneV1Open + "Connection: close\r\n"
+)
+
+func smuggledBody() string { return "GET /smuggled HTTP/1.1\r\n" + laneV1 + "\r\n" }
+
+// TestHostileInputs is the codec's contract against hostile framing: a
+// corpus of malformed and smuggling requests over raw TCP. Each is
+// rejected, or neutralised so that the handler receives one well-formed
+// request and nothing hidden in it.
+func TestHostileInputs(t *testing.T) {
+	ts := startServer(t, Config{}, nil)
+	for _, tc := range hostileCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(ts.requests())
+			out, closed := rawExchangeClosed(t, ts.addr, tc.raw)
+			if got := statusOf(out); got != tc.status || !strings.Contains(out, tc.also) {
+				t.Errorf("status %d, want %d and %q; response:\n%s", got, tc.status, tc.also, out)
+			}
+			if n := strings.Count(out, "HTTP/1.1 "); tc.responses != 0 && (n != tc.responses || !closed) {
+				t.Errorf("%d responses (connection closed: %v), want %d and the connection closed:\n%s", n, closed, tc.responses, out)
+			}
+			got := ts.requests()[before:]
+			for _, s := range got {
+				if strings.Contains(s.Path, "smuggled") {
+					t.Errorf("a smuggled request reached the handler: %+v", s)
+				}
+			}
+			switch {
+			case tc.check != nil:
+				tc.check(t, got)
+			case len(got) != 0:
+				t.Errorf("the handler saw %d request(s), want none: %+v", len(got), got)
+			}
+		})
+	}
+}
+
+func hostileCases() []hostileCase {
+	smuggled := smuggledBody()
+	return []hostileCase{
+		// RFC 9112 §6.1 and Envoy: a request with both framings is refused
+		// and its connection closed, so the tail is never a request of its
+		// own (it used to be re-framed, and the tail served: CL.TE).
+		{name: "CL.TE is refused and the connection closed; the tail is never served",
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
+				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			status: 400, responses: 1, also: "Content-Length and Transfer-Encoding"},
+		{name: "TE.CL is refused too", status: 400, responses: 1,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
+		{name: "CL.TE with lower-case names, TE first, not chunked", status: 400, responses: 1,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "transfer-encoding: identity\r\ncontent-length: 0\r\n\r\n" + smuggled},
+		{name: "CL.TE after a head larger than the read buffer", status: 400, responses: 1,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: " + strings.Repeat("p", 10<<10) + "\r\n" +
+				"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
+		{name: "CL.TE as the second request on a keep-alive connection", status: 200, responses: 2,
+			also: "HTTP/1.1 400 Bad Request\r\n",
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "\r\n" +
+				"POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			check: oneRequest(func(t *testing.T, s seen) {
+				if s.Method != "GET" {
+					t.Errorf("handler saw %s %s, want the first GET only", s.Method, s.Path)
+				}
+			})},
+		{name: "a handed-off request is the last on its connection, so no later head escapes the screen", status: 200, responses: 1,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
+			check: oneRequest(func(t *testing.T, s seen) {
+				if s.Body != "abc" {
+					t.Errorf("handler got body %q, want abc", s.Body)
+				}
+			})},
+		{name: "two different Content-Lengths", status: 400,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+		{name: "bare LF after a chunk size", status: 400,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
+		{name: "a body that stalls is cut off after the header timeout", status: 408,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 10\r\n\r\nhalf!"},
+		{name: "unsupported transfer coding", status: 501,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
+		// RFC 9112 §5.2 lets a server replace obs-fold with spaces; Envoy
+		// refuses it, and so does lanemesh (net/http used to unfold it).
+		{name: "obs-fold header line is refused", status: 400, responses: 1, also: "obs-fold",
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Folded: a\r\n b\r\n\r\n" + smuggled},
+		{name: "obs-fold with a tab, hiding a Transfer-Encoding", status: 400, responses: 1,
+			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: a\r\n\tTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"},
+		{name: "a client's Connection: close closes the connection after a forwarded response", status: 200, responses: 1,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "\r\n", check: oneRequest(func(*testing.T, seen) {})},
+		{name: "NUL in a header value", status: 400,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
+		{name: "oversized headers", status: 431,
+			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
+	}
+}
+
+// oneRequest checks that the handler saw exactly one request, then more.
+func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
+	return func(t *testing.T, got []seen) {
+		if len(got) != 1 {
+			t.Fatalf("the handler saw %d requests, want 1: %+v", len(got), got)
+		}
+		more(t, got[0])
+	}
+}
+
+// TestSlowHeadersAreCutOff trickles a request's headers a byte at a time:
+// ReadHeaderTimeout closes the connection, and nothing reaches the handler.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	ts := startServer(t, Config{ReadHeaderTimeout: 200 * time.Millisecond}, nil)
+	c, err := net.Dial("tcp", ts.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		buf := make([]byte, 512)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	req := "GET /mock HTTP/1.1\r\n" + laneV1Open + strings.Repeat("X-Slow: 1\r\n", 1000)
+	for i := 0; i < len(req); i++ {
+		select {
+		case <-closed:
+			if got := ts.requests(); len(got) != 0 {
+				t.Errorf("the handler saw %d requests", len(got))
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if _, err := c.Write([]byte{req[i]}); err != nil {
+			<-closed
+			return
+		}
+	}
+	t.Fatal("the trickled request was never cut off")
+}

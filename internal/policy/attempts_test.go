@@ -1,0 +1,143 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// view is a health view: usable[i] says whether member i has a usable
+// endpoint; budget[i], whether it may retry (default yes).
+type view struct {
+	usable []bool
+	budget map[int]bool
+}
+
+func (v *view) FirstUsable(from int) int {
+	for i := from; i < len(v.usable); i++ {
+		if v.usable[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+func (v *view) RetryBudget(i int) bool {
+	ok, set := v.budget[i]
+	return !set || ok
+}
+
+func retryPolicy(t *testing.T, on string, n uint32) *Retry {
+	t.Helper()
+	p, err := BuildRetry(&routev3.RetryPolicy{RetryOn: on, NumRetries: wrapperspb.UInt32(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// run drives Attempts through the given attempt results and returns the
+// trace "member:step ..." and the final state.
+func run(a *Attempts, v *view, results ...Result) string {
+	var trace []string
+	for _, r := range results {
+		m := a.Target(v)
+		if m < 0 {
+			trace = append(trace, "none")
+			break
+		}
+		step := a.After(v, r)
+		trace = append(trace, fmt.Sprintf("%d:%s", m, [...]string{"relay", "fail", "fallback", "again"}[step]))
+		if step == Relay || step == Fail {
+			break
+		}
+	}
+	return strings.Join(trace, " ")
+}
+
+func TestAttempts(t *testing.T) {
+	ok := Result{Outcome: Response, Status: 200}
+	s503 := Result{Outcome: Response, Status: 503}
+	reset := Result{Outcome: Reset}
+	refused := Result{Outcome: Connect}
+	for _, tc := range []struct {
+		name       string
+		on         string
+		retries    uint32
+		replayable bool
+		usable     []bool
+		budget     map[int]bool
+		results    []Result
+		want       string
+		retried    int
+		fellBack   bool
+		exhausted  bool
+		last       Outcome
+	}{
+		{name: "a response is relayed", on: "5xx", retries: 2, replayable: true, usable: []bool{true},
+			results: []Result{ok}, want: "0:relay"},
+		{name: "no usable member fails from Response", usable: []bool{false, false}, replayable: true,
+			results: []Result{ok}, want: "none", last: Response},
+		{name: "the primary has none: the fallback takes the first attempt", usable: []bool{false, true}, replayable: true,
+			results: []Result{ok}, want: "1:relay", fellBack: true},
+		{name: "a reset falls back at once, without a retry policy", usable: []bool{true, true}, replayable: true,
+			results: []Result{reset, ok}, want: "0:fallback 1:relay", fellBack: true, last: Reset},
+		{name: "a connect failure falls back once; the fallback's failure is final", usable: []bool{true, true, true}, replayable: true,
+			results: []Result{refused, refused, ok}, want: "0:fallback 1:fail", fellBack: true, last: Connect},
+		{name: "a streamed body does not fall back", usable: []bool{true, true},
+			results: []Result{reset, ok}, want: "0:fail", last: Reset},
+		{name: "a time-out request does not fall back", usable: []bool{true, true}, replayable: true,
+			results: []Result{{Outcome: Timeout, Expired: true}, ok}, want: "0:fail", last: Timeout},
+		{name: "a 503 is no reason to fall back; it is retried by policy", on: "5xx", retries: 1, usable: []bool{true, true}, replayable: true,
+			results: []Result{s503, ok}, want: "0:again 0:relay", retried: 1, last: Response},
+		{name: "retries used up: the last response is relayed, flagged URX", on: "5xx", retries: 1, usable: []bool{true}, replayable: true,
+			results: []Result{s503, s503, ok}, want: "0:again 0:relay", retried: 1, exhausted: true, last: Response},
+		{name: "retries used up on resets: fail", on: "reset", retries: 2, usable: []bool{true}, replayable: true,
+			results: []Result{reset, reset, reset, ok}, want: "0:again 0:again 0:fail", retried: 2, exhausted: true, last: Reset},
+		{name: "after falling back, retries stay on the fallback", on: "connect-failure", retries: 3, usable: []bool{true, true}, replayable: true,
+			results: []Result{refused, refused, ok}, want: "0:fallback 1:again 1:relay", retried: 1, fellBack: true, last: Connect},
+		{name: "the retry budget refuses: fail", on: "reset", retries: 3, usable: []bool{true}, budget: map[int]bool{0: false}, replayable: true,
+			results: []Result{reset, ok}, want: "0:fail", last: Reset},
+		{name: "a cancelled attempt is final", on: "5xx,reset,connect-failure", retries: 3, usable: []bool{true, true}, replayable: true,
+			results: []Result{{Outcome: Cancel}, ok}, want: "0:fail", last: Cancel},
+		{name: "retriable-status-codes", on: "retriable-status-codes", retries: 1, usable: []bool{true}, replayable: true,
+			results: []Result{{Outcome: Response, Status: 418}, ok}, want: "0:relay"},
+		{name: "gRPC unavailable", on: "unavailable", retries: 1, usable: []bool{true}, replayable: true,
+			results: []Result{{Outcome: Response, Status: 200, GRPCStatus: []string{"14"}}, ok}, want: "0:again 0:relay", retried: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a Attempts
+			var p *Retry
+			if tc.on != "" {
+				p = retryPolicy(t, tc.on, tc.retries)
+			}
+			a.Start(p, tc.replayable)
+			got := run(&a, &view{usable: tc.usable, budget: tc.budget}, tc.results...)
+			if got != tc.want || a.Retries() != tc.retried || a.FellBack() != tc.fellBack || a.Exhausted() != tc.exhausted || a.Last() != tc.last {
+				t.Errorf("got %q, retries %d, fell back %v, exhausted %v, last %s\nwant %q, retries %d, fell back %v, exhausted %v, last %s",
+					got, a.Retries(), a.FellBack(), a.Exhausted(), a.Last(), tc.want, tc.retried, tc.fellBack, tc.exhausted, tc.last)
+			}
+		})
+	}
+}
+
+// TestAttemptsDoNotAllocate: the router asks Attempts once or twice per
+// request; it must cost no allocation.
+func TestAttemptsDoNotAllocate(t *testing.T) {
+	p := retryPolicy(t, "5xx", 2)
+	v := &view{usable: []bool{true, true}}
+	var a Attempts
+	allocs := testing.AllocsPerRun(100, func() {
+		a.Start(p, true)
+		a.Target(v)
+		a.After(v, Result{Outcome: Reset})
+		a.Target(v)
+		a.After(v, Result{Outcome: Response, Status: 200})
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per request, want 0", allocs)
+	}
+}
