@@ -144,6 +144,20 @@ func TestHops(t *testing.T) {
 			t.Errorf("target line lacks %q: %s", want, verdict)
 		}
 	}
+	// A direct chain whose core 0 others took, or whose p99 came out
+	// above the mesh's, makes no verdict.
+	direct.FixedRate.Proxy.CPUCores, direct.FixedRate.Cores = 0.4, &Cores{Busy: []float64{0.9, 0.5}}
+	if v := hopTarget(e); !strings.Contains(v, "**inconclusive** (other processes took core 0 during the direct chain's run)") {
+		t.Errorf("disturbed direct run: %s", v)
+	}
+	direct.FixedRate.Cores.Busy[0] = 0.5
+	full.FixedRate.Latency.P99 = 500
+	computeHops(e)
+	if v := hopTarget(e); !strings.Contains(v, "separate lanemesh proxy processes **inconclusive** (the direct chain's p99 was above the mesh's)") {
+		t.Errorf("mesh p99 below the direct chain's: %s", v)
+	}
+	full.FixedRate = medianFixedRate(full.FixedRateRuns)
+	computeHops(e)
 	rep := &Report{Run: Run{Scenarios: []string{"E"}, HopRate: 1000, DurationS: 3}, Scenarios: []*Scenario{e}}
 	if p := checkReport(rep); len(p) != 0 {
 		t.Errorf("clean run: check = %v, want none", p)

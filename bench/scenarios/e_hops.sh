@@ -17,8 +17,8 @@
 # here).
 #
 # The mesh runs twice, with the full `lanemesh proxy` and with the slim
-# `lanemesh-proxy` (cmd/lanemesh-proxy, built as shipped: no cgo,
-# -tags grpcnotrace), each time from a fresh control plane and fresh
+# `lanemesh-proxy` (cmd/lanemesh-proxy, built as shipped by build-proxy.sh),
+# each time from a fresh control plane and fresh
 # processes. Pinning: all of the system under test (control plane, proxies,
 # mocks; GOMAXPROCS=1 each) on core 0, the load on core 1.
 
@@ -53,7 +53,7 @@ scenario_e() {
     e_mesh "$rep" lanemesh "separate \`lanemesh proxy\` processes" "$LM" proxy
     if [[ $E_SLIM_BUILD == failed ]]; then
       e_target "$rep" slim && target_meta "$E_TDIR" slim "$E_SLIM_LABEL" proxy failed \
-        "go build ./cmd/lanemesh-proxy failed, see $LOGS/lanemesh-proxy.build.log"
+        "building ./cmd/lanemesh-proxy failed, see $LOGS/lanemesh-proxy.build.log"
     elif [[ -n $LMP ]]; then
       e_mesh "$rep" slim "$E_SLIM_LABEL" "$LMP"
     fi
@@ -63,7 +63,8 @@ scenario_e() {
 }
 
 # e_slim_proxy sets LMP to the slim proxy: BENCH_LANEMESH_PROXY, or
-# ./cmd/lanemesh-proxy built once per run as proxy-rss.sh builds it. LMP is
+# ./cmd/lanemesh-proxy built once per run as shipped: by build-proxy.sh, or
+# in a tree from before it with the flags it uses (no cgo, grpcnotrace). LMP is
 # empty, and the slim row left out, if the tree has no such command or
 # BENCH_LANEMESH names a prebuilt lanemesh and no slim proxy is given; a
 # failed build leaves LMP set and E_SLIM_BUILD=failed, so the row says so.
@@ -74,8 +75,8 @@ e_slim_proxy() {
   elif [[ -z $LANEMESH_BIN && -d $REPO/cmd/lanemesh-proxy ]]; then
     LMP=$OUT/lanemesh-proxy
     [[ -n $E_SLIM_BUILD ]] && return 0
-    if (cd "$REPO" && CGO_ENABLED=0 go build -tags grpcnotrace -o "$LMP" ./cmd/lanemesh-proxy) \
-      >"$LOGS/lanemesh-proxy.build.log" 2>&1; then
+    if (cd "$REPO" && if [[ -x build-proxy.sh ]]; then ./build-proxy.sh -o "$LMP"; else
+      CGO_ENABLED=0 go build -tags grpcnotrace -o "$LMP" ./cmd/lanemesh-proxy; fi) >"$LOGS/lanemesh-proxy.build.log" 2>&1; then
       E_SLIM_BUILD=ok
     else
       E_SLIM_BUILD=failed
