@@ -7,14 +7,17 @@
 #      against the same apps calling each other directly;
 #   C  control-plane convergence to 100 and 1,000 xDS clients;
 #   D  failover of lane v2 to the fallback when mockb-v2 dies or is scaled
-#      to zero.
+#      to zero;
+#   E  the same chain with the gateway and each sidecar a separate proxy
+#      process fed by a control plane over xDS, at 1,000 req/s: the latency
+#      each proxy hop adds.
 # See bench/README.md for what each figure means.
 #
-# Usage: bench/run.sh [--scenarios A,B,C,D] [--quick] [--check] [--duration S]
-#                     [--rate N] [--chain-rate N] [--conns N] [--repeat N]
+# Usage: bench/run.sh [--scenarios A,B,C,D,E] [--quick] [--check] [--duration S]
+#                     [--rate N] [--chain-rate N] [--hop-rate N] [--conns N] [--repeat N]
 #                     [--targets "direct haproxy ..."] [--no-install]
 #
-#   --scenarios L  which scenarios to run, comma-separated (default A,B,C,D)
+#   --scenarios L  which scenarios to run, comma-separated (default A,B,C,D,E)
 #                                                              (BENCH_SCENARIOS)
 #   --quick        3 s runs (CI smoke); default 10 s           (BENCH_QUICK=1)
 #   --check        exit non-zero unless every asked-for scenario ran cleanly
@@ -22,13 +25,14 @@
 #   --duration S   seconds per measurement                     (BENCH_DURATION)
 #   --rate N       scenario A's fixed rate, requests/s (default 1000)  (BENCH_RATE)
 #   --chain-rate N scenario B's fixed rate (default 500)      (BENCH_CHAIN_RATE)
+#   --hop-rate N   scenario E's fixed rate (default 1000)     (BENCH_HOP_RATE)
 #   BENCH_FAILOVER_RATE=N  scenario D's fixed rate (default 500)
 #   BENCH_CONVERGE_N="100 1000"  scenario C's client counts (quick: 100)
 #   BENCH_CONVERGE_CHANGES=N     scenario C's changes per count (20; quick: 6)
 #   BENCH_IDLE_WAIT=S  how long to wait for other load (wrk, another
 #                  bench/run.sh) to finish before each measurement (default 900)
 #   --conns N      connections of every load run (default 32)  (BENCH_CONNS)
-#   --repeat N     repeat A's and B's measurements N times, interleaved, and
+#   --repeat N     repeat A, B and E measurements N times, interleaved, and
 #                  report medians (default 1; 3 on a busy machine)  (BENCH_REPEAT)
 #   --targets T    which targets of scenario A, in order       (BENCH_TARGETS)
 #   --no-install   fail instead of apt-get installing nginx, haproxy, wrk
@@ -54,12 +58,13 @@ RUN="$OUT/run"   # generated configs and pid files
 LOGS="$OUT/logs" # every process's output
 export PATH="$PATH:/usr/sbin:/sbin"
 
-SCENARIOS=${BENCH_SCENARIOS:-A,B,C,D}
+SCENARIOS=${BENCH_SCENARIOS:-A,B,C,D,E}
 QUICK=${BENCH_QUICK:-0}
 CHECK=${BENCH_CHECK:-0}
 DURATION=${BENCH_DURATION:-}
 RATE=${BENCH_RATE:-1000}
 CHAIN_RATE=${BENCH_CHAIN_RATE:-500}
+HOP_RATE=${BENCH_HOP_RATE:-1000}
 FAILOVER_RATE=${BENCH_FAILOVER_RATE:-500}
 CONNS=${BENCH_CONNS:-32}
 REPEAT=${BENCH_REPEAT:-1}
@@ -83,6 +88,8 @@ source "$BENCH/scenarios/b_chain.sh"
 source "$BENCH/scenarios/c_converge.sh"
 # shellcheck source=scenarios/d_failover.sh
 source "$BENCH/scenarios/d_failover.sh"
+# shellcheck source=scenarios/e_hops.sh
+source "$BENCH/scenarios/e_hops.sh"
 
 usage() {
   sed -n '2,/^# shellcheck/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -98,6 +105,7 @@ parse_args() {
       --scenarios) SCENARIOS=$2; shift ;;
       --rate) RATE=$2; shift ;;
       --chain-rate) CHAIN_RATE=$2; shift ;;
+      --hop-rate) HOP_RATE=$2; shift ;;
       --conns) CONNS=$2; shift ;;
       --repeat) REPEAT=$2; shift ;;
       --targets) TARGETS=$2; shift ;;
@@ -112,12 +120,12 @@ parse_args() {
   fi
   if ((QUICK)); then WARMUP=500ms CHECK_N=5; else WARMUP=1s CHECK_N=20; fi
   local n
-  for n in "$DURATION" "$RATE" "$CHAIN_RATE" "$FAILOVER_RATE" "$CONNS" "$REPEAT"; do
-    [[ $n =~ ^[1-9][0-9]*$ ]] || die "--duration, --rate, --chain-rate, --conns and --repeat take positive integers, not '$n'"
+  for n in "$DURATION" "$RATE" "$CHAIN_RATE" "$HOP_RATE" "$FAILOVER_RATE" "$CONNS" "$REPEAT"; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "--duration, --rate, --chain-rate, --hop-rate, --conns and --repeat take positive integers, not '$n'"
   done
   SCENARIOS=${SCENARIOS^^}
   SCENARIOS=${SCENARIOS// /}
-  [[ $SCENARIOS =~ ^[A-D](,[A-D])*$ ]] || die "--scenarios takes a comma-separated list of A, B, C, D, not '$SCENARIOS'"
+  [[ $SCENARIOS =~ ^[A-E](,[A-E])*$ ]] || die "--scenarios takes a comma-separated list of A, B, C, D, E, not '$SCENARIOS'"
 }
 
 # selected ID is true if scenario ID is to run.
@@ -125,15 +133,16 @@ selected() { [[ ,$SCENARIOS, == *,$1,* ]]; }
 
 cleanup() {
   local rc=$?
+  not_waiting
   stop_all
   exit "$rc"
 }
 
 # write_run_json records the run's settings and the machine's state.
 write_run_json() {
-  printf '{"started":%s,"mode":%s,"duration_s":%s,"rate":%s,"chain_rate":%s,"failover_rate":%s,"conns":%s,"repeat":%s,"nproc":%s,' \
+  printf '{"started":%s,"mode":%s,"duration_s":%s,"rate":%s,"chain_rate":%s,"hop_rate":%s,"failover_rate":%s,"conns":%s,"repeat":%s,"nproc":%s,' \
     "$(json_str "$STARTED")" "$(json_str "$( ((QUICK)) && echo quick || echo full)")" \
-    "$DURATION" "$RATE" "$CHAIN_RATE" "$FAILOVER_RATE" "$CONNS" "$REPEAT" "$(nproc)" >"$RAW/run.json"
+    "$DURATION" "$RATE" "$CHAIN_RATE" "$HOP_RATE" "$FAILOVER_RATE" "$CONNS" "$REPEAT" "$(nproc)" >"$RAW/run.json"
   local t targets=() scenarios=()
   for t in $TARGETS; do targets+=("$(json_str "$t")"); done
   for t in ${SCENARIOS//,/ }; do scenarios+=("$(json_str "$t")"); done
@@ -166,7 +175,7 @@ main() {
   build_helpers
 
   local id
-  for id in A B C D; do
+  for id in A B C D E; do
     if selected "$id"; then "scenario_${id,,}"; fi
   done
 

@@ -18,10 +18,16 @@
 // no lane with a fallback, so the change gives them nothing new). The
 // result, as JSON, holds every change's "all N have it" time and per-proxy
 // percentiles, and the control plane's RSS and CPU read from /proc.
+//
+// With -workers K (K > 1) the N clients run in K worker processes, copies
+// of this command, N/K each, which this one drives (worker.go), so that one
+// process's scheduler, garbage collector and decoding do not stand between
+// the control plane and every proxy; -workers 1 runs them all in this
+// process. Either way the times are CLOCK_MONOTONIC readings (mono), one
+// clock for every process on the machine.
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,7 +36,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -49,6 +54,9 @@ func main() {
 	flag.StringVar(&o.on, "on", "examples/traffic-lanes-fallback/vs-mock-fallback.yaml", "the change that turns fallback on")
 	flag.StringVar(&o.off, "off", "examples/traffic-lanes/vs-mock.yaml", "the change that turns it off again")
 	flag.IntVar(&o.n, "n", 100, "xDS clients (proxies)")
+	flag.IntVar(&o.workers, "workers", 1, "processes the clients run in: 1 runs them in this one, K > 1 starts K workers with N/K each")
+	flag.BoolVar(&o.worker, "worker", false, "run as a worker of another converge: clients -first .. -first+-n-1, driven over stdin and stdout")
+	flag.IntVar(&o.first, "first", 0, "with -worker: the index of this worker's first client in the whole fleet")
 	flag.IntVar(&o.changes, "changes", 10, "changes to time, alternately on and off")
 	flag.IntVar(&o.cpPID, "cp-pid", 0, "the control plane's pid, for its RSS and CPU; 0 to skip")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long a change may take to reach every proxy")
@@ -56,14 +64,21 @@ func main() {
 	flag.DurationVar(&o.quiet, "quiet", 200*time.Millisecond, "after a change reached every proxy, wait until no proxy got anything, and the control plane used no CPU, for this long")
 	out := flag.String("out", "", "write the JSON result here instead of stdout")
 	flag.Parse()
+	if o.worker {
+		if err := runWorker(o); err != nil {
+			fmt.Fprintln(os.Stderr, "converge worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	res, err := run(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "converge:", err)
 		os.Exit(1)
 	}
 	s := res.Summary
-	fmt.Printf("converge n=%d: %d changes, all converged p50 %.1f ms p99 %.1f ms max %.1f ms; per proxy p50 %.1f ms p99 %.1f ms; missed %d; control plane RSS %d kB\n",
-		res.N, len(res.Changes), s.AllP50MS, s.AllP99MS, s.AllMaxMS, s.ProxyP50MS, s.ProxyP99MS, s.Missed, res.ControlPlane.RSSKB)
+	fmt.Printf("converge n=%d in %d process(es): %d changes, all converged p50 %.1f ms p99 %.1f ms max %.1f ms; per proxy p50 %.1f ms p99 %.1f ms max %.1f ms; missed %d\n",
+		res.N, res.Workers, len(res.Changes), s.AllP50MS, s.AllP99MS, s.AllMaxMS, s.ProxyP50MS, s.ProxyP99MS, s.ProxyMaxMS, s.Missed)
 	b, _ := json.MarshalIndent(res, "", "  ")
 	b = append(b, '\n')
 	if *out == "" {
@@ -79,6 +94,8 @@ type options struct {
 	xds, xdsToken, admin, lanemesh string
 	on, off                        string
 	n, changes, cpPID              int
+	workers, first                 int
+	worker                         bool
 	timeout, connectTimeout        time.Duration
 	quiet                          time.Duration
 }
@@ -97,7 +114,9 @@ var identities = func() []meshxds.Proxy {
 
 // result is the command's JSON output.
 type result struct {
-	N          int      `json:"n"`
+	N int `json:"n"`
+	// Workers is how many processes the clients ran in (1: this one).
+	Workers    int      `json:"workers"`
 	Identities []string `json:"identities"`
 	Trigger    string   `json:"trigger"`
 	// ConnectMS is how long all N took to get their first configuration.
@@ -127,6 +146,7 @@ type summary struct {
 	AllMaxMS   float64 `json:"all_max_ms"`
 	ProxyP50MS float64 `json:"proxy_p50_ms"`
 	ProxyP99MS float64 `json:"proxy_p99_ms"`
+	ProxyMaxMS float64 `json:"proxy_max_ms"`
 	ApplyP50MS float64 `json:"apply_p50_ms"`
 	PushP50MS  float64 `json:"push_p50_ms"`
 	Missed     int     `json:"missed"`
@@ -145,49 +165,46 @@ type controlPlane struct {
 	CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
 }
 
-// clientsProcess is this process's own CPU per change: decoding and
-// applying N proxies' updates on the one core the harness gives it.
+// clientsProcess is the clients' CPU per change, this process's and its
+// workers': decoding and applying N proxies' updates on the one core the
+// harness gives them.
 type clientsProcess struct {
 	CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
 }
 
 func run(o options) (*result, error) {
-	if o.n <= 0 || o.changes <= 0 {
-		return nil, errors.New("-n and -changes must be positive")
+	if o.n <= 0 || o.changes <= 0 || o.workers <= 0 {
+		return nil, errors.New("-n, -changes and -workers must be positive")
 	}
-	res := &result{N: o.n, Trigger: fmt.Sprintf("%s apply -f FILE --server %s (admin API)", o.lanemesh, o.admin)}
+	o.workers = min(o.workers, o.n)
+	res := &result{N: o.n, Workers: o.workers, Trigger: fmt.Sprintf("%s apply -f FILE --server %s (admin API)", o.lanemesh, o.admin)}
 	for _, p := range identities {
 		res.Identities = append(res.Identities, "sidecar "+p.Labels["app"]+"-"+p.Labels["version"])
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tr := newTracker(o.n)
-	tr.begin(false, time.Now())
-	start := time.Now()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	token, err := xdsToken(o)
+	tokenPath, err := xdsTokenPath(o)
 	if err != nil {
 		return nil, err
 	}
-	for i := range o.n {
-		p := identities[i%len(identities)]
-		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
-		c := &xds.Client{Target: o.xds, Node: meshxds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
-			Apply: func(r *meshxds.Resources) error { tr.seen(i, usesFallback(r), time.Now()); return nil }}
-		wg.Go(func() { _ = c.Run(ctx) })
+	start := mono()
+	var f fleet
+	if o.workers == 1 {
+		f = newLocalFleet(o, xds.TokenFile(tokenPath), 0, o.n)
+	} else if f, err = startWorkers(o, tokenPath); err != nil {
+		return nil, err
 	}
-	if _, missed := tr.wait(o.connectTimeout); missed > 0 {
+	defer f.close()
+	if missed, err := f.connect(o.connectTimeout); err != nil {
+		return nil, err
+	} else if missed > 0 {
 		return nil, fmt.Errorf("%d of %d proxies got no configuration within %v", missed, o.n, o.connectTimeout)
 	}
-	res.ConnectMS = ms(time.Since(start))
+	res.ConnectMS = msSince(start, mono())
 	connectedRSS, _ := memory(o.cpPID)
 
-	cpBefore, selfBefore := cpuSeconds(o.cpPID), cpuSeconds(os.Getpid())
+	cpBefore, clientsBefore := cpuSeconds(o.cpPID), cpuOf(f.pids())
 	var all, proxies, applies, pushes []float64
 	for k := range o.changes {
-		ch, times, err := o.change(tr, k%2 == 0)
+		ch, times, err := o.change(f, k%2 == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -200,42 +217,76 @@ func run(o options) (*result, error) {
 	}
 	res.Summary.AllP50MS, res.Summary.AllP99MS, res.Summary.AllMaxMS = pct(all, 0.5), pct(all, 0.99), pct(all, 1)
 	res.Summary.ProxyP50MS, res.Summary.ProxyP99MS = pct(proxies, 0.5), pct(proxies, 0.99)
+	res.Summary.ProxyMaxMS = pct(proxies, 1)
 	res.Summary.ApplyP50MS, res.Summary.PushP50MS = pct(applies, 0.5), pct(pushes, 0.5)
-	res.Clients.CPUPerChangeMS = 1000 * (cpuSeconds(os.Getpid()) - selfBefore) / float64(o.changes)
+	res.Clients.CPUPerChangeMS = 1000 * (cpuOf(f.pids()) - clientsBefore) / float64(o.changes)
 	if o.cpPID != 0 {
 		rss, peak := memory(o.cpPID)
 		res.ControlPlane = &controlPlane{PID: o.cpPID, ConnectedRSSKB: connectedRSS, RSSKB: rss, PeakRSSKB: peak,
 			CPUPerChangeMS: 1000 * (cpuSeconds(o.cpPID) - cpBefore) / float64(o.changes)}
 	}
-	return res, nil
+	return res, f.close()
 }
 
 // change applies one change and times it to every proxy; times are each
-// proxy's, in ms.
-func (o options) change(tr *tracker, on bool) (change, []float64, error) {
+// proxy's, in ms from the start of the apply command. Every proxy is
+// waiting for the new state (begin) before the command starts, in
+// whichever process it runs.
+func (o options) change(f fleet, on bool) (change, []float64, error) {
 	file := o.off
 	if on {
 		file = o.on
 	}
-	t0 := time.Now()
-	tr.begin(on, t0)
+	if err := f.begin(on); err != nil {
+		return change{}, nil, err
+	}
+	t0 := mono()
 	out, err := exec.Command(o.lanemesh, "apply", "-f", file, "--server", o.admin).CombinedOutput()
-	ch := change{Fallback: on, ApplyMS: ms(time.Since(t0))}
+	ch := change{Fallback: on, ApplyMS: msSince(t0, mono())}
 	if err != nil {
 		return ch, nil, fmt.Errorf("lanemesh apply -f %s: %w: %s", file, err, out)
 	}
-	times, missed := tr.wait(o.timeout)
+	times, missed, err := f.wait(o.timeout)
+	if err != nil {
+		return ch, nil, err
+	}
 	var ts []float64
 	for _, t := range times {
-		if !t.IsZero() {
-			ts = append(ts, ms(t.Sub(t0)))
+		switch t {
+		case notYet:
+		case before:
+			ts = append(ts, 0)
+		default:
+			ts = append(ts, msSince(t0, t))
 		}
 	}
 	ch.Missed = missed
 	ch.AllMS, ch.ProxyP50, ch.ProxyP99 = pct(ts, 1), pct(ts, 0.5), pct(ts, 0.99)
-	ch.PushMS = ms(tr.quiet(o.quiet, o.timeout).Sub(t0))
+	last, err := quiet(f, o.quiet, o.timeout)
+	if err != nil {
+		return ch, nil, err
+	}
+	ch.PushMS = msSince(t0, last)
 	idle(o.cpPID, o.quiet, o.timeout)
 	return ch, ts, nil
+}
+
+// quiet waits until no proxy was handed anything for d (at most timeout)
+// and returns the mono() time of the latest Apply.
+func quiet(f fleet, d, timeout time.Duration) (int64, error) {
+	deadline := mono() + int64(timeout)
+	for {
+		last, err := f.lastApply()
+		if err != nil {
+			return 0, err
+		}
+		now := mono()
+		if wait := last + int64(d) - now; wait > 0 && now < deadline {
+			time.Sleep(time.Duration(wait))
+			continue
+		}
+		return last, nil
+	}
 }
 
 // usesFallback reports whether any route sends to an aggregate (fallback)
@@ -265,86 +316,6 @@ func routeUsesFallback(a *routev3.RouteAction) bool {
 	return false
 }
 
-// tracker records, for the change in progress, when each proxy first had
-// the wanted state.
-type tracker struct {
-	mu        sync.Mutex
-	want      bool
-	state     []bool      // each proxy's current state
-	known     []bool      // each proxy has had a configuration
-	at        []time.Time // when it reached want in this change
-	remaining int
-	done      chan struct{}
-	last      time.Time // the latest Apply of any proxy
-}
-
-func newTracker(n int) *tracker {
-	return &tracker{state: make([]bool, n), known: make([]bool, n), at: make([]time.Time, n)}
-}
-
-// begin starts waiting for every proxy to reach want; a proxy already
-// there counts from t0.
-func (t *tracker) begin(want bool, t0 time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.want, t.remaining, t.done = want, len(t.at), make(chan struct{})
-	for i := range t.at {
-		t.at[i] = time.Time{}
-		if t.known[i] && t.state[i] == want {
-			t.at[i] = t0
-			t.remaining--
-		}
-	}
-	if t.remaining == 0 {
-		close(t.done)
-	}
-}
-
-// seen is proxy i's Apply: it now has state on, as of now.
-func (t *tracker) seen(i int, on bool, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.state[i], t.known[i] = on, true
-	t.last = now
-	if on == t.want && t.at[i].IsZero() {
-		t.at[i] = now
-		if t.remaining--; t.remaining == 0 {
-			close(t.done)
-		}
-	}
-}
-
-// wait waits until every proxy reached the state or timeout passed, and
-// returns when each did (zero: not yet) and how many did not.
-func (t *tracker) wait(timeout time.Duration) ([]time.Time, int) {
-	t.mu.Lock()
-	done := t.done
-	t.mu.Unlock()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return slices.Clone(t.at), t.remaining
-}
-
-// quiet waits until no proxy was handed anything for d (at most timeout)
-// and returns the time of the latest Apply.
-func (t *tracker) quiet(d, timeout time.Duration) time.Time {
-	deadline := time.Now().Add(timeout)
-	for {
-		t.mu.Lock()
-		last := t.last
-		t.mu.Unlock()
-		if wait := time.Until(last.Add(d)); wait > 0 && time.Now().Before(deadline) {
-			time.Sleep(wait)
-			continue
-		}
-		return last
-	}
-}
-
 // idle waits until process pid used at most one clock tick of CPU in a
 // window of d, or timeout passed; pid 0 returns at once.
 func idle(pid int, d, timeout time.Duration) {
@@ -372,7 +343,17 @@ func pct(v []float64, q float64) float64 {
 	return s[max(0, min(len(s)-1, i))]
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+// msSince is the time from mono() reading t0 to t, in ms.
+func msSince(t0, t int64) float64 { return float64((t-t0)/1000) / 1000 }
+
+// cpuOf is the CPU time of the processes, in seconds.
+func cpuOf(pids []int) float64 {
+	var s float64
+	for _, p := range pids {
+		s += cpuSeconds(p)
+	}
+	return s
+}
 
 // cpuSeconds is a process's utime+stime from /proc/PID/stat (USER_HZ 100),
 // 0 if it cannot be read.
@@ -412,17 +393,18 @@ func memory(pid int) (rss, peak int64) {
 	return rss, peak
 }
 
-// xdsToken is the operator token every simulated proxy presents.
-func xdsToken(o options) (xds.TokenSource, error) {
+// xdsTokenPath is the operator token every simulated proxy presents:
+// -xds-token-file, or the one the control plane wrote for -xds's port.
+func xdsTokenPath(o options) (string, error) {
 	if o.xdsToken != "" {
-		return xds.TokenFile(o.xdsToken), nil
+		return o.xdsToken, nil
 	}
 	dir := os.Getenv("LANEMESH_HOME")
 	if dir == "" {
 		var err error
 		if dir, err = guard.DefaultDir(); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	return xds.TokenFile(guard.XDSTokenPath(dir, o.xds)), nil
+	return guard.XDSTokenPath(dir, o.xds), nil
 }

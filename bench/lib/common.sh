@@ -155,7 +155,11 @@ wait_log() {
 # processes executing the script (it is their argv[0] or argv[1]; a shell
 # merely waiting with "bench/run.sh" in a later argument is not a run),
 # other than this one, the subshells it forks, and what started it
-# (timeout, a CI shell).
+# (timeout, a CI shell). A run that is itself waiting in wait_idle (it has
+# a marker in WAITING_DIR) runs nothing, so it is no load; but while this
+# run waits too, the waiting run with the lower pid goes first, so that two
+# runs waiting for each other do not both wait until BENCH_IDLE_WAIT runs
+# out, nor both start at once.
 other_bench_load() {
   local p q ancestors=" " argv
   pgrep -a -x wrk || true
@@ -166,13 +170,16 @@ other_bench_load() {
   done
   for p in $(pgrep -f 'bench/run\.sh' || true); do
     [[ $ancestors == *" $p "* ]] && continue
-    mapfile -d '' -t argv <"/proc/$p/cmdline" 2>/dev/null || continue
+    { mapfile -d '' -t argv <"/proc/$p/cmdline"; } 2>/dev/null || continue
     [[ ${argv[0]:-} == *bench/run.sh || ${argv[1]:-} == *bench/run.sh ]] || continue
     q=$p
     while [[ -n $q && $q != 0 && $q != 1 && $q != "$$" ]]; do
       q=$(ppid_of "$q")
     done
     [[ $q == "$$" ]] && continue
+    if [[ -e $WAITING_DIR/$p ]] && { [[ ! -e $WAITING_DIR/$$ ]] || ((p > $$)); }; then
+      continue
+    fi
     echo "$p ${argv[*]}"
   done
   return 0
@@ -187,13 +194,23 @@ ppid_of() { awk '{print $4}' "/proc/$1/stat" 2>/dev/null || true; }
 # run and before every measurement.
 wait_idle() {
   local waited=0 limit=${BENCH_IDLE_WAIT:-900} busy
+  mkdir -p "$WAITING_DIR" && : >"$WAITING_DIR/$$" 2>/dev/null || true
   while busy=$(other_bench_load) && [[ -n $busy ]]; do
-    ((waited < limit)) || die "other load still running after ${limit}s (BENCH_IDLE_WAIT): $busy"
+    ((waited < limit)) || { not_waiting; die "other load still running after ${limit}s (BENCH_IDLE_WAIT): $busy"; }
     log "waiting for other load to finish (polling every 30 s): ${busy//$'\n'/; }"
     sleep 30
     waited=$((waited + 30))
   done
+  not_waiting
 }
+
+# WAITING_DIR holds an empty file named by the pid of each run of
+# bench/run.sh on this machine that is waiting in wait_idle, whatever its
+# work tree; other_bench_load reads it.
+WAITING_DIR=${TMPDIR:-/tmp}/lanemesh-bench-waiting
+
+# not_waiting removes this run's marker from WAITING_DIR.
+not_waiting() { rm -f "$WAITING_DIR/$$"; }
 
 # DISTURBED lists the measurements at whose end other load was running.
 DISTURBED=()
@@ -224,4 +241,25 @@ pods_of() {
     ((ok)) && echo "$p"
   done
   return 0
+}
+
+# count_hops CFG LOG prints how many proxies a lane v1 request through the
+# tutorial's chain meets in CFG: one line of `lanemesh explain --chain` per
+# proxy that routes it (the gateway, then the sidecar of each app that
+# calls the next one), the explanation kept in LOG. It is false if the
+# chain does not reach mockc-v1. Scenarios B and E count the same way.
+count_hops() {
+  local n
+  "$LM" explain -f "$1" --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v1' --chain \
+    http://gateway/mock >"$2" 2>&1 || return 1
+  n=$(grep -cE '^(gateway|sidecar) ' "$2") || return 1
+  grep -q 'mockc-v1' "$2" || return 1
+  echo "$n"
+}
+
+# hops_note N LOG says how count_hops counted N from its LOG.
+hops_note() {
+  printf '%s' "$1 proxies on the path, one per line of lanemesh explain --chain: $(
+    awk '{print $1, $2}' "$2" | paste -sd ',' - | sed 's/,/, /g'
+  ). mockc calls nothing, so its sidecar is not on the path, and lanemesh sidecars proxy outbound calls only (no inbound hop)."
 }

@@ -30,7 +30,7 @@ func asked(run Run) []string {
 
 // checkReport lists what makes the run not clean: an asked-for scenario
 // missing or failed, and each scenario's own problems (checkGateway,
-// checkChain, checkConvergence, checkFailover).
+// checkChain, checkConvergence, checkFailover, checkHops).
 func checkReport(rep *Report) []string {
 	var problems []string
 	for _, id := range asked(rep.Run) {
@@ -60,6 +60,8 @@ func checkReport(rep *Report) []string {
 			problems = append(problems, checkConvergence(sc)...)
 		case "D":
 			problems = append(problems, checkFailover(sc)...)
+		case "E":
+			problems = append(problems, checkHops(sc)...)
 		}
 	}
 	return problems

@@ -10,6 +10,7 @@
 // from `load rate`. With several repetitions, the tables show medians.
 // Scenario C adds converge.N.json from bench/converge for each client count
 // N, and scenario D kill.json and scale.json from `load rate -at`.
+// Scenario E's targets are B's kind: a direct chain and the meshes.
 package main
 
 import (
@@ -36,8 +37,11 @@ func main() {
 	}
 	computeRatios(rep)
 	for _, sc := range rep.Scenarios {
-		if sc.ID == "B" {
+		switch sc.ID {
+		case "B":
 			computeChain(sc)
+		case "E":
+			computeHops(sc)
 		}
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")

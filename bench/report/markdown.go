@@ -43,6 +43,8 @@ func markdown(rep *Report) string {
 			convergenceMarkdown(&b, sc)
 		case "D":
 			failoverMarkdown(&b, rep, sc)
+		case "E":
+			hopsMarkdown(&b, rep, sc)
 		default:
 			closedLoop(&b, rep, sc)
 			fixedRate(&b, rep, sc)
@@ -244,6 +246,8 @@ func rates(r Run) string {
 			parts = append(parts, fmt.Sprintf("B at %g req/s", r.ChainRate))
 		case "D":
 			parts = append(parts, fmt.Sprintf("D at %g req/s", r.FailoverRate))
+		case "E":
+			parts = append(parts, fmt.Sprintf("E at %g req/s", r.HopRate))
 		}
 	}
 	if len(parts) == 0 {

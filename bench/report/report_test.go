@@ -89,7 +89,7 @@ func TestChainConvergenceFailover(t *testing.T) {
 		t.Fatalf("one-process chain = %+v, want +300 µs per hop at p50", c)
 	}
 
-	c := &Scenario{ID: "C", Status: "measured", Changes: 2, Convergence: []*Convergence{{N: 1000,
+	c := &Scenario{ID: "C", Status: "measured", Changes: 2, Convergence: []*Convergence{{N: 1000, Workers: 8,
 		Changes: []ConvergeChange{{AllMS: 150}, {AllMS: 250}}}}}
 	c.Convergence[0].Summary.AllP99MS = 250
 	if !strings.Contains(convergeTarget(c), "**not met**") {
@@ -104,9 +104,87 @@ func TestChainConvergenceFailover(t *testing.T) {
 		t.Errorf("check = %v, want only the missing scale run", p)
 	}
 	md := markdown(rep)
-	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | ", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
+	for _, want := range []string{"added per proxy hop", "+1.00 ms", "(mesh − direct, one process) / 3) | +300 µs", "| 1,000 | 8 | ", "each change in order (ms): 150, 250.", "| 900 / 100 / 0 | +5.00 ms | never | +1200 ms |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// withLatency sets every fixed-rate run of t to l and recomputes the median.
+func withLatency(t *Target, l Latency) *Target {
+	for _, r := range t.FixedRateRuns {
+		r.Latency = l
+	}
+	t.FixedRate = medianFixedRate(t.FixedRateRuns)
+	return t
+}
+
+func TestHops(t *testing.T) {
+	direct := withLatency(measured("direct", 0, 0.4), Latency{P50: 600, P90: 800, P99: 1000})
+	direct.Kind = "direct"
+	full := withLatency(measured("lanemesh", 0, 0.9), Latency{P50: 1200, P90: 2000, P99: 2200})
+	full.Label = "separate lanemesh proxy processes"
+	slim := withLatency(measured("slim", 0, 0.8), Latency{P50: 900, P90: 1100, P99: 2800})
+	slim.Label = "separate lanemesh-proxy processes"
+	e := &Scenario{ID: "E", Status: "measured", Hops: 3, Rate: 1000, Targets: []*Target{direct, full, slim}}
+	computeHops(e)
+	if len(e.HopChains) != 2 {
+		t.Fatalf("hop chains = %+v, want one per mesh", e.HopChains)
+	}
+	if h := e.HopChains[0]; h.Mesh != "lanemesh" || h.AddedPerHopUS.P50 != 200 || h.AddedPerHopUS.P99 != 400 || h.Ratios["p99"] != 2.2 {
+		t.Errorf("full proxy = %+v, want +200 µs p50, +400 µs p99 per hop, 2.2× p99", h)
+	}
+	if h := e.HopChains[1]; h.Mesh != "slim" || h.AddedPerHopUS.P99 != 600 {
+		t.Errorf("slim proxy = %+v, want +600 µs p99 per hop", h)
+	}
+	verdict := hopTarget(e)
+	for _, want := range []string{"separate lanemesh proxy processes **met** (+400 µs)", "separate lanemesh-proxy processes **not met** (+600 µs)"} {
+		if !strings.Contains(verdict, want) {
+			t.Errorf("target line lacks %q: %s", want, verdict)
+		}
+	}
+	// A direct chain whose core 0 others took, or whose p99 came out
+	// above the mesh's, makes no verdict.
+	direct.FixedRate.Proxy.CPUCores, direct.FixedRate.Cores = 0.4, &Cores{Busy: []float64{0.9, 0.5}}
+	if v := hopTarget(e); !strings.Contains(v, "**inconclusive** (other processes took core 0 during the direct chain's run)") {
+		t.Errorf("disturbed direct run: %s", v)
+	}
+	direct.FixedRate.Cores.Busy[0] = 0.5
+	full.FixedRate.Latency.P99 = 500
+	computeHops(e)
+	if v := hopTarget(e); !strings.Contains(v, "separate lanemesh proxy processes **inconclusive** (the direct chain's p99 was above the mesh's)") {
+		t.Errorf("mesh p99 below the direct chain's: %s", v)
+	}
+	full.FixedRate = medianFixedRate(full.FixedRateRuns)
+	computeHops(e)
+	rep := &Report{Run: Run{Scenarios: []string{"E"}, HopRate: 1000, DurationS: 3}, Scenarios: []*Scenario{e}}
+	if p := checkReport(rep); len(p) != 0 {
+		t.Errorf("clean run: check = %v, want none", p)
+	}
+	md := markdown(rep)
+	for _, want := range []string{"E at 1000 req/s", "| *separate lanemesh-proxy processes:* |", "((mesh − direct) / 3) | +200 µs | +400 µs | +400 µs | | +16.7% of a core |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+
+	// A failed slim row fails the check; a missing one (a tree without
+	// cmd/lanemesh-proxy) does not, but a missing full mesh does.
+	slim.Status, slim.Note = "failed", "chain check failed"
+	if p := checkReport(rep); len(p) != 1 || !strings.Contains(p[0], "E: slim failed") {
+		t.Errorf("failed slim: check = %v", p)
+	}
+	e.Targets = []*Target{direct, full}
+	if p := checkReport(rep); len(p) != 0 {
+		t.Errorf("no slim row: check = %v, want none", p)
+	}
+	e.Targets = []*Target{direct}
+	computeHops(e)
+	if p := checkReport(rep); len(p) != 1 || !strings.Contains(p[0], "E: lanemesh was not measured") {
+		t.Errorf("no mesh: check = %v", p)
+	}
+	if !strings.Contains(hopTarget(e), "not measured") {
+		t.Errorf("no mesh: target line %q", hopTarget(e))
 	}
 }

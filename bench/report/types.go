@@ -14,10 +14,11 @@ type Run struct {
 	DurationS    float64           `json:"duration_s"`
 	Rate         float64           `json:"rate"`
 	ChainRate    float64           `json:"chain_rate"`    // scenario B's fixed rate
+	HopRate      float64           `json:"hop_rate"`      // scenario E's
 	FailoverRate float64           `json:"failover_rate"` // scenario D's
 	Conns        int               `json:"conns"`
 	Targets      []string          `json:"targets"`   // scenario A's, as asked for
-	Scenarios    []string          `json:"scenarios"` // as asked for; none recorded means A–D
+	Scenarios    []string          `json:"scenarios"` // as asked for; none recorded means A
 	Nproc        int               `json:"nproc"`
 	UptimeStart  string            `json:"uptime_start"`
 	UptimeEnd    string            `json:"uptime_end"`
@@ -36,15 +37,17 @@ type Scenario struct {
 	Note    string    `json:"note,omitempty"`
 	Targets []*Target `json:"targets,omitempty"`
 
-	// Scenario B: the proxies on the mesh's path and how they were
-	// counted, the fixed rate, and the mesh's figures against the
-	// direct chain's.
-	Hops     int     `json:"hops,omitempty"`
-	HopsNote string  `json:"hops_note,omitempty"`
-	Rate     float64 `json:"rate,omitempty"`
-	Chain    *Chains `json:"chain,omitempty"`
+	// Scenarios B and E: the proxies on the mesh's path and how they
+	// were counted, the fixed rate, and the mesh's figures against the
+	// direct chain's (B: Chain; E: Hops per proxy build).
+	Hops      int         `json:"hops,omitempty"`
+	HopsNote  string      `json:"hops_note,omitempty"`
+	Rate      float64     `json:"rate,omitempty"`
+	Chain     *Chains     `json:"chain,omitempty"`
+	HopChains []*HopChain `json:"hop_chains,omitempty"`
 	// Scenario C: one result per client count, and how changes were made.
 	Changes     int            `json:"changes,omitempty"`
+	ClientCPUs  string         `json:"client_cpus,omitempty"` // the clients' taskset CPU list; empty: core 1
 	Trigger     string         `json:"trigger,omitempty"`
 	Convergence []*Convergence `json:"convergence,omitempty"`
 	// Scenario D: one run per way of taking mockb-v2 away.

@@ -26,7 +26,7 @@ scenario_b() {
   local cfg="$RUN/chain"
   mkdir -p "$cfg"
   cp "$REPO"/examples/traffic-lanes/*.yaml "$cfg/"
-  if ! b_count_hops "$cfg"; then
+  if ! B_HOPS=$(count_hops "$cfg" "$LOGS/b.explain.log"); then
     scenario_json B "$title" failed "lanemesh explain --chain did not show the v1 chain, see $LOGS/b.explain.log"
     return 0
   fi
@@ -39,23 +39,7 @@ scenario_b() {
     b_mesh "$rep" "$cfg" "${ports[@]:3:3}"
   done
   scenario_json B "$title" measured "" \
-    "\"hops\":$B_HOPS,\"rate\":$CHAIN_RATE,\"hops_note\":$(json_str "$(b_hops_note)")"
-}
-
-# b_count_hops CFG counts the proxies a v1 request meets in the mesh: one
-# line of `lanemesh explain --chain` per proxy that routes it (the gateway,
-# then the sidecar of each app that calls the next one).
-b_count_hops() {
-  "$LM" explain -f "$1" --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v1' --chain \
-    http://gateway/mock >"$LOGS/b.explain.log" 2>&1 || return 1
-  B_HOPS=$(grep -cE '^(gateway|sidecar) ' "$LOGS/b.explain.log") || return 1
-  grep -q 'mockc-v1' "$LOGS/b.explain.log"
-}
-
-b_hops_note() {
-  printf '%s' "$B_HOPS proxies on the path, one per line of lanemesh explain --chain: $(
-    awk '{print $1, $2}' "$LOGS/b.explain.log" | paste -sd ',' - | sed 's/,/, /g'
-  ). mockc calls nothing, so its sidecar is not on the path, and lanemesh sidecars proxy outbound calls only (no inbound hop)."
+    "\"hops\":$B_HOPS,\"rate\":$CHAIN_RATE,\"hops_note\":$(json_str "$(hops_note "$B_HOPS" "$LOGS/b.explain.log")")"
 }
 
 # b_target REP NAME sets B_TDIR, the target's raw directory. It is false

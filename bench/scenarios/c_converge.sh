@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # Scenario C — control-plane convergence. A `lanemesh controlplane` serving
 # the tutorial's configuration to N xDS clients (bench/converge: N
-# xds.Client instances in one process, each its own node, spread over the
-# six sidecar identities the change reaches), and the time from
+# xds.Client instances, each its own node, spread over the six sidecar
+# identities the change reaches, and over BENCH_CONVERGE_WORKERS worker
+# processes, default 8, so that no one process's scheduler and garbage
+# collector stand between the control plane and every proxy), and the time from
 # `lanemesh apply -f` of a change (fallback on, then off, ...) against the
 # control plane's admin API until each of the N has it. A fresh control
 # plane per N, so that its RSS is that of N proxies.
@@ -20,6 +22,10 @@ scenario_c() {
   cp "$REPO"/examples/traffic-lanes/*.yaml "$cfg/"
   sizes=${BENCH_CONVERGE_N:-$( ((QUICK)) && echo 100 || echo "100 1000")}
   changes=${BENCH_CONVERGE_CHANGES:-$( ((QUICK)) && echo 6 || echo 20)}
+  C_WORKERS=${BENCH_CONVERGE_WORKERS:-8}
+  [[ $C_WORKERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_WORKERS takes a positive integer, not '$C_WORKERS'"
+  C_CPUS=${BENCH_CONVERGE_CPUS:-$LOAD_CPU}
+  [[ $C_CPUS =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]] || die "BENCH_CONVERGE_CPUS takes a taskset CPU list (1, 1-3, 1,3), not '$C_CPUS'"
   for n in $sizes; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_N takes positive integers, not '$n'"
     if ! c_run "$n" "$changes" "$cfg"; then
@@ -27,7 +33,7 @@ scenario_c() {
       return 0
     fi
   done
-  scenario_json C "$title" measured "" "\"changes\":$changes,\"trigger\":$(json_str \
+  scenario_json C "$title" measured "" "\"changes\":$changes,\"client_cpus\":$(json_str "$C_CPUS"),\"trigger\":$(json_str \
     "lanemesh apply -f (vs-mock-fallback.yaml, then vs-mock.yaml, alternately) against the control plane's admin API; timed from the command's start")"
 }
 
@@ -45,18 +51,26 @@ c_run() {
     return 1
   fi
   wait_idle
-  log "scenario C: $changes changes to $n proxies"
+  log "scenario C: $changes changes to $n proxies in $(( C_WORKERS < n ? C_WORKERS : n )) client process(es)"
   local ok=1
-  if ! timeout $((120 + 15 * changes)) taskset -c "$LOAD_CPU" "$OUT/converge" -n "$n" -changes "$changes" \
+  # The workers inherit the pinning (the load core, or BENCH_CONVERGE_CPUS on
+  # a machine with cores to spare); converge stops them when it ends, and
+  # they end by themselves if it dies (their stdin closes).
+  if ! timeout $((120 + 15 * changes)) taskset -c "$C_CPUS" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -changes "$changes" \
     -xds "127.0.0.1:${ports[0]}" -admin "http://127.0.0.1:${ports[1]}" -lanemesh "$LM" -cp-pid "${LIVE[$name]}" \
     -on "$REPO/examples/traffic-lanes-fallback/vs-mock-fallback.yaml" -off "$REPO/examples/traffic-lanes/vs-mock.yaml" \
     -out "$RAW/C/converge.$n.json" >"$LOGS/c-converge-$n.log" 2>&1; then
     C_ERROR="bench/converge failed: $(tail -1 "$LOGS/c-converge-$n.log")"
     ok=0
   else
-    head -1 "$LOGS/c-converge-$n.log" >&2
+    grep '^converge n=' "$LOGS/c-converge-$n.log" >&2
     check_disturbed "C/N=$n"
   fi
+  # The workers converge started, for the final stray check.
+  local pid
+  for pid in $(sed -n 's/^converge: worker [0-9]* (pid \([0-9]*\)).*/\1/p' "$LOGS/c-converge-$n.log"); do
+    SEEN_PIDS+=("$pid")
+  done
   stop_bg "$name"
   ((ok))
 }

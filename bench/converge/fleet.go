@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/xds"
+)
+
+// fleet is the set of simulated proxies the coordinator times. Its methods
+// are called from one goroutine.
+type fleet interface {
+	// connect waits until every proxy has its first configuration, or
+	// timeout; it returns how many have not.
+	connect(timeout time.Duration) (missed int, err error)
+	// begin makes every proxy wait for the fallback state on, and returns
+	// once all do, so that the change may start.
+	begin(on bool) error
+	// wait waits until every proxy has the state begin asked for, or
+	// timeout, and returns each one's mono() time (notYet, before) and
+	// how many did not get there.
+	wait(timeout time.Duration) ([]int64, int, error)
+	// lastApply is the mono() time of the latest Apply of any proxy.
+	lastApply() (int64, error)
+	// pids are the processes whose CPU the clients use (this one included).
+	pids() []int
+	// close stops every client (and worker process).
+	close() error
+}
+
+// startClients starts n xDS clients, proxies first .. first+n-1 of the
+// whole fleet, each recording its Apply in tr at index i-first. They run
+// until ctx is done; wg tracks them.
+func startClients(ctx context.Context, wg *sync.WaitGroup, o options, token xds.TokenSource, first, n int, tr *tracker) {
+	for k := range n {
+		i := first + k
+		p := identities[i%len(identities)]
+		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
+		c := &xds.Client{Target: o.xds, Node: meshxds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
+			Apply: func(r *meshxds.Resources) error { tr.seen(k, usesFallback(r), mono()); return nil }}
+		wg.Go(func() { _ = c.Run(ctx) })
+	}
+}
+
+// localFleet runs clients in this process: all of them (-workers 1), or a
+// worker's share.
+type localFleet struct {
+	tr     *tracker
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newLocalFleet starts clients first .. first+n-1; connect waits for their
+// first configuration, which has the fallback off.
+func newLocalFleet(o options, token xds.TokenSource, first, n int) *localFleet {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &localFleet{tr: newTracker(n), cancel: cancel}
+	f.tr.begin(false)
+	startClients(ctx, &f.wg, o, token, first, n, f.tr)
+	return f
+}
+
+func (f *localFleet) connect(timeout time.Duration) (int, error) {
+	_, missed := f.tr.wait(timeout)
+	return missed, nil
+}
+
+func (f *localFleet) begin(on bool) error { f.tr.begin(on); return nil }
+
+func (f *localFleet) wait(timeout time.Duration) ([]int64, int, error) {
+	at, missed := f.tr.wait(timeout)
+	return at, missed, nil
+}
+
+func (f *localFleet) lastApply() (int64, error) { return f.tr.lastApply(), nil }
+
+func (f *localFleet) pids() []int { return []int{os.Getpid()} }
+
+func (f *localFleet) close() error {
+	f.cancel()
+	f.wg.Wait()
+	return nil
+}
