@@ -263,3 +263,31 @@ hops_note() {
     awk '{print $1, $2}' "$2" | paste -sd ',' - | sed 's/,/, /g'
   ). mockc calls nothing, so its sidecar is not on the path, and lanemesh sidecars proxy outbound calls only (no inbound hop)."
 }
+
+# chain_measure SCENARIO DIR RATE REP NAME LABEL KIND URL PIDS CHECKARGS...
+# checks that the call chain at URL answers (load check with CHECKARGS),
+# then runs RATE req/s of lane v1 against it for the measurement's
+# duration, sampling the processes PIDS (comma-separated), into
+# DIR/rate.REP.json and DIR/meta.json. Logs go to $LOGS/<scenario>-NAME.*
+# (scenario in lower case). False when the check or the run failed.
+chain_measure() {
+  local scen=$1 dir=$2 rate=$3 rep=$4 tname=$5 label=$6 kind=$7 url=$8 pids=$9
+  local name="${scen,,}-$tname"
+  shift 9
+  wait_idle
+  if ! "$OUT/load" check -url "$url" -match "$CHAIN_RE" -n "$CHECK_N" -wait 20s "$@" \
+    >>"$LOGS/$name.check.log" 2>&1; then
+    target_meta "$dir" "$tname" "$label" "$kind" failed "chain check failed: $(tail -1 "$LOGS/$name.check.log")"
+    return 1
+  fi
+  log "$name: chain ok; fixed rate $rate req/s for ${DURATION}s"
+  if ! GOMAXPROCS=2 timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" "$OUT/load" rate -url "$url" -lanes v1 \
+    -match "$CHAIN_RE" -rate "$rate" -duration "${DURATION}s" -warmup "$WARMUP" -conns "$CONNS" -pid "$pids" \
+    -out "$dir/rate.$rep.json" >>"$LOGS/$name.rate.log" 2>&1; then
+    target_meta "$dir" "$tname" "$label" "$kind" failed "fixed-rate run failed, see $LOGS/$name.rate.log"
+    return 1
+  fi
+  tail -1 "$LOGS/$name.rate.log" >&2
+  check_disturbed "$scen/$tname"
+  target_meta "$dir" "$tname" "$label" "$kind" ok
+}

@@ -52,29 +52,9 @@ b_target() {
   [[ $1 == 1 ]] || ! grep -q '"status":"failed"' "$B_TDIR/meta.json" 2>/dev/null
 }
 
-# b_measure REP NAME LABEL KIND URL PIDS CHECKARGS... checks the chain
-# answers in lane, then runs the fixed-rate load against URL, sampling the
-# processes PIDS (comma-separated). Logs go to $LOGS/b-NAME.*.
-b_measure() {
-  local rep=$1 tname=$2 label=$3 kind=$4 url=$5 pids=$6 name="b-$2"
-  shift 6
-  wait_idle
-  if ! "$OUT/load" check -url "$url" -match "$CHAIN_RE" -n "$CHECK_N" -wait 20s "$@" \
-    >>"$LOGS/$name.check.log" 2>&1; then
-    target_meta "$B_TDIR" "$tname" "$label" "$kind" failed "chain check failed: $(tail -1 "$LOGS/$name.check.log")"
-    return 1
-  fi
-  log "$name: chain ok; fixed rate $CHAIN_RATE req/s for ${DURATION}s"
-  if ! GOMAXPROCS=2 timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" "$OUT/load" rate -url "$url" -lanes v1 \
-    -match "$CHAIN_RE" -rate "$CHAIN_RATE" -duration "${DURATION}s" -warmup "$WARMUP" -conns "$CONNS" -pid "$pids" \
-    -out "$B_TDIR/rate.$rep.json" >>"$LOGS/$name.rate.log" 2>&1; then
-    target_meta "$B_TDIR" "$tname" "$label" "$kind" failed "fixed-rate run failed, see $LOGS/$name.rate.log"
-    return 1
-  fi
-  tail -1 "$LOGS/$name.rate.log" >&2
-  check_disturbed "B/$tname"
-  target_meta "$B_TDIR" "$tname" "$label" "$kind" ok
-}
+# b_measure REP NAME LABEL KIND URL PIDS CHECKARGS... is chain_measure for
+# scenario B, at --chain-rate.
+b_measure() { chain_measure B "$B_TDIR" "$CHAIN_RATE" "$@"; }
 
 # b_direct REP PORT_A PORT_B PORT_C: the three mocks as plain processes,
 # mocka → mockb → mockc over 127.0.0.1, no proxy anywhere.

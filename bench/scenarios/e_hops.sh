@@ -97,29 +97,9 @@ e_target() {
   [[ $1 == 1 ]] || ! grep -q '"status":"failed"' "$E_TDIR/meta.json" 2>/dev/null
 }
 
-# e_measure REP NAME LABEL KIND URL PIDS CHECKARGS... checks that the
-# chain answers in lane v1, then runs the fixed-rate load against URL,
-# sampling the processes PIDS (comma-separated). Logs go to $LOGS/e-NAME.*.
-e_measure() {
-  local rep=$1 tname=$2 label=$3 kind=$4 url=$5 pids=$6 name="e-$2"
-  shift 6
-  wait_idle
-  if ! "$OUT/load" check -url "$url" -lanes v1 -match "$CHAIN_RE" -n "$CHECK_N" -wait 20s "$@" \
-    >>"$LOGS/$name.check.log" 2>&1; then
-    target_meta "$E_TDIR" "$tname" "$label" "$kind" failed "chain check failed: $(tail -1 "$LOGS/$name.check.log")"
-    return 1
-  fi
-  log "$name: chain ok; fixed rate $HOP_RATE req/s for ${DURATION}s"
-  if ! GOMAXPROCS=2 timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" "$OUT/load" rate -url "$url" -lanes v1 \
-    -match "$CHAIN_RE" -rate "$HOP_RATE" -duration "${DURATION}s" -warmup "$WARMUP" -conns "$CONNS" -pid "$pids" \
-    -out "$E_TDIR/rate.$rep.json" >>"$LOGS/$name.rate.log" 2>&1; then
-    target_meta "$E_TDIR" "$tname" "$label" "$kind" failed "fixed-rate run failed, see $LOGS/$name.rate.log"
-    return 1
-  fi
-  tail -1 "$LOGS/$name.rate.log" >&2
-  check_disturbed "E/$tname"
-  target_meta "$E_TDIR" "$tname" "$label" "$kind" ok
-}
+# e_measure REP NAME LABEL KIND URL PIDS CHECKARGS... is chain_measure for
+# scenario E, at --hop-rate, checking lane v1 only.
+e_measure() { chain_measure E "$E_TDIR" "$HOP_RATE" "$@" -lanes v1; }
 
 # e_mock NAME APP UPSTREAM PORT [PROXY] starts one `lanemesh mock` of lane
 # v1 on the system-under-test core: with PROXY, calling UPSTREAM through
