@@ -62,10 +62,7 @@ func (cp *ControlPlane) push(ctx context.Context) {
 // it groups the others by identity key. A node missing from Proxies has
 // connected since they were listed (nodeForgotten removes the others).
 func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies map[string]meshxds.Proxy) {
-	connected := map[string]bool{}
-	for _, st := range cp.opts.XDS.Proxies() {
-		connected[st.ID] = st.Connected
-	}
+	connected := cp.opts.XDS.Connected()
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	groups, proxies = map[string][]string{}, map[string]meshxds.Proxy{}

@@ -242,6 +242,12 @@ func (s *Server) Proxies() []ProxyStatus {
 	return s.tracker.proxies()
 }
 
+// Connected reports, for every node the server knows, whether it has an
+// open stream now.
+func (s *Server) Connected() map[string]bool {
+	return s.tracker.connected()
+}
+
 var _ log.Logger = gcpLogger{}
 
 // gcpLogger adapts slog to go-control-plane's logger. go-control-plane logs

@@ -184,12 +184,25 @@ func (t *tracker) status(id string) (ProxyStatus, bool) {
 	if n == nil {
 		return ProxyStatus{}, false
 	}
-	return t.nodeStatus(id, n), true
+	return t.nodeStatus(id, n, t.streamsByNode()[id]), true
+}
+
+// streamsByNode indexes the open streams by the node they serve, so that
+// the status of every node costs one pass over the streams, not one per
+// node. t.mu is held.
+func (t *tracker) streamsByNode() map[string][]*streamRecord {
+	by := make(map[string][]*streamRecord, len(t.nodes))
+	for _, st := range t.streams {
+		if st.node != "" {
+			by[st.node] = append(by[st.node], st)
+		}
+	}
+	return by
 }
 
 // status copies a node's record and works out its sync state from what
-// its open streams were sent. t.mu is held.
-func (t *tracker) nodeStatus(id string, n *nodeRecord) ProxyStatus {
+// its open streams (streams) were sent. t.mu is held.
+func (t *tracker) nodeStatus(id string, n *nodeRecord, streams []*streamRecord) ProxyStatus {
 	p := n.proxy
 	p.Labels = maps.Clone(p.Labels)
 	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked), Cluster: n.cluster, Agent: n.agent,
@@ -198,14 +211,9 @@ func (t *tracker) nodeStatus(id string, n *nodeRecord) ProxyStatus {
 		c := *n.lastNACK
 		ps.LastNACK = &c
 	}
-	if n.streams > 0 {
-		for _, st := range t.streams {
-			if st.node != id {
-				continue
-			}
-			for typ, s := range st.sent {
-				ps.Sent[typ] = s.version
-			}
+	for _, st := range streams {
+		for typ, s := range st.sent {
+			ps.Sent[typ] = s.version
 		}
 	}
 	for k := range numKinds {
@@ -510,13 +518,26 @@ func (t *tracker) forget(id string) {
 	n.settle()
 }
 
+// connected reports, for every node the tracker knows, whether it has an
+// open stream: what a push needs, without building each node's status.
+func (t *tracker) connected() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]bool, len(t.nodes))
+	for id, n := range t.nodes {
+		out[id] = n.streams > 0
+	}
+	return out
+}
+
 // proxies returns copies of every node's record, sorted by id.
 func (t *tracker) proxies() []ProxyStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]ProxyStatus, 0, len(t.nodes))
+	by := t.streamsByNode()
 	for id, n := range t.nodes {
-		out = append(out, t.nodeStatus(id, n))
+		out = append(out, t.nodeStatus(id, n, by[id]))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
