@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,23 +188,7 @@ func TestPermissiveLanesReturnToTheLane(t *testing.T) {
 // startPermissiveMesh runs up on path and waits until both lanes answer.
 func startPermissiveMesh(t *testing.T, s permissiveScenario, path string) *up.Mesh {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m, diags, err := up.Start(ctx, up.Options{Paths: []string{path}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
-	if err != nil {
-		cancel()
-		t.Fatalf("up: %v %v", err, diags)
-	}
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("the mesh did not stop within 30s")
-		}
-	})
+	m := startMeshOnly(t, path)
 	waitFor(t, 20*time.Second, "both lanes to answer", func() bool {
 		b2, c2 := s.get(m.GatewayURL()+"/mock", "s2")
 		b1, c1 := s.get(m.GatewayURL()+"/mock", "s1")
@@ -328,23 +311,7 @@ func TestPermissiveLaneGroup(t *testing.T) {
 // yet would send lane v3 to the baseline, rightly).
 func startLaneGroupMesh(t *testing.T) *up.Mesh {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m, diags, err := up.Start(ctx, up.Options{Paths: []string{permissiveGroup}, PortMap: map[uint32]string{80: "127.0.0.1:0"},
-		Admin: "127.0.0.1:0", TokenDir: t.TempDir(), XDS: "127.0.0.1:0", GatewayAdmin: "127.0.0.1:0", Metrics: "127.0.0.1:0", DrainDelay: 500 * time.Millisecond})
-	if err != nil {
-		cancel()
-		t.Fatalf("up: %v %v", err, diags)
-	}
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("the mesh did not stop within 30s")
-		}
-	})
+	m := startMeshOnly(t, permissiveGroup)
 	waitFor(t, 20*time.Second, "lanes v2 and v3 to answer in lane", func() bool {
 		b2, c2 := get(m.GatewayURL()+"/mock", "v2")
 		b3, c3 := get(m.GatewayURL()+"/mock", "v3")
