@@ -51,7 +51,6 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 	var avoid *endpoint
 	for {
 		idx := a.Target(health)
-		x.fellBack = a.FellBack()
 		if idx < 0 {
 			x.failed(a.Last())
 			return nil
@@ -73,7 +72,6 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 			r.Status, r.GRPCStatus = resp.StatusCode, resp.Header["Grpc-Status"]
 		}
 		step := a.After(health, r)
-		x.fellBack = a.FellBack()
 		if a.Exhausted() {
 			x.flags |= flagURX
 		}
@@ -91,10 +89,9 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 			discard(resp)
 		}
 		x.release()
-		x.retries = a.Retries()
 		target.stats.retries.Add(1)
 		x.retryHeld = target
-		if !wait.Sleep(ctx, x.plan.retry.Backoff(x.retries, x.p.rand())) {
+		if !wait.Sleep(ctx, x.plan.retry.Backoff(a.Retries(), x.p.rand())) {
 			x.failed(policy.Cancel)
 			return nil
 		}

@@ -45,14 +45,14 @@ type exchange struct {
 	cluster                 *cluster // nil when it does not exist
 	served                  *cluster // the target of the last attempt
 	endpoint                *endpoint
-	attempts, retries       int
+	attempts                int
 	// tries decides where attempts go (policy.Attempts), reading health,
-	// the live view of cluster's members.
-	tries    policy.Attempts
-	health   liveMembers
-	fellBack bool   // a fallback member took (or was sent) the request
-	abort    bool   // the response broke off; reset the downstream connection
-	bind     string // the listener's address, the local half of a made-up hash cookie
+	// the live view of cluster's members; it knows the retries and whether
+	// a fallback member took (or was sent) the request.
+	tries  policy.Attempts
+	health liveMembers
+	abort  bool   // the response broke off; reset the downstream connection
+	bind   string // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
 	hash   route.Hash

@@ -10,7 +10,7 @@ import (
 // observe records a finished exchange in metrics and the access log.
 func (p *Proxy) observe(x *exchange) {
 	d := time.Since(x.start)
-	if x.fellBack && x.served != nil && x.served != x.cluster.targets[0] {
+	if x.tries.FellBack() && x.served != nil && x.served != x.cluster.targets[0] {
 		x.flags |= flagFB
 	}
 	k := seriesKey{dest: p.unknownDest, code: x.status, flags: x.flags, fallback: x.flags&flagFB != 0, lane: x.lane}
