@@ -1,5 +1,7 @@
 package policy
 
+import "net/http"
+
 // Members is the health view of a route's cluster that Attempts reads, as
 // the proxy sees it at the moment: the cluster's members in order, one for
 // a plain cluster, [primary, fallback, ...] for an aggregate (fallback)
@@ -57,10 +59,10 @@ const (
 // Result is how an attempt went.
 type Result struct {
 	Outcome Outcome
-	// Status and GRPCStatus (the grpc-status header's values) of a
-	// response.
-	Status     int
-	GRPCStatus []string
+	// Status and Header of a response. The header is read only by a
+	// policy with gRPC conditions (its grpc-status).
+	Status int
+	Header http.Header
 	// Expired: the request's time is up, or its client is gone; nothing
 	// more is sent.
 	Expired bool
@@ -88,7 +90,7 @@ func (a *Attempts) Target(m Members) int {
 // After takes the result of the attempt on the member Target returned
 // last, and says what comes next.
 func (a *Attempts) After(m Members, r Result) Step {
-	if r.Outcome == Response && !a.retry.Retriable(Response, r.Status, r.GRPCStatus) {
+	if r.Outcome == Response && !a.retry.Retriable(Response, r.Status, r.Header) {
 		return Relay
 	}
 	a.last = r.Outcome
@@ -99,7 +101,7 @@ func (a *Attempts) After(m Members, r Result) Step {
 		}
 	}
 	switch {
-	case !a.replayable || r.Expired || !a.retry.Retriable(r.Outcome, r.Status, r.GRPCStatus):
+	case !a.replayable || r.Expired || !a.retry.Retriable(r.Outcome, r.Status, r.Header):
 	case a.retries >= a.retry.num:
 		a.exhausted = true
 	case !m.RetryBudget(a.member):

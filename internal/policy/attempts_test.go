@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func TestAttempts(t *testing.T) {
 		{name: "retriable-status-codes", on: "retriable-status-codes", retries: 1, usable: []bool{true}, replayable: true,
 			results: []Result{{Outcome: Response, Status: 418}, ok}, want: "0:relay"},
 		{name: "gRPC unavailable", on: "unavailable", retries: 1, usable: []bool{true}, replayable: true,
-			results: []Result{{Outcome: Response, Status: 200, GRPCStatus: []string{"14"}}, ok}, want: "0:again 0:relay", retried: 1},
+			results: []Result{{Outcome: Response, Status: 200, Header: http.Header{"Grpc-Status": {"14"}}}, ok}, want: "0:again 0:relay", retried: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var a Attempts

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -93,11 +94,11 @@ func BuildRetry(rp *routev3.RetryPolicy) (Retry, error) {
 }
 
 // Retriable reports whether an attempt that ended with o (and, for a
-// response, the status and grpc-status header values it had) meets one of
+// response, its status and header) meets one of
 // the policy's conditions. HTTP/1.1 has no stream refusal; a connection
 // closed before any response byte is the nearest event, so refused-stream
 // retries it like reset.
-func (p *Retry) Retriable(o Outcome, code int, grpcStatus []string) bool {
+func (p *Retry) Retriable(o Outcome, code int, h http.Header) bool {
 	if p.num == 0 || p.on == 0 {
 		return false
 	}
@@ -111,10 +112,10 @@ func (p *Retry) Retriable(o Outcome, code int, grpcStatus []string) bool {
 	case Cancel:
 		return false
 	}
-	return p.retriableResponse(code, grpcStatus)
+	return p.retriableResponse(code, h)
 }
 
-func (p *Retry) retriableResponse(code int, grpcStatus []string) bool {
+func (p *Retry) retriableResponse(code int, h http.Header) bool {
 	switch {
 	case code >= 500 && p.on&retry5xx != 0:
 		return true
@@ -131,7 +132,7 @@ func (p *Retry) retriableResponse(code int, grpcStatus []string) bool {
 		}
 	}
 	if p.on&(retryGRPCCancelled|retryGRPCDeadline|retryGRPCResource|retryGRPCInternal|retryGRPCUnavailable) != 0 {
-		return p.retriableGRPC(grpcStatus)
+		return p.retriableGRPC(h["Grpc-Status"])
 	}
 	return false
 }

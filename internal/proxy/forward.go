@@ -69,7 +69,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 		resp, o := x.try(ctx, target, e)
 		r := policy.Result{Outcome: o, Expired: ctx.Err() != nil}
 		if resp != nil {
-			r.Status, r.GRPCStatus = resp.StatusCode, resp.Header["Grpc-Status"]
+			r.Status, r.Header = resp.StatusCode, resp.Header
 		}
 		step := a.After(health, r)
 		if a.Exhausted() {
