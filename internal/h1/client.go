@@ -114,6 +114,7 @@ type ClientOptions struct {
 
 // NewClientConn returns nc as a client connection that owner keeps.
 func NewClientConn(nc net.Conn, owner Owner, opts ClientOptions) *ClientConn {
+	nc = RawIO(nc)
 	c := &ClientConn{conn: nc, owner: owner, opts: opts, limit: math.MaxInt64, header: make(http.Header, 8)}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
 	c.bw = bufio.NewWriterSize(c, connBufferSize)

@@ -179,6 +179,7 @@ func (s *Server[S]) Adopt(nc net.Conn) {
 		s.refuse(nc)
 		return
 	}
+	nc = RawIO(nc)
 	if s.cfg.TLS != nil {
 		if tc := s.cfg.TLS(nc); tc != nil {
 			nc = tc
@@ -521,11 +522,11 @@ const (
 // client still sends until it closes too, or lingerTime or lingerBytes
 // runs out. The caller closes the connection.
 func (c *conn[S]) closeGently() {
-	tcp, ok := c.nc.(*net.TCPConn)
+	hc, ok := c.nc.(interface{ CloseWrite() error }) // TCP, raw or not
 	if !ok {
 		return
 	}
-	_ = tcp.CloseWrite()
+	_ = hc.CloseWrite()
 	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
 }

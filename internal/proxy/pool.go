@@ -224,6 +224,7 @@ func (h *hostConns) dial(ctx context.Context) (*h1.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc = h1.RawIO(nc) // under TLS too
 	if t := h.pool.tls; t != nil {
 		if nc, err = t.handshake(ctx, nc, h.pool.settings.connectTimeout); err != nil {
 			return nil, err

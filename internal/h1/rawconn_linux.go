@@ -1,0 +1,154 @@
+package h1
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// rawConn is a TCP connection whose Read and Write make their read(2) and
+// write(2) with syscall.RawSyscall, through the connection's RawConn, so
+// that deadlines, Close and the wait for readiness stay the netpoller's.
+//
+// Why: net.Conn's Read and Write enter the system call through the
+// runtime's entersyscall, and since Go 1.26 that wakes the runtime's
+// monitor thread (sysmon) when it sleeps, which it does whenever the
+// process was idle. A proxy at light load is idle between requests, so
+// every request woke sysmon (a futex), and sysmon then polled every 20 µs
+// (nanosleep) until the process went idle again: on one core at 1,000
+// requests/s, that thread took a fifth of the proxy's CPU. Socket calls
+// need none of that bookkeeping: the socket is non-blocking, so the call
+// returns at once and there is no P to hand off while it runs.
+//
+// Everything but Read and Write is the *net.TCPConn's own.
+type rawConn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+	r  rawOp // the Read in progress
+	w  rawOp // the Write in progress
+}
+
+// rawOp is one direction's call in progress. Reads (and writes) on a
+// connection may come from more than one goroutine, so each direction's
+// state is the mutex holder's alone; the RawConn callback reads it from
+// there instead of from a closure, which would allocate per call.
+type rawOp struct {
+	mu    sync.Mutex
+	p     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // read or write of this rawOp, made once
+}
+
+// RawIO returns nc with raw Read and Write if it is a *net.TCPConn, and
+// nc itself otherwise (TLS, pipes in tests, a connection already wrapped).
+func RawIO(nc net.Conn) net.Conn {
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nc
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nc
+	}
+	c := &rawConn{TCPConn: tcp, rc: rc}
+	c.r.fn = c.r.read
+	c.w.fn = c.w.write
+	return c
+}
+
+func (c *rawConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	o := &c.r
+	o.mu.Lock()
+	o.p, o.n, o.errno = p, 0, 0
+	err := c.rc.Read(o.fn)
+	n, errno := o.n, o.errno
+	o.p = nil
+	o.mu.Unlock()
+	switch {
+	case err != nil:
+		return 0, c.opError("read", err)
+	case errno != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", errno))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *rawConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	o := &c.w
+	o.mu.Lock()
+	o.p, o.n, o.errno = p, 0, 0
+	err := c.rc.Write(o.fn)
+	n, errno := o.n, o.errno
+	o.p = nil
+	o.mu.Unlock()
+	switch {
+	case err != nil:
+		return n, c.opError("write", err)
+	case errno != 0:
+		return n, c.opError("write", os.NewSyscallError("write", errno))
+	}
+	return n, nil
+}
+
+// read is a RawConn.Read callback: one read(2) into o.p, false to wait
+// for readiness when there is nothing to read yet.
+func (o *rawOp) read(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		switch e {
+		case 0:
+			o.n = int(n)
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+}
+
+// write is a RawConn.Write callback: write(2) until all of o.p is out,
+// false to wait for the socket to take more.
+func (o *rawOp) write(fd uintptr) bool {
+	for o.n < len(o.p) {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		switch e {
+		case 0:
+			o.n += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// opError makes err what net.Conn's Read and Write return: a *net.OpError
+// with the operation's name (RawConn names it "raw-read"), so that
+// timeouts, net.ErrClosed and errnos are recognized as before.
+func (c *rawConn) opError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		oe.Op = op
+		return oe
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
