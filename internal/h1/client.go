@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/rawio"
 )
 
 // Upstream HTTP/1.1 limits.
@@ -114,7 +116,7 @@ type ClientOptions struct {
 
 // NewClientConn returns nc as a client connection that owner keeps.
 func NewClientConn(nc net.Conn, owner Owner, opts ClientOptions) *ClientConn {
-	nc = RawIO(nc)
+	nc = rawio.Conn(nc)
 	c := &ClientConn{conn: nc, owner: owner, opts: opts, limit: math.MaxInt64, header: make(http.Header, 8)}
 	c.br = bufio.NewReaderSize(c, connBufferSize)
 	c.bw = bufio.NewWriterSize(c, connBufferSize)

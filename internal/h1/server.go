@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/rawio"
 )
 
 // Server serves HTTP/1.1 on one listener, handing each request to a
@@ -179,7 +181,7 @@ func (s *Server[S]) Adopt(nc net.Conn) {
 		s.refuse(nc)
 		return
 	}
-	nc = RawIO(nc)
+	nc = rawio.Conn(nc)
 	if s.cfg.TLS != nil {
 		if tc := s.cfg.TLS(nc); tc != nil {
 			nc = tc

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/policy"
+	"github.com/lanemesh/lanemesh/internal/rawio"
 )
 
 // poolSettings are what a cluster's connection pool is built from; a pool
@@ -224,7 +225,7 @@ func (h *hostConns) dial(ctx context.Context) (*h1.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc = h1.RawIO(nc) // under TLS too
+	nc = rawio.Conn(nc) // under TLS too
 	if t := h.pool.tls; t != nil {
 		if nc, err = t.handshake(ctx, nc, h.pool.settings.connectTimeout); err != nil {
 			return nil, err

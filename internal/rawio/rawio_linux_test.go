@@ -1,4 +1,4 @@
-package h1
+package rawio
 
 import (
 	"bytes"
@@ -34,9 +34,9 @@ func tcpPair(t *testing.T) (raw net.Conn, peer *net.TCPConn) {
 	if a == nil {
 		t.Fatal("accept failed")
 	}
-	raw = RawIO(d)
+	raw = Conn(d)
 	if _, ok := raw.(*rawConn); !ok {
-		t.Fatalf("RawIO(%T) = %T, want *rawConn", d, raw)
+		t.Fatalf("Conn(%T) = %T, want *rawConn", d, raw)
 	}
 	t.Cleanup(func() { raw.Close(); a.Close() })
 	return raw, a.(*net.TCPConn)
@@ -78,7 +78,7 @@ func TestRawConnErrors(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { _, err := raw.Read(make([]byte, 1)); done <- err }()
 		time.Sleep(20 * time.Millisecond)
-		raw.SetReadDeadline(aLongTimeAgo)
+		raw.SetReadDeadline(time.Unix(1, 0))
 		select {
 		case err := <-done:
 			if !errors.Is(err, os.ErrDeadlineExceeded) {

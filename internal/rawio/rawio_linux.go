@@ -1,4 +1,4 @@
-package h1
+package rawio
 
 import (
 	"errors"
@@ -10,21 +10,8 @@ import (
 	"unsafe"
 )
 
-// rawConn is a TCP connection whose Read and Write make their read(2) and
-// write(2) with syscall.RawSyscall, through the connection's RawConn, so
-// that deadlines, Close and the wait for readiness stay the netpoller's.
-//
-// Why: net.Conn's Read and Write enter the system call through the
-// runtime's entersyscall, and since Go 1.26 that wakes the runtime's
-// monitor thread (sysmon) when it sleeps, which it does whenever the
-// process was idle. A proxy at light load is idle between requests, so
-// every request woke sysmon (a futex), and sysmon then polled every 20 µs
-// (nanosleep) until the process went idle again: on one core at 1,000
-// requests/s, that thread took a fifth of the proxy's CPU. Socket calls
-// need none of that bookkeeping: the socket is non-blocking, so the call
-// returns at once and there is no P to hand off while it runs.
-//
-// Everything but Read and Write is the *net.TCPConn's own.
+// rawConn is a TCP connection whose Read and Write are raw system calls;
+// everything else is the *net.TCPConn's own.
 type rawConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
@@ -44,9 +31,9 @@ type rawOp struct {
 	fn    func(fd uintptr) bool // read or write of this rawOp, made once
 }
 
-// RawIO returns nc with raw Read and Write if it is a *net.TCPConn, and
+// Conn returns nc with raw Read and Write if it is a *net.TCPConn, and
 // nc itself otherwise (TLS, pipes in tests, a connection already wrapped).
-func RawIO(nc net.Conn) net.Conn {
+func Conn(nc net.Conn) net.Conn {
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nc
@@ -151,4 +138,17 @@ func (c *rawConn) opError(op string, err error) error {
 		return oe
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Listener returns ln with Accept wrapping each connection with Conn.
+func Listener(ln net.Listener) net.Listener { return listener{ln} }
+
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return Conn(nc), nil
 }

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package rawio
+
+import "net"
+
+// Conn is nc itself: raw socket calls are Linux's (see rawio_linux.go).
+func Conn(nc net.Conn) net.Conn { return nc }
+
+// Listener is ln itself.
+func Listener(ln net.Listener) net.Listener { return ln }
