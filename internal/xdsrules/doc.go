@@ -9,9 +9,12 @@
 // resident binary; the proxy reads a small part of those fields. So the
 // rules are written out here for the fields it reads, and nothing else
 // links the generated ones. The rules are the annotations of
-// go-control-plane's generated *.pb.validate.go files; a differential test
-// (internal/proxy, validate_diff_test.go) holds these checks to Validate's
-// verdict on every field the proxy reads.
+// go-control-plane's generated *.pb.validate.go files. internal/proxy's
+// tests list the fields the proxy reads (testdata/read-fields.txt, checked
+// against the code that links into the proxy) and hold these checks,
+// together with the proxy's builders, to Validate's verdict on them
+// (rules_diff_test.go: a table of invalid values, and a fuzzer that
+// changes read fields of valid resources).
 //
 // What is not checked here, and why:
 //
