@@ -200,7 +200,8 @@ func xdsrulesCheck(m proto.Message) error {
 }
 
 // builderRejects returns the proxy builder's verdict on res, without
-// binding anything.
+// binding anything. The role changes only the addresses listeners bind,
+// not what the builder refuses, so one role serves every base.
 func builderRejects(res *meshxds.Resources) error {
 	b := &builder{res: res, opts: &Options{Role: meshxds.Gateway}, store: newStore(time.Unix(0, 0))}
 	_, err := b.build()
