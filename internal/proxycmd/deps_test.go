@@ -2,6 +2,7 @@ package proxycmd
 
 import (
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,42 +20,41 @@ var controlPlane = []string{
 	"github.com/envoyproxy/go-control-plane/pkg/",
 }
 
-// allowed are the exceptions to a package's forbidden dependencies below.
-var allowed = map[string][]string{
-	// The HTTP/1.1 codec's sockets make their reads and writes through rawio.
-	"internal/h1": {module + "internal/rawio"},
-}
-
 // TestDataPlaneLinksNoControlPlane: the proxy, its xDS client, the route
 // table, the shared contract and the proxy-only binary link none of the
 // control plane's packages (go list -deps, what the linker is given), and
 // the pure core (route), the contract and the HTTP/1.1 codec (h1) link
-// nothing of lanemesh at all, nor gRPC.
+// nothing of lanemesh at all, nor gRPC, but for the route table Envoy's
+// validation rules (xdsrules) and for the codec its sockets' raw reads and
+// writes (rawio), which link nothing of lanemesh either.
 func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 	for _, tc := range []struct {
 		pkg    string
 		forbid []string
+		allow  string // a package of forbid's that pkg may link
 	}{
 		// The CLI framework (cobra, and text/template with it) is the full
 		// binary's; the proxy alone parses its flags with pflag.
-		{"cmd/lanemesh-proxy", append([]string{"github.com/spf13/cobra"}, controlPlane...)},
-		{"internal/proxycmd", append([]string{"github.com/spf13/cobra"}, controlPlane...)},
-		{"internal/proxy", controlPlane},
-		{"internal/xds", controlPlane},
-		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
-		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...)},
+		{"cmd/lanemesh-proxy", append([]string{"github.com/spf13/cobra"}, controlPlane...), ""},
+		{"internal/proxycmd", append([]string{"github.com/spf13/cobra"}, controlPlane...), ""},
+		{"internal/proxy", controlPlane, ""},
+		{"internal/xds", controlPlane, ""},
+		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), module + "internal/xdsrules"},
+		{"internal/xdsrules", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), ""},
+		{"internal/rawio", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), ""},
+		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), ""},
 		// The router's decisions are pure: no I/O packages of lanemesh, no gRPC.
-		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...)},
-		// The HTTP/1.1 codec knows nothing of routing or xDS; the raw
-		// system calls of its sockets are its one lanemesh dependency.
-		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...)},
+		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...), ""},
+		// The HTTP/1.1 codec knows nothing of routing or xDS; its sockets
+		// make their reads and writes through rawio.
+		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), module + "internal/rawio"},
 	} {
 		deps := goListDeps(t, tc.pkg)
 		if !slices.Contains(deps, module+tc.pkg) {
 			t.Fatalf("go list -deps %s does not list the package itself: %q", tc.pkg, deps)
 		}
 		for _, d := range deps {
-			if d == module+tc.pkg || slices.Contains(allowed[tc.pkg], d) {
+			if d == module+tc.pkg || d == tc.allow {
 				continue
 			}
 			for _, f := range tc.forbid {
@@ -112,4 +112,61 @@ func TestSlimBuildLinks(t *testing.T) {
 			t.Errorf("the slim build links %s; build-proxy.sh's flags (CGO_ENABLED=0, -tags grpcnotrace) exist to keep it out: find who imports it with go list -tags grpcnotrace -deps -f '{{.ImportPath}}: {{.Imports}}' ./cmd/lanemesh-proxy", f)
 		}
 	}
+}
+
+// TestSlimBuildHasNoGeneratedValidation: the slim proxy links none of
+// go-control-plane's (nor cncf/xds's) generated protoc-gen-validate
+// methods. They check every field of every message a resource can hold,
+// and cost about 3 MB of resident memory in every proxy; the proxy checks
+// the fields it reads with internal/xdsrules instead. The test fails when
+// a call of Validate or ValidateAll on a generated message comes back:
+// one call links the whole tree of them.
+func TestSlimBuildHasNoGeneratedValidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the slim proxy")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skipf("build-proxy.sh needs bash: %v", err)
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("this test runs go tool nm: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "lanemesh-proxy")
+	if out, err := exec.Command(bash, "../../build-proxy.sh", "-o", bin).CombinedOutput(); err != nil {
+		t.Fatalf("build-proxy.sh -o %s: %v\n%s", bin, err, out)
+	}
+	out, err := exec.Command(gobin, "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm %s: %v", bin, err)
+	}
+	var found []string
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		if sym := f[len(f)-1]; generatedValidation(sym) {
+			found = append(found, sym)
+		}
+	}
+	if len(found) > 0 {
+		t.Errorf("the slim proxy links %d generated validation symbols, such as %q; find the call with go build -tags grpcnotrace -gcflags=-m or grep for Validate( in the packages ./build-proxy.sh --deps lists",
+			len(found), found[:min(len(found), 5)])
+	}
+}
+
+// generatedValidation reports whether sym is one of protoc-gen-validate's
+// generated methods or error types in an Envoy or xDS package.
+func generatedValidation(sym string) bool {
+	if !strings.Contains(sym, "github.com/envoyproxy/") && !strings.Contains(sym, "github.com/cncf/xds/") {
+		return false
+	}
+	for _, suffix := range []string{").validate", ").Validate", ").ValidateAll"} {
+		if strings.HasSuffix(sym, suffix) {
+			return true
+		}
+	}
+	return strings.Contains(sym, "ValidationError") || strings.Contains(sym, "MultiError")
 }

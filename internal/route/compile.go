@@ -10,6 +10,8 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/lanemesh/lanemesh/internal/xdsrules"
 )
 
 // MetadataNamespace is the FilterMetadata key under which the lanemesh compiler records where a
@@ -28,10 +30,10 @@ func New(rc *routev3.RouteConfiguration) (*Table, error) {
 	}
 	t, err := build(rc)
 	if err == nil {
-		// Proto validation runs last so that the checks above, which name the virtual host and
-		// route, report first; it still catches constraints they do not repeat (required
-		// fields, string lengths, header name syntax).
-		if verr := rc.Validate(); verr != nil {
+		// Envoy's validation rules run last so that the checks above, which name the virtual
+		// host and route, report first; they still catch constraints those do not repeat
+		// (required fields, string lengths, header name syntax).
+		if verr := xdsrules.RouteConfiguration(rc); verr != nil {
 			err = fmt.Errorf("%w: %w", ErrInvalid, verr)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/lanemesh/lanemesh/internal/xdsrules"
 )
 
 // CorsFilterName is Envoy's CORS filter; its per-route and per-virtual-host
@@ -103,7 +105,7 @@ func compileCORS(route, vhost map[string]*anypb.Any) (*CORS, error) {
 		if err := a.UnmarshalTo(&p); err != nil {
 			return nil, fmt.Errorf("%w: typed_per_filter_config %q is not a CorsPolicy: %w", ErrInvalid, CorsFilterName, err)
 		}
-		if err := p.Validate(); err != nil {
+		if err := xdsrules.CorsPolicy(&p); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, CorsFilterName, err)
 		}
 		if p.GetShadowEnabled() != nil {

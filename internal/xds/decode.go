@@ -16,6 +16,8 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/lanemesh/lanemesh/internal/xdsrules"
 )
 
 // ErrDecode is wrapped by the error of a response the client could not
@@ -41,12 +43,12 @@ type decoded struct {
 }
 
 // decode unpacks a response into the state of its type. It is strict, as
-// Envoy is: a resource of another type, one that fails its proto
-// validation rules, a nameless one or a duplicate name rejects the whole
-// response.
+// Envoy is: a resource of another type, one that breaks Envoy's
+// validation rules on a field the proxy reads, a nameless one or a
+// duplicate name rejects the whole response.
 //
 // A resource with the very bytes of one in prev, the type's last accepted
-// state, is taken from prev instead of being decoded, validated and walked
+// state, is taken from prev instead of being decoded, checked and walked
 // for references again: a state-of-the-world response repeats every
 // resource of its type, and a change leaves most of them as they were.
 func decode(k kind, resp *discoveryv3.DiscoveryResponse, prev *typeState) (typeState, error) {
@@ -219,17 +221,34 @@ func unwrap(k kind, a *anypb.Any) (*anypb.Any, error) {
 	return a, nil
 }
 
-// unmarshal decodes and validates a resource of kind k other than routes
+// unmarshal decodes and checks a resource of kind k other than routes
 // (see unpackRoute).
 func unmarshal(k kind, b []byte) (proto.Message, error) {
 	r := newResource(k)
 	if err := proto.Unmarshal(b, r); err != nil {
 		return nil, err
 	}
-	if err := r.(interface{ Validate() error }).Validate(); err != nil {
+	if err := check(r); err != nil {
 		return nil, fmt.Errorf("%q: %w", resourceName(r), err)
 	}
 	return r, nil
+}
+
+// check applies Envoy's validation rules to the fields of r the proxy
+// reads (package xdsrules). The proxy does not link go-control-plane's
+// generated Validate methods, which check every field.
+func check(r proto.Message) error {
+	switch r := r.(type) {
+	case *clusterv3.Cluster:
+		return xdsrules.Cluster(r)
+	case *endpointv3.ClusterLoadAssignment:
+		return xdsrules.ClusterLoadAssignment(r)
+	case *listenerv3.Listener:
+		return xdsrules.Listener(r)
+	case *routev3.RouteConfiguration:
+		return xdsrules.RouteConfiguration(r)
+	}
+	return fmt.Errorf("no rules for %T", r)
 }
 
 func newResource(k kind) proto.Message {

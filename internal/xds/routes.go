@@ -6,6 +6,8 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanemesh/lanemesh/internal/xdsrules"
 )
 
 // A changed route configuration is decoded one virtual host, and one
@@ -15,15 +17,16 @@ import (
 // A sidecar's route configuration has a virtual host per service it
 // reaches, all in one resource, so a state-of-the-world RDS response
 // repeats all of them, and all their routes, whenever one route changes.
-// Decoding and validating the route configuration was most of a client's
+// Decoding and checking the route configuration was most of a client's
 // CPU per change, though most of it was as it had been.
 //
-// Equivalence with proto.Unmarshal and Validate: virtual_hosts and routes
-// are repeated message fields, so each occurrence on the wire becomes one
-// element, in order, decoded on its own; the other fields are decoded from
-// the remaining bytes, in their order. Validate checks each element on its
-// own and the other fields apart from them; a reused element passed those
-// same checks. TestUnpackRouteAgrees holds this.
+// Equivalence with proto.Unmarshal and xdsrules.RouteConfiguration:
+// virtual_hosts and routes are repeated message fields, so each
+// occurrence on the wire becomes one element, in order, decoded on its
+// own; the other fields are decoded from the remaining bytes, in their
+// order. The rules apply to each element on its own and to the other
+// fields apart from them; a reused element passed those same checks.
+// TestUnpackRouteAgrees holds this.
 
 // vhost is a virtual host as decoded and checked from the wire.
 type vhost struct {
@@ -52,8 +55,8 @@ var (
 	routesField = (&routev3.VirtualHost{}).ProtoReflect().Descriptor().Fields().ByName("routes").Number()
 )
 
-// unpackRoute decodes and validates a route configuration from its wire
-// bytes b, as proto.Unmarshal and Validate would, reusing the virtual hosts
+// unpackRoute decodes and checks a route configuration from its wire
+// bytes b, as proto.Unmarshal and xdsrules.RouteConfiguration would, reusing the virtual hosts
 // and routes of prev. It returns the configuration's virtual hosts too.
 //
 // A virtual host or route decoded afresh is keyed by a copy of its bytes,
@@ -70,7 +73,7 @@ func (prev *routeParts) unpackRoute(b []byte) (*routev3.RouteConfiguration, []*v
 	if err := proto.Unmarshal(rest, rc); err != nil {
 		return nil, nil, err
 	}
-	if err := rc.Validate(); err != nil { // all but the virtual hosts
+	if err := xdsrules.RouteConfiguration(rc); err != nil { // all but the virtual hosts
 		return nil, nil, fmt.Errorf("%q: %w", rc.GetName(), err)
 	}
 	vhs := make([]*vhost, len(spans))
@@ -79,8 +82,7 @@ func (prev *routeParts) unpackRoute(b []byte) (*routev3.RouteConfiguration, []*v
 		v, ok := prev.vhost(b[sp.from:sp.to])
 		if !ok {
 			if v, err = prev.unpackVirtualHost(b[sp.from:sp.to]); err != nil {
-				return nil, nil, fmt.Errorf("%q: invalid RouteConfiguration.VirtualHosts[%d]: embedded message failed validation | caused by: %w",
-					rc.GetName(), i, err)
+				return nil, nil, fmt.Errorf("%q: %w", rc.GetName(), xdsrules.At(err, "RouteConfiguration", "VirtualHosts", i))
 			}
 		}
 		vhs[i], rc.VirtualHosts[i] = v, v.vh
@@ -88,7 +90,7 @@ func (prev *routeParts) unpackRoute(b []byte) (*routev3.RouteConfiguration, []*v
 	return rc, vhs, nil
 }
 
-// unpackVirtualHost decodes and validates a virtual host from b, reusing
+// unpackVirtualHost decodes and checks a virtual host from b, reusing
 // the routes of prev.
 func (prev *routeParts) unpackVirtualHost(b []byte) (*vhost, error) {
 	spans, rest, err := splitRepeated(b, routesField)
@@ -99,7 +101,7 @@ func (prev *routeParts) unpackVirtualHost(b []byte) (*vhost, error) {
 	if err := proto.Unmarshal(rest, v.vh); err != nil {
 		return nil, err
 	}
-	if err := validateVirtualHost(v.vh); err != nil { // all but the routes
+	if err := xdsrules.VirtualHostOwn(v.vh); err != nil { // all but the routes
 		return nil, err
 	}
 	v.vh.Routes = make([]*routev3.Route, len(spans))
@@ -110,8 +112,8 @@ func (prev *routeParts) unpackVirtualHost(b []byte) (*vhost, error) {
 			if err := proto.Unmarshal(b[sp.from:sp.to], r.r); err != nil {
 				return nil, err
 			}
-			if err := r.r.Validate(); err != nil {
-				return nil, fmt.Errorf("invalid VirtualHost.Routes[%d]: embedded message failed validation | caused by: %w", i, err)
+			if err := xdsrules.Route(r.r); err != nil {
+				return nil, xdsrules.At(err, "VirtualHost", "Routes", i)
 			}
 		}
 		v.routes[i], v.vh.Routes[i] = r, r.r

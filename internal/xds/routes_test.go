@@ -2,17 +2,21 @@ package xds
 
 import (
 	"bytes"
-
+	"fmt"
+	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanemesh/lanemesh/internal/xdsrules"
 )
 
 // TestUnpackRouteAgrees: unpackRoute, with or without virtual hosts to
-// reuse, accepts exactly what proto.Unmarshal and Validate accept, and
-// decodes it to the same route configuration.
+// reuse, accepts exactly what proto.Unmarshal and
+// xdsrules.RouteConfiguration accept, and decodes it to the same route
+// configuration, with the same error.
 func TestUnpackRouteAgrees(t *testing.T) {
 	res := compiled(t, baseDir, fallbackDir)
 	good := res.Routes[0]
@@ -64,8 +68,12 @@ func TestUnpackRouteAgrees(t *testing.T) {
 		{"nameless and no domains", edit(func(rc *routev3.RouteConfiguration) {
 			rc.VirtualHosts[1].Name, rc.VirtualHosts[0].Domains = "", nil
 		}), true},
-		{"bad field beside the virtual hosts", edit(func(rc *routev3.RouteConfiguration) {
-			rc.RequestHeadersToRemove = []string{"a\nb"}
+		{"bad field beside the routes", edit(func(rc *routev3.RouteConfiguration) {
+			rc.VirtualHosts[1].RequireTls = 7
+		}), true},
+		{"bad field in a later route", edit(func(rc *routev3.RouteConfiguration) {
+			last := rc.VirtualHosts[1].Routes[len(rc.VirtualHosts[1].Routes)-1]
+			last.RequestHeadersToRemove = []string{"a\nb"}
 		}), true},
 		{"truncated", marshal(good)[:len(marshal(good))-3], true},
 		{"invalid UTF-8 in a virtual host", bytes.Replace(edit(func(rc *routev3.RouteConfiguration) {
@@ -76,33 +84,25 @@ func TestUnpackRouteAgrees(t *testing.T) {
 			want := &routev3.RouteConfiguration{}
 			wantErr := proto.Unmarshal(tc.wire, want)
 			if wantErr == nil {
-				wantErr = want.Validate()
+				if wantErr = xdsrules.RouteConfiguration(want); wantErr != nil {
+					wantErr = fmt.Errorf("%q: %w", want.GetName(), wantErr)
+				}
 			}
 			if (wantErr != nil) != tc.reject {
-				t.Fatalf("proto.Unmarshal and Validate: %v; want rejected %v", wantErr, tc.reject)
+				t.Fatalf("proto.Unmarshal and xdsrules: %v; want rejected %v", wantErr, tc.reject)
 			}
 			for _, from := range []*routeParts{cold, warm} {
 				got, _, err := from.unpackRoute(tc.wire)
 				switch {
 				case (err != nil) != tc.reject:
-					t.Fatalf("unpackRoute: %v; proto.Unmarshal and Validate: %v", err, wantErr)
+					t.Fatalf("unpackRoute: %v; proto.Unmarshal and xdsrules: %v", err, wantErr)
+				case err != nil && strings.HasPrefix(wantErr.Error(), "\"") && err.Error() != wantErr.Error():
+					t.Fatalf("unpackRoute: %v; xdsrules on the whole configuration: %v", err, wantErr)
 				case err == nil && !proto.Equal(got, want):
 					t.Fatalf("unpackRoute decoded\n%v\nwant\n%v", got, want)
 				}
 			}
 		})
-	}
-}
-
-// TestValidateVirtualHostRestores: the domains Validate ran without are
-// put back, the very slice.
-func TestValidateVirtualHostRestores(t *testing.T) {
-	for _, domains := range [][]string{{"a", "b"}, {"a\n"}, nil} {
-		vh := &routev3.VirtualHost{Name: "vh", Domains: domains}
-		validateVirtualHost(vh)
-		if len(vh.Domains) != len(domains) || (len(domains) > 0 && &vh.Domains[0] != &domains[0]) {
-			t.Errorf("domains %q came back as %q", domains, vh.Domains)
-		}
 	}
 }
 

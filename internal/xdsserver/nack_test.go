@@ -2,6 +2,7 @@ package xdsserver
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -181,5 +182,55 @@ func TestNACKUndecodable(t *testing.T) {
 	srv.waitAcked(t, "proxy-1", goodSnap)
 	if calls, _ := r.snapshot(); !slices.ContainsFunc(calls, func(res *meshxds.Resources) bool { return diffResources(res, good) == "" }) {
 		t.Error("the good snapshot was never applied")
+	}
+}
+
+// TestNACKBrokenRule: a route configuration that breaks one of Envoy's
+// validation rules on a field the proxy reads (a domain with a line break)
+// is NACKed by the client's own checks (internal/xdsrules) with the
+// resource, the field path and the rule; Apply never sees it, and the last
+// good configuration stays in force and ACKed.
+func TestNACKBrokenRule(t *testing.T) {
+	checkLeaks(t)
+	good, goodSnap := compiled(t, sidecarID, nil, baseDir)
+	bad, _ := compiled(t, sidecarID, nil, baseDir)
+	vh := bad.Routes[0].VirtualHosts[1]
+	vh.Domains = append(vh.Domains, "mocka\r\nx-injected: 1")
+	badSnap, err := compile.Snapshot(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rds := resource.RouteType
+	if badSnap.GetVersion(rds) == goodSnap.GetVersion(rds) {
+		t.Fatal("the broken domain left the routes' version as it was; the test proves nothing")
+	}
+
+	srv := startServer(t, "127.0.0.1:0", nil)
+	srv.set(t, "proxy-1", goodSnap)
+	r := &recorder{}
+	c, _ := startClient(t, srv.addr, meshxds.NodeFor("proxy-1", sidecarID), r)
+	r.waitApplied(t, good)
+	srv.waitAcked(t, "proxy-1", goodSnap)
+	calls, _ := r.snapshot()
+	applied := len(calls)
+
+	srv.set(t, "proxy-1", badSnap)
+	ps := waitNACK(t, srv, "proxy-1", func(n *NACK) bool { return n.TypeURL == rds })
+	want := fmt.Sprintf(`%q: invalid RouteConfiguration.VirtualHosts[1].Domains[%d]: value does not match regex pattern "^[^\x00\n\r]*$"`,
+		bad.Routes[0].GetName(), len(vh.Domains)-1)
+	if n := ps.LastNACK; n.Version != badSnap.GetVersion(rds) || !strings.Contains(n.Message, want) {
+		t.Errorf("NACK = %+v, want version %s and a message with %q", n, badSnap.GetVersion(rds), want)
+	}
+	if ps.Acked[rds] != goodSnap.GetVersion(rds) {
+		t.Errorf("server: acked RDS %q, want the previous good %q", ps.Acked[rds], goodSnap.GetVersion(rds))
+	}
+	if err := c.Status().LastError; !errors.Is(err, xds.ErrDecode) {
+		t.Errorf("client LastError = %v, want ErrDecode", err)
+	}
+	if calls, _ := r.snapshot(); len(calls) != applied {
+		t.Errorf("Apply called %d times after the broken routes; want none", len(calls)-applied)
+	}
+	if d := diffResources(r.last(), good); d != "" {
+		t.Errorf("the configuration in force is not the last good one: %s", d)
 	}
 }
