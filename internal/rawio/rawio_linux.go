@@ -52,40 +52,39 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.r
-	o.mu.Lock()
-	o.p, o.n, o.errno = p, 0, 0
-	err := c.rc.Read(o.fn)
-	n, errno := o.n, o.errno
-	o.p = nil
-	o.mu.Unlock()
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := c.call(&c.r, p, "read")
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.w
+	return c.call(&c.w, p, "write")
+}
+
+// call makes the read (o is c.r) or the write (c.w) of p, waiting for
+// readiness as often as it takes, and returns what net.Conn's would.
+func (c *rawConn) call(o *rawOp, p []byte, op string) (int, error) {
 	o.mu.Lock()
 	o.p, o.n, o.errno = p, 0, 0
-	err := c.rc.Write(o.fn)
+	var err error
+	if o == &c.r {
+		err = c.rc.Read(o.fn)
+	} else {
+		err = c.rc.Write(o.fn)
+	}
 	n, errno := o.n, o.errno
 	o.p = nil
 	o.mu.Unlock()
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
+		return n, c.opError(op, err)
 	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
+		return n, c.opError(op, os.NewSyscallError(op, errno))
 	}
 	return n, nil
 }
