@@ -28,18 +28,30 @@ type fleet interface {
 	lastApply() (int64, error)
 	// pids are the processes whose CPU the clients use (this one included).
 	pids() []int
+	// split returns the processes of the full sample and of the light
+	// clients, ok false when the two share a process.
+	split() (full, light []int, ok bool)
 	// close stops every client (and worker process).
 	close() error
 }
 
-// startClients starts n xDS clients, proxies first .. first+n-1 of the
-// whole fleet, each recording its Apply in tr at index i-first. They run
+// startClients starts n simulated proxies, proxies first .. first+n-1 of
+// the whole fleet, each recording its new configurations in tr at index
+// i-first: full xds.Clients for the sample (i < o.sampled()), light
+// clients for the others (see lightClient), which share one memo. They run
 // until ctx is done; wg tracks them.
 func startClients(ctx context.Context, wg *sync.WaitGroup, o options, token xds.TokenSource, first, n int, tr *tracker) {
+	m := newMemo()
 	for k := range n {
 		i := first + k
 		p := identities[i%len(identities)]
 		id := fmt.Sprintf("sidecar~default/%s-%s-bench-%d", p.Labels["app"], p.Labels["version"], i)
+		if i >= o.sampled() {
+			c := &lightClient{target: o.xds, node: meshxds.NodeFor(id, p), token: token, memo: m,
+				seen: func(on bool) { tr.seen(k, on, mono()) }}
+			wg.Go(func() { _ = c.run(ctx) })
+			continue
+		}
 		c := &xds.Client{Target: o.xds, Node: meshxds.NodeFor(id, p), MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Token: token,
 			Apply: func(r *meshxds.Resources) error { tr.seen(k, usesFallback(r), mono()); return nil }}
 		wg.Go(func() { _ = c.Run(ctx) })
@@ -79,6 +91,8 @@ func (f *localFleet) wait(timeout time.Duration) ([]int64, int, error) {
 func (f *localFleet) lastApply() (int64, error) { return f.tr.lastApply(), nil }
 
 func (f *localFleet) pids() []int { return []int{os.Getpid()} }
+
+func (f *localFleet) split() (full, light []int, ok bool) { return nil, nil, false }
 
 func (f *localFleet) close() error {
 	f.cancel()
