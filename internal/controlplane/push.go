@@ -66,14 +66,13 @@ func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies m
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	groups, proxies = map[string][]string{}, map[string]meshxds.Proxy{}
-	for id, p := range cp.nodes {
+	for id, n := range cp.nodes {
 		if known, ok := connected[id]; ok && !known {
 			delete(cp.nodes, id)
 			continue
 		}
-		key := meshxds.IdentityKey(p)
-		groups[key] = append(groups[key], id)
-		proxies[key] = p
+		groups[n.key] = append(groups[n.key], id)
+		proxies[n.key] = n.proxy
 	}
 	for key := range cp.served {
 		if groups[key] == nil {
