@@ -242,6 +242,26 @@ func (s *Server) Proxies() []ProxyStatus {
 	return s.tracker.proxies()
 }
 
+// Glance is what a summary of the fleet needs, without every node's
+// status: Proxies builds maps for each node, which a page polling it every
+// second pays for a thousand proxies at a time.
+type Glance struct {
+	Connected int         // nodes with an open stream
+	NACKs     []ProxyNACK // each node's last NACK (ProxyStatus.LastNACK), by node id
+}
+
+// ProxyNACK is one node's last NACK.
+type ProxyNACK struct {
+	ID string
+	NACK
+}
+
+// Glance returns how many nodes are connected and the last NACK of each
+// node that has one.
+func (s *Server) Glance() Glance {
+	return s.tracker.glance()
+}
+
 // Connected reports, for every node the server knows, whether it has an
 // open stream now.
 func (s *Server) Connected() map[string]bool {

@@ -530,6 +530,24 @@ func (t *tracker) connected() map[string]bool {
 	return out
 }
 
+// glance counts the connected nodes and copies the last NACK of each node
+// that has one. t.mu is taken once, and nothing is built per node.
+func (t *tracker) glance() Glance {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var g Glance
+	for id, n := range t.nodes {
+		if n.streams > 0 {
+			g.Connected++
+		}
+		if n.lastNACK != nil {
+			g.NACKs = append(g.NACKs, ProxyNACK{ID: id, NACK: *n.lastNACK})
+		}
+	}
+	sort.Slice(g.NACKs, func(i, j int) bool { return g.NACKs[i].ID < g.NACKs[j].ID })
+	return g
+}
+
 // proxies returns copies of every node's record, sorted by id.
 func (t *tracker) proxies() []ProxyStatus {
 	t.mu.Lock()
