@@ -120,11 +120,12 @@ func decodeFacts(k meshxds.Kind, b []byte) *facts {
 		return &facts{err: fmt.Errorf("%s resource without a name", k)}
 	}
 	refs := cachev3.GetResourceReferences(map[string]types.ResourceWithTTL{f.name: {Resource: r}})
-	var on meshxds.Kind = meshxds.Endpoints
+	// What clusters reference is endpoints; what listeners do, routes.
+	dependent := meshxds.Endpoints
 	if k == meshxds.Listeners {
-		on = meshxds.Routes
+		dependent = meshxds.Routes
 	}
-	for n := range refs[on.TypeURL()] {
+	for n := range refs[dependent.TypeURL()] {
 		f.refs = append(f.refs, n)
 	}
 	slices.Sort(f.refs)
