@@ -46,6 +46,7 @@ type fakeFleet struct {
 	missed int
 	last   int64
 	begun  []bool
+	msgs   messages
 	fail   string // op that fails
 }
 
@@ -61,6 +62,7 @@ func (f *fakeFleet) wait(time.Duration) ([]int64, int, error) {
 	return f.times, f.missed, f.err("wait")
 }
 func (f *fakeFleet) lastApply() (int64, error)   { return f.last, f.err("last") }
+func (f *fakeFleet) messages() (messages, error) { return f.msgs, f.err("messages") }
 func (f *fakeFleet) pids() []int                 { return nil }
 func (f *fakeFleet) split() ([]int, []int, bool) { return nil, nil, false }
 func (f *fakeFleet) close() error                { return nil }
@@ -82,8 +84,8 @@ func pipeFleet(t *testing.T, workers ...*fakeFleet) (*processFleet, chan error) 
 }
 
 func TestProcessFleetMergesWorkers(t *testing.T) {
-	a := &fakeFleet{times: []int64{100, notYet}, missed: 1, last: 500}
-	b := &fakeFleet{times: []int64{before, 300, 200}, last: 700}
+	a := &fakeFleet{times: []int64{100, notYet}, missed: 1, last: 500, msgs: messages{Responses: [4]int64{2, 0, 0, 3}}}
+	b := &fakeFleet{times: []int64{before, 300, 200}, last: 700, msgs: messages{Responses: [4]int64{3, 0, 0, 4}, NACKs: 1}}
 	f, done := pipeFleet(t, a, b)
 	if missed, err := f.connect(time.Second); err != nil || missed != 1 {
 		t.Fatalf("connect = %d, %v; want 1 missed", missed, err)
@@ -100,6 +102,9 @@ func TestProcessFleetMergesWorkers(t *testing.T) {
 	}
 	if last, err := f.lastApply(); err != nil || last != 700 {
 		t.Errorf("lastApply = %d, %v; want the latest, 700", last, err)
+	}
+	if m, err := f.messages(); err != nil || m.Responses[0] != 5 || m.Responses[3] != 7 || m.NACKs != 1 {
+		t.Errorf("messages = %+v, %v; want both workers' counts summed", m, err)
 	}
 	if err := f.close(); err != nil {
 		t.Fatal(err)

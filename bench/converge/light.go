@@ -49,6 +49,7 @@ type lightClient struct {
 	node   *corev3.Node
 	token  xds.TokenSource
 	memo   *memo
+	count  *counter
 	// seen is told the fallback state of each new complete view.
 	seen func(on bool)
 }
@@ -222,6 +223,7 @@ func (s *lightSession) handle(resp *discoveryv3.DiscoveryResponse) error {
 	}
 	s.nonce[k] = resp.GetNonce()
 	t, err := s.take(k, resp)
+	s.c.count.response(k, err != nil)
 	if err != nil {
 		if err := s.request(k, err); err != nil {
 			return err

@@ -17,7 +17,9 @@ import (
 // one full xds.Client and light clients of every identity the change
 // reaches, and toggles the fallback: every one must see each change, and
 // the control plane must count the light ones as in step, having ACKed
-// what it served them, as it does the full one.
+// what it served them, as it does the full one. Each change must cost each
+// proxy one CDS and one RDS response, nothing rejected: the control plane
+// resends no type whose resources did not change (scenario C's messages).
 func TestLightClientsFollowLikeFullOnes(t *testing.T) {
 	srv := xdsserver.NewServer(nil)
 	var cp *controlplane.ControlPlane
@@ -46,6 +48,7 @@ func TestLightClientsFollowLikeFullOnes(t *testing.T) {
 		t.Fatalf("%d of %d clients got no first configuration", missed, n)
 	}
 	changes := []*config.Config{load(t, "../../examples/traffic-lanes-fallback"), {VirtualServices: base.VirtualServices}}
+	start, _ := f.messages()
 	for i, c := range append(changes, changes...) {
 		on := i%2 == 0
 		f.begin(on)
@@ -64,6 +67,12 @@ func TestLightClientsFollowLikeFullOnes(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+	m, _ := f.messages()
+	m = m.minus(start)
+	light := int64(n - 1)
+	if want := (messages{Responses: [4]int64{4 * light, 0, 0, 4 * light}}); m != want {
+		t.Errorf("4 changes to %d light clients: responses by kind (CDS, EDS, LDS, RDS) and NACKs %+v, want %+v", light, m, want)
 	}
 	for _, p := range srv.Proxies() {
 		for typ, s := range p.Sync {

@@ -90,6 +90,10 @@ func main() {
 	sm := res.Sample
 	fmt.Printf("converge n=%d sample of %d full clients (1 in %d): all converged p50 %.1f ms p99 %.1f ms; per proxy p50 %.1f ms p99 %.1f ms; CPU per change per client: full %.3f ms, light %.3f ms\n",
 		res.N, sm.N, sm.Every, sm.AllP50MS, sm.AllP99MS, sm.ProxyP50MS, sm.ProxyP99MS, res.Clients.FullProxyCPUMS, res.Clients.LightProxyCPUMS)
+	if m := res.Messages; m != nil {
+		fmt.Printf("converge n=%d responses per light client per change: CDS %.2f EDS %.2f LDS %.2f RDS %.2f; NACKs %.2f\n",
+			res.N, m.CDS, m.EDS, m.LDS, m.RDS, m.NACKs)
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	b = append(b, '\n')
 	if *out == "" {
@@ -144,6 +148,19 @@ type result struct {
 	Clients      clientsProcess `json:"clients"`
 	// Sample is the figures of the full xds.Clients alone.
 	Sample sample `json:"sample"`
+	// Messages is what the control plane sent the light clients over the
+	// changes, per light client and change: responses by type (CDS, EDS,
+	// LDS, RDS; each was answered by one ACK or NACK) and NACKs.
+	Messages *perChange `json:"messages_per_proxy_per_change,omitempty"`
+}
+
+// perChange is messages per light client and change.
+type perChange struct {
+	CDS   float64 `json:"cds"`
+	EDS   float64 `json:"eds"`
+	LDS   float64 `json:"lds"`
+	RDS   float64 `json:"rds"`
+	NACKs float64 `json:"nacks"`
 }
 
 // sample is the full xds.Clients' share of the fleet: their times, and
@@ -249,6 +266,10 @@ func run(o options) (*result, error) {
 	connectedRSS, _ := memory(o.cpPID)
 
 	fullPIDs, lightPIDs, split := f.split()
+	msgsBefore, err := f.messages()
+	if err != nil {
+		return nil, err
+	}
 	cpBefore, clientsBefore := cpuSeconds(o.cpPID), cpuOf(f.pids())
 	fullBefore, lightBefore := cpuOf(fullPIDs), cpuOf(lightPIDs)
 	var all, proxies, applies, pushes, sampleAll, sampleProxies []float64
@@ -270,6 +291,16 @@ func run(o options) (*result, error) {
 		perProxy := func(cpu float64, n int) float64 { return 1000 * cpu / float64(o.changes) / float64(max(n, 1)) }
 		res.Clients.FullProxyCPUMS = perProxy(cpuOf(fullPIDs)-fullBefore, o.full)
 		res.Clients.LightProxyCPUMS = perProxy(cpuOf(lightPIDs)-lightBefore, o.n-o.full)
+	}
+	if light := o.n - o.full; light > 0 {
+		m, err := f.messages()
+		if err != nil {
+			return nil, err
+		}
+		m = m.minus(msgsBefore)
+		per := func(v int64) float64 { return float64(v) / float64(light) / float64(o.changes) }
+		res.Messages = &perChange{CDS: per(m.Responses[meshxds.Clusters]), EDS: per(m.Responses[meshxds.Endpoints]),
+			LDS: per(m.Responses[meshxds.Listeners]), RDS: per(m.Responses[meshxds.Routes]), NACKs: per(m.NACKs)}
 	}
 	sm := &res.Sample
 	sm.AllP50MS, sm.AllP99MS, sm.AllMaxMS = pct(sampleAll, 0.5), pct(sampleAll, 0.99), pct(sampleAll, 1)

@@ -25,17 +25,18 @@ import (
 
 // request is one line from the coordinator to a worker.
 type request struct {
-	Op        string `json:"op"` // connect, begin, wait or last
+	Op        string `json:"op"` // connect, begin, wait, last or messages
 	On        bool   `json:"on,omitempty"`
 	TimeoutNS int64  `json:"timeout_ns,omitempty"`
 }
 
 // reply is a worker's answer to one request.
 type reply struct {
-	Times  []int64 `json:"times,omitempty"`
-	Missed int     `json:"missed"`
-	Last   int64   `json:"last,omitempty"`
-	Err    string  `json:"err,omitempty"`
+	Times    []int64   `json:"times,omitempty"`
+	Missed   int       `json:"missed"`
+	Last     int64     `json:"last,omitempty"`
+	Messages *messages `json:"messages,omitempty"`
+	Err      string    `json:"err,omitempty"`
 }
 
 // serve answers the coordinator's requests from r on w with f until r
@@ -60,6 +61,10 @@ func serve(r io.Reader, w io.Writer, f fleet) error {
 			rep.Times, rep.Missed, err = f.wait(time.Duration(req.TimeoutNS))
 		case "last":
 			rep.Last, err = f.lastApply()
+		case "messages":
+			var m messages
+			m, err = f.messages()
+			rep.Messages = &m
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)
 		}
@@ -236,6 +241,17 @@ func (f *processFleet) lastApply() (int64, error) {
 		last = max(last, r.Last)
 	}
 	return last, err
+}
+
+func (f *processFleet) messages() (messages, error) {
+	reps, err := f.fanout(request{Op: "messages"})
+	var sum messages
+	for _, r := range reps {
+		if r.Messages != nil {
+			sum = sum.plus(*r.Messages)
+		}
+	}
+	return sum, err
 }
 
 func (f *processFleet) pids() []int {

@@ -87,6 +87,15 @@ type Convergence struct {
 		ProxyP99MS float64 `json:"proxy_p99_ms"`
 		ProxyMaxMS float64 `json:"proxy_max_ms"`
 	} `json:"sample"`
+	// Messages is per light client and change; nil in results from before
+	// bench/converge counted them.
+	Messages *struct {
+		CDS   float64 `json:"cds"`
+		EDS   float64 `json:"eds"`
+		LDS   float64 `json:"lds"`
+		RDS   float64 `json:"rds"`
+		NACKs float64 `json:"nacks"`
+	} `json:"messages_per_proxy_per_change"`
 }
 
 // ConvergeChange is one timed change.
@@ -398,6 +407,10 @@ func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
 		fmt.Fprintf(b, "- N=%s, all have it, median: fallback on %s (new aggregate clusters first, then the routes), off %s (routes first).\n",
 			thousands(float64(c.N)), millis(medianOf(on)), millis(medianOf(off)))
 		fmt.Fprintf(b, "- N=%s, all have it, each change in order (ms): %s.\n", thousands(float64(c.N)), strings.Join(each, ", "))
+		if m := c.Messages; m != nil {
+			fmt.Fprintf(b, "- N=%s, responses per light client per change, each answered by an ACK or NACK: CDS %.2f, EDS %.2f, LDS %.2f, RDS %.2f; NACKs %.2f.\n",
+				thousands(float64(c.N)), m.CDS, m.EDS, m.LDS, m.RDS, m.NACKs)
+		}
 	}
 	cpus := cmp.Or(sc.ClientCPUs, "1")
 	fmt.Fprintf(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers,"+
