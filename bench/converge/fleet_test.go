@@ -46,6 +46,7 @@ type fakeFleet struct {
 	missed int
 	last   int64
 	begun  []bool
+	msgs   messages
 	fail   string // op that fails
 }
 
@@ -60,9 +61,11 @@ func (f *fakeFleet) begin(on bool) error                { f.begun = append(f.beg
 func (f *fakeFleet) wait(time.Duration) ([]int64, int, error) {
 	return f.times, f.missed, f.err("wait")
 }
-func (f *fakeFleet) lastApply() (int64, error) { return f.last, f.err("last") }
-func (f *fakeFleet) pids() []int               { return nil }
-func (f *fakeFleet) close() error              { return nil }
+func (f *fakeFleet) lastApply() (int64, error)   { return f.last, f.err("last") }
+func (f *fakeFleet) messages() (messages, error) { return f.msgs, f.err("messages") }
+func (f *fakeFleet) pids() []int                 { return nil }
+func (f *fakeFleet) split() ([]int, []int, bool) { return nil, nil, false }
+func (f *fakeFleet) close() error                { return nil }
 
 // pipeFleet is a processFleet whose workers are serve goroutines over
 // in-memory pipes; done receives each serve's result once its input is
@@ -81,8 +84,8 @@ func pipeFleet(t *testing.T, workers ...*fakeFleet) (*processFleet, chan error) 
 }
 
 func TestProcessFleetMergesWorkers(t *testing.T) {
-	a := &fakeFleet{times: []int64{100, notYet}, missed: 1, last: 500}
-	b := &fakeFleet{times: []int64{before, 300, 200}, last: 700}
+	a := &fakeFleet{times: []int64{100, notYet}, missed: 1, last: 500, msgs: messages{Responses: [4]int64{2, 0, 0, 3}}}
+	b := &fakeFleet{times: []int64{before, 300, 200}, last: 700, msgs: messages{Responses: [4]int64{3, 0, 0, 4}, NACKs: 1}}
 	f, done := pipeFleet(t, a, b)
 	if missed, err := f.connect(time.Second); err != nil || missed != 1 {
 		t.Fatalf("connect = %d, %v; want 1 missed", missed, err)
@@ -99,6 +102,9 @@ func TestProcessFleetMergesWorkers(t *testing.T) {
 	}
 	if last, err := f.lastApply(); err != nil || last != 700 {
 		t.Errorf("lastApply = %d, %v; want the latest, 700", last, err)
+	}
+	if m, err := f.messages(); err != nil || m.Responses[0] != 5 || m.Responses[3] != 7 || m.NACKs != 1 {
+		t.Errorf("messages = %+v, %v; want both workers' counts summed", m, err)
 	}
 	if err := f.close(); err != nil {
 		t.Fatal(err)
@@ -130,5 +136,26 @@ func TestServeRefusesUnknownOp(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"err":"unknown op \"reboot\""`) {
 		t.Errorf("reply = %s", out.String())
+	}
+}
+
+func TestShares(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		n, full, k int
+		want       []share
+	}{
+		{"sample gets its own worker", 1000, 20, 8, []share{{0, 20, true}, {20, 140, false}, {160, 140, false}, {300, 140, false},
+			{440, 140, false}, {580, 140, false}, {720, 140, false}, {860, 140, false}}},
+		{"quick run", 100, 2, 3, []share{{0, 2, true}, {2, 49, false}, {51, 49, false}}},
+		{"a big sample gets its share of workers", 10, 5, 4, []share{{0, 3, true}, {3, 2, true}, {5, 3, false}, {8, 2, false}}},
+		{"all full", 10, 10, 3, []share{{0, 4, true}, {4, 3, true}, {7, 3, true}}},
+		{"one worker runs both", 10, 1, 1, []share{{0, 10, false}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := shares(c.n, c.full, c.k); !slices.Equal(got, c.want) {
+				t.Errorf("shares(%d, %d, %d) = %v, want %v", c.n, c.full, c.k, got, c.want)
+			}
+		})
 	}
 }

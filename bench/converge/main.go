@@ -1,7 +1,7 @@
 // Command converge measures how fast a lanemesh control plane brings N
 // proxies to a new configuration (scenario C of bench/run.sh).
 //
-// It connects N xds.Client instances to a running `lanemesh controlplane`,
+// It connects N simulated proxies to a running `lanemesh controlplane`,
 // each with its own node id and one of a few sidecar identities, and waits
 // until every one has its first configuration. It then toggles the
 // tutorial's fallback on and off K times by running
@@ -18,6 +18,12 @@
 // no lane with a fallback, so the change gives them nothing new). The
 // result, as JSON, holds every change's "all N have it" time and per-proxy
 // percentiles, and the control plane's RSS and CPU read from /proc.
+//
+// One proxy in -sample (default 50) is a full xds.Client, the proxy's own
+// decoder; the others are light clients (light.go), the same on the wire
+// but spared the decoding of each resource, since the N share the
+// harness's core where real proxies decode on their own. The result has
+// the sample's own times and each kind's CPU per change per client.
 //
 // With -workers K (K > 1) the N clients run in K worker processes, copies
 // of this command, N/K each, which this one drives (worker.go), so that one
@@ -57,6 +63,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 1, "processes the clients run in: 1 runs them in this one, K > 1 starts K workers with N/K each")
 	flag.BoolVar(&o.worker, "worker", false, "run as a worker of another converge: clients -first .. -first+-n-1, driven over stdin and stdout")
 	flag.IntVar(&o.first, "first", 0, "with -worker: the index of this worker's first client in the whole fleet")
+	flag.IntVar(&o.sample, "sample", 50, "one simulated proxy in this many is a full xds.Client (the sample), the others light clients; 1 makes every one full")
+	flag.IntVar(&o.full, "full", 0, "with -worker: clients 0 .. this-1 of the whole fleet are full xds.Clients")
 	flag.IntVar(&o.changes, "changes", 10, "changes to time, alternately on and off")
 	flag.IntVar(&o.cpPID, "cp-pid", 0, "the control plane's pid, for its RSS and CPU; 0 to skip")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long a change may take to reach every proxy")
@@ -79,6 +87,13 @@ func main() {
 	s := res.Summary
 	fmt.Printf("converge n=%d in %d process(es): %d changes, all converged p50 %.1f ms p99 %.1f ms max %.1f ms; per proxy p50 %.1f ms p99 %.1f ms max %.1f ms; missed %d\n",
 		res.N, res.Workers, len(res.Changes), s.AllP50MS, s.AllP99MS, s.AllMaxMS, s.ProxyP50MS, s.ProxyP99MS, s.ProxyMaxMS, s.Missed)
+	sm := res.Sample
+	fmt.Printf("converge n=%d sample of %d full clients (1 in %d): all converged p50 %.1f ms p99 %.1f ms; per proxy p50 %.1f ms p99 %.1f ms; CPU per change per client: full %.3f ms, light %.3f ms\n",
+		res.N, sm.N, sm.Every, sm.AllP50MS, sm.AllP99MS, sm.ProxyP50MS, sm.ProxyP99MS, res.Clients.FullProxyCPUMS, res.Clients.LightProxyCPUMS)
+	if m := res.Messages; m != nil {
+		fmt.Printf("converge n=%d responses per light client per change: CDS %.2f EDS %.2f LDS %.2f RDS %.2f; NACKs %.2f\n",
+			res.N, m.CDS, m.EDS, m.LDS, m.RDS, m.NACKs)
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	b = append(b, '\n')
 	if *out == "" {
@@ -89,15 +104,21 @@ func main() {
 	}
 }
 
+// sampled is how many clients, the first ones, are full xds.Clients.
+func (o options) sampled() int { return o.full }
+
 // options are the command's flags.
 type options struct {
 	xds, xdsToken, admin, lanemesh string
 	on, off                        string
 	n, changes, cpPID              int
 	workers, first                 int
-	worker                         bool
-	timeout, connectTimeout        time.Duration
-	quiet                          time.Duration
+	// sample is -sample; full is how many clients (the first ones) are
+	// full xds.Clients, worked out from it by run.
+	sample, full            int
+	worker                  bool
+	timeout, connectTimeout time.Duration
+	quiet                   time.Duration
 }
 
 // identities are the sidecars the fallback change reaches.
@@ -125,6 +146,38 @@ type result struct {
 	Summary      summary        `json:"summary"`
 	ControlPlane *controlPlane  `json:"control_plane,omitempty"`
 	Clients      clientsProcess `json:"clients"`
+	// Sample is the figures of the full xds.Clients alone.
+	Sample sample `json:"sample"`
+	// Messages is what the control plane sent the light clients over the
+	// changes, per light client and change: responses by type (CDS, EDS,
+	// LDS, RDS; each was answered by one ACK or NACK) and NACKs.
+	Messages *perChange `json:"messages_per_proxy_per_change,omitempty"`
+}
+
+// perChange is messages per light client and change.
+type perChange struct {
+	CDS   float64 `json:"cds"`
+	EDS   float64 `json:"eds"`
+	LDS   float64 `json:"lds"`
+	RDS   float64 `json:"rds"`
+	NACKs float64 `json:"nacks"`
+}
+
+// sample is the full xds.Clients' share of the fleet: their times, and
+// their CPU, which is what a real proxy spends on a change.
+type sample struct {
+	// Every is -sample: one client in Every is full; N of them, the first
+	// N by index, so spread round-robin over the identities.
+	Every int `json:"every"`
+	N     int `json:"n"`
+	// AllP* are over the changes, of the time until the last of the
+	// sample had the change; ProxyP* over every sampled proxy's time.
+	AllP50MS   float64 `json:"all_p50_ms"`
+	AllP99MS   float64 `json:"all_p99_ms"`
+	AllMaxMS   float64 `json:"all_max_ms"`
+	ProxyP50MS float64 `json:"proxy_p50_ms"`
+	ProxyP99MS float64 `json:"proxy_p99_ms"`
+	ProxyMaxMS float64 `json:"proxy_max_ms"`
 }
 
 // change is one timed configuration change.
@@ -170,14 +223,25 @@ type controlPlane struct {
 // harness gives them.
 type clientsProcess struct {
 	CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+	// FullProxyCPUMS and LightProxyCPUMS are one full xds.Client's and one
+	// light client's CPU per change (their processes' CPU over the
+	// changes, per change and per client), when the two kinds run in
+	// separate processes; 0 otherwise. A full client's is what one real
+	// proxy spends on a change on its own core: receiving, decoding,
+	// checking, applying and answering; the difference is the decoding
+	// the light clients leave out.
+	FullProxyCPUMS  float64 `json:"full_proxy_cpu_per_change_ms"`
+	LightProxyCPUMS float64 `json:"light_proxy_cpu_per_change_ms"`
 }
 
 func run(o options) (*result, error) {
-	if o.n <= 0 || o.changes <= 0 || o.workers <= 0 {
-		return nil, errors.New("-n, -changes and -workers must be positive")
+	if o.n <= 0 || o.changes <= 0 || o.workers <= 0 || o.sample <= 0 {
+		return nil, errors.New("-n, -changes, -workers and -sample must be positive")
 	}
 	o.workers = min(o.workers, o.n)
-	res := &result{N: o.n, Workers: o.workers, Trigger: fmt.Sprintf("%s apply -f FILE --server %s (admin API)", o.lanemesh, o.admin)}
+	o.full = (o.n + o.sample - 1) / o.sample
+	res := &result{N: o.n, Workers: o.workers, Trigger: fmt.Sprintf("%s apply -f FILE --server %s (admin API)", o.lanemesh, o.admin),
+		Sample: sample{Every: o.sample, N: o.full}}
 	for _, p := range identities {
 		res.Identities = append(res.Identities, "sidecar "+p.Labels["app"]+"-"+p.Labels["version"])
 	}
@@ -201,8 +265,14 @@ func run(o options) (*result, error) {
 	res.ConnectMS = msSince(start, mono())
 	connectedRSS, _ := memory(o.cpPID)
 
+	fullPIDs, lightPIDs, split := f.split()
+	msgsBefore, err := f.messages()
+	if err != nil {
+		return nil, err
+	}
 	cpBefore, clientsBefore := cpuSeconds(o.cpPID), cpuOf(f.pids())
-	var all, proxies, applies, pushes []float64
+	fullBefore, lightBefore := cpuOf(fullPIDs), cpuOf(lightPIDs)
+	var all, proxies, applies, pushes, sampleAll, sampleProxies []float64
 	for k := range o.changes {
 		ch, times, err := o.change(f, k%2 == 0)
 		if err != nil {
@@ -212,9 +282,29 @@ func run(o options) (*result, error) {
 		res.Summary.Missed += ch.Missed
 		all = append(all, ch.AllMS)
 		applies = append(applies, ch.ApplyMS)
-		proxies = append(proxies, times...)
+		proxies = append(proxies, times.all...)
 		pushes = append(pushes, ch.PushMS)
+		sampleAll = append(sampleAll, pct(times.sample, 1))
+		sampleProxies = append(sampleProxies, times.sample...)
 	}
+	if split {
+		perProxy := func(cpu float64, n int) float64 { return 1000 * cpu / float64(o.changes) / float64(max(n, 1)) }
+		res.Clients.FullProxyCPUMS = perProxy(cpuOf(fullPIDs)-fullBefore, o.full)
+		res.Clients.LightProxyCPUMS = perProxy(cpuOf(lightPIDs)-lightBefore, o.n-o.full)
+	}
+	if light := o.n - o.full; light > 0 {
+		m, err := f.messages()
+		if err != nil {
+			return nil, err
+		}
+		m = m.minus(msgsBefore)
+		per := func(v int64) float64 { return float64(v) / float64(light) / float64(o.changes) }
+		res.Messages = &perChange{CDS: per(m.Responses[meshxds.Clusters]), EDS: per(m.Responses[meshxds.Endpoints]),
+			LDS: per(m.Responses[meshxds.Listeners]), RDS: per(m.Responses[meshxds.Routes]), NACKs: per(m.NACKs)}
+	}
+	sm := &res.Sample
+	sm.AllP50MS, sm.AllP99MS, sm.AllMaxMS = pct(sampleAll, 0.5), pct(sampleAll, 0.99), pct(sampleAll, 1)
+	sm.ProxyP50MS, sm.ProxyP99MS, sm.ProxyMaxMS = pct(sampleProxies, 0.5), pct(sampleProxies, 0.99), pct(sampleProxies, 1)
 	res.Summary.AllP50MS, res.Summary.AllP99MS, res.Summary.AllMaxMS = pct(all, 0.5), pct(all, 0.99), pct(all, 1)
 	res.Summary.ProxyP50MS, res.Summary.ProxyP99MS = pct(proxies, 0.5), pct(proxies, 0.99)
 	res.Summary.ProxyMaxMS = pct(proxies, 1)
@@ -228,43 +318,52 @@ func run(o options) (*result, error) {
 	return res, f.close()
 }
 
-// change applies one change and times it to every proxy; times are each
-// proxy's, in ms from the start of the apply command. Every proxy is
+// changeTimes are the proxies' times of one change, in ms from the start
+// of the apply command: all of them's, and the full sample's alone. A
+// proxy that did not have it within -timeout has none.
+type changeTimes struct{ all, sample []float64 }
+
+// change applies one change and times it to every proxy. Every proxy is
 // waiting for the new state (begin) before the command starts, in
 // whichever process it runs.
-func (o options) change(f fleet, on bool) (change, []float64, error) {
+func (o options) change(f fleet, on bool) (change, changeTimes, error) {
 	file := o.off
 	if on {
 		file = o.on
 	}
 	if err := f.begin(on); err != nil {
-		return change{}, nil, err
+		return change{}, changeTimes{}, err
 	}
 	t0 := mono()
 	out, err := exec.Command(o.lanemesh, "apply", "-f", file, "--server", o.admin).CombinedOutput()
 	ch := change{Fallback: on, ApplyMS: msSince(t0, mono())}
 	if err != nil {
-		return ch, nil, fmt.Errorf("lanemesh apply -f %s: %w: %s", file, err, out)
+		return ch, changeTimes{}, fmt.Errorf("lanemesh apply -f %s: %w: %s", file, err, out)
 	}
 	times, missed, err := f.wait(o.timeout)
 	if err != nil {
-		return ch, nil, err
+		return ch, changeTimes{}, err
 	}
-	var ts []float64
-	for _, t := range times {
+	var ts changeTimes
+	for i, t := range times {
+		ms := 0.0
 		switch t {
 		case notYet:
+			continue
 		case before:
-			ts = append(ts, 0)
 		default:
-			ts = append(ts, msSince(t0, t))
+			ms = msSince(t0, t)
+		}
+		ts.all = append(ts.all, ms)
+		if i < o.full {
+			ts.sample = append(ts.sample, ms)
 		}
 	}
 	ch.Missed = missed
-	ch.AllMS, ch.ProxyP50, ch.ProxyP99 = pct(ts, 1), pct(ts, 0.5), pct(ts, 0.99)
+	ch.AllMS, ch.ProxyP50, ch.ProxyP99 = pct(ts.all, 1), pct(ts.all, 0.5), pct(ts.all, 0.99)
 	last, err := quiet(f, o.quiet, o.timeout)
 	if err != nil {
-		return ch, nil, err
+		return ch, changeTimes{}, err
 	}
 	ch.PushMS = msSince(t0, last)
 	idle(o.cpPID, o.quiet, o.timeout)

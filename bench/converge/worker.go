@@ -25,17 +25,18 @@ import (
 
 // request is one line from the coordinator to a worker.
 type request struct {
-	Op        string `json:"op"` // connect, begin, wait or last
+	Op        string `json:"op"` // connect, begin, wait, last or messages
 	On        bool   `json:"on,omitempty"`
 	TimeoutNS int64  `json:"timeout_ns,omitempty"`
 }
 
 // reply is a worker's answer to one request.
 type reply struct {
-	Times  []int64 `json:"times,omitempty"`
-	Missed int     `json:"missed"`
-	Last   int64   `json:"last,omitempty"`
-	Err    string  `json:"err,omitempty"`
+	Times    []int64   `json:"times,omitempty"`
+	Missed   int       `json:"missed"`
+	Last     int64     `json:"last,omitempty"`
+	Messages *messages `json:"messages,omitempty"`
+	Err      string    `json:"err,omitempty"`
 }
 
 // serve answers the coordinator's requests from r on w with f until r
@@ -60,6 +61,10 @@ func serve(r io.Reader, w io.Writer, f fleet) error {
 			rep.Times, rep.Missed, err = f.wait(time.Duration(req.TimeoutNS))
 		case "last":
 			rep.Last, err = f.lastApply()
+		case "messages":
+			var m messages
+			m, err = f.messages()
+			rep.Messages = &m
 		default:
 			err = fmt.Errorf("unknown op %q", req.Op)
 		}
@@ -85,7 +90,8 @@ type remote struct {
 	enc   *json.Encoder
 	dec   *json.Decoder
 	stdin io.Closer
-	n     int // its clients
+	n     int  // its clients
+	full  bool // they are full xds.Clients
 }
 
 func (r *remote) call(req request) (reply, error) {
@@ -108,23 +114,52 @@ type processFleet struct {
 	cmds    []*exec.Cmd // nil in tests, where the workers are goroutines
 }
 
+// share is one worker's clients: first .. first+n-1.
+type share struct {
+	first, n int
+	full     bool // they are the full sample's
+}
+
+// shares deals n clients, of which the first full are full xds.Clients,
+// out to k workers. The full sample gets workers of its own, so that its
+// CPU is measured apart, as many as its share of the clients (at least
+// one, and one fewer than k); each kind is dealt out as evenly as it goes.
+// With every client full, or one worker, all workers share them evenly.
+func shares(n, full, k int) []share {
+	if full == 0 || full >= n || k < 2 {
+		return deal(0, n, k, full >= n)
+	}
+	kf := min(max(1, (k*full+n/2)/n), k-1)
+	return append(deal(0, full, kf, true), deal(full, n-full, k-kf, false)...)
+}
+
+// deal shares clients first .. first+n-1 out to k workers, the first n%k
+// one more than the others.
+func deal(first, n, k int, full bool) []share {
+	out := make([]share, 0, k)
+	for w := range k {
+		c := n / k
+		if w < n%k {
+			c++
+		}
+		out = append(out, share{first: first, n: c, full: full})
+		first += c
+	}
+	return out
+}
+
 // startWorkers starts o.workers copies of this command, sharing the o.n
-// clients out as evenly as they go (the first n%K get one more). Their
-// stderr is this process's.
+// clients out (see shares). Their stderr is this process's.
 func startWorkers(o options, tokenPath string) (*processFleet, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	f := &processFleet{}
-	first := 0
-	for k := range o.workers {
-		n := o.n / o.workers
-		if k < o.n%o.workers {
-			n++
-		}
+	for k, sh := range shares(o.n, o.full, o.workers) {
+		first, n := sh.first, sh.n
 		cmd := exec.Command(exe, "-worker", "-first", strconv.Itoa(first), "-n", strconv.Itoa(n),
-			"-xds", o.xds, "-xds-token-file", tokenPath)
+			"-full", strconv.Itoa(o.full), "-xds", o.xds, "-xds-token-file", tokenPath)
 		cmd.Stderr = os.Stderr
 		in, err := cmd.StdinPipe()
 		if err != nil {
@@ -143,9 +178,12 @@ func startWorkers(o options, tokenPath string) (*processFleet, error) {
 		f.cmds = append(f.cmds, cmd)
 		// bench/run.sh reads this line to check that every worker is
 		// gone at the end of the run.
-		fmt.Fprintf(os.Stderr, "converge: worker %d (pid %d): clients %d..%d\n", k, cmd.Process.Pid, first, first+n-1)
-		f.workers = append(f.workers, &remote{enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out)), stdin: in, n: n})
-		first += n
+		kind := "light"
+		if sh.full {
+			kind = "full"
+		}
+		fmt.Fprintf(os.Stderr, "converge: worker %d (pid %d): clients %d..%d (%s)\n", k, cmd.Process.Pid, first, first+n-1, kind)
+		f.workers = append(f.workers, &remote{enc: json.NewEncoder(in), dec: json.NewDecoder(bufio.NewReader(out)), stdin: in, n: n, full: sh.full})
 	}
 	return f, nil
 }
@@ -205,12 +243,37 @@ func (f *processFleet) lastApply() (int64, error) {
 	return last, err
 }
 
+func (f *processFleet) messages() (messages, error) {
+	reps, err := f.fanout(request{Op: "messages"})
+	var sum messages
+	for _, r := range reps {
+		if r.Messages != nil {
+			sum = sum.plus(*r.Messages)
+		}
+	}
+	return sum, err
+}
+
 func (f *processFleet) pids() []int {
 	pids := []int{os.Getpid()}
 	for _, c := range f.cmds {
 		pids = append(pids, c.Process.Pid)
 	}
 	return pids
+}
+
+// split returns the full sample's workers and the light clients' ones;
+// ok is false if a worker runs both kinds (never: see shares) or one kind
+// is missing.
+func (f *processFleet) split() (full, light []int, ok bool) {
+	for k, c := range f.cmds {
+		if f.workers[k].full {
+			full = append(full, c.Process.Pid)
+		} else {
+			light = append(light, c.Process.Pid)
+		}
+	}
+	return full, light, len(full) > 0 && len(light) > 0
 }
 
 // close closes every worker's stdin, which ends it, and waits for each;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -186,5 +187,32 @@ func TestHops(t *testing.T) {
 	}
 	if !strings.Contains(hopTarget(e), "not measured") {
 		t.Errorf("no mesh: target line %q", hopTarget(e))
+	}
+}
+
+// TestConvergenceSample: the full sample's table appears for runs with
+// light clients, with each kind's CPU per change and their difference,
+// and not for runs in which every client was full.
+func TestConvergenceSample(t *testing.T) {
+	light := &Convergence{N: 1000, Workers: 8, Changes: []ConvergeChange{{AllMS: 150}}}
+	light.Sample.Every, light.Sample.N, light.Sample.AllP99MS = 50, 20, 170
+	light.Clients.FullProxyCPUMS, light.Clients.LightProxyCPUMS = 0.25, 0.1
+	if err := json.Unmarshal([]byte(`{"messages_per_proxy_per_change":{"cds":1,"rds":1}}`), light); err != nil {
+		t.Fatal(err)
+	}
+	all := &Convergence{N: 100, Workers: 8, Changes: []ConvergeChange{{AllMS: 50}}}
+	all.Sample.Every, all.Sample.N = 1, 100
+	var b strings.Builder
+	convergenceMarkdown(&b, &Scenario{ID: "C", Changes: 1, Convergence: []*Convergence{all, light}})
+	md := b.String()
+	if !strings.Contains(md, "| 1,000 | 20 (1 in 50) | ") || !strings.Contains(md, "| 170 ms |") ||
+		!strings.Contains(md, "| 0.250 ms | 0.100 ms | 0.150 ms |") {
+		t.Errorf("the sample's row is missing or wrong:\n%s", md)
+	}
+	if !strings.Contains(md, "N=1,000, responses per light client per change, each answered by an ACK or NACK: CDS 1.00, EDS 0.00, LDS 0.00, RDS 1.00; NACKs 0.00.") {
+		t.Errorf("the messages per change are missing:\n%s", md)
+	}
+	if strings.Contains(md, "| 100 | 100 (1 in 1)") {
+		t.Errorf("a run with every client full has a sample row:\n%s", md)
 	}
 }

@@ -71,8 +71,31 @@ type Convergence struct {
 		CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
 	} `json:"control_plane,omitempty"`
 	Clients struct {
-		CPUPerChangeMS float64 `json:"cpu_per_change_ms"`
+		CPUPerChangeMS  float64 `json:"cpu_per_change_ms"`
+		FullProxyCPUMS  float64 `json:"full_proxy_cpu_per_change_ms"`
+		LightProxyCPUMS float64 `json:"light_proxy_cpu_per_change_ms"`
 	} `json:"clients"`
+	// Sample is the full xds.Clients' own figures; N is 0 in results from
+	// before bench/converge had light clients, when every client was full.
+	Sample struct {
+		Every      int     `json:"every"`
+		N          int     `json:"n"`
+		AllP50MS   float64 `json:"all_p50_ms"`
+		AllP99MS   float64 `json:"all_p99_ms"`
+		AllMaxMS   float64 `json:"all_max_ms"`
+		ProxyP50MS float64 `json:"proxy_p50_ms"`
+		ProxyP99MS float64 `json:"proxy_p99_ms"`
+		ProxyMaxMS float64 `json:"proxy_max_ms"`
+	} `json:"sample"`
+	// Messages is per light client and change; nil in results from before
+	// bench/converge counted them.
+	Messages *struct {
+		CDS   float64 `json:"cds"`
+		EDS   float64 `json:"eds"`
+		LDS   float64 `json:"lds"`
+		RDS   float64 `json:"rds"`
+		NACKs float64 `json:"nacks"`
+	} `json:"messages_per_proxy_per_change"`
 }
 
 // ConvergeChange is one timed change.
@@ -361,6 +384,7 @@ func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
 			millis(s.ApplyP50MS), millis(s.PushP50MS), s.Missed, millis(c.ConnectMS), rss, cpu, c.Clients.CPUPerChangeMS)
 	}
 	fmt.Fprintln(b)
+	sampleMarkdown(b, sc)
 	if len(sc.Convergence) > 0 {
 		fmt.Fprintf(b, "- Identities: %s, spread round-robin over the clients; the change alters exactly these sidecars' routes.\n",
 			strings.Join(sc.Convergence[0].Identities, ", "))
@@ -383,12 +407,46 @@ func convergenceMarkdown(b *strings.Builder, sc *Scenario) {
 		fmt.Fprintf(b, "- N=%s, all have it, median: fallback on %s (new aggregate clusters first, then the routes), off %s (routes first).\n",
 			thousands(float64(c.N)), millis(medianOf(on)), millis(medianOf(off)))
 		fmt.Fprintf(b, "- N=%s, all have it, each change in order (ms): %s.\n", thousands(float64(c.N)), strings.Join(each, ", "))
+		if m := c.Messages; m != nil {
+			fmt.Fprintf(b, "- N=%s, responses per light client per change, each answered by an ACK or NACK: CDS %.2f, EDS %.2f, LDS %.2f, RDS %.2f; NACKs %.2f.\n",
+				thousands(float64(c.N)), m.CDS, m.EDS, m.LDS, m.RDS, m.NACKs)
+		}
 	}
 	cpus := cmp.Or(sc.ClientCPUs, "1")
-	fmt.Fprintf(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers, N /"+
-		" processes each, times on one CLOCK_MONOTONIC) pinned to CPU(s) %s, so their decoding shares that CPU"+
-		" (*clients' CPU per change*), where real proxies each have their own: at large N that part of the time is the harness's.\n", cpus)
+	fmt.Fprintf(b, "- The control plane runs on one core (core 0). The clients run in *client processes* (bench/converge workers,"+
+		" times on one CLOCK_MONOTONIC) pinned to CPU(s) %s, so their work shares that CPU (*clients' CPU per change*), where real"+
+		" proxies each have their own. So that the harness does not set the pace, only the sample are full xds.Clients; the"+
+		" others are light clients, the same on the wire but without decoding each resource (see bench/README.md).\n", cpus)
 	fmt.Fprintln(b, convergeTarget(sc))
+}
+
+// sampleMarkdown renders the full sample's own figures, for the runs that
+// had light clients.
+func sampleMarkdown(b *strings.Builder, sc *Scenario) {
+	var rows []*Convergence
+	for _, c := range sc.Convergence {
+		if c.Sample.N > 0 && c.Sample.N < c.N {
+			rows = append(rows, c)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(b, "The full sample, xds.Clients among the light ones, and the clients' CPU per change each:")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| proxies | full clients | all of them have it: p50 | p99 | max | per full client: p50 | p99 | max |"+
+		" CPU per change: one full client | one light client | difference (decoding) |")
+	fmt.Fprintln(b, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, c := range rows {
+		s, cl := c.Sample, c.Clients
+		cpu := "— | — | —"
+		if cl.FullProxyCPUMS > 0 {
+			cpu = fmt.Sprintf("%.3f ms | %.3f ms | %.3f ms", cl.FullProxyCPUMS, cl.LightProxyCPUMS, cl.FullProxyCPUMS-cl.LightProxyCPUMS)
+		}
+		fmt.Fprintf(b, "| %s | %d (1 in %d) | %s | %s | %s | %s | %s | %s | %s |\n", thousands(float64(c.N)), s.N, s.Every,
+			millis(s.AllP50MS), millis(s.AllP99MS), millis(s.AllMaxMS), millis(s.ProxyP50MS), millis(s.ProxyP99MS), millis(s.ProxyMaxMS), cpu)
+	}
+	fmt.Fprintln(b)
 }
 
 // convergeTarget says whether the issue's target was met.

@@ -1,13 +1,24 @@
 # shellcheck shell=bash
 # Scenario C — control-plane convergence. A `lanemesh controlplane` serving
-# the tutorial's configuration to N xDS clients (bench/converge: N
-# xds.Client instances, each its own node, spread over the six sidecar
-# identities the change reaches, and over BENCH_CONVERGE_WORKERS worker
-# processes, default 8, so that no one process's scheduler and garbage
-# collector stand between the control plane and every proxy), and the time from
-# `lanemesh apply -f` of a change (fallback on, then off, ...) against the
-# control plane's admin API until each of the N has it. A fresh control
-# plane per N, so that its RSS is that of N proxies.
+# the tutorial's configuration to N simulated proxies (bench/converge), each
+# its own node with its own gRPC connection and ADS stream, spread over the
+# six sidecar identities the change reaches and over BENCH_CONVERGE_WORKERS
+# worker processes, default 8, so that no one process's scheduler and
+# garbage collector stand between the control plane and every proxy; and
+# the time from `lanemesh apply -f` of a change (fallback on, then off, ...)
+# against the control plane's admin API until each of the N has it. A fresh
+# control plane per N, so that its RSS is that of N proxies.
+#
+# What is measured: one proxy in BENCH_CONVERGE_SAMPLE (default 50) is a
+# full xds.Client, the proxy's own decoder, in worker processes of its own
+# (the sample); the others are light clients, which the control plane
+# cannot tell from full ones (same streams, subscriptions, ACKs and NACKs)
+# but which look each resource's bytes up in a per-process memo instead of
+# decoding them, because all N share core 1 here where real proxies decode
+# on their own CPUs. So the delivery times are the control plane's and the
+# wire's, the sample's times are those of real decoders among them, and the
+# sample's CPU per change per client is one proxy's decoding cost, to be
+# added by the reader to the delivery time (bench/README.md).
 #
 # Pinning: the control plane on core 0; the clients, and the apply command
 # they run, on core 1.
@@ -23,6 +34,8 @@ scenario_c() {
   sizes=${BENCH_CONVERGE_N:-$( ((QUICK)) && echo 100 || echo "100 1000")}
   changes=${BENCH_CONVERGE_CHANGES:-$( ((QUICK)) && echo 6 || echo 20)}
   C_WORKERS=${BENCH_CONVERGE_WORKERS:-8}
+  C_SAMPLE=${BENCH_CONVERGE_SAMPLE:-50}
+  [[ $C_SAMPLE =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_SAMPLE takes a positive integer, not '$C_SAMPLE'"
   [[ $C_WORKERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_CONVERGE_WORKERS takes a positive integer, not '$C_WORKERS'"
   C_CPUS=${BENCH_CONVERGE_CPUS:-$LOAD_CPU}
   [[ $C_CPUS =~ ^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$ ]] || die "BENCH_CONVERGE_CPUS takes a taskset CPU list (1, 1-3, 1,3), not '$C_CPUS'"
@@ -56,7 +69,7 @@ c_run() {
   # The workers inherit the pinning (the load core, or BENCH_CONVERGE_CPUS on
   # a machine with cores to spare); converge stops them when it ends, and
   # they end by themselves if it dies (their stdin closes).
-  if ! timeout $((120 + 15 * changes)) taskset -c "$C_CPUS" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -changes "$changes" \
+  if ! timeout $((120 + 15 * changes)) taskset -c "$C_CPUS" "$OUT/converge" -n "$n" -workers "$C_WORKERS" -sample "$C_SAMPLE" -changes "$changes" \
     -xds "127.0.0.1:${ports[0]}" -admin "http://127.0.0.1:${ports[1]}" -lanemesh "$LM" -cp-pid "${LIVE[$name]}" \
     -on "$REPO/examples/traffic-lanes-fallback/vs-mock-fallback.yaml" -off "$REPO/examples/traffic-lanes/vs-mock.yaml" \
     -out "$RAW/C/converge.$n.json" >"$LOGS/c-converge-$n.log" 2>&1; then

@@ -152,7 +152,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.adminLn.Close()
 		return nil, diags, err
 	}
-	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Proxies, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
+	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Glance, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
 	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
 	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
 		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler(),

@@ -43,7 +43,7 @@ type ControlPlane struct {
 
 	mu        sync.Mutex
 	instances []registry.Instance
-	nodes     map[string]meshxds.Proxy // node id → identity
+	nodes     map[string]node // by node id
 	// served is what each identity's nodes were last given; a node that
 	// connects gets it at once.
 	served map[string]*served
@@ -52,6 +52,14 @@ type ControlPlane struct {
 	// converged is the newest configuration generation that every
 	// connected proxy has accepted.
 	converged uint64
+}
+
+// node is a connected node's identity and its IdentityKey, worked out once
+// when it connects rather than on every push: a push groups every node by
+// key.
+type node struct {
+	proxy meshxds.Proxy
+	key   string
 }
 
 // served is the resources last pushed to one identity, and the snapshot
@@ -91,7 +99,7 @@ func New(opts Options) *ControlPlane {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cp := &ControlPlane{opts: opts, log: log, kick: make(chan struct{}, 1),
-		nodes: map[string]meshxds.Proxy{}, served: map[string]*served{}}
+		nodes: map[string]node{}, served: map[string]*served{}}
 	opts.XDS.OnNode = cp.nodeConnected
 	opts.XDS.OnForget = cp.nodeForgotten
 	return cp
@@ -136,7 +144,7 @@ func (cp *ControlPlane) Converged() uint64 {
 func (cp *ControlPlane) nodeConnected(id string, p meshxds.Proxy) {
 	key := meshxds.IdentityKey(p)
 	cp.mu.Lock()
-	cp.nodes[id] = p
+	cp.nodes[id] = node{proxy: p, key: key}
 	s := cp.served[key]
 	cp.mu.Unlock()
 	if s == nil {
@@ -159,18 +167,17 @@ func (cp *ControlPlane) nodeConnected(id string, p meshxds.Proxy) {
 func (cp *ControlPlane) nodeForgotten(id string) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	p, ok := cp.nodes[id]
+	n, ok := cp.nodes[id]
 	if _, back := cp.opts.XDS.Status(id); !ok || back {
 		return
 	}
 	delete(cp.nodes, id)
-	key := meshxds.IdentityKey(p)
 	for _, other := range cp.nodes {
-		if meshxds.IdentityKey(other) == key {
+		if other.key == n.key {
 			return
 		}
 	}
-	delete(cp.served, key) // what the last node of an identity was served
+	delete(cp.served, n.key) // what the last node of an identity was served
 }
 
 func (cp *ControlPlane) compile(p meshxds.Proxy) (*served, error) {

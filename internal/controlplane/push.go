@@ -66,14 +66,13 @@ func (cp *ControlPlane) connectedGroups() (groups map[string][]string, proxies m
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	groups, proxies = map[string][]string{}, map[string]meshxds.Proxy{}
-	for id, p := range cp.nodes {
+	for id, n := range cp.nodes {
 		if known, ok := connected[id]; ok && !known {
 			delete(cp.nodes, id)
 			continue
 		}
-		key := meshxds.IdentityKey(p)
-		groups[key] = append(groups[key], id)
-		proxies[key] = p
+		groups[n.key] = append(groups[n.key], id)
+		proxies[n.key] = n.proxy
 	}
 	for key := range cp.served {
 		if groups[key] == nil {
@@ -110,9 +109,15 @@ func (cp *ControlPlane) phases(key string, p meshxds.Proxy) ([]*xdsserver.Snapsh
 // break make-before-break.
 func (cp *ControlPlane) roll(ctx context.Context, id string, phases []*xdsserver.Snapshot) bool {
 	inTime := true
-	for _, snap := range phases {
+	// One timer for every phase: a push waits for a thousand nodes at once.
+	timer := time.NewTimer(cp.opts.AckTimeout)
+	defer timer.Stop()
+	for i, snap := range phases {
+		if i > 0 {
+			timer.Reset(cp.opts.AckTimeout)
+		}
 		cp.opts.XDS.SetSnapshot(id, snap)
-		switch cp.wait(ctx, id) {
+		switch cp.wait(ctx, id, timer) {
 		case errLate:
 			cp.log.Warn("proxy did not accept a push in time; continuing", "node", id, "timeout", cp.opts.AckTimeout)
 			inTime = false
@@ -128,11 +133,9 @@ var (
 	errStopped = errors.New("stopped")
 )
 
-// wait waits until the node is in step with its snapshot (or gone), up to
-// AckTimeout.
-func (cp *ControlPlane) wait(ctx context.Context, id string) error {
-	timer := time.NewTimer(cp.opts.AckTimeout)
-	defer timer.Stop()
+// wait waits until the node is in step with its snapshot (or gone), or
+// timer fires.
+func (cp *ControlPlane) wait(ctx context.Context, id string, timer *time.Timer) error {
 	select {
 	case <-cp.opts.XDS.Synced(id):
 		return nil

@@ -56,9 +56,9 @@ type Source interface {
 type Collector struct {
 	Config    func() (*config.Config, uint64)
 	Instances func() []registry.Instance
-	Proxies   func() []xdsserver.ProxyStatus // nil: no NACKs shown
-	Metrics   Source                         // nil: no traffic shown
-	Interval  time.Duration                  // between readings while a page watches [1s]
+	Proxies   func() xdsserver.Glance // nil: no NACKs shown
+	Metrics   Source                  // nil: no traffic shown
+	Interval  time.Duration           // between readings while a page watches [1s]
 	// IdleInterval is between readings while no page has watched for a
 	// minute [Interval]: Kubernetes mode scrapes every pod for a reading,
 	// and need not do so every second for nobody. Events are still
@@ -177,14 +177,10 @@ func (c *Collector) update(ctx context.Context, now time.Time) {
 	events = append(events, c.fallbackEvents(now, deltas)...)
 	events = append(events, c.cellEvents(now, st.Matrix)...)
 	if c.Proxies != nil {
-		proxies := c.Proxies()
-		st.NACKs = nacks(proxies)
+		g := c.Proxies()
+		st.NACKs = nacks(g.NACKs)
 		events = append(events, c.nackEvents(st.NACKs)...)
-		for _, p := range proxies {
-			if p.Connected {
-				st.Proxies++
-			}
-		}
+		st.Proxies = g.Connected
 	}
 	c.mu.Lock()
 	c.events = append(c.events, events...)
@@ -280,13 +276,11 @@ func (c *Collector) cellEvents(now time.Time, m Matrix) []Event {
 const maxCellEvents = 3
 
 // nacks lists the proxies' latest rejections, newest first.
-func nacks(proxies []xdsserver.ProxyStatus) []NACK {
+func nacks(proxies []xdsserver.ProxyNACK) []NACK {
 	var out []NACK
-	for _, p := range proxies {
-		if n := p.LastNACK; n != nil {
-			out = append(out, NACK{Proxy: p.ID, Type: shortType(n.TypeURL), Version: n.Version, Message: n.Message,
-				Time: n.Time})
-		}
+	for _, n := range proxies {
+		out = append(out, NACK{Proxy: n.ID, Type: shortType(n.TypeURL), Version: n.Version, Message: n.Message,
+			Time: n.Time})
 	}
 	slices.SortFunc(out, func(a, b NACK) int { return b.Time.Compare(a.Time) })
 	return out

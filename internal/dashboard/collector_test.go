@@ -23,7 +23,7 @@ type fakeMesh struct {
 	mu        sync.Mutex
 	cfg       *config.Config
 	instances []registry.Instance
-	proxies   []xdsserver.ProxyStatus
+	proxies   xdsserver.Glance
 	metrics   proxyMetrics
 }
 
@@ -36,7 +36,7 @@ func (f *fakeMesh) collector() *Collector {
 	return &Collector{
 		Config:    func() (*config.Config, uint64) { return f.cfg, 1 },
 		Instances: func() []registry.Instance { f.mu.Lock(); defer f.mu.Unlock(); return f.instances },
-		Proxies:   func() []xdsserver.ProxyStatus { f.mu.Lock(); defer f.mu.Unlock(); return f.proxies },
+		Proxies:   func() xdsserver.Glance { f.mu.Lock(); defer f.mu.Unlock(); return f.proxies },
 		Metrics: Gatherers(func() map[string]Gathered {
 			return map[string]Gathered{"sidecar~default/mocka-v2-0": {Name: "mocka", Gatherer: f.metrics.reg}}
 		}),
@@ -82,8 +82,8 @@ func TestCollectorEvents(t *testing.T) {
 
 	f.mu.Lock()
 	f.instances = pods(mocks, versions, nil, []string{"mockb-v2"})
-	f.proxies = []xdsserver.ProxyStatus{{ID: "sidecar~default/mocka-v2-0", Connected: true,
-		LastNACK: &xdsserver.NACK{TypeURL: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", Version: "7", Message: "bad route", Time: now}}}
+	f.proxies = xdsserver.Glance{Connected: 1, NACKs: []xdsserver.ProxyNACK{{ID: "sidecar~default/mocka-v2-0",
+		NACK: xdsserver.NACK{TypeURL: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", Version: "7", Message: "bad route", Time: now}}}}
 	f.mu.Unlock()
 	f.metrics.serve(5, 0.001, toB1...)
 	step()

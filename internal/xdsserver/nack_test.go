@@ -77,6 +77,11 @@ func TestNACK(t *testing.T) {
 	if ps.Sync[rds] != Stale {
 		t.Errorf("RDS after a NACK is %s, want %s", ps.Sync[rds], Stale)
 	}
+	// Glance, what the dashboard polls, has the same NACK and the one
+	// connected node.
+	if g := srv.Glance(); g.Connected != 1 || len(g.NACKs) != 1 || g.NACKs[0].ID != "proxy-1" || g.NACKs[0].NACK != *ps.LastNACK {
+		t.Errorf("Glance = %+v, want 1 connected and proxy-1's NACK %+v", g, *ps.LastNACK)
+	}
 	// The server logs a NACK after recording it.
 	waitUntil(t, "the server to log the NACK", func() bool { return strings.Contains(srv.logs.String(), "NACK") })
 	logs := srv.logs.String()

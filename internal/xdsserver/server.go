@@ -169,28 +169,28 @@ const RetrySuffix = "+retry"
 // with each change lets the proxy converge, at the cost of one repeated
 // NACK per change while the real fault remains, which is what Istio does.
 func (s *Server) retryRejected(nodeID string, snap *Snapshot) *Snapshot {
-	rejected := s.tracker.rejected(nodeID)
-	if len(rejected) == 0 {
+	rejected, any := s.tracker.rejected(nodeID)
+	if !any {
 		return snap
 	}
 	prev := s.cache.get(nodeID)
-	if prev == nil || !changedBesides(prev, snap, rejected) {
+	if prev == nil || !changedBesides(prev, snap, &rejected) {
 		return snap
 	}
 	retry := map[kind]string{}
-	for typ, v := range rejected {
-		if k, ok := kindOf(typ); ok && snap.version(k) == v {
-			retry[k] = v + RetrySuffix
+	for k, v := range rejected {
+		if v != "" && snap.version(kind(k)) == v {
+			retry[kind(k)] = v + RetrySuffix
 		}
 	}
 	return snap.withVersions(retry)
 }
 
-// changedBesides reports whether a type other than the skipped ones has a
-// different version in next than in prev.
-func changedBesides(prev, next *Snapshot, skip map[string]string) bool {
+// changedBesides reports whether a type other than the skipped ones (those
+// with a version in skip) has a different version in next than in prev.
+func changedBesides(prev, next *Snapshot, skip *[numKinds]string) bool {
 	for k := range numKinds {
-		if _, ok := skip[k.TypeURL()]; !ok && prev.version(k) != next.version(k) {
+		if skip[k] == "" && prev.version(k) != next.version(k) {
 			return true
 		}
 	}
@@ -240,6 +240,26 @@ func (s *Server) Changes() <-chan struct{} {
 // node id.
 func (s *Server) Proxies() []ProxyStatus {
 	return s.tracker.proxies()
+}
+
+// Glance is what a summary of the fleet needs, without every node's
+// status: Proxies builds maps for each node, which a page polling it every
+// second pays for a thousand proxies at a time.
+type Glance struct {
+	Connected int         // nodes with an open stream
+	NACKs     []ProxyNACK // each node's last NACK (ProxyStatus.LastNACK), by node id
+}
+
+// ProxyNACK is one node's last NACK.
+type ProxyNACK struct {
+	ID string
+	NACK
+}
+
+// Glance returns how many nodes are connected and the last NACK of each
+// node that has one.
+func (s *Server) Glance() Glance {
+	return s.tracker.glance()
 }
 
 // Connected reports, for every node the server knows, whether it has an

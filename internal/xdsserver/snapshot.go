@@ -99,13 +99,13 @@ func (t *wireType) returnedAt(version string) map[string]string {
 // version returns the version of one type, "" if it has no resources.
 func (s *Snapshot) version(k kind) string { return s.types[k].version }
 
-// inStep reports whether acked, the versions a node accepted by type URL,
+// inStep reports whether acked, the versions a node accepted by kind,
 // holds every type of s that has resources at s's version. A type without
 // resources is left out: a proxy never asks for it, or ACKs its empty
 // response with an empty version, which the tracker does not record.
-func (s *Snapshot) inStep(acked map[string]string) bool {
+func (s *Snapshot) inStep(acked *[numKinds]string) bool {
 	for k, t := range s.types {
-		if len(t.names) > 0 && acked[kind(k).TypeURL()] != t.version {
+		if len(t.names) > 0 && acked[k] != t.version {
 			return false
 		}
 	}

@@ -98,8 +98,8 @@ type tracker struct {
 
 // streamRecord is one open stream.
 type streamRecord struct {
-	node string            // "" until the first request names the node
-	sent map[string]sentAt // by type URL: the latest response
+	node string           // "" until the first request names the node
+	sent [numKinds]sentAt // by kind: the latest response; zero if none
 	// grant is what the stream's credentials allow it to claim; nil when
 	// the server has no Authenticator.
 	grant *Grant
@@ -119,12 +119,17 @@ type nodeRecord struct {
 	// gone counts the times the node lost its last stream, so that a
 	// timer set at one disconnection never forgets a node that came back
 	// and left again since.
-	gone     uint64
-	acked    map[string]string
-	lastNACK *NACK
-	// rejected holds, by type URL, the NACKs the node has not yet moved
-	// past: no later response of that type has been answered.
-	rejected map[string]sentAt
+	gone uint64
+	// acked is the version last accepted of each kind lanemesh serves,
+	// "" if none; ackedOther the same for other type URLs a node may
+	// name, nil until one does. The kinds are an array because every
+	// ACK reads all of them (settle), a thousand nodes at a time.
+	acked      [numKinds]string
+	ackedOther map[string]string
+	lastNACK   *NACK
+	// rejected holds, by kind, the NACKs the node has not yet moved past
+	// (no later response of that kind has been answered); zero if none.
+	rejected [numKinds]sentAt
 	// serving is the snapshot the node was last given, nil if none.
 	serving *Snapshot
 	// inStep is closed once the node has ACKed serving, or has no open
@@ -147,7 +152,7 @@ func (n *nodeRecord) settle() {
 		return // already closed
 	default:
 	}
-	if n.streams == 0 || n.serving == nil || n.serving.inStep(n.acked) {
+	if n.streams == 0 || n.serving == nil || n.serving.inStep(&n.acked) {
 		close(n.inStep)
 	}
 }
@@ -205,20 +210,30 @@ func (t *tracker) streamsByNode() map[string][]*streamRecord {
 func (t *tracker) nodeStatus(id string, n *nodeRecord, streams []*streamRecord) ProxyStatus {
 	p := n.proxy
 	p.Labels = maps.Clone(p.Labels)
-	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.acked), Cluster: n.cluster, Agent: n.agent,
+	ps := ProxyStatus{ID: id, Proxy: p, Connected: n.streams > 0, Acked: maps.Clone(n.ackedOther), Cluster: n.cluster, Agent: n.agent,
 		Sent: map[string]string{}, Sync: map[string]SyncState{}}
+	if ps.Acked == nil {
+		ps.Acked = map[string]string{}
+	}
+	for k, v := range n.acked {
+		if v != "" {
+			ps.Acked[kind(k).TypeURL()] = v
+		}
+	}
 	if n.lastNACK != nil {
 		c := *n.lastNACK
 		ps.LastNACK = &c
 	}
 	for _, st := range streams {
-		for typ, s := range st.sent {
-			ps.Sent[typ] = s.version
+		for k, s := range st.sent {
+			if s.nonce != "" {
+				ps.Sent[kind(k).TypeURL()] = s.version
+			}
 		}
 	}
 	for k := range numKinds {
 		typ := k.TypeURL()
-		ps.Sync[typ] = syncState(ps.Sent[typ], n.acked[typ], n.serving, k)
+		ps.Sync[typ] = syncState(ps.Sent[typ], n.acked[k], n.serving, k)
 	}
 	return ps
 }
@@ -273,7 +288,7 @@ func (t *tracker) synced(id string) <-chan struct{} {
 // Authenticator, and starts recording it. A stream whose credentials are
 // refused is closed with Unauthenticated before it can name a node.
 func (t *tracker) OnStreamOpen(ctx context.Context, id int64, _ string) error {
-	rec := &streamRecord{sent: map[string]sentAt{}}
+	rec := &streamRecord{}
 	if a := t.auth(); a != nil {
 		g, err := a.Authenticate(ctx, bearer(ctx))
 		if err != nil {
@@ -405,7 +420,7 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, 
 		return meshxds.Proxy{}, fmt.Errorf("node %q: %w: the id is in use by %s; give each proxy its own node id", node.GetId(), errForbidden, n.who)
 	}
 	if n == nil {
-		n = &nodeRecord{acked: map[string]string{}, rejected: map[string]sentAt{}, inStep: closedChan}
+		n = &nodeRecord{inStep: closedChan}
 		t.nodes[node.GetId()] = n
 	}
 	n.who = who
@@ -422,24 +437,30 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, 
 func (t *tracker) record(st *streamRecord, req *discoveryv3.DiscoveryRequest) *NACK {
 	n := t.nodes[st.node]
 	typ := req.GetTypeUrl()
+	k, served := kindOf(typ)
 	if req.GetErrorDetail() == nil {
-		if v := req.GetVersionInfo(); v != "" {
-			n.acked[typ] = v
+		if v := req.GetVersionInfo(); v != "" && served {
+			n.acked[k] = v
+		} else if v != "" {
+			if n.ackedOther == nil {
+				n.ackedOther = map[string]string{}
+			}
+			n.ackedOther[typ] = v
 		}
 		// A request that answers another response than the NACKed one
 		// (or opens a new stream) moves past the rejection; one that only
 		// changes resource names after it does not.
-		if r, ok := n.rejected[typ]; ok && r.nonce != req.GetResponseNonce() {
-			delete(n.rejected, typ)
+		if served && n.rejected[k].nonce != "" && n.rejected[k].nonce != req.GetResponseNonce() {
+			n.rejected[k] = sentAt{}
 		}
 		n.settle()
 		return nil
 	}
 	nack := &NACK{TypeURL: typ, Version: req.GetVersionInfo(), Message: req.GetErrorDetail().GetMessage(), Time: time.Now()}
-	if s, ok := st.sent[typ]; ok && s.nonce == req.GetResponseNonce() {
+	if s := st.sent[k]; served && s.nonce != "" && s.nonce == req.GetResponseNonce() {
 		nack.Version = s.version
 		req.VersionInfo = s.version // see OnStreamRequest
-		n.rejected[typ] = s
+		n.rejected[k] = s
 	}
 	n.lastNACK = nack
 	c := *nack
@@ -447,19 +468,20 @@ func (t *tracker) record(st *streamRecord, req *discoveryv3.DiscoveryRequest) *N
 }
 
 // rejected returns the versions a node has rejected and not moved past, by
-// type URL.
-func (t *tracker) rejected(id string) map[string]string {
+// kind ("" for none), and whether there is any.
+func (t *tracker) rejected(id string) (out [numKinds]string, any bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[id]
-	if n == nil || len(n.rejected) == 0 {
-		return nil
+	if n == nil {
+		return out, false
 	}
-	out := make(map[string]string, len(n.rejected))
-	for typ, r := range n.rejected {
-		out[typ] = r.version
+	for k, r := range n.rejected {
+		if r.nonce != "" {
+			out[k], any = r.version, true
+		}
 	}
-	return out
+	return out, any
 }
 
 // OnStreamResponse remembers the latest response per type, so that a NACK
@@ -467,8 +489,10 @@ func (t *tracker) rejected(id string) map[string]string {
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if st := t.streams[id]; st != nil {
-		st.sent[resp.GetTypeUrl()] = sentAt{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+	if k, ok := kindOf(resp.GetTypeUrl()); ok {
+		if st := t.streams[id]; st != nil {
+			st.sent[k] = sentAt{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+		}
 	}
 }
 
@@ -528,6 +552,24 @@ func (t *tracker) connected() map[string]bool {
 		out[id] = n.streams > 0
 	}
 	return out
+}
+
+// glance counts the connected nodes and copies the last NACK of each node
+// that has one. t.mu is taken once, and nothing is built per node.
+func (t *tracker) glance() Glance {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var g Glance
+	for id, n := range t.nodes {
+		if n.streams > 0 {
+			g.Connected++
+		}
+		if n.lastNACK != nil {
+			g.NACKs = append(g.NACKs, ProxyNACK{ID: id, NACK: *n.lastNACK})
+		}
+	}
+	sort.Slice(g.NACKs, func(i, j int) bool { return g.NACKs[i].ID < g.NACKs[j].ID })
+	return g
 }
 
 // proxies returns copies of every node's record, sorted by id.
