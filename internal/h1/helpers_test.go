@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // seen is a request as a test handler received it.
@@ -37,22 +36,8 @@ type testServer struct {
 	reqs []seen
 }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is a server's log, read by the test while the server writes.
+type logBuffer = wiretest.Buffer
 
 // startServer serves cfg (with a 300 ms header timeout unless it sets one)
 // on 127.0.0.1 until the test ends.
@@ -122,30 +107,8 @@ func (ts *testServer) requests() []seen {
 	return append([]seen(nil), ts.reqs...)
 }
 
-// rawExchangeClosed writes raw on a new connection and reads until the
-// server closes it, or 3 s; it reports whether the server closed it.
-func rawExchangeClosed(t testing.TB, addr net.Addr, raw string) (string, bool) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(c)
-	return string(out), err == nil
-}
-
-// statusOf is the status code of the raw response at the start of raw, or
-// 0 when there is none.
-func statusOf(raw string) int {
-	_, rest, ok := strings.Cut(raw, " ")
-	if !ok || len(rest) < 3 {
-		return 0
-	}
-	n, _ := strconv.Atoi(rest[:3])
-	return n
-}
+// rawExchangeClosed and statusOf: see package wiretest.
+var (
+	rawExchangeClosed = wiretest.Exchange
+	statusOf          = wiretest.StatusOf
+)

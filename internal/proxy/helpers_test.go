@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +22,7 @@ import (
 	"github.com/lanemesh/lanemesh/internal/local"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // The tutorial's configuration (examples/traffic-lanes) and its fallback
@@ -159,23 +158,12 @@ func podDown(deployment string) func(*registry.Instance) {
 }
 
 // logBuffer is a goroutine-safe access-log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ wiretest.Buffer }
 
 // entries parses the JSON lines written so far.
 func (b *logBuffer) entries(t testing.TB) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -283,29 +271,9 @@ func rawExchange(t testing.TB, addr net.Addr, raw string) string {
 	return out
 }
 
-// statusOf returns the status code of the first response in raw.
-func statusOf(raw string) int {
-	_, rest, ok := strings.Cut(raw, " ")
-	if !ok || len(rest) < 3 {
-		return 0
-	}
-	n, _ := strconv.Atoi(rest[:3])
-	return n
-}
-
-// rawExchangeClosed is rawExchange that also reports whether the server
-// closed the connection (rather than the client giving up after 3 s).
-func rawExchangeClosed(t testing.TB, addr net.Addr, raw string) (string, bool) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(c)
-	return string(out), err == nil
-}
+// statusOf and rawExchangeClosed (rawExchange that also reports whether
+// the server closed the connection): see package wiretest.
+var (
+	statusOf          = wiretest.StatusOf
+	rawExchangeClosed = wiretest.Exchange
+)

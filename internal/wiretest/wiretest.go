@@ -1,0 +1,66 @@
+// Package wiretest holds what tests of lanemesh's servers share to talk
+// to them on the wire and to read what they log: a raw HTTP/1.1 exchange
+// on a fresh connection, the status code of a raw response, and a
+// goroutine-safe buffer for a server's log or access log. It is for tests
+// only.
+package wiretest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Exchange writes raw on a new connection to addr and reads until the
+// server closes it, or 3 s pass; it returns what it read and whether the
+// server closed the connection (rather than the client giving up).
+func Exchange(t testing.TB, addr net.Addr, raw string) (string, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(c)
+	return string(out), err == nil
+}
+
+// StatusOf is the status code of the response at the start of raw, or 0
+// when there is none.
+func StatusOf(raw string) int {
+	_, rest, ok := strings.Cut(raw, " ")
+	if !ok || len(rest) < 3 {
+		return 0
+	}
+	n, _ := strconv.Atoi(rest[:3])
+	return n
+}
+
+// Buffer is a bytes.Buffer that servers may write to from any goroutine
+// while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

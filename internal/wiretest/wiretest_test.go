@@ -1,0 +1,67 @@
+package wiretest
+
+import (
+	"net"
+	"sync"
+	"testing"
+)
+
+func TestStatusOf(t *testing.T) {
+	for raw, want := range map[string]int{
+		"HTTP/1.1 404 Not Found\r\n\r\n":            404,
+		"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 500 x\r\n": 200,
+		"":           0,
+		"HTTP/1.1 2": 0,
+		"garbage":    0,
+	} {
+		if got := StatusOf(raw); got != want {
+			t.Errorf("StatusOf(%q) = %d, want %d", raw, got, want)
+		}
+	}
+}
+
+// TestExchange: what the server sends back is returned, and a server that
+// closes is told apart from one that keeps the connection open.
+func TestExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after the listener closes, below
+	defer ln.Close()
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b := make([]byte, 4)
+			n, _ := c.Read(b)
+			c.Write(b[:n])
+			if i == 0 {
+				c.Close()
+				continue
+			}
+			defer c.Close() // the second stays open until the listener closes
+		}
+	})
+	if out, closed := Exchange(t, ln.Addr(), "ping"); out != "ping" || !closed {
+		t.Fatalf("Exchange with a server that closes = %q, %v; want ping, true", out, closed)
+	}
+	if out, closed := Exchange(t, ln.Addr(), "pong"); out != "pong" || closed {
+		t.Fatalf("Exchange with a server that stays = %q, %v; want pong, false", out, closed)
+	}
+}
+
+func TestBuffer(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { b.Write([]byte("ab")) })
+	}
+	wg.Wait()
+	if got := b.String(); got != "abababab" {
+		t.Fatalf("String() = %q", got)
+	}
+}
