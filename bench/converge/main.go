@@ -170,14 +170,26 @@ type sample struct {
 	// N by index, so spread round-robin over the identities.
 	Every int `json:"every"`
 	N     int `json:"n"`
-	// AllP* are over the changes, of the time until the last of the
-	// sample had the change; ProxyP* over every sampled proxy's time.
+	times     // of the sample's proxies
+}
+
+// times are a set of proxies' percentiles: AllP* over the changes, of the
+// time until the last of them had the change; ProxyP* over every one's
+// time in every change.
+type times struct {
 	AllP50MS   float64 `json:"all_p50_ms"`
 	AllP99MS   float64 `json:"all_p99_ms"`
 	AllMaxMS   float64 `json:"all_max_ms"`
 	ProxyP50MS float64 `json:"proxy_p50_ms"`
 	ProxyP99MS float64 `json:"proxy_p99_ms"`
 	ProxyMaxMS float64 `json:"proxy_max_ms"`
+}
+
+// timesOf are the percentiles of all (per change) and proxies (per proxy
+// and change).
+func timesOf(all, proxies []float64) times {
+	return times{AllP50MS: pct(all, 0.5), AllP99MS: pct(all, 0.99), AllMaxMS: pct(all, 1),
+		ProxyP50MS: pct(proxies, 0.5), ProxyP99MS: pct(proxies, 0.99), ProxyMaxMS: pct(proxies, 1)}
 }
 
 // change is one timed configuration change.
@@ -191,15 +203,9 @@ type change struct {
 	Missed   int     `json:"missed"` // proxies that did not have it within -timeout
 }
 
-// summary is over all changes: AllP* of the per-change "all N" times,
-// ProxyP* of every proxy's time in every change.
+// summary is over all changes, of all N proxies.
 type summary struct {
-	AllP50MS   float64 `json:"all_p50_ms"`
-	AllP99MS   float64 `json:"all_p99_ms"`
-	AllMaxMS   float64 `json:"all_max_ms"`
-	ProxyP50MS float64 `json:"proxy_p50_ms"`
-	ProxyP99MS float64 `json:"proxy_p99_ms"`
-	ProxyMaxMS float64 `json:"proxy_max_ms"`
+	times
 	ApplyP50MS float64 `json:"apply_p50_ms"`
 	PushP50MS  float64 `json:"push_p50_ms"`
 	Missed     int     `json:"missed"`
@@ -302,12 +308,8 @@ func run(o options) (*result, error) {
 		res.Messages = &perChange{CDS: per(m.Responses[meshxds.Clusters]), EDS: per(m.Responses[meshxds.Endpoints]),
 			LDS: per(m.Responses[meshxds.Listeners]), RDS: per(m.Responses[meshxds.Routes]), NACKs: per(m.NACKs)}
 	}
-	sm := &res.Sample
-	sm.AllP50MS, sm.AllP99MS, sm.AllMaxMS = pct(sampleAll, 0.5), pct(sampleAll, 0.99), pct(sampleAll, 1)
-	sm.ProxyP50MS, sm.ProxyP99MS, sm.ProxyMaxMS = pct(sampleProxies, 0.5), pct(sampleProxies, 0.99), pct(sampleProxies, 1)
-	res.Summary.AllP50MS, res.Summary.AllP99MS, res.Summary.AllMaxMS = pct(all, 0.5), pct(all, 0.99), pct(all, 1)
-	res.Summary.ProxyP50MS, res.Summary.ProxyP99MS = pct(proxies, 0.5), pct(proxies, 0.99)
-	res.Summary.ProxyMaxMS = pct(proxies, 1)
+	res.Sample.times = timesOf(sampleAll, sampleProxies)
+	res.Summary.times = timesOf(all, proxies)
 	res.Summary.ApplyP50MS, res.Summary.PushP50MS = pct(applies, 0.5), pct(pushes, 0.5)
 	res.Clients.CPUPerChangeMS = 1000 * (cpuOf(f.pids()) - clientsBefore) / float64(o.changes)
 	if o.cpPID != 0 {
