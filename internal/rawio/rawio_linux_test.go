@@ -112,6 +112,23 @@ func TestRawConnErrors(t *testing.T) {
 			t.Fatalf("Read after the peer reset: %#v; want a *net.OpError of op read", err)
 		}
 	})
+	t.Run("write to a peer that went away", func(t *testing.T) {
+		raw, peer := tcpPair(t)
+		peer.SetLinger(0)
+		peer.Close()
+		time.Sleep(20 * time.Millisecond)
+		var err error
+		for i := 0; i < 100 && err == nil; i++ { // the first writes may still be taken
+			_, err = raw.Write([]byte("x"))
+		}
+		if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("Write to a closed peer: %v; want EPIPE or ECONNRESET", err)
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "write" {
+			t.Fatalf("Write to a closed peer: %#v; want a *net.OpError of op write", err)
+		}
+	})
 	t.Run("empty", func(t *testing.T) {
 		raw, _ := tcpPair(t)
 		if n, err := raw.Read(nil); n != 0 || err != nil {
