@@ -60,7 +60,13 @@ start=$SECONDS
 	# With -trimpath the build cache keys packages by module path and
 	# version, not directory, so only the patched package and its
 	# dependents compile again.
-	orig="$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+	# go mod download, not go list -m: a module cache without the module
+	# (a fresh machine) makes go list -m print an empty directory.
+	orig="$(go mod download -json k8s.io/kubernetes | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	if [[ -z $orig || ! -d $orig ]]; then
+		echo "build.sh: go mod download k8s.io/kubernetes gave no module directory" >&2
+		exit 1
+	fi
 	cp -rs "$orig" "$tmp/kubernetes"
 	find "$tmp/kubernetes" -type d -exec chmod u+w {} +
 	file=pkg/apis/discovery/validation/validation.go
