@@ -23,8 +23,8 @@
 #   - -trimpath: file names in the binary do not carry the build machine's
 #     paths.
 #
-# A plain `go build ./cmd/lanemesh-proxy` links all of that and is about
-# 4 MB bigger in memory (bench/README.md, "Proxy memory").
+# A plain `go build ./cmd/lanemesh-proxy` links all of that and is several
+# MB bigger in memory (bench/README.md, "Proxy memory").
 #
 #   ./build-proxy.sh [-o OUTPUT]   build (default ./lanemesh-proxy)
 #   ./build-proxy.sh --deps        list the packages that build links
