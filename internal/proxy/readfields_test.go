@@ -79,7 +79,7 @@ func readFields(t testing.TB) []string {
 		t.Fatalf("this test runs go list: %v", err)
 	}
 	// The flags are build-proxy.sh's.
-	cmd := exec.Command(gobin, "list", "-tags", "grpcnotrace", "-trimpath", "-deps", "-export", "-json", "../../cmd/lanemesh-proxy")
+	cmd := exec.Command(gobin, "list", "-tags", "grpcnotrace,disable_pgv,nethttpomithttp2", "-trimpath", "-deps", "-export", "-json", "../../cmd/lanemesh-proxy")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.Output()
 	if err != nil {
