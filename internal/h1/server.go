@@ -524,7 +524,7 @@ const (
 // client still sends until it closes too, or lingerTime or lingerBytes
 // runs out. The caller closes the connection.
 func (c *conn[S]) closeGently() {
-	hc, ok := c.nc.(interface{ CloseWrite() error }) // TCP, raw or not
+	hc, ok := c.nc.(interface{ CloseWrite() error }) // TCP, raw or not, and TLS, as net/http's closeWriteAndWait
 	if !ok {
 		return
 	}
