@@ -6,19 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // hostileCase is raw bytes sent to the server, what it must answer (first
 // status; 0 means the connection is just closed), and what the handler may
 // have seen (nil: nothing at all).
-type hostileCase struct {
-	name      string
-	raw       string
-	status    int
-	responses int                            // if not 0: exactly this many responses, then the connection closes
-	also      string                         // the response must contain this too
-	check     func(t *testing.T, got []seen) // nil: the handler must see nothing
-}
+type hostileCase = wiretest.Hostile[seen]
 
 // laneV1 is a request's Host and Connection: close; laneV1Open keeps the
 // connection open, for a request followed by another. (The names are those
@@ -36,30 +31,7 @@ func smuggledBody() string { return "GET /smuggled HTTP/1.1\r\n" + laneV1 + "\r\
 // request and nothing hidden in it.
 func TestHostileInputs(t *testing.T) {
 	ts := startServer(t, Config{}, nil)
-	for _, tc := range hostileCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			before := len(ts.requests())
-			out, closed := rawExchangeClosed(t, ts.addr, tc.raw)
-			if got := statusOf(out); got != tc.status || !strings.Contains(out, tc.also) {
-				t.Errorf("status %d, want %d and %q; response:\n%s", got, tc.status, tc.also, out)
-			}
-			if n := strings.Count(out, "HTTP/1.1 "); tc.responses != 0 && (n != tc.responses || !closed) {
-				t.Errorf("%d responses (connection closed: %v), want %d and the connection closed:\n%s", n, closed, tc.responses, out)
-			}
-			got := ts.requests()[before:]
-			for _, s := range got {
-				if strings.Contains(s.Path, "smuggled") {
-					t.Errorf("a smuggled request reached the handler: %+v", s)
-				}
-			}
-			switch {
-			case tc.check != nil:
-				tc.check(t, got)
-			case len(got) != 0:
-				t.Errorf("the handler saw %d request(s), want none: %+v", len(got), got)
-			}
-		})
-	}
+	wiretest.RunHostile(t, ts.addr, "handler", hostileCases(), ts.requests, func(s seen) string { return s.Path })
 }
 
 func hostileCases() []hostileCase {
@@ -68,65 +40,60 @@ func hostileCases() []hostileCase {
 		// RFC 9112 §6.1 and Envoy: a request with both framings is refused
 		// and its connection closed, so the tail is never a request of its
 		// own (it used to be re-framed, and the tail served: CL.TE).
-		{name: "CL.TE is refused and the connection closed; the tail is never served",
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
+		{Name: "CL.TE is refused and the connection closed; the tail is never served",
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
 				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			status: 400, responses: 1, also: "Content-Length and Transfer-Encoding"},
-		{name: "TE.CL is refused too", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			Status: 400, Responses: 1, Also: "Content-Length and Transfer-Encoding"},
+		{Name: "TE.CL is refused too", Status: 400, Responses: 1,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
 				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
-		{name: "CL.TE with lower-case names, TE first, not chunked", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "transfer-encoding: identity\r\ncontent-length: 0\r\n\r\n" + smuggled},
-		{name: "CL.TE after a head larger than the read buffer", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: " + strings.Repeat("p", 10<<10) + "\r\n" +
+		{Name: "CL.TE with lower-case names, TE first, not chunked", Status: 400, Responses: 1,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "transfer-encoding: identity\r\ncontent-length: 0\r\n\r\n" + smuggled},
+		{Name: "CL.TE after a head larger than the read buffer", Status: 400, Responses: 1,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: " + strings.Repeat("p", 10<<10) + "\r\n" +
 				"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
-		{name: "CL.TE as the second request on a keep-alive connection", status: 200, responses: 2,
-			also: "HTTP/1.1 400 Bad Request\r\n",
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "\r\n" +
+		{Name: "CL.TE as the second request on a keep-alive connection", Status: 200, Responses: 2,
+			Also: "HTTP/1.1 400 Bad Request\r\n",
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "\r\n" +
 				"POST /mock HTTP/1.1\r\n" + laneV1Open + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			check: oneRequest(func(t *testing.T, s seen) {
+			Check: oneRequest(func(t *testing.T, s seen) {
 				if s.Method != "GET" {
 					t.Errorf("handler saw %s %s, want the first GET only", s.Method, s.Path)
 				}
 			})},
-		{name: "a handed-off request is the last on its connection, so no later head escapes the screen", status: 200, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
-			check: oneRequest(func(t *testing.T, s seen) {
+		{Name: "a handed-off request is the last on its connection, so no later head escapes the screen", Status: 200, Responses: 1,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
+			Check: oneRequest(func(t *testing.T, s seen) {
 				if s.Body != "abc" {
 					t.Errorf("handler got body %q, want abc", s.Body)
 				}
 			})},
-		{name: "two different Content-Lengths", status: 400,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
-		{name: "bare LF after a chunk size", status: 400,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
-		{name: "a body that stalls is cut off after the header timeout", status: 408,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 10\r\n\r\nhalf!"},
-		{name: "unsupported transfer coding", status: 501,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
+		{Name: "two different Content-Lengths", Status: 400,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+		{Name: "bare LF after a chunk size", Status: 400,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
+		{Name: "a body that stalls is cut off after the header timeout", Status: 408,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Content-Length: 10\r\n\r\nhalf!"},
+		{Name: "unsupported transfer coding", Status: 501,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1 + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
 		// RFC 9112 §5.2 lets a server replace obs-fold with spaces; Envoy
 		// refuses it, and so does lanemesh (net/http used to unfold it).
-		{name: "obs-fold header line is refused", status: 400, responses: 1, also: "obs-fold",
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Folded: a\r\n b\r\n\r\n" + smuggled},
-		{name: "obs-fold with a tab, hiding a Transfer-Encoding", status: 400, responses: 1,
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: a\r\n\tTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"},
-		{name: "a client's Connection: close closes the connection after a forwarded response", status: 200, responses: 1,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "\r\n", check: oneRequest(func(*testing.T, seen) {})},
-		{name: "NUL in a header value", status: 400,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
-		{name: "oversized headers", status: 431,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
+		{Name: "obs-fold header line is refused", Status: 400, Responses: 1, Also: "obs-fold",
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Folded: a\r\n b\r\n\r\n" + smuggled},
+		{Name: "obs-fold with a tab, hiding a Transfer-Encoding", Status: 400, Responses: 1,
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + "X-Pad: a\r\n\tTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"},
+		{Name: "a client's Connection: close closes the connection after a forwarded response", Status: 200, Responses: 1,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "\r\n", Check: oneRequest(func(*testing.T, seen) {})},
+		{Name: "NUL in a header value", Status: 400,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
+		{Name: "oversized headers", Status: 431,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
 	}
 }
 
 // oneRequest checks that the handler saw exactly one request, then more.
 func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
-	return func(t *testing.T, got []seen) {
-		if len(got) != 1 {
-			t.Fatalf("the handler saw %d requests, want 1: %+v", len(got), got)
-		}
-		more(t, got[0])
-	}
+	return wiretest.OneRequest("handler", more)
 }
 
 // TestSlowHeadersAreCutOff trickles a request's headers a byte at a time:

@@ -2,24 +2,17 @@ package proxy
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // hostileCase is raw bytes sent to the gateway, what the gateway must
 // answer (first status; 0 means the connection is just closed), and what
 // the upstream may have seen (nil: nothing at all).
-type hostileCase struct {
-	name      string
-	raw       string
-	status    int
-	responses int                            // if not 0: exactly this many responses, then the connection closes
-	also      string                         // the response must contain this too
-	check     func(t *testing.T, got []seen) // nil: the upstream must see nothing
-}
+type hostileCase = wiretest.Hostile[seen]
 
 // laneV1 routes a request to mocka-v1 and closes the connection after it;
 // laneV1Open keeps it open, for a request followed by another.
@@ -38,30 +31,7 @@ func TestHostileInputs(t *testing.T) {
 	m := newMesh(t, lanesDir)
 	p := startProxy(t, Options{Role: meshxds.Gateway, ReadHeaderTimeout: 300 * time.Millisecond}, m.resources(gatewayIdentity, nil))
 	up := m.pods["mocka-v1-0"]
-	for _, tc := range hostileCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			before := len(up.requests())
-			out, closed := rawExchangeClosed(t, p.Addr(80), tc.raw)
-			if got := statusOf(out); got != tc.status || !strings.Contains(out, tc.also) {
-				t.Errorf("status %d, want %d and %q; response:\n%s", got, tc.status, tc.also, out)
-			}
-			if n := strings.Count(out, "HTTP/1.1 "); tc.responses != 0 && (n != tc.responses || !closed) {
-				t.Errorf("%d responses (connection closed: %v), want %d and the connection closed:\n%s", n, closed, tc.responses, out)
-			}
-			got := up.requests()[before:]
-			for _, s := range got {
-				if strings.Contains(s.Path, "smuggled") {
-					t.Errorf("a smuggled request reached the upstream: %+v", s)
-				}
-			}
-			switch {
-			case tc.check != nil:
-				tc.check(t, got)
-			case len(got) != 0:
-				t.Errorf("the upstream saw %d request(s), want none: %+v", len(got), got)
-			}
-		})
-	}
+	wiretest.RunHostile(t, p.Addr(80), "upstream", hostileCases(), up.requests, func(s seen) string { return s.Path })
 }
 
 func hostileCases() []hostileCase {
@@ -70,14 +40,14 @@ func hostileCases() []hostileCase {
 		// RFC 9112 §6.1 and Envoy: a request with both framings is refused
 		// and its connection closed, so the tail is never a request of its
 		// own (it used to be re-framed, and the tail served: CL.TE).
-		{name: "CL.TE is refused and the connection closed; the tail is never served",
-			raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
+		{Name: "CL.TE is refused and the connection closed; the tail is never served",
+			Raw: "POST /mock HTTP/1.1\r\n" + laneV1Open + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
 				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			status: 400, responses: 1, also: "Content-Length and Transfer-Encoding"},
-		{name: "Connection naming proxy-set headers cannot remove them", status: 200,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Forwarded-For: 6.6.6.6\r\nX-Request-Id: forged\r\nX-Forwarded-Proto: https\r\n" +
+			Status: 400, Responses: 1, Also: "Content-Length and Transfer-Encoding"},
+		{Name: "Connection naming proxy-set headers cannot remove them", Status: 200,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "X-Forwarded-For: 6.6.6.6\r\nX-Request-Id: forged\r\nX-Forwarded-Proto: https\r\n" +
 				"Connection: x-forwarded-for, x-request-id, x-forwarded-proto, close\r\n\r\n",
-			check: oneRequest(func(t *testing.T, s seen) {
+			Check: oneRequest(func(t *testing.T, s seen) {
 				if xff := s.Header.Values("X-Forwarded-For"); len(xff) != 1 || xff[0] != "127.0.0.1" {
 					t.Errorf("X-Forwarded-For %q, want the proxy's 127.0.0.1 only", xff)
 				}
@@ -91,32 +61,32 @@ func hostileCases() []hostileCase {
 		// Envoy with use_remote_address appends the client's address to
 		// X-Forwarded-For (lanemesh used to replace it) and replaces
 		// X-Forwarded-Proto from an untrusted client.
-		{name: "X-Forwarded-For gets the client's address appended; -Host and -Proto are replaced", status: 200,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Forwarded-For: 6.6.6.6, 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n" +
+		{Name: "X-Forwarded-For gets the client's address appended; -Host and -Proto are replaced", Status: 200,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Forwarded-For: 6.6.6.6, 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n" +
 				"X-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n\r\n",
-			check: oneRequest(func(t *testing.T, s seen) {
+			Check: oneRequest(func(t *testing.T, s seen) {
 				got := [][]string{s.Header.Values("X-Forwarded-For"), s.Header.Values("X-Forwarded-Host"), s.Header.Values("X-Forwarded-Proto")}
 				if fmt.Sprint(got) != "[[6.6.6.6, 7.7.7.7, 8.8.8.8, 127.0.0.1] [gw] [http]]" {
 					t.Errorf("X-Forwarded-For, -Host, -Proto: %q", got)
 				}
 			})},
-		{name: "hop-by-hop and Connection-named headers are not forwarded", status: 200,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: x-secret, close\r\nX-Secret: 1\r\nProxy-Authorization: Basic eDp5\r\n" +
+		{Name: "hop-by-hop and Connection-named headers are not forwarded", Status: 200,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: x-secret, close\r\nX-Secret: 1\r\nProxy-Authorization: Basic eDp5\r\n" +
 				"Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: websocket\r\n\r\n",
-			check: oneRequest(func(t *testing.T, s seen) {
+			Check: oneRequest(func(t *testing.T, s seen) {
 				for _, h := range []string{"X-Secret", "Proxy-Authorization", "Keep-Alive", "Te", "Upgrade"} {
 					if s.Header.Get(h) != "" {
 						t.Errorf("%s reached the upstream: %v", h, s.Header)
 					}
 				}
 			})},
-		{name: "h2c upgrade", status: 400,
-			raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"},
-		{name: "CONNECT tunnel", status: 400,
-			raw: "CONNECT gw:443 HTTP/1.1\r\n" + laneV1 + "\r\n"},
-		{name: "credentials in an absolute-form URL are not forwarded", status: 200,
-			raw: "GET http://user:secret@gw/mock HTTP/1.1\r\n" + laneV1 + "\r\n",
-			check: oneRequest(func(t *testing.T, s seen) {
+		{Name: "h2c upgrade", Status: 400,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"},
+		{Name: "CONNECT tunnel", Status: 400,
+			Raw: "CONNECT gw:443 HTTP/1.1\r\n" + laneV1 + "\r\n"},
+		{Name: "credentials in an absolute-form URL are not forwarded", Status: 200,
+			Raw: "GET http://user:secret@gw/mock HTTP/1.1\r\n" + laneV1 + "\r\n",
+			Check: oneRequest(func(t *testing.T, s seen) {
 				if s.Header.Get("Authorization") != "" || s.Path != "/mock" {
 					t.Errorf("upstream saw %s with Authorization %q", s.Path, s.Header.Get("Authorization"))
 				}
@@ -126,10 +96,5 @@ func hostileCases() []hostileCase {
 
 // oneRequest checks that the upstream saw exactly one request, then more.
 func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
-	return func(t *testing.T, got []seen) {
-		if len(got) != 1 {
-			t.Fatalf("the upstream saw %d requests, want 1: %+v", len(got), got)
-		}
-		more(t, got[0])
-	}
+	return wiretest.OneRequest("upstream", more)
 }

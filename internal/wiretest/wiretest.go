@@ -1,8 +1,9 @@
 // Package wiretest holds what tests of lanemesh's servers share to talk
 // to them on the wire and to read what they log: a raw HTTP/1.1 exchange
-// on a fresh connection, the status code of a raw response, and a
-// goroutine-safe buffer for a server's log or access log. It is for tests
-// only.
+// on a fresh connection, the status code of a raw response, a
+// goroutine-safe buffer for a server's log or access log, and the runner
+// of a hostile-request corpus (h1's against its handler, the proxy's
+// against its upstream). It is for tests only.
 package wiretest
 
 import (
