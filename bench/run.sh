@@ -171,7 +171,7 @@ main() {
   UPTIME_START=$(uptime)
   log "uptime: $UPTIME_START"
 
-  if selected A; then ensure_packages; fi
+  if selected A || selected E; then ensure_packages; fi
   build_helpers
 
   local id

@@ -2,7 +2,7 @@
 # Installing and building what the harness needs, and recording versions.
 
 # ensure_packages installs the Debian packages that are missing. Only
-# scenario A needs them.
+# scenarios A and E (its HAProxy peer chain) need them.
 ensure_packages() {
   local missing=() pkg
   for pkg in nginx haproxy wrk; do

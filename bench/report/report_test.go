@@ -128,9 +128,11 @@ func TestHops(t *testing.T) {
 	full.Label = "separate lanemesh proxy processes"
 	slim := withLatency(measured("slim", 0, 0.8), Latency{P50: 900, P90: 1100, P99: 2800})
 	slim.Label = "separate lanemesh-proxy processes"
-	e := &Scenario{ID: "E", Status: "measured", Hops: 3, Rate: 1000, Targets: []*Target{direct, full, slim}}
+	peer := withLatency(measured("haproxy", 0, 0.6), Latency{P50: 800, P90: 1000, P99: 1900})
+	peer.Label = "separate HAProxy processes (peer)"
+	e := &Scenario{ID: "E", Status: "measured", Hops: 3, Rate: 1000, Targets: []*Target{direct, full, slim, peer}}
 	computeHops(e)
-	if len(e.HopChains) != 2 {
+	if len(e.HopChains) != 3 {
 		t.Fatalf("hop chains = %+v, want one per mesh", e.HopChains)
 	}
 	if h := e.HopChains[0]; h.Mesh != "lanemesh" || h.AddedPerHopUS.P50 != 200 || h.AddedPerHopUS.P99 != 400 || h.Ratios["p99"] != 2.2 {
@@ -140,10 +142,14 @@ func TestHops(t *testing.T) {
 		t.Errorf("slim proxy = %+v, want +600 µs p99 per hop", h)
 	}
 	verdict := hopTarget(e)
-	for _, want := range []string{"separate lanemesh proxy processes **met** (+400 µs)", "separate lanemesh-proxy processes **not met** (+600 µs)"} {
+	for _, want := range []string{"separate lanemesh proxy processes **met** (+400 µs)", "separate lanemesh-proxy processes **not met** (+600 µs)",
+		"In the same run, separate HAProxy processes (peer) added +300 µs per hop at p99."} {
 		if !strings.Contains(verdict, want) {
 			t.Errorf("target line lacks %q: %s", want, verdict)
 		}
+	}
+	if strings.Contains(verdict, "(peer) **") {
+		t.Errorf("the peer chain got a verdict of its own: %s", verdict)
 	}
 	// A direct chain whose core 0 others took, or whose p99 came out
 	// above the mesh's, makes no verdict.
@@ -180,7 +186,7 @@ func TestHops(t *testing.T) {
 	if p := checkReport(rep); len(p) != 0 {
 		t.Errorf("no slim row: check = %v, want none", p)
 	}
-	e.Targets = []*Target{direct}
+	e.Targets = []*Target{direct, peer}
 	computeHops(e)
 	if p := checkReport(rep); len(p) != 1 || !strings.Contains(p[0], "E: lanemesh was not measured") {
 		t.Errorf("no mesh: check = %v", p)

@@ -19,7 +19,11 @@
 # The mesh runs twice, with the full `lanemesh proxy` and with the slim
 # `lanemesh-proxy` (cmd/lanemesh-proxy, built as shipped by build-proxy.sh),
 # each time from a fresh control plane and fresh
-# processes. Pinning: all of the system under test (control plane, proxies,
+# processes. The same chain runs once more with HAProxy processes in the
+# proxies' places (the peer: the same hops, process switches and loopback
+# connections, with a proxy that routes statically), so that the tail a hop
+# adds on this machine is compared with what a proxy of HAProxy's cost adds
+# in the same run, not only with the target. Pinning: all of the system under test (control plane, proxies,
 # mocks; GOMAXPROCS=1 each) on core 0, the load on core 1.
 
 E_DIR=  # raw results of this scenario
@@ -57,6 +61,7 @@ scenario_e() {
     elif [[ -n $LMP ]]; then
       e_mesh "$rep" slim "$E_SLIM_LABEL" "$LMP"
     fi
+    e_haproxy "$rep"
   done
   scenario_json E "$title" measured "" \
     "\"hops\":$E_HOPS,\"rate\":$HOP_RATE,\"hops_note\":$(json_str "$(hops_note "$E_HOPS" "$LOGS/e.explain.log")")"
@@ -91,7 +96,7 @@ e_slim_proxy() {
 # if an earlier repetition failed the target.
 e_target() {
   local n
-  case $2 in direct) n=01 ;; lanemesh) n=02 ;; *) n=03 ;; esac
+  case $2 in direct) n=01 ;; lanemesh) n=02 ;; slim) n=03 ;; *) n=04 ;; esac
   E_TDIR="$E_DIR/$n-$2"
   mkdir -p "$E_TDIR"
   [[ $1 == 1 ]] || ! grep -q '"status":"failed"' "$E_TDIR/meta.json" 2>/dev/null
@@ -188,6 +193,50 @@ e_mesh() {
   fi
   for n in gateway sidecar-mocka sidecar-mockb mocka mockb mockc controlplane; do
     stop_bg "e-$tname-$n"
+  done
+}
+
+# e_haproxy REP: the peer chain. The three mocks as in e_mesh, mocka and
+# mockb calling through HAProxy sidecars, and an HAProxy gateway routing
+# lane v1 on /mock to mocka (404 otherwise), each its own `haproxy -db`
+# process (nbthread 1) on the system-under-test core.
+e_haproxy() {
+  local rep=$1 label ports n name port up rule err= p
+  label="separate HAProxy $(haproxy -v | awk 'NR==1{print $3}' | cut -d- -f1) processes (peer)"
+  e_target "$rep" haproxy || return 0
+  read -r -a ports <<<"$("$OUT/load" ports -n 6)"
+  local pa=${ports[0]} pb=${ports[1]} pc=${ports[2]} gw=${ports[3]} sa=${ports[4]} sb=${ports[5]}
+  local route='http-request return status 404 content-type text/plain string "no route" unless { path /mock } { req.hdr(x-asm-prefer-tag) -m str v1 }'
+  for n in gateway:$gw:$pa:route sidecar-mocka:$sa:$pb: sidecar-mockb:$sb:$pc:; do
+    IFS=: read -r name port up rule <<<"$n"
+    if [[ -n $rule ]]; then rule=$route; fi
+    fill_template "$BENCH/conf/haproxy-hop.cfg.in" "$RUN/hop-haproxy-$name.cfg" \
+      NAME="$name" PORT="$port" UP="$up" RUN="$RUN" RULE="$rule"
+    haproxy -c -q -f "$RUN/hop-haproxy-$name.cfg" >"$LOGS/e-haproxy-$name.conf.log" 2>&1 ||
+      err="haproxy -c rejected $RUN/hop-haproxy-$name.cfg, see $LOGS/e-haproxy-$name.conf.log"
+  done
+  if [[ -z $err ]]; then
+    e_mock e-haproxy-mockc mockc "" "$pc"
+    e_mock e-haproxy-mockb mockb "http://mockc:8000/" "$pb" "127.0.0.1:$sb"
+    e_mock e-haproxy-mocka mocka "http://mockb:8000/" "$pa" "127.0.0.1:$sa"
+    for n in gateway sidecar-mocka sidecar-mockb; do
+      start_bg "e-haproxy-$n" taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/hop-haproxy-$n.cfg"
+    done
+    for p in "$pa" "$pb" "$pc" "$sa" "$sb" "$gw"; do
+      wait_port "$p" 20 || err="nothing listened on 127.0.0.1:$p within 20 s, see $LOGS/e-haproxy-*.log"
+    done
+  fi
+  if [[ -n $err ]]; then
+    target_meta "$E_TDIR" haproxy "$label" proxy failed "$err"
+  else
+    local pids=()
+    for n in mocka mockb mockc sidecar-mocka sidecar-mockb gateway; do
+      pids+=("${LIVE[e-haproxy-$n]}")
+    done
+    e_measure "$rep" haproxy "$label" proxy "http://127.0.0.1:$gw/mock" "$(IFS=,; echo "${pids[*]}")" || true
+  fi
+  for n in gateway sidecar-mocka sidecar-mockb mocka mockb mockc; do
+    stop_bg "e-haproxy-$n"
   done
 }
 
