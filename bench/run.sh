@@ -68,7 +68,7 @@ HOP_RATE=${BENCH_HOP_RATE:-1000}
 FAILOVER_RATE=${BENCH_FAILOVER_RATE:-500}
 CONNS=${BENCH_CONNS:-32}
 REPEAT=${BENCH_REPEAT:-1}
-TARGETS=${BENCH_TARGETS:-direct haproxy nginx baseline lanemesh}
+TARGETS=${BENCH_TARGETS:-direct haproxy haproxy-headers nginx baseline lanemesh}
 NO_INSTALL=${BENCH_NO_INSTALL:-0}
 LANEMESH_BIN=${BENCH_LANEMESH:-}
 if [[ $(id -u) == 0 ]]; then NICE=${BENCH_NICE:--10}; else NICE=${BENCH_NICE:-0}; fi

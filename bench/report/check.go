@@ -3,12 +3,12 @@ package main
 import "fmt"
 
 // required lists the targets of scenario A that must have run cleanly: all
-// that were asked for (all five if the run does not say) except lanemesh,
+// that were asked for (all six if the run does not say) except lanemesh,
 // which may be skipped while its proxy is not there, but must not fail.
 func required(run Run) []string {
 	asked := run.Targets
 	if len(asked) == 0 {
-		asked = []string{"direct", "haproxy", "nginx", "baseline", "lanemesh"}
+		asked = []string{"direct", "haproxy", "haproxy-headers", "nginx", "baseline", "lanemesh"}
 	}
 	var out []string
 	for _, t := range asked {

@@ -1,7 +1,9 @@
 package main
 
-// peers are the targets every other one is compared with.
-var peers = []string{"haproxy", "baseline"}
+// peers are the targets every other one is compared with: HAProxy as the
+// issue measures it, HAProxy doing the gateway's header work too (the
+// like-for-like figure), and the Go baseline.
+var peers = []string{"haproxy", "haproxy-headers", "baseline"}
 
 // computeRatios fills each measured target's Ratios against each measured
 // peer: throughput (higher is better) and CPU per 1k req/s, p99 at the

@@ -31,13 +31,16 @@ func TestRatiosAndCheck(t *testing.T) {
 	direct := measured("direct", 40000, 0)
 	direct.Kind = "direct"
 	a := &Scenario{ID: "A", Status: "measured", Targets: []*Target{
-		direct, measured("haproxy", 20000, 0.10), measured("nginx", 18000, 0.12),
+		direct, measured("haproxy", 20000, 0.10), measured("haproxy-headers", 16000, 0.125), measured("nginx", 18000, 0.12),
 		measured("baseline", 10000, 0.20), skipped,
 	}}
 	rep := &Report{Scenarios: []*Scenario{a}}
 	computeRatios(rep)
 	if got := find(a, "nginx").Ratios["rps_vs_haproxy"]; got != 0.9 {
 		t.Errorf("nginx rps_vs_haproxy = %v, want 0.9", got)
+	}
+	if got := find(a, "nginx").Ratios["rps_vs_haproxy-headers"]; got != 1.125 {
+		t.Errorf("nginx rps_vs_haproxy-headers = %v, want 1.125", got)
 	}
 	if got := find(a, "nginx").Ratios["rps_vs_baseline"]; got != 1.8 {
 		t.Errorf("nginx rps_vs_baseline = %v, want 1.8", got)

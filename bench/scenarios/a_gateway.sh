@@ -35,7 +35,8 @@ scenario_a() {
     for t in $TARGETS; do
       case $t in
         direct | haproxy | nginx | baseline | lanemesh) "a_$t" ;;
-        *) die "unknown target $t (want direct, haproxy, nginx, baseline, lanemesh)" ;;
+        haproxy-headers) a_haproxy_headers ;;
+        *) die "unknown target $t (want direct, haproxy, haproxy-headers, nginx, baseline, lanemesh)" ;;
       esac
     done
   done
@@ -128,6 +129,22 @@ a_haproxy() {
   haproxy -c -q -f "$RUN/haproxy.cfg" >"$LOGS/haproxy.conf.log" 2>&1 ||
     { a_meta failed "haproxy -c rejected the config, see $LOGS/haproxy.conf.log"; return; }
   a_proxy haproxy "$PORT_HAPROXY" haproxy -db -f "$RUN/haproxy.cfg"
+}
+
+# a_haproxy_headers: HAProxy doing the lanemesh gateway's header work too
+# (conf/haproxy-headers.cfg.in, added to the same config after its last
+# acl), the like-for-like peer of what the gateway does per request.
+a_haproxy_headers() {
+  a_target haproxy-headers "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | cut -d- -f1) with the gateway's headers" proxy || return 0
+  fill_template "$BENCH/conf/haproxy.cfg.in" "$RUN/haproxy-headers.cfg" \
+    RUN="$RUN" PORT="$PORT_HAPROXY" UP1="$UP1" UP2="$UP2" UP3="$UP3"
+  grep -v '^#' "$BENCH/conf/haproxy-headers.cfg.in" >"$RUN/haproxy-headers.lines"
+  sed -i "/acl lane_v3/r $RUN/haproxy-headers.lines" "$RUN/haproxy-headers.cfg"
+  grep -q '^    unique-id-header' "$RUN/haproxy-headers.cfg" ||
+    { a_meta failed "could not add the header lines to $RUN/haproxy-headers.cfg"; return; }
+  haproxy -c -q -f "$RUN/haproxy-headers.cfg" >"$LOGS/haproxy-headers.conf.log" 2>&1 ||
+    { a_meta failed "haproxy -c rejected the config, see $LOGS/haproxy-headers.conf.log"; return; }
+  a_proxy haproxy-headers "$PORT_HAPROXY" haproxy -db -f "$RUN/haproxy-headers.cfg"
 }
 
 a_nginx() {
