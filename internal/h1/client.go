@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,7 +240,7 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		// yet, and a read now would most likely fail with EAGAIN and
 		// park. Other goroutines run first, as in the server's loop
 		// (see conn.readRequest), so that the read finds the answer.
-		runtime.Gosched()
+		rawio.Yield()
 	}
 	resp, err = c.readResponse(r, into)
 	if !writer.sawHead() {

@@ -30,11 +30,13 @@
 // http.ReadResponse by its own differential test and fuzzer; every other
 // framing goes through http.ReadResponse.
 //
-// Both loops yield (runtime.Gosched) before a read that would most likely
-// find nothing yet: the next request right after a response, the response
-// right after a request. Under load other connections run meanwhile and
-// the read finds its data, so that a request costs the two reads and two
-// writes HAProxy's does, without a read failing with EAGAIN and a park;
+// Both loops yield (rawio.Yield: runtime.Gosched, within a budget that
+// keeps parked connections from waiting long for the scheduler to poll)
+// before a read that would most likely find nothing yet: the next request
+// right after a response, the response right after a request. Under load
+// other connections run meanwhile and the read finds its data, so that a
+// request costs the two reads and two writes HAProxy's does, without a
+// read failing with EAGAIN and a park;
 // an exchange under its server connection's context is watched through
 // that connection (ctxwatch.go), not with an allocation of its own.
 //

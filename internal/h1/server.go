@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -437,7 +436,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 			// letting them run first gives the client that time, and
 			// the read then finds the request. At light load the run
 			// queue is empty and the yield returns at once.
-			runtime.Gosched()
+			rawio.Yield()
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return 0, false

@@ -209,3 +209,45 @@ func TestRawConnAllocs(t *testing.T) {
 		t.Fatalf("a Write and a Read on a raw connection (and the peer's) allocate %.1f times; want 0", allocs)
 	}
 }
+
+// TestYieldBudget: while a read is parked for readiness, yields are
+// allowed up to maxYields and then refused until a parked call wakes, so
+// that goroutines that keep finding their data cannot keep the scheduler
+// from polling for the parked one; with nothing parked, yields are free.
+func TestYieldBudget(t *testing.T) {
+	raw, peer := tcpPair(t)
+	yields.Store(0)
+	if !shouldYield() || yields.Load() != 0 {
+		t.Fatalf("nothing parked: shouldYield refused or counted (%d)", yields.Load())
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := raw.Read(make([]byte, 8))
+		got <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); parked.Load() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the read never parked: parked = %d", parked.Load())
+		}
+	}
+	for i := range maxYields {
+		if !shouldYield() {
+			t.Fatalf("yield %d of %d refused", i+1, maxYields)
+		}
+	}
+	if shouldYield() {
+		t.Fatalf("yield %d allowed while a read waits: the budget is %d", maxYields+1, maxYields)
+	}
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if parked.Load() != 0 || yields.Load() != 0 {
+		t.Fatalf("after the wake: parked = %d, yields = %d, want 0 and 0", parked.Load(), yields.Load())
+	}
+	if !shouldYield() {
+		t.Fatal("yield refused with nothing parked")
+	}
+}
