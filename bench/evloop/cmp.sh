@@ -23,7 +23,8 @@
 # Binaries (build them first, outside the lock):
 #   go build -o /tmp/evloop-lm ./cmd/lanemesh; go build -o /tmp/evloop-up ./bench/upstream
 #   go build -o /tmp/evloop-load ./bench/load; (cd bench/evloop && go build -o /tmp/evloop-ev .)
-# TARGETS="haproxy lanemesh evloop" picks and orders the targets.
+# TARGETS="haproxy lanemesh evloop" picks and orders the targets; evloop-gmp2
+# is the prototype with GOMAXPROCS=2 (on core 0 alone, like the others).
 set -euo pipefail
 MODE=${1:-sat}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -63,7 +64,8 @@ start() { # TARGET: starts it on core 0, sets PID
   haproxy) taskset -c 0 haproxy -db -f "$W/h.cfg" >"$W/$t.log" 2>&1 & ;;
   lanemesh) GOMAXPROCS=1 taskset -c 0 "$LM" proxy --role gateway --static -f "$W/cfg" \
     --port-map "80=127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN" >"$W/$t.log" 2>&1 & ;;
-  evloop) GOMAXPROCS=1 taskset -c 0 "$EV" -listen "127.0.0.1:$PORT" \
+  evloop | evloop-gmp2) # evloop-gmp2: GOMAXPROCS=2, still on core 0 alone
+    GOMAXPROCS=$([[ $t == evloop ]] && echo 1 || echo 2) taskset -c 0 "$EV" -listen "127.0.0.1:$PORT" \
     -up "v1=127.0.0.1:$UP1,v2=127.0.0.1:$UP2,v3=127.0.0.1:$UP3" >"$W/$t.log" 2>&1 & ;;
   esac
   PID=$!
@@ -78,14 +80,18 @@ wrk_run() { taskset -c 1 wrk -t1 -c32 -d"$1"s -s "$REPO/bench/conf/lanes.lua" "h
 profile_bg() {
   (
     perf record -q -F 20000 -g -o "$W/perf-$1.data" -p "$PID" -- sleep 4 >/dev/null 2>&1
-    perf stat -x, -o "$W/stat-$1.txt" -e 'syscalls:sys_enter_*',context-switches -p "$PID" -- sleep 3 >/dev/null 2>&1
+    perf stat --per-thread -x, -o "$W/stat-$1.txt" -e 'syscalls:sys_enter_*',context-switches -p "$PID" -- sleep 3 >/dev/null 2>&1
   ) &
   PP=$!
 }
 profile_report() { # LABEL REQ/S CPU-CORES
   local l=$1 r=$2 c=$3
-  awk -F, -v r="$r" '$1+0>0 {printf "    %s %.3f\n", $3, $1/(3*r)}' "$W/stat-$l.txt" | sed 's/syscalls:sys_enter_//' | sort -k2 -nr | head -12
-  awk -F, -v r="$r" '$1+0>0 && $3 ~ /^syscalls/ {s+=$1} END {printf "    all system calls %.2f per request\n", s/(3*r)}' "$W/stat-$l.txt"
+  # perf stat --per-thread -x, lines: THREAD-TID,VALUE,UNIT,EVENT,...
+  awk -F, -v r="$r" '$2+0>0 {v[$4]+=$2} END {for (e in v) printf "    %s %.3f\n", e, v[e]/(3*r)}' "$W/stat-$l.txt" |
+    sed 's/syscalls:sys_enter_//' | sort -k2 -nr | head -12
+  awk -F, -v r="$r" '$2+0>0 && $4 ~ /^syscalls/ {s+=$2} END {printf "    all system calls %.2f per request\n", s/(3*r)}' "$W/stat-$l.txt"
+  awk -F, -v r="$r" '$2+0>0 { ev=$4; sub(/syscalls:sys_enter_/, "", ev); if ($2/(3*r) >= 0.01) t[$1]=t[$1] sprintf(" %s %.2f", ev, $2/(3*r)) }
+    END { for (x in t) print "      thread " x ":" t[x] }' "$W/stat-$l.txt" | sort
   # cpu-clock samples: kernel ([k]) or user, as a share of the process's CPU
   perf report -i "$W/perf-$l.data" --stdio --no-children -g none --sort sym 2>/dev/null |
     awk -v r="$r" -v c="$c" -v l="$l" '/^ +[0-9.]+%/ { p=$1; sub(/%/,"",p); if ($0 ~ /\[k\]/) k+=p; else u+=p }
@@ -122,7 +128,7 @@ rate)
     sleep 0.5
     # perf starts mid-run, after the warm-up
     (sleep $((DUR / 2 - 2)); perf record -q -F 20000 -g -o "$W/perf-$t.data" -p "$PID" -- sleep 4 >/dev/null 2>&1
-      perf stat -x, -o "$W/stat-$t.txt" -e 'syscalls:sys_enter_*',context-switches -p "$PID" -- sleep 3 >/dev/null 2>&1) &
+      perf stat --per-thread -x, -o "$W/stat-$t.txt" -e 'syscalls:sys_enter_*',context-switches -p "$PID" -- sleep 3 >/dev/null 2>&1) &
     PP=$!
     GOMAXPROCS=2 taskset -c 1 "$LOAD" rate -url "http://127.0.0.1:$PORT/mock" -rate "$RATE" -duration "${DUR}s" \
       -conns 32 -pid "$PID" -out "$W/$t.json" >"$W/$t.rate.log" 2>&1 || true
