@@ -23,8 +23,9 @@
 # Binaries (build them first, outside the lock):
 #   go build -o /tmp/evloop-lm ./cmd/lanemesh; go build -o /tmp/evloop-up ./bench/upstream
 #   go build -o /tmp/evloop-load ./bench/load; (cd bench/evloop && go build -o /tmp/evloop-ev .)
-# TARGETS="haproxy lanemesh evloop" picks and orders the targets; evloop-gmp2
-# is the prototype with GOMAXPROCS=2 (on core 0 alone, like the others).
+# TARGETS="haproxy lanemesh evloop" picks and orders the targets: evloop is
+# the prototype on gnet, evloop-gmp2 the same with GOMAXPROCS=2 (on core 0
+# alone, like the others), evloop-epoll the prototype on epoll.go's loop.
 set -euo pipefail
 MODE=${1:-sat}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -65,7 +66,9 @@ start() { # TARGET: starts it on core 0, sets PID
   lanemesh) GOMAXPROCS=1 taskset -c 0 "$LM" proxy --role gateway --static -f "$W/cfg" \
     --port-map "80=127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN" >"$W/$t.log" 2>&1 & ;;
   evloop | evloop-gmp2) # evloop-gmp2: GOMAXPROCS=2, still on core 0 alone
-    GOMAXPROCS=$([[ $t == evloop ]] && echo 1 || echo 2) taskset -c 0 "$EV" -listen "127.0.0.1:$PORT" \
+    GOMAXPROCS=$([[ $t == evloop ]] && echo 1 || echo 2) taskset -c 0 "$EV" -engine gnet -listen "127.0.0.1:$PORT" \
+    -up "v1=127.0.0.1:$UP1,v2=127.0.0.1:$UP2,v3=127.0.0.1:$UP3" >"$W/$t.log" 2>&1 & ;;
+  evloop-epoll) GOMAXPROCS=1 taskset -c 0 "$EV" -engine epoll -listen "127.0.0.1:$PORT" \
     -up "v1=127.0.0.1:$UP1,v2=127.0.0.1:$UP2,v3=127.0.0.1:$UP3" >"$W/$t.log" 2>&1 & ;;
   esac
   PID=$!

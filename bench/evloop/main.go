@@ -1,12 +1,14 @@
 // Command evloop is a measurement experiment for issue #14, not product code:
 // scenario A's gateway (route GET /mock by x-asm-prefer-tag v1|v2|v3 to
 // upstream vN, anything else 404 "no route\n") as an HTTP/1.1 reverse proxy
-// on ONE gnet v2 event loop, client connections and pooled keep-alive
-// upstream connections alike, run with GOMAXPROCS=1. It exists to measure
-// what an event loop costs per request against lanemesh's goroutine per
-// connection and HAProxy (bench/evloop/cmp.sh, results in README.md).
+// on ONE event loop, client connections and pooled keep-alive upstream
+// connections alike, run with GOMAXPROCS=1. It exists to measure what an
+// event loop costs per request against lanemesh's goroutine per connection
+// and HAProxy (bench/evloop/cmp.sh, results in README.md). Two loops run
+// the same proxy code: -engine gnet (gnet v2, gnet.go) and -engine epoll
+// (hand-written, epoll.go, parked in Go's netpoller).
 //
-//	GOMAXPROCS=1 evloop -listen 127.0.0.1:8080 -up v1=127.0.0.1:20001,v2=127.0.0.1:20002,v3=127.0.0.1:20003
+//	GOMAXPROCS=1 evloop -engine gnet -listen 127.0.0.1:8080 -up v1=127.0.0.1:20001,v2=127.0.0.1:20002,v3=127.0.0.1:20003
 //
 // What it does: request heads up to 8 KiB (431 past that), HTTP/1.1 only
 // (505), Content-Length bodies up to 64 KiB buffered whole (413 past that),
@@ -36,7 +38,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,7 +48,6 @@ import (
 	"strings"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 )
 
 const (
@@ -58,6 +58,7 @@ const (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to serve on")
 	ups := flag.String("up", "", "upstreams v1=HOST:PORT,v2=HOST:PORT,v3=HOST:PORT")
+	engine := flag.String("engine", "gnet", "event loop: gnet (gnet v2) or epoll (epoll.go, parked in Go's netpoller)")
 	flag.Parse()
 	p := &proxy{ups: map[string]*upstream{}}
 	for _, kv := range strings.Split(*ups, ",") {
@@ -71,10 +72,16 @@ func main() {
 		}
 		p.ups[lane] = &upstream{addr: a}
 	}
-	log.Printf("evloop: GOMAXPROCS=%d, serving %s", runtime.GOMAXPROCS(0), *listen)
-	err := gnet.Run(p, "tcp://"+*listen,
-		gnet.WithMulticore(false), gnet.WithNumEventLoop(1),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogLevel(logging.ErrorLevel))
+	log.Printf("evloop: engine %s, GOMAXPROCS=%d, serving %s", *engine, runtime.GOMAXPROCS(0), *listen)
+	var err error
+	switch *engine {
+	case "gnet":
+		err = runGnet(p, *listen)
+	case "epoll":
+		err = runEpoll(p, *listen)
+	default:
+		err = fmt.Errorf("unknown -engine %q", *engine)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "evloop:", err)
 		os.Exit(1)
@@ -82,9 +89,23 @@ func main() {
 }
 
 type proxy struct {
-	gnet.BuiltinEventEngine
-	ups     map[string]*upstream
-	scratch []byte // output built per request; gnet's Write copies what it cannot send
+	gnet.BuiltinEventEngine // gnet's callbacks are in gnet.go
+	ups                     map[string]*upstream
+	scratch                 []byte            // output built per request; Write copies what it cannot send
+	dial                    func(u *upstream) // opens one more connection to u; open gets it
+	el                      gnet.EventLoop    // gnet only
+}
+
+// conn is what the proxy needs of a connection: gnet.Conn has it, and so
+// has epoll.go's. Close is deferred: closed is called later, on the loop.
+type conn interface {
+	Peek(n int) ([]byte, error) // n <= 0: all buffered bytes
+	Discard(n int) (int, error)
+	InboundBuffered() int
+	Write(b []byte) (int, error) // what can't be sent now is buffered
+	Close() error
+	Context() any
+	SetContext(any)
 }
 
 // upstream is one lane's backend with its pool of idle connections and the
@@ -96,7 +117,7 @@ type upstream struct {
 }
 
 type client struct {
-	c          gnet.Conn
+	c          conn
 	busy       bool    // a request is in flight
 	up         *upConn // the upstream connection carrying it
 	pending    []byte  // the request, while waiting for a new upstream connection
@@ -105,7 +126,7 @@ type client struct {
 }
 
 type upConn struct {
-	c          gnet.Conn
+	c          conn
 	u          *upstream
 	cl         *client // nil while idle
 	headDone   bool
@@ -114,18 +135,19 @@ type upConn struct {
 	dead       bool
 }
 
-func (p *proxy) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if u, ok := c.Context().(*upstream); ok { // dialled by dial below
+// open takes a new connection: a client's, or one to an upstream (its
+// context is then the *upstream it was dialled for).
+func (p *proxy) open(c conn) {
+	if u, ok := c.Context().(*upstream); ok {
 		uc := &upConn{c: c, u: u}
 		c.SetContext(uc)
 		p.release(uc)
-		return nil, gnet.None
+		return
 	}
 	c.SetContext(&client{c: c})
-	return nil, gnet.None
 }
 
-func (p *proxy) OnTraffic(c gnet.Conn) gnet.Action {
+func (p *proxy) traffic(c conn) gnet.Action {
 	switch s := c.Context().(type) {
 	case *client:
 		return p.serve(s)
@@ -135,7 +157,7 @@ func (p *proxy) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.Close
 }
 
-func (p *proxy) OnClose(c gnet.Conn, _ error) gnet.Action {
+func (p *proxy) closed(c conn) {
 	switch s := c.Context().(type) {
 	case *client:
 		s.closed = true
@@ -161,7 +183,6 @@ func (p *proxy) OnClose(c gnet.Conn, _ error) gnet.Action {
 			}
 		}
 	}
-	return gnet.None
 }
 
 // serve parses and dispatches the client's buffered requests, one at a time.
@@ -211,7 +232,7 @@ func (p *proxy) serve(cl *client) gnet.Action {
 		} else {
 			cl.pending = append([]byte(nil), out...)
 			u.waiting = append(u.waiting, cl)
-			p.dial(u, cl.c.EventLoop())
+			p.dial(u)
 		}
 	}
 	return gnet.None
@@ -228,24 +249,6 @@ func (p *proxy) dispatch(uc *upConn, cl *client, req []byte) {
 	uc.cl, uc.headDone, uc.remain, uc.closeAfter = cl, false, 0, false
 	cl.up, cl.pending = uc, nil
 	uc.c.Write(req) // on error gnet closes uc now, and OnClose answers cl 502
-}
-
-// dial opens one more connection to u on the loop; OnOpen hands it to the
-// first waiting client.
-func (p *proxy) dial(u *upstream, el gnet.EventLoop) {
-	ch, err := el.Register(gnet.NewContext(context.Background(), u), u.addr)
-	if err != nil {
-		p.dialFailed(u)
-		return
-	}
-	go func() { // Register dials on a worker goroutine and reports here
-		if res := <-ch; res.Err != nil {
-			el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				p.dialFailed(u)
-				return nil
-			}))
-		}
-	}()
 }
 
 func (p *proxy) dialFailed(u *upstream) {
