@@ -6,6 +6,8 @@ import (
 	"log"
 	"net"
 	"os"
+	"syscall"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -19,6 +21,11 @@ import (
 // the loop goroutine parks like any goroutine waiting on a socket, and the
 // runtime neither holds a thread in a blocking system call nor keeps sysmon
 // polling to retake the P from it (what costs gnet at light load).
+//
+// The calls made per request (epoll_wait with timeout 0, recvfrom, sendto)
+// never block, so they go through syscall.RawSyscall6 as internal/rawio's
+// do: syscall.Syscall's entersyscall wakes a sleeping sysmon, which at light
+// load costs more than the call (measured: README.md).
 //
 // When a batch was short and no read filled the buffer, every ready socket
 // was drained, so any further readiness wakes the outer (runtime's) epoll
@@ -68,17 +75,20 @@ func (c *epConn) Write(b []byte) (int, error) {
 	if c.dead {
 		return 0, net.ErrClosed
 	}
+	if len(b) == 0 {
+		return 0, nil
+	}
 	if len(c.out) > 0 || c.connecting {
 		c.out = append(c.out, b...)
 		return len(b), nil
 	}
-	n, err := unix.Write(c.fd, b)
-	if err == unix.EAGAIN {
-		n, err = 0, nil
+	n, errno := rawSend(c.fd, b)
+	if errno == unix.EAGAIN {
+		n, errno = 0, 0
 	}
-	if err != nil {
+	if errno != 0 {
 		c.Close()
-		return 0, err
+		return 0, errno
 	}
 	if n < len(b) {
 		c.out = append(c.out, b[n:]...)
@@ -132,12 +142,12 @@ func runEpoll(p *proxy, listen string) error {
 	var loopErr error
 	err = rc.Read(func(uintptr) bool {
 		for {
-			n, err := unix.EpollWait(epfd, l.events[:], 0)
-			if err == unix.EINTR {
+			n, errno := rawEpollWait(epfd, l.events[:])
+			if errno == unix.EINTR {
 				continue
 			}
-			if err != nil {
-				loopErr = err
+			if errno != 0 {
+				loopErr = errno
 				return true
 			}
 			if n == 0 {
@@ -200,11 +210,11 @@ func (l *epLoop) handle(ev *unix.EpollEvent) {
 }
 
 func (l *epLoop) read(c *epConn) {
-	n, err := unix.Read(c.fd, l.buf)
-	if err == unix.EAGAIN {
+	n, errno := rawRecv(c.fd, l.buf)
+	if errno == unix.EAGAIN {
 		return
 	}
-	if err != nil || n <= 0 {
+	if errno != 0 || n <= 0 {
 		c.Close()
 		return
 	}
@@ -230,11 +240,11 @@ func (l *epLoop) read(c *epConn) {
 }
 
 func (l *epLoop) flush(c *epConn) {
-	n, err := unix.Write(c.fd, c.out)
-	if err == unix.EAGAIN {
+	n, errno := rawSend(c.fd, c.out)
+	if errno == unix.EAGAIN {
 		return
 	}
-	if err != nil {
+	if errno != 0 {
 		c.Close()
 		return
 	}
@@ -313,11 +323,27 @@ func (l *epLoop) reap() {
 	for i := 0; i < len(l.closing); i++ {
 		c := l.closing[i]
 		if len(c.out) > 0 {
-			unix.Write(c.fd, c.out)
+			rawSend(c.fd, c.out)
 		}
 		l.drop(c)
 		l.p.closed(c)
 	}
 	clear(l.closing)
 	l.closing = l.closing[:0]
+}
+
+func rawRecv(fd int, p []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
+	return int(n), e
+}
+
+func rawSend(fd int, p []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_NOSIGNAL, 0, 0)
+	return int(n), e
+}
+
+// rawEpollWait is epoll_pwait with timeout 0 and no signal mask.
+func rawEpollWait(epfd int, evs []unix.EpollEvent) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	return int(n), e
 }
