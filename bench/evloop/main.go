@@ -21,15 +21,19 @@
 // What it leaves out, and roughly what each would cost on an event loop:
 //   - TLS: crypto/tls wants a blocking net.Conn; on a loop it needs a
 //     memory-BIO shim (feed read bytes in, pull records out) driven by
-//     hand, which crypto/tls has no API for; see README.md.
-//   - Timeouts (header read, idle, upstream response): a timer wheel on the
-//     loop, checked from OnTick or between polls; gnet's Conn.SetDeadline
-//     returns ErrUnsupportedOp.
+//     hand, which crypto/tls has no API for: a vendored non-blocking fork
+//     of crypto/tls, or handing TLS connections to a goroutine (README.md).
+//   - Timeouts (header read, idle, write, upstream response): a timer
+//     wheel on the loop, checked between polls, ~200-300 lines and a clock
+//     read per wake-up; gnet's Conn.SetDeadline returns ErrUnsupportedOp.
 //   - Chunked bodies, streaming request bodies, Expect: 100-continue, 1xx,
-//     close-delimited responses, HEAD: each is a state in the relay below.
-//   - Back-pressure: a slow client's outbound buffer grows without bound,
-//     because gnet v2 has no call to stop reading one connection (the
-//     upstream) until another (the client) drains.
+//     close-delimited responses, HEAD: each is a resumable state in the
+//     relay below, and a parser that must pass internal/h1's hostile
+//     corpus and fuzzers; or hand such connections to a goroutine, as h1
+//     hands them to net/http.
+//   - Back-pressure: a slow client's outbound buffer grows without bound.
+//     On epoll.go's loop the fix is two epoll_ctl per stall (stop reading
+//     the upstream, resume on drain); gnet v2 has no call to pause reads.
 //   - Retrying a request whose pooled upstream connection was closed by the
 //     upstream in the meantime (it is answered 502 here), pool limits,
 //     Connection-named hop-by-hop headers, x-request-id, X-Forwarded-For,
