@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/evloop/cmp.sh — HAProxy vs lanemesh vs the gnet event-loop prototype
 # (bench/evloop) doing scenario A's job, each pinned to core 0 (Go ones with
-# GOMAXPROCS=1), bench/upstream and the load on core 1. Adapted from the
-# lead's cmp.sh. Run it under the shared lock, one mode per locked run:
+# GOMAXPROCS=1), bench/upstream and the load on core 1. Run it under the
+# benchmark lock, one mode per locked run:
 #
 #   flock /tmp/lanemesh-bench.lock bench/evloop/cmp.sh sat  [REPS] [DUR]   # default 3 8
 #   flock /tmp/lanemesh-bench.lock bench/evloop/cmp.sh rate [RATE] [DUR]   # default 1000 10
