@@ -23,8 +23,9 @@
 # proxies' places (the peer: the same hops, process switches and loopback
 # connections, with a proxy that routes statically), so that the tail a hop
 # adds on this machine is compared with what a proxy of HAProxy's cost adds
-# in the same run, not only with the target. Pinning: all of the system under test (control plane, proxies,
-# mocks; GOMAXPROCS=1 each) on core 0, the load on core 1.
+# in the same run, not only with the target. Pinning: all of the system
+# under test (control plane, proxies, mocks; GOMAXPROCS=1 each) on core 0,
+# the load on core 1.
 
 E_DIR=  # raw results of this scenario
 E_HOPS= # proxies on the path, counted by lanemesh explain --chain
