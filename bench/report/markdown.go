@@ -54,13 +54,47 @@ func markdown(rep *Report) string {
 	return b.String()
 }
 
+// tablePeers are the peers scenario A's tables have a ratio column for:
+// HAProxy and the Go baseline always, HAProxy with the gateway's headers
+// when the run measured it.
+func tablePeers(sc *Scenario) []string {
+	cols := []string{"haproxy"}
+	if find(sc, "haproxy-headers") != nil {
+		cols = append(cols, "haproxy-headers")
+	}
+	return append(cols, "baseline")
+}
+
+// peerColumns are the table's header and alignment cells for peers, each
+// with a leading "|".
+func peerColumns(peers []string) (head, align string) {
+	titles := map[string]string{"haproxy": "× HAProxy", "haproxy-headers": "× HAProxy with headers", "baseline": "× baseline"}
+	for _, p := range peers {
+		head += " | " + titles[p]
+		align += "|--:"
+	}
+	return head, align
+}
+
+// ratioCells are t's ratios of kind ("rps", "cpu_per_1k") against peers,
+// each cell with a leading "|".
+func ratioCells(t *Target, kind string, peers []string) string {
+	var cells string
+	for _, p := range peers {
+		cells += " | " + ratio(t, kind+"_vs_"+p)
+	}
+	return cells
+}
+
 func closedLoop(b *strings.Builder, rep *Report, sc *Scenario) {
 	fmt.Fprintf(b, "### Closed loop: wrk -t1 -c%d -d%gs, lanes v1/v2/v3 rotating\n\n", rep.Run.Conns, rep.Run.DurationS)
-	fmt.Fprintln(b, "| target | req/s | × HAProxy | × baseline | p50 | p99 | core 0: proxy / all | core 1 (load) | req/s per proxy core |")
-	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	peers := tablePeers(sc)
+	head, align := peerColumns(peers)
+	fmt.Fprintf(b, "| target | req/s%s | p50 | p99 | core 0: proxy / all | core 1 (load) | req/s per proxy core |\n", head)
+	fmt.Fprintf(b, "|---|--:%s|--:|--:|--:|--:|--:|\n", align)
 	for _, t := range sc.Targets {
 		if t.Status != "ok" || t.Saturation == nil {
-			fmt.Fprintf(b, "| %s | %s | | | | | | | |\n", t.Label, notMeasured(t))
+			fmt.Fprintf(b, "| %s | %s%s | | | | | |\n", t.Label, notMeasured(t), strings.Repeat(" |", len(peers)))
 			continue
 		}
 		s := t.Saturation
@@ -69,8 +103,8 @@ func closedLoop(b *strings.Builder, rep *Report, sc *Scenario) {
 			proxy = percent(s.Proxy.CPUCores)
 			perCore = thousands(s.RPSPerProxyCore)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |\n", label(t), rpsRange(s),
-			ratio(t, "rps_vs_haproxy"), ratio(t, "rps_vs_baseline"), micros(s.P50), micros(s.P99),
+		fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s / %s | %s | %s |\n", label(t), rpsRange(s),
+			ratioCells(t, "rps", peers), micros(s.P50), micros(s.P99),
 			proxy, coreBusy(s.Cores, 0), coreBusy(s.Cores, 1), perCore)
 	}
 	fmt.Fprintln(b)
@@ -141,19 +175,20 @@ func cpuAndRSS(r *FixedRate) (cpu, rss string) {
 
 func fixedRate(b *strings.Builder, rep *Report, sc *Scenario) {
 	fmt.Fprintf(b, "### Fixed rate: %g req/s open loop for %g s, latency from the scheduled send time\n\n", rep.Run.Rate, rep.Run.DurationS)
-	fmt.Fprintln(b, "| target | p50 | p90 | p99 | ok / errors | proxy CPU per 1k req/s | × HAProxy | × baseline | proxy RSS |")
-	fmt.Fprintln(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	peers := tablePeers(sc)
+	head, align := peerColumns(peers)
+	fmt.Fprintf(b, "| target | p50 | p90 | p99 | ok / errors | proxy CPU per 1k req/s%s | proxy RSS |\n", head)
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:%s|--:|\n", align)
 	for _, t := range sc.Targets {
 		if t.Status != "ok" || t.FixedRate == nil {
-			fmt.Fprintf(b, "| %s | %s | | | | | | | |\n", t.Label, notMeasured(t))
+			fmt.Fprintf(b, "| %s | %s | | | | |%s |\n", t.Label, notMeasured(t), strings.Repeat(" |", len(peers)))
 			continue
 		}
 		r := t.FixedRate
 		cpu, rss := cpuAndRSS(r)
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s | %s | %s | %s |\n", label(t),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %d / %d | %s%s | %s |\n", label(t),
 			micros(r.Latency.P50), micros(r.Latency.P90), micros(r.Latency.P99),
-			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu,
-			ratio(t, "cpu_per_1k_vs_haproxy"), ratio(t, "cpu_per_1k_vs_baseline"), rss)
+			r.OK, r.Errors+r.Misrouted+r.Dropped, cpu, ratioCells(t, "cpu_per_1k", peers), rss)
 	}
 	fmt.Fprintln(b)
 }

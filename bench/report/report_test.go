@@ -61,6 +61,15 @@ func TestRatiosAndCheck(t *testing.T) {
 	if !strings.Contains(md, "lanemesh: not measured: not available yet") {
 		t.Errorf("markdown lacks the lanemesh placeholder:\n%s", md)
 	}
+	// The headers peer has a column of its own in both tables: nginx is
+	// 18,000 / 16,000 req/s and 0.12 / 0.125 of a core per 1k of it.
+	for _, want := range []string{"| req/s | × HAProxy | × HAProxy with headers | × baseline |", "| 0.90× | 1.12× | 1.80× |",
+		"| proxy CPU per 1k req/s | × HAProxy | × HAProxy with headers | × baseline |", "| 1.20× | 0.96× | 0.60× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	checkTableShapes(t, md)
 
 	find(a, "nginx").FixedRate.Misrouted = 1
 	find(a, "haproxy").FixedRateRuns[2].Achieved = 900
@@ -223,5 +232,24 @@ func TestConvergenceSample(t *testing.T) {
 	}
 	if strings.Contains(md, "| 100 | 100 (1 in 1)") {
 		t.Errorf("a run with every client full has a sample row:\n%s", md)
+	}
+}
+
+// checkTableShapes fails if a row of a markdown table has another number
+// of cells than the table's header.
+func checkTableShapes(t *testing.T, md string) {
+	t.Helper()
+	want := 0
+	for _, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			want = 0
+			continue
+		}
+		n := strings.Count(line, "|")
+		if want == 0 {
+			want = n
+		} else if n != want {
+			t.Errorf("table row with %d separators, want %d: %s", n, want, line)
+		}
 	}
 }
