@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -51,6 +55,11 @@ func runBench(b *testing.B, c *http.Client, rawURL, host string) {
 // pointAllAt sends every endpoint of res to srv.
 func pointAllAt(res *meshxds.Resources, srv *httptest.Server) {
 	host, port := (&upstream{srv: srv}).hostPort()
+	pointAllAtAddr(res, host, port)
+}
+
+// pointAllAtAddr sends every endpoint of res to host:port.
+func pointAllAtAddr(res *meshxds.Resources, host string, port uint32) {
 	for _, cla := range res.Endpoints {
 		for _, loc := range cla.Endpoints {
 			for _, ep := range loc.LbEndpoints {
@@ -104,4 +113,95 @@ func BenchmarkReverseProxyBaseline(b *testing.B) {
 	front := httptest.NewServer(rp)
 	b.Cleanup(front.Close)
 	runBench(b, benchClient(), front.URL+"/mock", "gateway")
+}
+
+// BenchmarkGatewayAlone is BenchmarkGateway with a client and an upstream
+// that write and read raw bytes over one kept-alive connection each and
+// allocate nothing, so that allocs/op and B/op are the proxy's own: what
+// one hop allocates per request.
+func BenchmarkGatewayAlone(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ln.Close() })
+	go serveRawUpstream(ln)
+	m := newMesh(b, lanesDir)
+	res := m.resources(gatewayIdentity, nil)
+	a := ln.Addr().(*net.TCPAddr)
+	pointAllAtAddr(res, a.IP.String(), uint32(a.Port))
+	p := startProxy(b, Options{Role: meshxds.Gateway}, res)
+	c, err := net.Dial("tcp", p.Addr(80).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	req := []byte("GET /mock HTTP/1.1\r\nHost: gateway\r\nuser-agent: wrk\r\nx-asm-prefer-tag: v2\r\n\r\n")
+	br := bufio.NewReader(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if err := readRawResponse(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// rawUpstreamAnswer is the bench upstream's answer: "ok" as the last two
+// bytes, which readRawResponse expects.
+var rawUpstreamAnswer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+
+// serveRawUpstream answers every request head on every connection ln
+// accepts with rawUpstreamAnswer, until ln is closed.
+func serveRawUpstream(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for {
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if len(line) == 2 {
+						break
+					}
+				}
+				if _, err := c.Write(rawUpstreamAnswer); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// readRawResponse reads a response head and the 2-byte body that follows
+// it, and fails on anything but a 200.
+func readRawResponse(br *bufio.Reader) error {
+	status, err := br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("status line %q, want a 200", status)
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) == 2 {
+			break
+		}
+	}
+	_, err = br.Discard(2)
+	return err
 }
