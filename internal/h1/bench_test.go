@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // BenchmarkServerRequest measures the server's own loop on one keep-alive
@@ -35,14 +37,8 @@ func BenchmarkServerRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 		// The response ends with its 2-byte body, "ok".
-		for {
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) == 2 {
-				break
-			}
+		if err := wiretest.SkipHead(br); err != nil {
+			b.Fatal(err)
 		}
 		if _, err := br.Discard(2); err != nil {
 			b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/wiretest"
 )
 
 // The benchmarks measure whole round trips on loopback: client, proxy and
@@ -165,16 +166,7 @@ func serveRawUpstream(ln net.Listener) {
 		go func() {
 			defer c.Close()
 			br := bufio.NewReader(c)
-			for {
-				for {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					if len(line) == 2 {
-						break
-					}
-				}
+			for wiretest.SkipHead(br) == nil {
 				if _, err := c.Write(rawUpstreamAnswer); err != nil {
 					return
 				}
@@ -193,14 +185,8 @@ func readRawResponse(br *bufio.Reader) error {
 	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
 		return fmt.Errorf("status line %q, want a 200", status)
 	}
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		if len(line) == 2 {
-			break
-		}
+	if err := wiretest.SkipHead(br); err != nil {
+		return err
 	}
 	_, err = br.Discard(2)
 	return err

@@ -1,12 +1,14 @@
 // Package wiretest holds what tests of lanemesh's servers share to talk
 // to them on the wire and to read what they log: a raw HTTP/1.1 exchange
-// on a fresh connection, the status code of a raw response, a
+// on a fresh connection, the status code of a raw response, the end of a
+// head on a kept-alive connection for benchmarks' raw peers, a
 // goroutine-safe buffer for a server's log or access log, and the runner
 // of a hostile-request corpus (h1's against its handler, the proxy's
 // against its upstream). It is for tests only.
 package wiretest
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -64,4 +66,20 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// SkipHead reads the lines of an HTTP/1.1 head from br up to and including
+// the empty line that ends it, so that what follows is the body. It
+// allocates nothing, for the raw clients and upstreams of benchmarks whose
+// allocs/op must be the server's alone.
+func SkipHead(br *bufio.Reader) error {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) == 2 && line[0] == '\r' {
+			return nil
+		}
+	}
 }

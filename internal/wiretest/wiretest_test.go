@@ -1,7 +1,10 @@
 package wiretest
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -63,5 +66,20 @@ func TestBuffer(t *testing.T) {
 	wg.Wait()
 	if got := b.String(); got != "abababab" {
 		t.Fatalf("String() = %q", got)
+	}
+}
+
+// TestSkipHead: the reader is left at the body, and a head cut short is an
+// error, not a body.
+func TestSkipHead(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nA: b\r\n\r\nok"))
+	if err := SkipHead(br); err != nil {
+		t.Fatal(err)
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "ok" {
+		t.Fatalf("after the head: %q, want the body ok", rest)
+	}
+	if err := SkipHead(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nA: b\r\n"))); err == nil {
+		t.Fatal("a head with no empty line: no error")
 	}
 }
