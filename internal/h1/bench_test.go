@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"testing"
@@ -23,27 +22,8 @@ func BenchmarkServerRequest(b *testing.B) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	defer func() { _ = ln.Close(); srv.Shutdown(b.Context()); <-done }()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	req := []byte("GET /mock HTTP/1.1\r\nHost: gateway\r\nuser-agent: wrk\r\nx-asm-prefer-tag: v2\r\n\r\n")
-	br := bufio.NewReader(c)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		// The response ends with its 2-byte body, "ok".
-		if err := wiretest.SkipHead(br); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := br.Discard(2); err != nil {
-			b.Fatal(err)
-		}
-	}
+	wiretest.RawRoundTrips(b, ln.Addr().String(), req, len(benchBody))
 }
 
 type benchHandler struct{}

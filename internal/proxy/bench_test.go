@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -132,28 +130,14 @@ func BenchmarkGatewayAlone(b *testing.B) {
 	a := ln.Addr().(*net.TCPAddr)
 	pointAllAtAddr(res, a.IP.String(), uint32(a.Port))
 	p := startProxy(b, Options{Role: meshxds.Gateway}, res)
-	c, err := net.Dial("tcp", p.Addr(80).String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
 	req := []byte("GET /mock HTTP/1.1\r\nHost: gateway\r\nuser-agent: wrk\r\nx-asm-prefer-tag: v2\r\n\r\n")
-	br := bufio.NewReader(c)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if err := readRawResponse(br); err != nil {
-			b.Fatal(err)
-		}
-	}
+	wiretest.RawRoundTrips(b, p.Addr(80).String(), req, len(rawUpstreamBody))
 }
 
-// rawUpstreamAnswer is the bench upstream's answer: "ok" as the last two
-// bytes, which readRawResponse expects.
-var rawUpstreamAnswer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+// rawUpstreamBody is the bench upstream's body, in rawUpstreamAnswer.
+const rawUpstreamBody = "ok"
+
+var rawUpstreamAnswer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n" + rawUpstreamBody)
 
 // serveRawUpstream answers every request head on every connection ln
 // accepts with rawUpstreamAnswer, until ln is closed.
@@ -173,21 +157,4 @@ func serveRawUpstream(ln net.Listener) {
 			}
 		}()
 	}
-}
-
-// readRawResponse reads a response head and the 2-byte body that follows
-// it, and fails on anything but a 200.
-func readRawResponse(br *bufio.Reader) error {
-	status, err := br.ReadSlice('\n')
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
-		return fmt.Errorf("status line %q, want a 200", status)
-	}
-	if err := wiretest.SkipHead(br); err != nil {
-		return err
-	}
-	_, err = br.Discard(2)
-	return err
 }

@@ -1,7 +1,7 @@
 // Package wiretest holds what tests of lanemesh's servers share to talk
 // to them on the wire and to read what they log: a raw HTTP/1.1 exchange
-// on a fresh connection, the status code of a raw response, the end of a
-// head on a kept-alive connection for benchmarks' raw peers, a
+// on a fresh connection, the status code of a raw response, benchmarks'
+// raw clients and upstreams on kept-alive connections, a
 // goroutine-safe buffer for a server's log or access log, and the runner
 // of a hostile-request corpus (h1's against its handler, the proxy's
 // against its upstream). It is for tests only.
@@ -80,6 +80,40 @@ func SkipHead(br *bufio.Reader) error {
 		}
 		if len(line) == 2 && line[0] == '\r' {
 			return nil
+		}
+	}
+}
+
+// RawRoundTrips dials addr and makes b.N requests on the one connection,
+// each the bytes req, each to be answered 200 with a body of bodyLen
+// bytes. It reads and writes raw bytes and allocates nothing in its loop,
+// so that the benchmark's allocs/op are the server's.
+func RawRoundTrips(b *testing.B, addr string, req []byte, bodyLen int) {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		status, err := br.ReadSlice('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
+			b.Fatalf("status line %q, want a 200", status)
+		}
+		if err := SkipHead(br); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := br.Discard(bodyLen); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

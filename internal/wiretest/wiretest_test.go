@@ -83,3 +83,44 @@ func TestSkipHead(t *testing.T) {
 		t.Fatal("a head with no empty line: no error")
 	}
 }
+
+// TestRawRoundTrips: against a raw server answering 200 "ok", the loop
+// runs and allocates nothing of its own; a server answering anything but a
+// 200 stops the benchmark.
+func TestRawRoundTrips(t *testing.T) {
+	serve := func(answer []byte) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					br := bufio.NewReader(c)
+					for SkipHead(br) == nil {
+						if _, err := c.Write(answer); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+		return ln.Addr().String()
+	}
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	ok := serve([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	r := testing.Benchmark(func(b *testing.B) { RawRoundTrips(b, ok, req, 2) })
+	if r.N == 0 || r.AllocsPerOp() != 0 {
+		t.Fatalf("against a 200: %d round trips, %d allocs each; want some, and 0", r.N, r.AllocsPerOp())
+	}
+	bad := serve([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno"))
+	if r := testing.Benchmark(func(b *testing.B) { RawRoundTrips(b, bad, req, 2) }); r.N != 0 {
+		t.Fatalf("against a 503: %d round trips, want the benchmark stopped", r.N)
+	}
+}
