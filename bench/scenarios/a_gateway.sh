@@ -122,29 +122,33 @@ a_direct() {
   a_measure 0 "http://127.0.0.1:$UP1/mock" $'mocka-v1\n' || true
 }
 
-a_haproxy() {
-  a_target haproxy "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | cut -d- -f1)" proxy || return 0
-  fill_template "$BENCH/conf/haproxy.cfg.in" "$RUN/haproxy.cfg" \
-    RUN="$RUN" PORT="$PORT_HAPROXY" UP1="$UP1" UP2="$UP2" UP3="$UP3"
-  haproxy -c -q -f "$RUN/haproxy.cfg" >"$LOGS/haproxy.conf.log" 2>&1 ||
-    { a_meta failed "haproxy -c rejected the config, see $LOGS/haproxy.conf.log"; return; }
-  a_proxy haproxy "$PORT_HAPROXY" haproxy -db -f "$RUN/haproxy.cfg"
-}
+a_haproxy() { a_haproxy_config haproxy "" ""; }
 
 # a_haproxy_headers: HAProxy doing the lanemesh gateway's header work too
-# (conf/haproxy-headers.cfg.in, added to the same config after its last
-# acl), the like-for-like peer of what the gateway does per request.
+# (conf/haproxy-headers.cfg.in), the like-for-like peer of what the
+# gateway does per request.
 a_haproxy_headers() {
-  a_target haproxy-headers "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | cut -d- -f1) with the gateway's headers" proxy || return 0
-  fill_template "$BENCH/conf/haproxy.cfg.in" "$RUN/haproxy-headers.cfg" \
+  a_haproxy_config haproxy-headers " with the gateway's headers" "$BENCH/conf/haproxy-headers.cfg.in"
+}
+
+# a_haproxy_config NAME LABEL_SUFFIX FRAGMENT measures HAProxy with
+# conf/haproxy.cfg.in, and FRAGMENT's lines (not its comments) added to the
+# frontend after its last acl if FRAGMENT is not empty.
+a_haproxy_config() {
+  local name=$1 fragment=$3 cfg
+  a_target "$name" "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | cut -d- -f1)$2" proxy || return 0
+  cfg=$RUN/$name.cfg
+  fill_template "$BENCH/conf/haproxy.cfg.in" "$cfg" \
     RUN="$RUN" PORT="$PORT_HAPROXY" UP1="$UP1" UP2="$UP2" UP3="$UP3"
-  grep -v '^#' "$BENCH/conf/haproxy-headers.cfg.in" >"$RUN/haproxy-headers.lines"
-  sed -i "/acl lane_v3/r $RUN/haproxy-headers.lines" "$RUN/haproxy-headers.cfg"
-  grep -q '^    unique-id-header' "$RUN/haproxy-headers.cfg" ||
-    { a_meta failed "could not add the header lines to $RUN/haproxy-headers.cfg"; return; }
-  haproxy -c -q -f "$RUN/haproxy-headers.cfg" >"$LOGS/haproxy-headers.conf.log" 2>&1 ||
-    { a_meta failed "haproxy -c rejected the config, see $LOGS/haproxy-headers.conf.log"; return; }
-  a_proxy haproxy-headers "$PORT_HAPROXY" haproxy -db -f "$RUN/haproxy-headers.cfg"
+  if [[ -n $fragment ]]; then
+    grep -v -e '^#' -e '^$' "$fragment" >"$RUN/$name.lines"
+    sed -i "/acl lane_v3/r $RUN/$name.lines" "$cfg"
+    grep -qFf "$RUN/$name.lines" "$cfg" ||
+      { a_meta failed "could not add $fragment's lines to $cfg"; return; }
+  fi
+  haproxy -c -q -f "$cfg" >"$LOGS/$name.conf.log" 2>&1 ||
+    { a_meta failed "haproxy -c rejected the config, see $LOGS/$name.conf.log"; return; }
+  a_proxy "$name" "$PORT_HAPROXY" haproxy -db -f "$cfg"
 }
 
 a_nginx() {

@@ -118,6 +118,15 @@ e_mock() {
     taskset -c "$PROXY_CPU" "$LM" mock --bind "127.0.0.1:$4"
 }
 
+# e_proxied_mocks NAME PA PB PC SA SB starts a mesh's three mocks, named
+# e-NAME-mock{a,b,c}, on ports PA, PB and PC, mocka calling mockb through
+# the proxy at SA and mockb calling mockc through the one at SB.
+e_proxied_mocks() {
+  e_mock "e-$1-mockc" mockc "" "$4"
+  e_mock "e-$1-mockb" mockb "http://mockc:8000/" "$3" "127.0.0.1:$6"
+  e_mock "e-$1-mocka" mocka "http://mockb:8000/" "$2" "127.0.0.1:$5"
+}
+
 # e_direct REP: the three mocks as plain processes, mocka → mockb → mockc
 # over 127.0.0.1, no proxy anywhere (scenario B's direct chain, at E's
 # rate).
@@ -166,9 +175,7 @@ e_mesh() {
   if ! wait_log "$LOGS/$cp.log" '^ready$' 30; then
     err="the control plane was not ready within 30 s, see $LOGS/$cp.log"
   else
-    e_mock "e-$tname-mockc" mockc "" "$pc"
-    e_mock "e-$tname-mockb" mockb "http://mockc:8000/" "$pb" "127.0.0.1:$sb"
-    e_mock "e-$tname-mocka" mocka "http://mockb:8000/" "$pa" "127.0.0.1:$sa"
+    e_proxied_mocks "$tname" "$pa" "$pb" "$pc" "$sa" "$sb"
     start_bg "e-$tname-sidecar-mocka" env LANEMESH_HOME="$home" GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$@" \
       --role sidecar --xds "127.0.0.1:$xds" --labels app=mocka,version=v1 --outbound "127.0.0.1:$sa"
     start_bg "e-$tname-sidecar-mockb" env LANEMESH_HOME="$home" GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$@" \
@@ -217,9 +224,7 @@ e_haproxy() {
       err="haproxy -c rejected $RUN/hop-haproxy-$name.cfg, see $LOGS/e-haproxy-$name.conf.log"
   done
   if [[ -z $err ]]; then
-    e_mock e-haproxy-mockc mockc "" "$pc"
-    e_mock e-haproxy-mockb mockb "http://mockc:8000/" "$pb" "127.0.0.1:$sb"
-    e_mock e-haproxy-mocka mocka "http://mockb:8000/" "$pa" "127.0.0.1:$sa"
+    e_proxied_mocks haproxy "$pa" "$pb" "$pc" "$sa" "$sb"
     for n in gateway sidecar-mocka sidecar-mockb; do
       start_bg "e-haproxy-$n" taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/hop-haproxy-$n.cfg"
     done
