@@ -75,14 +75,19 @@ func TestDashboardInChromium(t *testing.T) {
 		Bytes                            int
 		Files                            []string
 	}
-	perf, err := chromedp.Run(ctx, chromedp.Evaluate[perfs](`(() => {
+	// The page can report ready in the frame before the browser records
+	// that frame's paint timing, so the entry is waited for (up to 5 s);
+	// a page that never paints still reads 0 and fails below.
+	perf, err := chromedp.Run(ctx, chromedp.Evaluate[perfs](`(async () => {
+		const painted = () => performance.getEntriesByType("paint").some(e => e.name === "first-contentful-paint");
+		for (let i = 0; i < 100 && !painted(); i++) await new Promise(r => setTimeout(r, 50));
 		const paint = Object.fromEntries(performance.getEntriesByType("paint").map(e => [e.name, e.startTime]));
 		const nav = performance.getEntriesByType("navigation")[0];
 		const res = performance.getEntriesByType("resource").filter(r => r.name.includes("/ui/"));
 		return { FirstPaint: paint["first-paint"] || 0, FirstContentfulPaint: paint["first-contentful-paint"] || 0,
 			Bytes: nav.encodedBodySize + res.reduce((n, r) => n + r.encodedBodySize, 0),
 			Files: [nav.name.split("#")[0], ...res.map(r => r.name)] };
-	})()`))
+	})()`, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatal(err)
 	}
