@@ -76,7 +76,7 @@ func peerColumns(peers []string) (head, align string) {
 	return head, align
 }
 
-// ratioCells are t's ratios of kind ("rps", "cpu_per_1k") against peers,
+// ratioCells are t's ratios of kind ("rps_per_core", "cpu_per_1k") against peers,
 // each cell with a leading "|".
 func ratioCells(t *Target, kind string, peers []string) string {
 	var cells string
@@ -90,11 +90,11 @@ func closedLoop(b *strings.Builder, rep *Report, sc *Scenario) {
 	fmt.Fprintf(b, "### Closed loop: wrk -t1 -c%d -d%gs, lanes v1/v2/v3 rotating\n\n", rep.Run.Conns, rep.Run.DurationS)
 	peers := tablePeers(sc)
 	head, align := peerColumns(peers)
-	fmt.Fprintf(b, "| target | req/s%s | p50 | p99 | core 0: proxy / all | core 1 (load) | req/s per proxy core |\n", head)
-	fmt.Fprintf(b, "|---|--:%s|--:|--:|--:|--:|--:|\n", align)
+	fmt.Fprintf(b, "| target | req/s | p50 | p99 | core 0: proxy / all | core 1 (load) | req/s per proxy core%s |\n", head)
+	fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:%s|\n", align)
 	for _, t := range sc.Targets {
 		if t.Status != "ok" || t.Saturation == nil {
-			fmt.Fprintf(b, "| %s | %s%s | | | | | |\n", t.Label, notMeasured(t), strings.Repeat(" |", len(peers)))
+			fmt.Fprintf(b, "| %s | %s |%s\n", t.Label, notMeasured(t), strings.Repeat(" |", 5+len(peers)))
 			continue
 		}
 		s := t.Saturation
@@ -103,11 +103,14 @@ func closedLoop(b *strings.Builder, rep *Report, sc *Scenario) {
 			proxy = percent(s.Proxy.CPUCores)
 			perCore = thousands(s.RPSPerProxyCore)
 		}
-		fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s / %s | %s | %s |\n", label(t), rpsRange(s),
-			ratioCells(t, "rps", peers), micros(s.P50), micros(s.P99),
-			proxy, coreBusy(s.Cores, 0), coreBusy(s.Cores, 1), perCore)
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s / %s | %s | %s%s |\n", label(t), rpsRange(s),
+			micros(s.P50), micros(s.P99), proxy, coreBusy(s.Cores, 0), coreBusy(s.Cores, 1), perCore,
+			ratioCells(t, "rps_per_core", peers))
 	}
 	fmt.Fprintln(b)
+	if rep.Run.Repeat > 1 {
+		fmt.Fprintf(b, "The × columns here and below are medians of paired repetitions (each target's run i against the peer's run i), not ratios of the medians.\n\n")
+	}
 	stealNotes(b, sc)
 }
 
@@ -210,8 +213,9 @@ func summary(b *strings.Builder, sc *Scenario) {
 		return
 	}
 	for _, peer := range peers {
-		fmt.Fprintf(b, "- lanemesh / %s: rps = %s, CPU per 1k req/s = %s, p99 at fixed rate = %s, RSS = %s\n", peer,
-			ratio(t, "rps_vs_"+peer), ratio(t, "cpu_per_1k_vs_"+peer), ratio(t, "p99_vs_"+peer), ratio(t, "rss_vs_"+peer))
+		fmt.Fprintf(b, "- lanemesh / %s: req/s per proxy core = %s, rps = %s, CPU per 1k req/s = %s, p99 at fixed rate = %s, RSS = %s\n", peer,
+			ratio(t, "rps_per_core_vs_"+peer), ratio(t, "rps_vs_"+peer), ratio(t, "cpu_per_1k_vs_"+peer),
+			ratio(t, "p99_vs_"+peer), ratio(t, "rss_vs_"+peer))
 	}
 }
 

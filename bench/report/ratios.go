@@ -6,8 +6,15 @@ package main
 var peers = []string{"haproxy", "haproxy-headers", "baseline"}
 
 // computeRatios fills each measured target's Ratios against each measured
-// peer: throughput (higher is better) and CPU per 1k req/s, p99 at the
-// fixed rate and RSS (lower is better).
+// peer: throughput and throughput per proxy core (higher is better), and
+// CPU per 1k req/s, p99 at the fixed rate and RSS (lower is better).
+//
+// Throughput and CPU are the median of the ratios of paired repetitions
+// (a target's run i against the peer's run i, made minutes apart), not
+// the ratio of the medians: the host's speed drifts by 10–25% for minutes
+// at a time, which moves both runs of a pair together, so that pairing
+// cancels most of it. Without the same number of repetitions on both
+// sides it falls back to the ratio of the medians.
 func computeRatios(rep *Report) {
 	for _, sc := range rep.Scenarios {
 		for _, peerName := range peers {
@@ -22,12 +29,46 @@ func computeRatios(rep *Report) {
 				if t.Ratios == nil {
 					t.Ratios = map[string]float64{}
 				}
-				addRatio(t.Ratios, "rps_vs_"+peerName, sat(t).RPS, sat(peer).RPS)
-				addRatio(t.Ratios, "cpu_per_1k_vs_"+peerName, rate(t).CPUPer1k, rate(peer).CPUPer1k)
+				rps := func(s *Saturation) float64 { return s.RPS }
+				perCore := func(s *Saturation) float64 { return s.RPSPerProxyCore }
+				cpu := func(r *FixedRate) float64 { return r.CPUPer1k }
+				setRatio(t.Ratios, "rps_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, rps, sat(t), sat(peer)))
+				setRatio(t.Ratios, "rps_per_core_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, perCore, sat(t), sat(peer)))
+				setRatio(t.Ratios, "cpu_per_1k_vs_"+peerName, paired(t.FixedRateRuns, peer.FixedRateRuns, cpu, rate(t), rate(peer)))
 				addRatio(t.Ratios, "p99_vs_"+peerName, rate(t).Latency.P99, rate(peer).Latency.P99)
 				addRatio(t.Ratios, "rss_vs_"+peerName, float64(proc(rate(t)).RSSKB), float64(proc(rate(peer)).RSSKB))
 			}
 		}
+	}
+}
+
+// paired is the median over repetitions of f(a[i]) / f(b[i]), or
+// f(am) / f(bm), the medians' figures, when the runs cannot be paired:
+// different counts, or a run without the figure. It is 0 when a figure
+// is missing.
+func paired[T any](a, b []*T, f func(*T) float64, am, bm *T) float64 {
+	ratio := func(x, y float64) float64 {
+		if x > 0 && y > 0 {
+			return x / y
+		}
+		return 0
+	}
+	if len(a) == 0 || len(a) != len(b) {
+		return ratio(f(am), f(bm))
+	}
+	ratios := make([]float64, len(a))
+	for i := range a {
+		if ratios[i] = ratio(f(a[i]), f(b[i])); ratios[i] == 0 {
+			return ratio(f(am), f(bm))
+		}
+	}
+	return median(ratios, func(r float64) float64 { return r })
+}
+
+// setRatio records a ratio paired could compute.
+func setRatio(m map[string]float64, key string, r float64) {
+	if r > 0 {
+		m[key] = r
 	}
 }
 

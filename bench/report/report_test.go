@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -18,12 +19,44 @@ func TestThousands(t *testing.T) {
 func measured(name string, rps, cpu float64) *Target {
 	t := &Target{Name: name, Label: name, Kind: "proxy", Status: "ok"}
 	for _, f := range []float64{1.1, 1, 0.5} {
-		t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: rps * f})
+		t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: rps * f, RPSPerProxyCore: rps * f / 0.9,
+			Proxy: &Proc{CPUCores: 0.9}})
 		t.FixedRateRuns = append(t.FixedRateRuns, &FixedRate{Rate: 1000, OK: 1000, Achieved: 1000, CPUPer1k: cpu * f,
 			Latency: Latency{P99: 500}, Proxy: &Proc{RSSKB: 1024}})
 	}
 	t.Saturation, t.FixedRate = medianSaturation(t.SaturationRuns), medianFixedRate(t.FixedRateRuns)
 	return t
+}
+
+// TestPairedRatios: with repetitions on both sides, throughput and CPU
+// ratios are medians of each repetition against the peer's, which drift
+// on the host moves together; the ratio of the medians would pair runs
+// from different minutes.
+func TestPairedRatios(t *testing.T) {
+	runs := func(name string, perCore ...float64) *Target {
+		t := &Target{Name: name, Kind: "proxy", Status: "ok"}
+		for _, v := range perCore {
+			t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: v, RPSPerProxyCore: v})
+			t.FixedRateRuns = append(t.FixedRateRuns, &FixedRate{CPUPer1k: 1 / v})
+		}
+		t.Saturation, t.FixedRate = medianSaturation(t.SaturationRuns), medianFixedRate(t.FixedRateRuns)
+		return t
+	}
+	// The host slowed down in the second and third repetitions: lanemesh
+	// is 0.95× HAProxy in two of three pairs, 60/70 in the medians.
+	hap, lm := runs("haproxy", 100, 60, 70), runs("lanemesh", 95, 57, 60)
+	computeRatios(&Report{Scenarios: []*Scenario{{ID: "A", Targets: []*Target{hap, lm}}}})
+	for key, want := range map[string]float64{"rps_vs_haproxy": 0.95, "rps_per_core_vs_haproxy": 0.95, "cpu_per_1k_vs_haproxy": 1 / 0.95} {
+		if got := lm.Ratios[key]; math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", key, got, want)
+		}
+	}
+	// Unequal repetitions cannot be paired: the ratio of the medians.
+	lm = runs("lanemesh", 95, 57)
+	computeRatios(&Report{Scenarios: []*Scenario{{ID: "A", Targets: []*Target{hap, lm}}}})
+	if got, want := lm.Ratios["rps_per_core_vs_haproxy"], 76.0/70; math.Abs(got-want) > 1e-9 {
+		t.Errorf("unpaired rps_per_core_vs_haproxy = %v, want %v", got, want)
+	}
 }
 
 func TestRatiosAndCheck(t *testing.T) {
@@ -63,7 +96,7 @@ func TestRatiosAndCheck(t *testing.T) {
 	}
 	// The headers peer has a column of its own in both tables: nginx is
 	// 18,000 / 16,000 req/s and 0.12 / 0.125 of a core per 1k of it.
-	for _, want := range []string{"| req/s | × HAProxy | × HAProxy with headers | × baseline |", "| 0.90× | 1.12× | 1.80× |",
+	for _, want := range []string{"| req/s per proxy core | × HAProxy | × HAProxy with headers | × baseline |", "| 0.90× | 1.12× | 1.80× |",
 		"| proxy CPU per 1k req/s | × HAProxy | × HAProxy with headers | × baseline |", "| 1.20× | 0.96× | 0.60× |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
