@@ -35,8 +35,8 @@ func computeRatios(rep *Report) {
 				setRatio(t.Ratios, "rps_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, rps, sat(t), sat(peer)))
 				setRatio(t.Ratios, "rps_per_core_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, perCore, sat(t), sat(peer)))
 				setRatio(t.Ratios, "cpu_per_1k_vs_"+peerName, paired(t.FixedRateRuns, peer.FixedRateRuns, cpu, rate(t), rate(peer)))
-				addRatio(t.Ratios, "p99_vs_"+peerName, rate(t).Latency.P99, rate(peer).Latency.P99)
-				addRatio(t.Ratios, "rss_vs_"+peerName, float64(proc(rate(t)).RSSKB), float64(proc(rate(peer)).RSSKB))
+				setRatio(t.Ratios, "p99_vs_"+peerName, div(rate(t).Latency.P99, rate(peer).Latency.P99))
+				setRatio(t.Ratios, "rss_vs_"+peerName, div(float64(proc(rate(t)).RSSKB), float64(proc(rate(peer)).RSSKB)))
 			}
 		}
 	}
@@ -47,34 +47,30 @@ func computeRatios(rep *Report) {
 // different counts, or a run without the figure. It is 0 when a figure
 // is missing.
 func paired[T any](a, b []*T, f func(*T) float64, am, bm *T) float64 {
-	ratio := func(x, y float64) float64 {
-		if x > 0 && y > 0 {
-			return x / y
-		}
-		return 0
-	}
 	if len(a) == 0 || len(a) != len(b) {
-		return ratio(f(am), f(bm))
+		return div(f(am), f(bm))
 	}
 	ratios := make([]float64, len(a))
 	for i := range a {
-		if ratios[i] = ratio(f(a[i]), f(b[i])); ratios[i] == 0 {
-			return ratio(f(am), f(bm))
+		if ratios[i] = div(f(a[i]), f(b[i])); ratios[i] == 0 {
+			return div(f(am), f(bm))
 		}
 	}
 	return median(ratios, func(r float64) float64 { return r })
 }
 
-// setRatio records a ratio paired could compute.
+// div is a/b, or 0 when either figure is missing.
+func div(a, b float64) float64 {
+	if a > 0 && b > 0 {
+		return a / b
+	}
+	return 0
+}
+
+// setRatio records r unless it is missing.
 func setRatio(m map[string]float64, key string, r float64) {
 	if r > 0 {
 		m[key] = r
-	}
-}
-
-func addRatio(m map[string]float64, key string, a, b float64) {
-	if a > 0 && b > 0 {
-		m[key] = a / b
 	}
 }
 

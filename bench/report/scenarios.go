@@ -222,11 +222,11 @@ func compareTargets(sc *Scenario, directName, meshName string) *Chain {
 		AddedPerHopUS: Latency{P50: (m.Latency.P50 - d.Latency.P50) / hops,
 			P90: (m.Latency.P90 - d.Latency.P90) / hops, P99: (m.Latency.P99 - d.Latency.P99) / hops},
 		AddedCPUPer1kPerHop: (m.CPUPer1k - d.CPUPer1k) / hops}
-	addRatio(c.Ratios, "p50", m.Latency.P50, d.Latency.P50)
-	addRatio(c.Ratios, "p90", m.Latency.P90, d.Latency.P90)
-	addRatio(c.Ratios, "p99", m.Latency.P99, d.Latency.P99)
-	addRatio(c.Ratios, "cpu_per_1k", m.CPUPer1k, d.CPUPer1k)
-	addRatio(c.Ratios, "rss", float64(proc(m).RSSKB), float64(proc(d).RSSKB))
+	setRatio(c.Ratios, "p50", div(m.Latency.P50, d.Latency.P50))
+	setRatio(c.Ratios, "p90", div(m.Latency.P90, d.Latency.P90))
+	setRatio(c.Ratios, "p99", div(m.Latency.P99, d.Latency.P99))
+	setRatio(c.Ratios, "cpu_per_1k", div(m.CPUPer1k, d.CPUPer1k))
+	setRatio(c.Ratios, "rss", div(float64(proc(m).RSSKB), float64(proc(d).RSSKB)))
 	return c
 }
 
