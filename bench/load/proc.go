@@ -21,7 +21,10 @@ const clockTicks = 100
 type procSample struct {
 	PIDs       []int   `json:"pids"`
 	CPUSeconds float64 `json:"cpu_seconds"` // utime+stime, summed over the tree
-	RSSKB      int64   `json:"rss_kb"`      // VmRSS, summed over the tree
+	// UserSeconds is utime alone: the process's own code, where the rest
+	// is the kernel's work on its behalf (system calls, the network).
+	UserSeconds float64 `json:"user_seconds"`
+	RSSKB       int64   `json:"rss_kb"` // VmRSS, summed over the tree
 }
 
 // sampleTree reads /proc for root and all its descendants.
@@ -44,6 +47,7 @@ func sampleTrees(roots []int) (procSample, error) {
 			continue // exited since the scan
 		}
 		s.CPUSeconds += float64(st.utime+st.stime) / clockTicks
+		s.UserSeconds += float64(st.utime) / clockTicks
 		s.RSSKB += readRSS(pid)
 	}
 	return s, nil

@@ -45,15 +45,17 @@ type rateResult struct {
 
 // procWindow is a process tree's resource use over a measured window.
 type procWindow struct {
-	PIDs       []int   `json:"pids"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	CPUCores   float64 `json:"cpu_cores"` // CPUSeconds / window wall time
-	RSSKB      int64   `json:"rss_kb"`    // at the end of the window
+	PIDs        []int   `json:"pids"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	UserSeconds float64 `json:"user_seconds"` // the part of CPUSeconds in user mode
+	CPUCores    float64 `json:"cpu_cores"`    // CPUSeconds / window wall time
+	RSSKB       int64   `json:"rss_kb"`       // at the end of the window
 }
 
 func windowBetween(a, b procSample, wall time.Duration) *procWindow {
 	cpu := b.CPUSeconds - a.CPUSeconds
-	return &procWindow{PIDs: b.PIDs, CPUSeconds: cpu, CPUCores: cpu / wall.Seconds(), RSSKB: b.RSSKB}
+	return &procWindow{PIDs: b.PIDs, CPUSeconds: cpu, UserSeconds: b.UserSeconds - a.UserSeconds,
+		CPUCores: cpu / wall.Seconds(), RSSKB: b.RSSKB}
 }
 
 // job is one scheduled request.

@@ -26,10 +26,11 @@ func medianProc(procs []*Proc) *Proc {
 		return nil
 	}
 	return &Proc{
-		PIDs:       procs[len(procs)-1].PIDs,
-		CPUSeconds: median(procs, func(p *Proc) float64 { return p.CPUSeconds }),
-		CPUCores:   median(procs, func(p *Proc) float64 { return p.CPUCores }),
-		RSSKB:      int64(median(procs, func(p *Proc) float64 { return float64(p.RSSKB) })),
+		PIDs:        procs[len(procs)-1].PIDs,
+		CPUSeconds:  median(procs, func(p *Proc) float64 { return p.CPUSeconds }),
+		UserSeconds: median(procs, func(p *Proc) float64 { return p.UserSeconds }),
+		CPUCores:    median(procs, func(p *Proc) float64 { return p.CPUCores }),
+		RSSKB:       int64(median(procs, func(p *Proc) float64 { return float64(p.RSSKB) })),
 	}
 }
 
@@ -65,6 +66,8 @@ func medianSaturation(runs []*Saturation) *Saturation {
 		P99:             median(runs, func(s *Saturation) float64 { return s.P99 }),
 		Max:             median(runs, func(s *Saturation) float64 { return s.Max }),
 		RPSPerProxyCore: median(runs, func(s *Saturation) float64 { return s.RPSPerProxyCore }),
+		UserUSPerReq:    median(runs, func(s *Saturation) float64 { return s.UserUSPerReq }),
+		SystemUSPerReq:  median(runs, func(s *Saturation) float64 { return s.SystemUSPerReq }),
 		RPSMin:          runs[0].RPS,
 		RPSMax:          runs[0].RPS,
 	}

@@ -151,8 +151,13 @@ func loadSaturation(path string) (*Saturation, error) {
 	for _, n := range sat.Result.Errors {
 		s.Errors += n
 	}
-	if sat.Proxy != nil && sat.Proxy.CPUCores > 0 {
-		s.RPSPerProxyCore = sat.Result.RPS / sat.Proxy.CPUCores
+	if p := sat.Proxy; p != nil && p.CPUCores > 0 && sat.Result.RPS > 0 {
+		s.RPSPerProxyCore = sat.Result.RPS / p.CPUCores
+		if p.UserSeconds > 0 {
+			requests := sat.Result.RPS * p.CPUSeconds / p.CPUCores // req/s × the window's wall time
+			s.UserUSPerReq = 1e6 * p.UserSeconds / requests
+			s.SystemUSPerReq = 1e6 * (p.CPUSeconds - p.UserSeconds) / requests
+		}
 	}
 	return s, nil
 }

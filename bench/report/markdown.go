@@ -213,9 +213,9 @@ func summary(b *strings.Builder, sc *Scenario) {
 		return
 	}
 	for _, peer := range peers {
-		fmt.Fprintf(b, "- lanemesh / %s: req/s per proxy core = %s, rps = %s, CPU per 1k req/s = %s, p99 at fixed rate = %s, RSS = %s\n", peer,
-			ratio(t, "rps_per_core_vs_"+peer), ratio(t, "rps_vs_"+peer), ratio(t, "cpu_per_1k_vs_"+peer),
-			ratio(t, "p99_vs_"+peer), ratio(t, "rss_vs_"+peer))
+		fmt.Fprintf(b, "- lanemesh / %s: req/s per proxy core = %s (CPU per request at saturation: user = %s, system = %s), rps = %s, CPU per 1k req/s = %s, p99 at fixed rate = %s, RSS = %s\n", peer,
+			ratio(t, "rps_per_core_vs_"+peer), ratio(t, "user_per_request_vs_"+peer), ratio(t, "system_per_request_vs_"+peer),
+			ratio(t, "rps_vs_"+peer), ratio(t, "cpu_per_1k_vs_"+peer), ratio(t, "p99_vs_"+peer), ratio(t, "rss_vs_"+peer))
 	}
 }
 

@@ -7,9 +7,10 @@ var peers = []string{"haproxy", "haproxy-headers", "baseline"}
 
 // computeRatios fills each measured target's Ratios against each measured
 // peer: throughput and throughput per proxy core (higher is better), and
-// CPU per 1k req/s, p99 at the fixed rate and RSS (lower is better).
+// user and system CPU per request at saturation, CPU per 1k req/s, p99 at
+// the fixed rate and RSS (lower is better).
 //
-// Throughput and CPU are the median of the ratios of paired repetitions
+// Throughput and the CPU figures are the median of the ratios of paired repetitions
 // (a target's run i against the peer's run i, made minutes apart), not
 // the ratio of the medians: the host's speed drifts by 10–25% for minutes
 // at a time, which moves both runs of a pair together, so that pairing
@@ -31,9 +32,13 @@ func computeRatios(rep *Report) {
 				}
 				rps := func(s *Saturation) float64 { return s.RPS }
 				perCore := func(s *Saturation) float64 { return s.RPSPerProxyCore }
+				user := func(s *Saturation) float64 { return s.UserUSPerReq }
+				system := func(s *Saturation) float64 { return s.SystemUSPerReq }
 				cpu := func(r *FixedRate) float64 { return r.CPUPer1k }
 				setRatio(t.Ratios, "rps_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, rps, sat(t), sat(peer)))
 				setRatio(t.Ratios, "rps_per_core_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, perCore, sat(t), sat(peer)))
+				setRatio(t.Ratios, "user_per_request_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, user, sat(t), sat(peer)))
+				setRatio(t.Ratios, "system_per_request_vs_"+peerName, paired(t.SaturationRuns, peer.SaturationRuns, system, sat(t), sat(peer)))
 				setRatio(t.Ratios, "cpu_per_1k_vs_"+peerName, paired(t.FixedRateRuns, peer.FixedRateRuns, cpu, rate(t), rate(peer)))
 				setRatio(t.Ratios, "p99_vs_"+peerName, div(rate(t).Latency.P99, rate(peer).Latency.P99))
 				setRatio(t.Ratios, "rss_vs_"+peerName, div(float64(proc(rate(t)).RSSKB), float64(proc(rate(peer)).RSSKB)))

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,7 +38,7 @@ func TestPairedRatios(t *testing.T) {
 	runs := func(name string, perCore ...float64) *Target {
 		t := &Target{Name: name, Kind: "proxy", Status: "ok"}
 		for _, v := range perCore {
-			t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: v, RPSPerProxyCore: v})
+			t.SaturationRuns = append(t.SaturationRuns, &Saturation{RPS: v, RPSPerProxyCore: v, UserUSPerReq: 1 / v})
 			t.FixedRateRuns = append(t.FixedRateRuns, &FixedRate{CPUPer1k: 1 / v})
 		}
 		t.Saturation, t.FixedRate = medianSaturation(t.SaturationRuns), medianFixedRate(t.FixedRateRuns)
@@ -46,7 +48,8 @@ func TestPairedRatios(t *testing.T) {
 	// is 0.95× HAProxy in two of three pairs, 60/70 in the medians.
 	hap, lm := runs("haproxy", 100, 60, 70), runs("lanemesh", 95, 57, 60)
 	computeRatios(&Report{Scenarios: []*Scenario{{ID: "A", Targets: []*Target{hap, lm}}}})
-	for key, want := range map[string]float64{"rps_vs_haproxy": 0.95, "rps_per_core_vs_haproxy": 0.95, "cpu_per_1k_vs_haproxy": 1 / 0.95} {
+	for key, want := range map[string]float64{"rps_vs_haproxy": 0.95, "rps_per_core_vs_haproxy": 0.95,
+		"user_per_request_vs_haproxy": 1 / 0.95, "cpu_per_1k_vs_haproxy": 1 / 0.95} {
 		if got := lm.Ratios[key]; math.Abs(got-want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", key, got, want)
 		}
@@ -284,5 +287,36 @@ func checkTableShapes(t *testing.T, md string) {
 		} else if n != want {
 			t.Errorf("table row with %d separators, want %d: %s", n, want, line)
 		}
+	}
+}
+
+// TestSaturationSplitsCPU: a closed-loop run's proxy CPU is split per
+// request into user and system time, from load measure's utime and the
+// window wall time its CPU share implies; a run from before the split has
+// neither.
+func TestSaturationSplitsCPU(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, proxy string) string {
+		p := filepath.Join(dir, name)
+		body := `{"proxy":` + proxy + `,"result":{"rps":1000,"errors":{}}}`
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// 10 s of CPU at one core is a 10 s window: 10,000 requests.
+	s, err := loadSaturation(write("new.json", `{"cpu_seconds":10,"user_seconds":4,"cpu_cores":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UserUSPerReq != 400 || s.SystemUSPerReq != 600 || s.RPSPerProxyCore != 1000 {
+		t.Errorf("user/system/per core = %v/%v/%v, want 400/600/1000", s.UserUSPerReq, s.SystemUSPerReq, s.RPSPerProxyCore)
+	}
+	old, err := loadSaturation(write("old.json", `{"cpu_seconds":10,"cpu_cores":0.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.UserUSPerReq != 0 || old.SystemUSPerReq != 0 || old.RPSPerProxyCore != 2000 {
+		t.Errorf("without user_seconds: user/system/per core = %v/%v/%v, want 0/0/2000", old.UserUSPerReq, old.SystemUSPerReq, old.RPSPerProxyCore)
 	}
 }

@@ -90,6 +90,10 @@ type Saturation struct {
 	Proxy           *Proc   `json:"proxy,omitempty"`
 	Cores           *Cores  `json:"cores,omitempty"`
 	RPSPerProxyCore float64 `json:"rps_per_proxy_core,omitempty"`
+	// UserUSPerReq and SystemUSPerReq split the proxy's CPU per request
+	// into its own code (user mode) and the kernel's work for it.
+	UserUSPerReq   float64 `json:"user_us_per_request,omitempty"`
+	SystemUSPerReq float64 `json:"system_us_per_request,omitempty"`
 	// RPSMin and RPSMax are the range over repetitions (in the median only).
 	RPSMin float64 `json:"rps_min,omitempty"`
 	RPSMax float64 `json:"rps_max,omitempty"`
@@ -124,10 +128,11 @@ type Latency struct {
 
 // Proc is a proxy's resource use over a run.
 type Proc struct {
-	PIDs       []int   `json:"pids"`
-	CPUSeconds float64 `json:"cpu_seconds"`
-	CPUCores   float64 `json:"cpu_cores"`
-	RSSKB      int64   `json:"rss_kb"`
+	PIDs        []int   `json:"pids"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	UserSeconds float64 `json:"user_seconds,omitempty"` // the part in user mode; 0 from older runs
+	CPUCores    float64 `json:"cpu_cores"`
+	RSSKB       int64   `json:"rss_kb"`
 }
 
 // Cores is how busy each core was during a run, every process counted,
