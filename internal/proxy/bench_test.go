@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -124,7 +123,7 @@ func BenchmarkGatewayAlone(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = ln.Close() })
-	go serveRawUpstream(ln)
+	go wiretest.ServeRaw(ln, rawUpstreamAnswer)
 	m := newMesh(b, lanesDir)
 	res := m.resources(gatewayIdentity, nil)
 	a := ln.Addr().(*net.TCPAddr)
@@ -138,23 +137,3 @@ func BenchmarkGatewayAlone(b *testing.B) {
 const rawUpstreamBody = "ok"
 
 var rawUpstreamAnswer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n" + rawUpstreamBody)
-
-// serveRawUpstream answers every request head on every connection ln
-// accepts with rawUpstreamAnswer, until ln is closed.
-func serveRawUpstream(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for wiretest.SkipHead(br) == nil {
-				if _, err := c.Write(rawUpstreamAnswer); err != nil {
-					return
-				}
-			}
-		}()
-	}
-}

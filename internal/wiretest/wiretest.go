@@ -84,6 +84,27 @@ func SkipHead(br *bufio.Reader) error {
 	}
 }
 
+// ServeRaw answers every request head on every connection ln accepts with
+// the bytes answer, until ln is closed: the raw upstream of benchmarks,
+// which reads and writes without allocating per request.
+func ServeRaw(ln net.Listener, answer []byte) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for SkipHead(br) == nil {
+				if _, err := c.Write(answer); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
 // RawRoundTrips dials addr and makes b.N requests on the one connection,
 // each the bytes req, each to be answered 200 with a body of bodyLen
 // bytes. It reads and writes raw bytes and allocates nothing in its loop,

@@ -94,23 +94,7 @@ func TestRawRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					for SkipHead(br) == nil {
-						if _, err := c.Write(answer); err != nil {
-							return
-						}
-					}
-				}()
-			}
-		}()
+		go ServeRaw(ln, answer)
 		return ln.Addr().String()
 	}
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
