@@ -63,12 +63,7 @@ func TestNextRequestDuringSlowOne(t *testing.T) {
 		}
 		echoPath(w, r)
 	})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := ts.dial(t)
 	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: echo.test\r\n\r\n")
 	time.Sleep(2 * watchDelay) // the watch is reading by now
 	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: echo.test\r\n\r\n")
@@ -180,12 +175,7 @@ func TestWaitDeadlineAfterEveryOtherDeadline(t *testing.T) {
 		}
 		echoPath(w, r)
 	})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := ts.dial(t)
 	br := bufio.NewReader(c)
 	send := func(path string, parts int, pause time.Duration) {
 		t.Helper()
@@ -216,12 +206,7 @@ func TestWaitDeadlineAfterEveryOtherDeadline(t *testing.T) {
 func TestIdleTimeoutKeepsItsMeaning(t *testing.T) {
 	const idle = 400 * time.Millisecond
 	ts := startServer(t, Config{IdleTimeout: idle}, echoPath)
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := ts.dial(t)
 	br := bufio.NewReader(c)
 	for i := range 8 { // 8 × 100 ms: twice the idle timeout
 		time.Sleep(idle / 4)
