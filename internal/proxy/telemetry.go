@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,6 +239,10 @@ func (m *metrics) add(k seriesKey) series {
 	if s, ok := old[k]; ok {
 		return s
 	}
+	// The lane is kept for the life of the series. It comes from a
+	// request header, whose memory it shares with that request's head
+	// (see package arena), so the series keeps a copy of its own.
+	k.lane = strings.Clone(k.lane)
 	if _, known := m.lanes[k.lane]; !known && k.lane != "" {
 		if len(k.lane) > maxLaneBytes || len(m.lanes) >= maxLanes {
 			k.lane = laneOverflow
