@@ -237,12 +237,14 @@ func (tc *tokenCache) get(ks *KeySet, token string) (claims, bool) {
 }
 
 // put remembers a verified token; when full, it starts over, which keeps
-// the bound without bookkeeping on the hot path.
+// the bound without bookkeeping on the hot path. The cache keeps a copy of
+// the token: the caller's is part of a request's header, whose memory it
+// would keep alive with it.
 func (tc *tokenCache) put(ks *KeySet, token string, c claims) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	if tc.ks != ks || len(tc.m) >= tokenCacheSize {
 		tc.ks, tc.m = ks, make(map[string]claims, tokenCacheSize)
 	}
-	tc.m[token] = c
+	tc.m[strings.Clone(token)] = c
 }
