@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,6 +40,37 @@ func TestLaneCap(t *testing.T) {
 	}
 	if n := len(*m.series.Load()); n != maxLanes+1 {
 		t.Errorf("series cache holds %d keys, want %d", n, maxLanes+1)
+	}
+}
+
+// TestSeriesKeepTheirOwnLane: a lane comes from a request header, a
+// substring of the head's text, which shares a chunk with other heads (see
+// package arena); the series cache, which lives on, must not keep that
+// memory alive through it.
+func TestSeriesKeepTheirOwnLane(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry(), SourceInfo{Namespace: "default", Workload: "mocka-v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "GET / HTTP/1.1\r\nHost: mocka\r\nX-Asm-Prefer-Tag: v2\r\n\r\n"
+	i := strings.Index(head, "v2")
+	lane := head[i : i+2]
+	dest := (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local"))
+	m.observe(seriesKey{dest: dest, code: 200, lane: lane}, time.Millisecond, 0, 0)
+	start := uintptr(unsafe.Pointer(unsafe.StringData(head)))
+	inHead := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= start && p < start+uintptr(len(head))
+	}
+	for k := range *m.series.Load() {
+		if inHead(k.lane) {
+			t.Errorf("the series of lane %q keeps the request head's memory", k.lane)
+		}
+	}
+	for l := range m.lanes {
+		if inHead(l) {
+			t.Errorf("the lane set's %q keeps the request head's memory", l)
+		}
 	}
 }
 
