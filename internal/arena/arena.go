@@ -9,6 +9,12 @@
 // string that may be kept (as a map key, in a log line) for any time; what
 // keeping one costs is that its whole chunk stays alive with it.
 //
+// An arena's first string or slice gets an allocation of its own, and
+// only the second takes a chunk: an arena used once (the connection handed
+// to net/http, whose every request comes with a fresh one, or a connection
+// that carries one request) costs what a plain conversion does, not a
+// chunk.
+//
 // An arena belongs to one goroutine at a time, as the connection that
 // holds it does.
 package arena
@@ -24,6 +30,7 @@ const StringChunk = 2 << 10
 // Strings copies byte strings into chunks of StringChunk bytes.
 type Strings struct {
 	free []byte // the rest of the current chunk
+	used bool   // a string was made: the next that does not fit takes a chunk
 }
 
 // String returns a copy of b as a string. Strings longer than a quarter
@@ -38,6 +45,10 @@ func (a *Strings) String(b []byte) string {
 	case len(b) > StringChunk/4:
 		return string(b)
 	case len(b) > len(a.free):
+		if !a.used {
+			a.used = true
+			return string(b)
+		}
 		a.free = make([]byte, StringChunk)
 	}
 	n := copy(a.free, b)
@@ -52,6 +63,7 @@ const sliceChunk = 64
 // Slices hands out slices of T from chunks of 64 elements.
 type Slices[T any] struct {
 	free []T
+	used bool // as Strings.used
 }
 
 // Make returns a zeroed slice of n elements whose capacity is n, so that
@@ -63,6 +75,10 @@ func (a *Slices[T]) Make(n int) []T {
 	case a == nil || n > sliceChunk/4:
 		return make([]T, n)
 	case n > len(a.free):
+		if !a.used {
+			a.used = true
+			return make([]T, n)
+		}
 		a.free = make([]T, sliceChunk)
 	}
 	s := a.free[:n:n]

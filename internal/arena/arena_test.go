@@ -88,3 +88,31 @@ func TestSlicesAreSeparate(t *testing.T) {
 		t.Fatalf("nil arena gave %d elements", len(s))
 	}
 }
+
+// TestFirstUseTakesNoChunk: an arena used for one string or slice only
+// (a request whose state is fresh each time) allocates just that, not a
+// chunk; the second use takes one.
+func TestFirstUseTakesNoChunk(t *testing.T) {
+	var s Strings
+	if got := s.String([]byte("request-id")); got != "request-id" || cap(s.free) != 0 {
+		t.Fatalf("first string %q left a chunk of %d bytes", got, cap(s.free))
+	}
+	if got := s.String([]byte("second")); got != "second" || cap(s.free) != StringChunk-len("second") {
+		t.Fatalf("second string %q: chunk left %d bytes, want %d", got, cap(s.free), StringChunk-len("second"))
+	}
+	var v Slices[string]
+	if got := v.Make(3); len(got) != 3 || cap(v.free) != 0 {
+		t.Fatalf("first slice left a chunk of %d", cap(v.free))
+	}
+	if got := v.Make(3); len(got) != 3 || len(v.free) != sliceChunk-3 {
+		t.Fatalf("second slice: chunk left %d, want %d", len(v.free), sliceChunk-3)
+	}
+	id := []byte("0123456789abcdef0123456789abcdef0123")
+	if n := testing.AllocsPerRun(100, func() { var fresh Strings; sink = fresh.String(id) }); n != 1 {
+		t.Fatalf("a fresh arena's one string costs %v allocations, want 1", n)
+	}
+}
+
+// sink keeps what the allocation tests make, so that the compiler cannot
+// keep it on the stack.
+var sink string
