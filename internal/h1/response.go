@@ -17,9 +17,10 @@ import (
 // here into the connection's reusable header map and the caller's
 // reusable Response, the head's text and value slices taken from the
 // connection's arenas (package arena): no allocation of their own, where
-// http.ReadResponse makes ten. Any other head is left in the buffer for http.ReadResponse, which
-// handles every framing (chunked, close-delimited, 1xx, 204, 304, HEAD)
-// and every oddity; the fast path only declines what it does not know.
+// http.ReadResponse makes ten. Any other head is left in the buffer for
+// http.ReadResponse, which handles every framing (chunked,
+// close-delimited, 1xx, 204, 304, HEAD) and every oddity; the fast path
+// only declines what it does not know.
 func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Response, error) {
 	for n := 0; ; n++ {
 		c.limit = MaxResponseHeaderBytes
