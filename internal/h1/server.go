@@ -356,12 +356,8 @@ func newConn[S any](s *Server[S], nc net.Conn) *conn[S] {
 	ctx, c.cancel = context.WithCancel(ctx)
 	c.exchanges = newConnWatch(ctx)
 	c.ctx = c.exchanges.ctx
-	// The header maps start small: a map of up to 8 entries is one group,
-	// which clearing for the next request costs about half what it costs
-	// a map sized for 16 (a table) with the same entries. A client whose
-	// requests or responses have more fields grows them once.
-	c.req = (&http.Request{Header: make(http.Header, 8)}).WithContext(c.ctx)
-	c.w.header = make(http.Header, 8)
+	c.req = (&http.Request{Header: make(http.Header, 16)}).WithContext(c.ctx)
+	c.w.header = make(http.Header, 16)
 	c.w.c = c
 	c.body.c = c
 	c.timer = time.AfterFunc(time.Hour, c.watch)
