@@ -240,8 +240,8 @@ func (m *metrics) add(k seriesKey) series {
 		return s
 	}
 	// The lane is kept for the life of the series. It comes from a
-	// request header, whose memory it shares with that request's head
-	// (see package arena), so the series keeps a copy of its own.
+	// request header, a substring of that request's whole head (see
+	// h1.parsePlainRequest), so the series keeps a copy of its own.
 	k.lane = strings.Clone(k.lane)
 	if _, known := m.lanes[k.lane]; !known && k.lane != "" {
 		if len(k.lane) > maxLaneBytes || len(m.lanes) >= maxLanes {

@@ -44,9 +44,9 @@ func TestLaneCap(t *testing.T) {
 }
 
 // TestSeriesKeepTheirOwnLane: a lane comes from a request header, a
-// substring of the head's text, which shares a chunk with other heads (see
-// package arena); the series cache, which lives on, must not keep that
-// memory alive through it.
+// substring of the whole head's text (see h1.parsePlainRequest); the
+// series cache, which lives on, must not keep that memory alive through
+// it.
 func TestSeriesKeepTheirOwnLane(t *testing.T) {
 	m, err := newMetrics(prometheus.NewRegistry(), SourceInfo{Namespace: "default", Workload: "mocka-v1"})
 	if err != nil {
