@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/arena"
 	"github.com/lanemesh/lanemesh/internal/rawio"
 )
 
@@ -84,12 +85,16 @@ type ClientConn struct {
 	// deadline is the connection's read and write deadline, which each
 	// read or write moves StreamIdle ahead: an exchange that moves
 	// no byte for that long fails with ErrStreamIdle.
-	deadline atomic.Int64 // unix ns
+	deadline atomic.Int64 // mono ns
 	idled    atomic.Bool  // the deadline passed: every later read or write fails too
 	// header is reused by every plain response head read on the
 	// connection (see readPlainHead): a response's Header is valid until
 	// its body is closed.
 	header http.Header
+	// The text and the value slices of the plain heads, which outlive
+	// the response (see package arena).
+	strs arena.Strings
+	vals arena.Slices[string]
 }
 
 // Owner keeps a ClientConn between exchanges: a response body's Close
@@ -168,9 +173,9 @@ func (c *ClientConn) progress() error {
 	if idle <= 0 {
 		return nil
 	}
-	if next := time.Now().Add(idle); next.UnixNano()-c.deadline.Load() > int64(idle/64) {
-		c.deadline.Store(next.UnixNano())
-		_ = c.conn.SetDeadline(next)
+	if next := mono() + int64(idle); next-c.deadline.Load() > int64(idle/64) {
+		c.deadline.Store(next)
+		_ = c.conn.SetDeadline(time.Now().Add(idle))
 	}
 	if c.interrupted.Load() {
 		return os.ErrDeadlineExceeded

@@ -40,6 +40,16 @@
 // an exchange under its server connection's context is watched through
 // that connection (ctxwatch.go), not with an allocation of its own.
 //
+// A plain exchange allocates nothing of its own: the text of each head
+// (which its header values and the request's fields are substrings of,
+// and which may outlive the request in a metric's labels or a log line)
+// and the response's value slices come from per-connection arenas
+// (package arena) whose chunks serve many heads and are never reused.
+// Deadlines that only move forward are checked against the monotonic
+// clock (clock.go) and moved only when they have fallen behind by a 64th
+// of their timeout, so that most requests leave the runtime's timers and
+// the wall clock alone.
+//
 // Both sides read and write TCP sockets through package rawio, with raw
 // system calls that skip the runtime's bookkeeping: at light load, where
 // a proxy is idle between requests, that bookkeeping cost a wake-up of the

@@ -21,7 +21,7 @@ func (c *conn[S]) handOff() bool {
 		}
 	}
 	pc := &prefixConn{Conn: c.nc, prefix: head, writes: writeDeadline{nc: c.nc, timeout: c.s.cfg.WriteTimeout}}
-	_ = c.nc.SetReadDeadline(time.Time{})
+	_ = c.setReadDeadline(time.Time{})
 	return c.s.hand.give(pc)
 }
 

@@ -71,6 +71,19 @@ func startServer(t *testing.T, cfg Config, answer func(w http.ResponseWriter, r 
 	return ts
 }
 
+// dial connects to the server, for no longer than 10 s of reads and
+// writes, until the test ends.
+func (ts *testServer) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
 // newTextLog logs everything, debug included, to b.
 func newTextLog(b *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -130,16 +130,16 @@ func bodyDeadline(now, start time.Time, n int64, timeout time.Duration, rate int
 type writeDeadline struct {
 	nc      net.Conn
 	timeout time.Duration
-	next    atomic.Int64 // unix ns of the deadline set
+	next    atomic.Int64 // mono ns of the deadline set
 }
 
 func (w *writeDeadline) Write(p []byte) (int, error) {
 	if w.timeout <= 0 {
 		return w.nc.Write(p)
 	}
-	if next := time.Now().Add(w.timeout); next.UnixNano()-w.next.Load() > int64(w.timeout/64) {
-		w.next.Store(next.UnixNano())
-		_ = w.nc.SetWriteDeadline(next)
+	if next := mono() + int64(w.timeout); next-w.next.Load() > int64(w.timeout/64) {
+		w.next.Store(next)
+		_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
 	return w.nc.Write(p)
 }

@@ -6,13 +6,15 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/lanemesh/lanemesh/internal/arena"
 )
 
 // parsePlainRequest parses the request head at the start of b into r, if
 // the head is plain, and returns its size. r.Header must be an empty map
 // and r.URL a URL to overwrite; vals is scratch space for header values,
 // returned grown when it was too small; keys, if not nil, canonicalizes
-// header names (see keyCache).
+// header names (see keyCache); strs, if not nil, holds the head's text.
 //
 // A plain head is what nearly every client sends: an HTTP/1.1 request line
 // with a method token and an origin-form ("/path?query") or "http://"
@@ -25,12 +27,12 @@ import (
 // it to that. Any other head gets headNotPlain (or headIncomplete while no
 // blank line has arrived and nothing rules the head out yet), and the
 // connection goes to net/http, which parses it and answers every oddity.
-func parsePlainRequest(b []byte, r *http.Request, vals []string, keys *keyCache) (int, []string, headVerdict) {
+func parsePlainRequest(b []byte, r *http.Request, vals []string, keys *keyCache, strs *arena.Strings) (int, []string, headVerdict) {
 	size, lines, verdict := headExtent(b)
 	if verdict != headPlain {
 		return 0, vals, verdict
 	}
-	s := string(b[:size]) // every string below is a substring of s
+	s := strs.String(b[:size]) // every string below is a substring of s
 	line, rest, _ := strings.Cut(s, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")

@@ -121,12 +121,12 @@ func parsedOf(r *http.Request) parsedRequest {
 func checkPlainRequest(t *testing.T, ref *requestReference, keys *keyCache, raw []byte) headVerdict {
 	t.Helper()
 	r := &http.Request{Header: http.Header{}, URL: &url.URL{}}
-	size, _, v := parsePlainRequest(raw, r, nil, keys)
+	size, _, v := parsePlainRequest(raw, r, nil, keys, nil)
 	if v != headPlain {
 		return v
 	}
 	for n := range size {
-		if _, _, pv := parsePlainRequest(raw[:n], &http.Request{Header: http.Header{}, URL: &url.URL{}}, nil, keys); pv == headPlain {
+		if _, _, pv := parsePlainRequest(raw[:n], &http.Request{Header: http.Header{}, URL: &url.URL{}}, nil, keys, nil); pv == headPlain {
 			t.Fatalf("%q: the prefix of %d bytes is accepted as a whole head of %d", raw, n, size)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+
+	"github.com/lanemesh/lanemesh/internal/arena"
 )
 
 // readResponse reads the final response head to r on c,
@@ -13,10 +15,12 @@ import (
 //
 // Most upstream responses are plain (see parsePlainHead): those are parsed
 // here into the connection's reusable header map and the caller's
-// reusable Response, with two allocations instead of http.ReadResponse's
-// ten. Any other head is left in the buffer for http.ReadResponse, which
-// handles every framing (chunked, close-delimited, 1xx, 204, 304, HEAD)
-// and every oddity; the fast path only declines what it does not know.
+// reusable Response, the head's text and value slices taken from the
+// connection's arenas (package arena): no allocation of their own, where
+// http.ReadResponse makes ten. Any other head is left in the buffer for
+// http.ReadResponse, which handles every framing (chunked,
+// close-delimited, 1xx, 204, 304, HEAD) and every oddity; the fast path
+// only declines what it does not know.
 func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Response, error) {
 	for n := 0; ; n++ {
 		c.limit = MaxResponseHeaderBytes
@@ -50,7 +54,7 @@ func (c *ClientConn) readPlainHead(r *http.Request, into *Response) *http.Respon
 		}
 		buf, _ := c.br.Peek(c.br.Buffered())
 		clear(c.header)
-		head, verdict := parsePlainHead(buf, c.header)
+		head, verdict := parsePlainHead(buf, c.header, &c.strs, &c.vals)
 		switch verdict {
 		case headPlain:
 			_, _ = c.br.Discard(head.size)
@@ -85,20 +89,22 @@ type plainHead struct {
 // Transfer-Encoding, Connection, Trailer or Pragma, which need net/http's
 // handling. The result must be exactly what http.ReadResponse would make of
 // the same head; the differential test and fuzzer in response_test.go hold
-// it to that. On any other verdict than headPlain, h holds junk.
-func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
+// it to that. On any other verdict than headPlain, h holds junk. The
+// head's text comes from strs and the values' backing array from vals,
+// when not nil.
+func parsePlainHead(b []byte, h http.Header, strs *arena.Strings, vals *arena.Slices[string]) (plainHead, headVerdict) {
 	size, lines, verdict := headExtent(b)
 	if verdict != headPlain {
 		return plainHead{}, verdict
 	}
-	s := string(b[:size]) // every key and value below is a substring of s
+	s := strs.String(b[:size]) // every key and value below is a substring of s
 	line, rest, _ := strings.Cut(s, "\r\n")
 	head, ok := parseStatusLine(line)
 	if !ok {
 		return plainHead{}, headNotPlain
 	}
 	head.size, head.contentLength = size, -1
-	vals := make([]string, lines) // backs every single-valued field
+	free := vals.Make(lines) // backs every single-valued field
 	for {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		if line == "" {
@@ -118,7 +124,7 @@ func parsePlainHead(b []byte, h http.Header) (plainHead, headVerdict) {
 		case "Transfer-Encoding", "Connection", "Trailer", "Pragma":
 			return plainHead{}, headNotPlain
 		}
-		vals = addValue(h, key, value, vals)
+		free = addValue(h, key, value, free)
 	}
 	if head.contentLength < 0 {
 		return plainHead{}, headNotPlain // close-delimited

@@ -85,12 +85,12 @@ func FuzzPlainHead(f *testing.F) {
 func checkPlainHead(t *testing.T, raw []byte) headVerdict {
 	t.Helper()
 	h := http.Header{}
-	head, v := parsePlainHead(raw, h)
+	head, v := parsePlainHead(raw, h, nil, nil)
 	if v != headPlain {
 		return v
 	}
 	for n := range head.size {
-		if _, pv := parsePlainHead(raw[:n], http.Header{}); pv == headPlain {
+		if _, pv := parsePlainHead(raw[:n], http.Header{}, nil, nil); pv == headPlain {
 			t.Fatalf("%q: the prefix of %d bytes is accepted as a whole head of %d", raw, n, head.size)
 		}
 	}

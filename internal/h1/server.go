@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/arena"
 	"github.com/lanemesh/lanemesh/internal/rawio"
 )
 
@@ -297,8 +298,9 @@ type conn[S any] struct {
 	req     *http.Request
 	url     url.URL
 	vals    []string
-	keys    keyCache // the client's header names in canonical form
-	length  int64    // the request's Content-Length as received
+	keys    keyCache      // the client's header names in canonical form
+	strs    arena.Strings // the text of the heads, which outlives the request
+	length  int64         // the request's Content-Length as received
 	body    requestBody[S]
 	w       responseWriter[S]
 	scratch S
@@ -324,6 +326,11 @@ type conn[S any] struct {
 	stashed  bool
 
 	linger bool // the client may still be sending: see closeGently
+
+	// waitDue is the deadline waitDeadline set last, in mono ns, while
+	// no other read deadline has replaced it; 0 otherwise. The watch and
+	// a handler's body reads may set deadlines from other goroutines.
+	waitDue atomic.Int64
 }
 
 // Downstream buffers are pooled: a connection holds them from accept to
@@ -426,7 +433,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		if c.s.closing.Load() && !(first && c.s.draining.Load()) || !first && c.s.draining.Load() {
 			return 0, false
 		}
-		_ = c.nc.SetReadDeadline(after(wait))
+		c.waitDeadline(wait)
 		if !first {
 			// The response just went out, and the client has not had
 			// the time to send its next request: a read now would most
@@ -450,7 +457,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		clear(c.req.Header)
 		c.req.URL = &c.url
-		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals, &c.keys)
+		size, vals, verdict := parsePlainRequest(buf, c.req, c.vals, &c.keys, &c.strs)
 		c.vals = vals
 		switch {
 		case verdict == headPlain:
@@ -459,7 +466,7 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 		case verdict == headNotPlain || c.br.Buffered() == c.br.Size():
 			return headNotPlain, true // net/http judges it, and a head too large for the buffer
 		case !headerDeadline && !first:
-			_ = c.nc.SetReadDeadline(after(c.s.cfg.ReadHeaderTimeout))
+			_ = c.setReadDeadline(after(c.s.cfg.ReadHeaderTimeout))
 			headerDeadline = true
 		}
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
@@ -479,7 +486,7 @@ func (c *conn[S]) serveRequest() bool {
 		r.Body = &c.body
 		// Bodies stream for as long as the route allows; the handler sets
 		// a deadline of its own for those it buffers.
-		_ = c.nc.SetReadDeadline(time.Time{})
+		_ = c.setReadDeadline(time.Time{})
 	} else {
 		c.arm()
 	}
@@ -499,6 +506,33 @@ func (c *conn[S]) serveRequest() bool {
 		return false
 	}
 	return true
+}
+
+// setReadDeadline sets the connection's read deadline; every read
+// deadline of the connection is set here, so that waitDeadline knows
+// whether its own is still the one in force.
+func (c *conn[S]) setReadDeadline(t time.Time) error {
+	c.waitDue.Store(0)
+	return c.nc.SetReadDeadline(t)
+}
+
+// waitDeadline sets the read deadline of the wait for the next request
+// head: wait from now, or none for a wait of 0. As writeDeadline does, it
+// leaves the deadline it set for the previous request in force while that
+// one has fallen behind by no more than a 64th of wait, so that a busy
+// connection does not move the runtime's timers (and read the clock three
+// more times) at every request.
+func (c *conn[S]) waitDeadline(wait time.Duration) {
+	if wait <= 0 {
+		_ = c.setReadDeadline(time.Time{})
+		return
+	}
+	next := mono() + int64(wait)
+	if due := c.waitDue.Load(); due != 0 && next >= due && next-due <= int64(wait/64) {
+		return
+	}
+	c.waitDue.Store(next) // before: a deadline set meanwhile clears it
+	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 }
 
 // after is the deadline of a timeout from now: none for a zero timeout,
@@ -528,7 +562,7 @@ func (c *conn[S]) closeGently() {
 		return
 	}
 	_ = hc.CloseWrite()
-	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.setReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, lingerBytes))
 }
 
@@ -569,7 +603,7 @@ func (c *conn[S]) disarm() {
 	c.armed = false
 	watching := c.watching
 	if watching {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		_ = c.setReadDeadline(aLongTimeAgo)
 	}
 	c.wmu.Unlock()
 	c.timer.Stop()
@@ -587,7 +621,7 @@ func (c *conn[S]) watch() {
 		return
 	}
 	c.watching, c.watched = true, make(chan struct{})
-	_ = c.nc.SetReadDeadline(time.Time{}) // under the lock, so disarm's deadline comes after
+	_ = c.setReadDeadline(time.Time{}) // under the lock, so disarm's deadline comes after
 	c.wmu.Unlock()
 	n, err := c.nc.Read(c.stash[:])
 	c.wmu.Lock()

@@ -63,12 +63,7 @@ func TestNextRequestDuringSlowOne(t *testing.T) {
 		}
 		echoPath(w, r)
 	})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := ts.dial(t)
 	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: echo.test\r\n\r\n")
 	time.Sleep(2 * watchDelay) // the watch is reading by now
 	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: echo.test\r\n\r\n")
@@ -161,5 +156,72 @@ func TestZeroTimeoutsMeanNone(t *testing.T) {
 		if got := readResponses(t, br, 1); got[0] != "200 OK ok" {
 			t.Fatalf("request %d: %q", i+1, got)
 		}
+	}
+}
+
+// TestWaitDeadlineAfterEveryOtherDeadline: the wait for the next request
+// keeps the deadline set for the previous wait while it has fallen behind
+// by less than a 64th of the idle timeout (waitDeadline), so every other
+// read deadline must make it set a new one. With a minute's idle timeout
+// each request below comes well within that 64th of the previous wait,
+// after a request that left another deadline in force: a head that came
+// in two parts (the header timeout's, which would close the connection
+// in the pause), and a slow request whose watch ends with a deadline in
+// the past (which would fail the next wait at once).
+func TestWaitDeadlineAfterEveryOtherDeadline(t *testing.T) {
+	ts := startServer(t, Config{IdleTimeout: time.Minute, ReadHeaderTimeout: 300 * time.Millisecond}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(2 * watchDelay)
+		}
+		echoPath(w, r)
+	})
+	c := ts.dial(t)
+	br := bufio.NewReader(c)
+	send := func(path string, parts int, pause time.Duration) {
+		t.Helper()
+		time.Sleep(pause)
+		req := "GET " + path + " HTTP/1.1\r\nHost: echo.test\r\n\r\n"
+		for i := range parts {
+			if i > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, req[i*len(req)/parts:(i+1)*len(req)/parts]); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		if got := readResponses(t, br, 1)[0]; got != "200 OK "+path {
+			t.Fatalf("%s: %q", path, got)
+		}
+	}
+	send("/first", 1, 0)
+	send("/split", 2, 0)
+	send("/after-split", 1, 500*time.Millisecond) // past the header timeout
+	send("/slow", 1, 0)
+	send("/after-slow", 1, 0)
+}
+
+// TestIdleTimeoutKeepsItsMeaning: requests spread over more than the idle
+// timeout keep a connection open, as each wait gets its own deadline, and
+// once idle the connection closes after about the idle timeout.
+func TestIdleTimeoutKeepsItsMeaning(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	ts := startServer(t, Config{IdleTimeout: idle}, echoPath)
+	c := ts.dial(t)
+	br := bufio.NewReader(c)
+	for i := range 8 { // 8 × 100 ms: twice the idle timeout
+		time.Sleep(idle / 4)
+		if _, err := io.WriteString(c, "GET /busy HTTP/1.1\r\nHost: echo.test\r\n\r\n"); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got := readResponses(t, br, 1)[0]; got != "200 OK /busy" {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	idleFrom := time.Now()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want the server's close (EOF)", err)
+	}
+	if waited := time.Since(idleFrom); waited < idle-idle/32 || waited > idle+time.Second {
+		t.Errorf("idle connection closed after %v, want about %v", waited, idle)
 	}
 }

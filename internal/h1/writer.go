@@ -96,7 +96,7 @@ func (w *responseWriter[S]) Flush() {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *responseWriter[S]) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
+func (w *responseWriter[S]) SetReadDeadline(t time.Time) error  { return w.c.setReadDeadline(t) }
 func (w *responseWriter[S]) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
 
 // finish completes the response after the handler returned and flushes
@@ -298,7 +298,7 @@ func (b *requestBody[S]) pending() bool {
 // may be blocked on the client) is cut short first.
 func (b *requestBody[S]) finish() bool {
 	if !b.mu.TryLock() {
-		_ = b.c.nc.SetReadDeadline(aLongTimeAgo)
+		_ = b.c.setReadDeadline(aLongTimeAgo)
 		b.mu.Lock()
 	}
 	defer b.mu.Unlock()
@@ -313,18 +313,21 @@ func (b *requestBody[S]) finish() bool {
 var dates atomic.Pointer[dateValue]
 
 type dateValue struct {
-	sec  int64
+	end  int64    // the end of its second, in mono ns
 	vals []string // one value, capacity 1: shared, never written in place
 }
 
 // Date returns the Date header value for now, as a header value slice
 // shared by every caller in the same second: never write it in place.
+// Within the second it reads only the monotonic clock; a step of the wall
+// clock shows from the next second on.
 func Date() []string {
-	t := time.Now()
-	if v := dates.Load(); v != nil && v.sec == t.Unix() {
+	now := mono()
+	if v := dates.Load(); v != nil && now < v.end {
 		return v.vals
 	}
-	v := &dateValue{sec: t.Unix(), vals: []string{t.UTC().Format(http.TimeFormat)}}
+	t := time.Now()
+	v := &dateValue{end: now + int64(time.Second) - int64(t.Nanosecond()), vals: []string{t.UTC().Format(http.TimeFormat)}}
 	dates.Store(v)
 	return v.vals
 }

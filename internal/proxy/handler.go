@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/arena"
 	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/policy"
@@ -69,9 +70,11 @@ type exchange struct {
 	// pacer counts the rest), sent what was written to the client.
 	received, sent int64
 
-	// values back the header values prepare sets, so that they cost no
-	// allocation of their own.
+	// values back the header values prepare sets, and ids the text of
+	// the request ids it makes, so that they cost no allocation of their
+	// own. ids is the connection's, kept from one request to the next.
 	values [4]string
+	ids    arena.Strings
 
 	// The request body, when it is small enough to replay; pacer holds a
 	// streamed one to BodyTimeout and MinBodyRate.
@@ -96,7 +99,7 @@ type exchange struct {
 // whether the response was cut short after its header went out, or the
 // client is gone: then closing the connection is all that is left.
 func (h *handler) Serve(x *exchange, w http.ResponseWriter, r *http.Request) (abort bool) {
-	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now()}
+	*x = exchange{p: h.p, st: h.p.state.Load(), w: w, r: r, start: time.Now(), ids: x.ids}
 	x.now = int64(x.start.Sub(h.p.epoch))
 	x.serve(h.bind)
 	x.pacer.Stop()
@@ -246,7 +249,7 @@ func (x *exchange) prepare() {
 	if id := h["X-Request-Id"]; len(id) > 0 && id[0] != "" {
 		x.requestID = id[0]
 	} else {
-		vals[3] = x.p.newRequestID()
+		vals[3] = x.p.newRequestID(&x.ids)
 		x.requestID, h["X-Request-Id"] = vals[3], vals[3:4:4]
 	}
 	if ops, ok := x.plan.weighted[x.clusterName]; ok {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/lanemesh/lanemesh/internal/arena"
 )
 
 // isHopByHop reports whether a canonical header key is hop-by-hop by RFC
@@ -145,8 +147,8 @@ func namedIn(conn []string, key string) bool {
 const hexDigits = "0123456789abcdef"
 
 // newRequestID returns a random RFC 4122 version 4 UUID drawn from the
-// proxy's random source.
-func (p *Proxy) newRequestID() string {
+// proxy's random source, its text from ids (see package arena).
+func (p *Proxy) newRequestID(ids *arena.Strings) string {
 	var raw [16]byte
 	for i := 0; i < 16; i += 4 {
 		v := p.rand()
@@ -164,5 +166,5 @@ func (p *Proxy) newRequestID() string {
 		out[j], out[j+1] = hexDigits[b>>4], hexDigits[b&0x0f]
 		j += 2
 	}
-	return string(out[:])
+	return ids.String(out[:])
 }

@@ -26,35 +26,39 @@ var controlPlane = []string{
 // the pure core (route), the contract and the HTTP/1.1 codec (h1) link
 // nothing of lanemesh at all, nor gRPC, but for the route table Envoy's
 // validation rules (xdsrules) and for the codec its sockets' raw reads and
-// writes (rawio), which link nothing of lanemesh either.
+// writes (rawio) and its heads' arena (arena), which link nothing of
+// lanemesh either.
 func TestDataPlaneLinksNoControlPlane(t *testing.T) {
 	for _, tc := range []struct {
 		pkg    string
 		forbid []string
-		allow  string // a package of forbid's that pkg may link
+		allow  []string // packages of forbid's that pkg may link
 	}{
 		// The CLI framework (cobra, and text/template with it) is the full
 		// binary's; the proxy alone parses its flags with pflag.
-		{"cmd/lanemesh-proxy", append([]string{"github.com/spf13/cobra"}, controlPlane...), ""},
-		{"internal/proxycmd", append([]string{"github.com/spf13/cobra"}, controlPlane...), ""},
-		{"internal/proxy", controlPlane, ""},
-		{"internal/xds", controlPlane, ""},
-		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), module + "internal/xdsrules"},
-		{"internal/xdsrules", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), ""},
-		{"internal/rawio", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), ""},
-		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), ""},
+		{"cmd/lanemesh-proxy", append([]string{"github.com/spf13/cobra"}, controlPlane...), nil},
+		{"internal/proxycmd", append([]string{"github.com/spf13/cobra"}, controlPlane...), nil},
+		{"internal/proxy", controlPlane, nil},
+		{"internal/xds", controlPlane, nil},
+		{"internal/route", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), []string{module + "internal/xdsrules"}},
+		{"internal/xdsrules", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), nil},
+		{"internal/rawio", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), nil},
+		{"internal/arena", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), nil},
+		{"internal/meshxds", append([]string{module + "internal/", "google.golang.org/grpc"}, controlPlane...), nil},
 		// The router's decisions are pure: no I/O packages of lanemesh, no gRPC.
-		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...), ""},
+		{"internal/policy", append([]string{"internal/proxy", "internal/h1", "internal/xds", "google.golang.org/grpc"}, controlPlane...), nil},
 		// The HTTP/1.1 codec knows nothing of routing or xDS; its sockets
-		// make their reads and writes through rawio.
-		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...), module + "internal/rawio"},
+		// make their reads and writes through rawio, and their heads' text
+		// comes from arena.
+		{"internal/h1", append([]string{module + "internal/", "google.golang.org/grpc", "github.com/envoyproxy/"}, controlPlane...),
+			[]string{module + "internal/rawio", module + "internal/arena"}},
 	} {
 		deps := goListDeps(t, tc.pkg)
 		if !slices.Contains(deps, module+tc.pkg) {
 			t.Fatalf("go list -deps %s does not list the package itself: %q", tc.pkg, deps)
 		}
 		for _, d := range deps {
-			if d == module+tc.pkg || d == tc.allow {
+			if d == module+tc.pkg || slices.Contains(tc.allow, d) {
 				continue
 			}
 			for _, f := range tc.forbid {
