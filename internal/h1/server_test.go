@@ -225,3 +225,32 @@ func TestIdleTimeoutKeepsItsMeaning(t *testing.T) {
 		t.Errorf("idle connection closed after %v, want about %v", waited, idle)
 	}
 }
+
+// TestWatchesAreBounded: with more slow requests in flight than
+// maxWatches, no more than maxWatches watches read at once, and every
+// request is still answered.
+func TestWatchesAreBounded(t *testing.T) {
+	ts := startServer(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(6 * watchDelay)
+		echoPath(w, r)
+	})
+	conns := make([]net.Conn, maxWatches+16)
+	for i := range conns {
+		conns[i] = ts.dial(t)
+		if _, err := io.WriteString(conns[i], "GET /slow HTTP/1.1\r\nHost: echo.test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * watchDelay) // every request is past watchDelay by now
+	if n := ts.srv.watches.Load(); n != maxWatches {
+		t.Errorf("%d watches with %d slow requests in flight, want the bound, %d", n, len(conns), maxWatches)
+	}
+	for i, c := range conns {
+		if got := readResponses(t, bufio.NewReader(c), 1)[0]; got != "200 OK /slow" {
+			t.Fatalf("request %d: %q", i, got)
+		}
+	}
+	if n := ts.srv.watches.Load(); n != 0 {
+		t.Errorf("%d watches left after every request ended", n)
+	}
+}
