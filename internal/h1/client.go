@@ -164,8 +164,8 @@ var ErrStreamIdle = errors.New("stream idle timeout: the upstream exchange made 
 // may run at once (on two goroutines), and either one's progress keeps the
 // other alive, so
 // that the exchange is idle only when neither moves. The deadline moves
-// only when it has fallen behind by a 64th of the timeout, so that most
-// reads and writes do not touch the runtime's timers. It fails once the
+// only when it has fallen behind by a 64th of the timeout (moveDeadline),
+// so that most reads and writes do not touch the runtime's timers. It fails once the
 // attempt was interrupted, since the deadline just set may have replaced
 // the interrupt's.
 func (c *ClientConn) progress() error {
@@ -173,8 +173,7 @@ func (c *ClientConn) progress() error {
 	if idle <= 0 {
 		return nil
 	}
-	if next := mono() + int64(idle); next-c.deadline.Load() > int64(idle/64) {
-		c.deadline.Store(next)
+	if moveDeadline(&c.deadline, idle) {
 		_ = c.conn.SetDeadline(time.Now().Add(idle))
 	}
 	if c.interrupted.Load() {

@@ -125,8 +125,8 @@ func bodyDeadline(now, start time.Time, n int64, timeout time.Duration, rate int
 // writeDeadline writes to a downstream connection with a deadline
 // WriteTimeout ahead of each write, so that a client that stops reading
 // its response is closed, while one that reads slowly is not. As in
-// upConn.progress, the deadline moves only when it has fallen behind by a
-// 64th of the timeout.
+// ClientConn.progress, the deadline moves only when it has fallen behind
+// by a 64th of the timeout (moveDeadline).
 type writeDeadline struct {
 	nc      net.Conn
 	timeout time.Duration
@@ -137,8 +137,7 @@ func (w *writeDeadline) Write(p []byte) (int, error) {
 	if w.timeout <= 0 {
 		return w.nc.Write(p)
 	}
-	if next := mono() + int64(w.timeout); next-w.next.Load() > int64(w.timeout/64) {
-		w.next.Store(next)
+	if moveDeadline(&w.next, w.timeout) {
 		_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
 	return w.nc.Write(p)

@@ -529,22 +529,19 @@ func (c *conn[S]) setReadDeadline(t time.Time) error {
 }
 
 // waitDeadline sets the read deadline of the wait for the next request
-// head: wait from now, or none for a wait of 0. As writeDeadline does, it
+// head: wait from now, or none for a wait of 0. Like writeDeadline, it
 // leaves the deadline it set for the previous request in force while that
-// one has fallen behind by no more than a 64th of wait, so that a busy
-// connection does not move the runtime's timers (and read the clock three
-// more times) at every request.
+// one has fallen behind by no more than a 64th of wait (moveDeadline), so
+// that a busy connection does not move the runtime's timers (and read the
+// clock three more times) at every request.
 func (c *conn[S]) waitDeadline(wait time.Duration) {
 	if wait <= 0 {
 		_ = c.setReadDeadline(time.Time{})
 		return
 	}
-	next := mono() + int64(wait)
-	if due := c.waitDue.Load(); due != 0 && next >= due && next-due <= int64(wait/64) {
-		return
+	if moveDeadline(&c.waitDue, wait) {
+		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 	}
-	c.waitDue.Store(next) // before: a deadline set meanwhile clears it
-	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 }
 
 // after is the deadline of a timeout from now: none for a zero timeout,
