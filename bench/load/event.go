@@ -129,6 +129,9 @@ type timeBin struct {
 	InLane   int `json:"in_lane"`
 	FellBack int `json:"fell_back"`
 	Failed   int `json:"failed"`
+	// MaxMS is the slowest of the bin's answers, from its scheduled time:
+	// after an overload, how long until answers are prompt again.
+	MaxMS float64 `json:"max_ms"`
 }
 
 const binWidth = 100 * time.Millisecond
@@ -152,6 +155,7 @@ func timeline(start time.Time, all []outcome) []timeBin {
 		default:
 			bins[i].InLane++
 		}
+		bins[i].MaxMS = max(bins[i].MaxMS, ms(o.latency))
 	}
 	return bins
 }

@@ -39,6 +39,8 @@ func TestAnalyzeEvent(t *testing.T) {
 		switch {
 		case ms == 150:
 			o.status = 503
+		case ms == 250:
+			o.latency = 9 * time.Millisecond
 		case ms >= 110 && ms < 200:
 			o.verdict = fellBack
 		}
@@ -53,7 +55,8 @@ func TestAnalyzeEvent(t *testing.T) {
 		t.Errorf("last in lane %v, first fallback %v, back %v; want 4, 14, 104", res.LastInLaneMS, res.FirstFallbackMS, res.BackInLaneMS)
 	}
 	bins := timeline(start, all)
-	if len(bins) != 3 || bins[0].InLane != 10 || bins[1].FellBack != 8 || bins[1].Failed != 1 || bins[2].InLane != 10 {
+	if len(bins) != 3 || bins[0].InLane != 10 || bins[1].FellBack != 8 || bins[1].Failed != 1 || bins[2].InLane != 10 ||
+		bins[0].MaxMS != 4 || bins[2].MaxMS != 9 {
 		t.Errorf("timeline = %+v", bins)
 	}
 }
