@@ -298,6 +298,12 @@ type HTTPRetry struct {
 	Attempts      int32     `json:"attempts"`
 	PerTryTimeout *Duration `json:"perTryTimeout,omitempty"`
 	RetryOn       string    `json:"retryOn,omitempty"`
+	// RetryIgnorePreviousHosts, true unless set false, sends a retry to
+	// another host than the attempt before.
+	RetryIgnorePreviousHosts *bool `json:"retryIgnorePreviousHosts,omitempty"`
+	// Backoff is the base interval of the exponential back-off between
+	// attempts (25ms unless set).
+	Backoff *Duration `json:"backoff,omitempty"`
 
 	_ struct{} `lanemesh:"ignored=retryRemoteLocalities"`
 }
@@ -312,7 +318,7 @@ type HTTPFaultInjection struct {
 	} `json:"delay,omitempty"`
 	Abort *struct {
 		Percentage *Percent `json:"percentage,omitempty"`
-		HTTPStatus int32    `json:"httpStatus"`
+		HTTPStatus *int32   `json:"httpStatus,omitempty"`
 
 		_ struct{} `lanemesh:"unsupported=grpcStatus"`
 		_ struct{} `lanemesh:"unsupported=http2Error"`

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
@@ -176,6 +180,66 @@ func decision(d route.Decision, req *route.Request) string {
 	if c := d.Route.CORS; c != nil {
 		out += fmt.Sprintf(" cors=%d", c.Check(req, 0))
 	}
+	return out + retries(d.Route.Action.GetRetryPolicy()) + faults(d.Route.Envoy)
+}
+
+// retries says what a route's retry policy retries: how often, on what
+// (conditions sorted, empty ones dropped, as Envoy reads the list) and
+// which status codes, the per-try timeout and back-off base, and whether
+// a retry goes to another host.
+func retries(p *routev3.RetryPolicy) string {
+	if p == nil {
+		return " retry=none"
+	}
+	var on []string
+	for tok := range strings.SplitSeq(p.GetRetryOn(), ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			on = append(on, tok)
+		}
+	}
+	slices.Sort(on)
+	codes := slices.Sorted(slices.Values(p.GetRetriableStatusCodes()))
+	var hosts []string
+	for _, hp := range p.GetRetryHostPredicate() {
+		hosts = append(hosts, hp.GetName())
+	}
+	return fmt.Sprintf(" retry=%d on=%s codes=%v per-try=%v backoff=%v hosts=%v", p.GetNumRetries().GetValue(), strings.Join(on, ","), codes,
+		p.GetPerTryTimeout().AsDuration(), p.GetRetryBackOff().GetBaseInterval().AsDuration(), hosts)
+}
+
+// faults says what a route's fault filter config does: its delay and
+// abort, each with its share in parts per million; a config with neither
+// (pilot writes one for a fault whose abort has no status) does nothing,
+// as no config does.
+func faults(r *routev3.Route) string {
+	a := r.GetTypedPerFilterConfig()["envoy.filters.http.fault"]
+	if a == nil {
+		return ""
+	}
+	var f faultv3.HTTPFault
+	if err := a.UnmarshalTo(&f); err != nil {
+		return " fault=unreadable: " + err.Error()
+	}
+	ppm := func(p *typev3.FractionalPercent) uint64 {
+		n := uint64(p.GetNumerator())
+		switch p.GetDenominator() {
+		case typev3.FractionalPercent_HUNDRED:
+			return n * 10_000
+		case typev3.FractionalPercent_TEN_THOUSAND:
+			return n * 100
+		}
+		return n
+	}
+	if f.GetDelay() == nil && f.GetAbort() == nil {
+		return ""
+	}
+	out := " fault="
+	if d := f.GetDelay(); d != nil {
+		out += fmt.Sprintf("delay:%v@%dppm", d.GetFixedDelay().AsDuration(), ppm(d.GetPercentage()))
+	}
+	if ab := f.GetAbort(); ab != nil {
+		out += fmt.Sprintf("abort:%d@%dppm", ab.GetHttpStatus(), ppm(ab.GetPercentage()))
+	}
 	return out
 }
 
@@ -210,6 +274,9 @@ func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl meshxds.Proxy, r
 		}
 	}
 	rcs := s.Routes(s.SetupProxy(p))
+	for i, rc := range rcs {
+		rcs[i] = retry503ByDefault(rc)
+	}
 	var plain []*routev3.RouteConfiguration
 	for _, rc := range rcs {
 		if rc.Name == want {
@@ -225,6 +292,28 @@ func pilotDecision(t *testing.T, s *xds.FakeDiscoveryServer, cl meshxds.Proxy, r
 		return decide(t, plain[0], req)
 	}
 	return "no route"
+}
+
+// pilotDefaultRetryOn is the retry_on of Istio's default retry policy.
+const pilotDefaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+
+// retry503ByDefault gives pilot's default retry policies (a route with no
+// retries, or attempts alone) the 503 that Istio's default had up to 1.23
+// and in later ones' 1.23 compatibility profile, and that lanemesh's keeps
+// (internal/compile's defaultRetryOn says why): the one deliberate
+// difference in retries. An explicit retryOn with that same list but no
+// codes would be changed too; no scenario has one. It changes a copy:
+// pilot shares its default policy between routes and caches them.
+func retry503ByDefault(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+	rc = proto.Clone(rc).(*routev3.RouteConfiguration)
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			if p := r.GetRoute().GetRetryPolicy(); p != nil && p.GetRetryOn() == pilotDefaultRetryOn && len(p.GetRetriableStatusCodes()) == 0 {
+				p.RetriableStatusCodes = []uint32{503}
+			}
+		}
+	}
+	return rc
 }
 
 // decide runs lanemesh's route table on a RouteConfiguration, with what the

@@ -3,14 +3,17 @@ package compile
 import (
 	"encoding/base64"
 	"maps"
+	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	faultcommonv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/common/fault/v3"
 	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -23,7 +26,16 @@ import (
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
-// Istio's retry policy when a route sets none.
+// Istio's retry policy when a route sets none, or sets attempts without
+// retryOn, with 503 among its retriable status codes as in Istio up to
+// 1.23 and in later ones' 1.23 compatibility profile
+// (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=false). Istio 1.24 dropped the
+// 503, since a server may have acted on a request before answering 503;
+// lanemesh keeps it because its lanes rely on it: when a lane's pod loses
+// its sidecar, its app answers 503 to the requests that reach it in the
+// moment before the mesh hears of it, and the retry takes them to the
+// fallback. A route that must not repeat a request after a 503 sets a
+// retryOn without it.
 const (
 	defaultRetryOn  = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 	defaultAttempts = 2
@@ -208,9 +220,8 @@ func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scop
 	if hr.Timeout != nil {
 		a.Timeout = durationpb.New(hr.Timeout.Duration)
 	}
-	if r := hr.Retries; r != nil {
-		a.RetryPolicy = retryPolicy(r)
-	}
+	a.HashPolicy = b.routeHashPolicies(vs, hr)
+	a.RetryPolicy = retryPolicy(hr.Retries, len(hr.Route) == 1 && len(a.HashPolicy) > 0)
 	if rw := hr.Rewrite; rw != nil {
 		a.PrefixRewrite = rw.URI
 		if rw.Authority != "" {
@@ -218,7 +229,6 @@ func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scop
 		}
 	}
 	a.RequestMirrorPolicies = b.mirrorPolicies(vs, hr, sc)
-	a.HashPolicy = b.routeHashPolicies(vs, hr)
 	return a
 }
 
@@ -228,23 +238,75 @@ func (b *builder) defaultAction(cluster string) *routev3.RouteAction {
 	return &routev3.RouteAction{
 		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
 		Timeout:          durationpb.New(0),
-		RetryPolicy: &routev3.RetryPolicy{RetryOn: defaultRetryOn, NumRetries: wrapperspb.UInt32(defaultAttempts),
-			RetriableStatusCodes: []uint32{503}},
+		RetryPolicy:      retryPolicy(nil, false),
 	}
 }
 
-func retryPolicy(r *api.HTTPRetry) *routev3.RetryPolicy {
-	if r.Attempts <= 0 {
+// retryPolicy is Istio's ConvertPolicy, for a rule's retries or, nil,
+// the default above. attempts 0 turns retries off. A retryOn list is Envoy's
+// retry_on with HTTP status codes among its entries, which go to
+// retriable_status_codes (with retriable-status-codes added to retry_on if
+// the list does not name it). A retry goes to another host than the one
+// before (previous_hosts, up to 5 picks), unless retryIgnorePreviousHosts
+// is false or the route balances by consistent hash, where the hash
+// decides; backoff is the base of Envoy's exponential back-off.
+func retryPolicy(r *api.HTTPRetry, consistentHash bool) *routev3.RetryPolicy {
+	if r != nil && r.Attempts <= 0 {
 		return nil
 	}
-	p := &routev3.RetryPolicy{RetryOn: r.RetryOn, NumRetries: wrapperspb.UInt32(uint32(r.Attempts))}
-	if p.RetryOn == "" {
-		p.RetryOn, p.RetriableStatusCodes = defaultRetryOn, []uint32{503}
+	p := &routev3.RetryPolicy{RetryOn: defaultRetryOn, NumRetries: wrapperspb.UInt32(defaultAttempts),
+		RetriableStatusCodes: []uint32{http.StatusServiceUnavailable}, HostSelectionRetryMaxAttempts: 5}
+	if !consistentHash {
+		p.RetryHostPredicate = previousHosts
+	}
+	if r == nil {
+		return p
+	}
+	p.NumRetries = wrapperspb.UInt32(uint32(r.Attempts))
+	if r.RetryOn != "" {
+		p.RetryOn, p.RetriableStatusCodes = splitRetryOn(r.RetryOn)
+		if len(p.RetriableStatusCodes) > 0 && !slices.Contains(strings.Split(p.RetryOn, ","), "retriable-status-codes") {
+			p.RetryOn = strings.TrimPrefix(p.RetryOn+",retriable-status-codes", ",")
+		}
 	}
 	if r.PerTryTimeout != nil {
 		p.PerTryTimeout = durationpb.New(r.PerTryTimeout.Duration)
 	}
+	if r.RetryIgnorePreviousHosts != nil {
+		p.RetryHostPredicate = nil
+		if *r.RetryIgnorePreviousHosts {
+			p.RetryHostPredicate = previousHosts
+		}
+	}
+	if r.Backoff != nil {
+		p.RetryBackOff = &routev3.RetryPolicy_RetryBackOff{BaseInterval: durationpb.New(r.Backoff.Duration)}
+	}
 	return p
+}
+
+// previousHosts is Envoy's previous_hosts retry host predicate, shared by
+// every policy that has it (nothing changes a compiled route).
+var previousHosts = []*routev3.RetryPolicy_RetryHostPredicate{{
+	Name:       meshxds.RetryPreviousHosts,
+	ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: mustAny(&previoushostsv3.PreviousHostsPredicate{})},
+}}
+
+// splitRetryOn separates a retryOn list's HTTP status codes (numbers that
+// name a status) from its conditions, dropping empty entries and spaces.
+func splitRetryOn(retryOn string) (conditions string, codes []uint32) {
+	var keep []string
+	for part := range strings.SplitSeq(retryOn, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(part); err == nil && http.StatusText(n) != "" {
+			codes = append(codes, uint32(n))
+			continue
+		}
+		keep = append(keep, part)
+	}
+	return strings.Join(keep, ","), codes
 }
 
 // destinationCluster names the cluster of a route destination, or the
@@ -332,38 +394,47 @@ func headerOps(ops *api.HeaderOperations) ([]*corev3.HeaderValueOption, []string
 	return add, remove
 }
 
-// fault compiles Istio's fault injection to Envoy's per-route HTTPFault.
+// fault compiles Istio's fault injection to Envoy's per-route HTTPFault,
+// as Istio's TranslateFault does: a delay without fixedDelay and an abort
+// without httpStatus are left out (the analyzer warns of both), and a
+// percentage left unset is 0%, "no request will be delayed" (or
+// aborted) in Istio's words; a delay's legacy integer percent stands in
+// for its percentage.
 func fault(f *api.HTTPFaultInjection) *faultv3.HTTPFault {
-	if f == nil || (f.Delay == nil && f.Abort == nil) {
+	if f == nil {
 		return nil
 	}
 	out := &faultv3.HTTPFault{}
 	if d := f.Delay; d != nil && d.FixedDelay != nil {
+		share := d.Percentage
+		if share == nil {
+			share = &api.Percent{Value: float64(d.Percent)}
+		}
 		out.Delay = &faultcommonv3.FaultDelay{
 			FaultDelaySecifier: &faultcommonv3.FaultDelay_FixedDelay{FixedDelay: durationpb.New(d.FixedDelay.Duration)},
-			Percentage:         percent(d.Percentage, d.Percent),
+			Percentage:         percent(share),
 		}
 	}
-	if a := f.Abort; a != nil {
+	if a := f.Abort; a != nil && a.HTTPStatus != nil {
 		out.Abort = &faultv3.FaultAbort{
-			ErrorType:  &faultv3.FaultAbort_HttpStatus{HttpStatus: uint32(a.HTTPStatus)},
-			Percentage: percent(a.Percentage, 0),
+			ErrorType:  &faultv3.FaultAbort_HttpStatus{HttpStatus: uint32(*a.HTTPStatus)},
+			Percentage: percent(a.Percentage),
 		}
+	}
+	if out.Delay == nil && out.Abort == nil {
+		return nil
 	}
 	return out
 }
 
 // percent converts Istio's percentage (0–100, fractions allowed) to parts
-// per million; nothing set means 100%.
-func percent(p *api.Percent, legacy int32) *typev3.FractionalPercent {
-	v := 100.0
-	switch {
-	case p != nil:
-		v = p.Value
-	case legacy > 0:
-		v = float64(legacy)
+// per million; unset is 0%.
+func percent(p *api.Percent) *typev3.FractionalPercent {
+	var v float64
+	if p != nil {
+		v = min(max(p.Value, 0), 100)
 	}
-	return &typev3.FractionalPercent{Numerator: uint32(min(max(v, 0), 100) * 10_000), Denominator: typev3.FractionalPercent_MILLION}
+	return &typev3.FractionalPercent{Numerator: uint32(v * 10_000), Denominator: typev3.FractionalPercent_MILLION}
 }
 
 // redirectCodes are the redirect codes Envoy can send (Istio's

@@ -141,13 +141,15 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 	}
 }
 
-// retryValues is validateHTTPRetry: a known retryOn, a valid perTryTimeout,
-// and nothing configured when attempts is 0 (retries disabled).
+// retryValues is validateHTTPRetry: a known retryOn, a valid perTryTimeout
+// and backoff, and nothing configured when attempts is 0 (retries
+// disabled).
 func (a *analyzer) retryValues(o object, r *api.HTTPRetry, path string) {
 	if r == nil {
 		return
 	}
 	a.duration(o, r.PerTryTimeout, path+".perTryTimeout")
+	a.duration(o, r.Backoff, path+".backoff")
 	if r.RetryOn != "" {
 		problems, hints := retryOnProblems(r.RetryOn)
 		for i := range problems {

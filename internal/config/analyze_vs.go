@@ -295,9 +295,11 @@ func target(host, subset string) string {
 	return host + "+" + subset
 }
 
-// fault checks fault injection: at least one of delay and abort, a delay
-// with a fixedDelay, an abort status a client can receive, and
-// percentages within 0–100.
+// fault checks fault injection as Istio's validateHTTPFaultInjection
+// does: at least one of delay and abort, percentages that are 0 or within
+// 0.0001–100, an abort status a client can receive; a delay without
+// fixedDelay and an abort without httpStatus are accepted with a warning,
+// since Istio accepts them and they then do nothing.
 func (a *analyzer) fault(o object, f *api.HTTPFaultInjection, path string) {
 	if f == nil {
 		return
@@ -307,8 +309,6 @@ func (a *analyzer) fault(o object, f *api.HTTPFaultInjection, path string) {
 	}
 	if d := f.Delay; d != nil {
 		if d.FixedDelay == nil {
-			// Istio accepts it and compiles no delay; a warning, so that the
-			// user sees the delay does nothing.
 			a.warnf(o, CodeSchema, path+".delay.fixedDelay", "delay has no fixedDelay, so it delays nothing", "add fixedDelay, e.g. fixedDelay: 5s")
 		}
 		a.percent(o, d.Percentage, path+".delay.percentage.value")
@@ -316,19 +316,32 @@ func (a *analyzer) fault(o object, f *api.HTTPFaultInjection, path string) {
 			a.errorf(o, CodeSchema, path+".delay.percent", fmt.Sprintf("percent %d is not in range 0-100", d.Percent),
 				"use a percentage from 0 to 100")
 		}
+		if d.FixedDelay != nil && d.Percentage == nil && d.Percent == 0 {
+			a.warnf(o, CodeSchema, path+".delay.percentage", "delay has no percentage, so it delays no request",
+				"add percentage, e.g. percentage: {value: 100} to delay every request")
+		}
 	}
 	if ab := f.Abort; ab != nil {
-		if ab.HTTPStatus < 200 || ab.HTTPStatus > 599 {
-			a.errorf(o, CodeSchema, path+".abort.httpStatus", fmt.Sprintf("HTTP status %d is not in range 200-599", ab.HTTPStatus),
+		switch {
+		case ab.HTTPStatus == nil:
+			a.warnf(o, CodeSchema, path+".abort.httpStatus", "abort has no httpStatus, so it aborts nothing",
+				"add httpStatus, e.g. httpStatus: 503")
+		case *ab.HTTPStatus < 200 || *ab.HTTPStatus > 599:
+			a.errorf(o, CodeSchema, path+".abort.httpStatus", fmt.Sprintf("HTTP status %d is not in range 200-599", *ab.HTTPStatus),
 				"use an HTTP status from 200 to 599, e.g. httpStatus: 503")
+		case ab.Percentage == nil:
+			a.warnf(o, CodeSchema, path+".abort.percentage", "abort has no percentage, so it aborts no request",
+				"add percentage, e.g. percentage: {value: 100} to abort every request")
 		}
 		a.percent(o, ab.Percentage, path+".abort.percentage.value")
 	}
 }
 
+// percent is Istio's validatePercentage: 0, or from 0.0001 (one request
+// in a million, the finest share Envoy draws) to 100.
 func (a *analyzer) percent(o object, p *api.Percent, field string) {
-	if p != nil && !(p.Value >= 0 && p.Value <= 100) { // written so that NaN fails too
-		a.errorf(o, CodeSchema, field, fmt.Sprintf("percentage %g is not in range 0-100", p.Value),
-			"use a percentage from 0 to 100")
+	if p != nil && !(p.Value == 0 || p.Value >= 0.0001 && p.Value <= 100) { // written so that NaN fails too
+		a.errorf(o, CodeSchema, field, fmt.Sprintf("percentage %g is neither 0 nor in range 0.0001-100", p.Value),
+			"use 0, or a percentage from 0.0001 to 100")
 	}
 }

@@ -78,6 +78,9 @@ const (
 	// TLSTransportSocket is the transport socket that carries a
 	// DownstreamTlsContext or UpstreamTlsContext.
 	TLSTransportSocket = "envoy.transport_sockets.tls"
+	// RetryPreviousHosts is the retry host predicate that sends a retry to
+	// another host than the attempt before.
+	RetryPreviousHosts = "envoy.retry_host_predicates.previous_hosts"
 	// AggregateClusterType is the Envoy extension name of aggregate
 	// clusters.
 	AggregateClusterType = "envoy.clusters.aggregate"

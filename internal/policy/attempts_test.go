@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,9 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/lanemesh/lanemesh/internal/route"
 )
 
 // view is a health view: usable[i] says whether member i has a usable
@@ -140,5 +144,25 @@ func TestAttemptsDoNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per request, want 0", allocs)
+	}
+}
+
+// TestRetryToAnotherHost: a retry avoids the endpoint before only when the
+// policy has the previous_hosts predicate (Istio's default, which
+// retryIgnorePreviousHosts: false and consistent hashing leave out).
+func TestRetryToAnotherHost(t *testing.T) {
+	previous := []*routev3.RetryPolicy_RetryHostPredicate{{Name: meshxds.RetryPreviousHosts}}
+	for _, tc := range []struct {
+		predicates []*routev3.RetryPolicy_RetryHostPredicate
+		other      bool
+	}{{nil, false}, {previous, true}} {
+		p, err := BuildRetry(&routev3.RetryPolicy{RetryOn: "5xx", RetryHostPredicate: tc.predicates})
+		if err != nil || p.OtherHost != tc.other {
+			t.Errorf("predicates %v: OtherHost %v (%v), want %v", tc.predicates, p.OtherHost, err, tc.other)
+		}
+	}
+	_, err := BuildRetry(&routev3.RetryPolicy{RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: "envoy.retry_host_predicates.omit_canary_hosts"}}})
+	if !errors.Is(err, route.ErrUnsupported) {
+		t.Errorf("omit_canary_hosts: %v, want unsupported", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -43,10 +44,13 @@ var retryTokens = map[string]retryOn{
 
 // Retry is a compiled RetryPolicy; the zero value never retries.
 type Retry struct {
-	num        int
-	on         retryOn
-	statuses   []uint32
-	PerTry     time.Duration // the per-try timeout; 0: none
+	num      int
+	on       retryOn
+	statuses []uint32
+	PerTry   time.Duration // the per-try timeout; 0: none
+	// OtherHost sends a retry to another endpoint than the attempt
+	// before, where its cluster has one (previous_hosts).
+	OtherHost  bool
 	base, most time.Duration // backoff: full jitter over base·2^n, capped at most
 }
 
@@ -66,14 +70,13 @@ func BuildRetry(rp *routev3.RetryPolicy) (Retry, error) {
 	case rp.GetRetryPriority() != nil || len(rp.GetRetryOptionsPredicates()) > 0 || rp.GetRateLimitedRetryBackOff() != nil:
 		return Retry{}, fmt.Errorf("%w: retry_policy retry_priority, retry_options_predicates and rate_limited_retry_back_off are not supported", route.ErrUnsupported)
 	}
+	p := Retry{num: defaultNumRetries, statuses: rp.GetRetriableStatusCodes(), PerTry: rp.GetPerTryTimeout().AsDuration()}
 	for _, hp := range rp.GetRetryHostPredicate() {
-		// lanemesh always prefers another host on retry, which is what
-		// previous_hosts asks for; other predicates would be ignored.
-		if hp.GetName() != "envoy.retry_host_predicates.previous_hosts" {
+		if hp.GetName() != meshxds.RetryPreviousHosts {
 			return Retry{}, fmt.Errorf("%w: retry host predicate %q is not supported", route.ErrUnsupported, hp.GetName())
 		}
+		p.OtherHost = true
 	}
-	p := Retry{num: defaultNumRetries, statuses: rp.GetRetriableStatusCodes(), PerTry: rp.GetPerTryTimeout().AsDuration()}
 	if rp.GetNumRetries() != nil {
 		p.num = int(rp.GetNumRetries().GetValue())
 	}

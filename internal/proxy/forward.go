@@ -43,7 +43,8 @@ func (x *exchange) forward() {
 // returns it; or answers the request itself and returns nil. Where each
 // attempt goes, and whether another follows, is policy.Attempts' decision
 // (retries and the fallback member); roundTrips makes the attempts, each
-// retry on another endpoint of its member where one exists.
+// retry on another endpoint of its member where one exists, if the policy
+// asks for that (previous_hosts, Istio's default).
 func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 	a, health := &x.tries, &x.health
 	*health = liveMembers{x.cluster, x.now}
@@ -95,7 +96,10 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 			x.failed(policy.Cancel)
 			return nil
 		}
-		avoid = e
+		avoid = nil
+		if x.plan.retry.OtherHost {
+			avoid = e
+		}
 	}
 }
 
