@@ -63,13 +63,30 @@ var referenceCodes = []string{CodeNotFound, CodeSubsetNoWorkload, CodeFallback, 
 // with findings loaded: a reference is reported missing only if it is
 // missing even when the objects they rejected (a DestinationRule with a
 // misspelt field, say) are counted, since fixing that one error is all it
-// takes. `lanemesh analyze` reports both sets of findings this way.
+// takes. And an object rejected only for fields lanemesh does not
+// implement (LM0003) is analyzed too, as written less those fields, so
+// that they do not hide its other mistakes until they are removed; a
+// finding at (or under, or above) such a field is left out. An object with
+// a misspelt or mistyped field is not: what it would have said there is
+// unknown, and findings about it would be guesses. `lanemesh analyze`
+// reports both sets of findings this way.
 func AnalyzeLoaded(c *Config, loaded Diagnostics) Diagnostics {
 	diags := Analyze(c)
 	with := c.Clone()
+	unsupported := map[string][]string{} // object key → its LM0003 fields; nil if it has other decode errors
 	added := false
 	for _, d := range loaded {
-		if d.rejected != nil && with.Find(d.rejected) == nil {
+		if d.rejected == nil {
+			continue
+		}
+		fields, seen := unsupported[d.objectKey()]
+		switch {
+		case d.Code != CodeUnsupported || seen && fields == nil:
+			unsupported[d.objectKey()] = nil
+		default:
+			unsupported[d.objectKey()] = append(fields, d.Field)
+		}
+		if with.Find(d.rejected) == nil {
 			with.add(d.rejected)
 			added = true
 		}
@@ -78,8 +95,12 @@ func AnalyzeLoaded(c *Config, loaded Diagnostics) Diagnostics {
 		return diags
 	}
 	still := map[string]bool{}
+	var hidden Diagnostics
 	for _, d := range Analyze(with) {
 		still[d.referenceKey()] = true
+		if fields := unsupported[d.objectKey()]; fields != nil && !slices.ContainsFunc(fields, func(f string) bool { return fieldsOverlap(f, d.Field) }) {
+			hidden = append(hidden, d)
+		}
 	}
 	out := diags[:0]
 	for _, d := range diags {
@@ -87,7 +108,22 @@ func AnalyzeLoaded(c *Config, loaded Diagnostics) Diagnostics {
 			out = append(out, d)
 		}
 	}
+	out = append(out, hidden...)
+	sortDiagnostics(out)
 	return out
+}
+
+func (d Diagnostic) objectKey() string {
+	return strings.Join([]string{d.Kind, d.Namespace, d.Name}, "\x00")
+}
+
+// fieldsOverlap reports whether one field path is the other or lies
+// within it ("" is the whole object).
+func fieldsOverlap(a, b string) bool {
+	within := func(inner, outer string) bool {
+		return outer == "" || inner == outer || strings.HasPrefix(inner, outer+".") || strings.HasPrefix(inner, outer+"[")
+	}
+	return within(a, b) || within(b, a)
 }
 
 func (d Diagnostic) referenceKey() string {
