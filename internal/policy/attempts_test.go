@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
@@ -164,5 +167,13 @@ func TestRetryToAnotherHost(t *testing.T) {
 	_, err := BuildRetry(&routev3.RetryPolicy{RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: "envoy.retry_host_predicates.omit_canary_hosts"}}})
 	if !errors.Is(err, route.ErrUnsupported) {
 		t.Errorf("omit_canary_hosts: %v, want unsupported", err)
+	}
+	for config, want := range map[proto.Message]error{&previoushostsv3.PreviousHostsPredicate{}: nil, wrapperspb.String("x"): route.ErrInvalid} {
+		a, _ := anypb.New(config)
+		_, err := BuildRetry(&routev3.RetryPolicy{RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{Name: meshxds.RetryPreviousHosts,
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: a}}}})
+		if !errors.Is(err, want) {
+			t.Errorf("previous_hosts with a %T config: %v, want %v", config, err, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/route"
@@ -74,6 +75,13 @@ func BuildRetry(rp *routev3.RetryPolicy) (Retry, error) {
 	for _, hp := range rp.GetRetryHostPredicate() {
 		if hp.GetName() != meshxds.RetryPreviousHosts {
 			return Retry{}, fmt.Errorf("%w: retry host predicate %q is not supported", route.ErrUnsupported, hp.GetName())
+		}
+		// Its config is empty, but it must be the predicate's (reading it
+		// also links the type, which /config_dump needs to print it).
+		if tc := hp.GetTypedConfig(); tc != nil {
+			if err := tc.UnmarshalTo(&previoushostsv3.PreviousHostsPredicate{}); err != nil {
+				return Retry{}, fmt.Errorf("%w: retry host predicate %q: %w", route.ErrInvalid, hp.GetName(), err)
+			}
 		}
 		p.OtherHost = true
 	}
