@@ -285,12 +285,19 @@ type PortSelector struct {
 	Number uint32 `json:"number"`
 }
 
-// HTTPRewrite rewrites the path prefix or the authority before forwarding.
+// HTTPRewrite rewrites the path (its matched prefix, or by regex) or the
+// authority before forwarding.
 type HTTPRewrite struct {
-	URI       string `json:"uri,omitempty"`
-	Authority string `json:"authority,omitempty"`
+	URI             string        `json:"uri,omitempty"`
+	URIRegexRewrite *RegexRewrite `json:"uriRegexRewrite,omitempty"`
+	Authority       string        `json:"authority,omitempty"`
+}
 
-	_ struct{} `lanemesh:"unsupported=uriRegexRewrite"`
+// RegexRewrite replaces every match of Match (RE2) in the path with
+// Rewrite, where \1 to \9 stand for Match's groups and \0 for the match.
+type RegexRewrite struct {
+	Match   string `json:"match,omitempty"`
+	Rewrite string `json:"rewrite,omitempty"`
 }
 
 // HTTPRetry is a route's retry policy.

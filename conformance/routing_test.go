@@ -180,7 +180,22 @@ func decision(d route.Decision, req *route.Request) string {
 	if c := d.Route.CORS; c != nil {
 		out += fmt.Sprintf(" cors=%d", c.Check(req, 0))
 	}
-	return out + retries(d.Route.Action.GetRetryPolicy()) + faults(d.Route.Envoy)
+	return out + rewrites(d.Route.Action) + retries(d.Route.Action.GetRetryPolicy()) + faults(d.Route.Envoy)
+}
+
+// rewrites says how a route rewrites the path and the authority.
+func rewrites(a *routev3.RouteAction) string {
+	var out string
+	if p := a.GetPrefixRewrite(); p != "" {
+		out += " rewrite=prefix:" + p
+	}
+	if r := a.GetRegexRewrite(); r != nil {
+		out += fmt.Sprintf(" rewrite=regex:%s→%s", r.GetPattern().GetRegex(), r.GetSubstitution())
+	}
+	if h := a.GetHostRewriteLiteral(); h != "" {
+		out += " authority=" + h
+	}
+	return out
 }
 
 // retries says what a route's retry policy retries: how often, on what

@@ -224,6 +224,9 @@ func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scop
 	a.RetryPolicy = retryPolicy(hr.Retries, len(hr.Route) == 1 && len(a.HashPolicy) > 0)
 	if rw := hr.Rewrite; rw != nil {
 		a.PrefixRewrite = rw.URI
+		if rr := rw.URIRegexRewrite; rr != nil {
+			a.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: rr.Match}, Substitution: rr.Rewrite}
+		}
 		if rw.Authority != "" {
 			a.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: rw.Authority}
 		}

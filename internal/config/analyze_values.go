@@ -2,11 +2,13 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/lanemesh/lanemesh/api"
+	"github.com/lanemesh/lanemesh/internal/re2sub"
 )
 
 // This file applies rules.go to every field lanemesh reads, where Istio's
@@ -122,9 +124,7 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 			a.matchValues(o, &r.Match[j], mp)
 		}
 		a.headerValues(o, r.Headers, path+".headers")
-		if rw := r.Rewrite; rw != nil && rw.URI == "" && rw.Authority == "" {
-			a.badValue(o, path+".rewrite", "rewrite must specify uri or authority", "set rewrite.uri or rewrite.authority, or remove rewrite")
-		}
+		a.rewriteValues(o, r.Rewrite, path+".rewrite")
 		for j, rd := range r.Route {
 			rp := fmt.Sprintf("%s.route[%d]", path, j)
 			a.destinationValues(o, rd.Destination, rp+".destination")
@@ -138,6 +138,39 @@ func (a *analyzer) vsValues(vs *api.VirtualService) {
 			a.duration(o, f.Delay.FixedDelay, path+".fault.delay.fixedDelay")
 		}
 		a.retryValues(o, r.Retries, path+".retries")
+	}
+}
+
+// rewriteValues is validateHTTPRewrite: uri or uriRegexRewrite, not both,
+// or authority; a regex rewrite with both its match (RE2) and its rewrite.
+// lanemesh also refuses a rewrite that Envoy's RE2 cannot apply (a group
+// the match lacks, a stray backslash), which Istio accepts and Envoy then
+// leaves the path alone for.
+func (a *analyzer) rewriteValues(o object, rw *api.HTTPRewrite, path string) {
+	switch {
+	case rw == nil:
+		return
+	case rw.URI != "" && rw.URIRegexRewrite != nil:
+		a.badValue(o, path, "rewrite may only contain one of uri or uriRegexRewrite", "keep one of the two")
+	case rw.URI == "" && rw.URIRegexRewrite == nil && rw.Authority == "":
+		a.badValue(o, path, "rewrite must specify uri, uriRegexRewrite or authority", "set one of them, or remove rewrite")
+	}
+	rr := rw.URIRegexRewrite
+	if rr == nil {
+		return
+	}
+	if rr.Match == "" || rr.Rewrite == "" {
+		a.badValue(o, path+".uriRegexRewrite", "uriRegexRewrite requires both rewrite and match", "set match (an RE2 expression) and rewrite")
+		return
+	}
+	re, err := regexp.Compile(rr.Match)
+	if err != nil {
+		a.badValue(o, path+".uriRegexRewrite.match", fmt.Sprintf("%q is not a valid RE2 regular expression: %v", rr.Match, err),
+			"fix the expression; lanemesh and Envoy use RE2 syntax (no lookahead or backreferences)")
+		return
+	}
+	if _, err := re2sub.Template(re, rr.Rewrite); err != nil {
+		a.badValue(o, path+".uriRegexRewrite.rewrite", err.Error(), `refer to the match's groups as \1 to \9 (\0 is the whole match)`)
 	}
 }
 

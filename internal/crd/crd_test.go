@@ -86,7 +86,7 @@ func TestSchemaShapes(t *testing.T) {
 		}
 	}
 	// Blank-field tags: accepted with any value, never typed.
-	for _, p := range []string{"spec.http.[].rewrite.uriRegexRewrite", "spec.tcp", "spec.http.[].match.[].statPrefix"} {
+	for _, p := range []string{"spec.http.[].retries.retryRemoteLocalities", "spec.tcp", "spec.http.[].match.[].statPrefix"} {
 		if s := walk(t, vs, p); !s.PreserveUnknown || s.Type != "" {
 			t.Errorf("%s: %+v, want an untyped x-kubernetes-preserve-unknown-fields", p, s)
 		}

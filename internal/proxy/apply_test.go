@@ -116,10 +116,10 @@ func TestRejectedUpdateKeepsServing(t *testing.T) {
 					h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.lua"}}, h.HttpFilters...)
 				})
 			}},
-		{"a regex rewrite", `unsupported: regex_rewrite`, route.ErrUnsupported,
+		{"a regex rewrite RE2 cannot apply", `invalid: regex_rewrite: substitution "/\\1" refers to group \1`, route.ErrInvalid,
 			func(r *meshxds.Resources) {
 				r.Routes[0].VirtualHosts[1].Routes[0].GetRoute().RegexRewrite = &matcherv3.RegexMatchAndSubstitute{
-					Pattern: &matcherv3.RegexMatcher{Regex: "^/"}, Substitution: "/"}
+					Pattern: &matcherv3.RegexMatcher{Regex: "^/"}, Substitution: `/\1`}
 			}},
 	}
 	for _, tc := range cases {

@@ -215,6 +215,29 @@ func TestHeadersAndRewrites(t *testing.T) {
 	}
 }
 
+// TestRegexRewrite: Istio's uriRegexRewrite (Envoy's regex_rewrite)
+// replaces every match in the path, groups by \N, and leaves the query
+// string alone.
+func TestRegexRewrite(t *testing.T) {
+	a := newUpstream(t, "a")
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /service/}}],
+    rewrite: {uriRegexRewrite: {match: "^/service/([^/]+)(/.*)$", rewrite: "\\2/instance/\\1"}},
+    route: [{destination: {host: echo.test, subset: a}}]},
+  {match: [{uri: {prefix: /o}}], rewrite: {uriRegexRewrite: {match: "o", rewrite: "0"}},
+    route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	c := newClient(nil)
+	for path, want := range map[string]string{"/service/foo/v1/api?q=o": "/v1/api/instance/foo?q=o", "/oo/boo": "/00/b00"} {
+		before := len(a.requests())
+		if status, _, _ := call(t, c, "GET", gatewayURL(p, path), "echo.test", nil); status != 200 {
+			t.Fatalf("%s: status %d", path, status)
+		}
+		if got := a.requests()[before].Path; got != want {
+			t.Errorf("%s reached the upstream as %s, want %s", path, got, want)
+		}
+	}
+}
+
 // TestGeneratedResponses checks 404 NR, 503 NC (a subset no
 // DestinationRule defines), 503 UH (no healthy endpoint) and 503 UF (a
 // dead endpoint, after the default retries).

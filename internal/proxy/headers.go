@@ -95,10 +95,16 @@ func clientIP(remote string) string {
 }
 
 // rewritePath applies a prefix rewrite to u: the matched prefix (or the
-// whole path when the route did not match on a prefix) becomes rw.to.
-// Envoy rewrites the path as received, so the escaped form is used.
+// whole path when the route did not match on a prefix) becomes rw.to; or
+// a regex rewrite: every match in the path is replaced. Envoy rewrites the
+// path as received (after normalization), so the escaped form is used; the
+// query string is left as it is.
 func rewritePath(u *url.URL, rw rewrite) {
 	p := u.EscapedPath()
+	if rw.re != nil {
+		setEscapedPath(u, rw.re.ReplaceAllString(p, rw.to))
+		return
+	}
 	rest := ""
 	if rw.prefix != "" && len(p) >= len(rw.prefix) {
 		rest = p[len(rw.prefix):]

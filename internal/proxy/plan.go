@@ -3,14 +3,17 @@ package proxy
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/policy"
+	"github.com/lanemesh/lanemesh/internal/re2sub"
 	"github.com/lanemesh/lanemesh/internal/route"
 )
 
@@ -36,10 +39,13 @@ type routePlan struct {
 }
 
 // rewrite is a RouteAction's prefix_rewrite: the matched prefix (or, for
-// other matchers, the whole path) is replaced by to.
+// other matchers, the whole path) is replaced by to; or its regex_rewrite:
+// every match of re in the path is replaced by to, a template for
+// re.ReplaceAllString (package re2sub).
 type rewrite struct {
 	enabled bool
 	prefix  string // "" with enabled: replace the whole path
+	re      *regexp.Regexp
 	to      string
 }
 
@@ -92,6 +98,11 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 	if a.GetPrefixRewrite() != "" {
 		plan.rewrite = rewrite{enabled: true, prefix: rt.GetMatch().GetPrefix() + rt.GetMatch().GetPathSeparatedPrefix(), to: a.GetPrefixRewrite()}
 	}
+	if rr := a.GetRegexRewrite(); rr != nil {
+		if plan.rewrite, err = regexRewrite(rr); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkHost(plan.hostRewrite); err != nil {
 		return nil, err
 	}
@@ -115,6 +126,21 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// regexRewrite compiles a regex_rewrite: its pattern (RE2) and its
+// substitution (RE2's rewrite syntax), which Envoy applies to every match
+// in the path.
+func regexRewrite(rr *matcherv3.RegexMatchAndSubstitute) (rewrite, error) {
+	re, err := regexp.Compile(rr.GetPattern().GetRegex())
+	if err != nil {
+		return rewrite{}, fmt.Errorf("%w: regex_rewrite pattern: %w", route.ErrInvalid, err)
+	}
+	to, err := re2sub.Template(re, rr.GetSubstitution())
+	if err != nil {
+		return rewrite{}, fmt.Errorf("%w: regex_rewrite: %w", route.ErrInvalid, err)
+	}
+	return rewrite{enabled: true, re: re, to: to}, nil
 }
 
 // checkRouteConfig and the two checks below refuse fields that would change
@@ -150,8 +176,10 @@ func checkVirtualHost(vh *routev3.VirtualHost) error {
 
 func checkAction(a *routev3.RouteAction) error {
 	switch {
-	case a.GetRegexRewrite() != nil || a.GetPathRewritePolicy() != nil:
-		return fmt.Errorf("%w: regex_rewrite and path_rewrite_policy are not supported; use prefix_rewrite", route.ErrUnsupported)
+	case a.GetPathRewritePolicy() != nil:
+		return fmt.Errorf("%w: path_rewrite_policy is not supported; use prefix_rewrite or regex_rewrite", route.ErrUnsupported)
+	case a.GetRegexRewrite() != nil && a.GetPrefixRewrite() != "":
+		return fmt.Errorf("%w: prefix_rewrite and regex_rewrite are mutually exclusive", route.ErrInvalid)
 	case a.GetAutoHostRewrite() != nil || a.GetHostRewriteHeader() != "" || a.GetHostRewritePathRegex() != nil:
 		return fmt.Errorf("%w: only host_rewrite_literal is supported for host rewrites", route.ErrUnsupported)
 	case a.GetHedgePolicy() != nil || a.GetRetryPolicyTypedConfig() != nil:

@@ -404,6 +404,12 @@ func TestRulesAgreeWithValidate(t *testing.T) {
 		}, "weights sum to 0"},
 		{"cluster not found code", func(r *meshxds.Resources) { anAction(r).ClusterNotFoundResponseCode = 4 }, "ClusterNotFoundResponseCode"},
 		{"prefix rewrite", func(r *meshxds.Resources) { anAction(r).PrefixRewrite = "/\n" }, "Route.PrefixRewrite: value does not match regex pattern"},
+		{"regex rewrite substitution", func(r *meshxds.Resources) {
+			anAction(r).RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: "^/"}, Substitution: "/\r\n"}
+		}, "RegexRewrite.Substitution: value does not match regex pattern"},
+		{"regex rewrite pattern", func(r *meshxds.Resources) {
+			anAction(r).RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{}, Substitution: "/"}
+		}, "RegexRewrite.Pattern"},
 		{"host rewrite literal", func(r *meshxds.Resources) {
 			anAction(r).HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: "a\x00"}
 		}, "Route.HostRewriteLiteral: value does not match regex pattern"},

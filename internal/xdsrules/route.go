@@ -195,6 +195,7 @@ func checkAction(a *routev3.RouteAction) *fieldError {
 		headerValue("PrefixRewrite", a.GetPrefixRewrite()),
 		headerValue("HostRewriteLiteral", a.GetHostRewriteLiteral()),
 		checkRetryPolicy(a.GetRetryPolicy()).in("RetryPolicy"),
+		checkRegexRewrite(a.GetRegexRewrite()).in("RegexRewrite"),
 	)
 	if e != nil {
 		return e
@@ -227,9 +228,22 @@ func checkClusterWeight(c *routev3.WeightedCluster_ClusterWeight) *fieldError {
 	)
 }
 
+// checkRegexRewrite checks a regex_rewrite: a pattern, and a substitution
+// that can go into a request line's path (the route compiler refuses one
+// RE2 cannot apply).
+func checkRegexRewrite(r *matcherv3.RegexMatchAndSubstitute) *fieldError {
+	if r == nil {
+		return nil
+	}
+	return first(
+		checkRegex(r.GetPattern(), true).in("Pattern"),
+		headerValue("Substitution", r.GetSubstitution()),
+	)
+}
+
 // checkRetryPolicy checks the back-off; the proxy refuses retry host
-// predicates other than previous_hosts and the retry features it does not
-// implement.
+// predicates other than previous_hosts (whose typed config must be the
+// predicate's) and the retry features it does not implement.
 func checkRetryPolicy(p *routev3.RetryPolicy) *fieldError {
 	b := p.GetRetryBackOff()
 	if b == nil {
