@@ -386,6 +386,7 @@ type TrafficPolicy struct {
 
 	_ struct{} `lanemesh:"unsupported=tunnel"`
 	_ struct{} `lanemesh:"unsupported=proxyProtocol"`
+	_ struct{} `lanemesh:"unsupported=retryBudget"`
 }
 
 // PortTrafficPolicy is the traffic policy of one service port.
@@ -430,7 +431,9 @@ type LoadBalancer struct {
 	ConsistentHash *ConsistentHashLB `json:"consistentHash,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=localityLbSetting"`
+	_ struct{} `lanemesh:"unsupported=zoneAwareLbSetting"`
 	_ struct{} `lanemesh:"unsupported=warmupDurationSecs"`
+	_ struct{} `lanemesh:"unsupported=warmup"`
 }
 
 // ConsistentHashLB hashes a request key onto a ring (RING_HASH, the
@@ -492,6 +495,7 @@ type ConnectionPool struct {
 
 		_ struct{} `lanemesh:"ignored=tcpKeepalive"`
 		_ struct{} `lanemesh:"ignored=maxConnectionDuration"`
+		_ struct{} `lanemesh:"unsupported=idleTimeout"`
 	} `json:"tcp,omitempty"`
 	HTTP *struct {
 		HTTP1MaxPendingRequests  int32     `json:"http1MaxPendingRequests,omitempty"`
@@ -518,6 +522,7 @@ type OutlierDetection struct {
 	MinHealthPercent               int32     `json:"minHealthPercent,omitempty"`
 
 	_ struct{} `lanemesh:"unsupported=consecutiveErrors"`
+	_ struct{} `lanemesh:"unsupported=outlierDetectionHttpErrorCodes"`
 }
 
 // ServiceEntry is networking.istio.io ServiceEntry: a service lanemesh's

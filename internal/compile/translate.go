@@ -198,8 +198,14 @@ func (b *builder) routeAction(vs *api.VirtualService, hr *api.HTTPRoute, sc scop
 	for i, d := range hr.Route {
 		clusters[i] = &routev3.WeightedCluster_ClusterWeight{Name: b.destinationCluster(vs, d, sc), Weight: wrapperspb.UInt32(uint32(max(d.Weight, 0)))}
 		total += clusters[i].Weight.Value
-		if len(hr.Route) > 1 && d.Headers != nil && d.Headers.Request != nil {
-			clusters[i].RequestHeadersToAdd, clusters[i].RequestHeadersToRemove = headerOps(d.Headers.Request)
+		if len(hr.Route) > 1 && d.Headers != nil {
+			// Istio's processWeightedDestination: both directions.
+			if d.Headers.Request != nil {
+				clusters[i].RequestHeadersToAdd, clusters[i].RequestHeadersToRemove = headerOps(d.Headers.Request)
+			}
+			if d.Headers.Response != nil {
+				clusters[i].ResponseHeadersToAdd, clusters[i].ResponseHeadersToRemove = headerOps(d.Headers.Response)
+			}
 		}
 	}
 	if total == 0 { // weights omitted: share equally, as Istio does

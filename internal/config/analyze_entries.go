@@ -51,11 +51,45 @@ func (a *analyzer) seValues(se *api.ServiceEntry) {
 			a.badValue(o, "spec.endpoints", "only one of workloadSelector or endpoints is allowed", "keep the endpoints, or the selector and WorkloadEntries")
 		}
 	}
+	a.seResolution(o, se)
 	fqdnOK := se.Spec.Resolution == "DNS" || se.Spec.Resolution == "DNS_ROUND_ROBIN"
 	for i, e := range se.Spec.Endpoints {
 		a.endpointValues(o, e, fmt.Sprintf("spec.endpoints[%d]", i), ports, fqdnOK)
 	}
 	a.exportTo(o, se.Spec.ExportTo, true)
+}
+
+// seResolution applies the rules of Istio's ValidateServiceEntry that tie
+// addresses, endpoints and hosts to the resolution: CIDR blocks only for
+// NONE and STATIC, no endpoints for NONE, at most one for DNS_ROUND_ROBIN,
+// and for DYNAMIC_DNS wildcard hosts with neither addresses nor endpoints.
+func (a *analyzer) seResolution(o object, se *api.ServiceEntry) {
+	r, spec := se.Spec.Resolution, &se.Spec
+	if r != "NONE" && r != "STATIC" && slices.ContainsFunc(spec.Addresses, func(addr string) bool { return strings.Contains(addr, "/") }) {
+		a.badValue(o, "spec.addresses", "CIDR addresses are allowed only for NONE/STATIC resolution types", "list single IP addresses, or use resolution NONE or STATIC")
+	}
+	switch r {
+	case "NONE":
+		if len(spec.Endpoints) > 0 {
+			a.badValue(o, "spec.endpoints", "no endpoints should be provided for resolution type NONE", "remove the endpoints, or use resolution STATIC or DNS")
+		}
+	case "DNS_ROUND_ROBIN":
+		if len(spec.Endpoints) > 1 {
+			a.badValue(o, "spec.endpoints", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN", "keep one endpoint, or use resolution DNS")
+		}
+	case "DYNAMIC_DNS":
+		for i, h := range spec.Hosts {
+			if !strings.HasPrefix(h, "*") {
+				a.badValue(o, fmt.Sprintf("spec.hosts[%d]", i), fmt.Sprintf("host %q must be wildcarded for resolution mode DYNAMIC_DNS", h), "write a wildcard host like *.example.com")
+			}
+		}
+		if len(spec.Addresses) > 0 {
+			a.badValue(o, "spec.addresses", "addresses cannot be set for resolution type DYNAMIC_DNS", "remove the addresses: routes come from the hosts")
+		}
+		if len(spec.Endpoints) > 0 {
+			a.badValue(o, "spec.endpoints", "endpoints cannot be set for resolution type DYNAMIC_DNS", "remove the endpoints: the destination comes from the host")
+		}
+	}
 }
 
 // seHostResolution applies the rules a host's resolution adds: with DNS

@@ -101,9 +101,17 @@ func (a *analyzer) trafficPolicy(o object, tp *api.TrafficPolicy, path string) {
 	if tp == nil {
 		return
 	}
-	if lb := tp.LoadBalancer; lb != nil && lb.Simple != "" && !slices.Contains(loadBalancers, lb.Simple) {
+	switch lb := tp.LoadBalancer; {
+	case lb == nil:
+	case lb.Simple != "" && !slices.Contains(loadBalancers, lb.Simple):
 		a.errorf(o, CodeSchema, path+".loadBalancer.simple", fmt.Sprintf("unknown load balancer %q", lb.Simple),
 			"use one of "+strings.Join(loadBalancers, ", "))
+	case lb.Simple == "PASSTHROUGH":
+		// Istio makes it an ORIGINAL_DST cluster: each connection goes to
+		// the address the client dialled, which lanemesh does not track.
+		a.errorf(o, CodeUnsupported, path+".loadBalancer.simple",
+			"load balancer PASSTHROUGH is valid Istio but lanemesh does not implement it: it sends each connection to the address the client dialled",
+			"use ROUND_ROBIN, LEAST_REQUEST or RANDOM, or leave simple unset")
 	}
 	a.loadBalancer(o, tp.LoadBalancer, path+".loadBalancer")
 	if od := tp.OutlierDetection; od != nil {

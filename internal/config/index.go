@@ -151,6 +151,11 @@ func (c *Config) Hosts() map[string]*Service {
 		for _, h := range se.Spec.Hosts {
 			svc := &Service{Host: FQDN(h, se.Metadata.Namespace), Namespace: se.Metadata.Namespace,
 				Endpoints: se.Spec.Endpoints, ExportTo: se.Spec.ExportTo, Source: &se.Metadata}
+			if dnsSelf(se) {
+				// Istio's convertEndpoints: the host, looked up by DNS when
+				// connecting, is the entry's endpoint.
+				svc.Endpoints = []api.WorkloadEntrySpec{{Address: h}}
+			}
 			if se.Spec.WorkloadSelector != nil {
 				svc.Selector = se.Spec.WorkloadSelector.Labels
 			}
@@ -167,6 +172,14 @@ func (c *Config) Hosts() map[string]*Service {
 		}
 	}
 	return out
+}
+
+// dnsSelf reports whether a ServiceEntry's hosts are their own endpoints:
+// resolution DNS (or DNS_ROUND_ROBIN) with neither endpoints nor a
+// workloadSelector.
+func dnsSelf(se *api.ServiceEntry) bool {
+	r := se.Spec.Resolution
+	return (r == "DNS" || r == "DNS_ROUND_ROBIN") && len(se.Spec.Endpoints) == 0 && se.Spec.WorkloadSelector == nil
 }
 
 // Workload is a workload the configuration describes: the pod template of a

@@ -12,11 +12,11 @@ import (
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
-// routesByPrefix compiles testdata/retries-faults.yaml for a client
+// routesByPrefix compiles testdata/route-actions.yaml for a client
 // sidecar and returns its routes by their path prefix.
 func routesByPrefix(t *testing.T) map[string]*routev3.Route {
 	t.Helper()
-	c, in := load(t, "testdata/retries-faults.yaml")
+	c, in := load(t, "testdata/route-actions.yaml")
 	res := compile.Compile(c, in, sidecar("client", "v1"))
 	out := map[string]*routev3.Route{}
 	for _, rc := range res.Routes {
@@ -96,5 +96,34 @@ func TestFaultIsIstios(t *testing.T) {
 		if got := strings.Join(strings.Fields(prototext.MarshalOptions{}.Format(&f)), " "); got != want {
 			t.Errorf("%s: fault\n  %s\nwant\n  %s", prefix, got, want)
 		}
+	}
+}
+
+// TestWeightedDestinationHeaders: with several destinations, each one's
+// request and response header operations go on its weighted cluster, as
+// Istio's processWeightedDestination puts them.
+func TestWeightedDestinationHeaders(t *testing.T) {
+	r := routesByPrefix(t)["/weighted"]
+	if r == nil {
+		t.Fatal("no route /weighted")
+	}
+	var got []string
+	for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+		var ops []string
+		for _, h := range wc.GetRequestHeadersToAdd() {
+			ops = append(ops, "req+"+h.GetHeader().GetKey()+"="+h.GetHeader().GetValue())
+		}
+		for _, h := range wc.GetResponseHeadersToAdd() {
+			ops = append(ops, "resp+"+h.GetHeader().GetKey()+"="+h.GetHeader().GetValue())
+		}
+		for _, k := range wc.GetResponseHeadersToRemove() {
+			ops = append(ops, "resp-"+k)
+		}
+		got = append(got, wc.GetName()+": "+strings.Join(ops, " "))
+	}
+	want := []string{"outbound|8000|v1|shop.default.svc.cluster.local: req+x-to=v1 resp+x-from=v1 resp-x-internal",
+		"outbound|8000|sticky|shop.default.svc.cluster.local: "}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("weighted clusters:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
