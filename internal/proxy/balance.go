@@ -41,14 +41,14 @@ func (cl *cluster) pick(now int64, rnd func() uint32, avoid *endpoint) *endpoint
 	}
 	switch cl.lb {
 	case lbRoundRobin:
-		return cl.scan(int(cl.stats.rr.Add(1)%uint32(n)), now, avoid)
+		return cl.pickFrom(cl.stats.rr.Add(1), now, avoid)
 	case lbRandom:
-		return cl.scan(int(rnd()%uint32(n)), now, avoid)
+		return cl.pickFrom(rnd(), now, avoid)
 	}
 	// LEAST_REQUEST: power of two choices. Two random usable endpoints,
 	// the one with fewer requests in flight wins.
-	a := cl.scan(int(rnd()%uint32(n)), now, avoid)
-	b := cl.scan(int(rnd()%uint32(n)), now, avoid)
+	a := cl.pickFrom(rnd(), now, avoid)
+	b := cl.pickFrom(rnd(), now, avoid)
 	if a == nil || b == nil {
 		return a
 	}
@@ -58,10 +58,39 @@ func (cl *cluster) pick(now int64, rnd func() uint32, avoid *endpoint) *endpoint
 	return a
 }
 
+// pickFrom returns the endpoint draw selects: endpoint draw mod n when it
+// is usable and not avoid, which is nearly always; else the (draw mod m)th
+// of the m usable endpoints other than avoid, so that what an ejected or
+// unhealthy endpoint would have had spreads evenly over the others (Envoy
+// balances over the healthy hosts only); avoid when it is the only usable
+// one.
+func (cl *cluster) pickFrom(draw uint32, now int64, avoid *endpoint) *endpoint {
+	if e := cl.endpoints[draw%uint32(len(cl.endpoints))]; e != avoid && e.usable(now) {
+		return e
+	}
+	m := 0
+	for _, e := range cl.endpoints {
+		if e != avoid && e.usable(now) {
+			m++
+		}
+	}
+	if m > 0 {
+		k := int(draw % uint32(m))
+		for _, e := range cl.endpoints {
+			if e == avoid || !e.usable(now) {
+				continue
+			}
+			if k == 0 {
+				return e
+			}
+			k--
+		}
+	}
+	return cl.scan(0, now, avoid) // avoid alone, or none
+}
+
 // scan returns the first usable endpoint at or after start (wrapping),
-// skipping avoid unless it is the only usable one. Skipping unusable
-// endpoints this way gives their share to the next usable one, which is
-// fine for the short time an endpoint stays ejected or unhealthy.
+// skipping avoid unless it is the only usable one.
 func (cl *cluster) scan(start int, now int64, avoid *endpoint) *endpoint {
 	n := len(cl.endpoints)
 	var only *endpoint

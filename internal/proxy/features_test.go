@@ -390,6 +390,25 @@ func TestRoundRobin(t *testing.T) {
 	}
 }
 
+// TestPickSpreadsAnEjectedShare: what an unusable endpoint would have had
+// goes evenly to the others, as Envoy balances over healthy hosts only,
+// not all to its neighbour.
+func TestPickSpreadsAnEjectedShare(t *testing.T) {
+	mk := func(addr string, eligible bool) *endpoint {
+		return &endpoint{addr: addr, eligible: eligible, host: &hostStats{addr: addr}}
+	}
+	for _, lb := range []lbPolicy{lbRoundRobin, lbRandom} {
+		cl := &cluster{lb: lb, endpoints: []*endpoint{mk("v1", false), mk("v2", true), mk("v3", true)}, stats: &clusterStats{}}
+		got := map[string]int{}
+		for i := range uint32(600) {
+			got[cl.pick(0, func() uint32 { return i }, nil).addr]++
+		}
+		if got["v2"] != 300 || got["v3"] != 300 {
+			t.Errorf("lb %v with v1 unusable: %v, want 300 each for v2 and v3", lb, got)
+		}
+	}
+}
+
 // TestPick checks the load balancers without sockets: LEAST_REQUEST picks
 // the less busy of its two draws, unusable endpoints are skipped, and a
 // retry avoids the endpoint it leaves when another is usable.
