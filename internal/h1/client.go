@@ -71,11 +71,13 @@ type ClientConn struct {
 	// tell a connection the upstream had closed while it was idle (nothing
 	// went out, or nothing came back) from one that failed mid-exchange.
 	nwritten, nread int64
-	// IdleSince and Used are the owner's: when the connection went idle
-	// (in the owner's clock), and whether it carried an exchange before,
-	// so that the upstream may have closed it since.
+	// IdleSince, Used and Exchanges are the owner's: when the connection
+	// went idle (in the owner's clock), whether it carried an exchange
+	// before, so that the upstream may have closed it since, and how many
+	// it carried (for a limit of requests per connection).
 	IdleSince int64
 	Used      bool
+	Exchanges int
 	// interrupt unblocks the connection's I/O when an attempt's context
 	// ends; it is built once per connection, not once per request.
 	// interrupted records that it did, so that no later deadline (see

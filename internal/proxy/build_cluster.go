@@ -249,8 +249,8 @@ func buildLimits(cb *clusterv3.CircuitBreakers) limits {
 
 // poolSettings reads the connection settings of a cluster: its connect
 // timeout, max connections and the HTTP protocol options lanemesh's
-// compiler emits (idle timeout; max_requests_per_connection 1 turns
-// keep-alive off, other values are not enforced).
+// compiler emits (idle timeout; max_requests_per_connection: 1 turns
+// keep-alive off, more closes a connection once it carried that many).
 func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings, error) {
 	s := poolSettings{connectTimeout: cl.connectTimeout, keepAlive: true, streamIdle: max(b.opts.StreamIdleTimeout, 0)}
 	if cl.limits.maxConnections < defaultMaxConnections {
@@ -269,10 +269,12 @@ func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings,
 		}
 		common := opts.GetCommonHttpProtocolOptions()
 		s.idleTimeout = common.GetIdleTimeout().AsDuration()
-		if n := common.GetMaxRequestsPerConnection(); n != nil && n.GetValue() == 1 {
+		switch n := common.GetMaxRequestsPerConnection(); {
+		case n == nil:
+		case n.GetValue() == 1:
 			s.keepAlive = false
-		} else if n != nil {
-			b.warn("cluster %q: max_requests_per_connection %d is not enforced", c.GetName(), n.GetValue())
+		default:
+			s.maxExchanges = int(n.GetValue())
 		}
 	}
 	return s, nil

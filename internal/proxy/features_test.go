@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -387,6 +389,29 @@ func TestRoundRobin(t *testing.T) {
 		if u.hits.Load() != 10 {
 			t.Errorf("%s got %d of 30 requests, want 10", name, u.hits.Load())
 		}
+	}
+}
+
+// TestMaxRequestsPerConnection: connectionPool.http.maxRequestsPerConnection
+// closes an upstream connection once it carried that many requests.
+func TestMaxRequestsPerConnection(t *testing.T) {
+	a := newUpstream(t, "a")
+	res := echo{subsets: map[string]*upstream{"a": a}, policy: "{connectionPool: {http: {maxRequestsPerConnection: 3}}}",
+		http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	c := newClient(nil)
+	for range 7 {
+		if status, _, _ := call(t, c, "GET", gatewayURL(p, "/"), "echo.test", nil); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	perConn := map[string]int{}
+	for _, s := range a.requests() {
+		perConn[s.Remote]++
+	}
+	counts := slices.Sorted(maps.Values(perConn))
+	if !slices.Equal(counts, []int{1, 3, 3}) {
+		t.Errorf("requests per upstream connection %v, want 3, 3 and 1", perConn)
 	}
 }
 

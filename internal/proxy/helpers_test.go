@@ -41,6 +41,7 @@ func sidecarIdentity(app, version string) meshxds.Proxy {
 // seen is one request as an upstream received it.
 type seen struct {
 	Method, Path, Host string
+	Remote             string // the proxy's end of the connection it came on
 	Header             http.Header
 	Body               string
 	ContentLength      int64
@@ -70,7 +71,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	u.hits.Add(1)
 	u.mu.Lock()
-	u.seen = append(u.seen, seen{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(),
+	u.seen = append(u.seen, seen{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Remote: r.RemoteAddr, Header: r.Header.Clone(),
 		Body: string(body), ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding})
 	u.mu.Unlock()
 	if h := u.handler.Load(); h != nil {

@@ -18,6 +18,7 @@ type poolSettings struct {
 	maxConnsPerHost int // 0: unlimited
 	idleTimeout     time.Duration
 	keepAlive       bool
+	maxExchanges    int           // max_requests_per_connection above 1; 0: unlimited
 	streamIdle      time.Duration // Options.StreamIdleTimeout; 0: off
 	// tlsKey is the cluster's UpstreamTlsContext, encoded: "" for plain
 	// text. A change of TLS settings makes a new pool.
@@ -242,7 +243,8 @@ func (h *hostConns) Put(c *h1.ClientConn) {
 	now := h.pool.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || len(h.idle) >= maxIdleConnsPerHost {
+	c.Exchanges++
+	if h.closed || len(h.idle) >= maxIdleConnsPerHost || h.pool.settings.maxExchanges > 0 && c.Exchanges >= h.pool.settings.maxExchanges {
 		h.closeLocked(c)
 		return
 	}
