@@ -492,9 +492,16 @@ type ConnectionPool struct {
 	TCP *struct {
 		MaxConnections int32     `json:"maxConnections,omitempty"`
 		ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
+		// TCPKeepalive and MaxConnectionDuration are validated as Istio
+		// validates them, and not applied: lanemesh's upstream connections
+		// keep Go's TCP keep-alive, and last while they are used.
+		TCPKeepalive *struct {
+			Probes   uint32    `json:"probes,omitempty"`
+			Time     *Duration `json:"time,omitempty"`
+			Interval *Duration `json:"interval,omitempty"`
+		} `json:"tcpKeepalive,omitempty"`
+		MaxConnectionDuration *Duration `json:"maxConnectionDuration,omitempty"`
 
-		_ struct{} `lanemesh:"ignored=tcpKeepalive"`
-		_ struct{} `lanemesh:"ignored=maxConnectionDuration"`
 		_ struct{} `lanemesh:"unsupported=idleTimeout"`
 	} `json:"tcp,omitempty"`
 	HTTP *struct {
@@ -503,10 +510,14 @@ type ConnectionPool struct {
 		MaxRequestsPerConnection int32     `json:"maxRequestsPerConnection,omitempty"`
 		MaxRetries               int32     `json:"maxRetries,omitempty"`
 		IdleTimeout              *Duration `json:"idleTimeout,omitempty"`
+		// H2UpgradePolicy, UseClientProtocol and MaxConcurrentStreams are
+		// validated as Istio validates them, and have no effect: lanemesh
+		// speaks HTTP/1.1 to upstreams.
+		H2UpgradePolicy      string `json:"h2UpgradePolicy,omitempty"`
+		UseClientProtocol    bool   `json:"useClientProtocol,omitempty"`
+		MaxConcurrentStreams int32  `json:"maxConcurrentStreams,omitempty"`
 
-		_ struct{} `lanemesh:"ignored=h2UpgradePolicy"`
-		_ struct{} `lanemesh:"ignored=useClientProtocol"`
-		_ struct{} `lanemesh:"ignored=maxConcurrentStreams"`
+		_ struct{} `lanemesh:"unsupported=http2KeepAlive"`
 	} `json:"http,omitempty"`
 }
 

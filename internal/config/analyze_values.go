@@ -249,8 +249,12 @@ func (a *analyzer) k8sValues() {
 	}
 }
 
+// h2UpgradePolicies are Istio's ConnectionPoolSettings.HTTPSettings
+// H2UpgradePolicy values.
+var h2UpgradePolicies = []string{"DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"}
+
 // connectionPool is validateConnectionPool: some setting, no negative
-// limit, durations as everywhere.
+// limit, durations as everywhere, useClientProtocol not with UPGRADE.
 func (a *analyzer) connectionPool(o object, cp *api.ConnectionPool, path string) {
 	if cp.TCP == nil && cp.HTTP == nil {
 		a.badValue(o, path, "connection pool must have at least one field", "set tcp or http limits, or remove connectionPool")
@@ -263,12 +267,23 @@ func (a *analyzer) connectionPool(o object, cp *api.ConnectionPool, path string)
 	var limits []limit
 	if t := cp.TCP; t != nil {
 		a.duration(o, t.ConnectTimeout, path+".tcp.connectTimeout")
+		a.duration(o, t.MaxConnectionDuration, path+".tcp.maxConnectionDuration")
+		if ka := t.TCPKeepalive; ka != nil {
+			a.duration(o, ka.Time, path+".tcp.tcpKeepalive.time")
+			a.duration(o, ka.Interval, path+".tcp.tcpKeepalive.interval")
+		}
 		limits = append(limits, limit{"tcp.maxConnections", t.MaxConnections})
 	}
 	if h := cp.HTTP; h != nil {
 		a.duration(o, h.IdleTimeout, path+".http.idleTimeout")
+		a.enum(o, h.H2UpgradePolicy, h2UpgradePolicies, path+".http.h2UpgradePolicy")
+		if h.H2UpgradePolicy == "UPGRADE" && h.UseClientProtocol {
+			a.badValue(o, path+".http.useClientProtocol", "use client protocol must not be true when h2UpgradePolicy is UPGRADE",
+				"set one of the two")
+		}
 		limits = append(limits, limit{"http.http1MaxPendingRequests", h.HTTP1MaxPendingRequests}, limit{"http.http2MaxRequests", h.HTTP2MaxRequests},
-			limit{"http.maxRequestsPerConnection", h.MaxRequestsPerConnection}, limit{"http.maxRetries", h.MaxRetries})
+			limit{"http.maxRequestsPerConnection", h.MaxRequestsPerConnection}, limit{"http.maxRetries", h.MaxRetries},
+			limit{"http.maxConcurrentStreams", h.MaxConcurrentStreams})
 	}
 	for _, l := range limits {
 		if l.value < 0 {
