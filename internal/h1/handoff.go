@@ -15,8 +15,8 @@ func (c *conn[S]) handOff() bool {
 		return false
 	}
 	if end := headEnd(head); end >= 0 {
-		if reason := screenHead(head[:end]); reason != "" {
-			c.refuseHead(reason)
+		if status, reason := screenHead(head[:end]); reason != "" {
+			c.refuseHead(status, reason)
 			return false
 		}
 	}

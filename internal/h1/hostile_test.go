@@ -88,6 +88,10 @@ func hostileCases() []hostileCase {
 			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Nul: a\x00b\r\n\r\n"},
 		{Name: "oversized headers", Status: 431,
 			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"},
+		// Envoy's max_headers_count: small heads with many fields stop at
+		// the proxy, not at the upstream.
+		{Name: "more than 100 header fields", Status: 431, Responses: 1, Also: "at most 100 header fields",
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + strings.Repeat("X-Many: a\r\n", 100) + "\r\n" + smuggled},
 	}
 }
 

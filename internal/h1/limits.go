@@ -14,6 +14,11 @@ import (
 	"time"
 )
 
+// MaxHeaderFields is how many header fields a request head may have:
+// Envoy's default max_headers_count. Past it the request gets 431 from the
+// screen, as from Envoy, instead of reaching the upstream.
+const MaxHeaderFields = 100
+
 // ErrBodyTimeout is a request body that fell behind: a pause longer than
 // BodyTimeout, or an average under MinBodyRate after it. It wraps
 // os.ErrDeadlineExceeded, which is how the connection reported it.

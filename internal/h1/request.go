@@ -29,8 +29,11 @@ import (
 // connection goes to net/http, which parses it and answers every oddity.
 func parsePlainRequest(b []byte, r *http.Request, vals []string, keys *keyCache, strs *arena.Strings) (int, []string, headVerdict) {
 	size, lines, verdict := headExtent(b)
-	if verdict != headPlain {
+	switch {
+	case verdict != headPlain:
 		return 0, vals, verdict
+	case lines-1 > MaxHeaderFields:
+		return 0, vals, headNotPlain // the screen refuses it
 	}
 	s := strs.String(b[:size]) // every string below is a substring of s
 	line, rest, _ := strings.Cut(s, "\r\n")

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
 )
@@ -22,10 +23,13 @@ import (
 // on it, see NewServer), no later head on a handed-off connection escapes
 // it.
 
-// screenHead returns why the request head must be refused, or "" to let
-// net/http judge it. head runs from the request line to the blank line
-// that ends it; LF and CRLF line ends are both read, as net/http does.
-func screenHead(head []byte) string {
+// screenHead returns the status and why the request head must be refused,
+// or 0 and "" to let net/http judge it. head runs from the request line to
+// the blank line that ends it; LF and CRLF line ends are both read, as
+// net/http does. Beside the framing rules above it holds Envoy's default
+// max_headers_count: more than MaxHeaderFields fields get 431, where
+// net/http bounds a head's bytes only.
+func screenHead(head []byte) (int, string) {
 	var length, coding bool
 	for i, line := range bytes.Split(head, []byte("\n")) {
 		line = bytes.TrimSuffix(line, []byte("\r"))
@@ -35,7 +39,9 @@ func screenHead(head []byte) string {
 		case len(line) == 0:
 			return conflict(length, coding)
 		case line[0] == ' ' || line[0] == '\t':
-			return "obs-fold (a header line continued on the next line) is not accepted; send each header on one line"
+			return http.StatusBadRequest, "obs-fold (a header line continued on the next line) is not accepted; send each header on one line"
+		case i > MaxHeaderFields:
+			return http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("a request may have at most %d header fields", MaxHeaderFields)
 		}
 		name, _, _ := bytes.Cut(line, []byte(":"))
 		name = bytes.Trim(name, " \t")
@@ -49,11 +55,11 @@ func screenHead(head []byte) string {
 	return conflict(length, coding)
 }
 
-func conflict(length, coding bool) string {
+func conflict(length, coding bool) (int, string) {
 	if length && coding {
-		return "a request may not have both Content-Length and Transfer-Encoding; send one of them"
+		return http.StatusBadRequest, "a request may not have both Content-Length and Transfer-Encoding; send one of them"
 	}
-	return ""
+	return 0, ""
 }
 
 // headEnd returns the size of the request head at the start of b, the
@@ -95,13 +101,13 @@ func (c *conn[S]) readHead() ([]byte, bool) {
 }
 
 // refuseHead answers a head the screen refused with the configured
-// Refusal (a 400), and has the connection closed after it: what follows
-// the head on the wire cannot be framed with confidence.
-func (c *conn[S]) refuseHead(reason string) {
+// Refusal, and has the connection closed after it: what follows the head
+// on the wire cannot be framed with confidence.
+func (c *conn[S]) refuseHead(status int, reason string) {
 	if c.s.cfg.Refusal != nil {
-		_, _ = c.bw.Write(c.s.cfg.Refusal(reason))
+		_, _ = c.bw.Write(c.s.cfg.Refusal(status, reason))
 	} else {
-		_, _ = c.bw.Write(Answer(http.StatusBadRequest, reason+"\n"))
+		_, _ = c.bw.Write(Answer(status, reason+"\n"))
 	}
 	_ = c.bw.Flush()
 	c.linger = true

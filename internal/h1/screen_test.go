@@ -4,32 +4,38 @@ import (
 	"bufio"
 	"bytes"
 	"net/textproto"
+	"strings"
 	"testing"
 )
 
 func TestScreenHead(t *testing.T) {
+	fields := func(n int) string {
+		return "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\n", n-1) + "\r\n"
+	}
 	for _, tc := range []struct {
 		name, head string
-		refused    bool
+		refused    int
 	}{
-		{"plain", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", false},
-		{"chunked alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", false},
-		{"length alone", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", false},
-		{"both", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", true},
-		{"both, any case, LF ends", "POST / HTTP/1.1\nHost: a\ntransfer-ENCODING: x\ncontent-length: 3\n\n", true},
-		{"both, blank before the colon", "POST / HTTP/1.1\r\nContent-Length : 3\r\nTransfer-Encoding: chunked\r\n\r\n", true},
-		{"obs-fold with a space", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", true},
-		{"obs-fold with a tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\t2\r\n\r\n", true},
-		{"a name that only contains one", "POST / HTTP/1.1\r\nX-Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", false},
-		{"blank in a value is not a fold", "GET / HTTP/1.1\r\nX-A: 1 2\r\n\r\n", false},
+		{"plain", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+		{"100 fields", fields(100), 0},
+		{"101 fields", fields(101), 431},
+		{"chunked alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
+		{"length alone", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n", 0},
+		{"both", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"both, any case, LF ends", "POST / HTTP/1.1\nHost: a\ntransfer-ENCODING: x\ncontent-length: 3\n\n", 400},
+		{"both, blank before the colon", "POST / HTTP/1.1\r\nContent-Length : 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"obs-fold with a space", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+		{"obs-fold with a tab", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\t2\r\n\r\n", 400},
+		{"a name that only contains one", "POST / HTTP/1.1\r\nX-Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
+		{"blank in a value is not a fold", "GET / HTTP/1.1\r\nX-A: 1 2\r\n\r\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			end := headEnd([]byte(tc.head))
 			if end != len(tc.head) {
 				t.Fatalf("headEnd %d, want %d", end, len(tc.head))
 			}
-			if got := screenHead([]byte(tc.head)) != ""; got != tc.refused {
-				t.Errorf("refused %v, want %v", got, tc.refused)
+			if got, reason := screenHead([]byte(tc.head)); got != tc.refused || (got == 0) != (reason == "") {
+				t.Errorf("refused with %d (%q), want %d", got, reason, tc.refused)
 			}
 		})
 	}
@@ -56,7 +62,8 @@ func FuzzScreenHead(f *testing.F) {
 			return
 		}
 		head := raw[:end]
-		refused := screenHead(head) != ""
+		_, reason := screenHead(head)
+		refused := reason != ""
 		tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
 		if _, err := tp.ReadLine(); err != nil {
 			return

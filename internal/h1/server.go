@@ -84,10 +84,10 @@ type Config struct {
 	MaxConnections    int           // past it, a connection gets Overload and is closed
 
 	// Overload is the response a connection past MaxConnections gets, and
-	// Refusal the one for a head the screen refuses, given why (see
-	// Answer for building them).
+	// Refusal the one for a head the screen refuses, given its status and
+	// why (see Answer for building them).
 	Overload []byte
-	Refusal  func(reason string) []byte
+	Refusal  func(status int, reason string) []byte
 	// TLS, when it returns a connection, terminates TLS on an accepted
 	// one; nil serves it in the clear. Nil: no TLS.
 	TLS func(net.Conn) *tls.Conn

@@ -40,7 +40,8 @@ func overloadResponse(limit int) []byte {
 }
 
 // refusalResponse is what a request head the HTTP/1.1 server refuses
-// (h1's screen) gets: 400, flagged DPE as the proxy's other refusals are.
-func refusalResponse(reason string) []byte {
-	return h1.Answer(http.StatusBadRequest, reason+" ("+flagDPE.String()+")\n", flagsHeader, flagDPE.String())
+// (h1's screen) gets: 400, or 431 for too many header fields, flagged DPE
+// as the proxy's other refusals are.
+func refusalResponse(status int, reason string) []byte {
+	return h1.Answer(status, reason+" ("+flagDPE.String()+")\n", flagsHeader, flagDPE.String())
 }
