@@ -333,6 +333,7 @@ func (g *generator) permissive(b *group) {
 				`key it by "namespace/name" of one of spec.services`)
 		}
 	}
+	unknown := map[string]bool{} // fields already reported naming no lane: the group's target serves every service
 	for _, s := range b.services {
 		target, fieldOf := pm.FallbackTarget, field+".fallbackTarget"
 		for _, k := range keys {
@@ -346,8 +347,11 @@ func (g *generator) permissive(b *group) {
 		holds, ok := b.holds[target]
 		switch {
 		case !ok:
-			g.errorf(grp, fieldOf, fmt.Sprintf("fallback lane %q is not a lane of the group", target),
-				"name an ASMSwimLane labelled "+api.SwimLaneGroupLabel+": "+grp.Metadata.Name)
+			if !unknown[fieldOf] {
+				unknown[fieldOf] = true
+				g.errorf(grp, fieldOf, fmt.Sprintf("fallback lane %q is not a lane of the group", target),
+					"name an ASMSwimLane labelled "+api.SwimLaneGroupLabel+": "+grp.Metadata.Name)
+			}
 		case !holds[s.key]:
 			g.errorf(grp, fieldOf, fmt.Sprintf("service %s is in no lane it can fall back to: fallback lane %s does not hold it", s.key, target),
 				"add the service to lane "+target+", or give it a serviceLevelFallbackTarget that holds it")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,6 +206,8 @@ spec:
 				t.Errorf("unexpected errors:\n%s", all)
 			case tc.want != "" && !strings.Contains(all, tc.want):
 				t.Errorf("want an error containing %q, got:\n%s", tc.want, all)
+			case len(slices.Compact(slices.Sorted(slices.Values(errs)))) != len(errs):
+				t.Errorf("an error is reported more than once:\n%s", all)
 			}
 		})
 	}
