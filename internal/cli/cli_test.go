@@ -280,3 +280,20 @@ spec:
 		t.Errorf("exit %d, want the hash key and no endpoint (no key) in JSON:\n%s", code, out)
 	}
 }
+
+// TestExplainServiceEntryEndpoint: a DNS ServiceEntry's host is its own
+// endpoint, printed without a pod.
+func TestExplainServiceEntryEndpoint(t *testing.T) {
+	const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]
+  resolution: DNS
+`
+	code, out, errOut := run(t, se, "explain", "-f", "-", "--source-labels", "app=web", "-n", "shop", "http://api.example.com/")
+	if code != 0 || !strings.Contains(out, "Endpoints:      api.example.com:8080 (healthy)\n") {
+		t.Errorf("exit %d, want the host as its endpoint:\n%s%s", code, out, errOut)
+	}
+}

@@ -273,7 +273,10 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 			if !e.Healthy {
 				health = "unhealthy"
 			}
-			eps[i] = fmt.Sprintf("%s (%s, %s)", e.Address, e.Pod, health)
+			if e.Pod != "" { // a ServiceEntry's own endpoints have no pod
+				health = e.Pod + ", " + health
+			}
+			eps[i] = fmt.Sprintf("%s (%s)", e.Address, health)
 		}
 		sort.Strings(eps)
 		row("Endpoints", strings.Join(eps, ", "))
