@@ -34,8 +34,8 @@ import (
 // lanemesh keeps it because its lanes rely on it: when a lane's pod loses
 // its sidecar, its app answers 503 to the requests that reach it in the
 // moment before the mesh hears of it, and the retries carry them until
-// the pod is marked unready and they go to the fallback. A route that must not repeat a request after a 503 sets a
-// retryOn without it.
+// the pod is marked unready and they go to the fallback. A route that
+// must not repeat a request after a 503 sets a retryOn without it.
 const (
 	defaultRetryOn  = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 	defaultAttempts = 2

@@ -78,12 +78,22 @@ func (a *analyzer) stringMatch(o object, sm *api.StringMatch, path string, empty
 			"set one of them, e.g. prefix: /, or remove the match field")
 	}
 	if sm.Regex != "" {
-		if _, err := regexp.Compile(sm.Regex); err != nil {
-			a.errorf(o, CodeSchema, path+".regex", fmt.Sprintf("%q is not a valid RE2 regular expression: %v", sm.Regex, err),
-				"fix the expression; lanemesh and Envoy use RE2 syntax (no lookahead or backreferences)")
+		if _, p := re2Problem(sm.Regex); p != "" {
+			a.errorf(o, CodeSchema, path+".regex", p, re2Hint)
 		}
 	}
 }
+
+// re2Problem compiles expr, or says why it is not an RE2 expression.
+func re2Problem(expr string) (*regexp.Regexp, string) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Sprintf("%q is not a valid RE2 regular expression: %v", expr, err)
+	}
+	return re, ""
+}
+
+const re2Hint = "fix the expression; lanemesh and Envoy use RE2 syntax (no lookahead or backreferences)"
 
 // sourceLabels warns when a match's sourceLabels (within sourceNamespace,
 // if set) select no workload the configuration describes: the rule could

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,10 +162,9 @@ func (a *analyzer) rewriteValues(o object, rw *api.HTTPRewrite, path string) {
 		a.badValue(o, path+".uriRegexRewrite", "uriRegexRewrite requires both rewrite and match", "set match (an RE2 expression) and rewrite")
 		return
 	}
-	re, err := regexp.Compile(rr.Match)
-	if err != nil {
-		a.badValue(o, path+".uriRegexRewrite.match", fmt.Sprintf("%q is not a valid RE2 regular expression: %v", rr.Match, err),
-			"fix the expression; lanemesh and Envoy use RE2 syntax (no lookahead or backreferences)")
+	re, problem := re2Problem(rr.Match)
+	if problem != "" {
+		a.badValue(o, path+".uriRegexRewrite.match", problem, re2Hint)
 		return
 	}
 	if _, err := re2sub.Template(re, rr.Rewrite); err != nil {
