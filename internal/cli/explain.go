@@ -252,8 +252,19 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		}
 		row("VirtualService", rule)
 	}
+	for i, sh := range r.Split {
+		label := ""
+		if i == 0 {
+			label = "Split:"
+		}
+		fmt.Fprintf(w, "%-16s%s\n", label, shareLine(sh))
+	}
 	if d := r.Destination; d != nil {
-		row("Destination", fmt.Sprintf("%s subset %q port %d", d.Host, d.Subset, d.Port))
+		drawn := ""
+		if len(r.Split) > 0 {
+			drawn = " (this request's draw from the split)"
+		}
+		row("Destination", fmt.Sprintf("%s subset %q port %d%s", d.Host, d.Subset, d.Port, drawn))
 		fb := "none"
 		if r.Fallback != nil {
 			fb = fmt.Sprintf("%s subset %q", r.Fallback.Host, r.Fallback.Subset)
@@ -313,6 +324,20 @@ func printResult(w io.Writer, f explainFlags, h explain.Hop) {
 		result = fmt.Sprintf("%d %s: %s", r.Status, r.Flag, r.Reason)
 	}
 	row("Result", result)
+}
+
+// shareLine is one weighted destination: its share and where it goes.
+func shareLine(s explain.Share) string {
+	d := s.Destination
+	line := fmt.Sprintf("%g%% to %s subset %q: ", s.Percent, d.Host, d.Subset)
+	switch {
+	case s.Status != 0:
+		return line + fmt.Sprintf("%d %s", s.Status, s.Flag)
+	case s.FellBack:
+		return line + "no healthy endpoint, the fallback " + s.ServedBy + " serves (FB)"
+	default:
+		return line + "served by " + s.ServedBy
+	}
 }
 
 // liveMesh reads the running mesh's configuration and instances from the

@@ -80,6 +80,24 @@ type Result struct {
 	Balancing *Balancing   `json:"loadBalancing,omitempty"`
 	Mirrors   []MirrorCopy `json:"mirrors,omitempty"`
 	CORS      string       `json:"cors,omitempty"`
+	// Split lists each weighted destination of the route, with its share
+	// of the requests and where that share goes now; empty when the route
+	// has one destination. The fields above follow the one this request
+	// drew: the first, unless the route hashes on a key the request has.
+	Split []Share `json:"split,omitempty"`
+}
+
+// Share is one weighted destination of a route and where its requests go.
+type Share struct {
+	Percent     float64      `json:"percent"`
+	Destination *Destination `json:"destination"`
+	Fallback    *Destination `json:"fallback"`
+	ServedBy    string       `json:"servedBy,omitempty"`
+	FellBack    bool         `json:"fellBack"`
+	// Status and Flag are set when the share's requests cannot be
+	// forwarded (503 NC, 503 UH).
+	Status int    `json:"status,omitempty"`
+	Flag   string `json:"flag,omitempty"`
 }
 
 // Request builds a route.Request from a URL and headers ("Name: value"),
@@ -162,7 +180,30 @@ func Explain(res *meshxds.Resources, routeName string, req *route.Request) (*Res
 	out.SetHeaders = setHeaders(d)
 	follow(res, out)
 	policies(res, d.Route, req, out)
+	if split := d.Route.Split(); len(split) > 1 {
+		out.Split = shares(res, split)
+	}
 	return out, nil
+}
+
+// shares follows each weighted destination as follow follows the chosen
+// one, so a split whose second destination has lost its endpoints shows
+// that share's fallback too.
+func shares(res *meshxds.Resources, split []route.Share) []Share {
+	var total uint64
+	for _, s := range split {
+		total += s.Weight
+	}
+	out := make([]Share, len(split))
+	for i, s := range split {
+		r := &Result{Cluster: s.Cluster}
+		follow(res, r)
+		out[i] = Share{
+			Percent: 100 * float64(s.Weight) / float64(total), Destination: r.Destination, Fallback: r.Fallback,
+			ServedBy: r.ServedBy, FellBack: r.FellBack, Status: r.Status, Flag: r.Flag,
+		}
+	}
+	return out
 }
 
 func noRouteReason(vhost string, req *route.Request) string {

@@ -120,5 +120,16 @@ func describe(res *meshxds.Resources, r *Result) string {
 	if r.CORS != "" {
 		out += " cors: " + r.CORS
 	}
+	for _, sh := range r.Split {
+		out += fmt.Sprintf(" split %g%% ", sh.Percent)
+		switch {
+		case sh.Status != 0:
+			out += fmt.Sprintf("%s %d %s", sh.Destination.Subset, sh.Status, sh.Flag)
+		case sh.FellBack:
+			out += sh.ServedBy + " (FB)"
+		default:
+			out += sh.ServedBy
+		}
+	}
 	return out
 }

@@ -149,6 +149,29 @@ func (p *picker) choose(rnd uint32) string {
 	return p.weighted[len(p.weighted)-1] // unreachable: v < total
 }
 
+// Share is one weighted destination of a route: its cluster and weight.
+type Share struct {
+	Cluster string
+	Weight  uint64
+}
+
+// Split returns the route's weighted destinations in order, with their
+// weights; zero-weight ones are left out, as Decide never picks them. It
+// is nil when the route names a single cluster.
+func (rt *Route) Split() []Share {
+	p := &rt.pick
+	if len(p.weighted) == 0 {
+		return nil
+	}
+	out := make([]Share, len(p.weighted))
+	var prev uint64
+	for i, c := range p.weighted {
+		out[i] = Share{Cluster: c, Weight: p.ends[i] - prev}
+		prev = p.ends[i]
+	}
+	return out
+}
+
 // virtualHost is a compiled envoy VirtualHost.
 type virtualHost struct {
 	name   string

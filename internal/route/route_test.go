@@ -296,6 +296,17 @@ func TestWeightedClusters(t *testing.T) {
 			t.Errorf("Clusters() = %v, want %v", got, want)
 		}
 	})
+	t.Run("split", func(t *testing.T) {
+		got := tbl.Decide(req("h", "/"), 0).Route.Split()
+		want := []Share{{"a", 1}, {"b", 3}, {"c", 6}}
+		if !slices.Equal(got, want) {
+			t.Errorf("Split() = %v, want %v", got, want)
+		}
+		single := mustNew(t, config(vhost("vh", []string{"*"}, toCluster("r", prefix("/"), "one"))))
+		if s := single.Decide(req("h", "/"), 0).Route.Split(); s != nil {
+			t.Errorf("Split() of a single-cluster route = %v, want nil", s)
+		}
+	})
 }
 
 func TestClustersSortedAndDeduplicated(t *testing.T) {
