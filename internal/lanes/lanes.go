@@ -245,6 +245,7 @@ func (g *generator) build(grp *api.ASMSwimLaneGroup, lanes []*api.ASMSwimLane) *
 	for _, l := range lanes {
 		b.holds[l.Metadata.Name] = g.laneServices(grp, l, b.services)
 	}
+	g.checkOverlap(b)
 	if spec.IsPermissive {
 		g.permissive(b)
 	} else {
@@ -296,6 +297,58 @@ func (g *generator) laneServices(grp *api.ASMSwimLaneGroup, l *api.ASMSwimLane, 
 		holds[s.key] = true
 	}
 	return holds
+}
+
+// checkOverlap warns when, for a service two lanes both hold, one lane's
+// labelSelector selects every pod of the other's: the first lane's subset
+// then holds the second lane's pods too, and requests of the first lane
+// leave it. Istio accepts such subsets, so it is a warning.
+func (g *generator) checkOverlap(b *group) {
+	for i, x := range b.lanes {
+		for _, y := range b.lanes[i+1:] {
+			xs, ys := x.Spec.LabelSelector, y.Spec.LabelSelector
+			if len(xs) == 0 || len(ys) == 0 || !b.shareService(x, y) {
+				continue
+			}
+			switch {
+			case maps.Equal(xs, ys):
+				g.warnf(y, "spec.labelSelector", fmt.Sprintf("lane %s selects the same pods as lane %s (%s), so the requests of each lane reach the other's pods",
+					y.Metadata.Name, x.Metadata.Name, labelString(ys)), "select each lane's pods by a label only they carry, for example version: "+y.Metadata.Name)
+			case selects(xs, ys):
+				g.warnOverlap(x, y)
+			case selects(ys, xs):
+				g.warnOverlap(y, x)
+			}
+		}
+	}
+}
+
+// warnOverlap warns that wide's selector also selects narrow's pods.
+func (g *generator) warnOverlap(wide, narrow *api.ASMSwimLane) {
+	g.warnf(wide, "spec.labelSelector", fmt.Sprintf("lane %s's labelSelector (%s) also selects every pod of lane %s (%s), so requests of lane %s reach lane %s's pods",
+		wide.Metadata.Name, labelString(wide.Spec.LabelSelector), narrow.Metadata.Name, labelString(narrow.Spec.LabelSelector), wide.Metadata.Name, narrow.Metadata.Name),
+		"add a label that tells the two lanes' pods apart, for example version: "+wide.Metadata.Name)
+}
+
+// selects reports whether a pod matching selector narrow always matches
+// selector wide: every label wide requires, narrow requires too.
+func selects(wide, narrow map[string]string) bool {
+	for k, v := range wide {
+		if w, ok := narrow[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// shareService reports whether lanes x and y hold a service in common.
+func (b *group) shareService(x, y *api.ASMSwimLane) bool {
+	for s := range b.holds[x.Metadata.Name] {
+		if b.holds[y.Metadata.Name][s] {
+			return true
+		}
+	}
+	return false
 }
 
 // permissive checks a permissive group's configuration and fills in its

@@ -367,3 +367,63 @@ spec:
 		}
 	}
 }
+
+// TestLaneSelectorsOverlap: a lane whose labelSelector selects every pod of
+// another lane, for a service both hold, is warned about (the lane named);
+// lanes that tell their pods apart, or share no service, are not.
+func TestLaneSelectorsOverlap(t *testing.T) {
+	const group = `apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLaneGroup
+metadata: {name: g}
+spec:
+  ingress: {gateway: {name: ingressgateway, namespace: istio-system}}
+  isPermissive: true
+  permissiveModeConfiguration: {routeHeader: x-lane, traceHeader: x-request-id, fallbackTarget: base}
+  services: [{name: mocka, namespace: default}, {name: mockb, namespace: default}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mocka}
+spec: {selector: {app: mocka}, ports: [{port: 8000}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mockb}
+spec: {selector: {app: mockb}, ports: [{port: 8000}]}
+`
+	lane := func(name, selector, services string) string {
+		return fmt.Sprintf("---\napiVersion: istio.alibabacloud.com/v1\nkind: ASMSwimLane\nmetadata: {name: %s, labels: {swimlane-group: g}}\nspec:\n  labelSelector: %s\n  services: %s\n",
+			name, selector, services)
+	}
+	both := "[{name: mocka}, {name: mockb}]"
+	for _, tc := range []struct {
+		name, lanes, want string // want: substring of the one warning; "" for none
+	}{
+		{"same selector", lane("base", "{version: v1}", both) + lane("v2", "{version: v1}", both),
+			"(ASMSwimLane v2) x.yaml:31 spec.labelSelector: lane v2 selects the same pods as lane base ({version: v1})"},
+		{"one selector wider", lane("base", "{track: stable, version: v1}", both) + lane("v2", "{track: stable}", both),
+			"(ASMSwimLane v2) x.yaml:31 spec.labelSelector: lane v2's labelSelector ({track: stable}) also selects every pod of lane base ({track: stable, version: v1})"},
+		{"selectors apart", lane("base", "{version: v1}", both) + lane("v2", "{version: v2}", both), ""},
+		{"no service in common", lane("base", "{version: v1}", both) + lane("v3", "{track: x}", "[{name: mockb}]") + lane("v4", "{track: x}", "[{name: mocka}]"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c config.Config
+			if diags := c.Parse("x.yaml", []byte(group+tc.lanes)); diags.HasErrors() {
+				t.Fatal(diags.Err())
+			}
+			_, diags := Resolve(&c)
+			var got []string
+			for _, d := range diags {
+				if d.Level == config.Warning && d.Field == "spec.labelSelector" {
+					got = append(got, d.String())
+				}
+			}
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("unexpected warnings:\n%s", strings.Join(got, "\n"))
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("want one warning containing %q, got:\n%s", tc.want, strings.Join(got, "\n"))
+			}
+		})
+	}
+}
