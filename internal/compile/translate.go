@@ -329,8 +329,8 @@ func (b *builder) destinationCluster(vs *api.VirtualService, d api.HTTPRouteDest
 	}
 	t := d.Fallback.Target
 	fbHost := config.FQDN(t.Host, vs.Metadata.Namespace)
-	fbPort := port
-	if fbHost != host {
+	fbPort := port // the same service: the port being routed, unless the target names one
+	if fbHost != host || t.Port != nil {
 		fbPort = b.destinationPort(fbHost, t.Port, scope{port: port})
 	}
 	return b.fallbackCluster(name, meshxds.ClusterName(fbPort, t.Subset, fbHost))
