@@ -262,5 +262,8 @@ func (a *analyzer) hostHint(host, ns string) string {
 			return fmt.Sprintf("write the full name, e.g. %s: a short name resolves in the object's namespace, %s", found[0], ns)
 		}
 	}
+	if short, _, ok := strings.Cut(host, "."); ok && strings.HasSuffix(host, "."+ClusterDomain) && a.hosts[short] != nil {
+		return fmt.Sprintf("a ServiceEntry's host %q is kept as written, as in Istio, while a short host here means %s, so nothing can name it: give the ServiceEntry a host with a dot", short, host)
+	}
 	return "define a Service or ServiceEntry for " + host + ", or fix the host name"
 }

@@ -443,3 +443,18 @@ spec:
 		})
 	}
 }
+
+// TestShortServiceEntryHostHint: a short host that misses only because a
+// ServiceEntry's dotless host is kept as written gets a hint that says so.
+func TestShortServiceEntryHostHint(t *testing.T) {
+	const file = "testdata/invalid/serviceentry-short-host.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range check(file, data) {
+		if d.Code == CodeHostNotFound && !strings.Contains(d.Hint, `ServiceEntry's host "shorty" is kept as written`) {
+			t.Errorf("hint does not explain the ServiceEntry's short host: %v", d)
+		}
+	}
+}

@@ -149,7 +149,10 @@ func (c *Config) Hosts() map[string]*Service {
 	}
 	for _, se := range c.ServiceEntries {
 		for _, h := range se.Spec.Hosts {
-			svc := &Service{Host: FQDN(h, se.Metadata.Namespace), Namespace: se.Metadata.Namespace,
+			// Istio keeps a ServiceEntry's hosts as written (its
+			// convertServices): a host without a dot is not expanded with
+			// the entry's namespace as a VirtualService's short host is.
+			svc := &Service{Host: strings.ToLower(h), Namespace: se.Metadata.Namespace,
 				Endpoints: se.Spec.Endpoints, ExportTo: se.Spec.ExportTo, Source: &se.Metadata}
 			if dnsSelf(se) {
 				// Istio's convertEndpoints: the host, looked up by DNS when
