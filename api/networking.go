@@ -250,12 +250,67 @@ type HTTPMatchRequest struct {
 }
 
 // StringMatch matches a string exactly, by prefix, or by an RE2 regular
-// expression that must match the whole string. Exactly one is set.
+// expression that must match the whole string. At most one is set; none
+// (`{}`) means "present" for a header or query parameter. They are
+// pointers because a set empty string means something: `exact: ""` matches
+// an empty value, where an unset match matches any.
 type StringMatch struct {
-	Exact  string `json:"exact,omitempty"`
-	Prefix string `json:"prefix,omitempty"`
-	Regex  string `json:"regex,omitempty"`
+	Exact  *string `json:"exact,omitempty"`
+	Prefix *string `json:"prefix,omitempty"`
+	Regex  *string `json:"regex,omitempty"`
 }
+
+// Match kinds, as StringMatch.Kind names them.
+const (
+	MatchExact  = "exact"
+	MatchPrefix = "prefix"
+	MatchRegex  = "regex"
+)
+
+// Kind returns the kind of match set (MatchExact, MatchPrefix or
+// MatchRegex; the first, should several be) and its value; "" when none
+// is, or m is nil.
+func (m *StringMatch) Kind() (kind, value string) {
+	switch {
+	case m == nil:
+		return "", ""
+	case m.Exact != nil:
+		return MatchExact, *m.Exact
+	case m.Prefix != nil:
+		return MatchPrefix, *m.Prefix
+	case m.Regex != nil:
+		return MatchRegex, *m.Regex
+	}
+	return "", ""
+}
+
+// GetExact, GetPrefix and GetRegex return the value, "" when unset (as
+// protobuf's getters, so code ported from Istio reads the same).
+func (m *StringMatch) GetExact() string {
+	if m == nil || m.Exact == nil {
+		return ""
+	}
+	return *m.Exact
+}
+
+func (m *StringMatch) GetPrefix() string {
+	if m == nil || m.Prefix == nil {
+		return ""
+	}
+	return *m.Prefix
+}
+
+func (m *StringMatch) GetRegex() string {
+	if m == nil || m.Regex == nil {
+		return ""
+	}
+	return *m.Regex
+}
+
+// Exact, Prefix and Regex return a StringMatch of that kind.
+func Exact(s string) StringMatch  { return StringMatch{Exact: &s} }
+func Prefix(s string) StringMatch { return StringMatch{Prefix: &s} }
+func Regex(s string) StringMatch  { return StringMatch{Regex: &s} }
 
 // HTTPRouteDestination is a weighted destination, with ASM's fallback.
 type HTTPRouteDestination struct {

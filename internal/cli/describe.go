@@ -234,13 +234,18 @@ func matchSummary(ms []api.HTTPMatchRequest) string {
 			if s == nil {
 				return
 			}
-			switch {
-			case s.Exact != "":
-				parts = append(parts, field+"="+s.Exact)
-			case s.Prefix != "":
-				parts = append(parts, field+" prefix "+s.Prefix)
-			case s.Regex != "":
-				parts = append(parts, field+" ~ "+s.Regex)
+			switch kind, v := s.Kind(); kind {
+			case api.MatchExact:
+				if v == "" {
+					v = `""`
+				}
+				parts = append(parts, field+"="+v)
+			case api.MatchPrefix:
+				parts = append(parts, field+" prefix "+v)
+			case api.MatchRegex:
+				parts = append(parts, field+" ~ "+v)
+			default:
+				parts = append(parts, field+" present")
 			}
 		}
 		sm("uri", m.URI)

@@ -100,7 +100,7 @@ func (b *builder) applies(vs *api.VirtualService, m api.HTTPMatchRequest, sc sco
 		return false
 	case len(m.Gateways) > 0 && !slices.Contains(boundGateways(vs, m.Gateways), sc.gateway):
 		return false
-	case m.Scheme != nil && !matchesStatic(*m.Scheme, "http"):
+	case m.Scheme != nil && !matchesStatic(m.Scheme, "http"):
 		// lanemesh's listeners speak plain HTTP, so the scheme is known
 		// when compiling and the proxy need not match on it.
 		return false
@@ -110,30 +110,30 @@ func (b *builder) applies(vs *api.VirtualService, m api.HTTPMatchRequest, sc sco
 
 // matchesStatic evaluates a StringMatch against a value known at compile
 // time. An invalid regex matches nothing (the analyzer reports it).
-func matchesStatic(sm api.StringMatch, v string) bool {
-	switch {
-	case sm.Exact != "":
-		return sm.Exact == v
-	case sm.Prefix != "":
-		return strings.HasPrefix(v, sm.Prefix)
-	case sm.Regex != "":
-		re, err := regexp.Compile("^(?:" + sm.Regex + ")$")
+func matchesStatic(sm *api.StringMatch, v string) bool {
+	switch kind, want := sm.Kind(); kind {
+	case api.MatchExact:
+		return want == v
+	case api.MatchPrefix:
+		return strings.HasPrefix(v, want)
+	case api.MatchRegex:
+		re, err := regexp.Compile("^(?:" + want + ")$")
 		return err == nil && re.MatchString(v)
 	}
 	return true
 }
 
+// routeMatch is Istio's translateRouteMatch for what a proxy matches on
+// per request: the path, the method and authority, headers and queries.
 func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 	rm := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
-	if u := m.URI; u != nil {
-		switch {
-		case u.Exact != "":
-			rm.PathSpecifier = &routev3.RouteMatch_Path{Path: u.Exact}
-		case u.Prefix != "":
-			rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: u.Prefix}
-		case u.Regex != "":
-			rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: u.Regex}}
-		}
+	switch kind, v := m.URI.Kind(); kind {
+	case api.MatchExact:
+		rm.PathSpecifier = &routev3.RouteMatch_Path{Path: v}
+	case api.MatchPrefix:
+		rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: v}
+	case api.MatchRegex:
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: v}}
 	}
 	if m.IgnoreURICase {
 		rm.CaseSensitive = wrapperspb.Bool(false)
@@ -154,8 +154,8 @@ func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 	}
 	for _, name := range slices.Sorted(maps.Keys(m.QueryParams)) {
 		qm := &routev3.QueryParameterMatcher{Name: name}
-		if sm := stringMatcher(m.QueryParams[name]); sm != nil {
-			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: sm}
+		if sm := m.QueryParams[name]; !presence(sm) {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: stringMatcher(sm)}
 		} else {
 			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
 		}
@@ -164,29 +164,39 @@ func routeMatch(m api.HTTPMatchRequest) *routev3.RouteMatch {
 	return rm
 }
 
-// headerMatcher matches a header by a StringMatch; an empty StringMatch
-// means "present", as in Istio.
+// headerMatcher is Istio's translateHeaderMatch: a header by a StringMatch,
+// or its presence (see presence). Inverted (withoutHeaders), a value match
+// treats a missing header as empty, so that a request without the header
+// is one "without" the value, as in Istio; a presence match cannot.
 func headerMatcher(name string, sm api.StringMatch, invert bool) *routev3.HeaderMatcher {
 	hm := &routev3.HeaderMatcher{Name: strings.ToLower(name), InvertMatch: invert}
-	if invert && sm.Regex == "*" {
-		sm = api.StringMatch{} // withoutHeaders `*`: Istio's "absent", not a regex
-	}
-	if s := stringMatcher(sm); s != nil {
-		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: s}
-	} else {
+	if presence(sm) {
 		hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
+		return hm
 	}
+	hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: stringMatcher(sm)}
+	hm.TreatMissingHeaderAsEmpty = invert
 	return hm
 }
 
+// presence reports whether a header or query match is Istio's "present"
+// match (canBeConvertedToPresentMatch): no value set, or the regex `*`,
+// which is no RE2 expression.
+func presence(sm api.StringMatch) bool {
+	kind, v := sm.Kind()
+	return kind == "" || kind == api.MatchRegex && v == "*"
+}
+
+// stringMatcher is Istio's ConvertToEnvoyMatch; nil when sm sets nothing.
+// An empty exact value stays an exact match of the empty string.
 func stringMatcher(sm api.StringMatch) *matcherv3.StringMatcher {
-	switch {
-	case sm.Exact != "":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sm.Exact}}
-	case sm.Prefix != "":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: sm.Prefix}}
-	case sm.Regex != "":
-		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: sm.Regex}}}
+	switch kind, v := sm.Kind(); kind {
+	case api.MatchExact:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: v}}
+	case api.MatchPrefix:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: v}}
+	case api.MatchRegex:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: v}}}
 	}
 	return nil
 }

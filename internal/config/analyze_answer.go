@@ -58,7 +58,7 @@ func (a *analyzer) redirect(o object, d *api.HTTPRedirect, matches []api.HTTPMat
 	}
 	if d.PrefixRewrite != "" {
 		for _, m := range matches {
-			if m.URI != nil && m.URI.Prefix == "" {
+			if kind, _ := m.URI.Kind(); m.URI != nil && kind != api.MatchPrefix {
 				a.errorf(o, CodeSchema, p+".prefixRewrite", "redirect prefix_rewrite requires all URI matches to use prefix match type",
 					"match the URI by prefix, or redirect to a fixed uri")
 				break

@@ -109,8 +109,8 @@ func (a *analyzer) corsPolicy(o object, c *api.CorsPolicy, path string) {
 	for i := range c.AllowOrigins {
 		sm := &c.AllowOrigins[i]
 		f := fmt.Sprintf("%s.allowOrigins[%d]", path, i)
-		a.stringMatch(o, sm, f, true)
-		if sm.Exact == "" && sm.Prefix == "" && sm.Regex == "" {
+		a.stringMatch(o, sm, f, false)
+		if _, v := sm.Kind(); v == "" {
 			a.badValue(o, f, "'' is not a valid match type for CORS allow origins", "set exact, prefix or regex to a non-empty origin, e.g. exact: https://example.com")
 		}
 	}

@@ -23,7 +23,7 @@ func (a *analyzer) match(o object, m *api.HTTPMatchRequest, path string, bound [
 		sm   *api.StringMatch
 	}{{"uri", m.URI}, {"scheme", m.Scheme}, {"method", m.Method}, {"authority", m.Authority}} {
 		if f.sm != nil {
-			a.stringMatch(o, f.sm, path+"."+f.name, true) // empty: no condition, as in Istio
+			a.stringMatch(o, f.sm, path+"."+f.name, f.name == "uri") // empty: no condition, as in Istio
 		}
 	}
 	for _, f := range []struct {
@@ -50,39 +50,55 @@ func (a *analyzer) namedMatches(o object, ms map[string]api.StringMatch, path st
 			a.errorf(o, CodeSchema, field, "match name is empty", "write the header or query parameter name")
 		}
 		sm := ms[name]
-		if strings.HasSuffix(path, ".withoutHeaders") && sm.Regex == "*" {
+		if kind, v := sm.Kind(); strings.HasSuffix(path, ".withoutHeaders") && kind == api.MatchRegex && v == "*" {
 			continue // Istio's "absent" match: `*` is no RE2 regex, and Istio reads it as presence
 		}
-		a.stringMatch(o, &sm, field, true)
+		a.stringMatch(o, &sm, field, false)
 	}
 }
 
-// stringMatch checks that exactly one of exact, prefix and regex is set
-// (at most one when emptyOK: for uri, scheme, method and authority an empty
-// match is no condition, for headers and queries presence) and that a regex
-// compiles as RE2, which is what Envoy's safe_regex and Go both speak.
-// An empty value written explicitly (exact: "") counts as set.
-func (a *analyzer) stringMatch(o object, sm *api.StringMatch, path string, emptyOK bool) {
+// stringMatch checks that at most one of exact, prefix and regex is set
+// (none is no condition for uri, scheme, method and authority, and
+// presence for headers and queries) and, as Istio's validateStringMatch,
+// that a prefix is not empty, except a uri's (which then matches every
+// path), and that a regex is not empty and compiles as RE2, which is what
+// Envoy's safe_regex and Go both speak. An exact "" is a match of the empty
+// value.
+func (a *analyzer) stringMatch(o object, sm *api.StringMatch, path string, uri bool) {
 	var set []string
-	for _, f := range []struct{ name, value string }{{"exact", sm.Exact}, {"prefix", sm.Prefix}, {"regex", sm.Regex}} {
-		if f.value != "" || o.has(path+"."+f.name) {
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{api.MatchExact, sm.Exact}, {api.MatchPrefix, sm.Prefix}, {api.MatchRegex, sm.Regex}} {
+		if f.value != nil {
 			set = append(set, f.name)
 		}
 	}
-	switch {
-	case len(set) > 1:
+	if len(set) > 1 {
 		a.errorf(o, CodeSchema, path, "only one of exact, prefix or regex may be set, got "+strings.Join(set, " and "),
 			"keep one of "+strings.Join(set, ", ")+"; to combine conditions, use several match entries or fields")
-	case len(set) == 0 && !emptyOK:
-		a.errorf(o, CodeSchema, path, "string match sets none of exact, prefix or regex",
-			"set one of them, e.g. prefix: /, or remove the match field")
 	}
-	if sm.Regex != "" {
-		if _, p := re2Problem(sm.Regex); p != "" {
+	switch kind, v := sm.Kind(); {
+	case kind == api.MatchPrefix && v == "" && !uri:
+		a.errorf(o, CodeSchema, path+".prefix", "prefix string match should not be empty",
+			`write the prefix, or use {} to match any value (a header or query parameter that is present)`)
+	case kind == api.MatchRegex && v == "":
+		a.errorf(o, CodeSchema, path+".regex", "regex string match should not be empty",
+			`write the regular expression, or use {} to match any value (a header or query parameter that is present)`)
+	}
+	switch re := sm.GetRegex(); {
+	case len(re) > maxRegex:
+		a.errorf(o, CodeSchema, path+".regex", fmt.Sprintf("regex is too large, max length allowed is %d", maxRegex),
+			"shorten the expression: Envoy bounds an RE2 program's size, and Istio its length")
+	case re != "":
+		if _, p := re2Problem(re); p != "" {
 			a.errorf(o, CodeSchema, path+".regex", p, re2Hint)
 		}
 	}
 }
+
+// maxRegex is the longest regex Istio's validateStringRegexp accepts.
+const maxRegex = 1024
 
 // re2Problem compiles expr, or says why it is not an RE2 expression.
 func re2Problem(expr string) (*regexp.Regexp, string) {

@@ -288,21 +288,21 @@ func stringMatchConflict(root, leaf *api.StringMatch) bool {
 	if root == nil || leaf == nil {
 		return false
 	}
-	if root.Regex != "" && (leaf.Regex != "" || leaf.Prefix != "" || leaf.Exact != "") {
+	if root.GetRegex() != "" && (leaf.GetRegex() != "" || leaf.GetPrefix() != "" || leaf.GetExact() != "") {
 		return true
 	}
-	if leaf.Regex != "" && (root.Regex != "" || root.Prefix != "" || root.Exact != "") {
+	if leaf.GetRegex() != "" && (root.GetRegex() != "" || root.GetPrefix() != "" || root.GetExact() != "") {
 		return true
 	}
-	if root.Exact != "" {
-		return leaf.Prefix != "" || leaf.Exact != root.Exact
+	if root.GetExact() != "" {
+		return leaf.GetPrefix() != "" || leaf.GetExact() != root.GetExact()
 	}
-	if root.Prefix != "" {
-		if leaf.Prefix != "" {
-			return !strings.HasPrefix(leaf.Prefix, root.Prefix)
+	if root.GetPrefix() != "" {
+		if leaf.GetPrefix() != "" {
+			return !strings.HasPrefix(leaf.GetPrefix(), root.GetPrefix())
 		}
-		if leaf.Exact != "" {
-			return !strings.HasPrefix(leaf.Exact, root.Prefix)
+		if leaf.GetExact() != "" {
+			return !strings.HasPrefix(leaf.GetExact(), root.GetPrefix())
 		}
 	}
 	return true

@@ -251,26 +251,23 @@ func entryFor(gw string, matches []api.HTTPMatchRequest) (*Entry, bool) {
 	}
 	m := matches[0]
 	if m.URI != nil {
-		switch {
-		case m.URI.Exact != "":
-			e.Path = m.URI.Exact
-		case m.URI.Prefix != "":
-			e.Path = m.URI.Prefix
+		switch kind, v := m.URI.Kind(); {
+		case kind == api.MatchExact || kind == api.MatchPrefix && v != "":
+			e.Path = v
+		case kind == api.MatchPrefix: // "": every path
 		default:
 			return nil, false
 		}
 	}
-	for k, v := range m.Headers {
-		switch {
-		case v.Exact != "":
-			v.Prefix = v.Exact
-		case v.Prefix == "":
+	for k, sm := range m.Headers {
+		kind, v := sm.Kind()
+		if kind != api.MatchExact && kind != api.MatchPrefix {
 			return nil, false
 		}
 		if e.Headers == nil {
 			e.Headers = map[string]string{}
 		}
-		e.Headers[k] = v.Prefix
+		e.Headers[k] = v
 	}
 	return e, true
 }

@@ -79,7 +79,7 @@ func (b *group) virtualService(s service, lanes []*api.ASMSwimLane) *api.Virtual
 			d := to(name)
 			d.Fallback = &api.Fallback{Target: api.Destination{Host: s.host, Subset: base}}
 			routes = append(routes, api.HTTPRoute{Name: name,
-				Match: []api.HTTPMatchRequest{{Headers: map[string]api.StringMatch{b.routeHeader: {Exact: name}}}},
+				Match: []api.HTTPMatchRequest{{Headers: map[string]api.StringMatch{b.routeHeader: api.Exact(name)}}},
 				Route: []api.HTTPRouteDestination{d}})
 		}
 		routes = append(routes, api.HTTPRoute{Name: base, Route: []api.HTTPRouteDestination{to(base)}})
