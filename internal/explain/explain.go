@@ -497,10 +497,8 @@ func rdsName(fc *listenerv3.FilterChain) string {
 // route's, then those of the weighted cluster it chose.
 func setHeaders(d route.Decision) map[string]string {
 	ops := d.Route.Envoy.GetRequestHeadersToAdd()
-	for _, wc := range d.Route.Envoy.GetRoute().GetWeightedClusters().GetClusters() {
-		if wc.GetName() == d.Cluster {
-			ops = append(slices.Clip(ops), wc.GetRequestHeadersToAdd()...)
-		}
+	if wcs := d.Route.Envoy.GetRoute().GetWeightedClusters().GetClusters(); d.Weighted >= 0 && d.Weighted < len(wcs) {
+		ops = append(slices.Clip(ops), wcs[d.Weighted].GetRequestHeadersToAdd()...)
 	}
 	if len(ops) == 0 {
 		return nil

@@ -590,3 +590,25 @@ func TestStreamingAndBrokenBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightedEntriesToOneCluster: two weighted entries may name the same
+// cluster with different headers (a lane entry per lane to one service);
+// the headers applied are those of the entry drawn, not of the last entry
+// naming the cluster.
+func TestWeightedEntriesToOneCluster(t *testing.T) {
+	a := newUpstream(t, "a")
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [
+    {destination: {host: echo.test, subset: a}, weight: 60, headers: {request: {set: {x-lane: s1}}, response: {set: {x-lane: s1}}}},
+    {destination: {host: echo.test, subset: a}, weight: 40, headers: {request: {set: {x-lane: s2}}, response: {set: {x-lane: s2}}}}]}]`}.resources(t)
+	for _, tc := range []struct {
+		rnd  uint32
+		want string
+	}{{0, "s1"}, {59, "s1"}, {60, "s2"}, {99, "s2"}} {
+		p := startProxy(t, Options{Role: meshxds.Gateway, Rand: fixedRand(tc.rnd)}, res)
+		status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil)
+		reqs := a.requests()
+		if got := reqs[len(reqs)-1].Header.Get("X-Lane"); status != 200 || got != tc.want || h.Get("X-Lane") != tc.want {
+			t.Errorf("draw %d: status %d, upstream saw x-lane %q, client %q; want %q", tc.rnd, status, got, h.Get("X-Lane"), tc.want)
+		}
+	}
+}

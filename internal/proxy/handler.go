@@ -43,6 +43,7 @@ type exchange struct {
 	rt                      *route.Route
 	plan                    *routePlan
 	clusterName             string   // the route's choice (an aggregate for fallback routes)
+	weighted                int      // the chosen weighted_clusters entry's position; -1 for none
 	cluster                 *cluster // nil when it does not exist
 	served                  *cluster // the target of the last attempt
 	endpoint                *endpoint
@@ -173,7 +174,7 @@ func (x *exchange) decide(bind string) bool {
 		x.answerLocally(d.Route)
 		return false
 	}
-	x.rt, x.plan, x.clusterName = d.Route, x.st.plans[d.Route.Envoy], d.Cluster
+	x.rt, x.plan, x.clusterName, x.weighted = d.Route, x.st.plans[d.Route.Envoy], d.Cluster, d.Weighted
 	if rt := d.Route; rt.Redirect != nil || rt.DirectResponse != nil {
 		if !lc.fault || !x.injectFault(lc) { // the fault filter runs before the router, as in Envoy
 			x.answerLocally(rt)
@@ -252,7 +253,7 @@ func (x *exchange) prepare() {
 		vals[3] = x.p.newRequestID(&x.ids)
 		x.requestID, h["X-Request-Id"] = vals[3], vals[3:4:4]
 	}
-	if ops, ok := x.plan.weighted[x.clusterName]; ok {
+	if ops, ok := x.plan.weightedOps(x.weighted); ok {
 		applyOps(h, ops.reqRemove, ops.reqAdd)
 	}
 	applyOps(h, x.plan.ops.reqRemove, x.plan.ops.reqAdd)

@@ -26,7 +26,7 @@ type routePlan struct {
 	rewrite     rewrite
 	hostRewrite string
 	ops         headerOps            // the route's own header operations
-	weighted    map[string]headerOps // per weighted cluster, applied before ops
+	weighted    []headerOps          // per weighted_clusters entry, by position, applied before ops; nil when none has any
 	fault       *policy.Fault        // nil: none; used only where the listener runs the fault filter
 	notFound    int                  // status when the cluster does not exist (503, or 404)
 	// single is the route's only cluster when the action names one that
@@ -110,7 +110,8 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 	if err := plan.ops.check(); err != nil {
 		return nil, err
 	}
-	for _, wc := range a.GetWeightedClusters().GetClusters() {
+	wcs := a.GetWeightedClusters().GetClusters()
+	for i, wc := range wcs {
 		if len(wc.GetTypedPerFilterConfig()) > 0 || wc.GetHostRewriteLiteral() != "" {
 			return nil, fmt.Errorf("%w: weighted cluster %q: typed_per_filter_config and host_rewrite_literal are not supported", route.ErrUnsupported, wc.GetName())
 		}
@@ -120,9 +121,9 @@ func buildPlan(rt *routev3.Route, st *state) (*routePlan, error) {
 		}
 		if !ops.empty() {
 			if plan.weighted == nil {
-				plan.weighted = map[string]headerOps{}
+				plan.weighted = make([]headerOps, len(wcs))
 			}
-			plan.weighted[wc.GetName()] = ops
+			plan.weighted[i] = ops
 		}
 	}
 	return plan, nil
@@ -232,6 +233,15 @@ func checkHost(host string) error {
 		}
 	}
 	return nil
+}
+
+// weightedOps returns the header operations of the weighted_clusters entry
+// at position i (a route.Decision's Weighted), and whether it has any.
+func (p *routePlan) weightedOps(i int) (headerOps, bool) {
+	if i < 0 || i >= len(p.weighted) || p.weighted[i].empty() {
+		return headerOps{}, false
+	}
+	return p.weighted[i], true
 }
 
 func (o headerOps) empty() bool {

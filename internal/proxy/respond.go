@@ -19,7 +19,7 @@ func (x *exchange) respond(resp *http.Response) {
 	defer resp.Body.Close()
 	h := x.w.Header()
 	copyResponseHeader(h, resp.Header)
-	if ops, ok := x.plan.weighted[x.clusterName]; ok {
+	if ops, ok := x.plan.weightedOps(x.weighted); ok {
 		applyOps(h, ops.respRemove, ops.respAdd)
 	}
 	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)

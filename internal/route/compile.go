@@ -274,6 +274,7 @@ func compileWeighted(wc *routev3.WeightedCluster) (picker, error) {
 		}
 		total += w
 		p.weighted = append(p.weighted, c.GetName())
+		p.position = append(p.position, i)
 		p.ends = append(p.ends, total)
 	}
 	switch {

@@ -74,6 +74,13 @@ type Decision struct {
 	Route       *Route // nil when nothing matched (Envoy flag NR, 404)
 	Cluster     string // chosen cluster ("" when Route is nil)
 	VirtualHost string // name of the matched virtual host ("" if no virtual host matched)
+	// Weighted is the position of the chosen entry in the route's
+	// weighted_clusters, whose own header operations apply; -1 when the
+	// route names one cluster. Two entries may name the same cluster
+	// with different headers (a lane entry per lane to one service), so
+	// the cluster alone does not say which entry was drawn. Read it only
+	// when Route is set.
+	Weighted int
 }
 
 // Route is one compiled envoy Route. It is read-only: the proxy reads Action for timeouts,
@@ -131,22 +138,26 @@ func (rt *Route) matches(r *Request, path, query string) bool {
 type picker struct {
 	cluster  string   // single cluster; used when weighted is empty
 	weighted []string // weighted cluster names, weight > 0
+	position []int    // weighted[i]'s position in the route's weighted_clusters
 	ends     []uint64 // cumulative weights: weighted[i] owns [ends[i-1], ends[i])
 }
 
 // choose mirrors Envoy's WeightedClusterEntry selection: rnd modulo the total weight, then the
-// first cluster whose cumulative range holds it.
-func (p *picker) choose(rnd uint32) string {
+// first cluster whose cumulative range holds it. It returns the cluster and its position in
+// weighted_clusters (-1 for a single cluster).
+func (p *picker) choose(rnd uint32) (string, int) {
 	if len(p.weighted) == 0 {
-		return p.cluster
+		return p.cluster, -1
 	}
 	v := uint64(rnd) % p.ends[len(p.ends)-1]
-	for i, end := range p.ends {
+	i := len(p.ends) - 1 // unreachable as a default: v < total
+	for j, end := range p.ends {
 		if v < end {
-			return p.weighted[i]
+			i = j
+			break
 		}
 	}
-	return p.weighted[len(p.weighted)-1] // unreachable: v < total
+	return p.weighted[i], p.position[i]
 }
 
 // Share is one weighted destination of a route: its cluster and weight.
@@ -239,12 +250,13 @@ func (t *Table) Decide(r *Request, rnd uint32) Decision {
 		return Decision{}
 	}
 	if vh.requireTLS != routev3.VirtualHost_NONE && vh.redirectsToTLS(r) {
-		return Decision{Route: sslRedirect, VirtualHost: vh.name}
+		return Decision{Route: sslRedirect, VirtualHost: vh.name, Weighted: -1}
 	}
 	path, query := splitTarget(r.Path)
 	for _, rt := range vh.routes {
 		if rt.matches(r, path, query) {
-			return Decision{Route: rt, Cluster: rt.pick.choose(rt.weightedValue(r, rnd)), VirtualHost: vh.name}
+			cluster, weighted := rt.pick.choose(rt.weightedValue(r, rnd))
+			return Decision{Route: rt, Cluster: cluster, Weighted: weighted, VirtualHost: vh.name}
 		}
 	}
 	return Decision{VirtualHost: vh.name}
