@@ -218,6 +218,14 @@ func (b *Body) Buffered() ([]byte, bool) {
 	return rest, true
 }
 
+// Ready reports whether a Read would return at once, without waiting for
+// the upstream: some of the body (or its framing) is buffered, or it has
+// ended. A relay flushes what it wrote to its client before a Read that
+// would wait, and only then.
+func (b *Body) Ready() bool {
+	return b.closed || b.eof || b.c.br.Buffered() > 0
+}
+
 // Consumed takes n bytes that Buffered returned off the body.
 func (b *Body) Consumed(n int) {
 	_, _ = b.c.br.Discard(n)

@@ -546,6 +546,9 @@ func TestStreamingAndBrokenBodies(t *testing.T) {
 			conn.Close()
 			return
 		}
+		if r.URL.Path == "/known" { // a known length streams too
+			w.Header().Set("Content-Length", "12")
+		}
 		_, _ = w.Write([]byte("first;"))
 		w.(http.Flusher).Flush()
 		<-release
@@ -555,27 +558,29 @@ func TestStreamingAndBrokenBodies(t *testing.T) {
 	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
 	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
 	c := newClient(nil)
-	req, _ := http.NewRequest("GET", gatewayURL(p, "/stream"), nil)
-	req.Host = "echo.test"
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []string{"/stream", "/known"} {
+		req, _ := http.NewRequest("GET", gatewayURL(p, path), nil)
+		req.Host = "echo.test"
+		resp, err := c.Do(req) // the head arrives before the whole body
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first;" {
+			t.Fatalf("%s: first piece: %q %v", path, buf, err)
+		}
+		release <- struct{}{}
+		rest, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(rest) != "second" {
+			t.Errorf("%s: rest of the stream: %q", path, rest)
+		}
 	}
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first;" {
-		t.Fatalf("first chunk: %q %v", buf, err)
-	}
-	close(release)
-	rest, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(rest) != "second" {
-		t.Errorf("rest of the stream: %q", rest)
-	}
-	req, _ = http.NewRequest("GET", gatewayURL(p, "/broken"), nil)
+	req, _ := http.NewRequest("GET", gatewayURL(p, "/broken"), nil)
 	req.Host = "echo.test"
 	// The client fails either at once (the header was still buffered when
 	// the connection was reset) or reading the body; never cleanly.
-	if resp, err = c.Do(req); err == nil {
+	if resp, err := c.Do(req); err == nil {
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err == nil {
@@ -583,8 +588,8 @@ func TestStreamingAndBrokenBodies(t *testing.T) {
 		}
 	}
 	// The client's transport may retry the GET once on the reset.
-	waitFor(t, "the access log line", func() bool { return len(log.entries(t)) >= 2 })
-	for _, e := range log.entries(t)[1:] {
+	waitFor(t, "the access log line", func() bool { return len(log.entries(t)) >= 3 })
+	for _, e := range log.entries(t)[2:] {
 		if e["response_flags"] != "UC" || e["path"] != "/broken" {
 			t.Errorf("access log %v, want UC for /broken", e)
 		}
@@ -609,6 +614,36 @@ func TestWeightedEntriesToOneCluster(t *testing.T) {
 		reqs := a.requests()
 		if got := reqs[len(reqs)-1].Header.Get("X-Lane"); status != 200 || got != tc.want || h.Get("X-Lane") != tc.want {
 			t.Errorf("draw %d: status %d, upstream saw x-lane %q, client %q; want %q", tc.rnd, status, got, h.Get("X-Lane"), tc.want)
+		}
+	}
+}
+
+// TestNoContentTypeSniffed: a response without a Content-Type reaches the
+// client without one, on the fast path and on net/http's (a chunked
+// upload), where net/http would otherwise sniff text/html from the body.
+func TestNoContentTypeSniffed(t *testing.T) {
+	a := newUpstream(t, "a")
+	a.answer(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = nil // the upstream's own net/http would sniff too
+		_, _ = w.Write([]byte("<html><script>x</script></html>"))
+	})
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", gatewayURL(p, "/"), strings.NewReader("body"))
+		req.Host = "echo.test"
+		if chunked {
+			req.ContentLength = -1 // Transfer-Encoding: chunked
+		}
+		resp, err := newClient(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if ct, ok := resp.Header["Content-Type"]; resp.StatusCode != 200 || ok {
+			t.Errorf("chunked upload %v: status %d, Content-Type %q, want none", chunked, resp.StatusCode, ct)
 		}
 	}
 }

@@ -27,9 +27,14 @@ func (x *exchange) respond(resp *http.Response) {
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		// A proxy relays the type it got, none included: net/http would
+		// otherwise sniff one (a text/html on an upload's bytes).
+		h["Content-Type"] = nil
+	}
 	x.status = resp.StatusCode
 	x.w.WriteHeader(resp.StatusCode)
-	readErr, writeErr := x.copyBody(resp.Body, resp.ContentLength < 0)
+	readErr, writeErr := x.copyBody(resp.Body)
 	switch {
 	case writeErr != nil:
 		x.flags |= flagDC
@@ -57,8 +62,10 @@ func (x *exchange) respond(resp *http.Response) {
 // copyBody copies body to the client through a pooled buffer, reporting
 // read (upstream) and write (downstream) errors apart. A body that arrived
 // with its head, the common case, goes straight from the connection's
-// buffer instead.
-func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error) {
+// buffer instead. Otherwise the head, and each piece of the body, is sent
+// as it arrives, whatever the framing, as Envoy streams: a client waits
+// for no more than the upstream has sent.
+func (x *exchange) copyBody(body io.Reader) (readErr, writeErr error) {
 	if b, ok := body.(*h1.Body); ok {
 		if rest, ok := b.Buffered(); ok {
 			var n int
@@ -72,6 +79,13 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 	defer h1.PutBuffer(bp)
 	buf := *bp
 	flusher, _ := x.w.(http.Flusher)
+	ready, _ := body.(interface{ Ready() bool })
+	flush := func() { // before a read that would wait
+		if flusher != nil && (ready == nil || !ready.Ready()) {
+			flusher.Flush()
+		}
+	}
+	flush()
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
@@ -80,8 +94,8 @@ func (x *exchange) copyBody(body io.Reader, flush bool) (readErr, writeErr error
 			if werr != nil {
 				return nil, werr
 			}
-			if flush && flusher != nil {
-				flusher.Flush()
+			if err == nil {
+				flush()
 			}
 		}
 		if err == io.EOF {
