@@ -99,7 +99,7 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 		for i := range gw.Spec.Servers {
 			s := &gw.Spec.Servers[i]
 			tls := terminatesTLS(s)
-			if !tls && !isHTTP(s.Port.Protocol) {
+			if !tls && !config.IsHTTPProtocol(s.Port.Protocol) {
 				continue
 			}
 			gp := ports[s.Port.Number]
@@ -211,12 +211,4 @@ func serverHosts(s api.Server, gatewayNS string) []string {
 		out[i] = h
 	}
 	return out
-}
-
-func isHTTP(protocol string) bool {
-	switch protocol {
-	case "", "HTTP", "http", "HTTP2", "http2":
-		return true
-	}
-	return false
 }

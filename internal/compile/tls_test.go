@@ -1,6 +1,7 @@
 package compile_test
 
 import (
+	"slices"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -212,5 +213,35 @@ spec:
 	}
 	if want := "/" + gateway.Namespace + "/shop-cert.crt"; len(certs) != 1 || certs[0] != want {
 		t.Errorf("certificates %v, want [%s]", certs, want)
+	}
+}
+
+// TestGatewayHTTPProtocols: a server's protocol is read in any case, and
+// every protocol Istio carries as HTTP gets a listener (HTTP2, GRPC,
+// GRPC-WEB and HTTP_PROXY are served as HTTP/1.1).
+func TestGatewayHTTPProtocols(t *testing.T) {
+	const yaml = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - {port: {number: 80, name: a, protocol: Http}, hosts: ["*"]}
+  - {port: {number: 81, name: b, protocol: http2}, hosts: ["*"]}
+  - {port: {number: 82, name: c, protocol: GRPC}, hosts: ["*"]}
+  - {port: {number: 83, name: d, protocol: grpc-web}, hosts: ["*"]}
+  - {port: {number: 84, name: e, protocol: HTTP_PROXY}, hosts: ["*"]}
+`
+	c := &config.Config{}
+	if diags := c.Parse("gw.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	res := compile.Compile(c, nil, gateway)
+	var got []string
+	for _, l := range res.Listeners {
+		got = append(got, l.Name)
+	}
+	if want := []string{"0.0.0.0_80", "0.0.0.0_81", "0.0.0.0_82", "0.0.0.0_83", "0.0.0.0_84"}; !slices.Equal(got, want) {
+		t.Errorf("listeners %v, want %v", got, want)
 	}
 }

@@ -66,14 +66,14 @@ func (a *analyzer) serverTLS(o object, s api.Server, path string) {
 	a.enum(o, t.Mode, serverTLSModes, path+".mode")
 	passthrough := mode == "PASSTHROUGH" || mode == "AUTO_PASSTHROUGH"
 	if !tlsPort {
-		if !isHTTPProtocol(s.Port.Protocol) {
+		if !IsHTTPProtocol(s.Port.Protocol) {
 			a.badValue(o, path, "server cannot have TLS settings for non HTTPS/TLS ports", "remove tls, or use protocol HTTPS")
 		} else if !passthrough || t.CACertificates != "" || t.PrivateKey != "" || t.ServerCertificate != "" {
 			a.badValue(o, path, "server cannot have TLS settings for plain text HTTP ports",
 				"remove tls (keep only httpsRedirect: true to redirect), or use protocol HTTPS")
 		}
 	}
-	if !isHTTPProtocol(s.Port.Protocol) && t.HTTPSRedirect {
+	if !IsHTTPProtocol(s.Port.Protocol) && t.HTTPSRedirect {
 		a.warnf(o, CodeSchema, path+".httpsRedirect", "tls.httpsRedirect should only be used with http servers", "remove httpsRedirect")
 	}
 	a.enum(o, t.MinProtocolVersion, TLSProtocolVersions, path+".minProtocolVersion")
@@ -230,7 +230,11 @@ func (a *analyzer) clientTLS(o object, t *api.ClientTLSSettings, path string) {
 // isHTTPProtocol is protocol.Parse(p).IsHTTP(): an unset protocol is not
 // HTTP to Istio's parser, but lanemesh's gateway serves it as HTTP, so it
 // counts here too.
-func isHTTPProtocol(p string) bool {
+// IsHTTPProtocol reports whether a port protocol carries HTTP, in any
+// case (Istio's protocol.Instance.IsHTTP, which parses ignoring case);
+// lanemesh serves each of them as HTTP/1.1. "" counts, for ports that
+// leave the protocol out.
+func IsHTTPProtocol(p string) bool {
 	switch strings.ToUpper(p) {
 	case "", "HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY":
 		return true

@@ -321,8 +321,14 @@ func (a *analyzer) gwValues(gw *api.Gateway) {
 // serverTLS checks them.
 func (a *analyzer) serverPort(o object, s api.Server, path string, names map[string]int) {
 	p := s.Port // its number's range is gateway()'s check
-	if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
+	switch {
+	case p.Protocol != "" && !containsFold(protocols, p.Protocol):
 		a.badValue(o, path+".port.protocol", fmt.Sprintf("protocol %q is not supported", p.Protocol), "use one of "+strings.Join(protocols, ", "))
+	case !IsHTTPProtocol(p.Protocol) && !isTLSProtocol(p.Protocol):
+		// lanemesh's gateway serves HTTP and HTTPS; refused rather than
+		// left without a listener.
+		a.errorf(o, CodeUnsupported, path+".port.protocol", fmt.Sprintf("a %s server is valid Istio but lanemesh does not implement it: its gateway routes HTTP only, and would open no listener for it", strings.ToUpper(p.Protocol)),
+			"serve the port as HTTP (or HTTPS with tls) if it carries HTTP; otherwise leave it out of lanemesh's gateway")
 	}
 	if p.TargetPort != 0 {
 		a.badValue(o, path+".port.targetPort", "targetPort has no effect on a Gateway", "remove it")

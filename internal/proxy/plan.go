@@ -25,10 +25,10 @@ type routePlan struct {
 	retry       policy.Retry
 	rewrite     rewrite
 	hostRewrite string
-	ops         headerOps            // the route's own header operations
-	weighted    []headerOps          // per weighted_clusters entry, by position, applied before ops; nil when none has any
-	fault       *policy.Fault        // nil: none; used only where the listener runs the fault filter
-	notFound    int                  // status when the cluster does not exist (503, or 404)
+	ops         headerOps     // the route's own header operations
+	weighted    []headerOps   // per weighted_clusters entry, by position, applied before ops; nil when none has any
+	fault       *policy.Fault // nil: none; used only where the listener runs the fault filter
+	notFound    int           // status when the cluster does not exist (503, or 404)
 	// single is the route's only cluster when the action names one that
 	// exists, saving a map lookup per request.
 	single *cluster
