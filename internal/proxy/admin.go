@@ -6,10 +6,14 @@ import (
 	"sort"
 	"time"
 
+	udpa "github.com/cncf/xds/go/udpa/annotations"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/lanemesh/lanemesh/internal/guard"
 )
@@ -49,7 +53,7 @@ func (p *Proxy) serveConfigDump(w http.ResponseWriter, _ *http.Request) {
 	res := p.state.Load().res
 	out := map[string][]json.RawMessage{"listeners": {}, "routes": {}, "clusters": {}, "endpoints": {}}
 	add := func(kind string, m proto.Message) error {
-		b, err := protojson.Marshal(m)
+		b, err := protojson.Marshal(redact(m))
 		out[kind] = append(out[kind], b)
 		return err
 	}
@@ -71,6 +75,83 @@ func (p *Proxy) serveConfigDump(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, out)
+}
+
+// redacted is what a sensitive field shows, as in Envoy's config dump.
+const redacted = "[redacted]"
+
+// redact returns m, or a copy of it in which every field Envoy's API marks
+// sensitive (udpa.annotations.sensitive: private keys, their passwords,
+// session ticket keys), inside typed configs too, holds "[redacted]", as
+// Envoy's own config dump does: /config_dump asks for no token, and a
+// certificate from a Kubernetes Secret travels inline. A data source that
+// names a file or an environment variable is left as it is: it holds no
+// secret.
+func redact(m proto.Message) proto.Message {
+	c := proto.Clone(m)
+	if redactMessage(c.ProtoReflect()) {
+		return c
+	}
+	return m
+}
+
+// redactMessage redacts m in place and reports whether it changed it.
+func redactMessage(m protoreflect.Message) bool {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		inner, err := a.UnmarshalNew()
+		if err != nil || !redactMessage(inner.ProtoReflect()) {
+			return false
+		}
+		return a.MarshalFrom(inner) == nil
+	}
+	changed := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if sensitive, _ := proto.GetExtension(fd.Options(), udpa.E_Sensitive).(bool); sensitive {
+			changed = redactField(m, fd, v) || changed
+			return true
+		}
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := range v.List().Len() {
+				changed = redactMessage(v.List().Get(i).Message()) || changed
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				changed = redactMessage(mv.Message()) || changed
+				return true
+			})
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			changed = redactMessage(v.Message()) || changed
+		}
+		return true
+	})
+	return changed
+}
+
+// redactField replaces one sensitive field's value.
+func redactField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	switch {
+	case fd.IsList() || fd.IsMap():
+		m.Clear(fd)
+	case fd.Kind() == protoreflect.StringKind:
+		m.Set(fd, protoreflect.ValueOfString(redacted))
+	case fd.Kind() == protoreflect.BytesKind:
+		m.Set(fd, protoreflect.ValueOfBytes([]byte(redacted)))
+	case fd.Message() != nil:
+		if ds, ok := v.Message().Interface().(*corev3.DataSource); ok {
+			switch ds.Specifier.(type) {
+			case *corev3.DataSource_InlineBytes, *corev3.DataSource_InlineString:
+			default: // a file or an environment variable holds the secret, not the config
+				return false
+			}
+			m.Set(fd, protoreflect.ValueOfMessage((&corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: redacted}}).ProtoReflect()))
+			return true
+		}
+		m.Clear(fd)
+	default:
+		m.Clear(fd)
+	}
+	return true
 }
 
 func errorsFirst(a, b error) error {
