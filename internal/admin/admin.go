@@ -15,6 +15,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -30,8 +31,8 @@ import (
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
-// maxBody bounds an applied document set.
-const maxBody = 16 << 20
+// maxBody bounds an applied document set: what one file may hold.
+const maxBody = config.MaxFileBytes
 
 // Pod is a pod as `lanemesh get pods` shows it.
 type Pod struct {
@@ -157,6 +158,9 @@ const SkipUnsupportedKindsParam = "skipUnsupportedKinds"
 // files; or raw YAML/JSON documents, named by the X-Filename header.
 func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if errors.As(err, new(*http.MaxBytesError)) {
+		return nil, nil, fmt.Errorf("the request is %w: apply them in several requests", config.ErrTooLarge)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the request: %w", err)
 	}

@@ -17,6 +17,19 @@ import (
 // eating the machine.
 const maxNodes = 200_000
 
+// bytesPerNode is what a scalar's length weighs against maxNodes: a long
+// string repeated by aliases costs as much as the nodes its bytes would
+// fill, so that a few kilobytes of aliases cannot expand to gigabytes.
+const bytesPerNode = 64
+
+// scalarCost is what a node weighs beyond the one every node costs.
+func scalarCost(n *yaml.Node) int {
+	if n.Kind != yaml.ScalarNode {
+		return 0
+	}
+	return len(n.Value) / bytesPerNode
+}
+
 // decoder turns a YAML node tree into an api type, strictly: an unknown
 // field, a value of the wrong type or a duplicate key is an error naming the
 // line and the field path. It records the line of every field it sees, so
@@ -62,6 +75,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if *d.budget -= scalarCost(n); *d.budget < 0 { // a long string repeated by aliases
+		if !d.exhausted {
+			d.exhausted = true
+			d.fail(n, path, CodeSchema, "split the file or remove YAML aliases", "file is too large (over %d YAML nodes once aliases are expanded, a string counting one per %d bytes)", maxNodes, bytesPerNode)
+		}
+		return
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		v.Set(reflect.Zero(v.Type()))

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -43,7 +45,7 @@ func LoadWith(paths []string, stdin io.Reader, opt Options) (*Config, Diagnostic
 // the only functions in this package that do I/O.
 func ReadFiles(p string, stdin io.Reader) ([]File, Diagnostics) {
 	if p == "-" {
-		data, err := io.ReadAll(stdin)
+		data, err := readAtMost(stdin)
 		if err != nil {
 			return nil, Diagnostics{ioDiag("<stdin>", err)}
 		}
@@ -80,11 +82,34 @@ func ReadFiles(p string, stdin io.Reader) ([]File, Diagnostics) {
 }
 
 func readFile(path string) ([]File, Diagnostics) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Diagnostics{ioDiag(path, err)}
+	}
+	defer f.Close()
+	data, err := readAtMost(f)
 	if err != nil {
 		return nil, Diagnostics{ioDiag(path, err)}
 	}
 	return []File{{Name: path, Data: data}}, nil
+}
+
+// MaxFileBytes bounds one configuration file (or standard input, or an
+// applied set of files): far above any real configuration, well below
+// what would exhaust a machine (a -f /dev/zero).
+const MaxFileBytes = 16 << 20
+
+// ErrTooLarge is the error of a file over MaxFileBytes.
+var ErrTooLarge = fmt.Errorf("larger than %d MiB, the most lanemesh reads from one file", MaxFileBytes>>20)
+
+// readAtMost reads r to its end, or fails with ErrTooLarge past
+// MaxFileBytes.
+func readAtMost(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err == nil && len(data) > MaxFileBytes {
+		return nil, ErrTooLarge
+	}
+	return data, err
 }
 
 func isConfigFile(path string) bool {
@@ -100,6 +125,9 @@ func isConfigFile(path string) bool {
 const IOCode = "LM0000"
 
 func ioDiag(path string, err error) Diagnostic {
-	return Diagnostic{Level: Error, Code: IOCode, File: path, Message: "cannot read: " + err.Error(),
-		Hint: "check that the path exists and is readable"}
+	hint := "check that the path exists and is readable"
+	if errors.Is(err, ErrTooLarge) {
+		hint = "split it into several files, or pass a directory"
+	}
+	return Diagnostic{Level: Error, Code: IOCode, File: path, Message: "cannot read: " + err.Error(), Hint: hint}
 }

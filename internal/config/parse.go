@@ -149,7 +149,7 @@ func (p *parser) document(root *yaml.Node) {
 
 // countNodes counts the nodes written in a tree, not following aliases.
 func countNodes(n *yaml.Node) int {
-	count := 1
+	count := 1 + scalarCost(n)
 	for _, c := range n.Content {
 		count += countNodes(c)
 	}

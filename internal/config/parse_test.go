@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,4 +60,53 @@ func TestAliasBudgetIsPerFile(t *testing.T) {
 	if len(objects) != 10 {
 		t.Fatalf("findings name %d objects, want all 10 rejected", len(objects))
 	}
+}
+
+// TestAliasStringBudget: a long string repeated by aliases weighs its
+// bytes, so a 100 KB file that would expand to 200 MB of hosts is refused
+// once it passes the budget, not decoded; and a long string written out,
+// without aliases, is not.
+func TestAliasStringBudget(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	bomb := "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: big}\nspec:\n  hosts:\n  - &s " + long + "\n" +
+		strings.Repeat("  - *s\n", 2000)
+	diags := (&Config{}).Parse("bomb.yaml", []byte(bomb))
+	if len(diags) != 1 || !strings.Contains(diags[0].Message, "file is too large") {
+		t.Fatalf("got %d findings (first %.200v), want the one size error", len(diags), diags)
+	}
+	plain := "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: big}\nspec:\n  hosts:\n" +
+		strings.Repeat("  - "+long[:20_000]+"\n", 50)
+	for _, d := range (&Config{}).Parse("plain.yaml", []byte(plain)) {
+		if strings.Contains(d.Message, "file is too large") {
+			t.Fatalf("plain YAML with long strings ran out of budget: %.200v", d)
+		}
+	}
+}
+
+// TestFileSizeBound: a file, or standard input, past MaxFileBytes is
+// refused after reading at most one byte more, with a hint (a -f
+// /dev/zero once read until the machine ran out of memory).
+func TestFileSizeBound(t *testing.T) {
+	endless := io.MultiReader(strings.NewReader("apiVersion: v1\n"), neverEnding('#'))
+	_, diags := ReadFiles("-", endless)
+	if len(diags) != 1 || !strings.Contains(diags[0].Message, ErrTooLarge.Error()) || !strings.Contains(diags[0].Hint, "split it") {
+		t.Fatalf("got %v, want one too-large error with a hint", diags)
+	}
+	path := filepath.Join(t.TempDir(), "ok.yaml")
+	if err := os.WriteFile(path, []byte("# just a comment\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if files, diags := ReadFiles(path, nil); len(diags) != 0 || len(files) != 1 {
+		t.Fatalf("a small file: %v %v", files, diags)
+	}
+}
+
+// neverEnding is an endless reader of one byte.
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }
