@@ -154,9 +154,9 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 	}
 	s.Dashboard = &dashboard.Collector{Config: s.Store.Config, Instances: s.Instances.Instances, Proxies: s.XDS.Glance, Metrics: opts.Metrics, IdleInterval: opts.MetricsIdle}
 	data := &dashboard.Data{Collector: s.Dashboard, Config: s.Store.Config, Instances: s.Instances.Instances}
-	s.api = &http.Server{Handler: (&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
+	s.api = guard.Server((&admin.Server{Store: s.Store, Workloads: opts.Workloads, Listener: s.adminLn, ReadOnly: opts.ReadOnly,
 		Proxies: func() any { return s.XDS.Proxies() }, UI: dashboard.UI(), Dashboard: data.Handler(),
-		ProxyConfig: s.XDS.Served, Instances: s.Instances.Instances, Feed: s.Feed, Events: s.Events}).Handler(), ReadHeaderTimeout: 10 * time.Second}
+		ProxyConfig: s.XDS.Served, Instances: s.Instances.Instances, Feed: s.Feed, Events: s.Events}).Handler(), 0)
 	go s.XDS.Serve(s.xdsLn)
 	return s, diags, nil
 }
@@ -191,7 +191,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	go s.entries.Run(ctx, s.opts.ProbeInterval, time.Second)
 	go s.Dashboard.Run(ctx)
-	go s.api.Serve(s.adminLn)
+	go s.api.Serve(guard.Listener(s.adminLn))
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -25,6 +25,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // Browser wraps next so that it answers only requests that come from a
@@ -114,3 +117,24 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 		Error string `json:"error"`
 	}{msg})
 }
+
+// MaxConns bounds the connections a control surface serves at once; more
+// wait in the listen queue until one closes.
+const MaxConns = 128
+
+// Server is an http.Server for a control surface on ln: at most MaxConns
+// connections at once, a request head within headerTimeout (10 s when
+// zero), and a keep-alive connection closed after a minute without a
+// request. Without these, connections opened and left idle by anyone who
+// can reach the port hold it, and the process's file descriptors, for
+// ever: the owner's own requests, and the proxy beside the surface, then
+// starve.
+func Server(h http.Handler, headerTimeout time.Duration) *http.Server {
+	if headerTimeout <= 0 {
+		headerTimeout = 10 * time.Second
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: time.Minute}
+}
+
+// Listener bounds ln to MaxConns connections at once (see Server).
+func Listener(ln net.Listener) net.Listener { return netutil.LimitListener(ln, MaxConns) }

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // serve runs Browser(Bearer(handler)) on a real loopback socket and
@@ -155,5 +157,46 @@ func TestTokenFile(t *testing.T) {
 	}
 	if _, err := ReadToken(filepath.Join(dir, "admin-1.token")); err == nil || !strings.Contains(err.Error(), "lanemesh up") {
 		t.Errorf("a missing token does not say what writes it: %v", err)
+	}
+}
+
+// TestServerBoundsIdleConnections: MaxConns connections that send nothing
+// hold the surface only until the head timeout closes them; the owner's
+// request, queued behind them, is then served.
+func TestServerBoundsIdleConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := Server(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }), 300*time.Millisecond)
+	go func() { _ = srv.Serve(Listener(ln)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	var idle []net.Conn
+	for range MaxConns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	})
+	start := time.Now()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatalf("the owner's request behind %d idle connections: %v", MaxConns, err)
+	}
+	resp.Body.Close()
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("served after %v: the %d idle connections did not hold the surface (is it bounded?)", waited, MaxConns)
+	}
+	for _, c := range idle[:3] {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("an idle connection was not closed by the head timeout: %v", err)
+		}
 	}
 }

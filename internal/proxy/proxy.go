@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/lanemesh/lanemesh/internal/guard"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 )
 
@@ -107,8 +108,8 @@ func New(opts Options) (*Proxy, error) {
 		if p.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		p.admin = &http.Server{Handler: p.adminHandler(gatherer), ReadHeaderTimeout: opts.ReadHeaderTimeout,
-			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+		p.admin = guard.Server(p.adminHandler(gatherer), opts.ReadHeaderTimeout)
+		p.admin.ErrorLog = slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
 	}
 	return p, nil
 }
@@ -169,7 +170,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	adminDone := make(chan struct{})
 	if p.admin != nil {
-		go func() { defer close(adminDone); _ = p.admin.Serve(p.adminLn) }()
+		go func() { defer close(adminDone); _ = p.admin.Serve(guard.Listener(p.adminLn)) }()
 	} else {
 		close(adminDone)
 	}

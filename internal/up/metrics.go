@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -98,7 +97,7 @@ func (s *scrape) serve(addr string) (*http.Server, net.Addr, error) {
 	// A proxy whose metrics cannot be gathered must not hide every other
 	// proxy's: the scrape serves what it has.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	srv := &http.Server{Handler: guard.Browser(addr, mux), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	srv := guard.Server(guard.Browser(addr, mux), 0)
+	go func() { _ = srv.Serve(guard.Listener(ln)) }()
 	return srv, ln.Addr(), nil
 }
