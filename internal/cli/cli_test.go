@@ -297,3 +297,13 @@ spec:
 		t.Errorf("exit %d, want the host as its endpoint:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestTokenStaysLocal: without --token-file, the token of an up on this
+// machine is sent to a loopback server only; another host on the same
+// port is refused before any connection.
+func TestTokenStaysLocal(t *testing.T) {
+	code, _, stderr := run(t, "", "get", "pods", "--server", "http://192.0.2.1:15000")
+	if code != 2 || !strings.Contains(stderr, "--token-file") {
+		t.Fatalf("exit %d, stderr %q; want a usage error naming --token-file", code, stderr)
+	}
+}

@@ -50,6 +50,9 @@ func (c *client) token() (string, error) {
 		if err != nil || u.Host == "" {
 			return "", usageError{fmt.Errorf("invalid --server %q: write http://HOST:PORT", c.server)}
 		}
+		if !guard.IsLoopback(u.Host) {
+			return "", usageError{fmt.Errorf("--server %s is not this machine's loopback, and the token of a lanemesh up or controlplane here goes only there: pass the server's token with --token-file (or LANEMESH_TOKEN_FILE)", c.server)}
+		}
 		dir, err := guard.HomeDir()
 		if err != nil {
 			return "", err

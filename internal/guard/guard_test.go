@@ -200,3 +200,14 @@ func TestServerBoundsIdleConnections(t *testing.T) {
 		}
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:15000": true, "localhost:15000": true, "[::1]:15000": true, ":15010": true, "127.0.1.7:15000": true, "LOCALHOST": true,
+		"127.0.0.2": true, "10.0.0.5:15000": false, "example.com:15000": false, "[2001:db8::1]:15000": false, "lanemesh.istio-system.svc:15010": false,
+	} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

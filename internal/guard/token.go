@@ -43,6 +43,23 @@ func TokenPath(dir, addr string) string { return tokenPath(dir, "admin", addr) }
 // the admin token from --server).
 func XDSTokenPath(dir, addr string) string { return tokenPath(dir, "xds", addr) }
 
+// IsLoopback reports whether addr ("host:port", or a bare host) is this
+// machine's loopback: localhost, 127.0.0.0/8, ::1, or no host at all. The
+// CLI and the proxies send the token a server on this machine wrote only
+// to such an address: the same port elsewhere is another server, which
+// must not learn it.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func tokenPath(dir, kind, addr string) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {

@@ -181,6 +181,9 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		id := nodeID(f.id, identity)
 		tokenFile := f.xdsToken
 		if tokenFile == "" {
+			if !guard.IsLoopback(f.xds) {
+				return fmt.Errorf("--xds %s is not this machine's loopback, and the operator's token of a control plane here goes only there: pass the proxy's token with --xds-token-file", f.xds)
+			}
 			dir, err := guard.HomeDir()
 			if err != nil {
 				return err
