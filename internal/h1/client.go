@@ -161,6 +161,12 @@ func (c *ClientConn) Write(p []byte) (int, error) {
 // ClientOptions.StreamIdle.
 var ErrStreamIdle = errors.New("stream idle timeout: the upstream exchange made no progress")
 
+// ErrInvalidResponse wraps the error of a response head that arrived but
+// is not valid HTTP/1.1 (a bad status line, conflicting lengths, a head
+// over the limit, a 101 the proxy did not ask for): the upstream's fault,
+// not the connection's.
+var ErrInvalidResponse = errors.New("invalid upstream response")
+
 // progress moves the connection's deadline StreamIdleTimeout ahead before
 // a read or write: the read of a response and the write of a streamed body
 // may run at once (on two goroutines), and either one's progress keeps the
@@ -260,7 +266,7 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 		c.owner.Release(c)
 		// A stream idle timeout is a silent upstream, not a stale
 		// connection: sending again would only double the wait.
-		stale = c.Used && c.nread == 0 && replayable && idempotent(r) && !errors.Is(err, ErrStreamIdle)
+		stale = c.Used && c.nread == 0 && replayable && Idempotent(r) && !errors.Is(err, ErrStreamIdle)
 		return nil, stale, err
 	}
 	b := &into.body // readResponse set how the body is framed
@@ -353,9 +359,9 @@ func writeRequestURI(bw *bufio.Writer, u *url.URL) {
 	}
 }
 
-// idempotent reports whether a request may be sent again after the
+// Idempotent reports whether a request may be sent again after the
 // upstream may have seen it, by net/http's rule.
-func idempotent(r *http.Request) bool {
+func Idempotent(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true

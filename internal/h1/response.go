@@ -1,10 +1,16 @@
 package h1
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/lanemesh/lanemesh/internal/arena"
 )
@@ -30,6 +36,8 @@ func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Respon
 		}
 		resp, err := http.ReadResponse(c.br, r)
 		switch {
+		case err != nil && !ioError(err):
+			return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 		case err != nil:
 			return nil, err
 		case resp.StatusCode >= 200:
@@ -37,9 +45,18 @@ func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Respon
 			into.body = Body{framed: resp.Body}
 			return resp, nil
 		case resp.StatusCode == http.StatusSwitchingProtocols || n == Max1xxResponses:
-			return nil, errUnexpected1xx
+			return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, errUnexpected1xx)
 		}
 	}
+}
+
+// ioError reports whether a response read failed on the connection (it
+// closed, reset or timed out) rather than on what the upstream sent.
+func ioError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrStreamIdle) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // readPlainHead parses the next response head on c if it is plain, and

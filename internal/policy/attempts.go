@@ -32,6 +32,7 @@ type Members interface {
 type Attempts struct {
 	retry      *Retry
 	replayable bool
+	idempotent bool
 	from       int // the first member the next attempt may go to
 	member     int // the member of the last attempt
 	retries    int
@@ -69,12 +70,13 @@ type Result struct {
 }
 
 // Start readies a for a request routed with retry policy p (nil: none)
-// whose body can be sent again (replayable) or not.
-func (a *Attempts) Start(p *Retry, replayable bool) {
+// whose body can be sent again (replayable) or not, and whose method is
+// idempotent (RFC 9110 §9.2.2) or not.
+func (a *Attempts) Start(p *Retry, replayable, idempotent bool) {
 	if p == nil {
 		p = &Retry{}
 	}
-	*a = Attempts{retry: p, replayable: replayable, member: -1}
+	*a = Attempts{retry: p, replayable: replayable, idempotent: idempotent, member: -1}
 }
 
 // Target returns the member the next attempt goes to, or -1 when none has
@@ -102,6 +104,7 @@ func (a *Attempts) After(m Members, r Result) Step {
 	}
 	switch {
 	case !a.replayable || r.Expired || !a.retry.Retriable(r.Outcome, r.Status, r.Header):
+	case r.Outcome == Reset && !a.idempotent && !a.retry.retriesAnyReset(): // refused-stream's reset
 	case a.retries >= a.retry.num:
 		a.exhausted = true
 	case !m.RetryBudget(a.member):

@@ -71,11 +71,14 @@ func TestAttempts(t *testing.T) {
 	s503 := Result{Outcome: Response, Status: 503}
 	reset := Result{Outcome: Reset}
 	refused := Result{Outcome: Connect}
+	invalid := Result{Outcome: Protocol}
+	const istioDefault = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 	for _, tc := range []struct {
 		name       string
 		on         string
 		retries    uint32
 		replayable bool
+		mutating   bool // a request that is not idempotent (a POST)
 		usable     []bool
 		budget     map[int]bool
 		results    []Result
@@ -113,6 +116,18 @@ func TestAttempts(t *testing.T) {
 			results: []Result{{Outcome: Cancel}, ok}, want: "0:fail", last: Cancel},
 		{name: "retriable-status-codes", on: "retriable-status-codes", retries: 1, usable: []bool{true}, replayable: true,
 			results: []Result{{Outcome: Response, Status: 418}, ok}, want: "0:relay"},
+		{name: "refused-stream retries an idempotent request's reset", on: istioDefault, retries: 2, usable: []bool{true}, replayable: true,
+			results: []Result{reset, ok}, want: "0:again 0:relay", retried: 1, last: Reset},
+		{name: "refused-stream does not retry a POST's reset: it may have been acted on", on: istioDefault, retries: 2, usable: []bool{true}, replayable: true, mutating: true,
+			results: []Result{reset, ok}, want: "0:fail", last: Reset},
+		{name: "reset retries a POST's reset", on: "reset", retries: 2, usable: []bool{true}, replayable: true, mutating: true,
+			results: []Result{reset, ok}, want: "0:again 0:relay", retried: 1, last: Reset},
+		{name: "an invalid response is retried under 5xx", on: "5xx", retries: 1, usable: []bool{true}, replayable: true,
+			results: []Result{invalid, ok}, want: "0:again 0:relay", retried: 1, last: Protocol},
+		{name: "an invalid response is final under Istio's default conditions", on: istioDefault, retries: 2, usable: []bool{true}, replayable: true,
+			results: []Result{invalid, ok}, want: "0:fail", last: Protocol},
+		{name: "an invalid response does not fall back: a response had begun", usable: []bool{true, true}, replayable: true,
+			results: []Result{invalid, ok}, want: "0:fail", last: Protocol},
 		{name: "gRPC unavailable", on: "unavailable", retries: 1, usable: []bool{true}, replayable: true,
 			results: []Result{{Outcome: Response, Status: 200, Header: http.Header{"Grpc-Status": {"14"}}}, ok}, want: "0:again 0:relay", retried: 1},
 	} {
@@ -122,7 +137,7 @@ func TestAttempts(t *testing.T) {
 			if tc.on != "" {
 				p = retryPolicy(t, tc.on, tc.retries)
 			}
-			a.Start(p, tc.replayable)
+			a.Start(p, tc.replayable, !tc.mutating)
 			got := run(&a, &view{usable: tc.usable, budget: tc.budget}, tc.results...)
 			if got != tc.want || a.Retries() != tc.retried || a.FellBack() != tc.fellBack || a.Exhausted() != tc.exhausted || a.Last() != tc.last {
 				t.Errorf("got %q, retries %d, fell back %v, exhausted %v, last %s\nwant %q, retries %d, fell back %v, exhausted %v, last %s",
@@ -139,7 +154,7 @@ func TestAttemptsDoNotAllocate(t *testing.T) {
 	v := &view{usable: []bool{true, true}}
 	var a Attempts
 	allocs := testing.AllocsPerRun(100, func() {
-		a.Start(p, true)
+		a.Start(p, true, true)
 		a.Target(v)
 		a.After(v, Result{Outcome: Reset})
 		a.Target(v)

@@ -10,6 +10,10 @@ const (
 	Reset                   // connection closed or reset before a response
 	Timeout                 // per-try or route timeout before a response
 	Cancel                  // the client went away; not the upstream's fault
+	// Protocol: the upstream answered with bytes that are no valid
+	// HTTP/1.1 response (Envoy's UPE, answered 502). Not Local: a
+	// response had begun, so the fallback's second attempt does not apply.
+	Protocol
 )
 
 // Local reports whether the failure happened below HTTP (Envoy's "local
@@ -28,6 +32,8 @@ func (o Outcome) String() string {
 		return "timeout"
 	case Cancel:
 		return "cancelled"
+	case Protocol:
+		return "protocol-error"
 	}
 	return "unknown"
 }

@@ -105,10 +105,13 @@ func BuildRetry(rp *routev3.RetryPolicy) (Retry, error) {
 }
 
 // Retriable reports whether an attempt that ended with o (and, for a
-// response, its status and header) meets one of
-// the policy's conditions. HTTP/1.1 has no stream refusal; a connection
-// closed before any response byte is the nearest event, so refused-stream
-// retries it like reset.
+// response, its status and header) meets one of the policy's conditions.
+// A reset or an invalid response is retried under reset, 5xx and
+// gateway-error, as Envoy counts them. HTTP/1.1 has no stream refusal; a
+// connection closed before any response byte is the nearest event, so
+// refused-stream retries it too, but only for an idempotent request (see
+// Attempts), which RFC 9110 §9.2.2 lets a proxy send again: the upstream
+// may have acted on another before closing.
 func (p *Retry) Retriable(o Outcome, code int, h http.Header) bool {
 	if p.num == 0 || p.on == 0 {
 		return false
@@ -117,7 +120,9 @@ func (p *Retry) Retriable(o Outcome, code int, h http.Header) bool {
 	case Connect:
 		return p.on&(retryConnectFailure|retry5xx|retryGatewayError|retryReset|retryRefusedStream) != 0
 	case Reset:
-		return p.on&(retryReset|retry5xx|retryRefusedStream) != 0
+		return p.on&(retryReset|retry5xx|retryGatewayError|retryRefusedStream) != 0
+	case Protocol:
+		return p.on&(retryReset|retry5xx|retryGatewayError) != 0
 	case Timeout:
 		return p.on&(retry5xx|retryGatewayError) != 0
 	case Cancel:
@@ -125,6 +130,10 @@ func (p *Retry) Retriable(o Outcome, code int, h http.Header) bool {
 	}
 	return p.retriableResponse(code, h)
 }
+
+// retriesAnyReset reports whether the policy retries a reset whatever the
+// request (reset, 5xx, gateway-error), not only under refused-stream.
+func (p *Retry) retriesAnyReset() bool { return p.on&(retryReset|retry5xx|retryGatewayError) != 0 }
 
 func (p *Retry) retriableResponse(code int, h http.Header) bool {
 	switch {

@@ -647,3 +647,46 @@ func TestNoContentTypeSniffed(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamProtocolErrorAndResets: an answer that is not HTTP/1.1 is a
+// 502 UPE, not retried by Istio's default policy (a POST the upstream may
+// have acted on is not sent again); a connection closed without an answer
+// is retried, under refused-stream, for an idempotent request only.
+func TestUpstreamProtocolErrorAndResets(t *testing.T) {
+	a := newUpstream(t, "a")
+	a.answer(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		if r.URL.Path == "/garbage" {
+			_, _ = io.WriteString(conn, "this is not http\r\n\r\n")
+		}
+		conn.Close()
+	})
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		flag         string
+		hits         int
+	}{
+		{"POST", "/garbage", 502, "UPE", 1},
+		{"GET", "/garbage", 502, "UPE", 1},
+		{"POST", "/close", 503, "UC", 1},
+		{"GET", "/close", 503, "UC", 3}, // the default policy's two retries
+	} {
+		before := len(a.requests())
+		req, _ := http.NewRequest(tc.method, gatewayURL(p, tc.path), strings.NewReader("x"))
+		req.Host = "echo.test"
+		resp, err := newClient(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if hits := len(a.requests()) - before; resp.StatusCode != tc.status || !strings.Contains(resp.Header.Get(flagsHeader), tc.flag) || hits != tc.hits {
+			t.Errorf("%s %s: %d %q, upstream hit %d times; want %d %s, %d", tc.method, tc.path, resp.StatusCode, resp.Header.Get(flagsHeader), hits, tc.status, tc.flag, tc.hits)
+		}
+	}
+}

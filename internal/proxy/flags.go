@@ -26,10 +26,11 @@ const (
 	flagFB                     // served by the fallback cluster
 	flagSI                     // stream idle timeout
 	flagOM                     // overload: the listener's connection limit
+	flagUPE                    // upstream protocol error: an invalid response
 	numFlags = iota
 )
 
-var flagNames = [numFlags]string{"NR", "NC", "UH", "UF", "UC", "UT", "UO", "URX", "FI", "DI", "DC", "DPE", "FB", "SI", "OM"}
+var flagNames = [numFlags]string{"NR", "NC", "UH", "UF", "UC", "UT", "UO", "URX", "FI", "DI", "DC", "DPE", "FB", "SI", "OM", "UPE"}
 
 // String renders the set as Envoy does: names joined by ",", or "-" for
 // none. A single flag, the common case, does not allocate.
@@ -64,4 +65,5 @@ var reasons = map[flags]string{
 	flagFI:  "fault filter abort",
 	flagDPE: "request refused",
 	flagSI:  "stream timeout: the upstream exchange made no progress",
+	flagUPE: "upstream protocol error: the upstream's answer is not valid HTTP/1.1",
 }

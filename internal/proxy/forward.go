@@ -48,7 +48,7 @@ func (x *exchange) forward() {
 func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 	a, health := &x.tries, &x.health
 	*health = liveMembers{x.cluster, x.now}
-	a.Start(&x.plan.retry, x.replayable)
+	a.Start(&x.plan.retry, x.replayable, h1.Idempotent(x.r))
 	var avoid *endpoint
 	for {
 		idx := a.Target(health)
@@ -120,7 +120,11 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 			x.flags |= flagSI // failed answers 408, as Envoy does
 		}
 		o := x.classify(err, ctx, tryCtx)
-		x.p.record(target, e, o, 0, x.now)
+		if o == policy.Protocol { // outlier detection counts it as the 502 it becomes
+			x.p.record(target, e, policy.Response, http.StatusBadGateway, x.now)
+		} else {
+			x.p.record(target, e, o, 0, x.now)
+		}
 		x.release()
 		return nil, o
 	}
@@ -138,6 +142,8 @@ func (x *exchange) classify(err error, ctx, tryCtx context.Context) policy.Outco
 		return policy.Cancel
 	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, h1.ErrStreamIdle):
 		return policy.Timeout
+	case errors.Is(err, h1.ErrInvalidResponse):
+		return policy.Protocol
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {

@@ -118,6 +118,8 @@ func (x *exchange) failed(o policy.Outcome) {
 		x.generate(http.StatusServiceUnavailable, flagUF)
 	case policy.Reset:
 		x.generate(http.StatusServiceUnavailable, flagUC)
+	case policy.Protocol:
+		x.generate(http.StatusBadGateway, flagUPE)
 	case policy.Timeout:
 		if x.flags&flagSI != 0 {
 			x.generate(http.StatusRequestTimeout, flagSI)

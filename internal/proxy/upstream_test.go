@@ -141,7 +141,8 @@ func TestStaleConnectionIsRetried(t *testing.T) {
 }
 
 // TestUpstreamLimits checks that a response head over the size limit, or a
-// 101 nobody asked for, fails the attempt (503 UC) instead of being relayed.
+// 101 nobody asked for, fails the attempt as an invalid response (502 UPE,
+// Envoy's upstream protocol error) instead of being relayed.
 func TestUpstreamLimits(t *testing.T) {
 	for name, raw := range map[string]string{
 		"huge head":    "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", h1.MaxResponseHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n",
@@ -152,8 +153,8 @@ func TestUpstreamLimits(t *testing.T) {
 			_, up := newRawUpstream(t, func(*http.Request) (string, bool) { return raw, true })
 			res := echo{subsets: map[string]*upstream{"a": up}, http: `[{route: [{destination: {host: echo.test, subset: a}}], retries: {attempts: 0}}]`}.resources(t)
 			p := startProxy(t, Options{Role: meshxds.Gateway}, res)
-			if status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil); status != 503 || h.Get("X-Lanemesh-Flags") != "UC" {
-				t.Errorf("%d %s, want 503 UC", status, h.Get("X-Lanemesh-Flags"))
+			if status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil); status != 502 || h.Get("X-Lanemesh-Flags") != "UPE" {
+				t.Errorf("%d %s, want 502 UPE", status, h.Get("X-Lanemesh-Flags"))
 			}
 		})
 	}
