@@ -271,7 +271,7 @@ func (c *ClientConn) RoundTrip(ctx context.Context, r *http.Request, body []byte
 	}
 	b := &into.body // readResponse set how the body is framed
 	b.c, b.watch, b.writer = c, watch, writer
-	b.reusable = !resp.Close && c.opts.KeepAlive
+	b.reusable = !resp.Close && c.opts.KeepAlive && !b.upgraded
 	resp.Body = b
 	return resp, false, nil
 }

@@ -67,7 +67,9 @@ func parsePlainRequest(b []byte, r *http.Request, vals []string, keys *keyCache,
 				return 0, vals, headNotPlain
 			}
 			length, lengths = n, lengths+1
-		case "Transfer-Encoding", "Expect", "Trailer", "Pragma":
+		case "Transfer-Encoding", "Expect", "Trailer", "Pragma", "Upgrade":
+			// Upgrade: net/http's server can hand over the connection
+			// for the tunnel an accepted upgrade becomes.
 			return 0, vals, headNotPlain
 		}
 		free = addValue(h, key, value, free)

@@ -32,7 +32,6 @@ var plainRequests = []string{
 	"GET //double/slash HTTP/1.1\r\nHost: a\r\n\r\n",
 	"GET /a HTTP/1.1\r\nhost: [::1]:8080\r\nx-lower: v\r\nX-A: 1\r\nx-a: 2\r\nX-Empty:\r\nX-Blanks:  \t b \t \r\nX-Obs: caf\xc3\xa9\r\n\r\n",
 	"PURGE /cache HTTP/1.1\r\nHost: a\r\nX-!#$%&'*+-.^_`|~: tchar\r\n\r\n",
-	"DELETE /a HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMA\r\n\r\n", // the handler refuses it, not the parser
 }
 
 // notPlainRequests are heads the fast path must leave to net/http, whether
@@ -70,6 +69,7 @@ var notPlainRequests = []string{
 	"GET /a HTTP/1.1\r\nHost: a\r\nX-Cr: a\rb\r\n\r\n",
 	"GET /a HTTP/1.1\r\nHost: a\r\n : leading\r\n\r\n",
 	"\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+	"GET /a HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", // to net/http, which can hand over the connection
 }
 
 func TestPlainRequestMatchesNetHTTP(t *testing.T) {

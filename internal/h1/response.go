@@ -44,6 +44,12 @@ func (c *ClientConn) readResponse(r *http.Request, into *Response) (*http.Respon
 			c.limit = math.MaxInt64
 			into.body = Body{framed: resp.Body}
 			return resp, nil
+		case resp.StatusCode == http.StatusSwitchingProtocols && r.Header["Upgrade"] != nil:
+			// The upgrade the request asked for: the connection now
+			// carries the new protocol (see Body.Tunnel).
+			c.limit = math.MaxInt64
+			into.body = Body{framed: http.NoBody, upgraded: true}
+			return resp, nil
 		case resp.StatusCode == http.StatusSwitchingProtocols || n == Max1xxResponses:
 			return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, errUnexpected1xx)
 		}
@@ -186,6 +192,7 @@ type Body struct {
 	reusable bool
 	eof      bool
 	closed   bool
+	upgraded bool // a 101 to the request's upgrade: see Tunnel
 }
 
 func (b *Body) Read(p []byte) (n int, err error) {
@@ -241,6 +248,17 @@ func (b *Body) Buffered() ([]byte, bool) {
 // would wait, and only then.
 func (b *Body) Ready() bool {
 	return b.closed || b.eof || b.c.br.Buffered() > 0
+}
+
+// Tunnel hands over the connection of a 101 Switching Protocols answer to
+// an upgrade: a reader of what the upstream sends next (bytes it sent
+// right after the head included) and a writer to it. Closing the body
+// afterwards closes the connection. ok is false for any other response.
+func (b *Body) Tunnel() (r io.Reader, w io.Writer, ok bool) {
+	if !b.upgraded || b.closed {
+		return nil, nil, false
+	}
+	return b.c.br, b.c.conn, true
 }
 
 // Consumed takes n bytes that Buffered returned off the body.

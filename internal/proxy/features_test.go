@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"golang.org/x/net/websocket"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
@@ -687,6 +688,68 @@ func TestUpstreamProtocolErrorAndResets(t *testing.T) {
 		resp.Body.Close()
 		if hits := len(a.requests()) - before; resp.StatusCode != tc.status || !strings.Contains(resp.Header.Get(flagsHeader), tc.flag) || hits != tc.hits {
 			t.Errorf("%s %s: %d %q, upstream hit %d times; want %d %s, %d", tc.method, tc.path, resp.StatusCode, resp.Header.Get(flagsHeader), hits, tc.status, tc.flag, tc.hits)
+		}
+	}
+}
+
+// TestWebSocket: a WebSocket upgrade is tunnelled, as Istio allows on
+// every listener: the upstream gets the handshake once, with Upgrade and
+// Connection, and messages flow both ways through the proxy. An h2c
+// upgrade is served as plain HTTP/1.1 with its upgrade headers dropped;
+// any other upgrade gets 403.
+func TestWebSocket(t *testing.T) {
+	a := newUpstream(t, "a")
+	var upgrades atomic.Int32
+	a.answer(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			_, _ = fmt.Fprintf(w, "plain upgrade=%q settings=%q", r.Header.Get("Upgrade"), r.Header.Get("Http2-Settings"))
+			return
+		}
+		upgrades.Add(1)
+		websocket.Handler(func(ws *websocket.Conn) { _, _ = io.Copy(ws, ws) }).ServeHTTP(w, r)
+	})
+	var log logBuffer
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}], timeout: 1s, retries: {attempts: 2, perTryTimeout: 100ms}}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, res)
+	ws, err := websocket.Dial("ws://"+strings.TrimPrefix(gatewayURL(p, "/chat"), "http://"), "", "http://echo.test/")
+	if err != nil {
+		t.Fatalf("websocket handshake through the gateway: %v", err)
+	}
+	for _, msg := range []string{"hello", "lanes"} {
+		if _, err := ws.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := ws.Read(buf)
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("echo of %q: %q %v", msg, buf[:n], err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // past the route's per-try timeout: a tunnel is not cut by it
+	if _, err := ws.Write([]byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if n, err := ws.Read(buf); err != nil || string(buf[:n]) != "still" {
+		t.Fatalf("after the per-try timeout: %q %v", buf[:n], err)
+	}
+	ws.Close()
+	if n := upgrades.Load(); n != 1 {
+		t.Errorf("the upstream saw %d upgrade requests, want 1", n)
+	}
+	for _, tc := range []struct {
+		upgrade, settings string
+		status            int
+		body              string
+	}{
+		{"h2c", "AAMAAABkAARAAAAAAAIAAAAA", 200, `plain upgrade="" settings=""`},
+		{"foo/2", "", 403, ""},
+	} {
+		status, body, _ := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test",
+			map[string]string{"Connection": "Upgrade, HTTP2-Settings", "Upgrade": tc.upgrade, "HTTP2-Settings": tc.settings})
+		if status != tc.status || (tc.body != "" && body != tc.body) {
+			t.Errorf("Upgrade: %s: %d %q, want %d %q", tc.upgrade, status, body, tc.status, tc.body)
 		}
 	}
 }

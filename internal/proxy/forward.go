@@ -109,7 +109,7 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 	x.attempts++
 	x.served, x.endpoint = target, e
 	tryCtx := ctx
-	if pt := x.plan.retry.PerTry; pt > 0 {
+	if pt := x.plan.retry.PerTry; pt > 0 && !x.websocket { // a tunnel lasts as long as its ends want
 		tryCtx, x.cancelTry = context.WithTimeout(ctx, pt)
 	}
 	x.tryCtx = tryCtx

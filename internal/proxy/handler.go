@@ -54,6 +54,9 @@ type exchange struct {
 	tries  policy.Attempts
 	health liveMembers
 	abort  bool   // the response broke off; reset the downstream connection
+	// websocket: the request asks to upgrade to WebSocket, which Istio
+	// allows on every HTTP listener; forward tunnels it (see tunnel).
+	websocket bool
 	bind   string // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
@@ -117,6 +120,10 @@ func (x *exchange) serve(bind string) {
 	if x.decide(bind) {
 		x.prepare()
 		x.learnLane()
+		if x.websocket {
+			x.tunnel()
+			return
+		}
 		x.forward()
 	}
 }
@@ -128,9 +135,15 @@ func (x *exchange) serve(bind string) {
 func (x *exchange) decide(bind string) bool {
 	r := x.r
 	x.method, x.authority, x.path, x.bind = r.Method, r.Host, requestTarget(r), bind
-	if refused(r) {
+	switch upgrade(r) {
+	case upgradeRefused:
 		x.generate(http.StatusBadRequest, flagDPE)
 		return false
+	case upgradeUnknown:
+		x.generate(http.StatusForbidden, flagDPE)
+		return false
+	case upgradeWebSocket:
+		x.websocket = true
 	}
 	// Hop-by-hop headers go before routing, as in Envoy: a header a client
 	// names in Connection is not the request's, and cannot steer it.

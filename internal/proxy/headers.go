@@ -41,21 +41,49 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-// refused reports requests the proxy will not forward: CONNECT tunnels and
-// h2c upgrades (a client asking to switch protocols past the proxy, the
-// classic h2c smuggling vector).
-func refused(r *http.Request) bool {
+// What a request's Upgrade asks for, as Envoy's connection manager sees it
+// with Istio's upgrade_configs (websocket only).
+const (
+	upgradeNone      = iota // no upgrade: an ordinary request
+	upgradeWebSocket        // tunnelled once the upstream accepts (see tunnel)
+	upgradeRefused          // CONNECT: 400, as a proxy without CONNECT support
+	upgradeUnknown          // any other protocol: 403, as Envoy's "upgrade_failed"
+)
+
+// upgrade classifies r. An h2c upgrade is no upgrade: its Upgrade,
+// Connection and HTTP2-Settings headers are dropped here and the request
+// is served as HTTP/1.1, as Envoy's HTTP/1 codec does (the classic h2c
+// smuggling needs the proxy to pass them on).
+func upgrade(r *http.Request) int {
 	if r.Method == http.MethodConnect {
-		return true
+		return upgradeRefused
 	}
-	for _, v := range r.Header["Upgrade"] {
+	vv := r.Header["Upgrade"]
+	if vv == nil {
+		delete(r.Header, "Http2-Settings")
+		return upgradeNone
+	}
+	websocket, other := false, false
+	for _, v := range vv {
 		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "h2c") {
-				return true
+			switch tok = strings.TrimSpace(tok); {
+			case strings.EqualFold(tok, "h2c"):
+			case strings.EqualFold(tok, "websocket"):
+				websocket = true
+			case tok != "":
+				other = true
 			}
 		}
 	}
-	return r.Header["Http2-Settings"] != nil
+	delete(r.Header, "Http2-Settings")
+	switch {
+	case other:
+		return upgradeUnknown
+	case websocket && r.Method == http.MethodGet && namedIn(r.Header["Connection"], "upgrade"):
+		return upgradeWebSocket
+	}
+	delete(r.Header, "Upgrade") // h2c, or an Upgrade no Connection names: not an upgrade
+	return upgradeNone
 }
 
 // requestTarget is the path and query the request is routed on: the

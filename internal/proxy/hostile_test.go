@@ -80,8 +80,17 @@ func hostileCases() []hostileCase {
 					}
 				}
 			})},
-		{Name: "h2c upgrade", Status: 400,
-			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"},
+		{Name: "an h2c upgrade is served as HTTP/1.1, its upgrade headers dropped (Envoy's HTTP/1 codec)", Status: 200,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+			Check: oneRequest(func(t *testing.T, s seen) {
+				for _, h := range []string{"Upgrade", "Http2-Settings", "Connection"} {
+					if s.Header.Get(h) != "" {
+						t.Errorf("%s reached the upstream: %v", h, s.Header)
+					}
+				}
+			})},
+		{Name: "an upgrade to another protocol than WebSocket is refused", Status: 403,
+			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: Upgrade\r\nUpgrade: foo/2\r\n\r\n"},
 		{Name: "CONNECT tunnel", Status: 400,
 			Raw: "CONNECT gw:443 HTTP/1.1\r\n" + laneV1 + "\r\n"},
 		{Name: "credentials in an absolute-form URL are not forwarded", Status: 200,
