@@ -15,22 +15,42 @@ const innerAppPort = 15080
 // its sidecar, and sets the pod's InboundAddr and AppAddr if so.
 func (r *Runner) decideCapture(p *pod) {
 	c := p.container
-	if r.opts.InboundCapture == nil || r.opts.Sidecar == nil || c == nil || !isMock(c.Image) {
+	if c != nil && isMock(c.Image) && appPort(*c) == innerAppPort {
+		r.log.Warn("the app's port is the one its sidecar would move it to: inbound traffic is not intercepted", "pod", p.key(), "port", innerAppPort)
+	}
+	want := r.wantsCapture(p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.placed = true
+	if !want {
 		return
 	}
 	port := appPort(*c)
-	if port == innerAppPort {
-		r.log.Warn("the app's port is the one its sidecar would move it to: inbound traffic is not intercepted", "pod", p.key(), "port", port)
-		return
-	}
-	if !r.opts.InboundCapture(p.info) {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	p.info.InboundAddr = net.JoinHostPort(p.info.IP, strconv.Itoa(int(port)))
 	p.info.AppAddr = net.JoinHostPort(p.info.IP, strconv.Itoa(innerAppPort))
 	r.log.Info("pod inbound traffic goes through its sidecar", "pod", p.key(), "sidecar", p.info.InboundAddr, "app", p.info.AppAddr)
+}
+
+// wantsCapture reports whether, by the configuration now, p's inbound
+// traffic should go through its sidecar: Options.InboundCapture says so,
+// and the pod runs the built-in app on another port than innerAppPort.
+func (r *Runner) wantsCapture(p *pod) bool {
+	c := p.container
+	if r.opts.InboundCapture == nil || r.opts.Sidecar == nil || c == nil || !isMock(c.Image) || appPort(*c) == innerAppPort {
+		return false
+	}
+	return r.opts.InboundCapture(p.info)
+}
+
+// captureCurrent reports whether p was placed as the configuration now
+// wants (see wantsCapture). A pod placed otherwise (its lane group became
+// permissive, or stopped being) is replaced like one of an old template,
+// each new pod ready before an old one stops: lanes work as soon as the
+// change is applied, as in ASM, where every pod's inbound traffic passes
+// its sidecar.
+// r.mu is held; a pod not placed yet is current.
+func (r *Runner) captureCurrent(p *pod) bool {
+	return !p.placed || (p.info.InboundAddr != "") == r.wantsCapture(p)
 }
 
 // probeAddr is where the pod's container port is reached by a probe: the

@@ -37,6 +37,7 @@ type pod struct {
 	restarts int       // r.mu
 	lastExit string    // r.mu
 	created  time.Time // r.mu
+	placed   bool      // r.mu: decideCapture has run (see captureCurrent)
 }
 
 // ctrState is where one container of a pod is: not started yet, running,

@@ -58,7 +58,7 @@ func (r *Runner) reconcile(ctx context.Context, pods *sync.WaitGroup) {
 		live := r.livePodsLocked(owner)
 		views := make([]podView, len(live))
 		for i, p := range live {
-			views[i] = podView{current: d != nil && p.hash == d.hash, ready: p.phase == Ready}
+			views[i] = podView{current: d != nil && p.hash == d.hash && r.captureCurrent(p), ready: p.phase == Ready}
 		}
 		want := 0
 		if d != nil {

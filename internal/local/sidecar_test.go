@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,5 +120,50 @@ func TestPodPhasesAreTruthful(t *testing.T) {
 				t.Fatalf("%s was reported healthy: %+v", in.Name, list)
 			}
 		}
+	}
+}
+
+// TestCaptureChangeReplacesPods: when the configuration changes whether a
+// pod's inbound traffic goes through its sidecar (its lane group became
+// permissive), the pod is replaced like one of an old template, a new one
+// ready before the old stops, and the new one is placed as now wanted.
+func TestCaptureChangeReplacesPods(t *testing.T) {
+	var capture atomic.Bool
+	f := &fakeSidecar{}
+	w := newWatcher()
+	r, _ := startRunner(t, Options{OnChange: w.OnChange, Sidecar: f.start, InboundCapture: func(PodInfo) bool { return capture.Load() }})
+	d := []*api.Deployment{mockDeployment("mockb", "v2", 1)}
+	if err := r.Apply(d); err != nil {
+		t.Fatal(err)
+	}
+	first := w.waitFor(t, "a ready pod", healthy(1))[0].Name
+	captured := func() (n int) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, p := range r.pods {
+			if p.phase != Terminating && p.info.InboundAddr != "" {
+				n++
+			}
+		}
+		return n
+	}
+	if captured() != 0 {
+		t.Fatal("captured before the configuration asked for it")
+	}
+	capture.Store(true)
+	if err := r.Apply(d); err != nil { // the configuration changed; the Deployment did not
+		t.Fatal(err)
+	}
+	w.waitFor(t, "the pod replaced", func(list []registry.Instance) bool { return healthy(1)(list) && list[0].Name != first })
+	if captured() != 1 {
+		t.Error("the new pod's inbound traffic does not go through its sidecar")
+	}
+	seenReady := false
+	for i, list := range w.all() {
+		ready := slices.ContainsFunc(list, func(in registry.Instance) bool { return in.Healthy })
+		if seenReady && !ready {
+			t.Errorf("OnChange call %d had no ready pod during the replacement: %+v", i, list)
+		}
+		seenReady = seenReady || ready
 	}
 }
