@@ -53,11 +53,11 @@ type exchange struct {
 	// a fallback member took (or was sent) the request.
 	tries  policy.Attempts
 	health liveMembers
-	abort  bool   // the response broke off; reset the downstream connection
+	abort  bool // the response broke off; reset the downstream connection
 	// websocket: the request asks to upgrade to WebSocket, which Istio
 	// allows on every HTTP listener; forward tunnels it (see tunnel).
 	websocket bool
-	bind   string // the listener's address, the local half of a made-up hash cookie
+	bind      string // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
 	hash   route.Hash
