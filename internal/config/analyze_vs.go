@@ -25,6 +25,7 @@ func (a *analyzer) virtualService(vs *api.VirtualService) {
 	for i := range vs.Spec.HTTP {
 		a.httpRoute(o, &vs.Spec.HTTP[i], fmt.Sprintf("spec.http[%d]", i), bound)
 	}
+	a.unreachableRules(o, vs.Spec.HTTP)
 }
 
 // bindings resolves the gateways a VirtualService (or one of its matches)

@@ -53,6 +53,8 @@ const (
 	CodeSubsetNoWorkload   = "IST0173" // a subset or sourceLabels selects no workload
 	CodeHostNotFound       = "IST0101"
 	CodeVSHostNotInGateway = "IST0132" // a gateway-bound VirtualService host its Gateway does not serve
+	CodeUnreachableRule    = "IST0130" // a VirtualService rule no request can reach
+	CodeIneffectiveMatch   = "IST0131" // a match an earlier one already takes
 	CodeLane               = "LM0006"  // a lane group or lane that cannot work as written
 )
 
