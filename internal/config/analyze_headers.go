@@ -19,8 +19,16 @@ func (a *analyzer) matchValues(o object, m *api.HTTPMatchRequest, path string) {
 		ms   map[string]api.StringMatch
 	}{{"headers", m.Headers}, {"withoutHeaders", m.WithoutHeaders}} {
 		for _, name := range slices.Sorted(maps.Keys(f.ms)) {
+			field := path + "." + f.name + "[" + strconv.Quote(name) + "]"
 			if p := matchHeaderProblem(name); p != "" {
-				a.badValue(o, path+"."+f.name+"["+strconv.Quote(name)+"]", p, "header names are letters, digits and !#$%&'*+-.^_`|~")
+				a.badValue(o, field, p, "header names are letters, digits and !#$%&'*+-.^_`|~")
+			}
+			if strings.HasPrefix(name, jwtClaimPrefix) {
+				// Istio matches it on RequestAuthentication's verified
+				// claims, a kind lanemesh does not enforce: as a header it
+				// could never match, and inverted it would match all.
+				a.errorf(o, CodeUnsupported, field, fmt.Sprintf("matching on a JWT claim (%s) is valid Istio but lanemesh does not implement it: it verifies no JWTs (RequestAuthentication)", name),
+					"match on a header your authentication layer sets from the claim, or remove the match")
 			}
 		}
 	}

@@ -262,10 +262,14 @@ func ValidHeaderName(h string) bool { return headerNameRE.MatchString(h) }
 // pseudoHeaders may be matched on although they are not tokens.
 var pseudoHeaders = []string{":method", ":scheme", ":authority", ":path", ":status"}
 
+// jwtClaimPrefix starts the "header" names Istio matches on a verified
+// JWT's claims instead of on headers.
+const jwtClaimPrefix = "@request.auth.claims"
+
 // matchHeaderProblem is ValidateHTTPHeaderNameOrJwtClaimRoute. An empty
 // name is reported by the existing match check.
 func matchHeaderProblem(name string) string {
-	if name == "" || strings.HasPrefix(name, "@request.auth.claims") || slices.Contains(pseudoHeaders, name) || headerNameRE.MatchString(name) {
+	if name == "" || strings.HasPrefix(name, jwtClaimPrefix) || slices.Contains(pseudoHeaders, name) || headerNameRE.MatchString(name) {
 		return ""
 	}
 	return fmt.Sprintf("header name %q is not a valid header name", name)
