@@ -427,3 +427,40 @@ spec: {selector: {app: mockb}, ports: [{port: 8000}]}
 		})
 	}
 }
+
+// TestGeneratedFindingsOnce: a mistake the group's generated objects all
+// repeat (a service with no Service behind it, in its DestinationRule and
+// each lane's route) is reported once.
+func TestGeneratedFindingsOnce(t *testing.T) {
+	const yaml = `apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLaneGroup
+metadata: {name: g}
+spec:
+  ingress: {gateway: {name: ingressgateway, namespace: istio-system}}
+  services: [{name: mockd, namespace: default}]
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLane
+metadata: {name: v1, labels: {swimlane-group: g}}
+spec: {labelSelector: {version: v1}}
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLane
+metadata: {name: v2, labels: {swimlane-group: g}}
+spec: {labelSelector: {version: v2}}
+`
+	var c config.Config
+	if diags := c.Parse("x.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	_, diags := Resolve(&c)
+	n := 0
+	for _, d := range diags {
+		if d.Code == config.CodeHostNotFound && d.Level == config.Warning && strings.Contains(d.Message, "mockd.default.svc.cluster.local") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d warnings of the missing host, want 1:\n%v", n, diags)
+	}
+}
