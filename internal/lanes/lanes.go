@@ -453,6 +453,10 @@ func (g *generator) checkIngress(b *group) {
 		}
 		total := int32(0)
 		for _, l := range b.lanes {
+			if len(l.Spec.IngressRules) > 0 {
+				g.warnf(l, "spec.ingressRules", "ingressRules have no effect under weighted ingress routing: requests are split by the lanes' ingressWeight",
+					"remove them, or set the group's ingress.ingressRouting.ingressRoutingStrategy: rule_based to use them")
+			}
 			w := l.Spec.IngressWeight
 			if w == nil {
 				continue

@@ -464,3 +464,43 @@ spec: {labelSelector: {version: v2}}
 		t.Errorf("%d warnings of the missing host, want 1:\n%v", n, diags)
 	}
 }
+
+// TestWeightedIgnoresIngressRules: under weighted ingress routing a lane's
+// ingressRules are dead configuration, and said to be, as ingressWeight is
+// under rule_based.
+func TestWeightedIgnoresIngressRules(t *testing.T) {
+	const yaml = `apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLaneGroup
+metadata: {name: g}
+spec:
+  ingress:
+    gateway: {name: ingressgateway, namespace: istio-system}
+    ingressRouting: {ingressRoutingStrategy: weighted, weightedRoutingRule: {hosts: ['*']}}
+  services: [{name: mocka, namespace: default}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mocka}
+spec: {selector: {app: mocka}, ports: [{port: 8000}]}
+---
+apiVersion: istio.alibabacloud.com/v1
+kind: ASMSwimLane
+metadata: {name: v1, labels: {swimlane-group: g}}
+spec:
+  labelSelector: {version: v1}
+  ingressWeight: {destination: {host: mocka}, weight: 100}
+  ingressRules: [{name: r, online: true, match: {uri: {exact: /}}, route: {destination: {host: mocka}}}]
+`
+	var c config.Config
+	if diags := c.Parse("x.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	_, diags := Resolve(&c)
+	found := false
+	for _, d := range diags {
+		found = found || d.Level == config.Warning && d.Kind == "ASMSwimLane" && d.Field == "spec.ingressRules"
+	}
+	if !found || diags.HasErrors() {
+		t.Errorf("want one warning on the lane's ingressRules and no error, got:\n%v", diags)
+	}
+}
