@@ -270,6 +270,11 @@ func (x *exchange) prepare() {
 		applyOps(h, ops.reqRemove, ops.reqAdd)
 	}
 	applyOps(h, x.plan.ops.reqRemove, x.plan.ops.reqAdd)
+	if v := h[laneHeader]; len(v) > 0 {
+		// A permissive group's gateway route sets the lane it entered:
+		// that, not what the client sent, is the request's lane.
+		x.lane = v[0]
+	}
 	if x.plan.hostRewrite != "" {
 		r.Host = x.plan.hostRewrite
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lanemesh/lanemesh/internal/explain"
+	"github.com/lanemesh/lanemesh/internal/lanes"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
@@ -151,5 +152,28 @@ func TestFallbackWhenUpstreamStopsAccepting(t *testing.T) {
 	last := entries[len(entries)-1]
 	if last["response_flags"] != "FB" || last["attempts"].(float64) != 2 || last["upstream_cluster"] != "outbound|8000|v1|mockb.default.svc.cluster.local" {
 		t.Errorf("access log %v: want FB after two attempts, served by the v1 cluster", last)
+	}
+}
+
+// TestPermissiveGatewayLogsTheLaneEntered: a permissive group's gateway
+// sets the route header to the lane it chose, and that lane, not what the
+// client sent, is the request's lane in the access log (and metrics).
+func TestPermissiveGatewayLogsTheLaneEntered(t *testing.T) {
+	m := newMesh(t, "../../examples/lane-group-permissive")
+	resolved, diags := lanes.Resolve(m.cfg) // the group's own objects, as the control plane makes them
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	m.cfg = resolved
+	var log logBuffer
+	p := startProxy(t, Options{Role: meshxds.Gateway, AccessLog: &log}, m.resources(gatewayIdentity, nil))
+	for sent, want := range map[string]string{"v2": "v2", "V2": "v1", "v9": "v1"} {
+		if status, _, _ := call(t, newClient(nil), "GET", gatewayURL(p, "/mock"), "gateway", map[string]string{"x-asm-prefer-tag": sent}); status != http.StatusOK {
+			t.Fatalf("lane %s: status %d", sent, status)
+		}
+		entries := log.entries(t)
+		if got := entries[len(entries)-1]["lane"]; got != want {
+			t.Errorf("sent lane %q: access log lane %q, want %q", sent, got, want)
+		}
 	}
 }
