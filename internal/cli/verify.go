@@ -15,7 +15,8 @@ import (
 
 func newVerify(stdout, stderr io.Writer) *cobra.Command {
 	var o verify.Options
-	var lanes, output, progress string
+	var cl client
+	var lanes, output, progress, group string
 	var noFallback bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -27,16 +28,41 @@ apps print ("-> mocka(version: v2, ip: …)-> mockb(…)…") and reports per la
 requests that stayed in the lane, fell back to the fallback version (and at
 which service), leaked into another lane, or failed.
 
+By default a lane's name is the version its pods print, and every hop falls
+back to --fallback. With --group, the lanes, their versions (the lanes'
+labelSelector version), the lane header and each service's fallback
+(serviceLevelFallbackTarget or fallbackTarget) come from that ASMSwimLaneGroup
+of the running mesh; in a permissive group a hop to a service the lane does
+not hold is in the lane when it reaches the baseline.
+
 Exit status: 0 when no lane leaked or failed (fallbacks allowed unless
 --no-fallback), 1 otherwise, 2 on usage errors — so a pipeline can gate a
 release on it.`,
-		Example: "  lanemesh verify --header x-asm-prefer-tag --lanes v1,v2,v3 -n 100 http://127.0.0.1:8080/mock",
+		Example: "  lanemesh verify --header x-asm-prefer-tag --lanes v1,v2,v3 -n 100 http://127.0.0.1:8080/mock\n" +
+			"  lanemesh verify --group mock -n 100 http://127.0.0.1:8080/mock",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Requests < 1 || output != "text" && output != "json" {
 				return usageError{fmt.Errorf("-n must be at least 1 and -o text or json")}
 			}
 			o.URL, o.Lanes = args[0], strings.Split(lanes, ",")
+			if group != "" {
+				c, _, err := liveMesh(&cl)
+				if err != nil {
+					return err
+				}
+				all, header, expect, err := verify.ForGroup(c, group)
+				if err != nil {
+					return usageError{err}
+				}
+				o.Expect = expect
+				if !cmd.Flags().Changed("lanes") {
+					o.Lanes = all
+				}
+				if header != "" && !cmd.Flags().Changed("header") {
+					o.Header = header
+				}
+			}
 			o.Client = &http.Client{Timeout: timeout}
 			switch progress {
 			case "auto":
@@ -72,6 +98,8 @@ release on it.`,
 	fl.StringVar(&lanes, "lanes", "v1,v2,v3", "the lanes to test, comma-separated")
 	fl.StringVar(&o.Fallback, "fallback", "v1", "the version lanes fall back to")
 	fl.BoolVar(&noFallback, "no-fallback", false, "count a fallback as a failure")
+	fl.StringVar(&group, "group", "", "an ASMSwimLaneGroup of the running mesh (--server) whose lanes to test, each with its own versions and fallbacks, read from the group; its lanes unless --lanes, its routeHeader unless --header")
+	addServerFlag(cmd, &cl)
 	fl.IntVarP(&o.Requests, "requests", "n", 100, "requests per lane")
 	fl.IntVarP(&o.Concurrency, "concurrency", "c", 4, "requests in flight")
 	fl.DurationVar(&timeout, "timeout", 10*time.Second, "timeout of each request")

@@ -74,16 +74,41 @@ func (r LaneReport) OK(allowFallback bool) bool {
 	return r.Leaked == 0 && r.Failed == 0 && (allowFallback || fb == 0)
 }
 
+// Expect is what the hops of one lane's chain should print: per app, the
+// version of the lane's pod (Version) and the version its hop falls back
+// to (Fallback); an app not listed takes Default and DefaultFallback. A
+// lane named after its version, with one fallback version, is
+// Expect{Default: lane, DefaultFallback: fallback}; a lane group's lanes
+// come from ForGroup.
+type Expect struct {
+	Version, Fallback        map[string]string
+	Default, DefaultFallback string
+}
+
+func (e Expect) version(app string) string {
+	if v, ok := e.Version[app]; ok {
+		return v
+	}
+	return e.Default
+}
+
+func (e Expect) fallback(app string) string {
+	if v, ok := e.Fallback[app]; ok {
+		return v
+	}
+	return e.DefaultFallback
+}
+
 // Tally classifies one lane's outcomes. A chain whose hops are all in the
-// lane's version is in the lane; one whose other hops are all in the
-// fallback version fell back, at the first of them, and returned when a
-// hop after that is in the lane again (a permissive lane); a hop in any
-// other version is a leak. A non-2xx status, no response or no chain is a
-// failure.
-func Tally(lane, fallback string, outcomes []Outcome) LaneReport {
+// lane's version (of their app) is in the lane; one whose other hops are
+// all in their fallback version fell back, at the first of them, and
+// returned when a hop after that is in the lane again (a permissive lane);
+// a hop in any other version is a leak. A non-2xx status, no response or
+// no chain is a failure.
+func Tally(lane string, e Expect, outcomes []Outcome) LaneReport {
 	r := LaneReport{Lane: lane, Requests: len(outcomes), FellBack: map[string]int{}, Examples: map[string]string{}}
 	for _, o := range outcomes {
-		kind, at, returned := classify(lane, fallback, o)
+		kind, at, returned := classify(e, o)
 		switch kind {
 		case "in-lane":
 			r.InLane++
@@ -106,7 +131,7 @@ func Tally(lane, fallback string, outcomes []Outcome) LaneReport {
 	return r
 }
 
-func classify(lane, fallback string, o Outcome) (kind, at string, returned bool) {
+func classify(e Expect, o Outcome) (kind, at string, returned bool) {
 	hops := Parse(o.Body)
 	if o.Status < 200 || o.Status > 299 || len(hops) == 0 {
 		return "failed", "", false
@@ -114,9 +139,9 @@ func classify(lane, fallback string, o Outcome) (kind, at string, returned bool)
 	kind = "in-lane"
 	for _, h := range hops {
 		switch {
-		case h.Version == lane:
+		case h.Version == e.version(h.App):
 			returned = at != ""
-		case h.Version == fallback:
+		case h.Version != "" && h.Version == e.fallback(h.App):
 			if at == "" {
 				kind, at = "fell-back", h.App
 			}
@@ -130,11 +155,14 @@ func classify(lane, fallback string, o Outcome) (kind, at string, returned bool)
 
 // Options says what to send.
 type Options struct {
-	URL         string   // the gateway URL, e.g. http://127.0.0.1:8080/mock
-	Header      string   // the lane header, e.g. x-asm-prefer-tag
-	Lanes       []string // e.g. v1, v2, v3
-	Fallback    string   // the fallback version, e.g. v1
-	Requests    int      // per lane
+	URL      string   // the gateway URL, e.g. http://127.0.0.1:8080/mock
+	Header   string   // the lane header, e.g. x-asm-prefer-tag
+	Lanes    []string // e.g. v1, v2, v3
+	Fallback string   // the fallback version, e.g. v1
+	// Expect, when it has a lane, says what that lane's chain should
+	// print instead of the lane's name and Fallback (see ForGroup).
+	Expect      map[string]Expect
+	Requests    int // per lane
 	Concurrency int
 	Client      *http.Client
 	// Progress, if set, is called after each request with the lane and
@@ -146,7 +174,11 @@ type Options struct {
 func Run(ctx context.Context, o Options) []LaneReport {
 	var reports []LaneReport
 	for _, lane := range o.Lanes {
-		reports = append(reports, Tally(lane, o.Fallback, send(ctx, o, lane)))
+		e, ok := o.Expect[lane]
+		if !ok {
+			e = Expect{Default: lane, DefaultFallback: o.Fallback}
+		}
+		reports = append(reports, Tally(lane, e, send(ctx, o, lane)))
 	}
 	return reports
 }

@@ -39,7 +39,7 @@ func TestTally(t *testing.T) {
 		{0, "connection refused"},
 		{200, "no chain here"},
 	}
-	r := Tally("v2", "v1", outcomes)
+	r := Tally("v2", Expect{Default: "v2", DefaultFallback: "v1"}, outcomes)
 	if r.Requests != 9 || r.InLane != 1 || r.FellBack["mockb"] != 2 || r.FellBack["mockc"] != 1 || r.FellBack["mocka"] != 1 ||
 		r.Returned != 1 || r.Leaked != 1 || r.Failed != 3 {
 		t.Fatalf("tally %+v", r)
@@ -47,7 +47,7 @@ func TestTally(t *testing.T) {
 	if r.OK(true) {
 		t.Error("a lane that leaked and failed is OK")
 	}
-	clean := Tally("v1", "v1", []Outcome{{200, chain("v1", "v1", "v1")}})
+	clean := Tally("v1", Expect{Default: "v1", DefaultFallback: "v1"}, []Outcome{{200, chain("v1", "v1", "v1")}})
 	if !clean.OK(false) || clean.InLane != 1 {
 		t.Errorf("clean lane %+v not OK", clean)
 	}
