@@ -181,8 +181,15 @@ func readConfig(r *http.Request) (*config.Config, config.Diagnostics, error) {
 	c := &config.Config{}
 	var diags config.Diagnostics
 	opt := config.Options{SkipUnsupportedKinds: r.URL.Query().Get(SkipUnsupportedKindsParam) == "true"}
-	for _, f := range files {
-		diags = append(diags, c.ParseWith(f.Name, f.Data, opt)...)
+	// The files come in -f order; each -f path is a layer, as in Load.
+	for i := 0; i < len(files); {
+		layer := &config.Config{}
+		j := i
+		for ; j < len(files) && files[j].Layer == files[i].Layer; j++ {
+			diags = append(diags, layer.ParseWith(files[j].Name, files[j].Data, opt)...)
+		}
+		c.Replace(layer)
+		i = j
 	}
 	return c, diags, nil
 }

@@ -153,3 +153,36 @@ func TestTailLines(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyLayers: as with kubectl apply -f a -f b, an object in a later
+// -f path replaces the same one of an earlier path; twice in one path it
+// is an error.
+func TestApplyLayers(t *testing.T) {
+	srv, store := newServer(t)
+	vs := func(host string) []byte {
+		return []byte("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: extra, namespace: default}\nspec:\n  hosts: [" + host + "]\n  http: [{route: [{destination: {host: mockb}}]}]\n")
+	}
+	send := func(files []config.File) (int, Result) {
+		body, _ := json.Marshal(map[string]any{"files": files})
+		resp := srv.do(t, "POST", "/v1/apply", "application/json", string(body))
+		var res Result
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, res
+	}
+	code, res := send([]config.File{{Name: "a.yaml", Data: vs("a.example.com")}, {Name: "b.yaml", Data: vs("b.example.com"), Layer: 1}})
+	if code != 200 || len(res.Changes) != 1 || !strings.Contains(res.Changes[0], "virtualservice default/extra created") {
+		t.Fatalf("two layers: status %d, %+v", code, res)
+	}
+	c, _ := store.Config()
+	for _, vs := range c.VirtualServices {
+		if vs.Metadata.Name == "extra" && vs.Spec.Hosts[0] != "b.example.com" {
+			t.Errorf("the later layer did not win: hosts %v", vs.Spec.Hosts)
+		}
+	}
+	code, res = send([]config.File{{Name: "a.yaml", Data: vs("a.example.com")}, {Name: "b.yaml", Data: vs("b.example.com")}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(res.Diagnostics.Err().Error(), "defined twice") {
+		t.Fatalf("one layer: status %d, %+v", code, res)
+	}
+}

@@ -35,13 +35,16 @@ rejected, 2 usage or connection failure.`,
 				return usageError{fmt.Errorf("%s needs at least one -f PATH", verb)}
 			}
 			var all []config.File
-			for _, p := range files {
+			for layer, p := range files {
 				fs, diags := config.ReadFiles(p, stdin)
 				if diags.HasErrors() {
 					printDiagnostics(stderr, diags, "text", files)
 					return exitError{ExitUsage}
 				}
-				all = append(all, fs...)
+				for _, f := range fs {
+					f.Layer = layer
+					all = append(all, f)
+				}
 			}
 			q := url.Values{}
 			if dryRun {

@@ -14,6 +14,10 @@ import (
 type File struct {
 	Name string `json:"name"`
 	Data []byte `json:"content"`
+	// Layer is the position of the -f path the file came from: an object
+	// of a later layer replaces the same object of an earlier one, as in
+	// Load; within one layer, an object defined twice is an error.
+	Layer int `json:"layer,omitempty"`
 }
 
 // Load reads every path (a file, a directory searched recursively for
