@@ -252,10 +252,14 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, res)
 		return
 	}
+	verb := "deleted"
+	if r.URL.Query().Get("dryRun") == "true" {
+		verb += " (dry run)"
+	}
 	for _, obj := range in.Objects() {
 		if before.Find(obj) != nil {
 			kind, ns, name := config.Identify(obj)
-			res.Changes = append(res.Changes, fmt.Sprintf("%s %s/%s deleted", lower(kind), ns, name))
+			res.Changes = append(res.Changes, fmt.Sprintf("%s %s/%s %s", lower(kind), ns, name, verb))
 		}
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -186,3 +186,18 @@ func TestApplyLayers(t *testing.T) {
 		t.Fatalf("one layer: status %d, %+v", code, res)
 	}
 }
+
+// TestDeleteDryRunSaysSo: a dry-run delete reports what it would delete as
+// such, and deletes nothing.
+func TestDeleteDryRunSaysSo(t *testing.T) {
+	srv, store := newServer(t)
+	fb, _ := os.ReadFile("../../examples/traffic-lanes/gw-mock.yaml")
+	before, gen := store.Config()
+	code, res := post(t, srv, "/v1/delete?dryRun=true", string(fb))
+	if code != 200 || len(res.Changes) == 0 || !strings.HasSuffix(res.Changes[0], "deleted (dry run)") {
+		t.Fatalf("status %d, changes %v", code, res.Changes)
+	}
+	if after, gen2 := store.Config(); after != before || gen2 != gen {
+		t.Error("a dry-run delete changed the configuration")
+	}
+}

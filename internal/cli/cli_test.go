@@ -307,3 +307,12 @@ func TestTokenStaysLocal(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want a usage error naming --token-file", code, stderr)
 	}
 }
+
+// TestProxyStaticNeedsFiles: --static with no -f is a usage error, not a
+// proxy that serves nothing and says it is ready.
+func TestProxyStaticNeedsFiles(t *testing.T) {
+	code, _, stderr := run(t, "", "proxy", "--role", "gateway", "--static", "--admin", "")
+	if code != 2 || !strings.Contains(stderr, "-f PATH") {
+		t.Fatalf("exit %d, stderr %q; want a usage error asking for -f", code, stderr)
+	}
+}

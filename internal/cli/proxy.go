@@ -59,6 +59,9 @@ func (s *staticFiles) AddFlags(fl *pflag.FlagSet) {
 }
 
 func (s *staticFiles) Resources(identity meshxds.Proxy, stdin io.Reader, stderr io.Writer) (*meshxds.Resources, error) {
+	if len(s.files) == 0 {
+		return nil, usageError{fmt.Errorf("--static needs the configuration: pass -f PATH (repeatable; - for stdin)")}
+	}
 	c, diags := loadAndAnalyze(s.files, stdin, s.opt)
 	if diags.HasErrors() {
 		printDiagnostics(stderr, diags.Errors(), "text", s.files)
