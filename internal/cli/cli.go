@@ -39,12 +39,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // mainAt is Main with the clock of the commands that print ages.
 func mainAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin, stdout, stderr, now)
-	root.SetArgs(args)
 	// Long-running commands (up, proxy, controlplane, mock) stop cleanly on
-	// Ctrl-C and SIGTERM through this context.
+	// Ctrl-C and SIGTERM through this context; a command reading -f - stops
+	// reading.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	root := newRoot(interruptible{ctx, stdin}, stdout, stderr, now)
+	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	var ee exitError
 	var ue usageError
@@ -60,6 +61,37 @@ func mainAt(now func() time.Time, args []string, stdin io.Reader, stdout, stderr
 		// Cobra's own errors (unknown flag, missing argument) are usage.
 		fmt.Fprintln(stderr, "lanemesh:", err)
 		return ExitUsage
+	}
+}
+
+// interruptible is a reader that gives up when ctx ends: a read of a
+// terminal or a pipe blocks in the kernel, out of reach of the signal that
+// ended ctx, so each read waits beside it. It is for the configuration a
+// command reads from stdin, small enough that a goroutine and a copy per
+// read cost nothing that matters.
+type interruptible struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (in interruptible) Read(p []byte) (int, error) {
+	if err := in.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("interrupted: %w", err)
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	buf, done := make([]byte, len(p)), make(chan result, 1)
+	go func() {
+		n, err := in.r.Read(buf)
+		done <- result{n, err}
+	}()
+	select {
+	case res := <-done:
+		return copy(p, buf[:res.n]), res.err
+	case <-in.ctx.Done():
+		return 0, fmt.Errorf("interrupted: %w", in.ctx.Err())
 	}
 }
 

@@ -2,14 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -314,5 +318,30 @@ func TestProxyStaticNeedsFiles(t *testing.T) {
 	code, _, stderr := run(t, "", "proxy", "--role", "gateway", "--static", "--admin", "")
 	if code != 2 || !strings.Contains(stderr, "-f PATH") {
 		t.Fatalf("exit %d, stderr %q; want a usage error asking for -f", code, stderr)
+	}
+}
+
+// TestInterruptibleStdin: a read of stdin that would block gives up when
+// the command's context ends (Ctrl-C during `analyze -f -`).
+func TestInterruptibleStdin(t *testing.T) {
+	r, w := io.Pipe() // nothing is ever written
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(interruptible{ctx, r})
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("read ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read did not give up when the context ended")
+	}
+	if got, err := io.ReadAll(interruptible{context.Background(), strings.NewReader("kind: x")}); string(got) != "kind: x" || err != nil {
+		t.Errorf("a plain read: %q %v", got, err)
 	}
 }

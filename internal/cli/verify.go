@@ -40,7 +40,7 @@ Exit status: 0 when no lane leaked or failed (fallbacks allowed unless
 release on it.`,
 		Example: "  lanemesh verify --header x-asm-prefer-tag --lanes v1,v2,v3 -n 100 http://127.0.0.1:8080/mock\n" +
 			"  lanemesh verify --group mock -n 100 http://127.0.0.1:8080/mock",
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Requests < 1 || output != "text" && output != "json" {
 				return usageError{fmt.Errorf("-n must be at least 1 and -o text or json")}

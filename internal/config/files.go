@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -130,8 +131,11 @@ const IOCode = "LM0000"
 
 func ioDiag(path string, err error) Diagnostic {
 	hint := "check that the path exists and is readable"
-	if errors.Is(err, ErrTooLarge) {
+	switch {
+	case errors.Is(err, ErrTooLarge):
 		hint = "split it into several files, or pass a directory"
+	case errors.Is(err, context.Canceled):
+		hint = "the command was interrupted while reading; nothing was done"
 	}
 	return Diagnostic{Level: Error, Code: IOCode, File: path, Message: "cannot read: " + err.Error(), Hint: hint}
 }
