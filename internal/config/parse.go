@@ -79,8 +79,13 @@ func Kinds() []string {
 	return out
 }
 
-// dns1123 is the shape of a Kubernetes object name or namespace.
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+// dns1123 is the shape of a Kubernetes object name (a DNS-1123
+// subdomain: dot-separated labels, 253 characters at most) and
+// dns1123Label that of a namespace (one label, 63 at most).
+var (
+	dns1123      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+)
 
 // Parse reads every YAML or JSON document in data (named file in messages)
 // and appends the objects it decodes to c. Objects with errors are left out;
@@ -229,14 +234,23 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 
 func checkMeta(head Diagnostic, meta *api.ObjectMeta) Diagnostics {
 	var diags Diagnostics
-	for _, f := range []struct{ path, value string }{{"metadata.name", meta.Name}, {"metadata.namespace", meta.Namespace}} {
-		if dns1123.MatchString(f.value) && len(f.value) <= 253 || f.path == "metadata.namespace" && ClusterScoped(head.Kind) {
+	for _, f := range []struct {
+		path, value string
+		ok          bool
+		hint        string
+	}{
+		{"metadata.name", meta.Name, dns1123.MatchString(meta.Name) && len(meta.Name) <= 253,
+			"use lower-case letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit, 253 characters at most"},
+		{"metadata.namespace", meta.Namespace, dns1123Label.MatchString(meta.Namespace) && len(meta.Namespace) <= 63 || ClusterScoped(head.Kind),
+			"use lower-case letters, digits and '-', starting and ending with a letter or digit, 63 characters at most (no dots)"},
+	} {
+		if f.ok {
 			continue
 		}
 		d := head
 		d.Code, d.Field, d.Line = CodeSchema, f.path, meta.Source.LineOf(f.path)
-		d.Message = fmt.Sprintf("%q is not a valid name", f.value)
-		d.Hint = "use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+		d.Message = fmt.Sprintf("%q is not a valid %s", f.value, strings.TrimPrefix(f.path, "metadata."))
+		d.Hint = f.hint
 		diags = append(diags, d)
 	}
 	return diags
