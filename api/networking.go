@@ -155,6 +155,12 @@ type HTTPRoute struct {
 	// CorsPolicy answers browsers' CORS preflight requests and adds the
 	// Access-Control-* headers to responses, as Envoy's CORS filter does.
 	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
+
+	// Origin is where a rule was written when delegation moved it (see
+	// config.ResolveDelegates): explain and the route metadata name the
+	// rule the user wrote, not its place in the merged list. Nil for a
+	// rule in its own VirtualService.
+	Origin *RuleOrigin `json:"-"`
 }
 
 // HTTPMirrorPolicy is one mirror destination and the share of requests
@@ -247,6 +253,12 @@ type HTTPMatchRequest struct {
 	IgnoreURICase   bool              `json:"ignoreUriCase,omitempty"`
 
 	_ struct{} `lanemesh:"ignored=statPrefix"`
+}
+
+// RuleOrigin is a rule's VirtualService ("namespace/name") and index in it.
+type RuleOrigin struct {
+	VirtualService string
+	Index          int
 }
 
 // StringMatch matches a string exactly, by prefix, or by an RE2 regular

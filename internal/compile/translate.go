@@ -57,7 +57,7 @@ func (b *builder) translate(vs *api.VirtualService, sc scope) []*routev3.Route {
 			if !b.applies(vs, m, sc) {
 				continue
 			}
-			r := &routev3.Route{Name: hr.Name, Match: routeMatch(m), Metadata: routeMetadata(vs, i)}
+			r := &routev3.Route{Name: hr.Name, Match: routeMatch(m), Metadata: routeMetadata(vs, hr, i)}
 			switch {
 			case hr.Redirect != nil:
 				r.Action = redirectAction(hr.Redirect, sc.port)
@@ -371,9 +371,15 @@ func (b *builder) destinationPort(host string, sel *api.PortSelector, sc scope) 
 	return svc.Ports[0].Port
 }
 
-func routeMetadata(vs *api.VirtualService, index int) *corev3.Metadata {
+// routeMetadata names the rule a route comes from: the VirtualService and
+// index the user wrote it at, a delegate's for a delegated rule.
+func routeMetadata(vs *api.VirtualService, hr *api.HTTPRoute, index int) *corev3.Metadata {
+	key := vs.Metadata.Key()
+	if o := hr.Origin; o != nil {
+		key, index = o.VirtualService, o.Index
+	}
 	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{meshxds.MetadataKey: {Fields: map[string]*structpb.Value{
-		"virtualService": structpb.NewStringValue(vs.Metadata.Key()),
+		"virtualService": structpb.NewStringValue(key),
 		"routeIndex":     structpb.NewNumberValue(float64(index)),
 	}}}}
 }

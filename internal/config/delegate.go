@@ -41,8 +41,9 @@ func ResolveDelegates(vss []*api.VirtualService) []*api.VirtualService {
 		}
 		root := *vs
 		root.Spec.HTTP = nil
-		for _, r := range vs.Spec.HTTP {
+		for i, r := range vs.Spec.HTTP {
 			if r.Delegate == nil {
+				r.Origin = &api.RuleOrigin{VirtualService: vs.Metadata.Key(), Index: i}
 				root.Spec.HTTP = append(root.Spec.HTTP, r)
 				continue
 			}
@@ -50,8 +51,9 @@ func ResolveDelegates(vss []*api.VirtualService) []*api.VirtualService {
 			if d == nil || !exportedTo(d.Spec.ExportTo, d.Metadata.Namespace, vs.Metadata.Namespace) {
 				continue
 			}
-			for _, leaf := range d.Spec.HTTP {
+			for j, leaf := range d.Spec.HTTP {
 				if merged, ok := mergeHTTPRoute(r, resolveHosts(leaf, d.Metadata.Namespace)); ok {
+					merged.Origin = &api.RuleOrigin{VirtualService: d.Metadata.Key(), Index: j}
 					root.Spec.HTTP = append(root.Spec.HTTP, merged)
 				}
 			}

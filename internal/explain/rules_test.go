@@ -133,3 +133,41 @@ func describe(res *meshxds.Resources, r *Result) string {
 	}
 	return out
 }
+
+// TestDelegatedRuleOrigin: a rule that delegation moved is named by the
+// VirtualService and index it was written at, not by its place in the
+// merged list: a delegate's rule by the delegate's, and a root rule after
+// a delegated one (or after one left out) by the root's own index.
+func TestDelegatedRuleOrigin(t *testing.T) {
+	raw, err := os.ReadFile("testdata/rules/vs-delegate.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rules.Parse(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &config.Config{}
+	if diags := c.Parse("vs-delegate.txt", []byte(f.Config)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
+	res := compile.Compile(c, local.Predict(c), gw)
+	for path, want := range map[string]string{
+		"/api/v2/items": "team-api/api-routes rule 0",
+		"/api/items":    "team-api/api-routes rule 2",
+		"/other":        "istio-system/root rule 2",
+	} {
+		req, err := Request("GET", "http://shop.example.com"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Explain(res, RouteConfigForRequest(res, gw.Role, req), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%s rule %d", r.VirtualService, r.RouteIndex); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+}
