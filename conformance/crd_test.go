@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"istio.io/istio/pkg/config/crd"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	lmconfig "github.com/lanemesh/lanemesh/internal/config"
@@ -168,7 +169,37 @@ func crdVerdict(v *crd.Validator, doc []byte) error {
 	if _, err := yaml.YAMLToJSONStrict(doc); err != nil {
 		return fmt.Errorf("kubectl: %w", err)
 	}
+	if err := objectMetaError(doc); err != nil {
+		return err
+	}
 	return v.ValidateCustomResourceYAML(string(withoutNulls(doc)), nil)
+}
+
+// objectMetaError is what the kube-apiserver checks of every object's
+// metadata before its kind's schema: a name that is a DNS-1123 subdomain,
+// in a namespace whose name is a DNS-1123 label (a Namespace object's
+// rule). Neither the CRD's schema nor Istio's validation checks them.
+func objectMetaError(doc []byte) error {
+	var obj struct {
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if yaml.Unmarshal(doc, &obj) != nil {
+		return nil
+	}
+	if n := obj.Metadata.Name; n != "" {
+		if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
+			return fmt.Errorf("apiserver: metadata.name: %s", strings.Join(errs, "; "))
+		}
+	}
+	if ns := obj.Metadata.Namespace; ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("apiserver: metadata.namespace: %s", strings.Join(errs, "; "))
+		}
+	}
+	return nil
 }
 
 // withoutNulls drops null values, as the apiserver does for fields whose

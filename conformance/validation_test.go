@@ -164,6 +164,9 @@ func istioVerdict(doc []byte) verdict {
 	if _, err := yaml.YAMLToJSONStrict(doc); err != nil {
 		return verdict{false, "kubectl: " + err.Error()} // duplicate keys: kubectl's strict decoding
 	}
+	if err := objectMetaError(doc); err != nil {
+		return verdict{false, err.Error()}
+	}
 	if err := crds.ValidateCustomResourceYAML(string(withoutFallback(doc)), nil); err != nil {
 		return verdict{false, "CRD schema: " + strings.ReplaceAll(err.Error(), "\n", " ")}
 	}
