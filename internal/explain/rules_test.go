@@ -29,18 +29,7 @@ func TestRuleScenarios(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := rules.Parse(string(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &config.Config{}
-			if diags := c.Parse(path, []byte(f.Config)); diags.HasErrors() {
-				t.Fatalf("config: %v", diags.Err())
-			}
+			f, c := loadScenario(t, path)
 			if diags := config.Analyze(c); diags.HasErrors() {
 				t.Fatalf("the scenario's config does not analyze clean: %v", diags.Err())
 			}
@@ -56,6 +45,24 @@ func TestRuleScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadScenario reads a scenario file and parses its configuration.
+func loadScenario(t *testing.T, path string) (*rules.File, *config.Config) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rules.Parse(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &config.Config{}
+	if diags := c.Parse(path, []byte(f.Config)); diags.HasErrors() {
+		t.Fatalf("config: %v", diags.Err())
+	}
+	return f, c
 }
 
 func runRequests(t *testing.T, c *config.Config, calls []rules.Request) string {
@@ -139,18 +146,7 @@ func describe(res *meshxds.Resources, r *Result) string {
 // merged list: a delegate's rule by the delegate's, and a root rule after
 // a delegated one (or after one left out) by the root's own index.
 func TestDelegatedRuleOrigin(t *testing.T) {
-	raw, err := os.ReadFile("testdata/rules/vs-delegate.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := rules.Parse(string(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &config.Config{}
-	if diags := c.Parse("vs-delegate.txt", []byte(f.Config)); diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
+	_, c := loadScenario(t, "testdata/rules/vs-delegate.txt")
 	gw := meshxds.Proxy{Role: meshxds.Gateway, Namespace: "istio-system", Labels: map[string]string{"istio": "ingressgateway"}}
 	res := compile.Compile(c, local.Predict(c), gw)
 	for path, want := range map[string]string{

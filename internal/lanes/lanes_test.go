@@ -191,11 +191,7 @@ spec:
 		{"a valid strict group", group + lane("v1", "g", "") + lane("v2", "g", ""), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var c config.Config
-			if diags := c.Parse("x.yaml", []byte(tc.yaml+services)); diags.HasErrors() {
-				t.Fatal(diags.Err())
-			}
-			_, diags := Resolve(&c)
+			diags := resolveYAML(t, tc.yaml+services)
 			var errs []string
 			for _, d := range diags.Errors() {
 				errs = append(errs, d.String())
@@ -407,11 +403,7 @@ spec: {selector: {app: mockb}, ports: [{port: 8000}]}
 		{"no service in common", lane("base", "{version: v1}", both) + lane("v3", "{track: x}", "[{name: mockb}]") + lane("v4", "{track: x}", "[{name: mocka}]"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var c config.Config
-			if diags := c.Parse("x.yaml", []byte(group+tc.lanes)); diags.HasErrors() {
-				t.Fatal(diags.Err())
-			}
-			_, diags := Resolve(&c)
+			diags := resolveYAML(t, group+tc.lanes)
 			var got []string
 			for _, d := range diags {
 				if d.Level == config.Warning && d.Field == "spec.labelSelector" {
@@ -449,11 +441,7 @@ kind: ASMSwimLane
 metadata: {name: v2, labels: {swimlane-group: g}}
 spec: {labelSelector: {version: v2}}
 `
-	var c config.Config
-	if diags := c.Parse("x.yaml", []byte(yaml)); diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	_, diags := Resolve(&c)
+	diags := resolveYAML(t, yaml)
 	n := 0
 	for _, d := range diags {
 		if d.Code == config.CodeHostNotFound && d.Level == config.Warning && strings.Contains(d.Message, "mockd.default.svc.cluster.local") {
@@ -491,11 +479,7 @@ spec:
   ingressWeight: {destination: {host: mocka}, weight: 100}
   ingressRules: [{name: r, online: true, match: {uri: {exact: /}}, route: {destination: {host: mocka}}}]
 `
-	var c config.Config
-	if diags := c.Parse("x.yaml", []byte(yaml)); diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	_, diags := Resolve(&c)
+	diags := resolveYAML(t, yaml)
 	found := false
 	for _, d := range diags {
 		found = found || d.Level == config.Warning && d.Kind == "ASMSwimLane" && d.Field == "spec.ingressRules"
@@ -503,4 +487,15 @@ spec:
 	if !found {
 		t.Errorf("want a warning on the lane's ingressRules, got:\n%v", diags)
 	}
+}
+
+// resolveYAML parses yaml as file x.yaml and resolves its lane groups.
+func resolveYAML(t *testing.T, yaml string) config.Diagnostics {
+	t.Helper()
+	var c config.Config
+	if diags := c.Parse("x.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	_, diags := Resolve(&c)
+	return diags
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -401,7 +402,9 @@ func (s secretLookup) Secret(ns, name string) (map[string][]byte, bool) {
 }
 
 // TestGatewayTLSFromSecret serves a certificate that reaches the proxy as
-// inline bytes, as a Kubernetes Secret's does.
+// inline bytes, as a Kubernetes Secret's does; /config_dump, which asks for
+// no token, shows "[redacted]" for its private key, as Envoy's config dump
+// does.
 func TestGatewayTLSFromSecret(t *testing.T) {
 	ca := testpki.NewCA(t, "test CA")
 	leaf := ca.Issue(t, []string{"k.example.com"})
@@ -425,6 +428,16 @@ spec:
 	p := startProxy(t, Options{Role: meshxds.Gateway, PortMap: tlsPorts()}, res)
 	if status, _, served, err := tlsGet(p.Addr(443), "k.example.com", "/", ca.Pool(), nil); err != nil || status != 200 || served.DNSNames[0] != "k.example.com" {
 		t.Errorf("certificate from a Secret: %d %v", status, err)
+	}
+	_, body, _ := call(t, newClient(nil), "GET", "http://"+p.AdminAddr().String()+"/config_dump", "", nil)
+	if strings.Contains(body, base64.StdEncoding.EncodeToString(leaf.KeyPEM)) || strings.Contains(body, string(leaf.KeyPEM[:40])) {
+		t.Errorf("/config_dump (no token) contains the gateway's private key")
+	}
+	if compact := strings.Join(strings.Fields(body), ""); !strings.Contains(compact, `"privateKey":{"inlineString":"[redacted]"}`) {
+		t.Errorf("/config_dump shows no redacted private key:\n%s", body)
+	}
+	if !strings.Contains(body, base64.StdEncoding.EncodeToString(leaf.CertPEM)) {
+		t.Errorf("/config_dump lost the certificate, which is no secret")
 	}
 }
 
