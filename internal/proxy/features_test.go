@@ -739,15 +739,16 @@ func TestWebSocket(t *testing.T) {
 		t.Errorf("the upstream saw %d upgrade requests, want 1", n)
 	}
 	for _, tc := range []struct {
-		upgrade, settings string
-		status            int
-		body              string
+		connection, upgrade, settings string
+		status                        int
+		body                          string
 	}{
-		{"h2c", "AAMAAABkAARAAAAAAAIAAAAA", 200, `plain upgrade="" settings=""`},
-		{"foo/2", "", 403, ""},
+		{"Upgrade, HTTP2-Settings", "h2c", "AAMAAABkAARAAAAAAAIAAAAA", 200, `plain upgrade="" settings=""`},
+		{"Upgrade", "foo/2", "", 403, ""},
+		{"keep-alive", "foo/2", "", 200, `plain upgrade="" settings=""`}, // no Connection: upgrade, no upgrade
 	} {
 		status, body, _ := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test",
-			map[string]string{"Connection": "Upgrade, HTTP2-Settings", "Upgrade": tc.upgrade, "HTTP2-Settings": tc.settings})
+			map[string]string{"Connection": tc.connection, "Upgrade": tc.upgrade, "HTTP2-Settings": tc.settings})
 		if status != tc.status || (tc.body != "" && body != tc.body) {
 			t.Errorf("Upgrade: %s: %d %q, want %d %q", tc.upgrade, status, body, tc.status, tc.body)
 		}

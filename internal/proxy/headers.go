@@ -50,16 +50,18 @@ const (
 	upgradeUnknown          // any other protocol: 403, as Envoy's "upgrade_failed"
 )
 
-// upgrade classifies r. An h2c upgrade is no upgrade: its Upgrade,
-// Connection and HTTP2-Settings headers are dropped here and the request
-// is served as HTTP/1.1, as Envoy's HTTP/1 codec does (the classic h2c
+// upgrade classifies r. A request is an upgrade when its Connection names
+// upgrade and it has an Upgrade header, as in Envoy; otherwise, and for an
+// h2c upgrade, its Upgrade and HTTP2-Settings headers are dropped here and
+// it is served as HTTP/1.1, as Envoy's HTTP/1 codec does (the classic h2c
 // smuggling needs the proxy to pass them on).
 func upgrade(r *http.Request) int {
 	if r.Method == http.MethodConnect {
 		return upgradeRefused
 	}
 	vv := r.Header["Upgrade"]
-	if vv == nil {
+	if vv == nil || !namedIn(r.Header["Connection"], "upgrade") {
+		delete(r.Header, "Upgrade")
 		delete(r.Header, "Http2-Settings")
 		return upgradeNone
 	}
@@ -79,10 +81,10 @@ func upgrade(r *http.Request) int {
 	switch {
 	case other:
 		return upgradeUnknown
-	case websocket && r.Method == http.MethodGet && namedIn(r.Header["Connection"], "upgrade"):
+	case websocket && r.Method == http.MethodGet:
 		return upgradeWebSocket
 	}
-	delete(r.Header, "Upgrade") // h2c, or an Upgrade no Connection names: not an upgrade
+	delete(r.Header, "Upgrade") // h2c, or websocket on another method than GET
 	return upgradeNone
 }
 
