@@ -96,7 +96,7 @@ func (a *analyzer) destinationValues(o object, d api.Destination, path string) {
 	} else {
 		a.host(o, d.Host, path+".host", false)
 	}
-	if d.Subset != "" && (len(d.Subset) > 63 || !dnsLabelRE.MatchString(d.Subset)) {
+	if d.Subset != "" && !ValidSubsetName(d.Subset) {
 		a.badValue(o, path+".subset", fmt.Sprintf("subset name %q is not valid", d.Subset), "subset names are DNS labels: letters, digits and '-'")
 	}
 	if d.Port != nil {
@@ -200,7 +200,7 @@ func (a *analyzer) drValues(dr *api.DestinationRule) {
 	a.policyValues(o, dr.Spec.TrafficPolicy, "spec.trafficPolicy")
 	for i, s := range dr.Spec.Subsets {
 		path := fmt.Sprintf("spec.subsets[%d]", i)
-		if s.Name != "" && (len(s.Name) > 63 || !dnsLabelRE.MatchString(s.Name)) {
+		if s.Name != "" && !ValidSubsetName(s.Name) {
 			a.badValue(o, path+".name", fmt.Sprintf("subset name %q is not valid", s.Name), "subset names are DNS labels: letters, digits and '-'")
 		}
 		a.labels(o, s.Labels, path+".labels")

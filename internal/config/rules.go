@@ -255,6 +255,10 @@ func isTLSProtocol(p string) bool {
 // match on (validHeaderNameRegex).
 var headerNameRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~A-Za-z0-9]+$")
 
+// ValidSubsetName reports whether s may name a DestinationRule subset: a
+// DNS label, as Istio's validation has it.
+func ValidSubsetName(s string) bool { return len(s) <= 63 && dnsLabelRE.MatchString(s) }
+
 // ValidHeaderName reports whether h is a header name Istio accepts: an
 // RFC 7230 token.
 func ValidHeaderName(h string) bool { return headerNameRE.MatchString(h) }

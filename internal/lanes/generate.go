@@ -2,6 +2,7 @@ package lanes
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -140,6 +141,7 @@ func (b *group) ingress(lanes []*api.ASMSwimLane) []*api.VirtualService {
 		vs    *api.VirtualService
 		route api.HTTPRoute
 		conds int // match conditions: more specific rules go first
+		from  laneRule
 	}
 	var rules []rule
 	for _, l := range lanes {
@@ -150,13 +152,16 @@ func (b *group) ingress(lanes []*api.ASMSwimLane) []*api.VirtualService {
 			m := match(r.Match)
 			name := cmp.Or(r.Name, l.Metadata.Name+"-"+strconv.Itoa(i))
 			rules = append(rules, rule{vsFor(r.Hosts), api.HTTPRoute{Name: name, Match: []api.HTTPMatchRequest{m},
-				Route: []api.HTTPRouteDestination{b.laneDestination(l, r.Route.Destination)}}, len(m.Headers) + btoi(m.URI != nil)})
+				Route: []api.HTTPRouteDestination{b.laneDestination(l, r.Route.Destination)}}, len(m.Headers) + btoi(m.URI != nil),
+				laneRule{l, fmt.Sprintf("spec.ingressRules[%d]", i)}})
 		}
 	}
 	// A rule that matches every lane's requests (uri only) must not hide
 	// a lane's rule that also matches a header.
 	slices.SortStableFunc(rules, func(x, y rule) int { return y.conds - x.conds })
+	b.rules = map[string]laneRule{}
 	for _, r := range rules {
+		b.rules[r.vs.Metadata.Key()+"/"+strconv.Itoa(len(r.vs.Spec.HTTP))] = r.from
 		r.vs.Spec.HTTP = append(r.vs.Spec.HTTP, r.route)
 	}
 	return out

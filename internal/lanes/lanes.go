@@ -62,9 +62,12 @@ func ResolveWith(c *config.Config, analyze func(*config.Config) config.Diagnosti
 	}
 	out := c.Clone()
 	g := generator{c: c}
-	owners := map[string]string{} // kind/ns/name of a generated object → its group
+	owners := map[string]string{}  // kind/ns/name of a generated object → its group
+	rules := map[string]laneRule{} // see group.rules
 	for _, grp := range g.groups() {
-		for _, obj := range grp.objects() {
+		objs := grp.objects()
+		maps.Copy(rules, grp.rules)
+		for _, obj := range objs {
 			kind, ns, name := config.Identify(obj)
 			if out.Find(obj) != nil {
 				g.errorf(grp.group, "metadata.name", fmt.Sprintf("the group generates %s %s/%s, which already exists", kind, ns, name),
@@ -79,6 +82,10 @@ func ResolveWith(c *config.Config, analyze func(*config.Config) config.Diagnosti
 	said := map[string]bool{} // what was reported of a group's generated objects
 	for _, d := range analyze(out) {
 		if owner, ok := owners[d.Kind+"/"+d.Namespace+"/"+d.Name]; ok {
+			if lane, ok := ruleFinding(rules, d); ok {
+				diags = append(diags, lane)
+				continue
+			}
 			if d.Code == config.CodeSubsetNoWorkload {
 				// One finding per lane and service, on the lane, rather
 				// than one per generated route and subset.
@@ -100,6 +107,35 @@ func ResolveWith(c *config.Config, analyze func(*config.Config) config.Diagnosti
 		diags = append(diags, d)
 	}
 	return out, diags
+}
+
+// ruleFinding turns a finding about a rule of a generated ingress
+// VirtualService into the same finding about the lane's ingress rule it
+// was made from: its file, line and field (match and route map to the
+// rule's own match and route.destination), the generated object named in
+// the message.
+func ruleFinding(rules map[string]laneRule, d config.Diagnostic) (config.Diagnostic, bool) {
+	rest, ok := strings.CutPrefix(d.Field, "spec.http[")
+	if d.Kind != "VirtualService" || !ok {
+		return d, false
+	}
+	index, rest, _ := strings.Cut(rest, "]")
+	r, ok := rules[d.Namespace+"/"+d.Name+"/"+index]
+	if !ok {
+		return d, false
+	}
+	field := r.field
+	switch {
+	case strings.HasPrefix(rest, ".match[0]"):
+		field += ".match" + strings.TrimPrefix(rest, ".match[0]")
+	case strings.HasPrefix(rest, ".route[0].destination"):
+		field += ".route.destination" + strings.TrimPrefix(rest, ".route[0].destination")
+	}
+	meta := r.lane.Metadata
+	d.Message += fmt.Sprintf(" (in rule %s of VirtualService %s/%s, which the lane's group generates)", index, d.Namespace, d.Name)
+	d.Kind, d.Namespace, d.Name, d.Field = "ASMSwimLane", meta.Namespace, meta.Name, field
+	d.File, d.Line = meta.Source.File, meta.Source.LineOf(field)
+	return d, true
 }
 
 // laneWithoutPods turns the analyzer's "subset selects no workload" about
@@ -153,6 +189,16 @@ type group struct {
 	// permissive only
 	routeHeader string
 	fallback    map[string]string // service key → baseline lane
+	// rules says, for each rule of the generated ingress VirtualServices
+	// ("ns/name/index"), the lane's ingress rule it was made from, so that
+	// a finding about it names what the user wrote (see ruleFinding).
+	rules map[string]laneRule
+}
+
+// laneRule is a lane's ingress rule: the lane and the rule's field.
+type laneRule struct {
+	lane  *api.ASMSwimLane
+	field string // spec.ingressRules[i]
 }
 
 // service is a group service resolved to its host.
@@ -285,6 +331,10 @@ func (g *generator) build(grp *api.ASMSwimLaneGroup, lanes []*api.ASMSwimLane) *
 // laneServices checks a lane's own fields and returns the keys of the
 // group services it holds: those it lists, or all when it lists none.
 func (g *generator) laneServices(grp *api.ASMSwimLaneGroup, l *api.ASMSwimLane, services []service) map[string]bool {
+	if !config.ValidSubsetName(l.Metadata.Name) {
+		g.errorf(l, "metadata.name", fmt.Sprintf("lane name %q cannot name the subset the group makes of it", l.Metadata.Name),
+			"rename the lane with letters, digits and '-' only (a DNS label, 63 characters at most), e.g. v3-canary")
+	}
 	if len(l.Spec.LabelSelector) == 0 {
 		g.errorf(l, "spec.labelSelector", "the lane selects no pods", "select the lane's pods by label, for example version: "+l.Metadata.Name)
 	}

@@ -187,6 +187,10 @@ spec:
 			"a route patch cannot set name, match, route"},
 		{"generated name taken", group + lane("v1", "g", "") + "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: g-mocka}\nspec: {host: other}\n",
 			"the group generates DestinationRule default/g-mocka, which already exists"},
+		{"lane name that cannot name a subset", group + lane("v1", "g", "") + strings.Replace(lane("v2", "g", ""), "name: v2,", "name: v2.canary,", 1),
+			`(ASMSwimLane v2.canary) x.yaml:16 metadata.name: lane name "v2.canary" cannot name the subset`},
+		{"a bad ingress rule is the lane's", group + lane("v1", "g", "  ingressRules: [{name: r, online: true, match: {uri: {regex: '/a(?=b)'}}, route: {destination: {host: mocka}}}]\n"),
+			"(ASMSwimLane v1) x.yaml:13 spec.ingressRules[0].match.uri.regex: \"/a(?=b)\" is not a valid RE2 regular expression"},
 		{"a valid permissive group", permissiveGroup + lane("base", "g", "") + lane("v2", "g", "  services: [{name: mockb}]\n"), ""},
 		{"a valid strict group", group + lane("v1", "g", "") + lane("v2", "g", ""), ""},
 	} {
