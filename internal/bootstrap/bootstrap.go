@@ -146,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		return nil, nil, err
 	}
 	diags, err := controlplane.Watch(ctx, s.Store, controlplane.WatchOptions{Paths: opts.Paths, Interval: time.Second,
-		Logger: opts.Logger.With("part", "files"), Load: opts.Load, OnConflict: s.conflict})
+		Logger: opts.Logger.With("part", "files"), Load: opts.Load, OnConflict: s.conflict, OnReject: s.rejected})
 	if err != nil {
 		s.closeXDS()
 		s.adminLn.Close()
@@ -166,6 +166,21 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 func (s *Server) conflict(c controlplane.Conflict) {
 	s.Events.Add(events.Event{Type: "Warning", Reason: "FileOverrodeChange", Kind: c.Kind, Namespace: c.Namespace, Name: c.Name,
 		Message: c.String()})
+}
+
+// rejected records a watched file's edit that was rejected as a Warning
+// event per error, on the object it names (or the file, for one that does
+// not parse): `lanemesh get events` then shows that the files on disk are
+// not what runs.
+func (s *Server) rejected(diags config.Diagnostics) {
+	for _, d := range diags {
+		kind, name := d.Kind, d.Name
+		if kind == "" {
+			kind, name = "File", d.File
+		}
+		s.Events.Add(events.Event{Type: "Warning", Reason: "FileRejected", Kind: kind, Namespace: d.Namespace, Name: name,
+			Message: d.String() + " (the file's edit is not in force: the last good configuration runs)"})
+	}
 }
 
 // configChanged is the Store's hook.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,7 +115,9 @@ func TestWatchFilesKeepsLastGood(t *testing.T) {
 	lanes, _ := os.ReadFile("../../examples/traffic-lanes/dr-mock.yaml")
 	write("dr.yaml", string(lanes))
 	store := NewStore(nil)
-	if _, err := WatchFiles(t.Context(), store, []string{dir}, 10*time.Millisecond, slog.New(slog.DiscardHandler)); err != nil {
+	var rejected atomic.Int32 // errors told OnReject: none for the first, good load
+	if _, err := Watch(t.Context(), store, WatchOptions{Paths: []string{dir}, Interval: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		OnReject: func(d config.Diagnostics) { rejected.Add(int32(len(d))) }}); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := store.Config(); len(c.DestinationRules) != 3 {
@@ -125,6 +128,9 @@ func TestWatchFilesKeepsLastGood(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // several polls: a broken file must change nothing
 	if c, gen2 := store.Config(); gen2 != gen || len(c.DestinationRules) != 3 {
 		t.Fatalf("broken file changed the store (gen %d → %d)", gen, gen2)
+	}
+	if n := rejected.Load(); n != 1 {
+		t.Errorf("OnReject was told of %d errors, want the broken file's one, once", n)
 	}
 	write("dr.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: only}\nspec: {host: y}\n")
 	waitFor(t, "the new file's objects, the old ones deleted", func() bool {

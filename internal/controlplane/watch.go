@@ -39,6 +39,10 @@ type WatchOptions struct {
 	// object someone else (lanemesh apply, scale) changed since the file
 	// last set it; the conflict is logged either way.
 	OnConflict func(Conflict)
+	// OnReject, if set, is told of a reload that was rejected, with its
+	// errors (the last good configuration stays in force); they are logged
+	// either way.
+	OnReject func(config.Diagnostics)
 }
 
 // Conflict is a watched file's edit of an object that was changed through
@@ -65,6 +69,7 @@ func Watch(ctx context.Context, store *Store, o WatchOptions) (config.Diagnostic
 	if err != nil {
 		return diags, err
 	}
+	w.onReject = o.OnReject // the first load's errors went to the caller
 	go func() {
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -89,6 +94,7 @@ type fileWatch struct {
 	last       *config.Config
 	opt        config.Options
 	onConflict func(Conflict)
+	onReject   func(config.Diagnostics)
 }
 
 // sync reloads the files if their content changed.
@@ -139,6 +145,9 @@ func (w *fileWatch) sync() (config.Diagnostics, error) {
 func (w *fileWatch) report(diags config.Diagnostics) {
 	for _, line := range diags.Errors().Render(config.PerGroup) {
 		w.log.Warn("configuration rejected; the last good one stays in force", "error", line)
+	}
+	if w.onReject != nil {
+		w.onReject(diags.Errors())
 	}
 }
 
