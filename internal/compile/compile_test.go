@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
 
@@ -188,6 +189,34 @@ func TestRoutesNameOnlyExistingClusters(t *testing.T) {
 				if !have[cl] {
 					t.Errorf("%s: route configuration %s names cluster %q, absent from the snapshot", name, rc.Name, cl)
 				}
+			}
+		}
+	}
+}
+
+// TestConnectionManagerHeaders: every HTTP connection manager allows
+// WebSocket upgrades and overwrites the Server header, with Istio's names:
+// istio-envoy at a gateway, Envoy's default (unset) on a sidecar's
+// outbound listener.
+func TestConnectionManagerHeaders(t *testing.T) {
+	c, in := load(t, base)
+	for _, tc := range []struct {
+		proxy  meshxds.Proxy
+		server string
+	}{{gateway, "istio-envoy"}, {sidecar("mocka", "v1"), ""}} {
+		res := compile.Compile(c, in, tc.proxy)
+		if len(res.Listeners) == 0 {
+			t.Fatalf("%v: no listeners", tc.proxy)
+		}
+		for _, l := range res.Listeners {
+			var hcm hcmv3.HttpConnectionManager
+			if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+				t.Fatal(err)
+			}
+			if hcm.GetServerName() != tc.server || hcm.GetServerHeaderTransformation() != hcmv3.HttpConnectionManager_OVERWRITE ||
+				len(hcm.GetUpgradeConfigs()) != 1 || hcm.GetUpgradeConfigs()[0].GetUpgradeType() != "websocket" {
+				t.Errorf("%s: server_name %q %v, upgrades %v; want %q OVERWRITE, websocket", l.Name, hcm.GetServerName(),
+					hcm.GetServerHeaderTransformation(), hcm.GetUpgradeConfigs(), tc.server)
 			}
 		}
 	}

@@ -44,20 +44,33 @@ func adsSource() *corev3.ConfigSource {
 
 // listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS;
 // first are HTTP filters that run before the standard ones.
-func listener(name string, port uint32, routeName string, first ...*hcmv3.HttpFilter) *listenerv3.Listener {
+func listener(name string, port uint32, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:         name,
 		Address:      socketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName, first...)},
+		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName, serverName, first...)},
 	}
 }
 
+// Server header values, by listener, as Istio's GetProxyHeaders sets them:
+// its own name on gateways and a sidecar's inbound side, Envoy's default
+// ("envoy", left unset) on a sidecar's outbound side.
+const (
+	istioServerName = "istio-envoy"
+	envoyServerName = ""
+)
+
 // httpChain is a filter chain holding an HTTP connection manager whose
 // routes come over ADS, with the HTTP filters first (the lane-entry
-// filter: it must run before routing) and then the standard ones.
-func httpChain(statPrefix, routeName string, first ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
+// filter: it must run before routing) and then the standard ones. As
+// Istio's, it overwrites the Server header with serverName and allows
+// WebSocket upgrades.
+func httpChain(statPrefix, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
 	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: statPrefix,
+		StatPrefix:                 statPrefix,
+		ServerName:                 serverName,
+		ServerHeaderTransformation: hcmv3.HttpConnectionManager_OVERWRITE,
+		UpgradeConfigs:             []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: meshxds.WebSocketUpgrade}},
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName}},
 		HttpFilters: slices.Concat(first, []*hcmv3.HttpFilter{
@@ -122,7 +135,7 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	for _, p := range nums {
 		gp := ports[p]
 		if !gp.tls {
-			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p), b.laneEntryFilters()...))
+			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p), istioServerName, b.laneEntryFilters()...))
 			rs = append(rs, b.gatewayRoutes(meshxds.GatewayRouteName(p), p, gp.servers))
 			continue
 		}
@@ -169,7 +182,7 @@ func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3
 		claimed[key] = true
 		gwName := strings.TrimPrefix(srv.gateway, srv.namespace+"/")
 		routeName := meshxds.GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
-		fc := httpChain(name, routeName, b.laneEntryFilters()...)
+		fc := httpChain(name, routeName, istioServerName, b.laneEntryFilters()...)
 		if len(names) > 0 {
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 		}

@@ -75,6 +75,9 @@ const (
 	// CorsFilter is Envoy's CORS filter; routes carry its per-route
 	// CorsPolicy under this name in typed_per_filter_config.
 	CorsFilter = "envoy.filters.http.cors"
+	// WebSocketUpgrade is the upgrade type of an HTTP connection manager's
+	// upgrade_configs that allows WebSocket, as Istio sets on every one.
+	WebSocketUpgrade = "websocket"
 	// TLSTransportSocket is the transport socket that carries a
 	// DownstreamTlsContext or UpstreamTlsContext.
 	TLSTransportSocket = "envoy.transport_sockets.tls"

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lanemesh/lanemesh/internal/entry"
+	"github.com/lanemesh/lanemesh/internal/h1"
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/policy"
 	"github.com/lanemesh/lanemesh/internal/route"
@@ -178,7 +179,36 @@ func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
 	if err = b.httpFilters(&hcm, chain); err != nil {
 		return nil, err
 	}
+	if chain.server, err = serverHeader(&hcm); err != nil {
+		return nil, err
+	}
+	for _, u := range hcm.GetUpgradeConfigs() {
+		chain.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
+	}
 	return chain, nil
+}
+
+// serverHeader is what the connection manager's server_name and
+// server_header_transformation make of a response's Server header: the
+// name to write ("envoy" when unset, Envoy's default), whether to
+// overwrite the upstream's, or nothing at all (PASS_THROUGH).
+func serverHeader(hcm *hcmv3.HttpConnectionManager) (serverHeaderOp, error) {
+	name := hcm.GetServerName()
+	if name == "" {
+		name = "envoy"
+	}
+	if !h1.ValidValue(name) {
+		return serverHeaderOp{}, fmt.Errorf("%w: server_name %q is not a valid header value", route.ErrInvalid, name)
+	}
+	switch hcm.GetServerHeaderTransformation() {
+	case hcmv3.HttpConnectionManager_OVERWRITE:
+		return serverHeaderOp{value: []string{name}, overwrite: true}, nil
+	case hcmv3.HttpConnectionManager_APPEND_IF_ABSENT:
+		return serverHeaderOp{value: []string{name}}, nil
+	case hcmv3.HttpConnectionManager_PASS_THROUGH:
+		return serverHeaderOp{}, nil
+	}
+	return serverHeaderOp{}, fmt.Errorf("%w: server_header_transformation %d is not defined", route.ErrInvalid, hcm.GetServerHeaderTransformation())
 }
 
 // bindAddress is where a listener binds: the sidecar's outbound listener
@@ -206,8 +236,10 @@ func (b *builder) listenerRoutes(hcm *hcmv3.HttpConnectionManager) (*route.Table
 	default:
 		return nil, fmt.Errorf("%w: codec_type %v; lanemesh serves HTTP/1.1", route.ErrUnsupported, hcm.GetCodecType())
 	}
-	if len(hcm.GetUpgradeConfigs()) > 0 {
-		return nil, fmt.Errorf("%w: upgrade_configs are not supported", route.ErrUnsupported)
+	for i, u := range hcm.GetUpgradeConfigs() {
+		if !strings.EqualFold(u.GetUpgradeType(), meshxds.WebSocketUpgrade) || len(u.GetFilters()) > 0 {
+			return nil, fmt.Errorf("%w: upgrade_configs[%d]: only %q without filters is supported", route.ErrUnsupported, i, meshxds.WebSocketUpgrade)
+		}
 	}
 	if rc := hcm.GetRouteConfig(); rc != nil {
 		if err := b.addRouteConfig(rc); err != nil {

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"golang.org/x/net/websocket"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
@@ -751,6 +754,45 @@ func TestWebSocket(t *testing.T) {
 			map[string]string{"Connection": tc.connection, "Upgrade": tc.upgrade, "HTTP2-Settings": tc.settings})
 		if status != tc.status || (tc.body != "" && body != tc.body) {
 			t.Errorf("Upgrade: %s: %d %q, want %d %q", tc.upgrade, status, body, tc.status, tc.body)
+		}
+	}
+	// A listener whose connection manager allows no upgrade (another
+	// control plane's) refuses WebSocket, as Envoy does.
+	for _, l := range res.Listeners {
+		var hcm hcmv3.HttpConnectionManager
+		f := l.GetFilterChains()[0].GetFilters()[0]
+		if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+			t.Fatal(err)
+		}
+		hcm.UpgradeConfigs = nil
+		a, err := anypb.New(&hcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+	}
+	p2 := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	if status, _, _ := call(t, newClient(nil), "GET", gatewayURL(p2, "/chat"), "echo.test",
+		map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}); status != 403 {
+		t.Errorf("WebSocket on a listener without upgrade_configs: %d, want 403", status)
+	}
+}
+
+// TestServerHeader: as Istio's gateways do (server_name istio-envoy,
+// OVERWRITE), the gateway's answers, relayed or its own, say
+// "Server: istio-envoy" whatever the upstream said.
+func TestServerHeader(t *testing.T) {
+	a := newUpstream(t, "a")
+	a.answer(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "upstream-srv")
+		_, _ = io.WriteString(w, "ok")
+	})
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /a}}], route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	for path, status := range map[string]int{"/a": 200, "/nowhere": 404} {
+		got, _, h := call(t, newClient(nil), "GET", gatewayURL(p, path), "echo.test", nil)
+		if got != status || h.Get("Server") != "istio-envoy" {
+			t.Errorf("%s: %d, Server %q; want %d, istio-envoy", path, got, h.Get("Server"), status)
 		}
 	}
 }

@@ -57,7 +57,8 @@ type exchange struct {
 	// websocket: the request asks to upgrade to WebSocket, which Istio
 	// allows on every HTTP listener; forward tunnels it (see tunnel).
 	websocket bool
-	bind      string // the listener's address, the local half of a made-up hash cookie
+	server    serverHeaderOp // the listener's Server header rule
+	bind      string         // the listener's address, the local half of a made-up hash cookie
 	// hash is the route's hash policy's result, computed (hashed) when a
 	// consistent-hash cluster first needs it.
 	hash   route.Hash
@@ -160,6 +161,11 @@ func (x *exchange) decide(bind string) bool {
 	lc := x.chain(bind)
 	if lc == nil { // the listener was removed and is draining, or its chain
 		x.generate(http.StatusNotFound, flagNR)
+		return false
+	}
+	x.server = lc.server
+	if x.websocket && !lc.websocket { // Envoy: an upgrade its upgrade_configs do not allow
+		x.generate(http.StatusForbidden, flagDPE)
 		return false
 	}
 	// Lane entry runs before routing: a request not allowed into its lane

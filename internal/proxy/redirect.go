@@ -41,6 +41,7 @@ func (x *exchange) answerLocally(rt *route.Route) {
 		}
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	x.server.apply(h)
 	x.w.WriteHeader(x.status)
 	if x.method != http.MethodHead {
 		n, _ := x.w.Write(body)

@@ -23,6 +23,7 @@ func (x *exchange) respond(resp *http.Response) {
 		applyOps(h, ops.respRemove, ops.respAdd)
 	}
 	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)
+	x.server.apply(h)
 	x.decorate(h)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
@@ -179,6 +180,7 @@ func (x *exchange) generate(status int, f flags) {
 	if f == flagDPE {
 		h["Connection"] = []string{"close"}
 	}
+	x.server.apply(h)
 	x.decorate(h)
 	x.w.WriteHeader(status)
 	n, _ := io.WriteString(x.w, body)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -64,6 +65,26 @@ type filterChain struct {
 	// lanesConfig its settings, kept while the listener is read.
 	lanes       *laneFilter
 	lanesConfig *meshxds.LanePropagation
+	// server is what the chain does to a response's Server header, and
+	// websocket whether it allows WebSocket upgrades (upgrade_configs).
+	server    serverHeaderOp
+	websocket bool
+}
+
+// serverHeaderOp sets a response's Server header to value: always
+// (overwrite), or only when it has none; value nil: leave it.
+type serverHeaderOp struct {
+	value     []string
+	overwrite bool
+}
+
+func (o serverHeaderOp) apply(h http.Header) {
+	if o.value == nil {
+		return
+	}
+	if _, ok := h["Server"]; o.overwrite || !ok {
+		h["Server"] = o.value
+	}
 }
 
 // lbPolicy is a cluster's load-balancing algorithm.

@@ -73,6 +73,7 @@ func (x *exchange) tunnel() {
 	defer conn.Close()
 	h := http.Header{}
 	copyResponseHeader(h, resp.Header)
+	x.server.apply(h)
 	h["Connection"], h["Upgrade"] = []string{"Upgrade"}, []string{"websocket"}
 	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	_ = h.Write(brw)
