@@ -132,10 +132,19 @@ type parser struct {
 	diags  Diagnostics
 }
 
-// document reads one document: an object, or a `kind: List` (as printed by
-// `kubectl get -o yaml`) whose items are objects, each with its own line.
+// document reads one document: an object, or a list of them, as kubectl
+// reads it: a `kind: List` (as `kubectl get -o yaml` prints it) or a
+// kind's own list (`VirtualServiceList`, as the API returns it), whose
+// items are objects or lists again, each with its own line.
 func (p *parser) document(root *yaml.Node) {
-	if root.Kind == yaml.MappingNode && scalarField(root, "kind") == "List" && strings.HasPrefix(scalarField(root, "apiVersion"), "v1") {
+	kind := scalarField(root, "kind")
+	if root.Kind == yaml.MappingNode && kind == "List" && scalarField(root, "apiVersion") == "" {
+		p.diags = append(p.diags, Diagnostic{Level: Error, Code: CodeUnknownKind, File: p.file, Line: root.Line, Kind: "List",
+			Field: "apiVersion", Message: "apiVersion is missing", Hint: "a List is apiVersion: v1"})
+		return
+	}
+	if root.Kind == yaml.MappingNode && (kind == "List" && strings.HasPrefix(scalarField(root, "apiVersion"), "v1") ||
+		len(kind) > len("List") && strings.HasSuffix(kind, "List") && valueOf(root, "items") != nil) {
 		items := valueOf(root, "items")
 		if items != nil && items.Kind != yaml.SequenceNode {
 			p.diags = append(p.diags, Diagnostic{Level: Error, Code: CodeSchema, File: p.file, Line: items.Line, Kind: "List",
@@ -144,7 +153,7 @@ func (p *parser) document(root *yaml.Node) {
 		}
 		if items != nil {
 			for _, item := range items.Content {
-				p.diags = append(p.diags, p.object(item)...)
+				p.document(item)
 			}
 		}
 		return
@@ -182,6 +191,11 @@ func (p *parser) object(root *yaml.Node) Diagnostics {
 	case ok && slices.Contains(info.versions, apiVersion):
 	case isUnsupportedKind(apiVersion, k):
 		return Diagnostics{unsupportedKind(head, apiVersion, k, opt)}
+	case k == "":
+		head.Code, head.Field = CodeUnknownKind, "kind"
+		head.Message = "kind is missing"
+		head.Hint = "name the object's kind, e.g. kind: VirtualService; lanemesh accepts " + strings.Join(Kinds(), ", ")
+		return Diagnostics{head}
 	case !ok:
 		head.Code, head.Field = CodeUnknownKind, "kind"
 		head.Message = fmt.Sprintf("unknown kind %q", k)
