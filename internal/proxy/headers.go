@@ -52,17 +52,16 @@ const (
 
 // upgrade classifies r. A request is an upgrade when its Connection names
 // upgrade and it has an Upgrade header, as in Envoy; otherwise, and for an
-// h2c upgrade, its Upgrade and HTTP2-Settings headers are dropped here and
-// it is served as HTTP/1.1, as Envoy's HTTP/1 codec does (the classic h2c
-// smuggling needs the proxy to pass them on).
+// h2c upgrade, it is served as HTTP/1.1, as Envoy's HTTP/1 codec does:
+// HTTP2-Settings is dropped here, and Upgrade with the hop-by-hop headers
+// after (the classic h2c smuggling needs the proxy to pass them on).
 func upgrade(r *http.Request) int {
 	if r.Method == http.MethodConnect {
 		return upgradeRefused
 	}
+	delete(r.Header, "Http2-Settings")
 	vv := r.Header["Upgrade"]
 	if vv == nil || !namedIn(r.Header["Connection"], "upgrade") {
-		delete(r.Header, "Upgrade")
-		delete(r.Header, "Http2-Settings")
 		return upgradeNone
 	}
 	websocket, other := false, false
@@ -77,15 +76,13 @@ func upgrade(r *http.Request) int {
 			}
 		}
 	}
-	delete(r.Header, "Http2-Settings")
 	switch {
 	case other:
 		return upgradeUnknown
 	case websocket && r.Method == http.MethodGet:
 		return upgradeWebSocket
 	}
-	delete(r.Header, "Upgrade") // h2c, or websocket on another method than GET
-	return upgradeNone
+	return upgradeNone // h2c, or websocket on another method than GET
 }
 
 // requestTarget is the path and query the request is routed on: the

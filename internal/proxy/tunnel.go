@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/h1"
-	"github.com/lanemesh/lanemesh/internal/policy"
 )
 
 // tunnelLinger is how long a tunnel whose one side has finished waits for
@@ -28,34 +27,15 @@ func (x *exchange) tunnel() {
 		x.generate(http.StatusBadRequest, flagDPE)
 		return
 	}
-	a, health := &x.tries, &x.health
-	*health = liveMembers{x.cluster, x.now}
-	a.Start(&policy.Retry{}, false, false)
-	idx := a.Target(health)
-	if idx < 0 {
-		x.failed(a.Last())
-		return
-	}
-	target := x.cluster.targets[idx]
-	e := x.pick(target, nil)
-	if e == nil {
-		x.failed(a.Last())
-		return
-	}
-	if !target.admit() {
-		x.generate(http.StatusServiceUnavailable, flagUO)
-		return
-	}
-	x.admitted = target
-	if a.FellBack() {
-		x.flags |= flagFB
-	}
 	r := x.r
 	r.Header["Connection"], r.Header["Upgrade"] = []string{"Upgrade"}, []string{"websocket"}
 	r.Body, r.ContentLength = http.NoBody, 0
-	resp, o := x.try(r.Context(), target, e)
+	// The body was not read, so the request is not replayable: roundTrips
+	// makes one attempt, with neither a retry nor the fallback's second
+	// attempt, and answers a failure itself. No route timeout: a tunnel
+	// lasts as long as its ends want (try leaves out the per-try one).
+	resp := x.roundTrips(r.Context())
 	if resp == nil {
-		x.failed(o)
 		return
 	}
 	up, down, ok := resp.Body.(*h1.Body).Tunnel()
