@@ -588,3 +588,56 @@ func sortedLanes(lanes []*api.ASMSwimLane) []*api.ASMSwimLane {
 	sort.Slice(out, func(i, j int) bool { return cmp.Less(out[i].Metadata.Name, out[j].Metadata.Name) })
 	return out
 }
+
+// Layout is a lane group as the generator resolves it, for tools that
+// judge its traffic (verify): its lanes, sorted by name, its services, its
+// route header ("" for a strict group), which services each lane holds,
+// and per service the baseline lane a hop falls back to in a permissive
+// group.
+type Layout struct {
+	Lanes       []*api.ASMSwimLane
+	Services    []api.ClusterServiceRef // namespace filled in
+	RouteHeader string
+	b           *group
+}
+
+// Holds reports whether lane holds service s.
+func (l Layout) Holds(lane string, s api.ClusterServiceRef) bool {
+	return l.b.holds[lane][resolveService(s).key]
+}
+
+// Baseline is the lane a hop to service s falls back to: its
+// serviceLevelFallbackTarget, else the group's fallbackTarget; "" in a
+// strict group.
+func (l Layout) Baseline(s api.ClusterServiceRef) string { return l.b.fallback[resolveService(s).key] }
+
+// GroupLayout resolves lane group name of c, or says why it cannot: no
+// such group, or a group with errors (the first is named).
+func GroupLayout(c *config.Config, name string) (Layout, error) {
+	g := generator{c: c}
+	for _, b := range g.groups() {
+		if b.group.Metadata.Name == name {
+			out := Layout{Lanes: sortedLanes(b.lanes), RouteHeader: b.routeHeader, b: b}
+			for _, s := range b.services {
+				out.Services = append(out.Services, s.ref)
+			}
+			return out, nil
+		}
+	}
+	for _, d := range g.diags.Errors() {
+		if d.Kind == "ASMSwimLaneGroup" && d.Name == name || d.Kind == "ASMSwimLane" && laneOf(c, d.Name) == name {
+			return Layout{}, fmt.Errorf("ASMSwimLaneGroup %s cannot be resolved: %s", name, d)
+		}
+	}
+	return Layout{}, fmt.Errorf("no ASMSwimLaneGroup %q", name)
+}
+
+// laneOf is the group lane name is labelled with.
+func laneOf(c *config.Config, lane string) string {
+	for _, l := range c.SwimLanes {
+		if l.Metadata.Name == lane {
+			return l.Metadata.Labels[api.SwimLaneGroupLabel]
+		}
+	}
+	return ""
+}

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	lanesgen "github.com/lanemesh/lanemesh/internal/lanes"
 )
 
 // ForGroup derives, from lane group name's objects in c, what verify
@@ -22,62 +22,40 @@ import (
 // service the lane does not hold. A strict group's lanes do not fall back.
 // An app is a service's name, as the sample app prints it.
 func ForGroup(c *config.Config, name string) (lanes []string, header string, expect map[string]Expect, err error) {
-	var grp *api.ASMSwimLaneGroup
 	var groups []string
 	for _, g := range c.SwimLaneGroups {
 		groups = append(groups, g.Metadata.Name)
-		if g.Metadata.Name == name {
-			grp = g
-		}
 	}
-	if grp == nil {
+	if !slices.Contains(groups, name) {
 		return nil, "", nil, fmt.Errorf("no ASMSwimLaneGroup %q in the mesh (groups: %s)", name, cmp.Or(strings.Join(groups, ", "), "none"))
 	}
-	byName := map[string]*api.ASMSwimLane{}
-	for _, l := range c.SwimLanes {
-		if l.Metadata.Labels[api.SwimLaneGroupLabel] == name {
-			byName[l.Metadata.Name] = l
-			lanes = append(lanes, l.Metadata.Name)
-		}
+	layout, err := lanesgen.GroupLayout(c, name)
+	if err != nil {
+		return nil, "", nil, err
 	}
-	if len(lanes) == 0 {
+	if len(layout.Lanes) == 0 {
 		return nil, "", nil, fmt.Errorf("ASMSwimLaneGroup %s has no lanes", name)
 	}
-	slices.Sort(lanes)
-	version := func(lane string) string {
-		if l := byName[lane]; l != nil && l.Spec.LabelSelector["version"] != "" {
-			return l.Spec.LabelSelector["version"]
-		}
-		return lane
-	}
-	pm := grp.Spec.PermissiveModeConfiguration
-	permissive := grp.Spec.IsPermissive && pm != nil
-	if permissive {
-		header = pm.RouteHeader
+	version := map[string]string{} // lane → the version its pods print
+	for _, l := range layout.Lanes {
+		version[l.Metadata.Name] = cmp.Or(l.Spec.LabelSelector["version"], l.Metadata.Name)
 	}
 	expect = map[string]Expect{}
-	for _, lane := range lanes {
-		e := Expect{Default: version(lane), Version: map[string]string{}, Fallback: map[string]string{}}
-		held := byName[lane].Spec.Services
-		for _, s := range grp.Spec.Services {
-			if !permissive {
+	for _, l := range layout.Lanes {
+		lane := l.Metadata.Name
+		e := Expect{Default: version[lane], Version: map[string]string{}, Fallback: map[string]string{}}
+		for _, s := range layout.Services {
+			baseline := layout.Baseline(s)
+			if baseline == "" { // a strict group: no fallback
 				continue
 			}
-			ns := cmp.Or(s.Namespace, "default")
-			baseline := pm.ServiceLevelFallbackTarget[ns+"/"+s.Name]
-			if ns == "default" {
-				baseline = cmp.Or(baseline, pm.ServiceLevelFallbackTarget[s.Name])
-			}
-			baseline = cmp.Or(baseline, pm.FallbackTarget)
-			e.Fallback[s.Name] = version(baseline)
-			holds := len(held) == 0 || slices.ContainsFunc(held, func(r api.ClusterServiceRef) bool {
-				return r.Name == s.Name && cmp.Or(r.Namespace, "default") == ns
-			})
-			if !holds {
-				e.Version[s.Name] = version(baseline)
+			e.Fallback[s.Name] = version[baseline]
+			if !layout.Holds(lane, s) {
+				e.Version[s.Name] = version[baseline]
 			}
 		}
+		lanes = append(lanes, lane)
 		expect[lane] = e
 	}
-	return lanes, header, expect, nil
+	return lanes, layout.RouteHeader, expect, nil
 }
