@@ -82,9 +82,11 @@ func Kinds() []string {
 // dns1123 is the shape of a Kubernetes object name (a DNS-1123
 // subdomain: dot-separated labels, 253 characters at most) and
 // dns1123Label that of a namespace (one label, 63 at most).
+const lowerLabelFmt = `[a-z0-9](?:[-a-z0-9]*[a-z0-9])?`
+
 var (
-	dns1123      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123      = regexp.MustCompile(`^` + lowerLabelFmt + `(?:\.` + lowerLabelFmt + `)*$`)
+	dns1123Label = regexp.MustCompile(`^` + lowerLabelFmt + `$`)
 )
 
 // Parse reads every YAML or JSON document in data (named file in messages)
