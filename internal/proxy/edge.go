@@ -16,47 +16,58 @@ import (
 // earlier hops is dropped, as Envoy does for external requests (Istio's
 // gateways run with use_remote_address). A sidecar's client is its own
 // app, an in-mesh hop: what it sends is kept, x-request-id above all,
-// which carries a trace through the chain; but no app may forge what only
+// which carries a trace through the chain, but for the overrides Envoy
+// takes only from internal requests, and no app may forge what only
 // lanemesh sets.
 type downstream struct {
 	gateway bool
-	trusted bool // only for a gateway: a sidecar's app is always believed this far
+	trusted bool // only for a gateway: a sidecar ignores it
 	tls     bool // the connection is TLS: X-Forwarded-Proto https
 }
 
-// sanitize rewrites the request headers h of a client at address client,
-// for authority host, before routing, as Envoy's connection manager does:
+// sanitize rewrites the request headers h of a client at address client
+// before routing, as Envoy's connection manager does:
 //
 //   - x-lanemesh-* (lanemesh's own) and x-forwarded-client-cert are
 //     removed everywhere. Envoy's default forward_client_cert_details is
 //     SANITIZE, and lanemesh terminates no client certificates to vouch
 //     for.
-//   - At an untrusted gateway, x-envoy-* (Envoy's internal headers: retry
-//     and timeout overrides, x-envoy-internal...), x-request-id (which
-//     prepare then generates afresh), Forwarded and X-Real-IP are removed,
-//     and X-Forwarded-Proto and -Host are replaced. Envoy has no rule for
-//     Forwarded or X-Real-IP (it neither reads nor writes them), but apps
-//     and frameworks take the client's address from them, and lanemesh
-//     sets neither: at the edge they can only be a client's forgery.
+//   - Every request but a trusted gateway's is external to Envoy: since
+//     Envoy 1.33 no address is internal unless internal_address_config
+//     names it, and Istio names none by default (MeshNetworks). So x-envoy-
+//     internal and Envoy's internal-only overrides (retry, timeout, hedging,
+//     x-envoy-force-trace...: envoyInternalOnly) are removed at a sidecar
+//     too; its app cannot stretch a route's timeout or retries, which the
+//     sidecar would not honour anyway.
+//   - At an untrusted gateway, every x-envoy-*, x-request-id (which prepare
+//     then generates afresh), Forwarded and X-Real-IP are removed,
+//     X-Forwarded-Proto is replaced and x-envoy-external-address set to
+//     the client. Envoy has no rule for Forwarded or X-Real-IP (it neither
+//     reads nor writes them), but apps and frameworks take the client's
+//     address from them, and lanemesh sets neither: at the edge they can
+//     only be a client's forgery. X-Forwarded-Host is left as the client
+//     sent it, as Envoy does: Istio sets no append_x_forwarded_host.
 //   - A gateway appends the client's address to X-Forwarded-For, as Envoy
 //     does with use_remote_address: the last entry is the one the gateway
-//     vouches for. A trusted gateway keeps the downstream's
-//     X-Forwarded-Proto and -Host, and sets them only where missing.
+//     vouches for. A trusted gateway's requests are internal: x-envoy-
+//     internal is set, and the downstream's X-Forwarded-Proto kept where
+//     present.
 //
 // vals backs the values it sets, so that they cost no allocation of their
 // own; an X-Forwarded-For the client sent costs one, for the joined value.
-func (d downstream) sanitize(h http.Header, client, host string, vals *[3]string) {
-	external := d.gateway && !d.trusted
+func (d downstream) sanitize(h http.Header, client string, vals *[3]string) {
+	external, internal := d.gateway && !d.trusted, d.gateway && d.trusted
 	for k := range h {
 		if strings.HasPrefix(k, "X-Lanemesh-") || k == "X-Forwarded-Client-Cert" ||
-			external && (strings.HasPrefix(k, "X-Envoy-") || untrustedOnly(k)) {
+			strings.HasPrefix(k, "X-Envoy-") && (external || !internal && envoyInternalOnly(k)) ||
+			external && untrustedOnly(k) {
 			delete(h, k)
 		}
 	}
 	if !d.gateway {
 		return
 	}
-	vals[0], vals[1], vals[2] = client, "http", host
+	vals[0], vals[1], vals[2] = client, "http", client
 	if d.tls {
 		vals[1] = "https"
 	}
@@ -67,9 +78,30 @@ func (d downstream) sanitize(h http.Header, client, host string, vals *[3]string
 	if external || h["X-Forwarded-Proto"] == nil {
 		h["X-Forwarded-Proto"] = vals[1:2:2]
 	}
-	if external || h["X-Forwarded-Host"] == nil {
-		h["X-Forwarded-Host"] = vals[2:3:3]
+	if external {
+		h["X-Envoy-External-Address"] = vals[2:3:3]
+	} else {
+		h["X-Envoy-Internal"] = internalTrue
 	}
+}
+
+var internalTrue = []string{"true"}
+
+// envoyInternalOnly reports whether k (canonical) is a header Envoy drops
+// from every request it does not count as internal (x-envoy-internal
+// itself, which only Envoy may set, and the list of
+// ConnectionManagerUtility::cleanInternalHeaders).
+func envoyInternalOnly(k string) bool {
+	switch k {
+	case "X-Envoy-Internal", "X-Envoy-Retriable-Status-Codes", "X-Envoy-Retriable-Header-Names",
+		"X-Envoy-Retry-On", "X-Envoy-Retry-Grpc-On", "X-Envoy-Max-Retries",
+		"X-Envoy-Upstream-Alt-Stat-Name", "X-Envoy-Upstream-Rq-Timeout-Ms",
+		"X-Envoy-Upstream-Rq-Per-Try-Timeout-Ms", "X-Envoy-Upstream-Rq-Timeout-Alt-Response",
+		"X-Envoy-Expected-Rq-Timeout-Ms", "X-Envoy-Force-Trace", "X-Envoy-Ip-Tags",
+		"X-Envoy-Original-Url", "X-Envoy-Hedge-On-Per-Try-Timeout":
+		return true
+	}
+	return false
 }
 
 // untrustedOnly names the headers an untrusted gateway drops besides

@@ -15,7 +15,8 @@ import (
 // not set, alongside one that is its own.
 var forged = map[string]string{
 	"X-Envoy-Retry-On": "5xx", "X-Envoy-Internal": "true", "X-Envoy-Upstream-Rq-Timeout-Ms": "1",
-	"X-Lanemesh-Flags": "FB", "X-Lanemesh-Anything": "1", "X-Forwarded-Client-Cert": "By=spiffe://evil",
+	"X-Envoy-Decorator-Operation": "op",
+	"X-Lanemesh-Flags":            "FB", "X-Lanemesh-Anything": "1", "X-Forwarded-Client-Cert": "By=spiffe://evil",
 	"X-Request-Id": "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
 	"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil", "X-Forwarded-For": "6.6.6.6", "X-App": "kept",
 }
@@ -27,14 +28,22 @@ func TestSanitize(t *testing.T) {
 		want map[string]string // every header left, and its one value
 	}{
 		{"untrusted gateway", downstream{gateway: true}, map[string]string{
-			"X-Forwarded-For": "6.6.6.6, 10.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "gw", "X-App": "kept"}},
+			"X-Forwarded-For": "6.6.6.6, 10.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil",
+			"X-Envoy-External-Address": "10.0.0.1", "X-App": "kept"}},
 		{"trusted gateway", downstream{gateway: true, trusted: true}, map[string]string{
 			"X-Envoy-Retry-On": "5xx", "X-Envoy-Internal": "true", "X-Envoy-Upstream-Rq-Timeout-Ms": "1",
-			"X-Request-Id": "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
+			"X-Envoy-Decorator-Operation": "op",
+			"X-Request-Id":                "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
 			"X-Forwarded-For": "6.6.6.6, 10.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil", "X-App": "kept"}},
+		// A sidecar's app is external to Envoy too (no internal addresses
+		// by default): its overrides go, the rest stays.
 		{"sidecar", downstream{}, map[string]string{
-			"X-Envoy-Retry-On": "5xx", "X-Envoy-Internal": "true", "X-Envoy-Upstream-Rq-Timeout-Ms": "1",
-			"X-Request-Id": "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
+			"X-Envoy-Decorator-Operation": "op",
+			"X-Request-Id":                "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
+			"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil", "X-App": "kept"}},
+		{"sidecar with trust-downstream", downstream{trusted: true}, map[string]string{
+			"X-Envoy-Decorator-Operation": "op",
+			"X-Request-Id":                "forged", "Forwarded": "for=6.6.6.6", "X-Real-Ip": "6.6.6.6",
 			"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil", "X-App": "kept"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +52,7 @@ func TestSanitize(t *testing.T) {
 				h[k] = []string{v}
 			}
 			var vals [3]string
-			tc.from.sanitize(h, "10.0.0.1", "gw", &vals)
+			tc.from.sanitize(h, "10.0.0.1", &vals)
 			got := map[string]string{}
 			for k, vv := range h {
 				got[k] = strings.Join(vv, "|")
@@ -55,8 +64,8 @@ func TestSanitize(t *testing.T) {
 	}
 	h := http.Header{}
 	var vals [3]string
-	downstream{gateway: true, trusted: true}.sanitize(h, "10.0.0.1", "gw", &vals)
-	if fmt.Sprint(h) != "map[X-Forwarded-For:[10.0.0.1] X-Forwarded-Host:[gw] X-Forwarded-Proto:[http]]" {
+	downstream{gateway: true, trusted: true}.sanitize(h, "10.0.0.1", &vals)
+	if fmt.Sprint(h) != "map[X-Envoy-Internal:[true] X-Forwarded-For:[10.0.0.1] X-Forwarded-Proto:[http]]" {
 		t.Errorf("a trusted gateway sets what is missing: %v", h)
 	}
 }
@@ -84,7 +93,7 @@ func TestEdgeHeadersAtTheUpstream(t *testing.T) {
 		}
 		h := got[0].Header
 		for k := range h {
-			if strings.HasPrefix(k, "X-Envoy-") || strings.HasPrefix(k, "X-Lanemesh-") {
+			if strings.HasPrefix(k, "X-Envoy-") && k != "X-Envoy-External-Address" || strings.HasPrefix(k, "X-Lanemesh-") {
 				t.Errorf("%s reached the upstream", k)
 			}
 		}
@@ -96,9 +105,10 @@ func TestEdgeHeadersAtTheUpstream(t *testing.T) {
 		if id := h.Get("X-Request-Id"); !uuidV4.MatchString(id) {
 			t.Errorf("X-Request-Id %q, want a fresh UUIDv4", id)
 		}
-		want := "[[6.6.6.6, 127.0.0.1] [http] [gw] [kept]]"
-		if got := fmt.Sprint([][]string{h.Values("X-Forwarded-For"), h.Values("X-Forwarded-Proto"), h.Values("X-Forwarded-Host"), h.Values("X-App")}); got != want {
-			t.Errorf("X-Forwarded-For, -Proto, -Host, X-App: %s, want %s", got, want)
+		want := "[[6.6.6.6, 127.0.0.1] [http] [evil] [127.0.0.1] [kept]]"
+		if got := fmt.Sprint([][]string{h.Values("X-Forwarded-For"), h.Values("X-Forwarded-Proto"), h.Values("X-Forwarded-Host"),
+			h.Values("X-Envoy-External-Address"), h.Values("X-App")}); got != want {
+			t.Errorf("X-Forwarded-For, -Proto, -Host, X-Envoy-External-Address, X-App: %s, want %s", got, want)
 		}
 	})
 	t.Run("sidecar", func(t *testing.T) {
@@ -118,8 +128,13 @@ func TestEdgeHeadersAtTheUpstream(t *testing.T) {
 				t.Errorf("%s reached the upstream from an app", k)
 			}
 		}
-		if h.Get("X-Request-Id") != "forged" || h.Get("X-Envoy-Retry-On") != "5xx" || h.Get("X-Forwarded-For") != "6.6.6.6" {
+		if h.Get("X-Request-Id") != "forged" || h.Get("X-Envoy-Decorator-Operation") != "op" || h.Get("X-Forwarded-For") != "6.6.6.6" {
 			t.Errorf("an in-mesh hop's headers were not kept: %v", h)
+		}
+		for _, k := range []string{"X-Envoy-Retry-On", "X-Envoy-Internal", "X-Envoy-Upstream-Rq-Timeout-Ms"} {
+			if v := h.Values(k); len(v) != 0 {
+				t.Errorf("%s %q reached the upstream from an app: Envoy takes it only from internal requests", k, v)
+			}
 		}
 	})
 }

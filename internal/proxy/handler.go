@@ -153,7 +153,7 @@ func (x *exchange) decide(bind string) bool {
 	// the path normalized: routes match what the upstream will get.
 	received := r.Header["X-Forwarded-For"] // before the gateway appends its peer
 	from := downstream{gateway: x.p.opts.Role == meshxds.Gateway, trusted: x.p.opts.TrustDownstream, tls: r.TLS != nil}
-	from.sanitize(r.Header, clientIP(r.RemoteAddr), r.Host, (*[3]string)(x.values[:3]))
+	from.sanitize(r.Header, clientIP(r.RemoteAddr), (*[3]string)(x.values[:3]))
 	if !x.normalizePath() {
 		x.generate(http.StatusBadRequest, flagDPE)
 		return false

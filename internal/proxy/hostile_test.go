@@ -60,13 +60,14 @@ func hostileCases() []hostileCase {
 			})},
 		// Envoy with use_remote_address appends the client's address to
 		// X-Forwarded-For (lanemesh used to replace it) and replaces
-		// X-Forwarded-Proto from an untrusted client.
-		{Name: "X-Forwarded-For gets the client's address appended; -Host and -Proto are replaced", Status: 200,
+		// X-Forwarded-Proto from an untrusted client; X-Forwarded-Host is
+		// the client's (Istio sets no append_x_forwarded_host).
+		{Name: "X-Forwarded-For gets the client's address appended; -Proto is replaced, -Host left", Status: 200,
 			Raw: "GET /mock HTTP/1.1\r\n" + laneV1 + "X-Forwarded-For: 6.6.6.6, 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n" +
 				"X-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n\r\n",
 			Check: oneRequest(func(t *testing.T, s seen) {
 				got := [][]string{s.Header.Values("X-Forwarded-For"), s.Header.Values("X-Forwarded-Host"), s.Header.Values("X-Forwarded-Proto")}
-				if fmt.Sprint(got) != "[[6.6.6.6, 7.7.7.7, 8.8.8.8, 127.0.0.1] [gw] [http]]" {
+				if fmt.Sprint(got) != "[[6.6.6.6, 7.7.7.7, 8.8.8.8, 127.0.0.1] [evil] [http]]" {
 					t.Errorf("X-Forwarded-For, -Host, -Proto: %q", got)
 				}
 			})},

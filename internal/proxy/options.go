@@ -78,10 +78,11 @@ type Options struct {
 	PathNormalization pathnorm.Mode
 	// TrustDownstream says a gateway's clients are trusted proxies (a load
 	// balancer that sanitizes requests itself): their x-request-id,
-	// x-envoy-*, X-Forwarded-Proto and -Host, Forwarded and X-Real-IP
-	// pass, as Envoy's internal requests' do. False, the default, trusts
+	// x-envoy-*, X-Forwarded-Proto, Forwarded and X-Real-IP pass, as
+	// Envoy's internal requests' do. False, the default, trusts
 	// no client of the edge. A sidecar ignores it: its app's headers are
-	// kept but for lanemesh's own (see downstream.sanitize).
+	// kept but for lanemesh's own and Envoy's internal-only overrides (see
+	// downstream.sanitize).
 	TrustDownstream bool
 	// StreamIdleTimeout is Envoy's stream_idle_timeout: a request whose
 	// upstream exchange moves no byte in either direction for this long is

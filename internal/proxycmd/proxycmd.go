@@ -114,7 +114,7 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&f.pathNormalization, "path-normalization", "BASE",
 		"request paths normalized before routing, as Istio's meshConfig pathNormalization: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	fl.BoolVar(&f.trustDownstream, "trust-downstream", false,
-		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto/-Host, Forwarded and X-Real-IP")
+		"a gateway's clients are trusted proxies: keep their x-request-id, x-envoy-*, X-Forwarded-Proto, Forwarded and X-Real-IP (their requests are internal, as Envoy's from an internal address)")
 	addLimitFlags(fl, &f.limits)
 	if c.static != nil {
 		fl.BoolVar(&f.static, "static", false, "compile -f files once instead of using a control plane")
