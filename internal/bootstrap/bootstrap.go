@@ -58,9 +58,9 @@ type Options struct {
 	// control plane did not issue itself (Kubernetes mode: service-account
 	// tokens, by TokenReview). Without it only Server.Tokens are accepted.
 	Auth xdsserver.Authenticator
-	// Credentials resolve credentialName [credentials.Dir(""): the
-	// working directory].
-	Credentials compile.Credentials
+	// Compile is how each proxy's resources are compiled; its Credentials
+	// resolve credentialName [credentials.Dir(""): the working directory].
+	Compile compile.Options
 	// Metrics reads the proxies' metrics for the dashboard's live traffic
 	// (`up`: its proxies' registries; Kubernetes mode: the pods' admin
 	// ports); nil shows lanes and explanations without traffic.
@@ -123,10 +123,10 @@ func Start(ctx context.Context, opts Options) (*Server, config.Diagnostics, erro
 		s.XDS.Auth = xdsserver.FirstOf{s.Tokens, opts.Auth}
 	}
 	s.Store = controlplane.NewStore(s.configChanged)
-	if opts.Credentials == nil {
-		opts.Credentials = credentials.Dir("")
+	if opts.Compile.Credentials == nil {
+		opts.Compile.Credentials = credentials.Dir("")
 	}
-	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane"), Credentials: opts.Credentials})
+	s.ControlPlane = controlplane.New(controlplane.Options{Store: s.Store, XDS: s.XDS, Logger: opts.Logger.With("part", "controlplane"), Compile: opts.Compile})
 	s.Instances = registry.NewView(s.ControlPlane.SetInstances)
 	s.entries = registry.NewEntries(s.Instances)
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"io"
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -26,6 +27,7 @@ import (
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
 	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, audience, credsDir string
+	var http10 bool
 	var opt config.Options
 	var inj injectorFlags
 	cmd := &cobra.Command{
@@ -83,7 +85,8 @@ webhook configuration's caBundle).`,
 			if err != nil {
 				return usageError{err}
 			}
-			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log, Credentials: creds}
+			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log,
+				Compile: compile.Options{Credentials: creds, HTTP10: http10}}
 			var src *kube.Source
 			scrapePods := &dashboard.Pods{}
 			var restCfg *rest.Config
@@ -102,7 +105,7 @@ webhook configuration's caBundle).`,
 					return err
 				}
 				if fromSecrets {
-					bo.Credentials = src.Credentials()
+					bo.Compile.Credentials = src.Credentials()
 				}
 				bo.Workloads = src.Workloads()
 				// The dashboard reads each pod's proxy over its admin port,
@@ -173,6 +176,7 @@ webhook configuration's caBundle).`,
 	cmd.Flags().StringVar(&audience, "xds-token-audience", kube.DefaultAudience, "Kubernetes mode: the audience of the service-account tokens proxies present (checked by TokenReview)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&http10, "http10", false, http10Usage)
 	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt); in Kubernetes mode the default is the Secret of that name in the proxy's namespace")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	addInjectorFlags(cmd.Flags(), &inj)

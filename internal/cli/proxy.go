@@ -48,6 +48,7 @@ type staticFiles struct {
 	files          []string
 	opt            config.Options
 	credentialsDir string
+	http10         bool
 }
 
 var _ proxycmd.Static = (*staticFiles)(nil)
@@ -55,6 +56,7 @@ var _ proxycmd.Static = (*staticFiles)(nil)
 func (s *staticFiles) AddFlags(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&s.files, "filename", "f", nil, "configuration (with --static)")
 	addSkipFlagSet(fl, &s.opt.SkipUnsupportedKinds)
+	fl.BoolVar(&s.http10, "http10", false, "with --static: "+http10Usage)
 	fl.StringVar(&s.credentialsDir, "credentials-dir", "", "with --static: "+"directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 }
 
@@ -73,8 +75,11 @@ func (s *staticFiles) Resources(identity meshxds.Proxy, stdin io.Reader, stderr 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return compile.CompileWith(c, instances, identity, compile.Options{Credentials: creds}), nil
+	return compile.CompileWith(c, instances, identity, compile.Options{Credentials: creds, HTTP10: s.http10}), nil
 }
+
+// http10Usage explains --http10, Istio's PILOT_HTTP10.
+const http10Usage = "accept HTTP/1.0 requests, as Istio's PILOT_HTTP10; without it every proxy answers them 426 Upgrade Required, as Istio's do"
 
 // credentialsDir is the --credentials-dir flag's credentials, made
 // absolute: the proxies that read the files may run elsewhere.

@@ -59,7 +59,7 @@ func CompileWith(c *config.Config, instances []registry.Instance, p meshxds.Prox
 		res.Listeners, res.Routes = b.gatewayListeners()
 	default:
 		lp := b.propagation()
-		res.Listeners = []*listenerv3.Listener{listener(meshxds.SidecarListener, meshxds.SidecarListenerPort, meshxds.SidecarRoutes, envoyServerName, propagationFilters(lp)...)}
+		res.Listeners = []*listenerv3.Listener{b.listener(meshxds.SidecarListener, meshxds.SidecarListenerPort, meshxds.SidecarRoutes, envoyServerName, propagationFilters(lp)...)}
 		res.Routes = []*routev3.RouteConfiguration{b.sidecarRoutes()}
 		if p.Inbound {
 			l, rc := b.inbound(lp)

@@ -214,9 +214,20 @@ func TestConnectionManagerHeaders(t *testing.T) {
 				t.Fatal(err)
 			}
 			if hcm.GetServerName() != tc.server || hcm.GetServerHeaderTransformation() != hcmv3.HttpConnectionManager_OVERWRITE ||
-				len(hcm.GetUpgradeConfigs()) != 1 || hcm.GetUpgradeConfigs()[0].GetUpgradeType() != "websocket" {
-				t.Errorf("%s: server_name %q %v, upgrades %v; want %q OVERWRITE, websocket", l.Name, hcm.GetServerName(),
-					hcm.GetServerHeaderTransformation(), hcm.GetUpgradeConfigs(), tc.server)
+				len(hcm.GetUpgradeConfigs()) != 1 || hcm.GetUpgradeConfigs()[0].GetUpgradeType() != "websocket" ||
+				hcm.GetHttpProtocolOptions().GetAcceptHttp_10() {
+				t.Errorf("%s: server_name %q %v, upgrades %v, HTTP/1.0 %v; want %q OVERWRITE, websocket, no HTTP/1.0", l.Name, hcm.GetServerName(),
+					hcm.GetServerHeaderTransformation(), hcm.GetUpgradeConfigs(), hcm.GetHttpProtocolOptions().GetAcceptHttp_10(), tc.server)
+			}
+		}
+		// Istio's PILOT_HTTP10 makes every connection manager accept HTTP/1.0.
+		for _, l := range compile.CompileWith(c, in, tc.proxy, compile.Options{HTTP10: true}).Listeners {
+			var hcm hcmv3.HttpConnectionManager
+			if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+				t.Fatal(err)
+			}
+			if !hcm.GetHttpProtocolOptions().GetAcceptHttp_10() {
+				t.Errorf("%s: with HTTP10, accept_http_10 is not set", l.Name)
 			}
 		}
 	}

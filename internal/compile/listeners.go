@@ -44,11 +44,11 @@ func adsSource() *corev3.ConfigSource {
 
 // listener is an HTTP listener on 0.0.0.0:port whose routes come over ADS;
 // first are HTTP filters that run before the standard ones.
-func listener(name string, port uint32, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.Listener {
+func (b *builder) listener(name string, port uint32, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:         name,
 		Address:      socketAddress("0.0.0.0", port),
-		FilterChains: []*listenerv3.FilterChain{httpChain(name, routeName, serverName, first...)},
+		FilterChains: []*listenerv3.FilterChain{b.httpChain(name, routeName, serverName, first...)},
 	}
 }
 
@@ -63,10 +63,16 @@ const (
 // httpChain is a filter chain holding an HTTP connection manager whose
 // routes come over ADS, with the HTTP filters first (the lane-entry
 // filter: it must run before routing) and then the standard ones. As
-// Istio's, it overwrites the Server header with serverName and allows
-// WebSocket upgrades.
-func httpChain(statPrefix, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
+// Istio's, it overwrites the Server header with serverName, allows
+// WebSocket upgrades, and accepts HTTP/1.0 only if Options.HTTP10 says so
+// (Envoy answers it 426 otherwise).
+func (b *builder) httpChain(statPrefix, routeName, serverName string, first ...*hcmv3.HttpFilter) *listenerv3.FilterChain {
+	var h1opts *corev3.Http1ProtocolOptions
+	if b.opts.HTTP10 {
+		h1opts = &corev3.Http1ProtocolOptions{AcceptHttp_10: true}
+	}
 	hcm := &hcmv3.HttpConnectionManager{
+		HttpProtocolOptions:        h1opts,
 		StatPrefix:                 statPrefix,
 		ServerName:                 serverName,
 		ServerHeaderTransformation: hcmv3.HttpConnectionManager_OVERWRITE,
@@ -135,7 +141,7 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 	for _, p := range nums {
 		gp := ports[p]
 		if !gp.tls {
-			ls = append(ls, listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p), istioServerName, b.laneEntryFilters()...))
+			ls = append(ls, b.listener(fmt.Sprintf("0.0.0.0_%d", p), p, meshxds.GatewayRouteName(p), istioServerName, b.laneEntryFilters()...))
 			rs = append(rs, b.gatewayRoutes(meshxds.GatewayRouteName(p), p, gp.servers))
 			continue
 		}
@@ -182,7 +188,7 @@ func (b *builder) tlsListener(port uint32, servers []gatewayServer) (*listenerv3
 		claimed[key] = true
 		gwName := strings.TrimPrefix(srv.gateway, srv.namespace+"/")
 		routeName := meshxds.GatewayTLSRouteName(port, srv.server.Port.Name, gwName, srv.namespace)
-		fc := httpChain(name, routeName, istioServerName, b.laneEntryFilters()...)
+		fc := b.httpChain(name, routeName, istioServerName, b.laneEntryFilters()...)
 		if len(names) > 0 {
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names}
 		}

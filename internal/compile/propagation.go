@@ -79,7 +79,7 @@ func (b *builder) inbound(lp *meshxds.LanePropagation) (*listenerv3.Listener, *r
 		Name:             meshxds.InboundListener,
 		Address:          socketAddress("0.0.0.0", meshxds.InboundListenerPort),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		FilterChains:     []*listenerv3.FilterChain{httpChain(meshxds.InboundListener, meshxds.InboundRoutes, istioServerName, propagationFilters(lp)...)},
+		FilterChains:     []*listenerv3.FilterChain{b.httpChain(meshxds.InboundListener, meshxds.InboundRoutes, istioServerName, propagationFilters(lp)...)},
 	}
 	// As Istio's inbound routes: no timeout (the caller's sidecar has the
 	// route's), and every request to the app it was sent to.

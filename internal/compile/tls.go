@@ -32,9 +32,15 @@ type Credential struct {
 }
 
 // Options are what a compilation takes besides the configuration, the
-// instances and the proxy. The zero value resolves no credentialName.
+// instances and the proxy: the mesh-wide settings Istio takes from
+// istiod's environment. The zero value resolves no credentialName and
+// refuses HTTP/1.0.
 type Options struct {
 	Credentials Credentials
+	// HTTP10 is Istio's PILOT_HTTP10: every HTTP connection manager
+	// accepts HTTP/1.0 requests. Off, Istio's default, Envoy answers them
+	// 426 Upgrade Required.
+	HTTP10 bool
 }
 
 // FileSource is a data source that names a file.

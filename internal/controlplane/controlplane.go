@@ -25,9 +25,9 @@ type Options struct {
 	// make-before-break phase (default 2 s); a proxy that does not accept
 	// it in time gets the next phase anyway.
 	AckTimeout time.Duration
-	// Credentials resolve the credentialName of Gateway servers and
-	// DestinationRules; nil resolves none.
-	Credentials compile.Credentials
+	// Compile is how each proxy's resources are compiled: the credentials
+	// that credentialName resolves to (nil: none), HTTP/1.0.
+	Compile compile.Options
 }
 
 // ControlPlane compiles a snapshot per proxy identity from the Store's
@@ -191,7 +191,7 @@ func (cp *ControlPlane) compileAt(p meshxds.Proxy) (*served, uint64, error) {
 	cp.mu.Lock()
 	in := cp.instances
 	cp.mu.Unlock()
-	s, err := serve(compile.CompileWith(cfg, in, p, compile.Options{Credentials: cp.opts.Credentials}))
+	s, err := serve(compile.CompileWith(cfg, in, p, cp.opts.Compile))
 	return s, gen, err
 }
 

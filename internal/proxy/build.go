@@ -185,6 +185,7 @@ func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
 	for _, u := range hcm.GetUpgradeConfigs() {
 		chain.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
 	}
+	chain.http10 = hcm.GetHttpProtocolOptions().GetAcceptHttp_10()
 	return chain, nil
 }
 

@@ -15,10 +15,9 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"golang.org/x/net/websocket"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/internal/compile"
@@ -759,22 +758,35 @@ func TestWebSocket(t *testing.T) {
 	// A listener whose connection manager allows no upgrade (another
 	// control plane's) refuses WebSocket, as Envoy does.
 	for _, l := range res.Listeners {
-		var hcm hcmv3.HttpConnectionManager
-		f := l.GetFilterChains()[0].GetFilters()[0]
-		if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
-			t.Fatal(err)
-		}
-		hcm.UpgradeConfigs = nil
-		a, err := anypb.New(&hcm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+		editHCM(t, l, func(hcm *hcmv3.HttpConnectionManager) { hcm.UpgradeConfigs = nil })
 	}
 	p2 := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	if status, _, _ := call(t, newClient(nil), "GET", gatewayURL(p2, "/chat"), "echo.test",
 		map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}); status != 403 {
 		t.Errorf("WebSocket on a listener without upgrade_configs: %d, want 403", status)
+	}
+}
+
+// TestHTTP10: as Istio's Envoy, which sets accept_http_10 only under
+// PILOT_HTTP10, an HTTP/1.0 request gets 426 and its connection closed,
+// and reaches no upstream; a connection manager that accepts HTTP/1.0
+// serves it.
+func TestHTTP10(t *testing.T) {
+	a := newUpstream(t, "a")
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	out, closed := rawExchangeClosed(t, p.Addr(80), "GET /a HTTP/1.0\r\nHost: echo.test\r\nConnection: keep-alive\r\n\r\n")
+	if statusOf(out) != 426 || !closed || len(a.requests()) != 0 {
+		t.Errorf("HTTP/1.0 without accept_http_10: %q (closed: %v), upstream saw %d requests; want 426 and close, none", out, closed, len(a.requests()))
+	}
+	for _, l := range res.Listeners {
+		editHCM(t, l, func(hcm *hcmv3.HttpConnectionManager) {
+			hcm.HttpProtocolOptions = &corev3.Http1ProtocolOptions{AcceptHttp_10: true}
+		})
+	}
+	p2 := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	if out, _ := rawExchangeClosed(t, p2.Addr(80), "GET /a HTTP/1.0\r\nHost: echo.test\r\n\r\n"); statusOf(out) != 200 || len(a.requests()) != 1 {
+		t.Errorf("HTTP/1.0 with accept_http_10: %q, upstream saw %d requests; want 200, one", out, len(a.requests()))
 	}
 }
 

@@ -168,6 +168,10 @@ func (x *exchange) decide(bind string) bool {
 		x.generate(http.StatusForbidden, flagDPE)
 		return false
 	}
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 && !lc.http10 { // Envoy's codec without accept_http_10
+		x.generate(http.StatusUpgradeRequired, flagDPE)
+		return false
+	}
 	// Lane entry runs before routing: a request not allowed into its lane
 	// loses its lane headers and is routed as the baseline.
 	if lc.entry != nil {

@@ -65,10 +65,12 @@ type filterChain struct {
 	// lanesConfig its settings, kept while the listener is read.
 	lanes       *laneFilter
 	lanesConfig *meshxds.LanePropagation
-	// server is what the chain does to a response's Server header, and
-	// websocket whether it allows WebSocket upgrades (upgrade_configs).
+	// server is what the chain does to a response's Server header,
+	// websocket whether it allows WebSocket upgrades (upgrade_configs),
+	// http10 whether it serves HTTP/1.0 (accept_http_10).
 	server    serverHeaderOp
 	websocket bool
+	http10    bool
 }
 
 // serverHeaderOp sets a response's Server header to value: always

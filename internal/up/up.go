@@ -25,6 +25,7 @@ import (
 
 	"github.com/lanemesh/lanemesh/internal/admin"
 	"github.com/lanemesh/lanemesh/internal/bootstrap"
+	"github.com/lanemesh/lanemesh/internal/compile"
 	"github.com/lanemesh/lanemesh/internal/config"
 	"github.com/lanemesh/lanemesh/internal/controlplane"
 	"github.com/lanemesh/lanemesh/internal/credentials"
@@ -85,6 +86,8 @@ type Options struct {
 	// DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key
 	// and NAME/ca.crt [the working directory].
 	CredentialsDir string
+	// HTTP10 makes every proxy accept HTTP/1.0 (compile.Options.HTTP10).
+	HTTP10 bool
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -205,7 +208,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m}, OnChange: m.configChanged,
-		Credentials: credentials.Dir(opts.CredentialsDir), Metrics: dashboard.Gatherers(m.gatherers)})
+		Compile: compile.Options{Credentials: credentials.Dir(opts.CredentialsDir), HTTP10: opts.HTTP10}, Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
 	}
