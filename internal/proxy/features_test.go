@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -787,6 +788,28 @@ func TestHTTP10(t *testing.T) {
 	p2 := startProxy(t, Options{Role: meshxds.Gateway}, res)
 	if out, _ := rawExchangeClosed(t, p2.Addr(80), "GET /a HTTP/1.0\r\nHost: echo.test\r\n\r\n"); statusOf(out) != 200 || len(a.requests()) != 1 {
 		t.Errorf("HTTP/1.0 with accept_http_10: %q, upstream saw %d requests; want 200, one", out, len(a.requests()))
+	}
+}
+
+// TestUpstreamServiceTime: a relayed response carries Envoy's
+// x-envoy-upstream-service-time, the proxy's own measure (the upstream's
+// is replaced); a local answer has none.
+func TestUpstreamServiceTime(t *testing.T) {
+	a := newUpstream(t, "a")
+	a.answer(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+		w.Header().Set("X-Envoy-Upstream-Service-Time", "999999")
+		_, _ = io.WriteString(w, "ok")
+	})
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /a}}], route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/a"), "echo.test", nil)
+	v := h.Values("X-Envoy-Upstream-Service-Time")
+	if ms, err := strconv.Atoi(strings.Join(v, ",")); status != 200 || err != nil || ms < 30 || ms > 10_000 {
+		t.Errorf("relayed: %d, x-envoy-upstream-service-time %q; want 200 and one value of at least the upstream's 30 ms", status, v)
+	}
+	if status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/nowhere"), "echo.test", nil); status != 404 || h.Get("X-Envoy-Upstream-Service-Time") != "" {
+		t.Errorf("local 404: %d, x-envoy-upstream-service-time %q; want none", status, h.Get("X-Envoy-Upstream-Service-Time"))
 	}
 }
 

@@ -75,10 +75,11 @@ type exchange struct {
 	// pacer counts the rest), sent what was written to the client.
 	received, sent int64
 
-	// values back the header values prepare sets, and ids the text of
-	// the request ids it makes, so that they cost no allocation of their
-	// own. ids is the connection's, kept from one request to the next.
-	values [4]string
+	// values back the header values the exchange sets (0-2 sanitize's,
+	// 3 the request id, 4 the upstream service time), and ids their text,
+	// so that they cost no allocation of their own. ids is the
+	// connection's, kept from one request to the next.
+	values [5]string
 	ids    arena.Strings
 
 	// The request body, when it is small enough to replay; pacer holds a
