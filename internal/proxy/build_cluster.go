@@ -49,6 +49,9 @@ func (b *builder) buildClusters() error {
 			continue
 		}
 		b.st.clusters[name] = cl
+		if cl.lane != "" {
+			b.st.lanes[cl.lane] = struct{}{}
+		}
 	}
 	aggNames := map[string]bool{}
 	for _, c := range aggregates {

@@ -71,6 +71,11 @@ func hostileCases() []hostileCase {
 					t.Errorf("X-Forwarded-For, -Host, -Proto: %q", got)
 				}
 			})},
+		// A lane value that is no label value is counted as ~other: invalid
+		// UTF-8 in a label made Prometheus panic, and the client got no
+		// answer at all (at a sidecar, after the upstream had served it).
+		{Name: "a lane header of invalid UTF-8 is answered (no lane matches it)", Status: 404,
+			Raw: "GET /mock HTTP/1.1\r\nHost: gw\r\nX-Asm-Prefer-Tag: v1\xff\r\nConnection: close\r\n\r\n"},
 		{Name: "hop-by-hop and Connection-named headers are not forwarded", Status: 200,
 			Raw: "GET /mock HTTP/1.1\r\n" + laneV1Open + "Connection: x-secret, close\r\nX-Secret: 1\r\nProxy-Authorization: Basic eDp5\r\n" +
 				"Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: websocket\r\n\r\n",

@@ -32,7 +32,7 @@ func (p *Proxy) observe(x *exchange) {
 	if x.pacer != nil {
 		received += x.pacer.BytesRead()
 	}
-	p.metrics.observe(k, d, received, x.sent)
+	p.metrics.observe(k, x.st.lanes, d, received, x.sent)
 	if p.access != nil && p.access.Enabled(context.Background(), slog.LevelInfo) {
 		p.logAccess(x, d)
 	}

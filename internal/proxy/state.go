@@ -24,12 +24,16 @@ type state struct {
 	tables    map[string]*route.Table       // by RouteConfiguration name
 	plans     map[*routev3.Route]*routePlan // by the route as delivered (route.Route.Envoy)
 	clusters  map[string]*cluster
+	// lanes are the lanes its clusters name (their subsets): a request in
+	// one of them always has series of its own (metrics.add).
+	lanes map[string]struct{}
 }
 
 // emptyState serves before the first Apply: no listeners, so nothing routes.
 func emptyState() *state {
 	return &state{res: &meshxds.Resources{}, listeners: map[string]*listenerConfig{},
-		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{}}
+		tables: map[string]*route.Table{}, plans: map[*routev3.Route]*routePlan{}, clusters: map[string]*cluster{},
+		lanes: map[string]struct{}{}}
 }
 
 // listenerConfig is one HTTP listener: where it binds and its filter

@@ -54,16 +54,37 @@ const unknown = "unknown"
 // a lane by weight) is in the lane its route chose: the subset of the
 // route's destination, which ASM's lane groups name after the lane and
 // the tutorial names after the lane's version; for a fallback route, the
-// primary's, so a fallback hop stays in its lane. A client can send any
-// header value: past maxLanes distinct values, or for a value longer than
-// a Kubernetes label value may be, the lane label is laneOverflow, which
-// no lane name (a label value) can be, so a client cannot grow a proxy's
-// series without bound.
+// primary's, so a fallback hop stays in its lane.
+//
+// A client can send any header value. A lane the proxy's clusters name
+// (state.lanes) always has series of its own; other values share
+// maxLanes, first come. Past that, and for a value that is not a
+// Kubernetes label value (too long, or with a byte no lane name can hold:
+// invalid UTF-8, a control or bidi character, markup), the lane label is
+// laneOverflow, which no lane name can be. So a client can neither grow a
+// proxy's series without bound, nor crowd out a lane applied later, nor
+// put in a label what Prometheus refuses or a terminal obeys.
 const (
 	maxLanes     = 64
-	maxLaneBytes = 63
 	laneOverflow = "~other"
 )
+
+// laneValue reports whether v may be a lane label: a Kubernetes label
+// value, up to 63 bytes of [A-Za-z0-9._-] that begin and end with a
+// letter or digit.
+func laneValue(v string) bool {
+	if len(v) == 0 || len(v) > 63 || !alnum(v[0]) || !alnum(v[len(v)-1]) {
+		return false
+	}
+	for i := 1; i < len(v)-1; i++ {
+		if c := v[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }
 
 // destination is the destination half of a request's labels. Values are
 // interned (destinations.intern), so that a request's series are found by
@@ -217,11 +238,12 @@ func (s SourceInfo) labels() []string {
 		unknown, orUnknown(s.Labels["app"]), orUnknown(s.Labels["version"]), cluster}
 }
 
-// observe counts a finished request.
-func (m *metrics) observe(k seriesKey, d time.Duration, reqBytes, respBytes int64) {
+// observe counts a finished request; known are the lanes of the state
+// that served it.
+func (m *metrics) observe(k seriesKey, known map[string]struct{}, d time.Duration, reqBytes, respBytes int64) {
 	s, ok := (*m.series.Load())[k]
 	if !ok {
-		s = m.add(k)
+		s = m.add(k, known)
 	}
 	s.count.Inc()
 	s.duration.Observe(float64(d) / float64(time.Millisecond))
@@ -229,10 +251,10 @@ func (m *metrics) observe(k seriesKey, d time.Duration, reqBytes, respBytes int6
 	s.respBytes.Observe(float64(respBytes))
 }
 
-// add makes the series of k and caches them. A lane past the cap gets
-// the overflow lane's series, which are not cached under k, so that
-// made-up lanes cannot grow the cache either.
-func (m *metrics) add(k seriesKey) series {
+// add makes the series of k and caches them. A lane that is neither
+// known nor within the cap gets the overflow lane's series, which are not
+// cached under k, so that made-up lanes cannot grow the cache either.
+func (m *metrics) add(k seriesKey, known map[string]struct{}) series {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := *m.series.Load()
@@ -243,8 +265,9 @@ func (m *metrics) add(k seriesKey) series {
 	// request header, a substring of that request's whole head (see
 	// h1.parsePlainRequest), so the series keeps a copy of its own.
 	k.lane = strings.Clone(k.lane)
-	if _, known := m.lanes[k.lane]; !known && k.lane != "" {
-		if len(k.lane) > maxLaneBytes || len(m.lanes) >= maxLanes {
+	_, isKnown := known[k.lane]
+	if _, seen := m.lanes[k.lane]; !seen && !isKnown && k.lane != "" {
+		if !laneValue(k.lane) || len(m.lanes) >= maxLanes {
 			k.lane = laneOverflow
 			if s, ok := old[k]; ok {
 				return s

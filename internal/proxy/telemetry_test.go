@@ -10,9 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// TestLaneCap checks that made-up lanes cannot grow a proxy's series: past
-// maxLanes distinct values, and for a value too long to be a lane name,
-// the lane label is laneOverflow, and the series cache stops growing.
+// TestLaneCap checks that made-up lanes cannot grow a proxy's series nor
+// crowd out a configured lane: past maxLanes distinct values, and for a
+// value that cannot be a lane name (too long, invalid UTF-8, which
+// Prometheus refuses with a panic, a bidi override, markup), the lane
+// label is laneOverflow, and the series cache stops growing; a lane the
+// proxy's clusters name has its series whatever came first.
 func TestLaneCap(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg, SourceInfo{Namespace: "default", Workload: "mocka-v1", Labels: map[string]string{"app": "mocka", "version": "v1"}})
@@ -21,25 +24,30 @@ func TestLaneCap(t *testing.T) {
 	}
 	ds := &destinations{}
 	dest := ds.intern(endpointDestination("mockb.default.svc.cluster.local", "mockb-v1;default;mockb;v1;Kubernetes"))
+	known := map[string]struct{}{"canary": {}}
 	for i := range maxLanes + 10 {
-		m.observe(seriesKey{dest: dest, code: 200, lane: fmt.Sprintf("lane-%d", i)}, time.Millisecond, 0, 0)
+		m.observe(seriesKey{dest: dest, code: 200, lane: fmt.Sprintf("lane-%d", i)}, known, time.Millisecond, 0, 0)
 	}
-	m.observe(seriesKey{dest: dest, code: 200, lane: strings.Repeat("x", maxLaneBytes+1)}, time.Millisecond, 0, 0)
-	m.observe(seriesKey{dest: dest, code: 200, lane: "lane-0"}, time.Millisecond, 0, 0) // a known lane keeps its series
+	hostile := []string{strings.Repeat("x", 64), "v1\xff", "v1\u202e", "<script>", "-v1", "v1.", "v 1"}
+	for _, lane := range hostile {
+		m.observe(seriesKey{dest: dest, code: 200, lane: lane}, known, time.Millisecond, 0, 0)
+	}
+	m.observe(seriesKey{dest: dest, code: 200, lane: "lane-0"}, known, time.Millisecond, 0, 0) // a lane with series keeps them
+	m.observe(seriesKey{dest: dest, code: 200, lane: "canary"}, known, time.Millisecond, 0, 0) // configured after the flood
 	lanes := map[string]float64{}
 	for key, v := range labelledSeries(t, reg, metricRequests) {
 		_, rest, _ := strings.Cut(key, `lane="`)
 		lane, _, _ := strings.Cut(rest, `"`)
 		lanes[lane] += v
 	}
-	if len(lanes) != maxLanes+1 {
-		t.Errorf("%d lane values, want %d and the overflow", len(lanes), maxLanes)
+	if len(lanes) != maxLanes+2 {
+		t.Errorf("%d lane values, want %d, canary and the overflow", len(lanes), maxLanes)
 	}
-	if lanes[laneOverflow] != 11 || lanes["lane-0"] != 2 {
-		t.Errorf("overflow lane counted %v, lane-0 %v; want 11 and 2", lanes[laneOverflow], lanes["lane-0"])
+	if lanes[laneOverflow] != float64(10+len(hostile)) || lanes["lane-0"] != 2 || lanes["canary"] != 1 {
+		t.Errorf("overflow lane counted %v, lane-0 %v, canary %v; want %d, 2, 1", lanes[laneOverflow], lanes["lane-0"], lanes["canary"], 10+len(hostile))
 	}
-	if n := len(*m.series.Load()); n != maxLanes+1 {
-		t.Errorf("series cache holds %d keys, want %d", n, maxLanes+1)
+	if n := len(*m.series.Load()); n != maxLanes+2 {
+		t.Errorf("series cache holds %d keys, want %d", n, maxLanes+2)
 	}
 }
 
@@ -56,7 +64,7 @@ func TestSeriesKeepTheirOwnLane(t *testing.T) {
 	i := strings.Index(head, "v2")
 	lane := head[i : i+2]
 	dest := (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local"))
-	m.observe(seriesKey{dest: dest, code: 200, lane: lane}, time.Millisecond, 0, 0)
+	m.observe(seriesKey{dest: dest, code: 200, lane: lane}, nil, time.Millisecond, 0, 0)
 	start := uintptr(unsafe.Pointer(unsafe.StringData(head)))
 	inHead := func(s string) bool {
 		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
@@ -83,8 +91,8 @@ func TestObserveAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := seriesKey{dest: (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local")), code: 200, lane: "v1"}
-	m.observe(k, time.Millisecond, 10, 100)
-	if n := testing.AllocsPerRun(100, func() { m.observe(k, time.Millisecond, 10, 100) }); n != 0 {
+	m.observe(k, nil, time.Millisecond, 10, 100)
+	if n := testing.AllocsPerRun(100, func() { m.observe(k, nil, time.Millisecond, 10, 100) }); n != 0 {
 		t.Errorf("observe allocates %v times per request, want 0", n)
 	}
 }
@@ -117,6 +125,6 @@ func BenchmarkObserve(b *testing.B) {
 	k := seriesKey{dest: (&destinations{}).intern(serviceDestination("mockb.default.svc.cluster.local")), code: 200, lane: "v1"}
 	b.ReportAllocs()
 	for b.Loop() {
-		m.observe(k, 1500*time.Microsecond, 0, 120)
+		m.observe(k, nil, 1500*time.Microsecond, 0, 120)
 	}
 }
