@@ -214,19 +214,21 @@ func (x *exchange) finishSpan() {
 		flags = "-"
 	}
 	// Envoy writes every tag as a string; the same names and values keep
-	// Istio's dashboards and queries working.
+	// Istio's dashboards and queries working. What the request brought is
+	// made valid UTF-8 (received), or the exporter's protobuf would refuse
+	// the whole batch.
 	span.SetAttributes(
 		attribute.String("http.method", x.method),
-		attribute.String("http.url", x.url()),
+		received("http.url", x.url()),
 		attribute.String("http.protocol", x.r.Proto),
 		attribute.String("http.status_code", strconv.Itoa(x.status)),
 		attribute.String("response_flags", flags),
 		attribute.String("upstream_cluster", upstream),
 		attribute.String("upstream_cluster.name", upstream),
-		attribute.String("guid:x-request-id", x.requestID),
-		attribute.String("user_agent", x.r.UserAgent()),
+		received("guid:x-request-id", x.requestID),
+		received("user_agent", x.r.UserAgent()),
 		attribute.String("peer.address", hostOf(x.r.RemoteAddr)),
-		attribute.String("lane", x.lane),
+		received("lane", x.lane),
 		attribute.String("fallback", strconv.FormatBool(x.flags&flagFB != 0)),
 	)
 	if x.endpoint != nil {
@@ -237,6 +239,13 @@ func (x *exchange) finishSpan() {
 		span.SetStatus(codes.Error, "")
 	}
 	span.End()
+}
+
+// received is a string attribute whose value came from a request, which
+// HTTP lets hold any byte but controls: bytes that are not UTF-8 become
+// U+FFFD, as OTLP requires. A valid value is used as it is.
+func received(key, v string) attribute.KeyValue {
+	return attribute.String(key, strings.ToValidUTF8(v, "\uFFFD"))
 }
 
 // operation is the span's name, Istio's route decorator: the destination

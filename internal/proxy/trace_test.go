@@ -378,6 +378,29 @@ func TestTracingLocalAnswer(t *testing.T) {
 	}
 }
 
+// TestTracingInvalidUTF8: a request's bytes that are not UTF-8 (a User-
+// Agent, a lane header) reach its span as U+FFFD. OTLP's protobuf refuses
+// invalid UTF-8 in a string, and one such span lost the whole batch, the
+// spans of other requests with it.
+func TestTracingInvalidUTF8(t *testing.T) {
+	c := newCollector(t)
+	tm := newTracedMesh(t, c, true)
+	const bad, good = "0af7651916cd43dd8448eb211c80319c", "4bf92f3577b34da6a3ce929d0e0e4736"
+	for id, h := range map[string]map[string]string{
+		bad:  {"User-Agent": "agent\xff", "X-Asm-Prefer-Tag": "v\xfe"},
+		good: {"User-Agent": "agent"},
+	} {
+		h["Traceparent"] = "00-" + id + "-00f067aa0ba902b7-01"
+		if status, _, _ := call(t, tm.client, "GET", gatewayURL(tm.gateway, "/nowhere"), "gateway.example", h); status != http.StatusNotFound {
+			t.Fatalf("status %d, want 404", status)
+		}
+	}
+	waitFor(t, "both spans", func() bool { return len(c.trace(bad)) == 1 && len(c.trace(good)) == 1 })
+	if s := c.trace(bad)[0]; s.attr("user_agent") != "agent\ufffd" || s.attr("lane") != "v\ufffd" {
+		t.Errorf("user_agent %q, lane %q; want agent\\ufffd, v\\ufffd", s.attr("user_agent"), s.attr("lane"))
+	}
+}
+
 // TestTraceExportToHTTPSCollector: spans reach a collector over https
 // whose certificate the exporter trusts through OTEL_EXPORTER_OTLP_*
 // variables. The collector offers HTTP/2 as well as HTTP/1.1: the proxy as
