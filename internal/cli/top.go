@@ -3,15 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/dashboard"
 	"io"
 	"math"
 	"net/http"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -46,12 +48,14 @@ func newTop(stdout, stderr io.Writer) *cobra.Command {
 	var once bool
 	cmd := &cobra.Command{
 		Use:   "top [--metrics URL]... [--interval 2s] [--once]",
-		Short: "A live table per lane: requests/s, error rate, p99 and fallbacks",
+		Short: "A live table per lane: hops/s, error rate, p99 and fallbacks",
 		Long: `top scrapes the proxies' Prometheus metrics every --interval and prints, per
-lane, the request rate, the share of 5xx answers, the 99th percentile of the
-request duration and the rate of requests a fallback served, over the last
-interval. On a terminal the table is redrawn in place; elsewhere each refresh
-is printed after the previous one. --once prints one table and exits.
+lane, over the last interval: the rate of hops (each proxy a request passes
+counts it once, as each reports it: a request through the gateway and two
+sidecars is three hops), the share of hops answered 5xx, the 99th
+percentile of a hop's duration and the rate of hops a fallback served. On a
+terminal the table is redrawn in place; elsewhere each refresh is printed
+after the previous one. --once prints one table and exits.
 
 --metrics defaults to the endpoint lanemesh up serves every proxy's metrics
 on (up --metrics); give another, or one URL per proxy.`,
@@ -70,15 +74,26 @@ on (up --metrics); give another, or one URL per proxy.`,
 	return cmd
 }
 
-// laneTotals are one lane's counters at one scrape.
-type laneTotals struct {
-	requests, errors, fallbacks float64
-	buckets                     map[float64]float64 // cumulative count by upper bound (seconds)
+// counter is one cumulative value of one scrape: a request series, or
+// one bucket (le, in seconds) of a duration histogram, with the lane and
+// outcome it counts for.
+type counter struct {
+	lane     string
+	bucket   bool
+	le       float64
+	code     int
+	fallback bool
+	value    float64
 }
 
-// scrape reads every URL and sums the request series by lane.
-func scrape(ctx context.Context, urls []string) (map[string]*laneTotals, error) {
-	out := map[string]*laneTotals{}
+// scraped is one scrape of every URL: its counters by the URL and metric
+// they came from and their labels, so that each is compared with itself
+// at the next scrape.
+type scraped map[string]counter
+
+// scrape reads every URL.
+func scrape(ctx context.Context, urls []string) (scraped, error) {
+	out := scraped{}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for _, u := range urls {
 		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
@@ -95,40 +110,38 @@ func scrape(ctx context.Context, urls []string) (map[string]*laneTotals, error) 
 		if err != nil {
 			return nil, fmt.Errorf("scraping %s: %w", u, err)
 		}
-		addFamilies(out, families)
+		out.add(u, families)
 	}
 	return out, nil
 }
 
-// addFamilies adds the request counter and histogram of one scrape.
-func addFamilies(out map[string]*laneTotals, families map[string]*dto.MetricFamily) {
-	get := func(lane string) *laneTotals {
-		t := out[lane]
-		if t == nil {
-			t = &laneTotals{buckets: map[float64]float64{}}
-			out[lane] = t
-		}
-		return t
-	}
+// add adds the request counter and histogram of the scrape of url.
+func (s scraped) add(url string, families map[string]*dto.MetricFamily) {
 	for _, m := range families[requestsMetric].GetMetric() {
 		labels := labelMap(m)
-		t := get(laneOf(labels))
-		v := m.GetCounter().GetValue()
-		t.requests += v
-		if code, _ := strconv.Atoi(labels["response_code"]); code >= 500 {
-			t.errors += v
-		}
-		if labels["fallback"] == "true" {
-			t.fallbacks += v
-		}
+		code, _ := strconv.Atoi(labels["response_code"])
+		s[url+" "+labelKey(m)] = counter{lane: laneOf(labels), code: code, fallback: labels["fallback"] == "true",
+			value: m.GetCounter().GetValue()}
 	}
 	for _, m := range families[durationMetric].GetMetric() {
-		t := get(laneOf(labelMap(m)))
+		lane := laneOf(labelMap(m))
 		for _, b := range m.GetHistogram().GetBucket() {
 			// Bounds in seconds, whatever the metric's unit.
-			t.buckets[b.GetUpperBound()*durationUnit.Seconds()] += float64(b.GetCumulativeCount())
+			le := b.GetUpperBound() * durationUnit.Seconds()
+			s[url+" "+labelKey(m)+" le="+strconv.FormatFloat(le, 'g', -1, 64)] = counter{lane: lane, bucket: true, le: le,
+				value: float64(b.GetCumulativeCount())}
 		}
 	}
+}
+
+// labelKey names a series by its labels, in name order.
+func labelKey(m *dto.Metric) string {
+	pairs := make([]string, 0, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		pairs = append(pairs, strconv.Quote(l.GetName())+"="+strconv.Quote(l.GetValue()))
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
 }
 
 func labelMap(m *dto.Metric) map[string]string {
@@ -146,25 +159,49 @@ type laneRate struct {
 	p99                       float64 // seconds; NaN without requests
 }
 
-// rates computes each lane's rates between two scrapes dt apart.
-func rates(prev, cur map[string]*laneTotals, dt time.Duration) []laneRate {
+// rates computes each lane's rates between two scrapes dt apart. Each
+// counter's increase is its own, as Prometheus's rate() takes it: a
+// counter that went down was reset (its proxy restarted), and all of its
+// value is new; a counter gone since (its pod stopped) adds nothing. The
+// increases are then summed by lane, never the totals, which fall when a
+// pod goes away.
+func rates(prev, cur scraped, dt time.Duration) []laneRate {
+	type sums struct {
+		requests, errors, fallbacks float64
+		buckets                     map[float64]float64
+	}
+	lanes := map[string]*sums{}
+	for id, c := range cur {
+		inc := c.value
+		if p, ok := prev[id]; ok && p.value <= c.value {
+			inc = c.value - p.value
+		}
+		t := lanes[c.lane]
+		if t == nil {
+			t = &sums{buckets: map[float64]float64{}}
+			lanes[c.lane] = t
+		}
+		switch {
+		case c.bucket:
+			t.buckets[c.le] += inc
+		default:
+			t.requests += inc
+			if c.code >= 500 {
+				t.errors += inc
+			}
+			if c.fallback {
+				t.fallbacks += inc
+			}
+		}
+	}
 	var out []laneRate
-	for lane, c := range cur {
-		p := prev[lane]
-		if p == nil {
-			p = &laneTotals{buckets: map[float64]float64{}}
+	for lane, t := range lanes {
+		r := laneRate{lane: lane, rps: t.requests / dt.Seconds(), fallbacks: t.fallbacks / dt.Seconds(), p99: math.NaN()}
+		if t.requests > 0 {
+			r.errorRate = t.errors / t.requests
 		}
-		n := c.requests - p.requests
-		r := laneRate{lane: lane, rps: n / dt.Seconds(), fallbacks: (c.fallbacks - p.fallbacks) / dt.Seconds(), p99: math.NaN()}
-		if n > 0 {
-			r.errorRate = (c.errors - p.errors) / n
-		}
-		delta := map[float64]float64{}
-		for le, v := range c.buckets {
-			delta[le] = v - p.buckets[le]
-		}
-		if delta[math.Inf(1)] > 0 {
-			r.p99 = dashboard.Quantile(0.99, delta)
+		if t.buckets[math.Inf(1)] > 0 {
+			r.p99 = dashboard.Quantile(0.99, t.buckets)
 		}
 		out = append(out, r)
 	}
@@ -176,7 +213,7 @@ func rates(prev, cur map[string]*laneTotals, dt time.Duration) []laneRate {
 func printTop(w io.Writer, rs []laneRate, at time.Time, dt time.Duration) error {
 	fmt.Fprintf(w, "lanes at %s, over the last %s\n", at.Format("15:04:05"), dt)
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "LANE\tREQ/S\tERRORS\tP99\tFALLBACK/S")
+	fmt.Fprintln(tw, "LANE\tHOPS/S\tERRORS\tP99\tFALLBACK/S")
 	for _, r := range rs {
 		p99 := "-"
 		if !math.IsNaN(r.p99) {

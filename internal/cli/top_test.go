@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -34,15 +35,18 @@ istio_request_duration_milliseconds_sum{destination_subset="v2",source_version="
 istio_request_duration_milliseconds_count{destination_subset="v2",source_version=""} 30
 `
 
-func parseScrape(t *testing.T, text string) map[string]*laneTotals {
+// parseScrape reads scrapes of proxies, one text each.
+func parseScrape(t *testing.T, texts ...string) scraped {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
+	out := scraped{}
+	for i, text := range texts {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.add(fmt.Sprintf("http://proxy-%d/metrics", i), fams)
 	}
-	out := map[string]*laneTotals{}
-	addFamilies(out, fams)
 	return out
 }
 
@@ -71,8 +75,25 @@ func TestTopRates(t *testing.T) {
 	}
 	var b strings.Builder
 	printTop(&b, rs, time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC), 2*time.Second)
-	want := "lanes at 01:02:03, over the last 2s\nLANE   REQ/S   ERRORS   P99    FALLBACK/S\nv1     2.0     100.0%   -      0.0\nv2     15.0    0.0%     10ms   5.0\n"
+	want := "lanes at 01:02:03, over the last 2s\nLANE   HOPS/S   ERRORS   P99    FALLBACK/S\nv1     2.0      100.0%   -      0.0\nv2     15.0     0.0%     10ms   5.0\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestTopRatesPerSeries: each counter's increase is its own. A proxy that
+// went away (its pod stopped) adds nothing, where summing totals by lane
+// made the lane's rate negative; one that restarted counts from zero.
+func TestTopRatesPerSeries(t *testing.T) {
+	const restarted = `# TYPE istio_requests_total counter
+istio_requests_total{destination_subset="v2",fallback="false",response_code="200",source_version=""} 4
+`
+	rs := rates(parseScrape(t, scrapeA, scrapeA), parseScrape(t, scrapeB), 2*time.Second)
+	if len(rs) != 2 || rs[0].rps != 2 || rs[1].rps != 15 {
+		t.Errorf("with the second proxy gone: %+v, want v1 2 and v2 15 hops/s", rs)
+	}
+	rs = rates(parseScrape(t, scrapeB), parseScrape(t, restarted), 2*time.Second)
+	if len(rs) != 1 || rs[0].lane != "v2" || rs[0].rps != 2 || rs[0].errorRate != 0 {
+		t.Errorf("after a restart: %+v, want v2 at 2 hops/s (4 new)", rs)
 	}
 }
