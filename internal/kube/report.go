@@ -63,22 +63,24 @@ func (r *Reporter) SetLeader(on bool) {
 	r.mu.Unlock()
 }
 
-// Report writes what changed in the findings about objs.
-func (r *Reporter) Report(objs []*unstructured.Unstructured, findings map[objKey]config.Diagnostics) {
+// Report writes what changed in the findings about objs; kept says
+// whether an earlier version of an object is in force.
+func (r *Reporter) Report(objs []*unstructured.Unstructured, findings map[objKey]config.Diagnostics, kept func(objKey) bool) {
 	if !r.leader.Load() {
 		return
 	}
 	for _, u := range objs {
 		k := objKey{u.GetKind(), u.GetNamespace(), u.GetName()}
 		diags := findings[k]
-		said := fmt.Sprintf("%d\n%s", u.GetGeneration(), strings.Join(diags.Render(0), "\n"))
+		old := diags.HasErrors() && kept(k)
+		said := fmt.Sprintf("%d %v\n%s", u.GetGeneration(), old, strings.Join(diags.Render(0), "\n"))
 		r.mu.Lock()
 		before, known := r.said[k]
 		r.mu.Unlock()
 		if known && before == said {
 			continue
 		}
-		if err := r.writeStatus(u, diags); err != nil {
+		if err := r.writeStatus(u, diags, old); err != nil {
 			r.log.Warn("cannot write status", "kind", k.kind, "namespace", k.namespace, "name", k.name, "err", err)
 			continue
 		}
@@ -116,8 +118,8 @@ func reason(d config.Diagnostic) string {
 
 // writeStatus puts the findings on the object's status subresource, unless
 // it already says that.
-func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagnostics) error {
-	want := statusFor(u.GetGeneration(), diags)
+func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagnostics, kept bool) error {
+	want := statusFor(u.GetGeneration(), diags, kept)
 	cur, _, _ := unstructured.NestedMap(u.Object, "status")
 	if sameStatus(cur, want) {
 		return nil
@@ -134,8 +136,9 @@ func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagno
 // statusFor is Istio's status for an object: validationMessages as
 // istioctl's analysis writes them (type.code, type.name, level) with the
 // message and what to do in description, and a Reconciled condition that
-// says whether the object is in force.
-func statusFor(generation int64, diags config.Diagnostics) map[string]any {
+// says whether the object is in force, or else whether an earlier version
+// of it (kept) is.
+func statusFor(generation int64, diags config.Diagnostics, kept bool) map[string]any {
 	var msgs []any
 	inForce := true
 	for _, d := range diags {
@@ -153,7 +156,10 @@ func statusFor(generation int64, diags config.Diagnostics) map[string]any {
 		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}
 	if !inForce {
 		cond["status"], cond["reason"], cond["message"] = "False", "Rejected",
-			"not in force: the last accepted version, if any, still is; see validationMessages"
+			"not in force, nor any earlier version of it: see validationMessages"
+		if kept {
+			cond["message"] = "not in force: its last accepted version still is; see validationMessages"
+		}
 	}
 	st := map[string]any{"observedGeneration": generation, "conditions": []any{cond}}
 	if len(msgs) > 0 {

@@ -328,7 +328,7 @@ func (s *Source) syncConfig() {
 	s.syncs++
 	s.mu.Unlock()
 	if s.opts.Reporter != nil {
-		s.opts.Reporter.Report(s.istioObjects(), findings)
+		s.opts.Reporter.Report(s.istioObjects(), findings, s.inForce)
 	}
 }
 
@@ -417,8 +417,45 @@ func (s *Source) applyEach(changes []change, findings map[objKey]config.Diagnost
 	}
 	for _, c := range pending {
 		if c.obj == nil {
-			s.log.Warn("kept a deleted object: the configuration without it has errors", "kind", c.key.kind,
-				"namespace", c.key.namespace, "name", c.key.name, "err", findings[c.key].Err())
+			s.forceDelete(c, findings)
+		}
+	}
+}
+
+// forceDelete takes out an object deleted from the cluster whose absence
+// the analyzer refuses. A deletion is the cluster's state, not input to
+// refuse: keeping a deleted Gateway in force would keep open an ingress
+// its operator closed. So it takes effect, and the objects it breaks (a
+// VirtualService bound to the Gateway, or routing to the deleted
+// DestinationRule's subsets) go out with it, their errors in findings,
+// so that their status and Events say why; they get in again once what
+// they need is back. Only when the errors name objects that cannot be
+// taken out (generated ones) is the deleted object kept, and logged.
+func (s *Source) forceDelete(c change, findings map[objKey]config.Diagnostics) {
+	out := []change{c}
+	for {
+		diags, err := s.store.Update(func(next *config.Config) { applyAll(next, out) })
+		if err == nil {
+			s.record(out)
+			return
+		}
+		more := false
+		s.mu.Lock()
+		for _, d := range diags.Errors() {
+			k := objKey{d.Kind, d.Namespace, d.Name}
+			old, ok := s.applied[k]
+			if !ok || slices.ContainsFunc(out, func(o change) bool { return o.key == k }) {
+				continue
+			}
+			out = append(out, change{key: k, old: old})
+			findings[k] = about(k, diags.Errors())
+			more = true
+		}
+		s.mu.Unlock()
+		if !more {
+			s.log.Warn("kept a deleted object: the configuration without it has errors about objects that cannot be left out", "kind", c.key.kind,
+				"namespace", c.key.namespace, "name", c.key.name, "err", diags.Err())
+			return
 		}
 	}
 }
@@ -449,6 +486,14 @@ func (s *Source) record(changes []change) {
 			s.applied[c.key] = c.obj
 		}
 	}
+}
+
+// inForce reports whether a version of the object k is in force.
+func (s *Source) inForce(k objKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.applied[k]
+	return ok
 }
 
 // istioObjects returns the Istio objects in the caches, for the reporter.

@@ -16,7 +16,7 @@ func TestStatusFitsTheCRD(t *testing.T) {
 	st := statusFor(3, config.Diagnostics{
 		{Level: config.Error, Code: config.CodeNotFound, Message: "subset v4 not found"},
 		{Level: config.Warning, Code: config.CodeSubsetNoWorkload, Message: "no workload"},
-	})
+	}, true)
 	for _, problem := range fits(crd.StatusSchema(), st, "status") {
 		t.Error(problem)
 	}

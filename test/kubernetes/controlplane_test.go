@@ -137,6 +137,19 @@ func TestControlPlaneSyncsCRDs(t *testing.T) {
 		t.Errorf("after a refused change the controlplane's mockb is not the last good one:\n%s", out)
 	}
 
+	// Deleting the Gateway closes the ingress, though a VirtualService
+	// still names it: a deletion is the cluster's state, not input to
+	// refuse. The VirtualService goes out with it, and says why.
+	e.kubectl(t, "", "delete", "gateway", "ingressgateway", "-n", "istio-system")
+	eventually(t, 30*time.Second, "the deleted Gateway and the VirtualService bound to it are out", func() (bool, string) {
+		gw, vs := cp.get(t, e, "gw", "-A"), cp.get(t, e, "vs", "-n", "istio-system")
+		return !strings.Contains(gw, "ingressgateway") && !strings.Contains(vs, "swimlane-ingress-vs"), gw + vs
+	})
+	eventually(t, 30*time.Second, "the VirtualService's status names the missing Gateway", func() (bool, string) {
+		out, _ := e.kubectlErr("", "get", "vs", "swimlane-ingress-vs", "-n", "istio-system", "-o", "jsonpath={.status}")
+		return strings.Contains(out, "IST0101") && strings.Contains(out, `"status":"False"`), out
+	})
+
 	// The same lanes as one ASM lane group, in place of the hand-written
 	// routes: the control plane generates their objects, marked with the
 	// group that owns them.
