@@ -58,8 +58,20 @@ const OutboundPort = meshxds.SidecarListenerPort
 // Labels and annotations Patch honours.
 const (
 	// InjectKey set to "false" as a label or an annotation keeps a pod
-	// out (Istio's).
+	// out, and "true" as a label brings one in from a namespace with no
+	// injection label (Istio's). Where both are set the label decides, as
+	// in Istio.
 	InjectKey = "sidecar.istio.io/inject"
+	// RevisionLabel "default" on a namespace with no istio-injection
+	// label, or on a pod of an unlabelled namespace, selects it for
+	// injection, as Istio's default revision does; other revisions are
+	// another control plane's.
+	RevisionLabel = "istio.io/rev"
+	// IstioStatusAnnotation marks a pod Istio's injector has injected.
+	IstioStatusAnnotation = "sidecar.istio.io/status"
+	// IstioProxyContainer is Istio's sidecar, or the container Istio's
+	// gateway injection fills in (image: auto).
+	IstioProxyContainer = "istio-proxy"
 	// CaptureAnnotation overrides Config.Capture for one pod.
 	CaptureAnnotation = "lanemesh.io/capture-mode"
 	// IstioInjectionLabel and LanemeshInjectionLabel on a namespace turn
@@ -135,23 +147,56 @@ type Operation struct {
 // without the sidecar it asked for.
 var ErrBadPod = errors.New("cannot inject the lanemesh sidecar")
 
-// Skip says why Patch leaves a pod alone; "" means it injects.
+// Skip says why Patch leaves a pod alone; "" means it injects. It is
+// Istio's choice for its default revision: the webhooks' selectors
+// (selected), then the pod's own word, its label before its annotation.
 func Skip(pod *corev1.Pod, nsLabels map[string]string) string {
+	if why := selected(pod, nsLabels); why != "" {
+		return why
+	}
+	choice, labelled := pod.Labels[InjectKey]
+	if !labelled {
+		choice = pod.Annotations[InjectKey]
+	}
 	switch {
-	case nsLabels[IstioInjectionLabel] == "disabled":
-		return "namespace is labelled " + IstioInjectionLabel + "=disabled"
-	case nsLabels[IstioInjectionLabel] != "enabled" && nsLabels[LanemeshInjectionLabel] != "enabled":
-		return "namespace has neither " + IstioInjectionLabel + "=enabled nor " + LanemeshInjectionLabel + "=enabled"
-	case pod.Labels[InjectKey] == "false" || pod.Annotations[InjectKey] == "false":
+	case choice == "false":
 		return "pod opts out with " + InjectKey + `: "false"`
 	case pod.Spec.HostNetwork:
 		// A sidecar in the host's network namespace would capture (or
 		// collide with) the node's own traffic; Istio skips these too.
 		return "pod uses the host network"
+	case pod.Annotations[IstioStatusAnnotation] != "":
+		return "pod already has Istio's sidecar (" + IstioStatusAnnotation + ")"
 	case injected(pod):
 		return "pod already has " + ProxyContainer
 	}
 	return ""
+}
+
+// selected says why none of Istio's injection webhooks would be called
+// for pod ("" when one is), as deploy/04-injector.yaml selects: a
+// namespace labelled istio-injection=enabled (disabled, or any other
+// value, keeps it out), else lanemesh-injection=enabled, else
+// istio.io/rev=default; in a namespace with none of these labels, a pod
+// labelled istio.io/rev=default, or sidecar.istio.io/inject=true with no
+// revision.
+func selected(pod *corev1.Pod, nsLabels map[string]string) string {
+	istio, hasIstio := nsLabels[IstioInjectionLabel]
+	rev, hasRev := nsLabels[RevisionLabel]
+	switch {
+	case istio == "enabled" || nsLabels[LanemeshInjectionLabel] == "enabled" && istio != "disabled":
+		return ""
+	case hasIstio:
+		return "namespace is labelled " + IstioInjectionLabel + "=" + istio
+	case hasRev && rev == "default":
+		return ""
+	case hasRev:
+		return "namespace is labelled " + RevisionLabel + "=" + rev + ": another control plane's revision (lanemesh is the default one)"
+	case pod.Labels[RevisionLabel] == "default" || pod.Labels[InjectKey] == "true" && pod.Labels[RevisionLabel] == "":
+		return ""
+	}
+	return "namespace has none of " + IstioInjectionLabel + "=enabled, " + LanemeshInjectionLabel + "=enabled, " +
+		RevisionLabel + "=default, and the pod is not labelled " + InjectKey + "=true or " + RevisionLabel + "=default"
 }
 
 func injected(pod *corev1.Pod) bool {
@@ -172,6 +217,12 @@ func Patch(pod *corev1.Pod, nsLabels map[string]string, cfg Config) ([]Operation
 	}
 	if Skip(pod, nsLabels) != "" {
 		return nil, nil
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == IstioProxyContainer {
+			return nil, fmt.Errorf("%w: the pod has a container %s, which Istio's injector fills in (its gateway injection has image: auto) and lanemesh does not: "+
+				"remove it, or keep the pod out with the label %s: \"false\"", ErrBadPod, IstioProxyContainer, InjectKey)
+		}
 	}
 	capture := cfg.Capture
 	if capture == "" {

@@ -6,8 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lanemesh/lanemesh/deploy"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 )
 
 var testConfig = Config{Image: "lanemesh/lanemesh:test", XDSAddress: "lanemesh.lanemesh-system.svc:15010"}
@@ -20,22 +24,37 @@ func pod(labels, annotations map[string]string, containers ...string) *corev1.Po
 	return p
 }
 
-func TestSkip(t *testing.T) {
+// skipCase is a pod, its namespace's labels, and why it is not injected.
+type skipCase struct {
+	name   string
+	pod    *corev1.Pod
+	ns     map[string]string
+	reason string // a part of Skip's answer; "" to inject
+}
+
+func skipCases() []skipCase {
 	enabled := map[string]string{IstioInjectionLabel: "enabled"}
 	hostNet := pod(nil, nil, "app")
 	hostNet.Spec.HostNetwork = true
 	withInit := pod(nil, nil, "app")
 	withInit.Spec.InitContainers = []corev1.Container{{Name: InitContainer}}
-	for _, c := range []struct {
-		name   string
-		pod    *corev1.Pod
-		ns     map[string]string
-		reason string // a part of Skip's answer; "" to inject
-	}{
+	return []skipCase{
 		{"istio-injection enabled", pod(nil, nil, "app"), enabled, ""},
 		{"lanemesh-injection enabled", pod(nil, nil, "app"), map[string]string{LanemeshInjectionLabel: "enabled"}, ""},
-		{"namespace not labelled", pod(nil, nil, "app"), map[string]string{"team": "a"}, "neither"},
-		{"namespace labelled other value", pod(nil, nil, "app"), map[string]string{IstioInjectionLabel: "true"}, "neither"},
+		{"namespace not labelled", pod(nil, nil, "app"), map[string]string{"team": "a"}, "none of"},
+		{"namespace labelled other value", pod(nil, nil, "app"), map[string]string{IstioInjectionLabel: "true"}, "istio-injection=true"},
+		// Istio's default-revision webhooks (mutatingwebhook.yaml) and
+		// injectRequired (the label before the annotation).
+		{"namespace revision default", pod(nil, nil, "app"), map[string]string{RevisionLabel: "default"}, ""},
+		{"namespace revision of another control plane", pod(nil, nil, "app"), map[string]string{RevisionLabel: "canary"}, "revision"},
+		{"istio-injection before the revision", pod(nil, nil, "app"), map[string]string{RevisionLabel: "default", IstioInjectionLabel: "disabled"}, "disabled"},
+		{"pod opts in", pod(map[string]string{InjectKey: "true"}, nil, "app"), nil, ""},
+		{"pod opts in by annotation: no webhook sees it", pod(nil, map[string]string{InjectKey: "true"}, "app"), nil, "none of"},
+		{"pod revision default", pod(map[string]string{RevisionLabel: "default"}, nil, "app"), nil, ""},
+		{"pod opts in with another revision", pod(map[string]string{InjectKey: "true", RevisionLabel: "canary"}, nil, "app"), nil, "none of"},
+		{"pod opts in, namespace disabled", pod(map[string]string{InjectKey: "true"}, nil, "app"), map[string]string{IstioInjectionLabel: "disabled"}, "disabled"},
+		{"the label wins over the annotation", pod(map[string]string{InjectKey: "true"}, map[string]string{InjectKey: "false"}, "app"), enabled, ""},
+		{"injected by Istio", pod(nil, map[string]string{IstioStatusAnnotation: `{"containers":["istio-proxy"]}`}, "app", IstioProxyContainer), enabled, "Istio's sidecar"},
 		{"disabled wins over lanemesh-injection", pod(nil, nil, "app"),
 			map[string]string{IstioInjectionLabel: "disabled", LanemeshInjectionLabel: "enabled"}, "disabled"},
 		{"opt-out label", pod(map[string]string{InjectKey: "false"}, nil, "app"), enabled, "opts out"},
@@ -44,7 +63,11 @@ func TestSkip(t *testing.T) {
 		{"host network", hostNet, enabled, "host network"},
 		{"already injected", pod(nil, nil, "app", ProxyContainer), enabled, "already"},
 		{"init container already there", withInit, enabled, "already"},
-	} {
+	}
+}
+
+func TestSkip(t *testing.T) {
+	for _, c := range skipCases() {
 		t.Run(c.name, func(t *testing.T) {
 			got := Skip(c.pod, c.ns)
 			if (c.reason == "") != (got == "") || !strings.Contains(got, c.reason) {
@@ -63,6 +86,10 @@ func TestSkip(t *testing.T) {
 
 func TestPatchErrors(t *testing.T) {
 	enabled := map[string]string{IstioInjectionLabel: "enabled"}
+	// Istio's gateway injection: a container for its injector to fill in.
+	if _, err := Patch(pod(map[string]string{InjectKey: "true"}, nil, IstioProxyContainer), nil, testConfig); !errors.Is(err, ErrBadPod) || !strings.Contains(err.Error(), "image: auto") {
+		t.Errorf("an istio-proxy container to fill in: %v", err)
+	}
 	_, err := Patch(pod(nil, map[string]string{CaptureAnnotation: "tproxy"}, "app"), enabled, testConfig)
 	if !errors.Is(err, ErrBadPod) || !strings.Contains(err.Error(), "tproxy") {
 		t.Errorf("bad capture annotation: %v", err)
@@ -228,6 +255,46 @@ func TestPatchTracing(t *testing.T) {
 		}
 		if strings.Join(tracing, " ") != strings.Join(c.want, " ") {
 			t.Errorf("endpoint %q: proxy tracing args %q, want %q", c.endpoint, tracing, c.want)
+		}
+	}
+}
+
+// TestWebhookSelectorsAgreeWithSkip: the webhooks of
+// deploy/04-injector.yaml send the injector exactly the pods whose
+// namespace and labels Skip selects (selected), each pod to one webhook
+// at most; what only the injector can see (host network, containers)
+// Skip decides alone.
+func TestWebhookSelectorsAgreeWithSkip(t *testing.T) {
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	for _, m := range deploy.Manifests() {
+		if m.Name == "04-injector.yaml" {
+			if err := yaml.UnmarshalStrict(m.Data, &mwc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(mwc.Webhooks) == 0 {
+		t.Fatal("no webhooks in deploy/04-injector.yaml")
+	}
+	for _, c := range skipCases() {
+		var called []string
+		for _, w := range mwc.Webhooks {
+			nsSel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objSel, err := metav1.LabelSelectorAsSelector(w.ObjectSelector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nsSel.Matches(labels.Set(c.ns)) && objSel.Matches(labels.Set(c.pod.Labels)) {
+				called = append(called, w.Name)
+			}
+		}
+		why := selected(c.pod, c.ns)
+		optedOut := c.pod.Labels[InjectKey] == "false"
+		if len(called) > 1 || (len(called) == 1) != (why == "" && !optedOut) {
+			t.Errorf("%s: webhooks %v called; selected says %q", c.name, called, why)
 		}
 	}
 }
