@@ -118,11 +118,24 @@ webhook configuration's caBundle).`,
 				bo.ReadOnly = "this control plane reads its configuration from Kubernetes: change it with kubectl"
 				ctx, cancel := context.WithCancel(cmd.Context())
 				defer cancel()
+				elected := make(chan struct{})
 				go func() {
+					defer close(elected)
 					identity, _ := os.Hostname()
 					identity = fmt.Sprintf("%s-%d", identity, os.Getpid())
 					if err := kube.Elect(ctx, restCfg, leaseNS, "lanemesh-controlplane", identity, log, src.SetLeader); err != nil {
 						log.Error("leader election", "err", err)
+					}
+				}()
+				// On the way out the lease is released (ReleaseOnCancel), so
+				// that the next replica leads at once rather than after it
+				// expires (15 s of stale status); the process must wait for
+				// that write, within reason.
+				defer func() {
+					cancel()
+					select {
+					case <-elected:
+					case <-time.After(5 * time.Second):
 					}
 				}()
 				cmd.SetContext(ctx)
