@@ -3,9 +3,9 @@ package kubernetes_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -13,6 +13,7 @@ import (
 // controlPlane is a `lanemesh controlplane --kubeconfig` the test started.
 type controlPlane struct {
 	admin, tokenFile string
+	proc             *process
 }
 
 // startControlPlane runs the control plane against the cluster, on free
@@ -37,7 +38,7 @@ func (e *env) startControlPlane(t *testing.T, extra ...string) *controlPlane {
 		if m == nil || !strings.Contains(out, "\nready\n") {
 			return false, out
 		}
-		cp = controlPlane{admin: m[1], tokenFile: m[2]}
+		cp = controlPlane{admin: m[1], tokenFile: m[2], proc: p}
 		return true, ""
 	})
 	return &cp
@@ -62,16 +63,7 @@ func (cp *controlPlane) get(t *testing.T, e *env, args ...string) string {
 // object while the last good version stays in force.
 func TestControlPlaneSyncsCRDs(t *testing.T) {
 	e := cluster(t)
-	crds, _ := filepath.Glob("../../deploy/*crds.yaml") // the generated CRDs, however deploy/ numbers its files
-	if len(crds) != 1 {
-		t.Fatalf("deploy/ has %d files of CRDs (%v), want one", len(crds), crds)
-	}
-	e.kubectl(t, "", "apply", "-f", crds[0])
-	e.kubectl(t, "", "wait", "--for", "condition=established", "--timeout=60s",
-		"crd/virtualservices.networking.istio.io", "crd/destinationrules.networking.istio.io", "crd/gateways.networking.istio.io")
-	if _, err := e.kubectlErr("", "create", "namespace", "istio-system"); err != nil {
-		e.kubectl(t, "", "get", "namespace", "istio-system")
-	}
+	e.installCRDs(t)
 	e.startNode(t, "rehearsal-cp")
 
 	ex := "../../examples/traffic-lanes/"
@@ -182,6 +174,34 @@ spec:
 		out, _ := e.kubectlErr("", "get", "asmswimlane", "v4", "-o", "jsonpath={.status}")
 		return strings.Contains(out, "LM0006") && strings.Contains(out, "default/mockb"), out
 	})
+}
+
+// TestLeaseHandedOverOnStop: a control plane that stops releases its
+// lease, so the next one leads, and writes status, at once rather than
+// after the lease expires (15 s).
+func TestLeaseHandedOverOnStop(t *testing.T) {
+	e := cluster(t)
+	e.installCRDs(t)
+	leads := func(cp *controlPlane) func() (bool, string) {
+		return func() (bool, string) {
+			out := cp.proc.out.String()
+			return strings.Contains(out, `msg=leading`), out
+		}
+	}
+	first := e.startControlPlane(t)
+	eventually(t, 30*time.Second, "the first control plane leads", leads(first))
+	stopped := time.Now()
+	_ = first.proc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-first.proc.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first control plane did not stop")
+	}
+	second := e.startControlPlane(t)
+	eventually(t, 30*time.Second, "the second control plane leads", leads(second))
+	if d := time.Since(stopped); d > 12*time.Second {
+		t.Errorf("the second control plane led %v after the first stopped: the lease was not released", d.Round(time.Second))
+	}
 }
 
 // runOut runs a command and returns its combined output.

@@ -1,7 +1,6 @@
 package kubernetes_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,15 +13,7 @@ import (
 // reported on its status while the last good version stays in force.
 func TestLaneEntryPolicyInCluster(t *testing.T) {
 	e := cluster(t)
-	crds, _ := filepath.Glob("../../deploy/*crds.yaml")
-	if len(crds) != 1 {
-		t.Fatalf("deploy/ has %d files of CRDs (%v), want one", len(crds), crds)
-	}
-	e.kubectl(t, "", "apply", "-f", crds[0])
-	e.kubectl(t, "", "wait", "--for", "condition=established", "--timeout=60s", "crd/laneentrypolicies.lanemesh.io")
-	if _, err := e.kubectlErr("", "create", "namespace", "istio-system"); err != nil {
-		e.kubectl(t, "", "get", "namespace", "istio-system")
-	}
+	e.installCRDs(t)
 	policy := "../../examples/lane-entry/lane-entry-policy.yaml"
 	e.kubectl(t, "", "apply", "-f", policy)
 	t.Cleanup(func() { _, _ = e.kubectlErr("", "delete", "--ignore-not-found", "--wait=false", "-f", policy) })

@@ -158,6 +158,22 @@ func (e *env) start(t *testing.T, args ...string) *process {
 	return p
 }
 
+// installCRDs applies lanemesh's generated CRDs, waits until the API
+// server serves them, and makes the istio-system namespace.
+func (e *env) installCRDs(t *testing.T) {
+	t.Helper()
+	crds, _ := filepath.Glob("../../deploy/*crds.yaml") // the generated CRDs, however deploy/ numbers its files
+	if len(crds) != 1 {
+		t.Fatalf("deploy/ has %d files of CRDs (%v), want one", len(crds), crds)
+	}
+	e.kubectl(t, "", "apply", "-f", crds[0])
+	e.kubectl(t, "", "wait", "--for", "condition=established", "--timeout=60s", "crd/virtualservices.networking.istio.io",
+		"crd/destinationrules.networking.istio.io", "crd/gateways.networking.istio.io", "crd/laneentrypolicies.lanemesh.io")
+	if _, err := e.kubectlErr("", "create", "namespace", "istio-system"); err != nil {
+		e.kubectl(t, "", "get", "namespace", "istio-system")
+	}
+}
+
 // eventually polls cond until it holds or timeout passes; cond says what
 // it saw last, for the failure message.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
