@@ -90,7 +90,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
 	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")
 	fl.StringVar(&o.XDS, "xds", "127.0.0.1:15010", "control plane xDS address")
-	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics, /config_dump, /clusters); - for none")
+	fl.StringVar(&o.GatewayAdmin, "gateway-admin", "127.0.0.1:15021", "the gateway's admin listener (/ready, /metrics; /config_dump, /clusters to loopback clients); - for none")
 	fl.StringVar(&o.Metrics, "metrics", "127.0.0.1:15020", "the mesh's one Prometheus endpoint, /metrics: Istio's standard metrics of every proxy, labelled namespace and pod; - for none")
 	fl.StringVar(&o.PodCIDR, "pod-cidr", "", "loopback range for pod addresses, e.g. 127.0.5.0/24; empty picks the first free /24 from 127.0.1.0/24")
 	fl.StringVar(&accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")

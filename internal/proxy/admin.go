@@ -26,10 +26,13 @@ import (
 //	/clusters     clusters, endpoints, health, outlier state and counters, as JSON
 //
 // Nothing here changes the proxy, but /config_dump and /clusters tell a
-// lot, so a web page must not read them through a rebound DNS name:
-// guard.Browser answers only a Host that is an IP address, localhost or
-// the name the listener was bound to (kubelet probes and Prometheus
-// scrapes use the pod's IP).
+// lot: the routes, clusters and endpoints of all the mesh the proxy sees.
+// They answer only a client on the proxy's own machine (its pod's
+// loopback), as Istio keeps Envoy's admin on 127.0.0.1:15000 while the
+// pod's IP serves health and metrics (kubelet probes and Prometheus
+// scrapes); and a web page must not read them through a rebound DNS
+// name: guard.Browser answers only a Host that is an IP address,
+// localhost or the name the listener was bound to.
 func (p *Proxy) adminHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
@@ -42,9 +45,21 @@ func (p *Proxy) adminHandler(gatherer prometheus.Gatherer) http.Handler {
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	}
-	mux.HandleFunc("GET /config_dump", p.serveConfigDump)
-	mux.HandleFunc("GET /clusters", p.serveClusters)
+	mux.Handle("GET /config_dump", localOnly(http.HandlerFunc(p.serveConfigDump)))
+	mux.Handle("GET /clusters", localOnly(http.HandlerFunc(p.serveClusters)))
 	return guard.Browser(p.opts.AdminAddr, mux)
+}
+
+// localOnly answers 403 to a client that is not on the loopback.
+func localOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !guard.IsLoopback(r.RemoteAddr) {
+			http.Error(w, r.URL.Path+" answers only on the proxy's loopback, as Envoy's admin does in Istio: "+
+				"use kubectl port-forward to this port, or lanemesh proxy-config", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveConfigDump writes {"listeners": [...], "routes": [...], "clusters":

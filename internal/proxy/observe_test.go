@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,6 +207,18 @@ func TestAdmin(t *testing.T) {
 	}
 	if status, _, _ := call(t, c, "GET", admin+"/config_dump", "attacker.example:15021", nil); status != http.StatusForbidden {
 		t.Errorf("/config_dump through a rebound DNS name: %d, want 403", status)
+	}
+	// From another pod (the sidecar's admin is on the pod's IP in
+	// Kubernetes), only health and metrics answer.
+	h := p.adminHandler(prometheus.NewRegistry())
+	for path, want := range map[string]int{"/config_dump": 403, "/clusters": 403, "/ready": 200, "/metrics": 200} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr, r.Host = "10.1.2.3:40000", "10.1.2.4:15021"
+		h.ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Errorf("%s from another pod: %d, want %d", path, rec.Code, want)
+		}
 	}
 	v3 := seen["outbound|8000|v3|mockb.default.svc.cluster.local"]
 	if len(v3.Endpoints) != 1 || v3.Endpoints[0].Healthy || v3.Endpoints[0].EDSHealth != "UNHEALTHY" || v3.Endpoints[0].Pod != "mockb-v3-0" || v3.LbPolicy != "LEAST_REQUEST" {

@@ -108,7 +108,7 @@ func (c *Command) AddFlags(fl *pflag.FlagSet) {
 	AddTracingFlags(fl, &f.tracing, "this proxy")
 	fl.StringVar(&f.inbound, "inbound", "", "the sidecar's inbound listener, for a pod whose inbound traffic is captured (0.0.0.0:15006 behind iptables); empty for none")
 	fl.StringVar(&f.inboundApp, "inbound-app", "", "with --inbound: where inbound requests whose connection was not redirected go (the app, when the sidecar listens on the app's port in its place)")
-	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics, /config_dump, /clusters); empty for none")
+	fl.StringVar(&f.admin, "admin", "", "admin listener (/ready, /metrics; /config_dump, /clusters to loopback clients); empty for none")
 	fl.StringVar(&f.accessLog, "access-log", "", "access log: a file, - for stdout, empty for none")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
 	fl.StringVar(&f.pathNormalization, "path-normalization", "BASE",
