@@ -172,8 +172,8 @@ func TestManifestsAgreeWithTheBinary(t *testing.T) {
 		t.Errorf("control plane Service ports %v, want 443→15017 and 15010", ports)
 	}
 	mwc := find("MutatingWebhookConfiguration", flag("injector-webhook-config"))
-	if len(mwc.Webhooks) != 2 {
-		t.Fatalf("%d webhooks, want 2 (istio-injection and lanemesh-injection)", len(mwc.Webhooks))
+	if len(mwc.Webhooks) != 5 { // which pods each selects: inject.TestWebhookSelectorsAgreeWithSkip
+		t.Fatalf("%d webhooks, want 5 (istio-injection, lanemesh-injection, and Istio's default revision: namespace, pod revision, pod opt-in)", len(mwc.Webhooks))
 	}
 	for _, w := range mwc.Webhooks {
 		s := w.ClientConfig.Service
