@@ -119,12 +119,19 @@ func scrape(ctx context.Context, urls []string) (scraped, error) {
 func (s scraped) add(url string, families map[string]*dto.MetricFamily) {
 	for _, m := range families[requestsMetric].GetMetric() {
 		labels := labelMap(m)
+		if labels["reporter"] == "destination" {
+			continue // the hop its caller's proxy reports already
+		}
 		code, _ := strconv.Atoi(labels["response_code"])
 		s[url+" "+labelKey(m)] = counter{lane: laneOf(labels), code: code, fallback: labels["fallback"] == "true",
 			value: m.GetCounter().GetValue()}
 	}
 	for _, m := range families[durationMetric].GetMetric() {
-		lane := laneOf(labelMap(m))
+		labels := labelMap(m)
+		if labels["reporter"] == "destination" {
+			continue
+		}
+		lane := laneOf(labels)
 		for _, b := range m.GetHistogram().GetBucket() {
 			// Bounds in seconds, whatever the metric's unit.
 			le := b.GetUpperBound() * durationUnit.Seconds()

@@ -92,6 +92,12 @@ istio_requests_total{destination_subset="v2",fallback="false",response_code="200
 	if len(rs) != 2 || rs[0].rps != 2 || rs[1].rps != 15 {
 		t.Errorf("with the second proxy gone: %+v, want v1 2 and v2 15 hops/s", rs)
 	}
+	// An inbound hop (a permissive group's sidecar) is its caller's hop.
+	inbound := strings.ReplaceAll(scrapeB, `source_version=`, `reporter="destination",source_version=`)
+	rs = rates(parseScrape(t, scrapeA), parseScrape(t, scrapeB, inbound), 2*time.Second)
+	if len(rs) != 2 || rs[0].rps != 2 || rs[1].rps != 15 {
+		t.Errorf("with an inbound reporter: %+v, want v1 2 and v2 15 hops/s", rs)
+	}
 	rs = rates(parseScrape(t, scrapeB), parseScrape(t, restarted), 2*time.Second)
 	if len(rs) != 1 || rs[0].lane != "v2" || rs[0].rps != 2 || rs[0].errorRate != 0 {
 		t.Errorf("after a restart: %+v, want v2 at 2 hops/s (4 new)", rs)

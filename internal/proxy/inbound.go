@@ -52,7 +52,7 @@ func (b *builder) buildOriginalDst(c *clusterv3.Cluster) (*cluster, error) {
 		connectTimeout: policy.DurationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
 	cl.service, cl.lane = metricNames(cl.name)
-	cl.dest = b.dests.intern(serviceDestination(cl.service))
+	cl.dest = b.dests.intern(inboundDestination(b.opts.Source))
 	cl.limits = buildLimits(c.GetCircuitBreakers())
 	var err error
 	if cl.outlier, err = policy.BuildOutlier(c.GetOutlierDetection()); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // permissiveYAML is a permissive lane group over mocka and mockb, with
@@ -195,11 +196,24 @@ func TestInboundPassthrough(t *testing.T) {
 	app := newUpstream(t, "app")
 	id := sidecarIdentity("mockb", "v1")
 	id.Inbound = true
-	p := startProxy(t, Options{Role: meshxds.Sidecar, InboundAddr: "127.0.0.2:0", InboundApp: app.srv.Listener.Addr().String()},
-		m.resources(id, nil))
+	reg := prometheus.NewRegistry()
+	p := startProxy(t, Options{Role: meshxds.Sidecar, InboundAddr: "127.0.0.2:0", InboundApp: app.srv.Listener.Addr().String(), Registry: reg,
+		Source: SourceInfo{Namespace: "default", Name: "mockb-v1-0", Workload: "mockb-v1", Labels: id.Labels}}, m.resources(id, nil))
 	h := inboundCall(t, p, app, map[string]string{"x-asm-prefer-tag": "v2", "x-lanemesh-internal": "1", "baggage": "a=1"})
 	if h.Get("X-Asm-Prefer-Tag") != "v2" || h.Get("Baggage") != "a=1" || h.Get("X-Lanemesh-Internal") != "" {
 		t.Errorf("the app saw %v", h)
+	}
+	// The inbound hop is reported as Istio's server-side proxy reports it,
+	// so that reporter="source" counts each hop once.
+	series := labelledSeries(t, reg, metricRequests)
+	if len(series) != 1 {
+		t.Errorf("%d request series, want 1: %v", len(series), series)
+	}
+	for key, n := range series {
+		if n != 1 || !strings.Contains(key, `reporter="destination"`) || !strings.Contains(key, `destination_workload="mockb-v1"`) ||
+			!strings.Contains(key, `destination_version="v1"`) || !strings.Contains(key, `source_workload="unknown"`) {
+			t.Errorf("inbound series %s = %v, want one request reported by the destination, mockb-v1", key, n)
+		}
 	}
 	addr, err := net.ResolveTCPAddr("tcp", p.InboundAddr())
 	if err != nil {

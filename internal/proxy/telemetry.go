@@ -16,10 +16,14 @@ import (
 // labels and buckets, so that dashboards and tools written for Istio read
 // lanemesh's proxies unchanged; lanemesh adds two labels, lane and
 // fallback. A sidecar or gateway reports the requests it sends upstream
-// (reporter="source"). Labels are bounded: the source half is fixed per
-// proxy, destinations are the workloads and services the configuration
-// names, codes are HTTP statuses, flags a small set, and lanes are capped
-// (maxLanes).
+// (reporter="source"); a sidecar that serves its pod's inbound traffic (a
+// permissive lane group's) reports those as Istio's server-side proxy
+// does (reporter="destination", its own workload the destination), so
+// that a sum over reporter="source" counts each hop once. Labels are
+// bounded: the source half is fixed per proxy (unknown for inbound
+// requests: there is no peer metadata exchange), destinations are the
+// workloads and services the configuration names, codes are HTTP
+// statuses, flags a small set, and lanes are capped (maxLanes).
 const (
 	metricRequests      = "istio_requests_total"
 	metricDuration      = "istio_request_duration_milliseconds"
@@ -92,6 +96,21 @@ func alnum(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' ||
 type destination struct {
 	workload, namespace, app, version, canonicalService, canonicalRevision, cluster string
 	service, serviceName, serviceNamespace                                          string
+	// inbound: the proxy's own workload, for the requests it serves its
+	// pod (reporter="destination").
+	inbound bool
+}
+
+// inboundDestination is the proxy's own workload src, as the destination
+// of the inbound requests it reports. The service they were addressed to
+// is not known to an original-destination passthrough.
+func inboundDestination(src SourceInfo) destination {
+	d := serviceDestination("")
+	d.inbound = true
+	w := src.metricWorkload()
+	d.workload, d.namespace, d.canonicalService, d.canonicalRevision = w.name, w.namespace, w.canonicalService, w.canonicalRevision
+	d.app, d.version, d.cluster = w.app, w.version, w.cluster
+	return d
 }
 
 // serviceDestination is a request sent to a service but to no known
@@ -170,6 +189,7 @@ type metrics struct {
 	// entryDenied counts requests lane entry sent to the baseline.
 	entryDenied *prometheus.CounterVec
 	source      []string // reporter and the source labels, fixed per proxy
+	inbound     []string // the same for inbound requests: destination, and unknown sources
 
 	// series caches the children of the vectors by label values, so a
 	// request costs one lock-free map lookup instead of WithLabelValues'
@@ -209,6 +229,7 @@ func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
 			Help: "Copies of requests sent to mirror clusters: sent, failed, or dropped when too many were in flight."}, []string{"result"}),
 		entryDenied: newEntryMetric(),
 		source:      src.labels(),
+		inbound:     []string{"destination", unknown, unknown, unknown, unknown, unknown, unknown, unknown, unknown},
 		lanes:       map[string]struct{}{},
 	}
 	m.series.Store(&map[seriesKey]series{})
@@ -220,8 +241,13 @@ func newMetrics(reg prometheus.Registerer, src SourceInfo) (*metrics, error) {
 	return m, nil
 }
 
-// labels are the reporter and source labels of what this proxy reports.
-func (s SourceInfo) labels() []string {
+// workloadLabels are a workload's metric labels, unknown where not known.
+type workloadLabels struct {
+	name, namespace, canonicalService, canonicalRevision, app, version, cluster string
+}
+
+// metricWorkload is this proxy's workload, as the metrics name it.
+func (s SourceInfo) metricWorkload() workloadLabels {
 	name := s.Workload
 	if name == "" {
 		name = s.Name
@@ -234,8 +260,15 @@ func (s SourceInfo) labels() []string {
 	if cluster == "" {
 		cluster = workload.DefaultCluster
 	}
-	return []string{"source", orUnknown(name), orUnknown(svc), orUnknown(rev), orUnknown(s.Namespace),
-		unknown, orUnknown(s.Labels["app"]), orUnknown(s.Labels["version"]), cluster}
+	return workloadLabels{name: orUnknown(name), namespace: orUnknown(s.Namespace), canonicalService: orUnknown(svc),
+		canonicalRevision: orUnknown(rev), app: orUnknown(s.Labels["app"]), version: orUnknown(s.Labels["version"]), cluster: cluster}
+}
+
+// labels are the reporter and source labels of what this proxy reports.
+func (s SourceInfo) labels() []string {
+	w := s.metricWorkload()
+	return []string{"source", w.name, w.canonicalService, w.canonicalRevision, w.namespace,
+		unknown, w.app, w.version, w.cluster}
 }
 
 // observe counts a finished request; known are the lanes of the state
@@ -281,7 +314,11 @@ func (m *metrics) add(k seriesKey, known map[string]struct{}) series {
 	if code == statusClientClosed {
 		code = 0 // Envoy's response_code when no response was sent
 	}
-	labels := append(append(make([]string, 0, len(requestLabels)), m.source...),
+	reporter := m.source
+	if d.inbound {
+		reporter = m.inbound
+	}
+	labels := append(append(make([]string, 0, len(requestLabels)), reporter...),
 		d.workload, d.namespace, unknown, d.app,
 		d.version, d.service, d.canonicalService, d.canonicalRevision,
 		d.serviceName, d.serviceNamespace, d.cluster,
