@@ -214,10 +214,18 @@ func boundToMesh(vs *api.VirtualService) bool {
 	return len(vs.Spec.Gateways) == 0 || slices.Contains(vs.Spec.Gateways, "mesh")
 }
 
-// gatewayEntries finds, per lane, the first gateway route into it: a
-// route bound to a Gateway whose destination names the lane's subset, and
-// the request (path and exact headers) that matches it.
+// gatewayEntries finds, per lane, the first gateway route into it, and
+// the request (path and exact headers) that matches it. A route enters
+// the lane it sets a permissive group's route header to (its lane may
+// hold no version of the first service, so it goes to the baseline's
+// subset); any other, the lane its destination's subset names.
 func gatewayEntries(c *config.Config) map[string]*Entry {
+	routeHeaders := map[string]bool{}
+	for _, g := range c.SwimLaneGroups {
+		if pm := g.Spec.PermissiveModeConfiguration; g.Spec.IsPermissive && pm != nil && pm.RouteHeader != "" {
+			routeHeaders[strings.ToLower(pm.RouteHeader)] = true
+		}
+	}
 	out := map[string]*Entry{}
 	for _, vs := range c.VirtualServices {
 		for _, gw := range vs.Spec.Gateways {
@@ -229,17 +237,33 @@ func gatewayEntries(c *config.Config) map[string]*Entry {
 			}
 			for _, h := range vs.Spec.HTTP {
 				for _, d := range h.Route {
-					if d.Destination.Subset == "" || out[d.Destination.Subset] != nil {
+					lane := cmp.Or(setRouteHeader(d.Headers, routeHeaders), setRouteHeader(h.Headers, routeHeaders), d.Destination.Subset)
+					if lane == "" || out[lane] != nil {
 						continue
 					}
 					if e, ok := entryFor(gw, h.Match); ok {
-						out[d.Destination.Subset] = e
+						out[lane] = e
 					}
 				}
 			}
 		}
 	}
 	return out
+}
+
+// setRouteHeader is the value h sets a route header to, "" for none.
+func setRouteHeader(h *api.Headers, routeHeaders map[string]bool) string {
+	if h == nil || h.Request == nil {
+		return ""
+	}
+	for _, ops := range []map[string]string{h.Request.Set, h.Request.Add} {
+		for k, v := range ops {
+			if routeHeaders[strings.ToLower(k)] {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // entryFor builds a request that the first match entry accepts, when that

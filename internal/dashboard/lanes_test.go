@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lanemesh/lanemesh/internal/config"
+	lanegen "github.com/lanemesh/lanemesh/internal/lanes"
 	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
@@ -174,5 +175,27 @@ spec:
 		"pay/base=ok(1/1,,) pay/f2=ok(2/2,,) pay/f10=absent(0/0,,) \n"
 	if got := cells(m); got != want {
 		t.Errorf("cells:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestLanesOfAPermissiveGroup: each lane's way in is its own gateway
+// route, the one that sets the group's route header to the lane, though
+// a lane that lacks the first service is routed to the baseline's subset
+// (examples/lane-group-permissive: v3 holds mockb only).
+func TestLanesOfAPermissiveGroup(t *testing.T) {
+	c, diags := lanegen.Resolve(load(t, "../../examples/lane-group-permissive"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	m := Lanes(c, pods(mocks, versions, nil, nil))
+	want := map[string]string{"v1": "/mock map[]", "v2": "/mock map[x-asm-prefer-tag:v2]", "v3": "/mock map[x-asm-prefer-tag:v3]"}
+	for _, l := range m.Lanes {
+		got := "none"
+		if l.Entry != nil {
+			got = fmt.Sprint(l.Entry.Path, " ", l.Entry.Headers)
+		}
+		if got != want[l.Name] {
+			t.Errorf("lane %s is entered by %s, want %s", l.Name, got, want[l.Name])
+		}
 	}
 }
