@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strconv"
+	"strings"
 )
 
 // Chain is the nat chain lanemesh's outbound rules live in; InboundChain
@@ -42,6 +43,10 @@ type Options struct {
 	// ExcludeCIDRs are destinations left alone. Loopback always is: an
 	// app's calls to its own pod, and to the sidecar, stay as they are.
 	ExcludeCIDRs []netip.Prefix
+	// IncludeCIDRs, when not nil, are the only destinations captured
+	// (Istio's includeOutboundIPRanges); empty captures none. nil, Istio's
+	// "*", captures every destination not excluded.
+	IncludeCIDRs []netip.Prefix
 
 	// InboundPort is the sidecar's inbound listener: inbound TCP
 	// connections to the pod are redirected there, and the sidecar passes
@@ -54,6 +59,31 @@ type Options struct {
 	// ExcludeInboundPorts are destination ports never captured inbound
 	// (the sidecar's admin port, say).
 	ExcludeInboundPorts []int
+}
+
+// ParseCIDRs reads a comma-separated list of IPv4 CIDRs (or addresses,
+// each its own /32), as Istio's outbound IP range annotations write them;
+// "" is nil.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (such as 10.0.0.0/8) or an address", part)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !p.Addr().Is4() {
+			return nil, fmt.Errorf("%s: only IPv4 is captured", p)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // Validate reports the first option that cannot make a rule.
@@ -80,9 +110,9 @@ func (o Options) Validate() error {
 			return fmt.Errorf("inbound port %d: want 1-65535", p)
 		}
 	}
-	for _, c := range o.ExcludeCIDRs {
+	for _, c := range append(append([]netip.Prefix(nil), o.ExcludeCIDRs...), o.IncludeCIDRs...) {
 		if !c.Addr().Is4() {
-			return fmt.Errorf("excluded CIDR %s: only IPv4 is captured", c)
+			return fmt.Errorf("CIDR %s: only IPv4 is captured", c)
 		}
 	}
 	return nil
@@ -118,7 +148,13 @@ func Rules(o Options, jumps Jumps) string {
 	for _, c := range o.ExcludeCIDRs {
 		rule("-d " + c.Masked().String() + " -j RETURN")
 	}
-	rule("-p tcp -j REDIRECT --to-ports " + strconv.Itoa(o.OutboundPort))
+	redirect := "-p tcp -j REDIRECT --to-ports " + strconv.Itoa(o.OutboundPort)
+	if o.IncludeCIDRs == nil {
+		rule(redirect)
+	}
+	for _, c := range o.IncludeCIDRs { // what none names leaves the chain: not captured
+		rule("-d " + c.Masked().String() + " " + redirect)
+	}
 	if o.InboundPort > 0 {
 		inboundRules(&b, o)
 	}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -24,6 +25,27 @@ COMMIT
 	}
 	if got := Rules(o, Jumps{}); strings.Contains(got, "-A OUTPUT") {
 		t.Errorf("Rules without the jump still jumps:\n%s", got)
+	}
+}
+
+// TestIncludeCIDRs: with include CIDRs, only they are redirected; an
+// empty list redirects nothing.
+func TestIncludeCIDRs(t *testing.T) {
+	o := Options{OutboundPort: 15001, ProxyUID: 1337, IncludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/8"), netip.MustParsePrefix("192.168.1.0/24")}}
+	got := Rules(o, Jumps{})
+	want := "-A LANEMESH_OUTPUT -d 10.0.0.0/8 -p tcp -j REDIRECT --to-ports 15001\n-A LANEMESH_OUTPUT -d 192.168.1.0/24 -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n"
+	if !strings.HasSuffix(got, want) || strings.Contains(got, "-A LANEMESH_OUTPUT -p tcp -j REDIRECT") {
+		t.Errorf("Rules:\n%s\nwant it to end with:\n%s", got, want)
+	}
+	o.IncludeCIDRs = []netip.Prefix{}
+	if got := Rules(o, Jumps{}); strings.Contains(got, "REDIRECT") {
+		t.Errorf("no include CIDR still redirects:\n%s", got)
+	}
+	for in, want := range map[string]string{"10.0.0.0/8, 1.2.3.4": "[10.0.0.0/8 1.2.3.4/32]", "": "[]", "fd00::/8": "only IPv4", "10.0.0/8": "not a CIDR"} {
+		got, err := ParseCIDRs(in)
+		if s := fmt.Sprint(got); err != nil && !strings.Contains(err.Error(), want) || err == nil && s != want {
+			t.Errorf("ParseCIDRs(%q) = %v, %v; want %s", in, got, err, want)
+		}
 	}
 }
 

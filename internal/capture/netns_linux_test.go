@@ -81,15 +81,19 @@ const (
 	excludedPort = 5432
 )
 
-var serviceIP = netip.MustParseAddr("10.123.0.1")
+// serviceIP is captured; outsideIP is not among the include CIDRs
+// (includeOutboundIPRanges), so connections to it are left alone.
+var serviceIP, outsideIP = netip.MustParseAddr("10.123.0.1"), netip.MustParseAddr("10.200.0.1")
 
 func insideNamespace() error {
-	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", serviceIP.String() + "/32", "dev", "lo"}} {
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", serviceIP.String() + "/32", "dev", "lo"},
+		{"addr", "add", outsideIP.String() + "/32", "dev", "lo"}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	o := Options{OutboundPort: sidecarPort, ProxyUID: proxyUID, ExcludePorts: []int{excludedPort}}
+	o := Options{OutboundPort: sidecarPort, ProxyUID: proxyUID, ExcludePorts: []int{excludedPort},
+		IncludeCIDRs: []netip.Prefix{netip.MustParsePrefix("10.123.0.0/16")}}
 	ctx := context.Background()
 	// Twice, as a restarted init container would: one jump, not two.
 	for range 2 {
@@ -145,6 +149,21 @@ func insideNamespace() error {
 	}
 	if c, err := accept(excluded); err != nil {
 		return fmt.Errorf("a connection to an excluded port was captured: %w", err)
+	} else {
+		c.Close()
+	}
+
+	// A destination outside the include CIDRs goes straight to it.
+	outside, err := net.Listen("tcp", netip.AddrPortFrom(outsideIP, servicePort).String())
+	if err != nil {
+		return err
+	}
+	defer outside.Close()
+	if err := dialAsApp(netip.AddrPortFrom(outsideIP, servicePort)); err != nil {
+		return err
+	}
+	if c, err := accept(outside); err != nil {
+		return fmt.Errorf("a connection outside the include CIDRs was captured: %w", err)
 	} else {
 		c.Close()
 	}

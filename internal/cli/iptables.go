@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 func newIPTables(stdout io.Writer) *cobra.Command {
 	var o capture.Options
 	var cidrs []string
-	var includeInbound string
+	var includeInbound, includeCIDRs string
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "iptables [--outbound-port PORT] [--proxy-uid UID] [--dry-run]",
@@ -22,7 +23,8 @@ func newIPTables(stdout io.Writer) *cobra.Command {
 		Long: `iptables installs, in the network namespace it runs in, the nat rules of
 transparent capture: every outbound TCP connection is redirected to the
 sidecar's outbound listener on 127.0.0.1, except those of the sidecar's own
-user (--proxy-uid), to loopback, and to the excluded ports and CIDRs. The
+user (--proxy-uid), to loopback, to the excluded ports and CIDRs, and, with
+--include-outbound-cidrs, to any CIDR it does not list. The
 sidecar reads where each connection was going with SO_ORIGINAL_DST, so the
 app needs no HTTP_PROXY and no change.
 
@@ -38,12 +40,17 @@ iptables commands in its image); running it twice leaves one set of rules.
 		Example: "  lanemesh iptables --outbound-port 15001 --proxy-uid 1337\n  lanemesh iptables --dry-run --exclude-outbound-ports 5432",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, c := range cidrs {
-				p, err := netip.ParsePrefix(c)
-				if err != nil {
-					return usageError{fmt.Errorf("--exclude-outbound-cidrs: %w", err)}
+			var err error
+			if o.ExcludeCIDRs, err = capture.ParseCIDRs(strings.Join(cidrs, ",")); err != nil {
+				return usageError{fmt.Errorf("--exclude-outbound-cidrs: %w", err)}
+			}
+			if includeCIDRs != "*" {
+				if o.IncludeCIDRs, err = capture.ParseCIDRs(includeCIDRs); err != nil {
+					return usageError{fmt.Errorf("--include-outbound-cidrs: %w", err)}
 				}
-				o.ExcludeCIDRs = append(o.ExcludeCIDRs, p)
+				if o.IncludeCIDRs == nil {
+					o.IncludeCIDRs = []netip.Prefix{} // "": capture none
+				}
 			}
 			ports, all, err := inject.ParsePorts(includeInbound)
 			if err != nil {
@@ -72,6 +79,7 @@ iptables commands in its image); running it twice leaves one set of rules.
 	fl.IntVar(&o.ProxyUID, "proxy-uid", 1337, "the uid the sidecar runs as; its connections are not captured")
 	fl.IntSliceVar(&o.ExcludePorts, "exclude-outbound-ports", nil, "destination ports not captured")
 	fl.StringSliceVar(&cidrs, "exclude-outbound-cidrs", nil, "destination IPv4 CIDRs not captured")
+	fl.StringVar(&includeCIDRs, "include-outbound-cidrs", "*", `destination IPv4 CIDRs captured, comma-separated: "*" for all, "" for none`)
 	fl.IntVar(&o.InboundPort, "inbound-port", 15006, "the sidecar's inbound listener port, where captured inbound connections go")
 	fl.StringVar(&includeInbound, "include-inbound-ports", "", `inbound ports captured: "*" for all, a comma-separated list, or "" for none`)
 	fl.IntSliceVar(&o.ExcludeInboundPorts, "exclude-inbound-ports", nil, "inbound ports never captured")

@@ -2,10 +2,11 @@ package inject
 
 import (
 	"fmt"
-	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lanemesh/lanemesh/internal/meshxds"
 
 	corev1 "k8s.io/api/core/v1"
 )

@@ -12,6 +12,7 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,9 +242,13 @@ func Patch(pod *corev1.Pod, nsLabels map[string]string, cfg Config) ([]Operation
 	}
 	outbound := host + ":" + strconv.Itoa(OutboundPort)
 	var inbound inboundCapture
+	var excluded []string           // the init container's outbound flags
 	if capture == CaptureIPTables { // only iptables can bring inbound traffic to the sidecar
 		var err error
 		if inbound, err = inboundFor(pod, cfg); err != nil {
+			return nil, err
+		}
+		if excluded, err = outboundArgs(pod); err != nil {
 			return nil, err
 		}
 	}
@@ -254,7 +259,7 @@ func Patch(pod *corev1.Pod, nsLabels map[string]string, cfg Config) ([]Operation
 			ops = append(ops, proxyEnv(i, c, cfg.BindPodIP, outbound)...)
 		}
 	} else {
-		ops = append(ops, addTo("/spec/initContainers", len(pod.Spec.InitContainers), initContainer(cfg.Image, inbound)))
+		ops = append(ops, addTo("/spec/initContainers", len(pod.Spec.InitContainers), initContainer(cfg.Image, excluded, inbound)))
 	}
 	ops = append(ops,
 		addTo("/spec/containers", len(pod.Spec.Containers), sidecar(pod, cfg, outbound, inbound)),
@@ -393,15 +398,15 @@ func labelsArg(labels map[string]string) string {
 // pod's inbound connections to its inbound port; the original destination
 // is read with SO_ORIGINAL_DST. It is the only part of the pod
 // with NET_ADMIN, and it exits before the app starts.
-func initContainer(image string, inbound inboundCapture) corev1.Container {
+func initContainer(image string, outbound []string, inbound inboundCapture) corev1.Container {
 	root := int64(0)
 	no := false
 	return corev1.Container{
 		Name:  InitContainer,
 		Image: image,
-		Args: append([]string{"iptables",
+		Args: slices.Concat([]string{"iptables",
 			"--outbound-port=" + strconv.Itoa(OutboundPort),
-			"--proxy-uid=" + strconv.Itoa(ProxyUID)}, inbound.iptablesArgs()...),
+			"--proxy-uid=" + strconv.Itoa(ProxyUID)}, outbound, inbound.iptablesArgs()),
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser: &root, RunAsNonRoot: &no, AllowPrivilegeEscalation: &no,
 			Capabilities: &corev1.Capabilities{

@@ -298,3 +298,50 @@ func TestWebhookSelectorsAgreeWithSkip(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundAnnotations: Istio's outbound capture annotations reach the
+// init container's iptables flags; a value that cannot make a rule refuses
+// the pod; the annotations lanemesh does not apply are warned about.
+func TestOutboundAnnotations(t *testing.T) {
+	enabled := map[string]string{IstioInjectionLabel: "enabled"}
+	initArgs := func(annots map[string]string) (string, error) {
+		ops, err := Patch(pod(nil, annots, "app"), enabled, testConfig)
+		for _, op := range ops {
+			if v, ok := op.Value.([]any); ok && op.Path == "/spec/initContainers" { // the pod had none
+				c := v[0].(corev1.Container)
+				return strings.Join(c.Args[3:], " "), err
+			}
+		}
+		return "", err
+	}
+	for _, tc := range []struct {
+		annots map[string]string
+		want   string // the flags after --outbound-port and --proxy-uid, or the error
+	}{
+		{nil, ""},
+		{map[string]string{ExcludeOutboundPortsAnnotation: "3306, 5432"}, "--exclude-outbound-ports=3306,5432"},
+		{map[string]string{ExcludeOutboundIPRangesAnnotation: "10.0.0.0/8, 172.16.0.1"}, "--exclude-outbound-cidrs=10.0.0.0/8,172.16.0.1"},
+		{map[string]string{IncludeOutboundIPRangesAnnotation: "10.96.0.0/12"}, "--include-outbound-cidrs=10.96.0.0/12"},
+		{map[string]string{IncludeOutboundIPRangesAnnotation: "*"}, ""},
+		{map[string]string{IncludeOutboundIPRangesAnnotation: ""}, "--include-outbound-cidrs="},
+		{map[string]string{ExcludeOutboundIPRangesAnnotation: "*"}, "--include-outbound-cidrs="},
+		{map[string]string{ExcludeOutboundPortsAnnotation: "mysql"}, "excludeOutboundPorts"},
+		{map[string]string{ExcludeOutboundIPRangesAnnotation: "10.0.0/8"}, "excludeOutboundIPRanges"},
+	} {
+		got, err := initArgs(tc.annots)
+		if err != nil {
+			if !errors.Is(err, ErrBadPod) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: %v, want %q", tc.annots, err, tc.want)
+			}
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%v: init flags %q, want %q", tc.annots, got, tc.want)
+		}
+	}
+	w := Warnings(pod(nil, map[string]string{"proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true}",
+		"sidecar.istio.io/interceptionMode": "REDIRECT", "traffic.sidecar.istio.io/includeOutboundPorts": "3306"}, "app"))
+	if len(w) != 2 || !strings.Contains(w[0], "proxy.istio.io/config") || !strings.Contains(w[1], "includeOutboundPorts") {
+		t.Errorf("warnings %q, want proxy.istio.io/config and includeOutboundPorts (REDIRECT is what lanemesh does)", w)
+	}
+}

@@ -125,6 +125,9 @@ func (w *Webhook) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 		name = pod.GenerateName + "*"
 	}
 	log.Info("sidecar injected", "namespace", ns, "pod", name)
+	if allow.Warnings = Warnings(&pod); len(allow.Warnings) > 0 {
+		log.Warn("sidecar injected: annotations not applied", "namespace", ns, "pod", name, "warnings", allow.Warnings)
+	}
 	pt := admissionv1.PatchTypeJSONPatch
 	allow.Patch, allow.PatchType = patch, &pt
 	return allow, nil
