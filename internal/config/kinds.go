@@ -49,6 +49,36 @@ var knownKinds = map[string][]string{
 	"admissionregistration.k8s.io": {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"},
 }
 
+func notEnforced(apiVersion, kind string) string {
+	return fmt.Sprintf("%s (%s) is not enforced by lanemesh", kind, apiVersion)
+}
+
+// IstioKindsNotEnforced are the Istio kinds lanemesh does not enforce, by
+// API group: in a cluster, objects of these kinds are NotEnforced.
+func IstioKindsNotEnforced() map[string][]string {
+	out := map[string][]string{}
+	for g, kinds := range knownKinds {
+		if strings.HasSuffix(g, ".istio.io") {
+			out[g] = kinds
+		}
+	}
+	return out
+}
+
+// NotEnforced is the finding about an object of a kind lanemesh does not
+// enforce that a cluster holds (an AuthorizationPolicy left from an Istio
+// install, say): the cluster keeps it whatever lanemesh says, so it is a
+// Warning that it has no effect, where a file holding it is refused.
+func NotEnforced(apiVersion, kind, namespace, name string) Diagnostic {
+	d := Diagnostic{Level: Warning, Code: CodeUnknownKind, Field: "kind", Kind: kind, Namespace: namespace, Name: name,
+		Message: notEnforced(apiVersion, kind) + ": it has no effect on this mesh's traffic",
+		Hint:    "enforce it with a mesh that does, or delete it"}
+	if securityKinds[kind] {
+		d.Message += "; it is a security policy, and the access it restricts is open"
+	}
+	return d
+}
+
 // group returns the API group of an apiVersion ("security.istio.io/v1" →
 // "security.istio.io", "v1" → "").
 func group(apiVersion string) string {
@@ -89,7 +119,7 @@ func nearKind(k string) string {
 // a Warning that the object was left out.
 func unsupportedKind(head Diagnostic, apiVersion, k string, opt Options) Diagnostic {
 	head.Code, head.Field = CodeUnknownKind, "kind"
-	what := fmt.Sprintf("%s (%s) is not enforced by lanemesh", k, apiVersion)
+	what := notEnforced(apiVersion, k)
 	if securityKinds[k] {
 		what += "; it is a security policy, and applying the rest without it would leave the access it restricts open"
 	}

@@ -117,8 +117,13 @@ func reason(d config.Diagnostic) string {
 }
 
 // writeStatus puts the findings on the object's status subresource, unless
-// it already says that.
+// it already says that. An object of a kind lanemesh does not read (its
+// status is another mesh's to write) gets Events only.
 func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagnostics, kept bool) error {
+	gvr, ours := crdResources[u.GetKind()]
+	if !ours || u.GroupVersionKind().Group != gvr.Group {
+		return nil
+	}
 	want := statusFor(u.GetGeneration(), diags, kept)
 	cur, _, _ := unstructured.NestedMap(u.Object, "status")
 	if sameStatus(cur, want) {
@@ -128,7 +133,6 @@ func (r *Reporter) writeStatus(u *unstructured.Unstructured, diags config.Diagno
 	next.Object["status"] = want
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	gvr := crdResources[u.GetKind()]
 	_, err := r.dyn.Resource(gvr).Namespace(u.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{FieldManager: "lanemesh"})
 	return err
 }

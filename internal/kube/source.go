@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,13 +71,16 @@ type Options struct {
 // are left out, each reported on itself, and the last good version of each
 // stays in force: one bad object never takes down the others.
 type Source struct {
-	opts    Options
-	log     *slog.Logger
-	store   *controlplane.Store // where the cluster's configuration goes
-	view    *registry.View      // where its pods go, as source "kubernetes"
-	dyn     dynamic.Interface
-	kube    kubernetes.Interface
-	istio   map[string]cache.GenericLister // by kind
+	opts  Options
+	log   *slog.Logger
+	store *controlplane.Store // where the cluster's configuration goes
+	view  *registry.View      // where its pods go, as source "kubernetes"
+	dyn   dynamic.Interface
+	kube  kubernetes.Interface
+	istio map[string]cache.GenericLister // by kind
+	// ignored are the listers of the Istio kinds the cluster serves that
+	// lanemesh does not enforce, by kind (watchNotEnforced).
+	ignored map[string]cache.GenericLister
 	typed   informers.SharedInformerFactory
 	dynInf  dynamicinformer.DynamicSharedInformerFactory
 	kick    chan struct{}
@@ -116,7 +121,7 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	s := &Source{opts: opts, log: opts.Logger, dyn: dyn, kube: kc, istio: map[string]cache.GenericLister{},
+	s := &Source{opts: opts, log: opts.Logger, dyn: dyn, kube: kc, istio: map[string]cache.GenericLister{}, ignored: map[string]cache.GenericLister{},
 		typed:      informers.NewSharedInformerFactory(kc, opts.Resync),
 		dynInf:     dynamicinformer.NewDynamicSharedInformerFactory(dyn, opts.Resync),
 		kick:       make(chan struct{}, 1),
@@ -171,6 +176,7 @@ func (s *Source) Run(ctx context.Context, store *controlplane.Store, view *regis
 	if err := s.checkResources(); err != nil {
 		return err
 	}
+	s.watchNotEnforced()
 	s.typed.Start(ctx.Done())
 	s.dynInf.Start(ctx.Done())
 	if s.secretFactory != nil {
@@ -217,6 +223,55 @@ func (s *Source) SetLeader(on bool) {
 		default: // a sync is due anyway
 		}
 	}
+}
+
+// watchNotEnforced watches the Istio kinds the cluster serves that
+// lanemesh does not enforce (security.istio.io's policies, Sidecar,
+// EnvoyFilter...), so that each object of them is reported as having no
+// effect (config.NotEnforced), as a file holding one is refused: a DENY
+// policy that silently allows is worse than none. Their first listing is
+// not waited for, and without RBAC to list them they are only logged.
+func (s *Source) watchNotEnforced() {
+	onConfig := handler(s.kick)
+	for group, kinds := range config.IstioKindsNotEnforced() {
+		resources, err := s.preferredResources(group)
+		if err != nil {
+			continue // the group is not served: nothing of it can be in the cluster
+		}
+		for _, kind := range kinds {
+			if gvr, ok := resources[kind]; ok {
+				inf := s.dynInf.ForResource(gvr)
+				inf.Informer().AddEventHandler(onConfig)
+				s.ignored[kind] = inf.Lister()
+			}
+		}
+	}
+}
+
+// preferredResources maps the kinds of an API group's preferred version
+// to their resources.
+func (s *Source) preferredResources(group string) (map[string]schema.GroupVersionResource, error) {
+	groups, err := s.kube.Discovery().ServerGroups()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups.Groups {
+		if g.Name != group {
+			continue
+		}
+		list, err := s.kube.Discovery().ServerResourcesForGroupVersion(g.PreferredVersion.GroupVersion)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]schema.GroupVersionResource{}
+		for _, r := range list.APIResources {
+			if !strings.Contains(r.Name, "/") { // not a subresource
+				out[r.Kind] = schema.GroupVersionResource{Group: group, Version: g.PreferredVersion.Version, Resource: r.Name}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("the cluster does not serve %s", group)
 }
 
 // checkResources fails at once, saying what to do, when the cluster does
@@ -313,6 +368,15 @@ func (s *Source) syncConfig() {
 			s.applyEach(changes, findings)
 		} else {
 			s.record(changes)
+		}
+	}
+	for kind, l := range s.ignored {
+		list, _ := l.List(labels.Everything())
+		for _, o := range list {
+			if u, ok := o.(*unstructured.Unstructured); ok {
+				findings[objKey{kind, u.GetNamespace(), u.GetName()}] = config.Diagnostics{
+					config.NotEnforced(u.GetAPIVersion(), kind, u.GetNamespace(), u.GetName())}
+			}
 		}
 	}
 	// Warnings and infos of what is in force are reported too.
@@ -499,8 +563,8 @@ func (s *Source) inForce(k objKey) bool {
 // istioObjects returns the Istio objects in the caches, for the reporter.
 func (s *Source) istioObjects() []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	for _, kind := range istioKinds() {
-		list, _ := s.istio[kind].List(labels.Everything())
+	for _, l := range slices.Concat(slices.Collect(maps.Values(s.istio)), slices.Collect(maps.Values(s.ignored))) {
+		list, _ := l.List(labels.Everything())
 		for _, o := range list {
 			if u, ok := o.(*unstructured.Unstructured); ok {
 				out = append(out, u)

@@ -176,6 +176,43 @@ spec:
 	})
 }
 
+// TestNotEnforcedKindsAreReported: an Istio kind lanemesh does not enforce,
+// left in the cluster by an Istio install (here an AuthorizationPolicy
+// whose CRD is Istio's, reduced), is said to have no effect, on the
+// object, as a file holding it is refused.
+func TestNotEnforcedKindsAreReported(t *testing.T) {
+	e := cluster(t)
+	e.installCRDs(t)
+	e.kubectl(t, `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: authorizationpolicies.security.istio.io}
+spec:
+  group: security.istio.io
+  names: {kind: AuthorizationPolicy, listKind: AuthorizationPolicyList, plural: authorizationpolicies, singular: authorizationpolicy}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`, "apply", "-f", "-")
+	e.kubectl(t, "", "wait", "--for", "condition=established", "--timeout=60s", "crd/authorizationpolicies.security.istio.io")
+	e.kubectl(t, `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: istio-system}
+spec: {action: DENY, rules: [{}]}
+`, "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = e.kubectlErr("", "delete", "--ignore-not-found", "--wait=false", "crd", "authorizationpolicies.security.istio.io")
+	})
+	e.startControlPlane(t)
+	eventually(t, 30*time.Second, "a Warning Event says the policy has no effect", func() (bool, string) {
+		out, _ := e.kubectlErr("", "get", "events", "-n", "istio-system", "--field-selector", "involvedObject.name=deny-all",
+			"-o", "jsonpath={.items[*].message}")
+		return strings.Contains(out, "not enforced by lanemesh") && strings.Contains(out, "security policy"), out
+	})
+}
+
 // TestLeaseHandedOverOnStop: a control plane that stops releases its
 // lease, so the next one leads, and writes status, at once rather than
 // after the lease expires (15 s).
