@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -284,8 +285,13 @@ func (s *Source) checkResources() error {
 		gv := gvr.GroupVersion()
 		if served[gv] == nil {
 			list, err := s.kube.Discovery().ServerResourcesForGroupVersion(gv.String())
-			if err != nil {
+			switch {
+			case apierrors.IsNotFound(err):
 				return fmt.Errorf("kubernetes: the cluster does not serve %s (%w): %s", gv, err, install)
+			case err != nil:
+				// Not an answer about the CRDs: the API server is unreachable,
+				// refuses the credentials, or failed.
+				return fmt.Errorf("kubernetes: cannot read the API server's resources at %s: %w", s.opts.Config.Host, err)
 			}
 			served[gv] = map[string]bool{}
 			for _, r := range list.APIResources {
