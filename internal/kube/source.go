@@ -321,10 +321,10 @@ func (s *Source) syncPods() {
 }
 
 // desired reads every object from the caches: what the cluster holds, as
-// lanemesh objects, and the findings of objects that do not load.
-func (s *Source) desired() (map[objKey]any, map[objKey]config.Diagnostics) {
-	want := map[objKey]any{}
-	bad := map[objKey]config.Diagnostics{}
+// lanemesh objects, when each was created, and the findings of objects
+// that do not load.
+func (s *Source) desired() (want map[objKey]any, created map[objKey]time.Time, bad map[objKey]config.Diagnostics) {
+	want, created, bad = map[objKey]any{}, map[objKey]time.Time{}, map[objKey]config.Diagnostics{}
 	for _, kind := range istioKinds() {
 		list, err := s.istio[kind].List(labels.Everything())
 		if err != nil {
@@ -337,6 +337,7 @@ func (s *Source) desired() (map[objKey]any, map[objKey]config.Diagnostics) {
 				continue
 			}
 			k := objKey{kind, u.GetNamespace(), u.GetName()}
+			created[k] = u.GetCreationTimestamp().Time
 			obj, diags := decodeIstio(u, s.opts.Load)
 			if obj == nil {
 				bad[k] = diags
@@ -348,14 +349,14 @@ func (s *Source) desired() (map[objKey]any, map[objKey]config.Diagnostics) {
 	svcs, _ := s.typed.Core().V1().Services().Lister().List(labels.Everything())
 	for _, svc := range svcs {
 		obj := service(svc)
-		want[keyOf(obj)] = obj
+		want[keyOf(obj)], created[keyOf(obj)] = obj, svc.CreationTimestamp.Time
 	}
 	deps, _ := s.typed.Apps().V1().Deployments().Lister().List(labels.Everything())
 	for _, d := range deps {
 		obj := deployment(d)
-		want[keyOf(obj)] = obj
+		want[keyOf(obj)], created[keyOf(obj)] = obj, d.CreationTimestamp.Time
 	}
-	return want, bad
+	return want, created, bad
 }
 
 // syncConfig brings the store to what the cluster holds. The whole change
@@ -365,9 +366,9 @@ func (s *Source) desired() (map[objKey]any, map[objKey]config.Diagnostics) {
 // tried again after every success, so an object that arrives before what
 // it refers to gets in as soon as that does.
 func (s *Source) syncConfig() {
-	want, findings := s.desired()
+	want, created, findings := s.desired()
 	s.mu.Lock()
-	changes := diff(s.applied, want)
+	changes := diff(s.applied, want, created)
 	s.mu.Unlock()
 	if len(changes) > 0 {
 		if _, err := s.store.Update(func(next *config.Config) { applyAll(next, changes) }); err != nil {
@@ -410,8 +411,16 @@ type change struct {
 }
 
 // diff lists the changes from what was applied to what is wanted:
-// deletions first, then additions and updates in the order of kindOrder.
-func diff(applied, want map[objKey]any) []change {
+// deletions first, then additions and updates, oldest first (created),
+// then in the order of kindOrder. Where two objects conflict (two
+// VirtualServices for one host, a lane group and a VirtualService of the
+// name it generates), the one tried first gets in and the other is
+// refused, so the oldest wins, as in Istio, which sorts configuration by
+// creation time; and a replica that starts, or restarts, builds what the
+// one before it built, whatever order the changes had reached it in. An
+// object tried before what it refers to is tried again after each success
+// (applyEach).
+func diff(applied, want map[objKey]any, created map[objKey]time.Time) []change {
 	var out []change
 	for k, old := range applied {
 		if _, ok := want[k]; !ok {
@@ -429,6 +438,9 @@ func diff(applied, want map[objKey]any) []change {
 				return -1
 			}
 			return 1
+		}
+		if d := created[a.key].Compare(created[b.key]); d != 0 {
+			return d
 		}
 		if d := kindOrder(a.key.kind) - kindOrder(b.key.kind); d != 0 {
 			return d

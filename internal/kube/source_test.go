@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 )
@@ -25,5 +26,26 @@ func TestRunWithoutAPIServer(t *testing.T) {
 	err = s.Run(t.Context(), nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "cannot read the API server's resources at "+host) || strings.Contains(err.Error(), "install") {
 		t.Errorf("Run: %v, want it to say the API server at %s cannot be read", err, host)
+	}
+}
+
+// TestDiffOrder: changes are tried oldest first, whatever their names, so
+// that of two conflicting objects the older gets in, as in Istio, and a
+// restarted control plane builds what the one before it built; objects
+// created in the same second go in kind order (what others refer to
+// first), then by name.
+func TestDiffOrder(t *testing.T) {
+	at := func(s int) time.Time { return time.Date(2026, 12, 8, 3, 0, s, 0, time.UTC) }
+	vs := func(name string) objKey { return objKey{"VirtualService", "p8", name} }
+	dr := objKey{"DestinationRule", "p8", "svca"}
+	gone := objKey{"VirtualService", "p8", "gone"}
+	want := map[objKey]any{vs("svca"): 1, vs("aa-svca"): 2, dr: 3, vs("zz"): 4}
+	created := map[objKey]time.Time{vs("svca"): at(1), vs("aa-svca"): at(2), dr: at(3), vs("zz"): at(3)}
+	var got []string
+	for _, c := range diff(map[objKey]any{gone: 0}, want, created) {
+		got = append(got, c.key.kind+"/"+c.key.name)
+	}
+	if s := strings.Join(got, " "); s != "VirtualService/gone VirtualService/svca VirtualService/aa-svca DestinationRule/svca VirtualService/zz" {
+		t.Errorf("order %s; want the deletion, then oldest first, then DestinationRule before VirtualService", s)
 	}
 }
