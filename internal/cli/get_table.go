@@ -302,8 +302,12 @@ type table struct {
 
 func newTable(w io.Writer, l listing, f getFlags, kindNames bool) *table {
 	return &table{tw: tabwriter.NewWriter(w, 0, 8, 3, ' ', 0), l: l, f: f,
-		namespace: f.namespace == "" && l.req.resource != "proxies", kindNames: kindNames}
+		namespace: f.namespace == "" && l.req.resource != "proxies" && !clusterScoped[l.req.resource], kindNames: kindNames}
 }
+
+// clusterScoped are the kinds that have no namespace (ASM's lane kinds),
+// which get no NAMESPACE column, as kubectl prints them.
+var clusterScoped = map[string]bool{"ASMSwimLaneGroup": true, "ASMSwimLane": true}
 
 func (t *table) flush() error { return t.tw.Flush() }
 
