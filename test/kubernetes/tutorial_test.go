@@ -78,9 +78,9 @@ func TestTutorial(t *testing.T) {
 		"--injector", fmt.Sprintf("127.0.0.1:%d", injPort), "--capture-mode", "http-proxy",
 		"--injector-bind-pod-ip", "--injector-xds-address", xds)
 	// The apiserver trusts the injector once its caBundle is set.
-	eventually(t, 30*time.Second, "the webhook's caBundle set", func() (bool, string) {
+	eventually(t, 30*time.Second, "every webhook's caBundle set", func() (bool, string) {
 		out, _ := e.kubectlErr("", "get", "mutatingwebhookconfiguration", "lanemesh-sidecar-injector", "-o", "jsonpath={.webhooks[*].clientConfig.caBundle}")
-		return len(strings.Fields(out)) == 2, out
+		return len(strings.Fields(out)) == 5, out
 	})
 
 	// The ingress gateway, as deploy/05-ingressgateway.yaml runs it.
