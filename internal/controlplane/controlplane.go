@@ -120,6 +120,9 @@ func (cp *ControlPlane) SetInstances(in []registry.Instance) {
 	cp.mu.Lock()
 	cp.instances = in
 	cp.mu.Unlock()
+	// A pod's labels may have changed: a node whose credentials now serve
+	// another identity is served it at once (nodeConnected).
+	cp.opts.XDS.Reidentify()
 	cp.Changed()
 }
 
@@ -144,7 +147,11 @@ func (cp *ControlPlane) Converged() uint64 {
 func (cp *ControlPlane) nodeConnected(id string, p meshxds.Proxy) {
 	key := meshxds.IdentityKey(p)
 	cp.mu.Lock()
+	old, had := cp.nodes[id]
 	cp.nodes[id] = node{proxy: p, key: key}
+	if had && old.key != key { // reidentified: its old identity may have no node left
+		cp.dropUnused(old.key)
+	}
 	s := cp.served[key]
 	cp.mu.Unlock()
 	if s == nil {
@@ -172,12 +179,18 @@ func (cp *ControlPlane) nodeForgotten(id string) {
 		return
 	}
 	delete(cp.nodes, id)
+	cp.dropUnused(n.key)
+}
+
+// dropUnused drops what identity key was last served, when no node has
+// it any more. cp.mu is held.
+func (cp *ControlPlane) dropUnused(key string) {
 	for _, other := range cp.nodes {
-		if other.key == n.key {
+		if other.key == key {
 			return
 		}
 	}
-	delete(cp.served, n.key) // what the last node of an identity was served
+	delete(cp.served, key) // what the last node of an identity was served
 }
 
 func (cp *ControlPlane) compile(p meshxds.Proxy) (*served, error) {

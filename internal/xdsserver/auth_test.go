@@ -135,6 +135,43 @@ func TestAuthServesTheGrantedIdentity(t *testing.T) {
 	}
 }
 
+// TestReidentify: a node whose grant serves another identity than when it
+// connected (its Kubernetes pod relabelled) is served the new one, and
+// OnNode told, as of a node that connects; nodes whose identity did not
+// change are left alone.
+func TestReidentify(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	version := "v2"
+	tokens := &Tokens{}
+	tokens.Add("pod-token", Grant{Who: "pod default/mocka-0", Serve: func(claimed meshxds.Proxy) (meshxds.Proxy, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return meshxds.Proxy{Role: claimed.Role, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": version}}, nil
+	}})
+	srv, servedAs := authServer(t, tokens)
+	before, _ := compiled(t, sidecarID, nil, baseDir) // mocka v2
+	_, r := authClient(t, srv.addr, meshxds.NodeFor("sidecar-1", sidecarID), xds.StaticToken("pod-token"))
+	r.waitApplied(t, before)
+	srv.Reidentify()
+	if p, _ := servedAs("sidecar-1"); p.Labels["version"] != "v2" {
+		t.Fatalf("served as %v before any change", p)
+	}
+	mu.Lock()
+	version = "v3"
+	mu.Unlock()
+	srv.Reidentify()
+	v3 := meshxds.Proxy{Role: meshxds.Sidecar, Namespace: "default", Labels: map[string]string{"app": "mocka", "version": "v3"}}
+	after, _ := compiled(t, v3, nil, baseDir)
+	r.waitApplied(t, after)
+	if p, _ := servedAs("sidecar-1"); meshxds.IdentityKey(p) != meshxds.IdentityKey(v3) {
+		t.Errorf("OnNode saw %v, want the relabelled %v", p, v3)
+	}
+	if ps, _ := srv.proxy("sidecar-1"); meshxds.IdentityKey(ps.Proxy) != meshxds.IdentityKey(v3) {
+		t.Errorf("Proxies lists %v, want the relabelled %v", ps.Proxy, v3)
+	}
+}
+
 // TestAuthNodeIDBelongsToOneHolder: while a node id has a stream open, a
 // stream of another holder cannot take it over (and with it the snapshot
 // the first proxy is served).

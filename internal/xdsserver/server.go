@@ -224,6 +224,18 @@ func (s *Server) forgetGone(id string, gone uint64) {
 	}
 }
 
+// Reidentify serves each connected node the identity its credentials
+// allow now, where that changed since it connected (a Kubernetes pod
+// relabelled), and tells OnNode of each, as of a node that connects.
+func (s *Server) Reidentify() {
+	changed := s.tracker.reidentify()
+	if onNode := s.OnNode; onNode != nil {
+		for id, p := range changed {
+			onNode(id, p)
+		}
+	}
+}
+
 // Status returns one node's status, and whether the node is known.
 func (s *Server) Status(nodeID string) (ProxyStatus, bool) {
 	return s.tracker.status(nodeID)

@@ -109,6 +109,12 @@ type sentAt struct{ nonce, version string }
 
 type nodeRecord struct {
 	proxy meshxds.Proxy
+	// claimed is the identity the node claimed, and grant what its
+	// stream's credentials allow (nil without an Authenticator): the
+	// identity served is grant.Serve(claimed), asked again when what it
+	// reads may have changed (reidentify).
+	claimed meshxds.Proxy
+	grant   *Grant
 	// cluster and agent are what the node said of itself (ProxyStatus).
 	cluster, agent string
 	// who is the grant holder of the node's open streams ("" without an
@@ -408,6 +414,7 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, 
 	if err != nil {
 		return meshxds.Proxy{}, err
 	}
+	claimed := p
 	var who string
 	if st.grant != nil {
 		who = st.grant.Who
@@ -424,13 +431,41 @@ func (t *tracker) register(st *streamRecord, node *corev3.Node) (meshxds.Proxy, 
 		t.nodes[node.GetId()] = n
 	}
 	n.who = who
-	n.proxy = p
+	n.proxy, n.claimed, n.grant = p, claimed, st.grant
 	n.cluster = node.GetCluster()
 	n.agent = strings.TrimSpace(node.GetUserAgentName() + " " + node.GetUserAgentVersion())
 	n.proxy.Labels = maps.Clone(p.Labels) // p goes to OnNode, which may keep it
 	n.streams++
 	st.node = node.GetId()
 	return p, nil
+}
+
+// reidentify asks the grant of every connected node again for the
+// identity it is served, and returns the nodes whose identity changed,
+// with the new one: a Kubernetes pod relabelled since its sidecar
+// connected is served by its new labels (sourceLabels, lanes), as Istio
+// updates a proxy's labels from its pod.
+func (t *tracker) reidentify() map[string]meshxds.Proxy {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var changed map[string]meshxds.Proxy
+	for id, n := range t.nodes {
+		if n.streams == 0 || n.grant == nil {
+			continue
+		}
+		p, err := n.grant.Serve(n.claimed)
+		if err != nil || meshxds.IdentityKey(p) == meshxds.IdentityKey(n.proxy) {
+			continue // refused now: the node's pod is going, and its stream with it
+		}
+		p.Labels = maps.Clone(p.Labels)
+		n.proxy = p
+		if changed == nil {
+			changed = map[string]meshxds.Proxy{}
+		}
+		changed[id] = p
+		t.logger.Info("xds: proxy identity changed", "node", id, "identity", meshxds.IdentityKey(p))
+	}
+	return changed
 }
 
 // record notes an ACK or NACK and returns the NACK, if any. t.mu is held.
