@@ -801,8 +801,12 @@ func TestUpstreamServiceTime(t *testing.T) {
 		w.Header().Set("X-Envoy-Upstream-Service-Time", "999999")
 		_, _ = io.WriteString(w, "ok")
 	})
-	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /a}}], route: [{destination: {host: echo.test, subset: a}}]}]`}.resources(t)
+	res := echo{subsets: map[string]*upstream{"a": a}, http: `[{match: [{uri: {prefix: /a}}], route: [{destination: {host: echo.test, subset: a}}]},
+    {match: [{uri: {prefix: /hidden}}], route: [{destination: {host: echo.test, subset: a}}], headers: {response: {remove: [x-envoy-upstream-service-time]}}}]`}.resources(t)
 	p := startProxy(t, Options{Role: meshxds.Gateway}, res)
+	if _, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/hidden"), "echo.test", nil); len(h.Values("X-Envoy-Upstream-Service-Time")) != 0 {
+		t.Errorf("a route that removes x-envoy-upstream-service-time: %q", h.Values("X-Envoy-Upstream-Service-Time"))
+	}
 	status, _, h := call(t, newClient(nil), "GET", gatewayURL(p, "/a"), "echo.test", nil)
 	v := h.Values("X-Envoy-Upstream-Service-Time")
 	if ms, err := strconv.Atoi(strings.Join(v, ",")); status != 200 || err != nil || ms < 30 || ms > 10_000 {

@@ -20,13 +20,13 @@ func (x *exchange) respond(resp *http.Response) {
 	defer resp.Body.Close()
 	h := x.w.Header()
 	copyResponseHeader(h, resp.Header)
+	x.upstreamServiceTime(h) // before the route's header operations, which may remove it, as in Envoy
 	if ops, ok := x.plan.weightedOps(x.weighted); ok {
 		applyOps(h, ops.respRemove, ops.respAdd)
 	}
 	applyOps(h, x.plan.ops.respRemove, x.plan.ops.respAdd)
 	x.server.apply(h)
 	x.decorate(h)
-	x.upstreamServiceTime(h)
 	for k := range resp.Trailer {
 		h.Add("Trailer", k)
 	}
