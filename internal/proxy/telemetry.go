@@ -109,7 +109,7 @@ func inboundDestination(src SourceInfo) destination {
 	d.inbound = true
 	w := src.metricWorkload()
 	d.workload, d.namespace, d.canonicalService, d.canonicalRevision = w.name, w.namespace, w.canonicalService, w.canonicalRevision
-	d.app, d.version, d.cluster = w.app, w.version, w.cluster
+	d.app, d.version, d.cluster = w.canonicalService, w.canonicalRevision, w.cluster // as endpointDestination's
 	return d
 }
 
