@@ -272,6 +272,14 @@ func checkMeta(head Diagnostic, meta *api.ObjectMeta) Diagnostics {
 	return diags
 }
 
+// ForgetLines drops the lines obj was read from, for an object whose
+// source has no lines a user could look up (an API server's object,
+// re-encoded): its findings then name the object and field alone.
+func ForgetLines(obj any) {
+	src := &metaOf(obj).Source
+	src.Line, src.Fields = 0, nil
+}
+
 // metaOf returns the metadata of an api object.
 func metaOf(obj any) *api.ObjectMeta {
 	return reflect.ValueOf(obj).Elem().FieldByName("Metadata").Addr().Interface().(*api.ObjectMeta)

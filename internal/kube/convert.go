@@ -29,10 +29,16 @@ func decodeIstio(u *unstructured.Unstructured, opt config.Options) (any, config.
 	}
 	var c config.Config
 	diags := c.ParseWith(source(u), data, opt)
+	// The lines are those of a one-line JSON re-encoding, which no
+	// kubectl user can look up: findings name the object and field.
+	for i := range diags {
+		diags[i].Line = 0
+	}
 	objs := c.Objects()
 	if diags.HasErrors() || len(objs) != 1 {
 		return nil, diags
 	}
+	config.ForgetLines(objs[0])
 	return objs[0], diags
 }
 

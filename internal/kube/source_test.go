@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanemesh/lanemesh/internal/config"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 )
 
@@ -47,5 +49,31 @@ func TestDiffOrder(t *testing.T) {
 	}
 	if s := strings.Join(got, " "); s != "VirtualService/gone VirtualService/svca VirtualService/aa-svca DestinationRule/svca VirtualService/zz" {
 		t.Errorf("order %s; want the deletion, then oldest first, then DestinationRule before VirtualService", s)
+	}
+}
+
+// TestFindingsNameNoLine: an object read from the API server is re-encoded
+// on one line, so its findings name the object and the field, not line 1.
+func TestFindingsNameNoLine(t *testing.T) {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "svca", "namespace": "p8"},
+		"spec": map[string]any{"hosts": []any{"svca"}, "http": []any{map[string]any{
+			"match": []any{map[string]any{"uri": map[string]any{"regex": "("}}},
+			"route": []any{map[string]any{"destination": map[string]any{"host": "svca"}}}}}},
+	}}
+	obj, diags := decodeIstio(u, config.Options{})
+	c := &config.Config{}
+	if obj != nil {
+		c.Put(obj)
+	}
+	all := append(diags, config.Analyze(c)...)
+	if !all.HasErrors() {
+		t.Fatal("a bad regex drew no error")
+	}
+	for _, d := range all {
+		if s := d.String(); strings.Contains(s, "svca:") || d.Line != 0 {
+			t.Errorf("finding names a line: %s", s)
+		}
 	}
 }
