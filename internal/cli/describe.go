@@ -35,7 +35,10 @@ running mesh: for a pod, its labels, IP, readiness, restarts, its sidecar's xDS
 state and the tail of its app's and sidecar's logs; for a VirtualService, its
 hosts, gateways and rules (matches, destinations, fallbacks) and the proxies
 that were given its routes; for a DestinationRule, its subsets and how many
-pods each selects; for every object, who wrote it last and its events (a
+pods each selects; for an ASMSwimLaneGroup, its mode and, per lane, the
+services it holds (or the baseline a hop goes to instead), its ready pods
+and the objects the group generates; for every object, who wrote it last
+and its events (a
 watched file's edit that overrode an apply).`,
 		Example: "  lanemesh describe vs mockb -n istio-system\n  lanemesh describe pod/mockb-v2-0",
 		Args:    cobra.RangeArgs(1, 2),
@@ -92,6 +95,8 @@ func (d describer) describe(resource, ns, name string) error {
 		err = d.virtualService(it)
 	case "DestinationRule":
 		err = d.destinationRule(it)
+	case "ASMSwimLaneGroup":
+		err = d.laneGroup(it)
 	default:
 		err = d.spec(it)
 	}

@@ -41,10 +41,7 @@ var goldenEpoch = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // rewrites them.
 func TestGolden(t *testing.T) {
 	server := goldenMesh(t)
-	for _, tc := range []struct {
-		name string
-		args string
-	}{
+	runGolden(t, server, []goldenCase{
 		{"get-vs", "get vs"},
 		{"get-vs-yaml", "get vs -n istio-system -o yaml"},
 		{"get-vs-one-yaml", "get vs mockb -o yaml"},
@@ -82,7 +79,25 @@ func TestGolden(t *testing.T) {
 		{"logs-bad-container", "logs mockb-v2-0 -c nope"},
 		{"explain-live", "explain --live --pod mocka-v2-0 --chain http://mockb:8000/"},
 		{"explain-live-gateway", "explain --live --gateway istio-system/ingressgateway -H 'x-asm-prefer-tag: v3' http://gw/mock"},
-	} {
+	})
+}
+
+// TestGoldenLaneGroup runs the commands that show a lane group against
+// the permissive example's mesh.
+func TestGoldenLaneGroup(t *testing.T) {
+	server := goldenMeshOf(t, "../../examples/lane-group-permissive")
+	runGolden(t, server, []goldenCase{
+		{"describe-lane-group", "describe asmswimlanegroup mock"},
+		{"get-lane-groups", "get asmswimlanegroups -A"},
+	})
+}
+
+// goldenCase is a command line and the golden file (NAME.txt) of what it prints.
+type goldenCase struct{ name, args string }
+
+func runGolden(t *testing.T, server string, cases []goldenCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args := shellWords(tc.args)
 			var out, errOut bytes.Buffer
@@ -116,14 +131,17 @@ func compareGolden(t *testing.T, path, got string) {
 
 // goldenMesh serves the admin API of a fixed mesh until the test ends and
 // points the commands at it (LANEMESH_SERVER); it returns the server URL.
-func goldenMesh(t *testing.T) string {
+func goldenMesh(t *testing.T) string { return goldenMeshOf(t, lanes, fallback) }
+
+// goldenMeshOf is goldenMesh of the configuration at paths.
+func goldenMeshOf(t *testing.T, paths ...string) string {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("LANEMESH_HOME", home)
 	t.Setenv("LANEMESH_TOKEN_FILE", "")
 	store := controlplane.NewStore(nil)
 	store.Clock = func() time.Time { return goldenEpoch }
-	cfg, diags := config.Load([]string{lanes, fallback}, nil)
+	cfg, diags := config.Load(paths, nil)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
