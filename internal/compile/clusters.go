@@ -74,9 +74,33 @@ func (b *builder) originateTLS(name string, policy *api.TrafficPolicy, host stri
 	if c == nil || policy == nil || c.TransportSocket != nil {
 		return
 	}
-	if ctx := b.upstreamTLS(policy.TLS, host); ctx != nil {
-		c.TransportSocket = &corev3.TransportSocket{Name: meshxds.TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+	ctx := b.upstreamTLS(policy.TLS, host)
+	if ctx == nil {
+		return
 	}
+	c.TransportSocket = &corev3.TransportSocket{Name: meshxds.TLSTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+	if ctx.Sni == "" { // a wildcard host names no server: each request's does
+		t := policy.TLS
+		editHTTPOptions(c, func(o *httpv3.HttpProtocolOptions) {
+			o.UpstreamHttpProtocolOptions = &corev3.UpstreamHttpProtocolOptions{AutoSni: true,
+				AutoSanValidation: len(t.SubjectAltNames) == 0 && (t.InsecureSkipVerify == nil || !*t.InsecureSkipVerify)}
+		})
+	}
+}
+
+// editHTTPOptions edits the cluster's HttpProtocolOptions, made (HTTP/1.1)
+// if it has none.
+func editHTTPOptions(c *clusterv3.Cluster, edit func(*httpv3.HttpProtocolOptions)) {
+	o := &httpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}}}
+	if a := c.TypedExtensionProtocolOptions[httpProtocolOptions]; a != nil {
+		if err := a.UnmarshalTo(o); err != nil {
+			panic(err) // made by this package
+		}
+	}
+	edit(o)
+	c.TypedExtensionProtocolOptions = map[string]*anyMsg{httpProtocolOptions: mustAny(o)}
 }
 
 // lbEndpoints lists the endpoints of a service port restricted to a
@@ -217,11 +241,7 @@ func applyConnectionPool(c *clusterv3.Cluster, cp *api.ConnectionPool) {
 		if h.IdleTimeout != nil {
 			opts.IdleTimeout = durationpb.New(h.IdleTimeout.Duration)
 		}
-		c.TypedExtensionProtocolOptions = map[string]*anyMsg{httpProtocolOptions: mustAny(&httpv3.HttpProtocolOptions{
-			CommonHttpProtocolOptions: opts,
-			UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_HttpProtocolOptions{HttpProtocolOptions: &corev3.Http1ProtocolOptions{}}}},
-		})}
+		editHTTPOptions(c, func(o *httpv3.HttpProtocolOptions) { o.CommonHttpProtocolOptions = opts })
 	}
 }
 

@@ -18,11 +18,13 @@ import (
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
 	"github.com/lanemesh/lanemesh/internal/pathnorm"
@@ -274,8 +276,12 @@ func upstreamTLS(res *meshxds.Resources, cluster string) string {
 		}
 		common := ctx.GetCommonTlsContext()
 		var parts []string
-		if ctx.GetSni() != "" {
+		auto := autoSNI(c)
+		switch {
+		case ctx.GetSni() != "":
 			parts = append(parts, "SNI "+ctx.GetSni())
+		case auto != nil && auto.GetAutoSni():
+			parts = append(parts, "SNI the request's host")
 		}
 		if len(common.GetTlsCertificates()) > 0 {
 			parts = append(parts, "client certificate presented")
@@ -294,11 +300,23 @@ func upstreamTLS(res *meshxds.Resources, cluster string) string {
 			if ca == "" {
 				ca = "an inline CA"
 			}
+			if auto.GetAutoSanValidation() {
+				sans = append(sans, "the request's host")
+			}
 			parts = append(parts, fmt.Sprintf("server verified against %s, SAN one of %s", ca, strings.Join(sans, ", ")))
 		}
 		return "originated: " + strings.Join(parts, "; ")
 	}
 	return ""
+}
+
+// autoSNI is a cluster's auto_sni settings, nil for none.
+func autoSNI(c *clusterv3.Cluster) *corev3.UpstreamHttpProtocolOptions {
+	var o httpv3.HttpProtocolOptions
+	if a := c.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]; a == nil || a.UnmarshalTo(&o) != nil {
+		return nil
+	}
+	return o.GetUpstreamHttpProtocolOptions()
 }
 
 func ruleName(out *Result) string {

@@ -270,6 +270,12 @@ func (b *builder) poolSettings(c *clusterv3.Cluster, cl *cluster) (poolSettings,
 		if e := opts.GetExplicitHttpConfig(); e != nil && e.GetHttpProtocolOptions() == nil {
 			return s, fmt.Errorf("%w: only HTTP/1.1 upstreams are supported", route.ErrUnsupported)
 		}
+		if u := opts.GetUpstreamHttpProtocolOptions(); u != nil {
+			if u.GetOverrideAutoSniHeader() != "" {
+				return s, fmt.Errorf("%w: override_auto_sni_header is not supported", route.ErrUnsupported)
+			}
+			s.autoSNI, s.autoSAN = u.GetAutoSni(), u.GetAutoSanValidation()
+		}
 		common := opts.GetCommonHttpProtocolOptions()
 		s.idleTimeout = common.GetIdleTimeout().AsDuration()
 		switch n := common.GetMaxRequestsPerConnection(); {

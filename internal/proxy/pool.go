@@ -23,6 +23,11 @@ type poolSettings struct {
 	// tlsKey is the cluster's UpstreamTlsContext, encoded: "" for plain
 	// text. A change of TLS settings makes a new pool.
 	tlsKey string
+	// autoSNI: Envoy's auto_sni, the SNI of an originated TLS connection
+	// is its request's host (connections are pooled per host);
+	// autoSAN, auto_san_validation: the upstream's certificate must be
+	// valid for that host.
+	autoSNI, autoSAN bool
 }
 
 // Upstream connection pool tuning. A busy proxy keeps up to 256 idle
@@ -60,13 +65,21 @@ func newPool(cs *clusterStats, s poolSettings, epoch time.Time) *pool {
 // host returns the connections to endpoint addr, creating them. It runs
 // while a snapshot is built, so that requests reach their connections
 // through the endpoint without a lookup.
-func (p *pool) host(addr string) *hostConns {
+func (p *pool) host(addr string) *hostConns { return p.hostFor(addr, nil) }
+
+// hostFor is host for the connections to addr that send the SNI of auto
+// (autoSNI), kept apart from those of other names.
+func (p *pool) hostFor(addr string, auto *autoName) *hostConns {
+	key := addr
+	if auto != nil {
+		key = addr + "/" + auto.sni
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	h := p.hosts[addr]
+	h := p.hosts[key]
 	if h == nil {
-		h = &hostConns{addr: addr, pool: p, closed: p.retired}
-		p.hosts[addr] = h
+		h = &hostConns{addr: addr, auto: auto, pool: p, closed: p.retired}
+		p.hosts[key] = h
 	}
 	return h
 }
@@ -77,9 +90,9 @@ func (p *pool) host(addr string) *hostConns {
 func (p *pool) prune(keep map[string]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, h := range p.hosts {
-		if !keep[addr] {
-			delete(p.hosts, addr)
+	for key, h := range p.hosts {
+		if !keep[h.addr] {
+			delete(p.hosts, key)
 			h.shut()
 		}
 	}
@@ -121,6 +134,7 @@ func (p *pool) now() int64 { return int64(time.Since(p.epoch)) }
 // max_connections circuit breaker.
 type hostConns struct {
 	addr string
+	auto *autoName // under autoSNI, the name its connections send and check
 	pool *pool
 
 	mu      sync.Mutex
@@ -228,7 +242,7 @@ func (h *hostConns) dial(ctx context.Context) (*h1.ClientConn, error) {
 	}
 	nc = rawio.Conn(nc) // under TLS too
 	if t := h.pool.tls; t != nil {
-		if nc, err = t.handshake(ctx, nc, h.pool.settings.connectTimeout); err != nil {
+		if nc, err = t.handshake(ctx, nc, h.pool.settings.connectTimeout, h.auto); err != nil {
 			return nil, err
 		}
 	}

@@ -540,3 +540,69 @@ func mustAnyT(t *testing.T, m proto.Message) *anypb.Any {
 	}
 	return a
 }
+
+// TestUpstreamTLSAutoSNI: TLS to a wildcard ServiceEntry host, whose
+// DestinationRule names no sni, sends each request's host as SNI and
+// requires the server's certificate to be valid for it (Istio's auto_sni
+// and auto_san_validation). It sent no SNI and accepted any certificate
+// of the CA for any host.
+func TestUpstreamTLSAutoSNI(t *testing.T) {
+	ca := testpki.NewCA(t, "upstream CA")
+	dir := t.TempDir()
+	_, _, caPath := testpki.WriteFiles(t, dir, nil, ca, "", "", "ca.crt")
+	sawSNI := make(chan string, 16)
+	u := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	u.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, []string{"api.ext.test"}).TLS},
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			sawSNI <- h.ServerName
+			return nil, nil
+		}}
+	u.Config.ErrorLog = log.New(io.Discard, "", 0)
+	u.StartTLS()
+	t.Cleanup(u.Close)
+	host, port, _ := net.SplitHostPort(u.Listener.Addr().String())
+	c := &config.Config{}
+	yaml := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: ["*.ext.test"]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: %s, ports: {http: %s}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ext, namespace: default}
+spec:
+  host: "*.ext.test"
+  trafficPolicy: {tls: {mode: SIMPLE, caCertificates: %s}}
+`, host, port, caPath)
+	if diags := c.Parse("tls.yaml", []byte(yaml)); diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	id := sidecarIdentity("mocka", "v1")
+	p := startProxy(t, Options{Role: meshxds.Sidecar}, compile.Compile(c, nil, id))
+	for _, tc := range []struct {
+		host   string
+		status int
+	}{{"api.ext.test", 200}, {"bank.ext.test", 503}, {"api.ext.test", 200}} {
+		status, _, _ := call(t, newClient(p.OutboundAddr()), "GET", "http://"+tc.host+"/", tc.host, nil)
+		if status != tc.status {
+			t.Errorf("%s: %d, want %d", tc.host, status, tc.status)
+		}
+		select {
+		case sni := <-sawSNI:
+			if sni != tc.host {
+				t.Errorf("%s: SNI %q", tc.host, sni)
+			}
+		default:
+			if tc.status != 200 {
+				t.Errorf("%s: no handshake", tc.host)
+			}
+		}
+		for len(sawSNI) > 0 {
+			<-sawSNI
+		}
+	}
+}

@@ -60,9 +60,23 @@ func buildUpstreamTLS(ts *corev3.TransportSocket) (*upstreamTLS, string, error) 
 	return t, key, err
 }
 
+// autoName is the name an auto_sni connection sends and, with
+// auto_san_validation (san), checks the server's certificate against:
+// its request's host.
+type autoName struct {
+	sni string
+	san bool
+}
+
 // client wraps a dialled connection in TLS; the handshake is the caller's.
-func (t *upstreamTLS) client(nc net.Conn) (*tls.Conn, error) {
-	cfg := &tls.Config{ServerName: t.sni, MinVersion: t.params.min, MaxVersion: t.params.max, CipherSuites: t.params.ciphers,
+// auto, when set, replaces the context's SNI (auto_sni), and may require
+// the server's certificate to be valid for it.
+func (t *upstreamTLS) client(nc net.Conn, auto *autoName) (*tls.Conn, error) {
+	sni := t.sni
+	if auto != nil {
+		sni = auto.sni
+	}
+	cfg := &tls.Config{ServerName: sni, MinVersion: t.params.min, MaxVersion: t.params.max, CipherSuites: t.params.ciphers,
 		NextProtos: []string{"http/1.1"}, InsecureSkipVerify: true} // verified below, as Envoy does: chain, then SANs
 	if t.cert != nil {
 		cert, err := t.cert.get()
@@ -89,6 +103,11 @@ func (t *upstreamTLS) client(nc net.Conn) (*tls.Conn, error) {
 			if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
 				return err
 			}
+			if auto != nil && auto.san {
+				if err := leaf.VerifyHostname(sni); err != nil { // fails for a request without a host, too
+					return err
+				}
+			}
 			return peer.verify(leaf)
 		}
 	}
@@ -99,12 +118,12 @@ func (t *upstreamTLS) client(nc net.Conn) (*tls.Conn, error) {
 // timeout (Envoy counts the handshake in the connection's setup). A
 // failure closes nc and, like a refused connection, is a connect failure
 // (503 UF): the error is a dial *net.OpError.
-func (t *upstreamTLS) handshake(ctx context.Context, nc net.Conn, timeout time.Duration) (net.Conn, error) {
+func (t *upstreamTLS) handshake(ctx context.Context, nc net.Conn, timeout time.Duration, auto *autoName) (net.Conn, error) {
 	failed := func(err error) error {
 		_ = nc.Close()
 		return &net.OpError{Op: "dial", Net: "tcp", Addr: nc.RemoteAddr(), Err: fmt.Errorf("upstream TLS: %w", err)}
 	}
-	tc, err := t.client(nc)
+	tc, err := t.client(nc, auto)
 	if err != nil {
 		return nil, failed(err)
 	}

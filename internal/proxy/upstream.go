@@ -11,9 +11,13 @@ import (
 // closed by the upstream while idle; the request then goes once more on a
 // fresh connection if it can be replayed, as net/http's transport does.
 func (x *exchange) send(ctx context.Context, e *endpoint) (*http.Response, error) {
+	conns := e.conns
+	if p := conns.pool; p.settings.autoSNI && p.tls != nil {
+		conns = p.hostFor(e.addr, &autoName{sni: hostOf(x.r.Host), san: p.settings.autoSAN}) // the host as forwarded, after any rewrite
+	}
 	fresh := false
 	for {
-		c, err := e.conns.get(ctx, fresh, x.now)
+		c, err := conns.get(ctx, fresh, x.now)
 		if err != nil {
 			return nil, err
 		}
