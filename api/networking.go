@@ -78,6 +78,8 @@ type ServerTLSSettings struct {
 	_ struct{} `lanemesh:"unsupported=caCrl"`
 	_ struct{} `lanemesh:"unsupported=credentialNames"`
 	_ struct{} `lanemesh:"unsupported=tlsCertificates"`
+	_ struct{} `lanemesh:"unsupported=caCertCredentialName"`
+	_ struct{} `lanemesh:"unsupported=insecureSkipVerify"`
 }
 
 // Port is a Gateway or ServiceEntry port.
