@@ -27,7 +27,7 @@ import (
 func newControlPlane(stdout, stderr io.Writer) *cobra.Command {
 	var files []string
 	var xdsAddr, adminAddr, logLevel, kubeconfig, leaseNS, audience, credsDir string
-	var http10 bool
+	var mesh compile.Options
 	var opt config.Options
 	var inj injectorFlags
 	cmd := &cobra.Command{
@@ -86,7 +86,8 @@ webhook configuration's caBundle).`,
 				return usageError{err}
 			}
 			bo := bootstrap.Options{Paths: files, Load: opt, XDS: xdsAddr, Admin: adminAddr, TokenDir: dir, Logger: log,
-				Compile: compile.Options{Credentials: creds, HTTP10: http10}}
+				Compile: mesh}
+			bo.Compile.Credentials = creds
 			var src *kube.Source
 			scrapePods := &dashboard.Pods{}
 			var restCfg *rest.Config
@@ -189,7 +190,7 @@ webhook configuration's caBundle).`,
 	cmd.Flags().StringVar(&audience, "xds-token-audience", kube.DefaultAudience, "Kubernetes mode: the audience of the service-account tokens proxies present (checked by TokenReview)")
 	cmd.Flags().StringVar(&adminAddr, "admin", "127.0.0.1:15000", "admin API listen address")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
-	cmd.Flags().BoolVar(&http10, "http10", false, http10Usage)
+	addMeshFlags(cmd.Flags(), &mesh, "")
 	cmd.Flags().StringVar(&credsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt); in Kubernetes mode the default is the Secret of that name in the proxy's namespace")
 	addSkipFlag(cmd, &opt.SkipUnsupportedKinds)
 	addInjectorFlags(cmd.Flags(), &inj)

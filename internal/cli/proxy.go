@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -48,7 +49,7 @@ type staticFiles struct {
 	files          []string
 	opt            config.Options
 	credentialsDir string
-	http10         bool
+	mesh           compile.Options
 }
 
 var _ proxycmd.Static = (*staticFiles)(nil)
@@ -56,7 +57,7 @@ var _ proxycmd.Static = (*staticFiles)(nil)
 func (s *staticFiles) AddFlags(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&s.files, "filename", "f", nil, "configuration (with --static)")
 	addSkipFlagSet(fl, &s.opt.SkipUnsupportedKinds)
-	fl.BoolVar(&s.http10, "http10", false, "with --static: "+http10Usage)
+	addMeshFlags(fl, &s.mesh, "with --static: ")
 	fl.StringVar(&s.credentialsDir, "credentials-dir", "", "with --static: "+"directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)")
 }
 
@@ -75,11 +76,42 @@ func (s *staticFiles) Resources(identity meshxds.Proxy, stdin io.Reader, stderr 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return compile.CompileWith(c, instances, identity, compile.Options{Credentials: creds, HTTP10: s.http10}), nil
+	opts := s.mesh
+	opts.Credentials = creds
+	return compile.CompileWith(c, instances, identity, opts), nil
 }
 
-// http10Usage explains --http10, Istio's PILOT_HTTP10.
-const http10Usage = "accept HTTP/1.0 requests, as Istio's PILOT_HTTP10; without it every proxy answers them 426 Upgrade Required, as Istio's do"
+// addMeshFlags adds the mesh-wide settings Istio takes from istiod's
+// environment and MeshConfig: --http10 (PILOT_HTTP10) and
+// --outbound-traffic-policy (outboundTrafficPolicy.mode).
+func addMeshFlags(fl *pflag.FlagSet, o *compile.Options, prefix string) {
+	fl.BoolVar(&o.HTTP10, "http10", false, prefix+"accept HTTP/1.0 requests, as Istio's PILOT_HTTP10; without it every proxy answers them 426 Upgrade Required, as Istio's do")
+	fl.Var((*outboundPolicy)(&o.RegistryOnly), "outbound-traffic-policy", prefix+"what a sidecar does with a request for a host the mesh does not know, as Istio's outboundTrafficPolicy.mode: ALLOW_ANY passes it on to where the app sent it, REGISTRY_ONLY answers 502")
+}
+
+// outboundPolicy is --outbound-traffic-policy: ALLOW_ANY or REGISTRY_ONLY.
+type outboundPolicy bool
+
+func (p *outboundPolicy) String() string {
+	if *p {
+		return "REGISTRY_ONLY"
+	}
+	return "ALLOW_ANY"
+}
+
+func (p *outboundPolicy) Set(s string) error {
+	switch strings.ToUpper(s) {
+	case "ALLOW_ANY":
+		*p = false
+	case "REGISTRY_ONLY":
+		*p = true
+	default:
+		return fmt.Errorf("%q: want ALLOW_ANY or REGISTRY_ONLY", s)
+	}
+	return nil
+}
+
+func (p *outboundPolicy) Type() string { return "mode" }
 
 // credentialsDir is the --credentials-dir flag's credentials, made
 // absolute: the proxies that read the files may run elsewhere.

@@ -85,7 +85,7 @@ against the admin API. Ctrl-C stops everything.`,
 	fl.StringArrayVarP(&o.Paths, "filename", "f", nil, "configuration file or directory (repeatable; watched)")
 	addSkipFlag(cmd, &o.SkipUnsupportedKinds)
 	fl.StringArrayVar(&portMap, "port-map", []string{"80=8080", "443=8443"}, "gateway port to local address, PORT=[HOST:]PORT (repeatable)")
-	fl.BoolVar(&o.HTTP10, "http10", false, http10Usage)
+	addMeshFlags(fl, &o.Mesh, "")
 	fl.StringVar(&o.CredentialsDir, "credentials-dir", "", "directory of the credentials Gateway servers and DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key and NAME/ca.crt (or NAME-cacert/ca.crt)"+"; default: the working directory")
 	fl.StringVar(&o.Admin, "admin", "127.0.0.1:15000", "admin API address (for lanemesh get/apply/scale)")
 	fl.StringVar(&o.ListenHost, "listen-host", "127.0.0.1", "address the gateway binds for ports not in --port-map (0.0.0.0 for every interface)")

@@ -5,8 +5,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -199,7 +202,31 @@ func (b *builder) sidecarRoutes() *routev3.RouteConfiguration {
 			rc.VirtualHosts = append(rc.VirtualHosts, vh)
 		}
 	}
+	if !taken["*"] {
+		rc.VirtualHosts = append(rc.VirtualHosts, b.catchAll())
+	}
 	return rc
+}
+
+// catchAll is Istio's last virtual host of a sidecar's routes, for hosts
+// the mesh does not know: under ALLOW_ANY it passes the request on to
+// where the app sent it (PassthroughCluster, an ORIGINAL_DST cluster, with
+// no timeout), under REGISTRY_ONLY it answers 502.
+func (b *builder) catchAll() *routev3.VirtualHost {
+	prefix := &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}
+	if b.opts.RegistryOnly {
+		return &routev3.VirtualHost{Name: meshxds.BlockAllRoute, Domains: []string{"*"}, Routes: []*routev3.Route{{Name: meshxds.BlockAllRoute,
+			Match: prefix, Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 502}}}}}
+	}
+	b.clusters[meshxds.PassthroughCluster] = &clusterv3.Cluster{
+		Name:                 meshxds.PassthroughCluster,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},
+		LbPolicy:             clusterv3.Cluster_CLUSTER_PROVIDED,
+		ConnectTimeout:       durationpb.New(10 * time.Second),
+	}
+	return &routev3.VirtualHost{Name: meshxds.AllowAnyRoute, Domains: []string{"*"}, Routes: []*routev3.Route{{Name: meshxds.AllowAnyRoute,
+		Match: prefix, Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: meshxds.PassthroughCluster}, Timeout: durationpb.New(0)}}}}}
 }
 
 // meshVirtualServices indexes the VirtualServices bound to mesh and visible

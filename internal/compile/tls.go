@@ -41,6 +41,11 @@ type Options struct {
 	// accepts HTTP/1.0 requests. Off, Istio's default, Envoy answers them
 	// 426 Upgrade Required.
 	HTTP10 bool
+	// RegistryOnly is MeshConfig's outboundTrafficPolicy REGISTRY_ONLY: a
+	// sidecar answers 502 to a request for a host the mesh does not know.
+	// Off, Istio's ALLOW_ANY, it passes such a request on to where the
+	// app sent it.
+	RegistryOnly bool
 }
 
 // FileSource is a data source that names a file.

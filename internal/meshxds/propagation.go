@@ -56,6 +56,16 @@ const (
 	InboundPassthroughCluster = "InboundPassthroughCluster"
 )
 
+// Outbound traffic to hosts the mesh does not know ends in Istio's
+// catch-all virtual host of a sidecar's routes: with ALLOW_ANY, Istio's
+// default, an ORIGINAL_DST cluster takes it where the app sent it; with
+// REGISTRY_ONLY it is answered 502.
+const (
+	PassthroughCluster = "PassthroughCluster"
+	AllowAnyRoute      = "allow_any"
+	BlockAllRoute      = "block_all"
+)
+
 // LanePropagation is the filter's configuration.
 type LanePropagation struct {
 	// RouteHeader is the header every hop routes by (its value is the

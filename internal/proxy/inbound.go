@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/lanemesh/lanemesh/internal/meshxds"
@@ -52,7 +54,10 @@ func (b *builder) buildOriginalDst(c *clusterv3.Cluster) (*cluster, error) {
 		connectTimeout: policy.DurationOr(c.GetConnectTimeout().AsDuration(), defaultConnectTimeout)}
 	cl.targets = []*cluster{cl}
 	cl.service, cl.lane = metricNames(cl.name)
-	cl.dest = b.dests.intern(inboundDestination(b.opts.Source))
+	cl.dest = b.dests.intern(serviceDestination(cl.service)) // PassthroughCluster: a host the mesh does not know
+	if cl.name == meshxds.InboundPassthroughCluster {
+		cl.dest = b.dests.intern(inboundDestination(b.opts.Source))
+	}
 	cl.limits = buildLimits(c.GetCircuitBreakers())
 	var err error
 	if cl.outlier, err = policy.BuildOutlier(c.GetOutlierDetection()); err != nil {
@@ -88,10 +93,17 @@ func (o *origDstCluster) forDst(addr string) *cluster {
 	return &c
 }
 
-// toOriginalDst points the request at its original destination's cluster.
-// It reports false, having answered 503 UH, when there is none.
+// toOriginalDst points the request at its original destination's cluster:
+// where its connection was going before capture redirected it; without
+// capture, on the inbound side the app (Options.InboundApp), on the
+// outbound side (Istio's PassthroughCluster, for a host the mesh does not
+// know) the host the app asked for, as an HTTP proxy would. It reports
+// false, having answered, when there is none: 503 UH.
 func (x *exchange) toOriginalDst() bool {
 	addr := x.p.opts.InboundApp
+	if x.cluster.name == meshxds.PassthroughCluster {
+		addr = x.passthroughAddr()
+	}
 	if dst, ok := x.r.Context().Value(origDstKey{}).(netip.AddrPort); ok {
 		addr = dst.String()
 	}
@@ -101,6 +113,41 @@ func (x *exchange) toOriginalDst() bool {
 	}
 	x.cluster = x.cluster.origDst.forDst(addr)
 	return true
+}
+
+// passthroughAddr is the address an app's request for an unknown host
+// goes to when it came through HTTP_PROXY: its host, resolved, at its port
+// (80 by default); "" when the host does not resolve, or names this proxy's
+// own listener, which would send the request back to it for ever.
+func (x *exchange) passthroughAddr() string {
+	host, port, err := net.SplitHostPort(x.r.Host)
+	if err != nil {
+		host, port = strings.Trim(x.r.Host, "[]"), "80"
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(x.r.Context(), "ip", host)
+	if err != nil || len(ips) == 0 {
+		return ""
+	}
+	addr := net.JoinHostPort(ips[0].Unmap().String(), port)
+	if dst, err := netip.ParseAddrPort(addr); err == nil {
+		if self, ok := x.p.listenAddr(x.bind); ok && dst.Port() == self.Port() &&
+			(dst.Addr() == self.Addr() || dst.Addr().IsLoopback() || self.Addr().IsUnspecified()) {
+			return "" // itself
+		}
+	}
+	return addr
+}
+
+// listenAddr is the address the listener bound to bind listens on.
+func (p *Proxy) listenAddr(bind string) (netip.AddrPort, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.listeners[bind]
+	if s == nil {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddrPort(s.ln.Addr().String())
+	return a, err == nil
 }
 
 // InboundAddr returns the address of a sidecar's inbound listener, or nil

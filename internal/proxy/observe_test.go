@@ -60,10 +60,12 @@ func TestMetrics(t *testing.T) {
 			"destination_canonical_service": "mockb", "destination_canonical_revision": version,
 			"destination_service_name": "mockb", "destination_service_namespace": "default", "destination_cluster": "Kubernetes"})
 	}
+	// A host the mesh does not know goes to Istio's PassthroughCluster
+	// (ALLOW_ANY); "nowhere" does not resolve: 503 UH.
 	nowhere := merge(source, map[string]string{"destination_workload": "unknown", "destination_workload_namespace": "unknown",
-		"destination_app": "unknown", "destination_version": "unknown", "destination_service": "unknown",
+		"destination_app": "unknown", "destination_version": "unknown", "destination_service": "PassthroughCluster",
 		"destination_canonical_service": "unknown", "destination_canonical_revision": "unknown",
-		"destination_service_name": "unknown", "destination_service_namespace": "unknown", "destination_cluster": "unknown"})
+		"destination_service_name": "PassthroughCluster", "destination_service_namespace": "unknown", "destination_cluster": "unknown"})
 	want := []struct {
 		labels map[string]string
 		count  float64
@@ -73,7 +75,7 @@ func TestMetrics(t *testing.T) {
 		{merge(mockb("v2"), map[string]string{"response_code": "200", "response_flags": "-", "lane": "v3", "fallback": "false"}), 1},
 		// The fallback: lane v2, served by mockb v1.
 		{merge(mockb("v1"), map[string]string{"response_code": "200", "response_flags": "FB", "lane": "v2", "fallback": "true"}), 1},
-		{merge(nowhere, map[string]string{"response_code": "404", "response_flags": "NR", "lane": "", "fallback": "false"}), 1}, // no route: no lane
+		{merge(nowhere, map[string]string{"response_code": "503", "response_flags": "UH", "lane": "", "fallback": "false"}), 1}, // no lane
 	}
 	if len(series) != len(want) {
 		t.Errorf("%d %s series, want %d: %v", len(series), metricRequests, len(want), series)

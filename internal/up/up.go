@@ -86,8 +86,9 @@ type Options struct {
 	// DestinationRules name with credentialName: NAME/tls.crt, NAME/tls.key
 	// and NAME/ca.crt [the working directory].
 	CredentialsDir string
-	// HTTP10 makes every proxy accept HTTP/1.0 (compile.Options.HTTP10).
-	HTTP10 bool
+	// Mesh are the mesh-wide compilation settings (HTTP/1.0, outbound
+	// traffic policy); the credentials are CredentialsDir's.
+	Mesh compile.Options
 	// DrainDelay is how long a pod leaving keeps serving after the mesh
 	// was told [1s]: long enough for every proxy to stop choosing it.
 	DrainDelay time.Duration
@@ -205,10 +206,12 @@ func Start(ctx context.Context, opts Options) (*Mesh, config.Diagnostics, error)
 	}
 	m.runner = local.New(local.Options{Logger: m.log.With("part", "runner"), Sidecar: m.startSidecar,
 		OnChange: m.podsChanged, DrainDelay: opts.DrainDelay, PodRange: pods, InboundCapture: m.inboundCapture})
+	mesh := opts.Mesh
+	mesh.Credentials = credentials.Dir(opts.CredentialsDir)
 	cp, diags, err := bootstrap.Start(ctx, bootstrap.Options{Paths: opts.Paths,
 		Load: config.Options{SkipUnsupportedKinds: opts.SkipUnsupportedKinds}, XDS: opts.XDS, Admin: opts.Admin,
 		TokenDir: opts.TokenDir, Logger: m.log, Workloads: workloads{m}, OnChange: m.configChanged,
-		Compile: compile.Options{Credentials: credentials.Dir(opts.CredentialsDir), HTTP10: opts.HTTP10}, Metrics: dashboard.Gatherers(m.gatherers)})
+		Compile: mesh, Metrics: dashboard.Gatherers(m.gatherers)})
 	if err != nil {
 		return nil, diags, err
 	}
