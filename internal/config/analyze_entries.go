@@ -44,7 +44,14 @@ func (a *analyzer) seValues(se *api.ServiceEntry) {
 	}
 	a.enum(o, se.Spec.Resolution, resolutions, "spec.resolution")
 	a.enum(o, se.Spec.Location, locations, "spec.location")
-	ports := a.sePorts(o, se.Spec.Ports)
+	ports := a.sePorts(o, se.Spec.Ports, func(port uint32) bool {
+		for _, h := range se.Spec.Hosts {
+			if originatesTLS(a.drs.For(h, o.meta.Namespace, o.meta.Namespace), port) {
+				return true
+			}
+		}
+		return false
+	})
 	if ws := se.Spec.WorkloadSelector; ws != nil {
 		a.labels(o, ws.Labels, "spec.workloadSelector.labels")
 		if len(se.Spec.Endpoints) > 0 {
@@ -110,7 +117,9 @@ func (a *analyzer) seHostResolution(o object, se *api.ServiceEntry, h, field str
 }
 
 // sePorts checks a ServiceEntry's ports and returns their names.
-func (a *analyzer) sePorts(o object, ports []api.Port) map[string]bool {
+// originated says whether a DestinationRule originates TLS to a port,
+// so that the app sends it plain HTTP.
+func (a *analyzer) sePorts(o object, ports []api.Port, originated func(port uint32) bool) map[string]bool {
 	names := map[string]bool{}
 	numbers := map[uint32]bool{}
 	for i, p := range ports {
@@ -128,8 +137,16 @@ func (a *analyzer) sePorts(o object, ports []api.Port) map[string]bool {
 		if numbers[p.Number] && p.Number != 0 {
 			a.badValue(o, path+".number", fmt.Sprintf("port %d is already defined", p.Number), "give each port its own number")
 		}
-		if p.Protocol != "" && !containsFold(protocols, p.Protocol) {
+		switch {
+		case p.Protocol != "" && !containsFold(protocols, p.Protocol):
 			a.badValue(o, path+".protocol", fmt.Sprintf("protocol %q is not supported", p.Protocol), "use one of "+strings.Join(protocols, ", "))
+		case !IsHTTPProtocol(p.Protocol) && !originated(p.Number):
+			// Istio's sidecar would pass TLS by SNI, or TCP as it is;
+			// lanemesh's answers HTTP only, so the app's own TLS (an
+			// https:// call) or TCP to this port fails through it.
+			a.warnf(o, CodeUnsupported, path+".protocol", fmt.Sprintf("port %d is %s, but lanemesh's sidecars carry HTTP only: an app's %s traffic to it through its sidecar fails",
+				p.Number, strings.ToUpper(p.Protocol), strings.ToUpper(p.Protocol)),
+				"exclude the port from the pod's capture (annotation traffic.sidecar.istio.io/excludeOutboundPorts) so the app reaches it directly, or call it over plain HTTP")
 		}
 		names[p.Name], numbers[p.Number] = true, true
 	}
@@ -225,4 +242,34 @@ func (a *analyzer) gatewayNames(o object, names []string, path string) {
 			a.badValue(o, field, fmt.Sprintf("gateway %q is not namespace/name with both DNS labels", gw), "write namespace/name, e.g. istio-system/ingressgateway")
 		}
 	}
+}
+
+// originatesTLS reports whether dr originates TLS (SIMPLE or MUTUAL) to
+// port, at the top, for the port, or for a subset.
+func originatesTLS(dr *api.DestinationRule, port uint32) bool {
+	if dr == nil {
+		return false
+	}
+	originates := func(tp *api.TrafficPolicy) bool {
+		if tp == nil {
+			return false
+		}
+		for _, pl := range tp.PortLevelSettings {
+			if pl.Port != nil && pl.Port.Number == port && pl.TLS != nil {
+				m := ClientTLSMode(pl.TLS)
+				return m == "SIMPLE" || m == "MUTUAL"
+			}
+		}
+		m := ClientTLSMode(tp.TLS)
+		return m == "SIMPLE" || m == "MUTUAL"
+	}
+	if originates(dr.Spec.TrafficPolicy) {
+		return true
+	}
+	for _, s := range dr.Spec.Subsets {
+		if originates(s.TrafficPolicy) {
+			return true
+		}
+	}
+	return false
 }
