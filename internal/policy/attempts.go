@@ -96,7 +96,8 @@ func (a *Attempts) After(m Members, r Result) Step {
 		return Relay
 	}
 	a.last = r.Outcome
-	if r.Outcome.Local() && a.replayable && !a.fellBack && !r.Expired {
+	noResponse := r.Outcome.Local() || r.Outcome == Idle && a.idempotent
+	if noResponse && a.replayable && !a.fellBack && !r.Expired {
 		if next := m.FirstUsable(a.member + 1); next > 0 {
 			a.from, a.fellBack = next, true
 			return Fallback

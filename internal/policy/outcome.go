@@ -14,6 +14,12 @@ const (
 	// HTTP/1.1 response (Envoy's UPE, answered 502). Not Local: a
 	// response had begun, so the fallback's second attempt does not apply.
 	Protocol
+	// Idle: the exchange moved no byte for the stream idle timeout (Envoy's
+	// SI), no response begun. Envoy ends the stream there. It is never
+	// retried, and falls back (a hung lane pod is an unavailable one) only
+	// for an idempotent request: the upstream may have received and acted
+	// on the whole request.
+	Idle
 )
 
 // Local reports whether the failure happened below HTTP (Envoy's "local
@@ -34,6 +40,8 @@ func (o Outcome) String() string {
 		return "cancelled"
 	case Protocol:
 		return "protocol-error"
+	case Idle:
+		return "stream-idle"
 	}
 	return "unknown"
 }

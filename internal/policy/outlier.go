@@ -97,10 +97,10 @@ func (od *Outlier) Trips(c *Counters, o Outcome, status int) bool {
 		resetCounter(&c.ConsecLocal)
 		return false
 	}
-	switch {
-	case o.Local() && od.split:
+	switch local := o.Local() || o == Idle; {
+	case local && od.split:
 		return hit(c.ConsecLocal.Add(1), od.consecLocal)
-	case o.Local(): // counted as a 503, as Envoy does without split
+	case local: // counted as a 503, as Envoy does without split
 		return hit(c.Consec5xx.Add(1), od.consec5xx) || hit(c.ConsecGateway.Add(1), od.consecGateway)
 	}
 	tripped := hit(c.Consec5xx.Add(1), od.consec5xx)

@@ -125,7 +125,7 @@ func (p *Retry) Retriable(o Outcome, code int, h http.Header) bool {
 		return p.on&(retryReset|retry5xx|retryGatewayError) != 0
 	case Timeout:
 		return p.on&(retry5xx|retryGatewayError) != 0
-	case Cancel:
+	case Cancel, Idle:
 		return false
 	}
 	return p.retriableResponse(code, h)

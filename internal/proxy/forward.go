@@ -140,7 +140,9 @@ func (x *exchange) classify(err error, ctx, tryCtx context.Context) policy.Outco
 		return policy.Cancel
 	case x.r.Context().Err() != nil:
 		return policy.Cancel
-	case ctx.Err() != nil || tryCtx.Err() != nil || errors.Is(err, h1.ErrStreamIdle):
+	case errors.Is(err, h1.ErrStreamIdle):
+		return policy.Idle
+	case ctx.Err() != nil || tryCtx.Err() != nil:
 		return policy.Timeout
 	case errors.Is(err, h1.ErrInvalidResponse):
 		return policy.Protocol

@@ -498,7 +498,8 @@ func TestHungUpstreamPerTryTimeoutFallsBack(t *testing.T) {
 // TestHungUpstreamStreamIdleFallsBack is the tutorial's fallback route as
 // written (no timeout, no retries, no outlier detection) with lane a's
 // only pod hung: the stream idle timeout ends the attempt on a, and the
-// request goes once to the fallback b instead of failing with 408.
+// request goes once to the fallback b instead of failing with 408. A POST
+// is not sent again (a may have acted on it): 408 SI, as Envoy answers.
 func TestHungUpstreamStreamIdleFallsBack(t *testing.T) {
 	a, b := newUpstream(t, "a"), newUpstream(t, "b")
 	a.answer(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
@@ -510,5 +511,10 @@ func TestHungUpstreamStreamIdleFallsBack(t *testing.T) {
 	status, body, h := call(t, newClient(nil), "GET", gatewayURL(p, "/"), "echo.test", nil)
 	if took := time.Since(start); status != 200 || body != "b" || took < idle || took > idle+2*time.Second {
 		t.Errorf("%d %q flags %q after %v, want b's answer after the %v stream idle timeout", status, body, h.Get("X-Lanemesh-Flags"), took, idle)
+	}
+	before := len(b.requests())
+	status, _, h = call(t, newClient(nil), "POST", gatewayURL(p, "/"), "echo.test", nil)
+	if status != http.StatusRequestTimeout || h.Get("X-Lanemesh-Flags") != "SI" || len(b.requests()) != before {
+		t.Errorf("POST: %d flags %q, the fallback saw %d; want 408 SI and the POST sent once", status, h.Get("X-Lanemesh-Flags"), len(b.requests())-before)
 	}
 }

@@ -135,11 +135,9 @@ func (x *exchange) failed(o policy.Outcome) {
 		x.generate(http.StatusServiceUnavailable, flagUC)
 	case policy.Protocol:
 		x.generate(http.StatusBadGateway, flagUPE)
+	case policy.Idle:
+		x.generate(http.StatusRequestTimeout, flagSI)
 	case policy.Timeout:
-		if x.flags&flagSI != 0 {
-			x.generate(http.StatusRequestTimeout, flagSI)
-			return
-		}
 		x.generate(http.StatusGatewayTimeout, flagUT)
 	case policy.Cancel:
 		if x.bodyTimedOut {
