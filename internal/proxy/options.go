@@ -67,7 +67,9 @@ type Options struct {
 	// small (replayable, ≤ 64 KiB) body takes longer; zero means 10s.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes idle downstream keep-alive connections; zero means
-	// 60s.
+	// 1h, Envoy's default idle_timeout, which Istio keeps: a client that
+	// reuses a connection just as the proxy closes it loses that request,
+	// so the close must be rare.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes limits request headers (431 beyond it); zero means
 	// 60 KiB, Envoy's default.
@@ -165,7 +167,7 @@ func (s SourceInfo) workload() string {
 const (
 	defaultDrainTimeout        = 5 * time.Second
 	defaultReadHeaderTimeout   = 10 * time.Second
-	defaultIdleTimeout         = 60 * time.Second
+	defaultIdleTimeout         = time.Hour
 	defaultMaxHeaderBytes      = 60 << 10
 	defaultStreamIdleTimeout   = 5 * time.Minute
 	defaultBodyTimeout         = 60 * time.Second

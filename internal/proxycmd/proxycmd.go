@@ -60,7 +60,7 @@ type proxyFlags struct {
 // proxyLimits are the data plane's resource limits; zero keeps a default
 // (see proxy.Options).
 type proxyLimits struct {
-	headerTimeout, streamIdle, bodyTimeout, writeTimeout time.Duration
+	headerTimeout, streamIdle, bodyTimeout, writeTimeout, idle time.Duration
 	minBodyRate, maxConnections                          int
 	reusePort                                            bool
 	drainTime                                            time.Duration
@@ -163,7 +163,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 		AccessLog: accessLog, Logger: log, Source: proxy.SourceInfo{Namespace: identity.Namespace, Name: podOf(f.id),
 			Workload: f.workload, Labels: identity.Labels},
 		PathNormalization: pathNorm, TrustDownstream: f.trustDownstream,
-		ReadHeaderTimeout: f.limits.headerTimeout, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
+		ReadHeaderTimeout: f.limits.headerTimeout, IdleTimeout: f.limits.idle, StreamIdleTimeout: f.limits.streamIdle, BodyTimeout: f.limits.bodyTimeout,
 		MinBodyRate: f.limits.minBodyRate, WriteTimeout: f.limits.writeTimeout, MaxConnections: f.limits.maxConnections,
 		ReusePort: f.limits.reusePort, DrainTime: drainTime(f.limits), Tracing: tracing})
 	if err != nil {
@@ -200,6 +200,7 @@ func (c *Command) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Wr
 // after Envoy's settings where Envoy has one.
 func addLimitFlags(fl *pflag.FlagSet, l *proxyLimits) {
 	fl.DurationVar(&l.headerTimeout, "request-headers-timeout", 0, "close a connection whose request headers take longer (default 10s)")
+	fl.DurationVar(&l.idle, "idle-timeout", 0, "close a client's keep-alive connection idle for this long (default 1h, Envoy's)")
 	fl.DurationVar(&l.streamIdle, "stream-idle-timeout", 0, "answer 408 to a request whose upstream exchange moves no byte for this long (default 5m, Envoy's; negative: off)")
 	fl.DurationVar(&l.bodyTimeout, "request-body-timeout", 0, "the longest a request body may pause, and the grace before --min-body-rate applies (default 60s)")
 	fl.IntVar(&l.minBodyRate, "min-body-rate", 0, "slowest average request body rate in bytes/s after --request-body-timeout (default 240; negative: off)")
