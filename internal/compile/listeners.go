@@ -15,6 +15,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
@@ -84,6 +85,14 @@ func (b *builder) httpChain(statPrefix, routeName, serverName string, first ...*
 			{Name: meshxds.CorsFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
 			{Name: meshxds.RouterFilter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})}},
 		}),
+	}
+	if b.proxy.Role == meshxds.Gateway {
+		// Istio's gateways: a client certificate (MUTUAL servers) is
+		// described to the upstream in x-forwarded-client-cert, any the
+		// client sent replaced.
+		hcm.ForwardClientCertDetails = hcmv3.HttpConnectionManager_SANITIZE_SET
+		hcm.SetCurrentClientCertDetails = &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{
+			Subject: wrapperspb.Bool(true), Cert: true, Dns: true, Uri: true}
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: hcmFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)}}}}

@@ -186,6 +186,9 @@ func (b *builder) buildChain(fc *listenerv3.FilterChain) (*filterChain, error) {
 		chain.websocket = u.GetEnabled() == nil || u.GetEnabled().GetValue()
 	}
 	chain.http10 = hcm.GetHttpProtocolOptions().GetAcceptHttp_10()
+	if chain.xfcc, err = buildXFCC(&hcm); err != nil {
+		return nil, err
+	}
 	return chain, nil
 }
 

@@ -29,9 +29,9 @@ type downstream struct {
 // before routing, as Envoy's connection manager does:
 //
 //   - x-lanemesh-* (lanemesh's own) and x-forwarded-client-cert are
-//     removed everywhere. Envoy's default forward_client_cert_details is
-//     SANITIZE, and lanemesh terminates no client certificates to vouch
-//     for.
+//     removed everywhere: no client may vouch for a certificate. A gateway
+//     whose connection manager says SANITIZE_SET (Istio's) then sets the
+//     latter for a client certificate it verified itself (xfcc.go).
 //   - Every request but a trusted gateway's is external to Envoy: since
 //     Envoy 1.33 no address is internal unless internal_address_config
 //     names it, and Istio names none by default (MeshNetworks). So x-envoy-

@@ -173,6 +173,11 @@ func (x *exchange) decide(bind string) bool {
 		x.generate(http.StatusUpgradeRequired, flagDPE)
 		return false
 	}
+	if lc.xfcc != nil { // a MUTUAL gateway server's client certificate, for the upstream
+		if v := lc.xfcc.value(r.TLS); v != "" {
+			r.Header["X-Forwarded-Client-Cert"] = []string{v}
+		}
+	}
 	// Lane entry runs before routing: a request not allowed into its lane
 	// loses its lane headers and is routed as the baseline.
 	if lc.entry != nil {

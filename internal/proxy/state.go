@@ -75,6 +75,9 @@ type filterChain struct {
 	server    serverHeaderOp
 	websocket bool
 	http10    bool
+	// xfcc is what the chain tells the upstream of a client certificate
+	// (forward_client_cert_details SANITIZE_SET); nil: nothing.
+	xfcc *xfccFields
 }
 
 // serverHeaderOp sets a response's Server header to value: always

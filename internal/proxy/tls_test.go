@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -198,13 +201,18 @@ spec:
 }
 
 // TestGatewayMutualTLS refuses clients without a certificate, or with one
-// whose SAN is not listed, and serves the others.
+// whose SAN is not listed, and serves the others, telling the upstream of
+// the client's certificate in x-forwarded-client-cert as Istio's gateways
+// do (SANITIZE_SET: Hash, Cert, Subject, URI, DNS).
 func TestGatewayMutualTLS(t *testing.T) {
 	ca := testpki.NewCA(t, "test CA")
 	clientCA := testpki.NewCA(t, "client CA")
 	dir := t.TempDir()
 	cert, key, caPath := testpki.WriteFiles(t, dir, ca.Issue(t, []string{"m.example.com"}), clientCA, "tls.crt", "tls.key", "clients.crt")
-	u := echoUpstream(t)
+	u := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.Join(r.Header.Values("X-Forwarded-Client-Cert"), "|"))
+	}))
+	t.Cleanup(u.Close)
 	res := tlsMesh(t, fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: istio-system}
@@ -236,9 +244,15 @@ spec:
 	if _, _, _, err := tlsGet(p.Addr(443), "m.example.com", "/", ca.Pool(), &stranger); err == nil {
 		t.Error("a client signed by another CA was served")
 	}
-	good := clientCA.Issue(t, nil, "spiffe://test/good").TLS
-	if status, _, _, err := tlsGet(p.Addr(443), "m.example.com", "/", ca.Pool(), &good); err != nil || status != 200 {
-		t.Errorf("a client with a good certificate: %d %v", status, err)
+	good := clientCA.Issue(t, nil, "spiffe://test/good")
+	status, body, _, err := tlsGet(p.Addr(443), "m.example.com", "/", ca.Pool(), &good.TLS)
+	if err != nil || status != 200 {
+		t.Fatalf("a client with a good certificate: %d %v", status, err)
+	}
+	sum := sha256.Sum256(good.TLS.Certificate[0])
+	want := regexp.MustCompile(`^Hash=` + hex.EncodeToString(sum[:]) + `;Cert="-----BEGIN%20CERTIFICATE-----%0A[^"]+";Subject="[^"]*";URI=spiffe://test/good$`)
+	if !want.MatchString(body) {
+		t.Errorf("the upstream got x-forwarded-client-cert %q, want %s", body, want)
 	}
 }
 
