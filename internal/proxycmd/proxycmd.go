@@ -61,9 +61,9 @@ type proxyFlags struct {
 // (see proxy.Options).
 type proxyLimits struct {
 	headerTimeout, streamIdle, bodyTimeout, writeTimeout, idle time.Duration
-	minBodyRate, maxConnections                          int
-	reusePort                                            bool
-	drainTime                                            time.Duration
+	minBodyRate, maxConnections                                int
+	reusePort                                                  bool
+	drainTime                                                  time.Duration
 }
 
 // Short and Long describe the command without --static (the full binary
