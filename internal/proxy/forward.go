@@ -107,7 +107,7 @@ func (x *exchange) roundTrips(ctx context.Context) *http.Response {
 // outlier detection. On failure it releases the attempt's counters.
 func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http.Response, policy.Outcome) {
 	x.attempts++
-	x.served, x.endpoint = target, e
+	x.served, x.endpoint, x.transportFailure = target, e, ""
 	tryCtx := ctx
 	if pt := x.plan.retry.PerTry; pt > 0 && !x.websocket { // a tunnel lasts as long as its ends want
 		tryCtx, x.cancelTry = context.WithTimeout(ctx, pt)
@@ -120,6 +120,9 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 			x.flags |= flagSI // failed answers 408, as Envoy does
 		}
 		o := x.classify(err, ctx, tryCtx)
+		if tlsErr := new(upstreamTLSError); errors.As(err, &tlsErr) {
+			x.transportFailure = tlsErr.Error()
+		}
 		if o == policy.Protocol { // outlier detection counts it as the 502 it becomes
 			x.p.record(target, e, policy.Response, http.StatusBadGateway, x.now)
 		} else {

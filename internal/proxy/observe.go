@@ -66,6 +66,7 @@ func (p *Proxy) logAccess(x *exchange, d time.Duration) {
 		slog.String("lane", x.lane),
 		slog.String("request_id", x.requestID),
 		slog.String("source_workload", p.opts.Source.workload()),
+		slog.String("upstream_transport_failure_reason", x.transportFailure),
 	)
 }
 

@@ -130,7 +130,7 @@ const flagsHeader = "X-Lanemesh-Flags"
 func (x *exchange) failed(o policy.Outcome) {
 	switch o {
 	case policy.Connect:
-		x.generate(http.StatusServiceUnavailable, flagUF)
+		x.generateWith(http.StatusServiceUnavailable, flagUF, x.transportFailure)
 	case policy.Reset:
 		x.generate(http.StatusServiceUnavailable, flagUC)
 	case policy.Protocol:
@@ -178,7 +178,11 @@ func (x *exchange) clientGone() {
 // in x-lanemesh-flags, and a one-line body naming the flag. A refused
 // request also closes its connection, since what follows it on the wire
 // cannot be trusted.
-func (x *exchange) generate(status int, f flags) {
+func (x *exchange) generate(status int, f flags) { x.generateWith(status, f, "") }
+
+// generateWith is generate with a detail after the reason: the transport
+// failure of a 503 UF, as Envoy's local reply says it.
+func (x *exchange) generateWith(status int, f flags, detail string) {
 	x.flags |= f
 	x.status = status
 	h := x.w.Header()
@@ -186,6 +190,9 @@ func (x *exchange) generate(status int, f flags) {
 		delete(h, k)
 	}
 	body := reasons[f] + " (" + f.String() + ")\n"
+	if detail != "" {
+		body = reasons[f] + " (" + f.String() + "): " + detail + "\n"
+	}
 	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	h[flagsHeader] = []string{f.String()}

@@ -376,6 +376,12 @@ spec:
 			// default retry policy retries (URX when they run out).
 			if e := log.entries(t); len(e) == 0 || !strings.HasPrefix(e[0]["response_flags"].(string), tc.wantFlags) {
 				t.Errorf("access log %v, want flags %s", e, tc.wantFlags)
+			} else if why := e[0]["upstream_transport_failure_reason"].(string); (tc.wantFlags == "UF") != strings.HasPrefix(why, "TLS error: ") {
+				t.Errorf("transport failure reason %q with flags %s", why, tc.wantFlags)
+			}
+			// The client is told why, as Envoy's local reply says it.
+			if tc.status == 503 && !strings.Contains(body, "TLS error: ") {
+				t.Errorf("503 body %q does not say why the handshake failed", body)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"time"
 
@@ -121,7 +120,7 @@ func (t *upstreamTLS) client(nc net.Conn, auto *autoName) (*tls.Conn, error) {
 func (t *upstreamTLS) handshake(ctx context.Context, nc net.Conn, timeout time.Duration, auto *autoName) (net.Conn, error) {
 	failed := func(err error) error {
 		_ = nc.Close()
-		return &net.OpError{Op: "dial", Net: "tcp", Addr: nc.RemoteAddr(), Err: fmt.Errorf("upstream TLS: %w", err)}
+		return &net.OpError{Op: "dial", Net: "tcp", Addr: nc.RemoteAddr(), Err: &upstreamTLSError{err}}
 	}
 	tc, err := t.client(nc, auto)
 	if err != nil {
@@ -137,6 +136,14 @@ func (t *upstreamTLS) handshake(ctx context.Context, nc net.Conn, timeout time.D
 	}
 	return tc, nil
 }
+
+// upstreamTLSError is a failed upstream handshake: why, for the access
+// log and the 503 UF a client gets, as Envoy gives its transport failure
+// reason.
+type upstreamTLSError struct{ err error }
+
+func (e *upstreamTLSError) Error() string { return "TLS error: " + e.err.Error() }
+func (e *upstreamTLSError) Unwrap() error { return e.err }
 
 // marshalKey is a context's deterministic encoding: the pool key that keeps
 // a cluster's connections across updates that leave its TLS as it was.
