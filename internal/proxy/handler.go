@@ -67,11 +67,11 @@ type exchange struct {
 	// policy allows: its response gets the CORS headers.
 	cors         *route.CORS
 	origin       string
-	bodyTimedOut bool        // the request body fell behind BodyTimeout or MinBodyRate
+	bodyTimedOut bool // the request body fell behind BodyTimeout or MinBodyRate
 	// transportFailure is why the last attempt's upstream TLS failed
 	// (Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON), "" for none.
 	transportFailure string
-	lanes        *laneFilter // the chain's lane propagation filter, nil without one
+	lanes            *laneFilter // the chain's lane propagation filter, nil without one
 
 	// received and sent count body bytes for istio_request_bytes and
 	// istio_response_bytes: received what was buffered (a streamed body's
