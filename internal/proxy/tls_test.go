@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -286,7 +287,17 @@ spec:
 	if _, _, leaf, err := tlsGet(p.Addr(443), "site.example.com", "/", ca.Pool(), nil); err != nil || leaf.DNSNames[0] != "old.example.com" {
 		t.Fatalf("before rotation: %v %v", leaf, err)
 	}
-	testpki.WriteFiles(t, credDir, ca.Issue(t, []string{"new.example.com", "site.example.com"}), nil, "tls.crt", "tls.key", "")
+	// Mid-rotation the new certificate is written but not yet its key:
+	// the pair does not match, and the old certificate is still served,
+	// as Envoy keeps a secret it cannot load the update of.
+	next := ca.Issue(t, []string{"new.example.com", "site.example.com"})
+	if err := os.WriteFile(filepath.Join(credDir, "tls.crt"), next.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, leaf, err := tlsGet(p.Addr(443), "site.example.com", "/", ca.Pool(), nil); err != nil || leaf.DNSNames[0] != "old.example.com" {
+		t.Fatalf("mid-rotation: %v %v, want the old certificate still", leaf, err)
+	}
+	testpki.WriteFiles(t, credDir, next, nil, "tls.crt", "tls.key", "")
 	if _, _, leaf, err := tlsGet(p.Addr(443), "site.example.com", "/", ca.Pool(), nil); err != nil || leaf.DNSNames[0] != "new.example.com" {
 		t.Fatalf("after rotation: %v %v, want the new certificate", leaf.DNSNames, err)
 	}

@@ -74,37 +74,53 @@ type certSource struct {
 }
 
 // get returns the current certificate, reloading it if its files changed.
+// While the files do not make a certificate (mid-rotation: one file
+// written, the other not yet; a file removed), the last one they made
+// is kept, as Envoy keeps a secret whose update it cannot load.
 func (c *certSource) get() (*tls.Certificate, error) {
 	if c == nil || c.cert == nil || c.key == nil {
 		return nil, errors.New("no certificate is configured (is the credential missing?)")
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pair, stamps, err := c.load()
+	switch {
+	case err == nil:
+		c.loaded, c.stamps = pair, stamps
+	case c.loaded == nil:
+		return nil, err
+	}
+	return c.loaded, nil
+}
+
+// load reads the pair, unless its files are as when last loaded (pair is
+// then the loaded one). c.mu is held.
+func (c *certSource) load() (*tls.Certificate, [2]stamp, error) {
 	cs, err := c.cert.stamp()
 	if err != nil {
-		return nil, err
+		return nil, [2]stamp{}, err
 	}
 	ks, err := c.key.stamp()
 	if err != nil {
-		return nil, err
+		return nil, [2]stamp{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.loaded != nil && c.stamps == [2]stamp{cs, ks} {
-		return c.loaded, nil
+	stamps := [2]stamp{cs, ks}
+	if c.loaded != nil && c.stamps == stamps {
+		return c.loaded, stamps, nil
 	}
 	certPEM, err := c.cert.read()
 	if err != nil {
-		return nil, err
+		return nil, stamps, err
 	}
 	keyPEM, err := c.key.read()
 	if err != nil {
-		return nil, err
+		return nil, stamps, err
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("certificate %s: %w", c.cert.name(), err)
+		return nil, stamps, fmt.Errorf("certificate %s: %w", c.cert.name(), err)
 	}
-	c.loaded, c.stamps = &pair, [2]stamp{cs, ks}
-	return c.loaded, nil
+	return &pair, stamps, nil
 }
 
 func (s *pemSource) name() string {
