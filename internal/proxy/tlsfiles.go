@@ -144,23 +144,35 @@ func (c *caSource) get() (*x509.CertPool, error) {
 	if c.src.file == meshxds.SystemRoots {
 		return x509.SystemCertPool()
 	}
-	st, err := c.src.stamp()
-	if err != nil {
-		return nil, err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	pool, st, err := c.load()
+	switch {
+	case err == nil:
+		c.loaded, c.stamp = pool, st
+	case c.loaded == nil:
+		return nil, err
+	}
+	return c.loaded, nil // a bundle that does not load keeps the last that did, as certSource
+}
+
+// load reads the bundle, unless its file is as when last loaded. c.mu is
+// held.
+func (c *caSource) load() (*x509.CertPool, stamp, error) {
+	st, err := c.src.stamp()
+	if err != nil {
+		return nil, st, err
+	}
 	if c.loaded != nil && c.stamp == st {
-		return c.loaded, nil
+		return c.loaded, st, nil
 	}
 	data, err := c.src.read()
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", c.src.name())
+		return nil, st, fmt.Errorf("CA bundle %s holds no PEM certificate", c.src.name())
 	}
-	c.loaded, c.stamp = pool, st
-	return pool, nil
+	return pool, st, nil
 }
