@@ -79,10 +79,16 @@ func (p *pool) hostFor(addr string, auto *autoName) *hostConns {
 	h := p.hosts[key]
 	if h == nil {
 		h = &hostConns{addr: addr, auto: auto, pool: p, closed: p.retired}
-		p.hosts[key] = h
+		if auto == nil || len(p.hosts) < maxAutoHosts { // past it, a new host's connections are not kept for later requests
+			p.hosts[key] = h
+		}
 	}
 	return h
 }
+
+// maxAutoHosts bounds the per-host connection sets an autoSNI pool keeps:
+// each request's host names one, and an app could name any number.
+const maxAutoHosts = 1024
 
 // prune forgets the endpoints a new snapshot no longer names and closes
 // their idle connections; connections still carrying a request are closed

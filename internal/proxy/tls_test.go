@@ -637,3 +637,20 @@ spec:
 		}
 	}
 }
+
+// TestAutoSNIHostsBounded: each request's host names a set of pooled
+// connections under autoSNI; an app naming ever more hosts does not grow
+// the pool without bound.
+func TestAutoSNIHostsBounded(t *testing.T) {
+	p := newPool(&clusterStats{}, poolSettings{autoSNI: true}, time.Now())
+	for i := range maxAutoHosts + 100 {
+		p.hostFor("10.0.0.1:443", &autoName{sni: fmt.Sprintf("h%d.ext.test", i)})
+	}
+	if n := len(p.hosts); n > maxAutoHosts {
+		t.Errorf("%d host sets kept, want at most %d", n, maxAutoHosts)
+	}
+	a, b := p.hostFor("10.0.0.1:443", &autoName{sni: "h1.ext.test"}), p.hostFor("10.0.0.1:443", &autoName{sni: "h1.ext.test"})
+	if a != b {
+		t.Error("a host within the bound does not keep its connections")
+	}
+}
