@@ -158,6 +158,14 @@ func TestTutorial(t *testing.T) {
 		}
 	}
 
+	// A pod relabelled while its sidecar is connected: the sidecar is
+	// served as the pod now is (Istio follows the pod's labels).
+	e.kubectl(t, "", "label", "pod", pods[0].Name, "-n", pods[0].Namespace, "lanemesh-test=relabelled")
+	eventually(t, 30*time.Second, "the relabelled pod's sidecar served with its new labels", func() (bool, string) {
+		out := cp.get(t, e, "proxies", "-o", "json")
+		return strings.Contains(out, "relabelled"), out
+	})
+
 	// The dashboard shows the tutorial's 3 × 3, every cell serving.
 	eventually(t, 30*time.Second, "the dashboard's matrix: 9 cells, each serving", func() (bool, string) {
 		cells := cp.dashboard(t).cells()
