@@ -116,10 +116,28 @@ type gatewayPort struct {
 	servers []gatewayServer
 }
 
+// duplicateHosts reports whether a server with TLS settings on port names
+// a host an earlier one on the port named; if not, its hosts are noted.
+// Istio leaves such a server out whole, since Envoy refuses two filter
+// chains that match the same SNI.
+func duplicateHosts(known map[uint32]map[string]bool, port uint32, hosts []string) bool {
+	if known[port] == nil {
+		known[port] = map[string]bool{}
+	}
+	if slices.ContainsFunc(hosts, func(h string) bool { return known[port][h] }) {
+		return true
+	}
+	for _, h := range hosts {
+		known[port][h] = true
+	}
+	return false
+}
+
 // gatewayListeners returns a listener and route configurations for every
 // HTTP and HTTPS port of the Gateways that select this proxy.
 func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteConfiguration) {
 	ports := map[uint32]*gatewayPort{}
+	tlsHosts := map[uint32]map[string]bool{} // by port: the hosts of servers with TLS settings
 	for _, gw := range b.cfg.Gateways {
 		if !config.SubsetOf(gw.Spec.Selector, b.proxy.Labels) {
 			continue
@@ -129,6 +147,9 @@ func (b *builder) gatewayListeners() ([]*listenerv3.Listener, []*routev3.RouteCo
 			tls := terminatesTLS(s)
 			if !tls && !config.IsHTTPProtocol(s.Port.Protocol) {
 				continue
+			}
+			if s.TLS != nil && duplicateHosts(tlsHosts, s.Port.Number, s.Hosts) {
+				continue // Istio's CheckDuplicates: the later server is left out whole
 			}
 			gp := ports[s.Port.Number]
 			if gp == nil {
