@@ -37,6 +37,7 @@ func Analyze(c *Config) Diagnostics {
 	for _, gw := range c.Gateways {
 		a.gateway(gw)
 	}
+	a.duplicateTLSHosts()
 	for _, se := range c.ServiceEntries {
 		a.serviceEntry(se)
 	}

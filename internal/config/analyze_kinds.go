@@ -172,6 +172,35 @@ func (a *analyzer) gateway(gw *api.Gateway) {
 	}
 }
 
+// duplicateTLSHosts warns of a server with TLS settings that names a host
+// an earlier server on the same port of a Gateway with the same selector
+// named: Istio (CheckDuplicates) leaves such a server out whole, and so
+// does lanemesh's compiler, which would otherwise be silent about it.
+func (a *analyzer) duplicateTLSHosts() {
+	type seen struct{ gateway, field string }
+	known := map[string]seen{} // by selector, port and host
+	for _, gw := range a.c.Gateways {
+		o := object{"Gateway", &gw.Metadata}
+		sel := fmt.Sprint(gw.Spec.Selector)
+		for i, s := range gw.Spec.Servers {
+			if s.TLS == nil {
+				continue
+			}
+			path := fmt.Sprintf("spec.servers[%d]", i)
+			i := slices.IndexFunc(s.Hosts, func(h string) bool { _, ok := known[fmt.Sprint(sel, s.Port.Number, h)]; return ok })
+			if i >= 0 {
+				first := known[fmt.Sprint(sel, s.Port.Number, s.Hosts[i])]
+				a.warnf(o, CodeConflictingGateways, path+".hosts", fmt.Sprintf("host %q on port %d is already served by %s %s; this server is left out whole, as Istio leaves it out",
+					s.Hosts[i], s.Port.Number, first.gateway, first.field), "serve each host on a port from one server")
+				continue
+			}
+			for _, h := range s.Hosts {
+				known[fmt.Sprint(sel, s.Port.Number, h)] = seen{"Gateway " + gw.Metadata.Key(), path}
+			}
+		}
+	}
+}
+
 // serviceEntry checks that a ServiceEntry names at least one host.
 func (a *analyzer) serviceEntry(se *api.ServiceEntry) {
 	o := object{"ServiceEntry", &se.Metadata}

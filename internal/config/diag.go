@@ -42,20 +42,21 @@ func (l *Level) UnmarshalText(b []byte) error {
 
 // Codes. Istio's analyzer codes where Istio has one, LMxxxx where it has not.
 const (
-	CodeSyntax             = "LM0001"  // the file is not YAML/JSON, or cannot be read
-	CodeUnknownKind        = "LM0002"  // kind or apiVersion lanemesh does not accept
-	CodeUnsupported        = "LM0003"  // a valid Istio field lanemesh does not implement
-	CodeDuplicate          = "LM0004"  // the same object twice
-	CodeFallback           = "LM0005"  // a fallback that cannot work
-	CodeSchema             = "IST0106" // a field has a wrong type, value or is missing
-	CodeNotFound           = "IST0101" // a referenced object does not exist
-	CodeConflictingVS      = "IST0109" // two VirtualServices claim one host on one gateway
-	CodeSubsetNoWorkload   = "IST0173" // a subset or sourceLabels selects no workload
-	CodeHostNotFound       = "IST0101"
-	CodeVSHostNotInGateway = "IST0132" // a gateway-bound VirtualService host its Gateway does not serve
-	CodeUnreachableRule    = "IST0130" // a VirtualService rule no request can reach
-	CodeIneffectiveMatch   = "IST0131" // a match an earlier one already takes
-	CodeLane               = "LM0006"  // a lane group or lane that cannot work as written
+	CodeSyntax              = "LM0001"  // the file is not YAML/JSON, or cannot be read
+	CodeUnknownKind         = "LM0002"  // kind or apiVersion lanemesh does not accept
+	CodeUnsupported         = "LM0003"  // a valid Istio field lanemesh does not implement
+	CodeDuplicate           = "LM0004"  // the same object twice
+	CodeFallback            = "LM0005"  // a fallback that cannot work
+	CodeSchema              = "IST0106" // a field has a wrong type, value or is missing
+	CodeNotFound            = "IST0101" // a referenced object does not exist
+	CodeConflictingVS       = "IST0109" // two VirtualServices claim one host on one gateway
+	CodeConflictingGateways = "IST0145" // two gateway servers claim one host on one port
+	CodeSubsetNoWorkload    = "IST0173" // a subset or sourceLabels selects no workload
+	CodeHostNotFound        = "IST0101"
+	CodeVSHostNotInGateway  = "IST0132" // a gateway-bound VirtualService host its Gateway does not serve
+	CodeUnreachableRule     = "IST0130" // a VirtualService rule no request can reach
+	CodeIneffectiveMatch    = "IST0131" // a match an earlier one already takes
+	CodeLane                = "LM0006"  // a lane group or lane that cannot work as written
 )
 
 // Diagnostic is one finding about the configuration: where it is (file,
