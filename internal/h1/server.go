@@ -41,11 +41,14 @@ import (
 // what net/http accepts and refuses, but for the head screen's refusals
 // (screen.go).
 type Server[S any] struct {
-	h    Handler[S]
-	cfg  Config
-	log  *slog.Logger
-	std  *http.Server // serves the connections handed off
-	hand *handoff
+	h   Handler[S]
+	cfg Config
+	log *slog.Logger
+	// tlsLogged is when a TLS handshake on this plain listener was last
+	// logged (unix ns): once a minute, so that a scanner cannot flood the log.
+	tlsLogged atomic.Int64
+	std       *http.Server // serves the connections handed off
+	hand      *handoff
 
 	closing atomic.Bool
 	// draining: still accepting, but every response closes its
@@ -426,6 +429,10 @@ func (c *conn[S]) serve() {
 	}
 }
 
+// tlsHandshakeRecord is the first byte of a TLS connection (a handshake
+// record), which no HTTP/1 request line starts with.
+const tlsHandshakeRecord = 0x16
+
 // readRequest waits for the next request head and parses it into c.req
 // if it is plain. The first request has the header timeout to arrive; the
 // next ones may be IdleTimeout away, and then get the header timeout from
@@ -457,7 +464,19 @@ func (c *conn[S]) readRequest(first bool) (verdict headVerdict, ok bool) {
 			// queue is empty and the yield returns at once.
 			rawio.Yield()
 		}
-		if _, err := c.br.Peek(1); err != nil {
+		b, err := c.br.Peek(1)
+		if err != nil {
+			return 0, false
+		}
+		if first && b[0] == tlsHandshakeRecord {
+			// TLS to a plain HTTP listener: an app's own https:// call
+			// that capture sent to its sidecar, say. No request line will
+			// come; waiting for one only delays the client's error.
+			if now := time.Now().UnixNano(); now-c.s.tlsLogged.Load() > int64(time.Minute) { // at most once a minute
+				c.s.tlsLogged.Store(now)
+				c.s.log.Warn("a TLS handshake on a plain HTTP listener: closed (if an app calls out over TLS itself, exclude the port from its sidecar's capture)",
+					"remote", c.remote)
+			}
 			return 0, false
 		}
 		if !c.state.CompareAndSwap(idle, connActive) {

@@ -113,3 +113,16 @@ func hostileCases() []hostileCase {
 func oneRequest(more func(*testing.T, seen)) func(*testing.T, []seen) {
 	return wiretest.OneRequest("upstream", more)
 }
+
+// TestTLSOnPlainListenerClosedAtOnce: TLS sent to a plain HTTP listener
+// (an app's own https:// call that capture sent to its sidecar) is closed
+// at once; it waited the 10 s header timeout for a request line.
+func TestTLSOnPlainListenerClosedAtOnce(t *testing.T) {
+	m := newMesh(t, lanesDir)
+	p := startProxy(t, Options{Role: meshxds.Gateway}, m.resources(gatewayIdentity, nil))
+	start := time.Now()
+	out, closed := rawExchangeClosed(t, p.Addr(80), "\x16\x03\x01\x00\x2a\x01\x00\x00\x26\x03\x03")
+	if !closed || out != "" || time.Since(start) > 2*time.Second {
+		t.Errorf("after %v: closed %v, answered %q; want closed at once, no answer", time.Since(start), closed, out)
+	}
+}
