@@ -120,7 +120,8 @@ func (x *exchange) try(ctx context.Context, target *cluster, e *endpoint) (*http
 			x.flags |= flagSI // failed answers 408, as Envoy does
 		}
 		o := x.classify(err, ctx, tryCtx)
-		if tlsErr := new(upstreamTLSError); errors.As(err, &tlsErr) {
+		var tlsErr *upstreamTLSError
+		if errors.As(err, &tlsErr) {
 			x.transportFailure = tlsErr.Error()
 		}
 		if o == policy.Protocol { // outlier detection counts it as the 502 it becomes

@@ -100,12 +100,14 @@ func (o *origDstCluster) forDst(addr string) *cluster {
 // know) the host the app asked for, as an HTTP proxy would. It reports
 // false, having answered, when there is none: 503 UH.
 func (x *exchange) toOriginalDst() bool {
-	addr := x.p.opts.InboundApp
-	if x.cluster.name == meshxds.PassthroughCluster {
-		addr = x.passthroughAddr()
-	}
-	if dst, ok := x.r.Context().Value(origDstKey{}).(netip.AddrPort); ok {
+	var addr string
+	switch dst, ok := x.r.Context().Value(origDstKey{}).(netip.AddrPort); {
+	case ok:
 		addr = dst.String()
+	case x.cluster.name == meshxds.PassthroughCluster:
+		addr = x.passthroughAddr() // resolves the host: only when capture did not say
+	default:
+		addr = x.p.opts.InboundApp
 	}
 	if addr == "" {
 		x.generate(http.StatusServiceUnavailable, flagUH)
