@@ -7,8 +7,8 @@ import (
 
 	"github.com/lanemesh/lanemesh/api"
 	"github.com/lanemesh/lanemesh/internal/config"
+	"github.com/lanemesh/lanemesh/internal/dashboard"
 	lanegen "github.com/lanemesh/lanemesh/internal/lanes"
-	"github.com/lanemesh/lanemesh/internal/registry"
 )
 
 // laneGroup prints what a lane group makes of the running mesh, read from
@@ -51,8 +51,10 @@ func (d describer) laneGroup(it item) error {
 				continue
 			}
 			held = append(held, s.Name)
-			r, n := lanePods(c, instances, s, l.Spec.LabelSelector)
-			ready, pods = ready+r, pods+n
+			if sel, ns, ok := dashboard.ServiceOf(c, config.FQDN(s.Name, s.Namespace)); ok && len(sel) > 0 {
+				n, r := dashboard.CountPods(instances, ns, sel, l.Spec.LabelSelector)
+				ready, pods = ready+r, pods+n
+			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\n", l.Metadata.Name, selectorString(l.Spec.LabelSelector), strings.Join(held, " "), ready, pods)
 	}
@@ -61,25 +63,6 @@ func (d describer) laneGroup(it item) error {
 		fmt.Fprintf(tw, "  %s\n", g)
 	}
 	return tw.Flush()
-}
-
-// lanePods counts the pods of service s that a lane's selector picks, and
-// how many are ready.
-func lanePods(c *config.Config, instances []registry.Instance, s api.ClusterServiceRef, sel map[string]string) (ready, n int) {
-	for _, svc := range c.Services {
-		if svc.Metadata.Name != s.Name || svc.Metadata.Namespace != s.Namespace || len(svc.Spec.Selector) == 0 {
-			continue
-		}
-		for _, in := range instances {
-			if in.Namespace == s.Namespace && contains(in.Labels, svc.Spec.Selector) && contains(in.Labels, sel) {
-				n++
-				if in.Healthy {
-					ready++
-				}
-			}
-		}
-	}
-	return ready, n
 }
 
 // generatedBy lists the VirtualServices and DestinationRules the

@@ -106,12 +106,12 @@ func Lanes(c *config.Config, instances []registry.Instance) Matrix {
 	}
 	for _, host := range slices.Sorted(maps.Keys(subsets)) {
 		row := Row{Host: host, Short: shortHost(host)}
-		selector, ns, hasService := serviceOf(c, host)
+		selector, ns, hasService := ServiceOf(c, host)
 		for i, lane := range m.Lanes {
 			s, ok := subsets[host][lane.Name]
 			cell := Cell{Present: ok, Labels: s.Labels}
 			if ok && hasService {
-				cell.Pods, cell.Ready = count(instances, ns, selector, s.Labels)
+				cell.Pods, cell.Ready = CountPods(instances, ns, selector, s.Labels)
 			}
 			for _, r := range routes[host] {
 				if r.subset != lane.Name {
@@ -296,8 +296,8 @@ func entryFor(gw string, matches []api.HTTPMatchRequest) (*Entry, bool) {
 	return e, true
 }
 
-// serviceOf finds the Kubernetes Service behind a host.
-func serviceOf(c *config.Config, host string) (selector map[string]string, ns string, ok bool) {
+// ServiceOf finds the Kubernetes Service behind a host.
+func ServiceOf(c *config.Config, host string) (selector map[string]string, ns string, ok bool) {
 	for _, s := range c.Services {
 		if config.FQDN(s.Metadata.Name, s.Metadata.Namespace) == host {
 			return s.Spec.Selector, s.Metadata.Namespace, true
@@ -306,9 +306,9 @@ func serviceOf(c *config.Config, host string) (selector map[string]string, ns st
 	return nil, "", false
 }
 
-// count counts the instances in ns that carry both label sets, and how
-// many of them are ready.
-func count(instances []registry.Instance, ns string, selector, subset map[string]string) (pods, ready int) {
+// CountPods counts the pods (not WorkloadEntries) in ns that carry both
+// label sets, and how many of them are ready.
+func CountPods(instances []registry.Instance, ns string, selector, subset map[string]string) (pods, ready int) {
 	for _, in := range instances {
 		if in.Namespace != ns || in.IsWorkloadEntry() || !hasLabels(in.Labels, selector) || !hasLabels(in.Labels, subset) {
 			continue
