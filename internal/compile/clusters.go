@@ -41,12 +41,12 @@ func (b *builder) addServiceClusters() {
 				b.addCluster(svc, port, "", nil, nil)
 				continue
 			}
-			policy, _ := portPolicy(dr.Spec.TrafficPolicy, port.Port)
+			policy, _ := config.PortPolicy(dr.Spec.TrafficPolicy, port.Port)
 			b.addCluster(svc, port, "", nil, policy)
 			b.originateTLS(meshxds.ClusterName(port.Port, "", svc.Host), policy, svc.Host)
 			for _, s := range dr.Spec.Subsets {
-				sub, wholesale := portPolicy(s.TrafficPolicy, port.Port)
-				merged := mergePolicy(policy, sub, wholesale)
+				sub, wholesale := config.PortPolicy(s.TrafficPolicy, port.Port)
+				merged := config.MergePolicy(policy, sub, wholesale)
 				b.addCluster(svc, port, s.Name, s.Labels, merged)
 				b.originateTLS(meshxds.ClusterName(port.Port, s.Name, svc.Host), merged, svc.Host)
 			}
@@ -284,47 +284,6 @@ func outlierDetection(od *api.OutlierDetection) *clusterv3.OutlierDetection {
 		out.BaseEjectionTime = durationpb.New(od.BaseEjectionTime.Duration)
 	}
 	return out
-}
-
-// portPolicy is the policy for one service port (Istio's
-// GetPortLevelTrafficPolicy): the entry of PortLevelSettings for that
-// port, as a whole, if there is one (wholesale true), else the policy.
-func portPolicy(p *api.TrafficPolicy, port uint32) (policy *api.TrafficPolicy, wholesale bool) {
-	if p == nil {
-		return nil, false
-	}
-	for _, pl := range p.PortLevelSettings {
-		if pl.Port != nil && pl.Port.Number == port {
-			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection, TLS: pl.TLS}, true
-		}
-	}
-	return p, false
-}
-
-// mergePolicy returns base with what a subset's policy sets replaced, as
-// Istio merges subset and DestinationRule policies (MergeTrafficPolicy):
-// a subset's port-level entry (wholesale) replaces every field, set or not.
-func mergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPolicy {
-	switch {
-	case over == nil:
-		return base
-	case base == nil:
-		return over
-	}
-	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection, TLS: base.TLS}
-	if over.LoadBalancer != nil || wholesale {
-		m.LoadBalancer = over.LoadBalancer
-	}
-	if over.ConnectionPool != nil || wholesale {
-		m.ConnectionPool = over.ConnectionPool
-	}
-	if over.OutlierDetection != nil || wholesale {
-		m.OutlierDetection = over.OutlierDetection
-	}
-	if over.TLS != nil || wholesale {
-		m.TLS = over.TLS
-	}
-	return &m
 }
 
 // fallbackCluster returns the aggregate cluster that tries primary, then

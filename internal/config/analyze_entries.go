@@ -245,31 +245,23 @@ func (a *analyzer) gatewayNames(o object, names []string, path string) {
 }
 
 // originatesTLS reports whether dr originates TLS (SIMPLE or MUTUAL) to
-// port, at the top, for the port, or for a subset.
+// port for any of its clusters, the host's or a subset's, each resolved as
+// the compiler resolves it (PortPolicy, MergePolicy).
 func originatesTLS(dr *api.DestinationRule, port uint32) bool {
 	if dr == nil {
 		return false
 	}
-	originates := func(tp *api.TrafficPolicy) bool {
-		if tp == nil {
+	base, _ := PortPolicy(dr.Spec.TrafficPolicy, port)
+	policies := []*api.TrafficPolicy{base}
+	for _, s := range dr.Spec.Subsets {
+		sub, wholesale := PortPolicy(s.TrafficPolicy, port)
+		policies = append(policies, MergePolicy(base, sub, wholesale))
+	}
+	return slices.ContainsFunc(policies, func(p *api.TrafficPolicy) bool {
+		if p == nil {
 			return false
 		}
-		for _, pl := range tp.PortLevelSettings {
-			if pl.Port != nil && pl.Port.Number == port && pl.TLS != nil {
-				m := ClientTLSMode(pl.TLS)
-				return m == "SIMPLE" || m == "MUTUAL"
-			}
-		}
-		m := ClientTLSMode(tp.TLS)
+		m := ClientTLSMode(p.TLS)
 		return m == "SIMPLE" || m == "MUTUAL"
-	}
-	if originates(dr.Spec.TrafficPolicy) {
-		return true
-	}
-	for _, s := range dr.Spec.Subsets {
-		if originates(s.TrafficPolicy) {
-			return true
-		}
-	}
-	return false
+	})
 }

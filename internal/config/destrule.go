@@ -181,3 +181,44 @@ func moreSpecific(a, b string) bool {
 	}
 	return len(a) > len(b)
 }
+
+// PortPolicy is the policy for one service port (Istio's
+// GetPortLevelTrafficPolicy): the entry of PortLevelSettings for that
+// port, as a whole, if there is one (wholesale true), else the policy.
+func PortPolicy(p *api.TrafficPolicy, port uint32) (policy *api.TrafficPolicy, wholesale bool) {
+	if p == nil {
+		return nil, false
+	}
+	for _, pl := range p.PortLevelSettings {
+		if pl.Port != nil && pl.Port.Number == port {
+			return &api.TrafficPolicy{LoadBalancer: pl.LoadBalancer, ConnectionPool: pl.ConnectionPool, OutlierDetection: pl.OutlierDetection, TLS: pl.TLS}, true
+		}
+	}
+	return p, false
+}
+
+// MergePolicy returns base with what a subset's policy sets replaced, as
+// Istio merges subset and DestinationRule policies (MergeTrafficPolicy):
+// a subset's port-level entry (wholesale) replaces every field, set or not.
+func MergePolicy(base, over *api.TrafficPolicy, wholesale bool) *api.TrafficPolicy {
+	switch {
+	case over == nil:
+		return base
+	case base == nil:
+		return over
+	}
+	m := api.TrafficPolicy{LoadBalancer: base.LoadBalancer, ConnectionPool: base.ConnectionPool, OutlierDetection: base.OutlierDetection, TLS: base.TLS}
+	if over.LoadBalancer != nil || wholesale {
+		m.LoadBalancer = over.LoadBalancer
+	}
+	if over.ConnectionPool != nil || wholesale {
+		m.ConnectionPool = over.ConnectionPool
+	}
+	if over.OutlierDetection != nil || wholesale {
+		m.OutlierDetection = over.OutlierDetection
+	}
+	if over.TLS != nil || wholesale {
+		m.TLS = over.TLS
+	}
+	return &m
+}
